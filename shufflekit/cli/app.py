@@ -1,0 +1,93 @@
+"""The click group and what every command shares: one-line errors with exit codes, JSON output,
+rich tables, and a progress renderer for the library's progress callback. Only the CLI prints."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
+
+import click
+
+from .. import __version__
+from ..errors import ShufflekitError
+
+
+class _Group(click.Group):
+    """Turns a ShufflekitError into 'error: <one line>' on stderr and the error's exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ShufflekitError as exc:
+            click.echo(f"error: {exc.one_line()}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("error: interrupted; finished files were kept, partial ones removed", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="shufflekit")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def main(verbose: int) -> None:
+    """ShuffleNet v1/v2 from PyTorch to phones and boards: export, check, quantize, profile, release."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # TensorFlow and onnx2tf are chatty on import; keep their C++ logs to errors unless asked.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if verbose < 2 else "0")
+
+
+def console(stderr: bool = False):  # noqa: ANN201 - rich is imported lazily
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    # Piped output (CI logs, `| less`) gets a wide canvas instead of rich's 80-column fallback.
+    width = None if stream.isatty() else 200
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]], *,
+                right_align: Sequence[str] = (), caption: str | None = None) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, caption=caption, header_style="bold")
+    for column in columns:
+        table.add_column(column, justify="right" if column in right_align else "left")
+    for row in rows:
+        table.add_row(*("" if cell is None else str(cell) for cell in row))
+    console().print(table)
+
+
+ProgressFn = Callable[[str, int, "int | None"], None]
+
+
+@contextmanager
+def progress_bar(enabled: bool = True) -> Iterator[ProgressFn]:
+    """Render the library's progress callback ``(task, done, total)`` as rich progress bars on stderr.
+    Disabled (e.g. with --json or when stderr is not a terminal) it swallows the calls."""
+    if not enabled or not sys.stderr.isatty():
+        yield lambda task, done, total: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    tasks: dict[str, Any] = {}
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console(stderr=True), transient=True) as progress:
+        def update(task: str, done: int, total: int | None) -> None:
+            if task not in tasks:
+                tasks[task] = progress.add_task(task, total=total)
+            progress.update(tasks[task], completed=done, total=total)
+
+        yield update
+
+
+def fmt_millions(value: float | None, digits: int = 1) -> str:
+    return "" if value is None else f"{value / 1e6:.{digits}f}M"

@@ -1,0 +1,40 @@
+"""`shufflekit models`: every variant with params, multiply-adds and memory access cost."""
+
+from __future__ import annotations
+
+import click
+
+from .app import echo_json, fmt_millions, main, print_table
+
+
+@main.command("models")
+@click.option("--input-size", type=int, default=224, show_default=True, help="Square input side (multiple of 32).")
+@click.option("--num-classes", type=int, default=1000, show_default=True)
+@click.option("--family", type=click.Choice(["v1", "v2"]), help="Only this family.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def models_command(input_size: int, num_classes: int, family: str | None, as_json: bool) -> None:
+    """List every model variant with params, multiply-adds ("FLOPs" in the papers) and MAC."""
+    from ..errors import UsageError
+    from ..metadata import check_input_size
+    from ..models import list_models
+    from ..models.complexity import model_complexity
+
+    try:
+        check_input_size(input_size)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    specs = [s for s in list_models() if family is None or s.family == family]
+    rows = []
+    for spec in specs:
+        c = model_complexity(spec.name, input_size, num_classes)
+        rows.append({"name": spec.name, "family": spec.family, "width": spec.width, "groups": spec.groups,
+                     **c.to_dict()})
+    if as_json:
+        echo_json(rows)
+        return
+    print_table(f"ShuffleNet variants at {input_size}x{input_size}, {num_classes} classes",
+                ["model", "family", "width", "groups", "params", "mult-adds", "MAC (elements)"],
+                [(r["name"], r["family"], f"{r['width']}x", r["groups"] or "", fmt_millions(r["params"], 2),
+                  fmt_millions(r["mult_adds"]), fmt_millions(r["memory_access"])) for r in rows],
+                right_align=["params", "mult-adds", "MAC (elements)"],
+                caption="mult-adds are the papers' FLOPs; MAC counts elements read+written with BatchNorm folded")

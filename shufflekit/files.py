@@ -1,0 +1,62 @@
+"""File helpers every stage uses: write under a temporary name and rename, so a crash or a bad input
+never leaves a half-written file that looks whole; and content hashes."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+_CHUNK = 1 << 20
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike[str], *, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success rename it onto ``target``, on error delete it.
+
+    The temporary name starts with '.' and ends with '.partial' so no reader mistakes it for an artifact.
+    ``suffix`` keeps an extension tools insist on (onnx.save, torch.save do not care; some converters do).
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=(suffix or "") + ".partial",
+                                    dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as handle:  # the bytes reach the disk before the name does
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(target: str | os.PathLike[str], data: bytes) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(target: str | os.PathLike[str], text: str) -> None:
+    atomic_write_bytes(target, text.encode("utf-8"))
+
+
+def remove_partials(folder: str | os.PathLike[str]) -> int:
+    """Delete temporary files a killed process left behind; returns how many."""
+    count = 0
+    for leftover in Path(folder).glob(".*.partial"):
+        leftover.unlink(missing_ok=True)
+        count += 1
+    return count

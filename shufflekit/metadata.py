@@ -1,0 +1,93 @@
+"""Metadata that rides with the weights and with every artifact, so later stages never guess:
+which variant, how many classes, their labels, and how to preprocess an image for it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Mapping
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+DEFAULT_INPUT_SIZE = 224
+
+
+def check_input_size(size: int) -> int:
+    """ShuffleNet downsamples by 32; other sizes change the graph's pooling and break exports."""
+    if not isinstance(size, int) or size < 32 or size % 32:
+        raise ValueError(f"input size {size} is not a positive multiple of 32: use e.g. 96, 128, 160, 224, 320")
+    return size
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How an RGB image becomes the model's input: resize the shorter side to ``resize_size``,
+    center-crop ``input_size``, scale to [0, 1], subtract ``mean``, divide by ``std``."""
+
+    input_size: int = DEFAULT_INPUT_SIZE
+    resize_size: int = 256
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    def __post_init__(self) -> None:
+        check_input_size(self.input_size)
+        if self.resize_size < self.input_size:
+            raise ValueError(f"resize size {self.resize_size} is smaller than the crop {self.input_size}")
+        if len(self.mean) != 3 or len(self.std) != 3 or any(s <= 0 for s in self.std):
+            raise ValueError("mean and std need three values each, std positive")
+
+    @classmethod
+    def for_size(cls, input_size: int, **kwargs: Any) -> "Preprocessing":
+        """The ImageNet convention: crop 224 from 256, i.e. resize to input_size / 0.875."""
+        check_input_size(input_size)
+        return cls(input_size=input_size, resize_size=round(input_size / 0.875), **kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"input_size": self.input_size, "resize_size": self.resize_size,
+                "mean": list(self.mean), "std": list(self.std)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Preprocessing":
+        return cls(input_size=int(data["input_size"]), resize_size=int(data["resize_size"]),
+                   mean=tuple(float(v) for v in data["mean"]), std=tuple(float(v) for v in data["std"]))
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    """Everything about a trained model except its weights."""
+
+    model: str
+    num_classes: int
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    labels: tuple[str, ...] | None = None
+    training: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.num_classes < 1:
+            raise ValueError(f"num_classes must be at least 1, got {self.num_classes}")
+        if self.labels is not None and len(self.labels) != self.num_classes:
+            raise ValueError(f"{len(self.labels)} labels for {self.num_classes} classes")
+
+    @property
+    def input_size(self) -> int:
+        return self.preprocessing.input_size
+
+    def label_names(self) -> tuple[str, ...]:
+        return self.labels if self.labels is not None else tuple(str(i) for i in range(self.num_classes))
+
+    def with_(self, **changes: Any) -> "ModelMeta":
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["preprocessing"] = self.preprocessing.to_dict()
+        data["labels"] = list(self.labels) if self.labels is not None else None
+        data["training"] = dict(self.training)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ModelMeta":
+        labels = data.get("labels")
+        return cls(model=str(data["model"]), num_classes=int(data["num_classes"]),
+                   preprocessing=Preprocessing.from_dict(data["preprocessing"]),
+                   labels=tuple(str(x) for x in labels) if labels is not None else None,
+                   training=dict(data.get("training") or {}))

@@ -1,0 +1,176 @@
+"""Checkpoints in, models out; never executing code from a file.
+
+Three layouts are read:
+- shufflekit's own: {"format": CHECKPOINT_FORMAT, "meta": {...}, "state_dict": {...}, ...training state}
+- a bare state dict in torchvision's key layout (v2) or our v1 layout
+- the official Megvii ShuffleNet-Series layout: {"state_dict": {"module.<key>": ...}}; v1 keys are ours
+  already, v2 keys are converted by ``megvii.convert_megvii_v2`` when they are Megvii's own.
+Every file is opened with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import functools
+import pickle
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from ..errors import CheckpointError, UsageError
+from ..files import atomic_path, sha256_file
+from ..metadata import ModelMeta, Preprocessing
+from .registry import list_models, model_spec
+
+CHECKPOINT_FORMAT = "shufflekit.checkpoint/1"
+_CLASSIFIER_WEIGHTS = ("fc.weight", "classifier.0.weight")
+_IGNORED_SUFFIX = "num_batches_tracked"  # absent from some published checkpoints; no effect in eval
+
+
+@dataclass
+class LoadedCheckpoint:
+    model: nn.Module  # in eval mode
+    meta: ModelMeta
+    layout: str  # "shufflekit" | "torchvision" | "megvii"
+    sha256: str
+    path: Path
+    extra: dict[str, Any] = field(default_factory=dict)  # training state of shufflekit checkpoints
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, meta: ModelMeta, **extra: Any) -> None:
+    """Write weights plus metadata (and optional training state) atomically."""
+    if "state_dict" in extra or "meta" in extra or "format" in extra:
+        raise ValueError("extra keys may not shadow 'format', 'meta' or 'state_dict'")
+    payload = {"format": CHECKPOINT_FORMAT, "meta": meta.to_dict(), "state_dict": model.state_dict(), **extra}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def read_checkpoint_file(path: str | Path) -> Any:
+    """Open a checkpoint safely. Each failure is one line that says what to do."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist", hint="check the path")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} is not a file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        text = str(exc)
+        if "Weights only load failed" in text:
+            found = re.search(r"(?:GLOBAL|global) ([\w.]+)", text)
+            what = f" ({found.group(1)})" if found else ""
+            raise CheckpointError(f"checkpoint {path} carries pickled code{what}; refused and not executed",
+                                  hint="save a plain state_dict or a shufflekit checkpoint instead") from None
+        raise CheckpointError(f"checkpoint {path} is damaged or truncated ({text.splitlines()[0][:80]})",
+                              hint="copy or download it again") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        first = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
+        raise CheckpointError(f"checkpoint {path} is damaged or truncated ({first})",
+                              hint="copy or download it again") from None
+
+
+def _strip_prefix(state: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    if state and all(key.startswith(prefix) for key in state):
+        return {key[len(prefix):]: value for key, value in state.items()}
+    return dict(state)
+
+
+def _unwrap(payload: Any, path: Path) -> tuple[str, dict[str, torch.Tensor], dict[str, Any] | None, dict[str, Any]]:
+    """(layout, state dict, meta dict or None, extra) from whatever the file held."""
+    if not isinstance(payload, Mapping):
+        raise CheckpointError(f"checkpoint {path} holds a {type(payload).__name__}, not a state dict")
+    if payload.get("format") == CHECKPOINT_FORMAT:
+        extra = {k: v for k, v in payload.items() if k not in ("format", "meta", "state_dict")}
+        return "shufflekit", dict(payload["state_dict"]), dict(payload["meta"]), extra
+    layout = "torchvision"
+    state: Any = payload
+    for wrapper in ("state_dict", "model"):
+        if isinstance(state, Mapping) and isinstance(state.get(wrapper), Mapping):
+            state, layout = state[wrapper], "megvii"
+            break
+    if not isinstance(state, Mapping) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"checkpoint {path} holds no state dict of tensors",
+                              hint="expected a shufflekit, torchvision or Megvii ShuffleNet checkpoint")
+    state = _strip_prefix(_strip_prefix(state, "module."), "model.")
+    if "first_conv.0.weight" in state and any(".branch_main." in key for key in state):
+        from .megvii import convert_megvii_v2  # only for Megvii's own v2 key names
+
+        state, layout = convert_megvii_v2(state), "megvii"
+    return layout, dict(state), None, {}
+
+
+@functools.lru_cache(maxsize=None)
+def _signature(name: str) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """Key names and shapes of a variant, classifier excluded (it depends on the class count)."""
+    with torch.device("meta"):
+        model = model_spec(name)(num_classes=1)
+    return tuple(sorted((k, tuple(v.shape)) for k, v in model.state_dict().items()
+                        if not k.endswith(_IGNORED_SUFFIX) and k not in _CLASSIFIER_WEIGHTS and k != "fc.bias"))
+
+
+def _state_signature(state: Mapping[str, torch.Tensor]) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    return tuple(sorted((k, tuple(v.shape)) for k, v in state.items()
+                        if not k.endswith(_IGNORED_SUFFIX) and k not in _CLASSIFIER_WEIGHTS and k != "fc.bias"))
+
+
+def identify_variant(state: Mapping[str, torch.Tensor]) -> tuple[str | None, int | None]:
+    """(registered variant whose keys and shapes match, number of classes); (None, None) if none does."""
+    classes = next((int(state[k].shape[0]) for k in _CLASSIFIER_WEIGHTS if k in state), None)
+    wanted = _state_signature(state)
+    for spec in list_models():
+        if _signature(spec.name) == wanted:
+            return spec.name, classes
+    return None, classes
+
+
+def load_checkpoint(path: str | Path, *, model: str | None = None, num_classes: int | None = None,
+                    input_size: int | None = None) -> LoadedCheckpoint:
+    """Load a checkpoint into its variant. ``model`` and ``num_classes`` are checked against the file
+    when given; the file's own metadata wins over guesses. Returns the model in eval mode."""
+    path = Path(path)
+    layout, state, meta_dict, extra = _unwrap(read_checkpoint_file(path), path)
+    found, classes = identify_variant(state)
+    meta = None
+    if meta_dict is not None:
+        try:
+            meta = ModelMeta.from_dict(meta_dict)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"checkpoint {path} has unreadable metadata ({exc})") from None
+    if found is None:
+        raise CheckpointError(f"checkpoint {path} matches no ShuffleNet variant shufflekit knows",
+                              hint="its layer names or shapes differ from every entry of `shufflekit models`")
+    if model is not None and model != found:
+        model_spec(model)  # an unknown name gets the registry's own message
+        raise CheckpointError(f"checkpoint {path} holds {found}, not {model}",
+                              hint=f"pass --model {found} or leave --model out")
+    if num_classes is not None and classes is not None and num_classes != classes:
+        raise CheckpointError(f"checkpoint {path} has {classes} classes, not {num_classes}",
+                              hint=f"pass --num-classes {classes} or leave it out")
+    if meta is None:
+        size = input_size or 224
+        try:
+            meta = ModelMeta(model=found, num_classes=classes or 1000, preprocessing=Preprocessing.for_size(size))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    elif input_size is not None and input_size != meta.input_size:
+        try:
+            meta = meta.with_(preprocessing=Preprocessing.for_size(input_size, mean=meta.preprocessing.mean,
+                                                                   std=meta.preprocessing.std))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    net = model_spec(found)(num_classes=meta.num_classes)
+    expected = net.state_dict()
+    for key, value in expected.items():  # fill counters a published file may lack
+        if key.endswith(_IGNORED_SUFFIX):
+            state.setdefault(key, value)
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint {path} does not fit {found}: {str(exc).splitlines()[0][:120]}") from None
+    return LoadedCheckpoint(model=net.eval(), meta=meta, layout=layout, sha256=sha256_file(path), path=path,
+                            extra=extra)

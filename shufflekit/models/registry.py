@@ -1,0 +1,73 @@
+"""Every model variant by name. A variant is data: a row of (family, width, groups) and a builder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from torch import nn
+
+from ..errors import UsageError
+from . import shufflenet_v1, shufflenet_v2
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    family: str  # "v1" or "v2"
+    width: float
+    groups: int | None
+    build: Callable[..., nn.Module]
+
+    def __call__(self, *, num_classes: int = 1000) -> nn.Module:
+        if num_classes < 1:
+            raise UsageError(f"num_classes must be at least 1, got {num_classes}")
+        return self.build(num_classes=num_classes)
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def _width_tag(width: float) -> str:
+    return f"x{width:.2f}".rstrip("0").replace(".", "_") if width < 1 else f"x{width:.1f}".replace(".", "_")
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    if spec.name in _REGISTRY:
+        raise ValueError(f"model {spec.name!r} is registered twice")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def _v2_builder(width: float) -> Callable[..., nn.Module]:
+    return lambda *, num_classes: shufflenet_v2.shufflenet_v2(width=width, num_classes=num_classes)
+
+
+def _v1_builder(groups: int, width: float) -> Callable[..., nn.Module]:
+    return lambda *, num_classes: shufflenet_v1.shufflenet_v1(groups=groups, width=width, num_classes=num_classes)
+
+
+for _width in shufflenet_v2.STAGE_CHANNELS:
+    register(ModelSpec(f"shufflenet_v2_{_width_tag(_width)}", "v2", _width, None, _v2_builder(_width)))
+for _groups in shufflenet_v1.GROUPS:
+    for _width in shufflenet_v1.WIDTHS:
+        register(ModelSpec(f"shufflenet_v1_g{_groups}_{_width_tag(_width)}", "v1", _width, _groups,
+                           _v1_builder(_groups, _width)))
+
+
+def list_models() -> list[ModelSpec]:
+    return list(_REGISTRY.values())
+
+
+def model_spec(name: str) -> ModelSpec:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        near = [n for n in _REGISTRY if name and (name in n or n.startswith(name[:14]))][:4]
+        hint = f"did you mean {', '.join(near)}?" if near else "run `shufflekit models` for the list"
+        raise UsageError(f"unknown model {name!r}", hint=hint) from None
+
+
+def get_model(name: str, *, num_classes: int = 1000) -> nn.Module:
+    """Build a freshly initialised model by registry name, e.g. ``get_model("shufflenet_v2_x1_0")``."""
+    return model_spec(name)(num_classes=num_classes)
