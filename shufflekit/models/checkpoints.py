@@ -100,7 +100,10 @@ def _unwrap(payload: Any, path: Path) -> tuple[str, dict[str, torch.Tensor], dic
     if "first_conv.0.weight" in state and any(".branch_main." in key for key in state):
         from .megvii import convert_megvii_v2  # only for Megvii's own v2 key names
 
-        state, layout = convert_megvii_v2(state), "megvii"
+        try:
+            state, layout = convert_megvii_v2(state), "megvii"
+        except CheckpointError as exc:
+            raise CheckpointError(f"checkpoint {path}: {exc.message}", hint=exc.hint) from None
     return layout, dict(state), None, {}
 
 
