@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Iterator
 
 _CHUNK = 1 << 20
+_UMASK = os.umask(0o022)  # read once at import (os.umask can only be read by setting it)
+os.umask(_UMASK)
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -38,6 +40,7 @@ def atomic_path(target: str | os.PathLike[str], *, suffix: str | None = None) ->
         yield tmp
         with open(tmp, "rb+") as handle:  # the bytes reach the disk before the name does
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a release file is as readable as any other
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
