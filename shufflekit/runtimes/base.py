@@ -1,0 +1,302 @@
+"""The Runtime/Session protocol, runtime options, the runtime registry, and ``load_session``.
+
+A runtime opens a model file and returns a Session: ``run`` (raw feeds in the model's own layout and
+dtype), ``predict`` (float NCHW images in, float32 outputs out: layout, quantization and batching done
+for the caller), ``inputs``/``outputs`` as TensorSpecs, and ``info``: what actually ran (runtime and
+version, providers or delegate requested and running, fallback, threads).
+
+The work itself is done by ``runner.py``, the standalone file that also runs on phones and boards, so
+the host and the device execute the same code; this module only turns its failures into shufflekit
+errors and its tensors into TensorSpecs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
+
+import numpy as np
+
+from ..artifacts import Artifact, QuantParams, TensorSpec
+from ..errors import (BackendMissingError, IntegrityError, ProviderUnavailableError, ShufflekitError,
+                      UsageError)
+from . import runner
+
+# The pip extra that brings each runtime (README "Installing").
+RUNTIME_EXTRAS = {"onnxruntime": "onnx", "litert": "tflite"}
+RUNTIME_ALIASES = {"ort": "onnxruntime", "tflite": "litert"}
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """How to open a model.
+
+    ``runtime``: "onnxruntime" or "litert" (TFLite; "tflite" is accepted); None picks by the artifact's
+    format. ``provider``: for ONNX Runtime an execution provider by short name (cpu, cuda, tensorrt,
+    xnnpack, acl, coreml, nnapi, qnn, ...; several comma-separated in priority order); for TFLite a delegate
+    (cpu = xnnpack, the default; none = built-in kernels; gpu; nnapi; or a delegate library path).
+    ``allow_fallback``: run on what exists when the provider is missing, and record it (``info``).
+    ``op_profile``: open with the runtime's op profiler on (read it with ``Session.op_profile()``).
+    """
+
+    runtime: str | None = None
+    provider: str = "cpu"
+    threads: int | None = None
+    allow_fallback: bool = False
+    op_profile: bool = False
+
+    def __post_init__(self) -> None:
+        if self.runtime is not None:
+            canonical = RUNTIME_ALIASES.get(self.runtime, self.runtime)
+            if canonical not in RUNTIME_EXTRAS:
+                raise UsageError(f"unknown runtime {self.runtime!r}", hint=f"known: {', '.join(RUNTIME_EXTRAS)}")
+            object.__setattr__(self, "runtime", canonical)
+        if not self.provider or not str(self.provider).strip(","):
+            raise UsageError("no provider given", hint="pass e.g. --provider cpu")
+        if self.threads is not None and self.threads < 1:
+            raise UsageError(f"threads must be at least 1, got {self.threads}", hint="pass --threads 1 or more")
+
+    @property
+    def providers(self) -> list[str]:
+        return runner.parse_providers(self.provider) or ["cpu"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"runtime": self.runtime, "provider": self.provider, "threads": self.threads,
+                "allow_fallback": self.allow_fallback}
+
+
+@runtime_checkable
+class Session(Protocol):
+    runtime: str
+    path: Path
+    layout: str | None
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    providers: list[str]
+    info: dict[str, Any]
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]: ...
+
+    def prepare(self, images: np.ndarray) -> dict[str, np.ndarray]: ...
+
+    def predict(self, images: np.ndarray) -> np.ndarray: ...
+
+    def op_profile(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
+
+
+def translate(exc: runner.RunnerError, *, subject: str = "") -> ShufflekitError:
+    """A runner failure -> the shufflekit error a user sees (one line, with what to do)."""
+    prefix = f"{subject}: " if subject else ""
+    details = exc.details
+    if exc.kind == "backend_missing":
+        extra = details.get("extra", "all")
+        error: ShufflekitError = BackendMissingError(
+            f"{prefix}{exc.message}", hint=f"install it with: pip install 'shufflekit[{extra}]'")
+    elif exc.kind == "provider_unavailable":
+        error = ProviderUnavailableError(f"{prefix}{exc.message}", hint=exc.hint)
+    elif exc.kind == "load_failed":
+        error = IntegrityError(f"{prefix}{exc.message}", hint=exc.hint)
+    else:
+        error = UsageError(f"{prefix}{exc.message}", hint=exc.hint)
+    error.kind = exc.kind  # type: ignore[attr-defined]
+    error.available = list(details.get("available", []))  # type: ignore[attr-defined]
+    return error
+
+
+def tensor_spec(info: runner.TensorInfo, layout: str | None = None) -> TensorSpec:
+    shape = tuple(d if d is not None else "batch" if i == 0 else "dynamic" for i, d in enumerate(info.shape))
+    quant = QuantParams(*info.quantization) if info.quantization is not None else None
+    return TensorSpec(name=info.name, shape=shape, dtype=info.dtype, layout=layout, quantization=quant)
+
+
+class RunnerSession:
+    """A Session over one of runner.py's sessions (OrtSession or TfliteSession)."""
+
+    def __init__(self, inner: Any, path: Path, layout: str | None, options: RuntimeOptions):
+        self._inner = inner
+        self._options = options
+        self.runtime: str = inner.runtime
+        self.path = Path(path)
+        self.layout = layout
+        self.inputs = tuple(tensor_spec(t, layout if i == 0 else None) for i, t in enumerate(inner.inputs))
+        self.outputs = tuple(tensor_spec(t) for t in inner.outputs)
+        self.providers: list[str] = list(inner.providers)
+        self.info: dict[str, Any] = dict(inner.info)
+        self._profile_ended = False
+
+    @property
+    def raw(self) -> Any:
+        """The runner session (what benchmarks drive directly)."""
+        return self._inner
+
+    def _guard(self, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except runner.RunnerError as exc:
+            raise translate(exc, subject=self.path.name) from None
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        """Raw outputs for raw feeds (the model's own layout and dtype, a batch it takes)."""
+        return self._guard(lambda: self._inner.run(dict(feeds)))
+
+    def prepare(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """Float32 NCHW images -> feeds in the model's layout and dtype (int8/uint8 inputs quantized)."""
+        return self._guard(lambda: runner.prepare(self._inner, images, self.layout))
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Float32 NCHW images -> the first output as float32 (dequantized), for any batch size: a model
+        fixed at batch 1 is run once per image."""
+        return self._guard(lambda: runner.predict(self._inner, images, self.layout)[0])
+
+    def op_profile(self) -> dict[str, Any]:
+        """Per-operator times of the runs made since opening (needs ``RuntimeOptions(op_profile=True)``).
+        ONNX Runtime: its profiler (this ends profiling). TFLite: see ``runner.profile_tflite_ops``."""
+        if not self._options.op_profile:
+            raise UsageError(f"{self.path.name} was opened without op profiling",
+                             hint="open it with RuntimeOptions(op_profile=True)")
+        if self.runtime == "onnxruntime":
+            return runner.summarize_ort_profile(self._end_ort_profiling())
+        return self._guard(lambda: runner.profile_tflite_ops(
+            str(self.path), self._options.providers, self._options.threads, self._options.allow_fallback,
+            [self.prepare(_example(self))], warmup=2, runs=10))
+
+    def _end_ort_profiling(self) -> list[dict[str, Any]]:
+        if self._profile_ended:
+            raise UsageError(f"the op profile of {self.path.name} was already read",
+                             hint="open a new session to profile again")
+        self._profile_ended = True
+        path = Path(self._inner.end_profiling())
+        try:
+            return json.loads(path.read_text())
+        finally:
+            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()
+
+    def close(self) -> None:
+        if self.runtime == "onnxruntime" and self._options.op_profile and not self._profile_ended:
+            with contextlib.suppress(Exception):
+                self._end_ort_profiling()  # ORT would write the profile file anyway; leave nothing behind
+        self._inner.close()
+
+    def __enter__(self) -> "RunnerSession":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _example(session: RunnerSession) -> np.ndarray:
+    return runner.example_images(session.raw.inputs[0], 1, session.layout)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A registered runtime: its name, the artifact formats it runs, and how it opens a file."""
+
+    name: str
+    formats: tuple[str, ...]
+    extra: str
+    open: Callable[[Path, RuntimeOptions, "str | None"], Session] = field(repr=False)
+    describe: str = ""
+
+    def available(self) -> bool:
+        try:
+            (runner.import_onnxruntime if self.name == "onnxruntime" else runner.import_tflite)()
+            return True
+        except runner.RunnerError:
+            return False
+
+
+_REGISTRY: dict[str, Runtime] = {}
+
+
+def register_runtime(runtime: Runtime) -> Runtime:
+    if runtime.name in _REGISTRY:
+        raise ValueError(f"runtime {runtime.name!r} is registered twice")
+    _REGISTRY[runtime.name] = runtime
+    return runtime
+
+
+def list_runtimes() -> list[Runtime]:
+    _load_builtin()
+    return list(_REGISTRY.values())
+
+
+def get_runtime(name: str) -> Runtime:
+    _load_builtin()
+    name = RUNTIME_ALIASES.get(name, name)
+    if name not in _REGISTRY:
+        raise UsageError(f"unknown runtime {name!r}", hint=f"known: {', '.join(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def runtime_for_format(fmt: str) -> Runtime:
+    _load_builtin()
+    for runtime in _REGISTRY.values():
+        if fmt in runtime.formats:
+            return runtime
+    raise UsageError(f"no runtime runs format {fmt!r}", hint=f"runtimes: {', '.join(_REGISTRY)}")
+
+
+def _load_builtin() -> None:
+    from . import onnxrt, tflite  # noqa: F401  (each registers itself on import)
+
+
+def load_session(target: Artifact | str | Path, folder: str | Path | None = None,
+                 options: RuntimeOptions | None = None, *, layout: str | None = None) -> Session:
+    """Open an artifact of a release folder (its sha256 checked first) or a bare model file.
+
+    With an Artifact, ``folder`` is its release folder and the image-input layout comes from its input
+    spec; with a path, ``folder`` is ignored and ``layout`` says how ``prepare``/``predict`` lay out the
+    NCHW images they are given (None: as given).
+    """
+    options = options or RuntimeOptions()
+    if isinstance(target, Artifact):
+        if folder is None:
+            raise UsageError(f"artifact {target.name} needs its release folder", hint="pass the folder")
+        path = target.verify(folder)
+        fmt = target.format
+        layout = layout or target.input.layout
+    else:
+        path = Path(target)
+        if not path.is_file():
+            raise UsageError(f"model file {path} does not exist", hint="check the path")
+        fmt = {".onnx": "onnx", ".tflite": "tflite"}.get(path.suffix.lower(), "")
+    runtime = get_runtime(options.runtime) if options.runtime else runtime_for_format(fmt)
+    if fmt and fmt not in runtime.formats:
+        raise UsageError(f"runtime {runtime.name} cannot run a {fmt} file ({path.name})",
+                         hint=f"use {runtime_for_format(fmt).name}")
+    return runtime.open(path, options, layout)
+
+
+def open_with_runner(runtime: str, path: Path, options: RuntimeOptions, layout: str | None) -> RunnerSession:
+    """Shared body of the adapters: open through runner.py, translating its failures."""
+    prefix = None
+    if options.op_profile and runtime == "onnxruntime":
+        prefix = str(Path(tempfile.mkdtemp(prefix="shufflekit-ortprof-")) / "profile")
+    try:
+        inner = runner.open_session(str(path), runtime=runtime, providers=options.providers,
+                                    threads=options.threads, allow_fallback=options.allow_fallback,
+                                    profile_prefix=prefix)
+    except runner.RunnerError as exc:
+        raise translate(exc, subject=path.name) from None
+    return RunnerSession(inner, path, layout, options)
+
+
+def providers_available(runtime: str) -> list[str]:
+    """Providers (ONNX Runtime) or delegates (TFLite) this machine's build offers, by short name."""
+    runtime = RUNTIME_ALIASES.get(runtime, runtime)
+    try:
+        if runtime == "onnxruntime":
+            ort = runner.import_onnxruntime()
+            return [runner._short(p) for p in ort.get_available_providers()]
+        return runner.available_tflite_delegates()
+    except runner.RunnerError as exc:
+        raise translate(exc) from None

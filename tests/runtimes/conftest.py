@@ -1,0 +1,103 @@
+"""Real model files for the runtime tests, built once per session: ONNX from a small shufflekit model
+(torch.onnx.export), TFLite fp32 and full-int8 from a tiny Keras model (TFLiteConverter; the release
+exporter's own TFLite files are exercised by the profile tests)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shufflekit.artifacts import Artifact, Manifest, TensorSpec
+from shufflekit.metadata import ModelMeta, Preprocessing
+
+SIZE = 64
+CLASSES = 10
+
+
+def _export_onnx(model, path: Path, batch: int | None) -> None:
+    import torch
+
+    x = torch.randn(batch or 1, 3, SIZE, SIZE)
+    dynamic = {"input": {0: "batch"}, "logits": {0: "batch"}} if batch is None else None
+    torch.onnx.export(model, (x,), str(path), input_names=["input"], output_names=["logits"], opset_version=17,
+                      dynamo=False, dynamic_axes=dynamic)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """{'torch': module, 'onnx': fixed batch 1, 'onnx_dynamic', 'onnx_b2', 'tflite_fp32', 'tflite_int8', 'keras'}"""
+    import torch
+
+    from shufflekit.models.registry import model_spec
+
+    folder = tmp_path_factory.mktemp("tiny-models")
+    torch.manual_seed(0)
+    model = model_spec("shufflenet_v2_x0_5")(num_classes=CLASSES).eval()
+    with torch.no_grad():  # non-trivial BatchNorm statistics, so layout or BN mistakes cannot hide
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+    files = {"onnx": folder / "v2.onnx", "onnx_dynamic": folder / "v2-dyn.onnx", "onnx_b2": folder / "v2-b2.onnx"}
+    _export_onnx(model, files["onnx"], 1)
+    _export_onnx(model, files["onnx_dynamic"], None)
+    _export_onnx(model, files["onnx_b2"], 2)
+    files.update(_tiny_tflite(folder))
+    return {"torch": model, **files}
+
+
+def _tiny_tflite(folder: Path) -> dict[str, Path]:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(0)
+    inp = tf.keras.Input((16, 16, 3), batch_size=1)
+    x = tf.keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    x = tf.keras.layers.DepthwiseConv2D(3, padding="same")(x)
+    x = tf.keras.layers.GlobalAveragePooling2D()(x)
+    out = tf.keras.layers.Dense(5)(x)
+    keras_model = tf.keras.Model(inp, out)
+    fp32, int8 = folder / "tiny-fp32.tflite", folder / "tiny-int8.tflite"
+    fp32.write_bytes(tf.lite.TFLiteConverter.from_keras_model(keras_model).convert())
+    rng = np.random.default_rng(0)
+
+    def representative():
+        for _ in range(20):
+            yield [rng.uniform(-1, 1, (1, 16, 16, 3)).astype(np.float32)]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    int8.write_bytes(converter.convert())
+    reference = folder / "tiny-keras-reference.npz"
+    images = rng.uniform(-1, 1, (3, 3, 16, 16)).astype(np.float32)  # NCHW, what callers hand a session
+    logits = keras_model(np.transpose(images, (0, 2, 3, 1))).numpy()
+    np.savez(reference, images=images, logits=logits)
+    return {"tflite_fp32": fp32, "tflite_int8": int8, "keras_reference": reference}
+
+
+@pytest.fixture()
+def release_folder(tmp_path: Path, tiny_models: dict) -> tuple[Path, Manifest]:
+    """A release folder holding the ONNX model and the NHWC TFLite model, recorded as Artifacts."""
+    import shutil
+
+    meta = ModelMeta(model="shufflenet_v2_x0_5", num_classes=CLASSES, preprocessing=Preprocessing.for_size(SIZE))
+    manifest = Manifest.new(tmp_path, meta)
+    onnx_path = tmp_path / "model.onnx"
+    shutil.copy(tiny_models["onnx"], onnx_path)
+    manifest.add(Artifact.from_file(onnx_path, format="onnx", precision="fp32", meta=meta,
+                                    inputs=(TensorSpec("input", (1, 3, SIZE, SIZE), "float32", "NCHW"),),
+                                    outputs=(TensorSpec("logits", (1, CLASSES), "float32"),)))
+    tfl_path = tmp_path / "model.tflite"
+    shutil.copy(tiny_models["tflite_fp32"], tfl_path)
+    manifest.add(Artifact.from_file(tfl_path, format="tflite", precision="fp32", meta=meta,
+                                    inputs=(TensorSpec("x", (1, 16, 16, 3), "float32", "NHWC"),),
+                                    outputs=(TensorSpec("y", (1, 5), "float32"),)))
+    manifest.save()
+    return tmp_path, manifest
