@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO_OUT ?= demo-release
 
-.PHONY: setup test demo clean
+.PHONY: setup test demo clean test-deps
 
 setup: $(STAMP)
 
@@ -18,11 +18,31 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[all,dev]'
 	touch $@
 
-test: setup
+# What the remote-device tests run against: Debian's OpenSSH server (tests start their own on
+# 127.0.0.1) and lean "device" Pythons like a Raspberry Pi's: numpy<2 with tflite-runtime and
+# onnxruntime, and one with numpy alone (a device without a runtime).
+DEVICE_VENV      ?= .venv-device
+BARE_DEVICE_VENV ?= .venv-device-bare
+DEVICE_REQS      := scripts/device-requirements.txt
+
+test-deps: $(DEVICE_VENV)/.installed $(BARE_DEVICE_VENV)/.installed
+	@scripts/install-sshd.sh
+
+$(DEVICE_VENV)/.installed: $(DEVICE_REQS)
+	rm -rf $(DEVICE_VENV) && $(PYTHON) -m venv $(DEVICE_VENV)
+	$(DEVICE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $(DEVICE_REQS)
+	touch $@
+
+$(BARE_DEVICE_VENV)/.installed: $(DEVICE_REQS)
+	rm -rf $(BARE_DEVICE_VENV) && $(PYTHON) -m venv $(BARE_DEVICE_VENV)
+	$(BARE_DEVICE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "$$(grep '^numpy' $(DEVICE_REQS))"
+	touch $@
+
+test: setup test-deps
 	$(PY) -m pytest
 
 demo: setup
 	$(VENV)/bin/shufflekit models
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache
+	rm -rf $(VENV) $(DEVICE_VENV) $(BARE_DEVICE_VENV) $(DEMO_OUT) .pytest_cache
