@@ -1,0 +1,103 @@
+"""What a device can do: reachable, which Python, numpy, which runtimes. Asked by running
+``device_probe.py``'s source with the device's Python; used by `shufflekit devices` and before every
+remote job, so a missing runtime is one line before anything is copied."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ...errors import DeviceError, ShufflekitError
+from .address import DeviceAddress
+from .transport import ConnectOptions, Transport
+
+PROBE_SOURCE = Path(__file__).with_name("device_probe.py")
+# Which installed module can run which artifact format, in the order the runner prefers them.
+RUNTIME_MODULES = {
+    "onnx": ("onnxruntime",),
+    "tflite": ("ai_edge_litert", "tflite_runtime", "tensorflow"),
+}
+_INSTALL_HINT = {
+    "onnx": "install onnxruntime there (pip install onnxruntime)",
+    "tflite": "install a TFLite interpreter there (pip install ai-edge-litert, or tflite-runtime with numpy<2)",
+}
+
+
+def device_python(address: DeviceAddress) -> str:
+    """The interpreter a job runs with: ``?python=`` if given, else python3 (this one for local)."""
+    if address.python:
+        return address.python
+    return sys.executable if address.scheme == "local" else "python3"
+
+
+def probe(transport: Transport, *, timeout: float = 60.0) -> dict[str, Any]:
+    """Device facts (see device_probe.py); DeviceError when there is no usable Python or numpy."""
+    address = transport.address
+    python = device_python(address)
+    result = transport.run([python, "-c", PROBE_SOURCE.read_text(encoding="utf-8")], timeout=timeout)
+    if result.rc in (126, 127):  # the shell's "not found" / "not executable"
+        raise DeviceError(f"{address}: no Python at {python!r} on the device",
+                          hint="install Python 3.8+ there, or give its path with ?python=PATH")
+    try:
+        facts = json.loads(result.stdout.strip().splitlines()[-1]) if result.rc == 0 else None
+    except (ValueError, IndexError):
+        facts = None
+    if not isinstance(facts, dict):
+        raise DeviceError(f"{address}: {python} on the device could not report itself "
+                          f"({result.last_error_line()})", hint="check that it is a working Python 3.8+")
+    if not facts.get("python_ok"):
+        raise DeviceError(f"{address}: Python {facts.get('python')} on the device is too old",
+                          hint="shufflekit's runner needs Python 3.8+; point ?python=PATH at a newer one")
+    if not facts.get("numpy"):
+        raise DeviceError(f"{address}: numpy is not usable on the device ({facts.get('numpy_error')})",
+                          hint=f"install it for {python} there (pip install numpy)")
+    return facts
+
+
+def usable_runtimes(facts: dict[str, Any], artifact_format: str) -> list[str]:
+    runtimes = facts.get("runtimes") or {}
+    return [m for m in RUNTIME_MODULES.get(artifact_format, ())
+            if m in runtimes and "error" not in runtimes[m]]
+
+
+def require_runtime(facts: dict[str, Any], artifact_format: str, address: DeviceAddress) -> str:
+    """The runtime module that will run ``artifact_format`` on the device, or one DeviceError line."""
+    found = usable_runtimes(facts, artifact_format)
+    if found:
+        return found[0]
+    broken = [f"{m}: {info['error']}" for m, info in (facts.get("runtimes") or {}).items()
+              if m in RUNTIME_MODULES.get(artifact_format, ()) and "error" in info]
+    detail = f" ({'; '.join(broken)})" if broken else ""
+    raise DeviceError(f"{address}: no runtime for {artifact_format} artifacts on the device{detail}",
+                      hint=_INSTALL_HINT.get(artifact_format, "install one there"))
+
+
+@dataclass
+class DeviceCheck:
+    """One row of `shufflekit devices`: the facts when the device answered, else the error line."""
+
+    address: str
+    ok: bool
+    facts: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def runtimes(self) -> dict[str, Any]:
+        return self.facts.get("runtimes") or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"address": self.address, "ok": self.ok, "error": self.error, **self.facts}
+
+
+def check_device(address: DeviceAddress, options: ConnectOptions | None = None) -> DeviceCheck:
+    """Connect, probe and disconnect; never raises for a device problem (the row says it)."""
+    from . import open_transport
+
+    try:
+        with open_transport(address, options) as transport:
+            return DeviceCheck(str(address), True, probe(transport))
+    except ShufflekitError as exc:
+        return DeviceCheck(str(address), False, error=exc.one_line())

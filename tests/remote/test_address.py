@@ -1,0 +1,65 @@
+import pytest
+
+from shufflekit.errors import UsageError
+from shufflekit.runtimes.remote import parse_address
+
+
+@pytest.mark.parametrize("text, scheme, host, user, port, serial", [
+    ("local", "local", None, None, None, None),
+    ("ssh://pi@raspberrypi.local:2222", "ssh", "raspberrypi.local", "pi", 2222, None),
+    ("ssh://Board-7", "ssh", "Board-7", None, None, None),  # aliases are case-sensitive in ssh_config
+    ("ssh://root@[fe80::1]:22", "ssh", "fe80::1", "root", 22, None),
+    ("ssh://10.0.0.5/", "ssh", "10.0.0.5", None, None, None),
+    ("adb://", "adb", None, None, None, None),
+    ("adb://emulator-5554", "adb", None, None, None, "emulator-5554"),
+    ("adb://192.168.1.20:5555", "adb", None, None, None, "192.168.1.20:5555"),
+])
+def test_addresses_users_write(text, scheme, host, user, port, serial):
+    address = parse_address(text)
+    assert (address.scheme, address.host, address.user, address.port, address.serial) == (
+        scheme, host, user, port, serial)
+
+
+def test_options_ride_with_the_address_but_not_in_its_key():
+    address = parse_address("ssh://pi@board?python=/home/pi/venv/bin/python&tmp=/home/pi/tmp")
+    assert address.python == "/home/pi/venv/bin/python" and address.tmp == "/home/pi/tmp"
+    assert address.key == "ssh://pi@board"
+    assert parse_address(str(address)) == address
+
+
+@pytest.mark.parametrize("text, says", [
+    ("ssh://-oProxyCommand=touch%20x", "bad host"),  # would be read by ssh as an option
+    ("ssh://-oProxyCommand=sh", "bad host"),
+    ("ssh://-l@host", "bad user"),
+    ("ssh://pi:secret@board", "passwords are never taken"),
+    ("ssh://board:0", "bad port"),
+    ("ssh://board:70000", "bad port"),
+    ("ssh://board/home/pi", "bad ssh address"),
+    ("ssh://", "no host"),
+    ("ssh://bo ard", "bad host"),
+    ("adb://-s", "bad adb serial"),
+    ("ftp://board", "unknown device address scheme"),
+    ("ssh://board?evil=1", "unknown option 'evil'"),
+    ("ssh://board?python=-c", "bad value"),
+    ("raspberrypi", "unknown device address"),
+    ("", "empty device address"),
+])
+def test_bad_addresses_are_one_line_usage_errors(text, says):
+    with pytest.raises(UsageError) as info:
+        parse_address(text)
+    line = info.value.one_line()
+    assert says in line and "\n" not in line
+
+
+def test_a_bare_name_is_a_host_alias_only_when_the_ssh_config_names_it(tmp_path):
+    included = tmp_path / "boards.conf"
+    included.write_text("Host jetson\n  HostName 10.0.0.9\n")
+    config = tmp_path / "config"
+    config.write_text(f"Host pi4 pi5\n  User pi\nHost *.lab !gw\n  User x\nInclude {included}\n")
+    for alias in ("pi4", "pi5", "jetson"):
+        address = parse_address(alias, ssh_config=config)
+        assert (address.scheme, address.host) == ("ssh", alias)
+    with pytest.raises(UsageError, match="unknown device address"):
+        parse_address("*.lab", ssh_config=config)
+    with pytest.raises(UsageError, match="unknown device address"):
+        parse_address("pi3", ssh_config=config)
