@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ...errors import DeviceError, ShufflekitError
 from .address import DeviceAddress
@@ -77,7 +78,8 @@ def require_runtime(facts: dict[str, Any], artifact_format: str, address: Device
 
 @dataclass
 class DeviceCheck:
-    """One row of `shufflekit devices`: the facts when the device answered, else the error line."""
+    """One device in `shufflekit devices`: its facts when it answered, and the error line when it cannot
+    be used (unreachable, no Python or numpy, or no runtime at all)."""
 
     address: str
     ok: bool
@@ -93,11 +95,48 @@ class DeviceCheck:
 
 
 def check_device(address: DeviceAddress, options: ConnectOptions | None = None) -> DeviceCheck:
-    """Connect, probe and disconnect; never raises for a device problem (the row says it)."""
+    """Connect, probe and disconnect; never raises for a device problem (the check says it)."""
     from . import open_transport
 
     try:
         with open_transport(address, options) as transport:
-            return DeviceCheck(str(address), True, probe(transport))
+            facts = probe(transport)
     except ShufflekitError as exc:
         return DeviceCheck(str(address), False, error=exc.one_line())
+    if not any(usable_runtimes(facts, fmt) for fmt in RUNTIME_MODULES):
+        return DeviceCheck(str(address), False, facts,
+                           error=f"{address}: no inference runtime works on the device; {_INSTALL_HINT['onnx']}, "
+                                 f"or {_INSTALL_HINT['tflite'].replace('install ', '', 1)}")
+    return DeviceCheck(str(address), True, facts)
+
+
+@dataclass
+class DevicesReport:
+    adb: list[Any]  # AdbDevice
+    adb_note: str | None
+    checks: list[DeviceCheck]
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"adb": [d.to_dict() for d in self.adb], "adb_note": self.adb_note,
+                "devices": [c.to_dict() for c in self.checks]}
+
+
+def check_devices(addresses: Sequence[DeviceAddress], options: ConnectOptions | None = None) -> DevicesReport:
+    """The adb devices attached (when adb is installed) and a check of every address, concurrently."""
+    from .adb import adb_binary, list_adb_devices
+
+    adb, note = [], None
+    if adb_binary() is None:
+        note = "adb is not installed: Android devices are not listed"
+    else:
+        try:
+            adb = list_adb_devices()
+        except DeviceError as exc:
+            note = exc.one_line()
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(addresses)))) as pool:
+        checks = list(pool.map(lambda a: check_device(a, options), addresses))
+    return DevicesReport(adb, note, checks)

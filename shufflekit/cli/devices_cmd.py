@@ -1,0 +1,59 @@
+"""`shufflekit devices`: the adb devices attached, and for each address given (ssh, adb, local) whether
+it answers, its Python, numpy and which inference runtimes it has."""
+
+from __future__ import annotations
+
+import click
+
+from .app import echo_json, main, print_table
+
+
+@main.command("devices")
+@click.argument("addresses", nargs=-1, metavar="[ADDRESS]...")
+@click.option("--trust-new-host-key", is_flag=True,
+              help="Accept and record an ssh host key seen for the first time (a CHANGED key is always refused).")
+@click.option("--ssh-config", type=click.Path(dir_okay=False, exists=True), help="ssh client config file (ssh -F).")
+@click.option("--timeout", type=click.FloatRange(min=1), default=10, show_default=True,
+              help="Seconds to wait for each device to answer.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def devices_command(addresses: tuple[str, ...], trust_new_host_key: bool, ssh_config: str | None, timeout: float,
+                    as_json: bool) -> None:
+    """List adb devices and check devices by address: local, ssh://[user@]host[:port], a Host alias from
+    your ssh config, adb://SERIAL or adb:// (add ?python=PATH for the device's Python).
+
+    With no address, checks this computer (local). Exits 2 when a device cannot be used.
+    """
+    from ..runtimes.remote import ConnectOptions, parse_address
+    from ..runtimes.remote.probe import check_devices
+
+    options = ConnectOptions(trust_new_host_key=trust_new_host_key, ssh_config=ssh_config,
+                             connect_timeout=timeout, retries=1)
+    parsed = [parse_address(a, ssh_config=ssh_config) for a in (addresses or ("local",))]
+    report = check_devices(parsed, options)
+    if as_json:
+        echo_json(report.to_dict())
+    else:
+        _print(report)
+    for check in report.checks:
+        if not check.ok:
+            click.echo(f"error: {check.error}", err=True)
+    if not report.ok:
+        raise click.exceptions.Exit(2)
+
+
+def _print(report) -> None:  # noqa: ANN001
+    if report.adb:
+        print_table("adb devices", ["address", "state", "model"],
+                    [(d.to_dict()["address"], d.state, d.details.get("model", "")) for d in report.adb])
+    elif report.adb_note:
+        click.echo(report.adb_note)
+    rows = []
+    for check in report.checks:
+        facts = check.facts
+        runtimes = ", ".join(f"{name} {info.get('version') or ''}".strip() + (" (broken)" if "error" in info else "")
+                             for name, info in check.runtimes.items()) or ("none" if facts else "")
+        status = "ok" if check.ok else "no runtime" if facts else "error"
+        rows.append((check.address, status, facts.get("python", ""),
+                     facts.get("numpy", ""), runtimes, facts.get("cpu_model") or "", facts.get("cpu_count") or ""))
+    print_table("devices", ["address", "status", "python", "numpy", "runtimes", "cpu", "cores"], rows,
+                right_align=["cores"])
