@@ -12,8 +12,9 @@ Everything the runtimes print goes to stderr, so stdout is always clean JSON. Jo
     model           path of the .onnx / .tflite file
     runtime         "onnxruntime" | "litert" (TFLite; "tflite" is accepted) (default: by the file's extension)
     provider        ORT providers by short name, comma-separated in priority order (default "cpu"), or for
-                    TFLite one delegate: "cpu"/"xnnpack" (default), "none" (built-in kernels, no XNNPACK),
-                    "gpu", "nnapi", or a delegate library path
+                    TFLite one delegate: "cpu" (default: XNNPACK, or the built-in kernels where XNNPACK
+                    declines the model, recorded), "xnnpack" (XNNPACK or an error), "builtin" (alias "none":
+                    the built-in kernels), "gpu", "nnapi", or a delegate library path
     allow_fallback  run on what exists when a requested provider is missing, and record it
     threads         intra-op threads (ORT) / interpreter threads (TFLite); default: the runtime's
     layout          the model's image-input layout, "NCHW" or "NHWC" (inputs are given NCHW)
@@ -55,8 +56,9 @@ ORT_PROVIDERS = {
 }
 _ORT_SHORT = {full: short for short, full in ORT_PROVIDERS.items()}
 
-# TFLite delegates by name. cpu = xnnpack, TFLite's default CPU delegate; "none" runs the built-in kernels.
-TFLITE_DELEGATES = ("cpu", "xnnpack", "none", "gpu", "nnapi")
+# TFLite delegates by name. cpu: XNNPACK (TFLite's default CPU delegate) where it takes the model, else the
+# built-in kernels; "builtin"/"none": the built-in kernels only.
+TFLITE_DELEGATES = ("cpu", "xnnpack", "builtin", "none", "gpu", "nnapi")
 _DELEGATE_LIBRARIES = {
     "gpu": ("libtensorflowlite_gpu_delegate.so", "libtensorflowlite_gpu_gl.so", "libLiteRtGpuAccelerator.so"),
     "nnapi": ("libtensorflowlite_nnapi_delegate.so", "libnnapi_delegate.so"),
@@ -318,60 +320,80 @@ class TfliteSession(object):
         module, backend, version = import_tflite()
         self.path = str(path)
         self.module = module
-        requested = str(delegate or "xnnpack")
-        if requested.lower() == "cpu":
-            requested = "xnnpack"
+        requested = str(delegate or "cpu").lower() if os.path.sep not in str(delegate or "") else str(delegate)
         self.threads = int(threads) if threads else None
         self.fallback = []
-        delegates, resolver, actual = [], None, requested
+        self.declined = None  # why XNNPACK did not take the model, when it did not
         resolver_type = getattr(module, "OpResolverType", None)
-        if requested.lower() in ("none", "cpu", "builtin"):
-            actual = "none"
+        delegates = []
+        if requested in ("none", "builtin"):
             if resolver_type is None:
                 raise RunnerError("provider_unavailable", "this %s build cannot switch XNNPACK off" % backend,
-                                  hint="available: xnnpack", available=["xnnpack"], missing=[requested])
-            resolver = resolver_type.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-        elif requested.lower() == "xnnpack":
-            actual = "xnnpack"
+                                  hint="available: cpu, xnnpack", available=["cpu", "xnnpack"], missing=[requested])
+            plan = ["builtin"]
+        elif requested in ("cpu", "xnnpack"):
+            # "cpu" is TFLite's CPU path: XNNPACK where it takes the model, the built-in kernels where it
+            # does not (recorded). "xnnpack" insists on XNNPACK unless fallback is allowed.
+            plan = ["xnnpack", "builtin"] if requested == "cpu" or allow_fallback else ["xnnpack"]
         else:
             loaded, why = _load_delegate(module, requested)
             if loaded is not None:
                 delegates.append(loaded)
+                plan = [requested]
             elif allow_fallback:
                 self.fallback.append(requested)
-                actual = "xnnpack"
+                plan = ["xnnpack", "builtin"]
             else:
                 raise RunnerError(
                     "provider_unavailable", "TFLite delegate %r is not available here (%s)" % (requested, why),
-                    hint="available: %s; pass --allow-fallback to use xnnpack instead"
+                    hint="available: %s; pass --allow-fallback to use the CPU instead"
                          % ", ".join(available_tflite_delegates(module)),
                     available=available_tflite_delegates(module), missing=[requested])
-        kwargs = {"model_path": self.path}
-        if delegates:
-            kwargs["experimental_delegates"] = delegates
-        if self.threads:
-            kwargs["num_threads"] = self.threads
-        if resolver is not None:
-            kwargs["experimental_op_resolver_type"] = resolver
-        try:
-            self.interpreter = module.Interpreter(**kwargs)
-            self.interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
+        actual, errors = None, []
+        for attempt in plan:
+            kwargs = {"model_path": self.path}
+            if attempt not in ("xnnpack", "builtin"):
+                kwargs["experimental_delegates"] = delegates
+            if self.threads:
+                kwargs["num_threads"] = self.threads
+            if attempt == "builtin" and resolver_type is not None:
+                kwargs["experimental_op_resolver_type"] = resolver_type.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+            try:
+                self.interpreter = module.Interpreter(**kwargs)
+                self.interpreter.allocate_tensors()
+            except (ValueError, RuntimeError) as exc:
+                errors.append("%s: %s" % (attempt, _first_line(exc)))
+                continue
+            if attempt == "xnnpack" and not any(op.get("op_name") == "DELEGATE" for op in self._ops()) \
+                    and self._ops() and "builtin" in plan:
+                errors.append("xnnpack: took no operator")
+                continue  # XNNPACK declined every node: that run is the built-in kernels, say so
+            actual = attempt
+            break
+        if actual is None:
+            if len(errors) == 1 and requested == "xnnpack" and "builtin" not in plan and _loads_builtin(
+                    module, resolver_type, self.path):
+                raise RunnerError("provider_unavailable", "XNNPACK cannot run %s (%s)" % (
+                    os.path.basename(self.path), errors[0]), hint="available: builtin (the built-in kernels); pass "
+                                                                  "--allow-fallback or --provider cpu",
+                    available=["cpu", "builtin"], missing=["xnnpack"])
             raise RunnerError("load_failed", "TFLite cannot load %s: %s" % (os.path.basename(self.path),
-                                                                           _first_line(exc)),
-                              hint="check the file is a complete .tflite model (re-export it)") from None
+                                                                           errors[-1].split(": ", 1)[-1]),
+                              hint="check the file is a complete .tflite model (re-export it)")
+        if actual == "builtin" and plan[0] == "xnnpack":
+            self.declined = errors[0] if errors else None
+            if requested == "xnnpack":
+                self.fallback.append("xnnpack")
         ops = self._ops()
         delegate_nodes = sum(1 for op in ops if op.get("op_name") == "DELEGATE")
-        if actual == "xnnpack" and ops and not delegate_nodes:
-            # XNNPACK declined every node (or this build has no default delegate): say what ran.
-            actual = "none"
-            self.fallback.append("xnnpack")
         self.info = {
             "runtime": "litert", "runtime_version": version, "interpreter": backend,
             "providers_requested": [requested], "providers": [actual], "delegate": actual,
             "fallback": bool(self.fallback), "fallback_from": self.fallback, "threads": self.threads,
             "ops": sum(1 for op in ops if op.get("op_name") != "DELEGATE"), "delegate_partitions": delegate_nodes,
         }
+        if self.declined:
+            self.info["xnnpack_declined"] = self.declined
         self.providers = [actual]
         self.inputs = [self._info(d) for d in self.interpreter.get_input_details()]
         self.outputs = [self._info(d) for d in self.interpreter.get_output_details()]
@@ -421,6 +443,17 @@ class TfliteSession(object):
         self.interpreter = None
 
 
+def _loads_builtin(module, resolver_type, path):
+    if resolver_type is None:
+        return False
+    try:
+        module.Interpreter(model_path=path,
+                           experimental_op_resolver_type=resolver_type.BUILTIN_WITHOUT_DEFAULT_DELEGATES).allocate_tensors()
+        return True
+    except (ValueError, RuntimeError):
+        return False
+
+
 def _load_delegate(module, name):
     """Try the libraries a delegate name stands for (or a path). Returns (delegate, None) or (None, why)."""
     candidates = _DELEGATE_LIBRARIES.get(name.lower(), (name,))
@@ -447,7 +480,7 @@ def available_tflite_delegates(module=None):
             module = import_tflite()[0]
         except RunnerError:
             return []
-    names = ["xnnpack"] + (["none"] if getattr(module, "OpResolverType", None) is not None else [])
+    names = ["cpu", "xnnpack"] + (["builtin"] if getattr(module, "OpResolverType", None) is not None else [])
     for name in ("gpu", "nnapi"):
         if _load_delegate(module, name)[0] is not None:
             names.append(name)
@@ -766,13 +799,156 @@ def _ort_shapes(value):
     return shapes
 
 
+def _tflite_schema():
+    """The flatbuffer schema module and flatbuffers (shipped with ai-edge-litert and tensorflow, not with
+    tflite-runtime). Returns (schema, flatbuffers) or (None, reason)."""
+    try:
+        import flatbuffers
+    except ImportError:
+        return None, "the flatbuffers package is not installed"
+    for name in ("ai_edge_litert.schema_py_generated", "tensorflow.lite.python.schema_py_generated"):
+        try:
+            module = __import__(name, fromlist=["Model"])
+            return (module, flatbuffers), None
+        except ImportError:
+            continue
+    return None, "no TFLite flatbuffer schema (ai-edge-litert or tensorflow) is installed"
+
+
 def profile_tflite_ops(path, providers, threads, allow_fallback, feeds_list, warmup=5, runs=50):
-    """The TFLite Python interpreters (ai-edge-litert, tflite-runtime, tensorflow.lite) expose no op
-    profiler: per-op times come only from TFLite's native benchmark_model (--enable_op_profiling)."""
-    return {"available": False,
-            "method": None,
-            "reason": "the TFLite Python interpreter offers no per-operator profiler; run TFLite's benchmark_model "
-                      "with --enable_op_profiling=true for per-op times"}
+    """Per-operator times for TFLite, measured in isolation.
+
+    The TFLite Python interpreters (ai-edge-litert, tflite-runtime, tensorflow.lite) expose no op profiler
+    (only the native benchmark_model has one). So each operator is cut out of the model as a one-operator
+    model, fed the very tensors it sees in a full run, and timed on the same delegate and threads. What this
+    cannot see: whole-graph optimisations (XNNPACK fusing a PAD into the next convolution, eliding
+    transposes) and inter-op cache effects; and every op pays one interpreter invoke. So the sum is an
+    upper bound of the end-to-end time; read the shares, and compare the sum with the end-to-end figure.
+    """
+    found, why = _tflite_schema()
+    if found is None:
+        return {"available": False, "method": None,
+                "reason": "the TFLite Python interpreter offers no per-operator profiler, and isolated-operator "
+                          "timing needs the flatbuffer schema: %s" % why}
+    schema, flatbuffers = found
+    module, backend, _ = import_tflite()
+    probe = TfliteSession(path, parse_providers(providers)[0] if parse_providers(providers) else None,
+                          threads, allow_fallback)
+    delegate = probe.info["delegate"]
+    if delegate not in ("xnnpack", "builtin"):
+        return {"available": False, "method": None,
+                "reason": "isolated-operator timing runs on xnnpack or the built-in kernels, not %s" % delegate}
+    resolver_type = getattr(module, "OpResolverType", None)
+    with open(str(path), "rb") as handle:
+        blob = handle.read()
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(blob, 0))
+    if len(model.subgraphs) != 1:
+        return {"available": False, "method": None, "reason": "the model has several subgraphs"}
+    graph = model.subgraphs[0]
+    values = _all_tensor_values(module, resolver_type, blob, probe, feeds_list[0])
+    names = dict((v, k) for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_"))
+    floor = None
+    nodes = []
+    for index, op in enumerate(graph.operators):
+        code = model.operatorCodes[op.opcodeIndex]
+        op_type = names.get(max(code.builtinCode, getattr(code, "deprecatedBuiltinCode", 0)), "CUSTOM")
+        inputs = [t for t in op.inputs if t >= 0 and not _has_data(model, graph, t)]
+        content = _one_op_model(schema, flatbuffers, model, graph, op, inputs)
+        times, ran_on = _time_one_op(module, resolver_type, content, inputs, values, delegate, threads, warmup, runs)
+        tensor_name = graph.tensors[op.outputs[0]].name if op.outputs else None
+        nodes.append({"name": "%d:%s" % (index, tensor_name.decode() if isinstance(tensor_name, bytes)
+                                          else tensor_name),
+                      "op_type": op_type, "provider": ran_on, "calls": len(times),
+                      "mean_ms": float(np.mean(times)) * 1e3, "median_ms": float(np.median(times)) * 1e3,
+                      "input_shapes": [list(values[t].shape) if t in values else list(graph.tensors[t].shape)
+                                       for t in op.inputs if t >= 0],
+                      "output_shapes": [list(graph.tensors[t].shape) for t in op.outputs]})
+        if floor is None or nodes[-1]["median_ms"] < floor:
+            floor = nodes[-1]["median_ms"]
+    per_batch = len(feeds_list)
+    for node in nodes:  # one batch runs each op once per model call
+        node["mean_ms"] *= per_batch
+        node["median_ms"] *= per_batch
+    placement = {}
+    for node in nodes:
+        placement[node["provider"]] = placement.get(node["provider"], 0) + 1
+    return {"available": True,
+            "method": "isolated operators (each op run alone as a one-op model on its recorded inputs; "
+                      "the TFLite Python interpreter has no op profiler)",
+            "runs": int(runs), "nodes": nodes, "node_sum_ms": float(sum(n["mean_ms"] for n in nodes)),
+            "run_ms": None, "invoke_floor_ms": floor, "node_providers": placement}
+
+
+def _has_data(model, graph, tensor):
+    buffer = model.buffers[graph.tensors[tensor].buffer] if graph.tensors[tensor].buffer < len(model.buffers) else None
+    return buffer is not None and buffer.data is not None and len(buffer.data) > 0
+
+
+def _all_tensor_values(module, resolver_type, blob, session, feeds):
+    """Every tensor of one full run (built-in kernels, all intermediates kept), by index."""
+    kwargs = {"model_content": blob, "experimental_preserve_all_tensors": True}
+    if resolver_type is not None:
+        kwargs["experimental_op_resolver_type"] = resolver_type.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    full = module.Interpreter(**kwargs)
+    full.allocate_tensors()
+    for info in session.inputs:
+        x = feeds[info.name]
+        if tuple(x.shape) != tuple(full.get_tensor(info.index).shape):
+            x = x[:1]  # a dynamic-batch model profiled at batch 1
+        full.set_tensor(info.index, x)
+    full.invoke()
+    values = {}
+    for detail in full.get_tensor_details():
+        try:
+            values[detail["index"]] = np.array(full.get_tensor(detail["index"]))
+        except ValueError:  # tensors without data (optional, released)
+            continue
+    return values
+
+
+def _one_op_model(schema, flatbuffers, model, graph, op, inputs):
+    import copy
+    used = set(graph.tensors[t].buffer for t in op.inputs if t >= 0)
+    one = copy.copy(model)
+    sub = copy.copy(graph)
+    sub.operators, sub.inputs, sub.outputs = [op], list(inputs), list(op.outputs)
+    one.subgraphs = [sub]
+    one.signatureDefs = []
+    one.buffers = [b if (i in used or i == 0) else schema.BufferT() for i, b in enumerate(model.buffers)]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(one.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def _time_one_op(module, resolver_type, content, inputs, values, delegate, threads, warmup, runs):
+    attempts = [delegate] if delegate == "builtin" else [delegate, "builtin"]
+    for attempt in attempts:
+        kwargs = {"model_content": content}
+        if threads:
+            kwargs["num_threads"] = int(threads)
+        if attempt == "builtin" and resolver_type is not None:
+            kwargs["experimental_op_resolver_type"] = resolver_type.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        try:
+            it = module.Interpreter(**kwargs)
+            it.allocate_tensors()
+            for t in inputs:
+                it.set_tensor(t, values[t])
+            it.invoke()
+        except (RuntimeError, ValueError, KeyError):
+            continue  # XNNPACK refuses some ops alone (e.g. a quantized op on its own): time it on built-ins
+        delegated = any(op.get("op_name") == "DELEGATE" for op in it._get_ops_details()) \
+            if hasattr(it, "_get_ops_details") else attempt != "builtin"
+        for _ in range(int(warmup)):
+            it.invoke()
+        clock = time.perf_counter
+        invoke = it.invoke
+        times = []
+        for _ in range(int(runs)):
+            start = clock()
+            invoke()
+            times.append(clock() - start)
+        return times, ("xnnpack" if delegated else "builtin")
+    raise RunnerError("run_failed", "an operator of the model cannot be run on its own", hint="profile without --op-profile")
 
 
 # ------------------------------------------------------------------------------------------------------

@@ -74,11 +74,22 @@ def test_ort_op_profile_is_consistent_with_the_run_time(tiny_models: dict) -> No
     assert 0.3 * prof["run_ms"] < prof["node_sum_ms"] <= prof["run_ms"]
 
 
-def test_tflite_op_profile_says_plainly_when_the_interpreter_offers_none(tiny_models: dict) -> None:
+def test_tflite_op_profile_times_every_operator_in_isolation(tiny_models: dict) -> None:
     result = runner.benchmark(str(tiny_models["tflite_fp32"]), layout="NHWC", warmup=1, iters=3, op_profile=True)
     prof = result["op_profile"]
-    if not prof["available"]:
-        assert "offers no per-operator profiler" in prof["reason"]
+    assert prof["available"] and "isolated" in prof["method"]
+    assert [n["op_type"] for n in prof["nodes"]] == ["CONV_2D", "DEPTHWISE_CONV_2D", "MEAN", "FULLY_CONNECTED"]
+    assert len(prof["nodes"]) == result["ops"]
+    assert all(n["mean_ms"] > 0 and n["provider"] in ("xnnpack", "builtin") for n in prof["nodes"])
+    assert prof["node_sum_ms"] == pytest.approx(sum(n["mean_ms"] for n in prof["nodes"]))
+
+
+def test_tflite_op_profile_says_plainly_when_it_cannot_be_done(tiny_models: dict, monkeypatch) -> None:
+    # tflite-runtime ships no flatbuffer schema; hide it the way such a device lacks it.
+    monkeypatch.setattr(runner, "_tflite_schema", lambda: (None, "the flatbuffers package is not installed"))
+    result = runner.benchmark(str(tiny_models["tflite_fp32"]), layout="NHWC", warmup=1, iters=3, op_profile=True)
+    prof = result["op_profile"]
+    assert not prof["available"] and "offers no per-operator profiler" in prof["reason"]
 
 
 def _job(tmp_path: Path, job: dict, python: str = sys.executable) -> tuple[int, dict, str]:

@@ -107,8 +107,8 @@ def test_tflite_int8_session_quantizes_inputs_and_dequantizes_outputs(tiny_model
 
 def test_tflite_builtin_kernels_without_xnnpack(tiny_models: dict) -> None:
     ref = np.load(tiny_models["keras_reference"])
-    with load_session(tiny_models["tflite_fp32"], layout="NHWC", options=RuntimeOptions(provider="none")) as session:
-        assert session.providers == ["none"] and session.info["delegate_partitions"] == 0
+    with load_session(tiny_models["tflite_fp32"], layout="NHWC", options=RuntimeOptions(provider="builtin")) as session:
+        assert session.providers == ["builtin"] and session.info["delegate_partitions"] == 0
         np.testing.assert_allclose(session.predict(ref["images"]), ref["logits"], rtol=1e-4, atol=1e-5)
 
 
@@ -117,7 +117,7 @@ def test_tflite_missing_delegate_is_an_error_or_a_recorded_fallback(tiny_models:
         pytest.skip("this machine has a TFLite GPU delegate")
     with pytest.raises(ProviderUnavailableError) as info:
         load_session(tiny_models["tflite_fp32"], options=RuntimeOptions(provider="gpu"))
-    assert "available: xnnpack" in info.value.one_line()
+    assert "available: cpu, xnnpack, builtin" in info.value.one_line()
     with load_session(tiny_models["tflite_fp32"], options=RuntimeOptions(provider="gpu", allow_fallback=True)) as s:
         assert s.providers == ["xnnpack"] and s.info["fallback_from"] == ["gpu"]
 
