@@ -192,6 +192,10 @@ class Manifest:
             arts = self.artifacts
             if not isinstance(data.get("results", {}), dict):
                 raise TypeError("results must be an object")
+            ref = data.get("reference")
+            if ref is not None and not (isinstance(ref, dict) and isinstance(ref.get("file"), str)
+                                        and isinstance(ref.get("sha256"), str)):
+                raise TypeError("reference must name its file and sha256")
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ManifestError(f"{path} is damaged: {type(exc).__name__}: {exc}", hint="re-export the folder") from None
         names = [a.name for a in arts]
@@ -217,6 +221,17 @@ class Manifest:
 
     def set_source(self, **fields: Any) -> None:
         self._data.setdefault("source", {}).update(fields)
+
+    # -- parity reference ---------------------------------------------------------------------------
+    @property
+    def reference(self) -> dict[str, Any] | None:
+        """The fixed inputs and PyTorch outputs stored beside the artifacts (file, sha256, samples,
+        seed, layout), or None for a folder without one."""
+        ref = self._data.get("reference")
+        return dict(ref) if ref else None
+
+    def set_reference(self, **fields: Any) -> None:
+        self._data["reference"] = dict(fields)
 
     # -- artifacts ----------------------------------------------------------------------------------
     @property
