@@ -1,0 +1,262 @@
+"""The release pipeline: model -> ONNX -> TFLite, plus the parity reference, into a release folder
+recorded by manifest.json.
+
+Atomic per folder: everything is built in a staging directory inside the folder (same file system),
+then each finished file is renamed into place and the manifest is written last. Until that final
+rename the old manifest stays in charge; a reader that meets a file already replaced but still
+listed by the old manifest refuses it on its sha256, never uses it as the old one. A killed export
+leaves at most a ``.staging-*`` directory, which the next export into the folder removes.
+
+Re-exporting keeps what is still valid: artifacts made by other commands (quantized children) stay
+when their lineage parent is still in the folder byte for byte, otherwise they are dropped with
+their files; results recorded on files that changed go stale through their sha256.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from ..artifacts import MANIFEST_NAME, Artifact, Manifest, TensorSpec, tool_versions
+from ..errors import ManifestError, UsageError
+from ..files import sha256_file
+from ..metadata import ModelMeta
+from .onnx import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME, OnnxExport, export_onnx, parse_batch
+from .source import ModelSource, load_source
+
+log = logging.getLogger(__name__)
+
+EXPORT_FORMATS = ("onnx", "tflite")
+_EXTENSIONS = {"onnx": ".onnx", "tflite": ".tflite"}
+_STAGING_PREFIX = ".staging-"
+ProgressFn = Callable[[str, int, "int | None"], None]
+
+
+def artifact_filename(model: str, fmt: str, precision: str, variant: str = "") -> str:
+    """File name of an artifact in a release folder, e.g. shufflenet_v2_x1_0_fp32.tflite."""
+    suffix = f"_{variant}" if variant else ""
+    return f"{model}_{precision}{suffix}{_EXTENSIONS[fmt]}"
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    formats: tuple[str, ...] = EXPORT_FORMATS
+    batch: int | str = 1  # 1, N or "dynamic"
+    layout: str = "NHWC"  # of the TFLite input; ONNX is always NCHW
+    opset: int = DEFAULT_OPSET
+    exporter: str = "torchscript"
+    reference_samples: int = 16
+    seed: int = 0  # weights of a model exported without checkpoint, and the reference inputs
+
+    def checked(self) -> "ExportOptions":
+        formats = tuple(dict.fromkeys(f.strip().lower() for f in self.formats if f.strip()))
+        unknown = [f for f in formats if f not in EXPORT_FORMATS]
+        if unknown or not formats:
+            raise UsageError(f"unknown format {', '.join(unknown) or '(none)'}",
+                             hint=f"use --formats with {' and/or '.join(EXPORT_FORMATS)}, e.g. onnx,tflite")
+        layout = self.layout.upper()
+        if layout not in ("NHWC", "NCHW"):
+            raise UsageError(f"unknown layout {self.layout!r}", hint="use nhwc (what apps feed) or nchw")
+        if self.reference_samples < 1:
+            raise UsageError("the parity reference needs at least one sample")
+        return ExportOptions(formats=formats, batch=parse_batch(self.batch), layout=layout, opset=self.opset,
+                             exporter=self.exporter, reference_samples=self.reference_samples, seed=self.seed)
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    folder: Path
+    artifacts: tuple[Artifact, ...]  # made by this export
+    kept: tuple[str, ...]  # artifacts of an earlier run still valid and kept
+    dropped: tuple[str, ...]  # artifacts of an earlier run whose parent changed, removed
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def export_model(out: str | Path, *, model: str | None = None, checkpoint: str | Path | None = None,
+                 num_classes: int | None = None, input_size: int | None = None,
+                 options: ExportOptions | None = None, progress: ProgressFn | None = None) -> ExportReport:
+    """Export a model (registry name, optionally with a checkpoint) into the release folder ``out``."""
+    options = (options or ExportOptions()).checked()
+    progress = progress or (lambda task, done, total: None)
+    out = Path(out)
+    _check_folder(out)
+    _previous_manifest(out)  # an unreadable manifest is refused before any work
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    source = load_source(model=model, checkpoint=checkpoint, num_classes=num_classes, input_size=input_size,
+                         seed=options.seed)
+    timings["load_model"] = time.perf_counter() - started
+    steps = 2 + len(options.formats)
+    progress("export", 0, steps)
+
+    out.mkdir(parents=True, exist_ok=True)
+    _remove_stale_staging(out)
+    with _staging(out) as staging:
+        t0 = time.perf_counter()
+        reference_record = _write_reference(source, staging, options)
+        timings["reference"] = time.perf_counter() - t0
+        progress("export", 1, steps)
+
+        onnx_name = artifact_filename(source.meta.model, "onnx", "fp32")
+        made = _export_onnx_artifact(source, staging / onnx_name, options)
+        timings["onnx_export"] = made[1].seconds
+        artifacts = [made[0]] if "onnx" in options.formats else []
+        progress("export", 2, steps)
+
+        if "tflite" in options.formats:
+            t0 = time.perf_counter()
+            artifacts.append(_export_tflite_artifact(source, made[0], staging, options, progress))
+            timings["tflite_convert"] = time.perf_counter() - t0
+        progress("export", steps, steps)
+        kept, dropped = _commit(out, staging, source, artifacts, reference_record)
+    timings["total"] = time.perf_counter() - started
+    log.info("exported %s to %s: %s", source.meta.model, out, ", ".join(a.name for a in artifacts))
+    return ExportReport(out, tuple(artifacts), tuple(a.name for a in kept), tuple(a.name for a in dropped), timings)
+
+
+# -- the steps ---------------------------------------------------------------------------------------
+def _write_reference(source: ModelSource, staging: Path, options: ExportOptions) -> dict[str, Any]:
+    import torch
+
+    from ..validate.reference import REFERENCE_NAME, Reference, reference_inputs
+
+    inputs = reference_inputs(options.reference_samples, source.meta.preprocessing, seed=options.seed)
+    with torch.no_grad():
+        logits = source.model.eval()(torch.from_numpy(inputs)).numpy()
+    sha = Reference(inputs, logits, options.seed).save(staging / REFERENCE_NAME)
+    return {"file": REFERENCE_NAME, "sha256": sha, "samples": len(inputs), "seed": options.seed,
+            "layout": "NCHW", "inputs": "synthetic images, normalised with the model's mean/std",
+            "outputs": "PyTorch float32 logits, eval mode", "input_shape": list(inputs.shape[1:])}
+
+
+def _export_onnx_artifact(source: ModelSource, path: Path, options: ExportOptions) -> tuple[Artifact, OnnxExport]:
+    made = export_onnx(source.model, source.meta, path, source=source.record, batch=options.batch,
+                       opset=options.opset, exporter=options.exporter)
+    artifact = Artifact.from_file(
+        path, format="onnx", precision="fp32", meta=source.meta,
+        inputs=(TensorSpec(INPUT_NAME, made.input_shape, "float32", "NCHW"),),
+        outputs=(TensorSpec(OUTPUT_NAME, made.output_shape, "float32"),),
+        parent_sha256=source.sha256,  # lineage: the checkpoint, when there is one
+        tools=tool_versions("torch", "onnx", "onnxslim"), options=dict(made.options))
+    return artifact, made
+
+
+def _export_tflite_artifact(source: ModelSource, onnx_artifact: Artifact, staging: Path, options: ExportOptions,
+                            progress: ProgressFn) -> Artifact:
+    from .tflite import TFLiteTarget, convert_to_tflite
+
+    path = staging / artifact_filename(source.meta.model, "tflite", "fp32")
+    conversion = convert_to_tflite(staging / onnx_artifact.name, [TFLiteTarget("fp32", path)], layout=options.layout,
+                                   progress=progress)
+    result = conversion.results[0]
+    return Artifact.from_file(path, format="tflite", precision="fp32", meta=source.meta, inputs=result.inputs,
+                              outputs=result.outputs, parent_sha256=onnx_artifact.sha256,
+                              tools=tool_versions("onnx2tf", "tensorflow", "tf_keras", "onnx"),
+                              options={**result.options, "batch": options.batch})
+
+
+# -- folder handling ---------------------------------------------------------------------------------
+def _check_folder(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"output folder {out} is a file", hint="pass a folder path (it is created if missing)")
+    parent = out.parent if not out.exists() else out
+    while not parent.exists():
+        parent = parent.parent
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"cannot write to {parent}", hint="choose a folder you can write to")
+
+
+def _previous_manifest(out: Path) -> Manifest | None:
+    if not (out / MANIFEST_NAME).exists():
+        return None
+    try:
+        return Manifest.load(out)
+    except ManifestError as exc:
+        raise ManifestError(f"{out} holds a {MANIFEST_NAME} shufflekit cannot read ({exc.message})",
+                            hint="remove it or export into another folder; nothing was changed") from None
+
+
+def _remove_stale_staging(out: Path) -> None:
+    for leftover in out.glob(f"{_STAGING_PREFIX}*"):
+        if leftover.is_dir():
+            log.info("removing %s left by an interrupted export", leftover)
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _staging(out: Path) -> Iterator[Path]:
+    staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=out))
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _folder_lock(out: Path) -> Iterator[None]:
+    """The lock ``artifacts.update_manifest`` takes: no one reads-modifies-writes the manifest meanwhile."""
+    with open(out / ".manifest.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _commit(out: Path, staging: Path, source: ModelSource, artifacts: Sequence[Artifact],
+            reference: dict[str, Any]) -> tuple[list[Artifact], list[Artifact]]:
+    """Rename the staged files into ``out`` and write the manifest last. Returns (kept, dropped) artifacts
+    of the previous manifest."""
+    with _folder_lock(out):
+        previous = _previous_manifest(out)  # again, under the lock: another command may have added to it
+        kept, dropped = _still_valid(previous, artifacts)
+        data = Manifest.new(out, source.meta, source=source.record).to_dict()
+        if previous is not None:
+            data["results"] = previous.to_dict().get("results", {})  # stale entries are filtered by sha256
+        manifest = Manifest(out, data)
+        for artifact in [*kept, *artifacts]:
+            manifest.add(artifact)
+        manifest.set_reference(**reference)
+        for name in [a.name for a in artifacts] + [reference["file"]]:
+            os.replace(staging / name, out / name)
+        manifest.save()  # the commit point
+        for artifact in dropped:
+            path = out / artifact.name
+            if path.is_file() and sha256_file(path) == artifact.sha256:  # never delete a file we did not make
+                path.unlink()
+    return kept, dropped
+
+
+def _still_valid(previous: Manifest | None, new: Sequence[Artifact]) -> tuple[list[Artifact], list[Artifact]]:
+    """Old artifacts not replaced by name whose lineage parent is still present, byte for byte."""
+    if previous is None:
+        return [], []
+    replaced = {a.name for a in new}
+    candidates = [a for a in previous.artifacts if a.name not in replaced]
+    present = {a.sha256 for a in new}
+    kept: list[Artifact] = []
+    changed = True
+    while changed:
+        changed = False
+        for artifact in candidates:
+            if artifact not in kept and artifact.parent_sha256 in present:
+                kept.append(artifact)
+                present.add(artifact.sha256)
+                changed = True
+    dropped = [a for a in candidates if a not in kept]
+    return kept, dropped
+
+
+def describe(meta: ModelMeta, artifacts: Sequence[Artifact]) -> list[dict[str, Any]]:
+    """Rows the CLI prints for an export."""
+    return [{"artifact": a.name, "format": a.format, "precision": a.precision, "size_bytes": a.size_bytes,
+             "input": f"{a.input.name} {list(a.input.shape)} {a.input.dtype} {a.input.layout}",
+             "sha256": a.sha256} for a in artifacts]

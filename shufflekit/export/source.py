@@ -1,0 +1,131 @@
+"""Where the exported model comes from: a checkpoint, or a seeded model with non-trivial BatchNorm.
+
+A freshly initialised network has BatchNorm running mean 0, variance 1, gamma 1, beta 0: an
+identity, under which an unfolded or wrongly folded BatchNorm, or a layout mistake, can hide. So a
+model exported without a checkpoint gets random affine BatchNorm parameters, and running statistics
+measured on image-like inputs (one pass in train mode), which keep activations in a realistic range.
+The recipe is deterministic, so the seed recorded in the manifest rebuilds the same model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from ..metadata import ModelMeta, Preprocessing, check_input_size
+
+_STATS_IMAGES = 8
+_STATS_SEED_OFFSET = 1_000_003  # other images than the parity reference's
+
+
+@dataclass
+class ModelSource:
+    model: Any  # torch.nn.Module in eval mode
+    meta: ModelMeta
+    record: dict[str, Any]  # what the manifest stores under "source"
+
+    @property
+    def sha256(self) -> str | None:
+        return self.record.get("checkpoint_sha256")
+
+
+def load_source(*, model: str | None = None, checkpoint: str | Path | None = None, num_classes: int | None = None,
+                input_size: int | None = None, seed: int = 0) -> ModelSource:
+    """The model to export, in eval mode, with its metadata and a record of where it came from."""
+    from ..models import model_spec
+
+    if input_size is not None:
+        _check_size(input_size)
+    if checkpoint is not None:
+        from ..models.checkpoints import load_checkpoint
+
+        loaded = load_checkpoint(checkpoint, model=model, num_classes=num_classes, input_size=input_size)
+        return ModelSource(loaded.model, loaded.meta,
+                           {"kind": "checkpoint", "checkpoint": str(Path(checkpoint).resolve()),
+                            "checkpoint_sha256": loaded.sha256, "layout": loaded.layout})
+    if model is None:
+        raise UsageError("no model to export", hint="pass --model NAME (see `shufflekit models`) or --checkpoint PATH")
+    model_spec(model)  # unknown names fail here with the registry's hint
+    meta = ModelMeta(model=model, num_classes=1000 if num_classes is None else num_classes,
+                     preprocessing=Preprocessing.for_size(input_size or 224))
+    net = seeded_model(model, num_classes=meta.num_classes, input_size=meta.input_size, seed=seed)
+    return ModelSource(net, meta, {"kind": "seed", "seed": seed, "note": "random weights, BatchNorm made non-trivial"})
+
+
+def rebuild_source(record: dict[str, Any], meta: ModelMeta, *, checkpoint: str | Path | None = None) -> ModelSource:
+    """The model a manifest's source record describes (to recompute a parity reference)."""
+    if checkpoint is not None or record.get("kind") == "checkpoint":
+        path = Path(checkpoint or record.get("checkpoint", ""))
+        source = load_source(model=meta.model, checkpoint=path, num_classes=meta.num_classes,
+                             input_size=meta.input_size)
+        expected = record.get("checkpoint_sha256")
+        if expected != source.sha256:
+            made_from = f"checkpoint sha256 {expected[:12]}" if expected else f"seed {record.get('seed')}"
+            raise UsageError(f"checkpoint {path} (sha256 {source.sha256[:12]}) is not what this folder was "
+                             f"exported from ({made_from})", hint="pass the checkpoint the folder was exported from")
+        return source
+    if record.get("kind") == "seed" and isinstance(record.get("seed"), int):
+        net = seeded_model(meta.model, num_classes=meta.num_classes, input_size=meta.input_size, seed=record["seed"])
+        return ModelSource(net, meta, dict(record))
+    raise UsageError("the manifest does not say which model it was exported from",
+                     hint="pass --checkpoint PATH, or re-export the folder")
+
+
+def seeded_model(name: str, *, num_classes: int, input_size: int, seed: int) -> Any:
+    """A deterministic random model whose BatchNorm layers are far from identity."""
+    import torch
+
+    from ..models import get_model
+    from ..validate.reference import reference_inputs
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = get_model(name, num_classes=num_classes)
+        generator = torch.Generator().manual_seed(seed + 1)
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                channels = module.num_features
+                module.weight.data = torch.empty(channels).uniform_(0.5, 1.5, generator=generator)
+                module.bias.data = torch.empty(channels).normal_(0.0, 0.25, generator=generator)
+                module.reset_running_stats()
+                module.momentum = None  # cumulative average: the statistics of exactly this batch
+    images = torch.from_numpy(reference_inputs(_STATS_IMAGES, Preprocessing.for_size(input_size),
+                                               seed=seed + _STATS_SEED_OFFSET))
+    net.train()
+    with torch.no_grad():
+        net(images)
+    for module in net.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = 0.1
+    net.eval()
+    _spread_logits(net, images)
+    return net
+
+
+def _spread_logits(net: Any, images: Any) -> None:
+    """Make top-1 depend on the image: a random classifier on near-identical pooled features picks
+    the same class for every input, so top-1 agreement would prove nothing. Remove the component of
+    the classifier along the mean feature and scale the logits to unit spread."""
+    import torch
+
+    linear = [m for m in net.modules() if isinstance(m, torch.nn.Linear)][-1]
+    features: list[torch.Tensor] = []
+    hook = linear.register_forward_hook(lambda _m, args, _out: features.append(args[0]))
+    with torch.no_grad():
+        net(images)
+        hook.remove()
+        mean = features[0].mean(0)
+        weight = linear.weight - torch.outer(linear.weight @ mean, mean) / (mean @ mean).clamp_min(1e-12)
+        spread = (features[0] @ weight.T).std().clamp_min(1e-12)
+        linear.weight.copy_(weight / spread)
+        if linear.bias is not None:
+            linear.bias.zero_()
+
+
+def _check_size(size: int) -> None:
+    try:
+        check_input_size(size)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None

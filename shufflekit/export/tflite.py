@@ -1,0 +1,356 @@
+"""ONNX -> TFLite with onnx2tf in-process, offline, leaving nothing behind; one conversion, many precisions.
+
+onnx2tf builds a Keras model from the ONNX graph (NCHW -> NHWC without transpose storms). That is
+the expensive step, and it is done once: every requested precision (fp32, fp16, dynamic-range int8,
+full-integer int8 with float, int8 or uint8 input/output) is then a ``tf.lite.TFLiteConverter`` run on
+the same concrete function. onnx2tf's own quantisation path is not used: it always adds int16-activation
+variants (slow to make, about 50x slower to run on x86), and calibrates on its bundled sample images
+unless given a file; here calibration comes from the caller's array, in the model's own preprocessing.
+
+Offline: when the model input looks like an image (4-D, 3 channels last, batch <= 20), onnx2tf 1.28
+loads ``calibration_image_sample_data_20x128x128x3_float32.npy`` from the *working directory* and
+downloads it from GitHub when it is missing (onnx2tf issue #932). So onnx2tf runs inside a private
+temporary directory that already holds that file, written from shufflekit's synthetic images; the
+working directory is restored afterwards and the temporary directory deleted. onnx2tf also rewrites
+the ONNX file it is given (op renaming), so it gets a copy, never the caller's file.
+tests/export/test_tflite.py blocks every socket during a conversion to prove no connection is tried.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from ..artifacts import QuantParams, TensorSpec
+from ..errors import ExportError, UsageError
+from ..files import atomic_path
+
+log = logging.getLogger(__name__)
+
+TFLITE_PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
+IO_DTYPES = ("float32", "int8", "uint8")
+LAYOUTS = ("NHWC", "NCHW")
+# The file onnx2tf (1.28) otherwise downloads; see the module docstring.
+ONNX2TF_SAMPLE_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
+_SAMPLE_SHAPE = (20, 128, 128, 3)
+
+ProgressFn = Callable[[str, int, "int | None"], None]
+_process_wide = threading.Lock()  # onnx2tf needs the working directory and the std streams to itself
+
+
+@dataclass(frozen=True)
+class TFLiteTarget:
+    """One TFLite file to make from the conversion. ``io_dtype`` applies to int8 only: ``float32``
+    keeps float input/output around an all-int8 graph; ``int8``/``uint8`` make the app quantise."""
+
+    precision: str
+    path: Path
+    io_dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.precision not in TFLITE_PRECISIONS:
+            raise UsageError(f"unknown TFLite precision {self.precision!r}",
+                             hint=f"use one of {', '.join(TFLITE_PRECISIONS)}")
+        if self.io_dtype not in IO_DTYPES:
+            raise UsageError(f"unknown input/output dtype {self.io_dtype!r}", hint=f"use one of {', '.join(IO_DTYPES)}")
+        if self.io_dtype != "float32" and self.precision != "int8":
+            raise UsageError(f"{self.io_dtype} input/output needs full-integer int8, not {self.precision}",
+                             hint="pass --precision int8, or keep float32 input/output")
+
+
+@dataclass(frozen=True)
+class TFLiteResult:
+    target: TFLiteTarget
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    seconds: float  # this precision's TFLiteConverter run
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return self.target.path
+
+
+@dataclass(frozen=True)
+class TFLiteConversion:
+    results: tuple[TFLiteResult, ...]
+    onnx2tf_seconds: float  # the shared ONNX -> Keras step
+    seconds: float  # everything, imports included
+
+
+def convert_to_tflite(onnx_path: str | Path, targets: Sequence[TFLiteTarget], *, layout: str = "NHWC",
+                      calibration: np.ndarray | None = None, per_channel: bool = True,
+                      progress: ProgressFn | None = None) -> TFLiteConversion:
+    """Convert ``onnx_path`` once and write every target atomically.
+
+    ``calibration``: NCHW float32 model inputs (already normalised, like the reference inputs), needed
+    for int8; it is transposed to the TFLite input layout here. Nothing is written to the working
+    directory and no network connection is opened.
+    """
+    started = time.perf_counter()
+    progress = progress or (lambda task, done, total: None)
+    layout = layout.upper()
+    if layout not in LAYOUTS:
+        raise UsageError(f"unknown layout {layout!r}", hint="use nhwc (what Android and iOS apps feed) or nchw")
+    if not targets:
+        raise UsageError("no TFLite precision requested")
+    if len({t.path for t in targets}) != len(targets):
+        raise UsageError("two TFLite targets share one path")
+    onnx_path = Path(onnx_path).absolute()  # the conversion runs in another working directory
+    targets = [TFLiteTarget(t.precision, Path(t.path).absolute(), t.io_dtype) for t in targets]
+    if not onnx_path.is_file():
+        raise ExportError(f"ONNX file {onnx_path} does not exist", hint="export to ONNX first")
+    needs_calibration = any(t.precision == "int8" for t in targets)
+    if needs_calibration:
+        calibration = _check_calibration(calibration)
+
+    steps = 1 + len(targets)
+    progress("convert to TFLite", 0, steps)
+    with _offline_workspace() as workspace:
+        model = _onnx_to_keras(onnx_path, workspace, layout=layout, for_int8=needs_calibration)
+        onnx2tf_seconds = time.perf_counter() - started
+        progress("convert to TFLite", 1, steps)
+        results = []
+        with _captured_output(workspace.log):
+            concrete = _concrete_function(model)
+        for index, target in enumerate(targets, start=2):
+            t0 = time.perf_counter()
+            with _captured_output(workspace.log):
+                blob = _run_converter(model, concrete, target, layout=layout, calibration=calibration,
+                                      per_channel=per_channel, log_path=workspace.log)
+            with atomic_path(target.path, suffix=".tflite") as tmp:
+                tmp.write_bytes(blob)
+            inputs, outputs = read_io_specs(target.path, layout=layout)
+            options: dict[str, Any] = {"layout": layout, "io_dtype": target.io_dtype, "converter": "onnx2tf+TFLiteConverter"}
+            if target.precision == "int8":
+                options.update(per_channel=per_channel, calibration_samples=int(len(calibration)))
+            if target.precision == "dynamic":
+                options.update(per_channel=per_channel)
+            results.append(TFLiteResult(target, inputs, outputs, time.perf_counter() - t0, options))
+            progress("convert to TFLite", index, steps)
+    return TFLiteConversion(tuple(results), onnx2tf_seconds, time.perf_counter() - started)
+
+
+# -- the offline workspace -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Workspace:
+    root: Path
+    log: Path
+
+
+@contextlib.contextmanager
+def _offline_workspace() -> Iterator[_Workspace]:
+    """A private working directory holding onnx2tf's sample file; cwd restored, directory deleted."""
+    from ..validate.reference import synthetic_images
+
+    with _process_wide:
+        root = Path(tempfile.mkdtemp(prefix="shufflekit-onnx2tf-"))
+        previous = os.getcwd()
+        try:
+            count, size = _SAMPLE_SHAPE[0], _SAMPLE_SHAPE[1]
+            np.save(root / ONNX2TF_SAMPLE_FILE, synthetic_images(count, size, seed=7).transpose(0, 2, 3, 1))
+            os.chdir(root)
+            yield _Workspace(root, root / "convert.log")
+        finally:
+            os.chdir(previous)
+            shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _captured_output(log_path: Path) -> Iterator[None]:
+    """Send TensorFlow's and onnx2tf's console output (Python and C++ alike) to a log file."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with open(log_path, "a", buffering=1, encoding="utf-8", errors="replace") as sink:
+        saved = os.dup(1), os.dup(2)
+        try:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+                yield
+        finally:
+            sink.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def _log_tail(log_path: Path, lines: int = 40) -> str:
+    try:
+        text = log_path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _conversion_failed(what: str, exc: BaseException, log_path: Path) -> ExportError:
+    tail = _log_tail(log_path)
+    log.error("%s failed; last converter output:\n%s", what, tail)
+    meaningful = [line for line in tail.splitlines() if "Error" in line or "error" in line]
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else (meaningful[-1] if meaningful else type(exc).__name__)
+    return ExportError(f"{what} failed: {reason[:200]}", hint="run with -v to see the converter's output")
+
+
+# -- conversion steps ------------------------------------------------------------------------------
+def _onnx_to_keras(onnx_path: Path, workspace: _Workspace, *, layout: str, for_int8: bool) -> Any:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with _captured_output(workspace.log):
+        try:
+            import onnx
+            import onnx2tf
+        except ImportError as exc:
+            from ..errors import BackendMissingError
+
+            raise BackendMissingError(f"TFLite export needs onnx2tf and TensorFlow ({exc})",
+                                      hint="pip install 'shufflekit[tflite]'") from None
+        local = workspace.root / "model.onnx"
+        shutil.copyfile(onnx_path, local)  # onnx2tf renames ops in the file it is given
+        graph = onnx.load(str(local), load_external_data=False).graph
+        input_name = graph.input[0].name
+        # onnx2tf pads MaxPool explicitly with the float minimum; calibrated to int8, that minimum
+        # stretches the tensor's scale until every activation rounds to zero (constant logits; onnx2tf
+        # issue #444). Its int8 switch pads with 0 instead, exact where MaxPool follows a ReLU, as in
+        # every ShuffleNet. The switch only changes that padding and op names when no model is saved.
+        zero_pad_max_pool = for_int8 and _max_pool_inputs_non_negative(graph)
+        if for_int8 and not zero_pad_max_pool:
+            log.warning("a MaxPool input may be negative: int8 accuracy may suffer from its padding")
+        try:
+            return onnx2tf.convert(
+                input_onnx_file_path=str(local),
+                output_folder_path=str(workspace.root / "tf"),
+                disable_model_save=True,  # the Keras model is all we need: no SavedModel, no extra files
+                not_use_onnxsim=True,  # already simplified with onnxslim; onnxsim is not installed
+                keep_ncw_or_nchw_or_ncdhw_input_names=[input_name] if layout == "NCHW" else None,
+                output_integer_quantized_tflite=zero_pad_max_pool,
+                verbosity="error",
+                non_verbose=True,
+            )
+        except (Exception, SystemExit) as exc:  # onnx2tf calls sys.exit(1) on some errors
+            raise _conversion_failed(f"onnx2tf conversion of {onnx_path.name}", exc, workspace.log) from None
+
+
+def _max_pool_inputs_non_negative(graph: Any) -> bool:
+    producers = {out: node for node in graph.node for out in node.output}
+    pools = [node for node in graph.node if node.op_type == "MaxPool"]
+    return all(producers.get(node.input[0]) is not None and producers[node.input[0]].op_type == "Relu"
+               for node in pools)
+
+
+def _concrete_function(model: Any) -> Any:
+    import tensorflow as tf
+
+    run = tf.function(lambda *inputs: model(inputs),
+                      input_signature=[tf.TensorSpec(t.shape, t.dtype, name=t.name.split(":")[0]) for t in model.inputs])
+    return run.get_concrete_function()
+
+
+def _run_converter(model: Any, concrete: Any, target: TFLiteTarget, *, layout: str, calibration: np.ndarray | None,
+                   per_channel: bool, log_path: Path) -> bytes:
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+    # Builtin ops only: a Flex (SELECT_TF_OPS) op would need the Flex delegate, which LiteRT and
+    # tflite_runtime on a phone or board do not have. Better to fail here than there.
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if target.precision == "fp16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif target.precision == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter._experimental_disable_per_channel = not per_channel
+    elif target.precision == "int8":
+        assert calibration is not None
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter._experimental_disable_per_channel = not per_channel
+        converter.representative_dataset = _representative_dataset(model, calibration, layout)
+        io_type = {"float32": tf.float32, "int8": tf.int8, "uint8": tf.uint8}[target.io_dtype]
+        converter.inference_input_type = io_type
+        converter.inference_output_type = io_type
+    try:
+        return converter.convert()
+    except Exception as exc:  # noqa: BLE001 - TF's converter errors are long; keep the first line
+        raise _conversion_failed(f"TFLite {target.precision} conversion", exc, log_path) from None
+
+
+def _representative_dataset(model: Any, calibration: np.ndarray, layout: str) -> Callable[[], Iterator[list[np.ndarray]]]:
+    batch = model.inputs[0].shape[0]
+    batch = batch if isinstance(batch, int) and batch > 0 else 1
+    data = calibration.transpose(0, 2, 3, 1) if layout == "NHWC" else calibration
+    if len(data) < batch:
+        raise UsageError(f"{len(data)} calibration samples cannot fill one batch of {batch}",
+                         hint="give at least one batch of calibration images")
+    expected = tuple(d for d in model.inputs[0].shape[1:])
+    if tuple(data.shape[1:]) != expected:
+        raise UsageError(f"calibration samples of shape {tuple(calibration.shape[1:])} do not fit the model input",
+                         hint="calibrate with images at the model's input size")
+
+    def generate() -> Iterator[list[np.ndarray]]:
+        for start in range(0, len(data) - batch + 1, batch):
+            yield [np.ascontiguousarray(data[start:start + batch], dtype=np.float32)]
+
+    return generate
+
+
+def _check_calibration(calibration: np.ndarray | None) -> np.ndarray:
+    if calibration is None:
+        raise UsageError("full-integer int8 needs calibration data", hint="pass calibration images (--calib DATA)")
+    calibration = np.asarray(calibration)
+    if calibration.ndim != 4 or calibration.shape[1] != 3 or len(calibration) == 0:
+        raise UsageError(f"calibration data must be N x 3 x H x W model inputs, got shape {calibration.shape}")
+    if not np.isfinite(calibration).all():
+        raise UsageError("calibration data holds NaN or infinite values")
+    return calibration.astype(np.float32, copy=False)
+
+
+# -- reading a .tflite file ------------------------------------------------------------------------
+def _interpreter(path: Path) -> Any:
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # boards: the lean tflite_runtime
+        from tflite_runtime.interpreter import Interpreter  # type: ignore[no-redef]
+    return Interpreter(model_path=str(path))
+
+
+def read_io_specs(path: str | Path, *, layout: str | None = None) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    """Input and output specs as the file declares them (names, shapes, dtypes, quantisation).
+    ``layout`` is checked against the input's shape and recorded on image inputs."""
+    path = Path(path)
+    try:
+        interpreter = _interpreter(path)
+        details_in, details_out = interpreter.get_input_details(), interpreter.get_output_details()
+    except Exception as exc:  # noqa: BLE001 - a damaged flatbuffer raises ValueError or RuntimeError
+        raise ExportError(f"{path.name} is not a loadable TFLite model ({str(exc).splitlines()[0][:120]})",
+                          hint="the file is truncated or damaged; re-export it") from None
+    inputs = tuple(_spec(d, image=True, layout=layout, path=path) for d in details_in)
+    outputs = tuple(_spec(d, image=False, layout=None, path=path) for d in details_out)
+    return inputs, outputs
+
+
+def _spec(detail: Mapping[str, Any], *, image: bool, layout: str | None, path: Path) -> TensorSpec:
+    signature = detail.get("shape_signature")
+    dims = [int(d) for d in (signature if signature is not None and len(signature) else detail["shape"])]
+    shape = tuple("batch" if (i == 0 and d < 0) else d for i, d in enumerate(dims))
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    quant = QuantParams(float(scale), int(zero_point)) if scale else None
+    spec_layout = None
+    if image and len(shape) == 4:
+        channels_last = shape[3] == 3
+        spec_layout = "NHWC" if channels_last else "NCHW"
+        if layout is not None and spec_layout != layout:
+            raise ExportError(f"{path.name} has a {spec_layout} input {shape}, not the {layout} asked for",
+                              hint="report this as a converter bug")
+    return TensorSpec(name=str(detail["name"]), shape=shape, dtype=np.dtype(detail["dtype"]).name,
+                      layout=spec_layout, quantization=quant)

@@ -1,0 +1,184 @@
+"""Parity of every artifact of a release folder against PyTorch, judged by the tolerance table.
+
+Each artifact runs in its own runtime through the Session API (ONNX Runtime CPU; LiteRT, or
+tflite_runtime on boards), on the folder's stored reference inputs, with the layout conversion and
+(de)quantisation done by ``Session.predict``. Results go into the manifest under "parity".
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..artifacts import Artifact, Manifest, update_manifest
+from ..errors import CheckFailed, IntegrityError, UsageError
+from .metrics import ParityMetrics, compare, judge
+from .reference import DEFAULT_SAMPLES, Reference, reference_inputs
+from .tolerances import Tolerance, tolerance_for
+
+log = logging.getLogger(__name__)
+
+RESULT_KIND = "parity"
+ProgressFn = Callable[[str, int, "int | None"], None]
+_REBUILD_MATCH = 1e-4  # a rebuilt model must reproduce the stored reference to this (relative) error
+
+
+@dataclass(frozen=True)
+class ParityResult:
+    artifact: str
+    key: str  # format:precision
+    runtime: str
+    providers: tuple[str, ...]
+    metrics: ParityMetrics | None
+    tolerance: Tolerance
+    failures: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"artifact": self.artifact, "key": self.key, "runtime": self.runtime, "providers": list(self.providers),
+                "passed": self.passed, "failures": list(self.failures),
+                "metrics": self.metrics.to_dict() if self.metrics else None, "tolerance": self.tolerance.to_dict()}
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    folder: Path
+    samples: int
+    reference: str  # where the PyTorch outputs came from
+    results: tuple[ParityResult, ...] = field(default_factory=tuple)
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.results)
+
+    @property
+    def failed(self) -> list[ParityResult]:
+        return [r for r in self.results if not r.passed]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"folder": str(self.folder), "samples": self.samples, "reference": self.reference,
+                "passed": self.passed, "results": [r.to_dict() for r in self.results]}
+
+    def raise_if_failed(self) -> None:
+        if self.passed:
+            return
+        worst = "; ".join(f"{r.artifact}: {r.failures[0]}" for r in self.failed)
+        raise CheckFailed(f"parity failed for {len(self.failed)} of {len(self.results)} artifacts ({worst})",
+                          hint="see the table above; re-export, or check the converter versions")
+
+
+def validate_release(folder: str | Path, *, checkpoint: str | Path | None = None, samples: int | None = None,
+                     select: Sequence[str] = (), record: bool = True, progress: ProgressFn | None = None,
+                     runtime_options: Any = None) -> ParityReport:
+    """Run every (selected) artifact on the reference inputs and compare with PyTorch's outputs.
+
+    ``checkpoint``: recompute the reference from this checkpoint (it must be the one the folder was
+    exported from). ``samples``: how many reference inputs; more than the folder stores are generated
+    and their PyTorch outputs recomputed from the recorded source.
+    """
+    from ..runtimes import RuntimeOptions, load_session
+
+    progress = progress or (lambda task, done, total: None)
+    folder = Path(folder)
+    if samples is not None and samples < 1:
+        raise UsageError(f"--samples must be at least 1, got {samples}")
+    manifest = Manifest.load(folder)
+    artifacts = manifest.select(select)
+    if not artifacts:
+        raise UsageError(f"{folder} lists no artifacts", hint="run `shufflekit export` into it first")
+    for artifact in artifacts:  # refuse changed files before spending time on anything
+        artifact.verify(folder)
+    reference, origin = load_reference(manifest, checkpoint=checkpoint, samples=samples)
+    options = runtime_options or RuntimeOptions()
+
+    results = []
+    progress("parity", 0, len(artifacts))
+    for index, artifact in enumerate(artifacts, start=1):
+        tolerance = tolerance_for(artifact.format, artifact.precision)
+        session = load_session(artifact, folder, options)
+        try:
+            outputs = session.predict(reference.inputs)
+            runtime, providers = session.runtime, tuple(session.providers)
+        finally:
+            session.close()
+        results.append(_judge(artifact, runtime, providers, reference, outputs, tolerance))
+        progress("parity", index, len(artifacts))
+    report = ParityReport(folder, reference.samples, origin, tuple(results))
+    if record:
+        _record(folder, artifacts, report)
+    return report
+
+
+def _judge(artifact: Artifact, runtime: str, providers: tuple[str, ...], reference: Reference, outputs: np.ndarray,
+           tolerance: Tolerance) -> ParityResult:
+    outputs = np.asarray(outputs)
+    if outputs.shape != reference.logits.shape:
+        failure = f"output shape {outputs.shape} differs from PyTorch's {reference.logits.shape}"
+        return ParityResult(artifact.name, artifact.key, runtime, providers, None, tolerance, (failure,))
+    metrics = compare(reference.logits, outputs)
+    return ParityResult(artifact.name, artifact.key, runtime, providers, metrics, tolerance,
+                        tuple(judge(metrics, tolerance)))
+
+
+def _record(folder: Path, artifacts: Sequence[Artifact], report: ParityReport) -> None:
+    by_name = {a.name: a for a in artifacts}
+    with update_manifest(folder) as manifest:
+        current = {a.name: a for a in manifest.artifacts}
+        for result in report.results:
+            artifact = by_name[result.artifact]
+            if current.get(artifact.name) != artifact:
+                continue  # replaced meanwhile by another command: this result is about the old file
+            manifest.record(RESULT_KIND, artifact, {**result.to_dict(), "samples": report.samples,
+                                                    "reference": report.reference})
+
+
+# -- the reference -------------------------------------------------------------------------------------
+def load_reference(manifest: Manifest, *, checkpoint: str | Path | None = None,
+                   samples: int | None = None) -> tuple[Reference, str]:
+    """The folder's stored reference, or one recomputed from the recorded source (or ``checkpoint``)."""
+    record = manifest.reference
+    stored: Reference | None = None
+    if record is not None:
+        stored = Reference.load(manifest.folder / record["file"], sha256=record["sha256"])
+        _check_reference_fits(stored, manifest)
+    if checkpoint is None and stored is not None and (samples is None or samples <= stored.samples):
+        return stored.head(samples or stored.samples), f"stored {record['file']}"
+    count = samples or (stored.samples if stored is not None else DEFAULT_SAMPLES)
+    seed = stored.seed if stored is not None else int((record or {}).get("seed", 0))
+    reference = _recompute(manifest, checkpoint, count, seed)
+    if stored is not None:
+        overlap = min(stored.samples, reference.samples)
+        error = np.abs(reference.logits[:overlap] - stored.logits[:overlap]).max()
+        if error > _REBUILD_MATCH * max(float(np.abs(stored.logits).max()), 1e-12):
+            raise IntegrityError("the model rebuilt from the recorded source does not reproduce the stored reference "
+                                 f"(max abs diff {error:.2e})", hint="re-export the folder with this shufflekit version")
+    how = f"checkpoint {Path(checkpoint).name}" if checkpoint else f"{manifest.source.get('kind', 'source')}"
+    return reference, f"recomputed from {how}"
+
+
+def _recompute(manifest: Manifest, checkpoint: str | Path | None, count: int, seed: int) -> Reference:
+    import torch
+
+    from ..export.source import rebuild_source
+
+    source = rebuild_source(manifest.source, manifest.meta, checkpoint=checkpoint)
+    inputs = reference_inputs(count, manifest.meta.preprocessing, seed=seed)
+    with torch.no_grad():
+        logits = source.model.eval()(torch.from_numpy(inputs)).numpy()
+    return Reference(inputs, logits, seed)
+
+
+def _check_reference_fits(reference: Reference, manifest: Manifest) -> None:
+    meta = manifest.meta
+    expected = (3, meta.input_size, meta.input_size)
+    if tuple(reference.inputs.shape[1:]) != expected or reference.logits.shape[1] != meta.num_classes:
+        raise IntegrityError(f"parity reference {manifest.reference['file']} does not fit the model "
+                             f"(inputs {reference.inputs.shape[1:]}, {reference.logits.shape[1]} classes)",
+                             hint="re-export the folder")
