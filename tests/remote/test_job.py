@@ -5,7 +5,10 @@ through the real sshd into the lean device Python (numpy<2, tflite-runtime, onnx
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +24,20 @@ def _host_logits(model: Path, images: np.ndarray) -> np.ndarray:
 
     session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     return np.concatenate([session.run(None, {"images": images[i:i + 1]})[0] for i in range(len(images))])
+
+
+def _running_in(folder: Path) -> list[int]:
+    """Processes whose working directory is (or was, before it was removed) inside ``folder``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and os.readlink(proc / "cwd").startswith(str(folder)):
+                state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if state != "Z":
+                    found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
 
 
 @pytest.fixture
@@ -44,6 +61,20 @@ def test_onnx_job_runs_on_the_lean_device_and_matches_the_host(ssh_client, devic
     assert done.result["host"]["numpy"].startswith("1.")  # measured by the device's numpy<2, not the host's
     assert done.device["runtime"] == "onnxruntime" and done.address == ssh_client.address().key
     assert list(device_tmp.iterdir()) == []  # nothing left on the device
+
+
+@pytest.mark.ssh
+def test_tflite_job_runs_with_tflite_runtime_on_numpy_1(ssh_client, device_python, device_tmp, tiny_tflite, tmp_path):
+    model, reference = tiny_tflite
+    images = tmp_path / "images.npy"
+    np.save(images, np.load(reference)["images"])
+    address = ssh_client.address(python=device_python, tmp=str(device_tmp))
+    job = {"mode": "run", "model": model.name, "inputs": images.name, "outputs": "logits.npy", "layout": "NHWC"}
+    done = run_job(address, job, [model, images], artifact_format="tflite", pull=["logits.npy"],
+                   pull_into=tmp_path / "back", timeout=120, options=ssh_client.options())
+    assert done.device["runtime"] == "tflite_runtime"  # the lean interpreter, as on a board
+    np.testing.assert_allclose(np.load(done.pulled["logits.npy"]), np.load(reference)["logits"], rtol=1e-4, atol=1e-4)
+    assert list(device_tmp.iterdir()) == []
 
 
 @pytest.mark.ssh
@@ -91,8 +122,39 @@ def test_a_job_past_its_timeout_is_killed_and_cleaned_up(ssh_client, device_pyth
     with pytest.raises(DeviceTimeoutError, match="ran past its 3 s limit"):
         run_job(address, job, [tiny_onnx], artifact_format="onnx", timeout=3, options=ssh_client.options())
     assert list(device_tmp.iterdir()) == []
-    leftover = subprocess.run(["pgrep", "-f", f"{device_tmp}/shufflekit"], capture_output=True, text=True)
-    assert leftover.stdout == "", "the timed-out runner is still running on the device"
+    assert _running_in(device_tmp) == [], "the timed-out runner is still running on the device"
+
+
+_INTERRUPTED_JOB = """
+import sys
+from shufflekit.runtimes.remote import ConnectOptions, parse_address
+from shufflekit.runtimes.remote.job import run_job
+from pathlib import Path
+address, config, model = sys.argv[1:]
+try:
+    run_job(parse_address(address), {"mode": "benchmark", "model": Path(model).name, "warmup": 0, "seconds": 60},
+            [Path(model)], artifact_format="onnx", timeout=120, options=ConnectOptions(ssh_config=Path(config)))
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+@pytest.mark.ssh
+def test_ctrl_c_stops_the_job_on_the_device_and_cleans_up(ssh_client, device_python, device_tmp, tiny_onnx):
+    address = ssh_client.url(python=device_python, tmp=str(device_tmp))
+    proc = subprocess.Popen([sys.executable, "-c", _INTERRUPTED_JOB, address, str(ssh_client.config), str(tiny_onnx)])
+    try:
+        deadline = time.monotonic() + 60
+        while not list(device_tmp.glob("shufflekit.*/.shufflekit.pid")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert list(device_tmp.glob("shufflekit.*/.shufflekit.pid")), "the job never started"
+        time.sleep(1)  # let the runner get going
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+    finally:
+        proc.kill()
+    assert list(device_tmp.iterdir()) == []
+    assert _running_in(device_tmp) == []
 
 
 @pytest.mark.ssh
@@ -151,4 +213,4 @@ def test_local_timeout_kills_the_job(device_tmp, tiny_onnx):
         run_job(address, {"mode": "benchmark", "model": tiny_onnx.name, "warmup": 0, "seconds": 60}, [tiny_onnx],
                 artifact_format="onnx", timeout=3)
     assert list(device_tmp.iterdir()) == []
-    assert subprocess.run(["pgrep", "-f", f"{device_tmp}/shufflekit"], capture_output=True).stdout == b""
+    assert _running_in(device_tmp) == []

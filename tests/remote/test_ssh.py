@@ -100,7 +100,8 @@ def test_device_without_python_or_runtime(ssh_client, bare_device_python):
     missing = check_device(ssh_client.address(python="/nonexistent/bin/python3"), ssh_client.options())
     assert not missing.ok and "no Python at '/nonexistent/bin/python3'" in missing.error
     bare = check_device(ssh_client.address(python=bare_device_python), ssh_client.options())
-    assert bare.ok and bare.runtimes == {} and bare.facts["numpy"].startswith("1.")
+    assert not bare.ok and bare.runtimes == {} and bare.facts["numpy"].startswith("1.")
+    assert "no inference runtime works on the device; install onnxruntime there" in bare.error
 
 
 def test_quoting_names_with_spaces_quotes_and_command_substitution(ssh_client, device_tmp, tmp_path):
