@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +15,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 SMALL_V2 = "shufflenet_v2_x0_5"
 SMALL_V1 = "shufflenet_v1_g3_x0_5"
 SMALL_SIZE = 64
+SMALL_CLASSES = 10
 
 
 def _has_cuda() -> bool:
@@ -31,3 +34,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def small_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A release folder exported once per test session, for every test that needs real artifacts:
+    SMALL_V2 (v2 0.5x), 64x64, 10 classes, seeded weights with non-trivial BatchNorm, batch 1;
+    shufflenet_v2_x0_5_fp32.onnx (NCHW) and shufflenet_v2_x0_5_fp32.tflite (NHWC), reference.npz
+    (16 inputs and PyTorch's logits) and manifest.json. Treat it as read-only: a test that writes to
+    the folder (validate records results, quantize adds artifacts) uses ``small_release_copy``."""
+    from shufflekit.export import export_model
+
+    folder = tmp_path_factory.mktemp("small-release") / "release"
+    export_model(folder, model=SMALL_V2, num_classes=SMALL_CLASSES, input_size=SMALL_SIZE)
+    return folder
+
+
+@pytest.fixture()
+def small_release_copy(small_release: Path, tmp_path: Path) -> Path:
+    """A private copy of ``small_release`` that a test may change."""
+    target = tmp_path / "release"
+    shutil.copytree(small_release, target)
+    return target

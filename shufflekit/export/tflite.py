@@ -187,6 +187,11 @@ def _captured_output(log_path: Path) -> Iterator[None]:
             os.close(saved[1])
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:160]
+
+
 def _log_tail(log_path: Path, lines: int = 40) -> str:
     try:
         text = log_path.read_text(encoding="utf-8", errors="replace")
@@ -217,7 +222,11 @@ def _onnx_to_keras(onnx_path: Path, workspace: _Workspace, *, layout: str, for_i
                                       hint="pip install 'shufflekit[tflite]'") from None
         local = workspace.root / "model.onnx"
         shutil.copyfile(onnx_path, local)  # onnx2tf renames ops in the file it is given
-        graph = onnx.load(str(local), load_external_data=False).graph
+        try:
+            graph = onnx.load(str(local), load_external_data=False).graph
+        except Exception as exc:  # noqa: BLE001 - protobuf decode errors and the like
+            raise ExportError(f"{onnx_path.name} is not a readable ONNX file ({_first_line(exc)})",
+                              hint="the file is truncated or damaged; export it again") from None
         input_name = graph.input[0].name
         # onnx2tf pads MaxPool explicitly with the float minimum; calibrated to int8, that minimum
         # stretches the tensor's scale until every activation rounds to zero (constant logits; onnx2tf
