@@ -3,33 +3,50 @@ it answers, its Python, numpy and which inference runtimes it has."""
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 import click
 
 from .app import echo_json, main, print_table
 
 
+def connect_options(command):  # noqa: ANN001, ANN201
+    """The ssh options every command that reaches a device takes; the command receives them as one
+    ``connect`` argument (a ConnectOptions). Use: ``@connect_options`` under ``@main.command``."""
+
+    @click.option("--trust-new-host-key", is_flag=True,
+                  help="Accept and record an ssh host key seen for the first time (a CHANGED key is always "
+                       "refused).")
+    @click.option("--ssh-config", type=click.Path(dir_okay=False, exists=True), help="ssh client config file (ssh -F).")
+    @click.option("--connect-timeout", type=click.FloatRange(min=1), default=10, show_default=True,
+                  help="Seconds to wait for a device to answer.")
+    @functools.wraps(command)
+    def wrapper(*args, trust_new_host_key: bool, ssh_config: str | None, connect_timeout: float, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        from ..runtimes.remote import ConnectOptions
+
+        connect = ConnectOptions(trust_new_host_key=trust_new_host_key,
+                                 ssh_config=Path(ssh_config) if ssh_config else None, connect_timeout=connect_timeout)
+        return command(*args, connect=connect, **kwargs)
+
+    return wrapper
+
+
 @main.command("devices")
 @click.argument("addresses", nargs=-1, metavar="[ADDRESS]...")
-@click.option("--trust-new-host-key", is_flag=True,
-              help="Accept and record an ssh host key seen for the first time (a CHANGED key is always refused).")
-@click.option("--ssh-config", type=click.Path(dir_okay=False, exists=True), help="ssh client config file (ssh -F).")
-@click.option("--timeout", type=click.FloatRange(min=1), default=10, show_default=True,
-              help="Seconds to wait for each device to answer.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def devices_command(addresses: tuple[str, ...], trust_new_host_key: bool, ssh_config: str | None, timeout: float,
-                    as_json: bool) -> None:
+@connect_options
+def devices_command(addresses: tuple[str, ...], as_json: bool, connect) -> None:  # noqa: ANN001
     """List adb devices and check devices by address: local, ssh://[user@]host[:port], a Host alias from
     your ssh config, adb://SERIAL or adb:// (add ?python=PATH for the device's Python).
 
     With no address, checks this computer (local). Exits 2 when a device cannot be used.
     """
-    from ..runtimes.remote import ConnectOptions, parse_address
+    from ..runtimes.remote import parse_address
     from ..runtimes.remote.probe import check_devices
 
-    options = ConnectOptions(trust_new_host_key=trust_new_host_key, ssh_config=ssh_config,
-                             connect_timeout=timeout, retries=1)
-    parsed = [parse_address(a, ssh_config=ssh_config) for a in (addresses or ("local",))]
-    report = check_devices(parsed, options)
+    parsed = [parse_address(a, ssh_config=connect.ssh_config) for a in (addresses or ("local",))]
+    report = check_devices(parsed, connect)
     if as_json:
         echo_json(report.to_dict())
     else:
