@@ -18,7 +18,7 @@ Everything the runtimes print goes to stderr, so stdout is always clean JSON. Jo
     allow_fallback  run on what exists when a requested provider is missing, and record it
     threads         intra-op threads (ORT) / interpreter threads (TFLite); default: the runtime's
     layout          the model's image-input layout, "NCHW" or "NHWC" (inputs are given NCHW)
-    batch, warmup, iters, seconds, op_profile, op_profile_runs, seed     (benchmark)
+    batch, warmup, iters, seconds, op_profile, op_profile_runs, seed, keep_times   (benchmark)
     inputs, outputs .npy paths (run): float32 NCHW images in, float32 (dequantized) outputs out
 """
 
@@ -659,7 +659,8 @@ def timed_loop(session, feeds_list, warmup=10, iters=None, seconds=None):
 
 
 def benchmark(path, runtime=None, providers=None, threads=None, allow_fallback=False, layout=None, batch=1,
-              warmup=10, iters=None, seconds=None, op_profile=False, op_profile_runs=None, seed=0):
+              warmup=10, iters=None, seconds=None, op_profile=False, op_profile_runs=None, seed=0,
+              keep_times=False):
     """Load, time, and (optionally) op-profile one model file. Returns a JSON-ready dict."""
     providers = parse_providers(providers)
     check_counts(warmup, iters, seconds)
@@ -694,6 +695,8 @@ def benchmark(path, runtime=None, providers=None, threads=None, allow_fallback=F
         "rss_before_load_bytes": rss_before, "rss_after_bytes": _rss_bytes(), "peak_rss_bytes": _peak_rss_bytes(),
         "host": host_facts(),
     })
+    if keep_times:
+        result["times_ms"] = [t * 1e3 for t in times]
     if op_profile:
         runs = int(op_profile_runs or min(max(len(times), 10), 100))
         result["op_profile"] = profile_ops(path, result["runtime"], providers, threads, allow_fallback, feeds_list,
@@ -1146,7 +1149,7 @@ def run_job(job):
         return benchmark(job["model"], layout=job.get("layout"), batch=int(job.get("batch", 1)),
                          warmup=int(job.get("warmup", 10)), iters=job.get("iters"), seconds=job.get("seconds"),
                          op_profile=bool(job.get("op_profile", False)), op_profile_runs=job.get("op_profile_runs"),
-                         seed=int(job.get("seed", 0)), **common)
+                         seed=int(job.get("seed", 0)), keep_times=bool(job.get("keep_times", False)), **common)
     if mode == "run":
         for key in ("inputs", "outputs"):
             if key not in job:

@@ -101,3 +101,59 @@ def release_folder(tmp_path: Path, tiny_models: dict) -> tuple[Path, Manifest]:
                                     outputs=(TensorSpec("y", (1, 5), "float32"),)))
     manifest.save()
     return tmp_path, manifest
+
+
+@pytest.fixture(scope="session")
+def full_release(small_release: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared small release (ONNX fp32, TFLite fp32) plus every other precision, so profiling is
+    tested on each: TFLite fp16, dynamic and full-int8 (int8 input/output) from one onnx2tf conversion
+    (export.tflite.convert_to_tflite), and ONNX int8 (static QDQ, onnxruntime.quantization).
+    Read-only; tests that write copy it (``full_release_copy``)."""
+    import shutil
+
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    from shufflekit.artifacts import update_manifest
+    from shufflekit.export.tflite import TFLiteTarget, convert_to_tflite
+
+    folder = tmp_path_factory.mktemp("full-release") / "release"
+    shutil.copytree(small_release, folder)
+    manifest = Manifest.load(folder)
+    onnx_art = next(a for a in manifest.artifacts if a.key == "onnx:fp32")
+    calibration = np.random.default_rng(0).standard_normal((8, 3, SIZE, SIZE)).astype(np.float32)
+    stem = onnx_art.name[: -len("_fp32.onnx")]
+    targets = [TFLiteTarget("fp16", folder / f"{stem}_fp16.tflite"),
+               TFLiteTarget("dynamic", folder / f"{stem}_dynamic.tflite"),
+               TFLiteTarget("int8", folder / f"{stem}_int8.tflite", io_dtype="int8")]
+    conversion = convert_to_tflite(folder / onnx_art.name, targets, layout="NHWC", calibration=calibration)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.items = iter([{onnx_art.input.name: calibration[i:i + 1]} for i in range(len(calibration))])
+
+        def get_next(self):  # noqa: ANN201
+            return next(self.items, None)
+
+    int8_onnx = folder / f"{stem}_int8.onnx"
+    quantize_static(str(folder / onnx_art.name), str(int8_onnx), Reader(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True)
+    with update_manifest(folder) as m:
+        for result in conversion.results:
+            m.add(Artifact.from_file(result.path, format="tflite", precision=result.target.precision,
+                                     meta=m.meta, inputs=result.inputs, outputs=result.outputs,
+                                     parent_sha256=onnx_art.sha256, options=dict(result.options)))
+        m.add(Artifact.from_file(int8_onnx, format="onnx", precision="int8", meta=m.meta, inputs=onnx_art.inputs,
+                                 outputs=onnx_art.outputs, parent_sha256=onnx_art.sha256,
+                                 options={"quantization": "static QDQ, per-channel"}))
+    assert {a.key for a in Manifest.load(folder).artifacts} == {
+        "onnx:fp32", "onnx:int8", "tflite:fp32", "tflite:fp16", "tflite:dynamic", "tflite:int8"}
+    return folder
+
+
+@pytest.fixture()
+def full_release_copy(full_release: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    target = tmp_path / "release"
+    shutil.copytree(full_release, target)
+    return target

@@ -1,0 +1,142 @@
+"""`shufflekit profile DIR [ARTIFACT...]`: latency, memory and (with --op-profile) the per-operator
+breakdown of every artifact, measured on this computer (or a device), beside multiply-adds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .app import echo_json, main, print_table, progress_bar
+
+
+@main.command("profile")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("artifacts", nargs=-1)
+@click.option("--runtime", help="onnxruntime or litert (TFLite); default: each artifact's own. Keeps the "
+                                "artifacts that runtime runs.")
+@click.option("--provider", default="cpu", show_default=True,
+              help="ONNX Runtime provider (cpu, cuda, tensorrt, xnnpack, acl, coreml, nnapi, qnn; several "
+                   "comma-separated by priority) or TFLite delegate (cpu, xnnpack, builtin, gpu, nnapi).")
+@click.option("--allow-fallback", is_flag=True, help="Run on what exists when the provider is missing (recorded).")
+@click.option("--threads", type=int, help="Intra-op / interpreter threads (default: the runtime's).")
+@click.option("--warmup", type=int, default=10, show_default=True, help="Untimed runs first.")
+@click.option("--iters", type=int, help="Timed iterations (default 100).")
+@click.option("--seconds", type=float, help="Time for this long instead of a number of iterations.")
+@click.option("--batch", type=int, default=1, show_default=True,
+              help="Images per timed iteration (a model fixed at batch 1 is run once per image).")
+@click.option("--op-profile", is_flag=True, help="Time per operator and per operator category.")
+@click.option("--device", default="local", show_default=True,
+              help="Where to measure: local, ssh://[user@]host[:port], adb://SERIAL.")
+@click.option("--plot", "plot_dir", type=click.Path(path_type=Path), help="Write PNG plots into this folder.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def profile_command(folder: Path, artifacts: tuple[str, ...], runtime: str | None, provider: str,
+                    allow_fallback: bool, threads: int | None, warmup: int, iters: int | None, seconds: float | None,
+                    batch: int, op_profile: bool, device: str, plot_dir: Path | None, as_json: bool) -> None:
+    """Measure every artifact of FOLDER (or the ARTIFACTs named: file name, format, or format:precision)."""
+    from ..runtimes import RuntimeOptions
+    from ..runtimes.profile import ProfileSettings, profile_folder
+
+    options = RuntimeOptions(runtime=runtime, provider=provider, threads=threads, allow_fallback=allow_fallback)
+    settings = ProfileSettings(warmup=warmup, iters=iters, seconds=seconds, batch=batch, op_profile=op_profile,
+                               keep_times=plot_dir is not None)
+    with progress_bar(not as_json) as progress:
+        report = profile_folder(folder, artifacts, options=options, settings=settings, device=device,
+                                progress=progress)
+    plots = []
+    if plot_dir is not None:
+        from ..runtimes.profile_plots import write_plots
+
+        plots = write_plots(report, plot_dir)
+    if as_json:
+        data = report.to_dict()
+        data["plots"] = [str(p) for p in plots]
+        echo_json(data)
+        return
+    _print_summary(report)
+    if op_profile:
+        _print_breakdown(report)
+    for path in plots:
+        click.echo(f"wrote {path}")
+
+
+def _mb(value: float | None) -> str:
+    return "" if value is None else f"{value / 1e6:.1f}"
+
+
+def _ran_on(result: dict[str, Any]) -> str:
+    ran = ",".join(p.replace("ExecutionProvider", "") for p in result.get("providers", []))
+    return f"{ran}*" if result.get("fallback") else ran
+
+
+def _fallback_notes(report: Any) -> str:
+    notes = []
+    for p in report.profiles:
+        r = p.result
+        if r.get("fallback"):
+            notes.append(f"* {p.artifact.name}: fallback from {', '.join(r.get('fallback_from', []))} "
+                         f"(not available), ran on {_ran_on(r)[:-1]}")
+        elif r.get("xnnpack_declined"):
+            notes.append(f"{p.artifact.name}: XNNPACK declined the model, TFLite's built-in kernels ran")
+    return "\n".join(notes)
+
+
+def _print_summary(report: Any) -> None:
+    rows = []
+    for p in report.profiles:
+        r, lat = p.result, p.latency
+        rows.append((p.artifact.name, p.artifact.key, _mb(p.artifact.size_bytes),
+                     f"{p.mult_adds / 1e6:.1f}M" if p.mult_adds else "", f"{r['runtime']} {_ran_on(r)}",
+                     f"{lat['p50_ms']:.3f}", f"{lat['p90_ms']:.3f}", f"{lat['p99_ms']:.3f}",
+                     f"{lat['mean_ms']:.3f} ± {lat['std_ms']:.3f}", f"{r['throughput_ips']:.1f}",
+                     f"{r['load_ms']:.0f}", f"{r['first_inference_ms']:.1f}", _mb(r.get("peak_rss_bytes")),
+                     "" if p.us_per_mmac is None else f"{p.us_per_mmac:.2f}"))
+    host = report.host
+    batch = report.settings.batch
+    caption = (f"{report.device}: {host.get('cpu_model') or '?'}, {host.get('logical_cores')} cores"
+               f"{', governor ' + host['governor'] if host.get('governor') else ''}; {host.get('os', '')}; "
+               f"latency per batch of {batch} in ms; µs/M-MAC = per-image p50 per million multiply-adds")
+    notes = _fallback_notes(report)
+    print_table(f"Profile of {report.folder}", ["artifact", "format:precision", "MB", "mult-adds", "ran on", "p50",
+                                                "p90", "p99", "mean ± std", "img/s", "load ms", "first ms",
+                                                "peak RSS MB", "µs/M-MAC"],
+                rows, right_align=["MB", "mult-adds", "p50", "p90", "p99", "mean ± std", "img/s", "load ms",
+                                   "first ms", "peak RSS MB", "µs/M-MAC"],
+                caption=caption + ("\n" + notes if notes else ""))
+
+
+def _print_breakdown(report: Any) -> None:
+    from ..runtimes.opcategories import CATEGORIES
+
+    profiled = [p for p in report.profiles if p.breakdown]
+    for p in report.profiles:
+        prof = p.result.get("op_profile") or {}
+        if not prof.get("available"):
+            click.echo(f"{p.artifact.name}: no operator profile: {prof.get('reason', 'not measured')}")
+    if not profiled:
+        return
+    used = [c for c in CATEGORIES if any(e["category"] == c for p in profiled for e in p.breakdown["categories"])]
+    rows = []
+    for category in used:
+        cells = []
+        for p in profiled:
+            entry = next((e for e in p.breakdown["categories"] if e["category"] == category), None)
+            cells.append("" if entry is None else f"{entry['ms']:.3f} ({entry['share'] * 100:.0f}%)")
+        rows.append((category, *cells))
+    rows.append(("sum of operators", *(f"{p.op_profile['node_sum_ms']:.3f}" for p in profiled)))
+    rows.append(("profiled run", *("" if p.op_profile.get("run_ms") is None else f"{p.op_profile['run_ms']:.3f}"
+                                   for p in profiled)))
+    rows.append(("benchmark mean", *(f"{p.latency['mean_ms']:.3f}" for p in profiled)))
+    print_table("Time per operator category, ms per batch (share)", ["category", *(p.artifact.name for p in profiled)],
+                rows, right_align=[p.artifact.name for p in profiled],
+                caption="; ".join(sorted({f"{p.artifact.format}: {p.op_profile['method']}" for p in profiled})))
+    for p in profiled:
+        types = p.breakdown["op_types"][:12]
+        print_table(f"{p.artifact.name}: per operator type", ["op type", "category", "count", "ms", "share"],
+                    [(t["op_type"], t["category"], t["count"], f"{t['ms']:.3f}", f"{t['share'] * 100:.1f}%")
+                     for t in types], right_align=["count", "ms", "share"])
+        top = sorted(p.op_profile["nodes"], key=lambda n: -n["mean_ms"])[:10]
+        print_table(f"{p.artifact.name}: slowest operators", ["operator", "op type", "category", "ran on", "ms"],
+                    [(n["name"].split(";")[0], n["op_type"], n["category"], (n.get("provider") or "").replace("ExecutionProvider", ""),
+                      f"{n['mean_ms']:.3f}") for n in top], right_align=["ms"])

@@ -1,0 +1,306 @@
+"""Profile the artifacts of a release folder on a device: latency statistics, memory, the host's facts,
+and (on request) time per operator and per operator category, beside each model's multiply-adds.
+
+Every artifact runs in a fresh process of ``runner.py`` (on this computer, or pushed to a device by
+the remote layer), so its load time and peak memory are its own and the host and the device measure
+with the same code. Figures go into the manifest under the device's key: kind ``latency`` (one entry
+per artifact) and ``op_profile``, with the device's facts in ``latency_groups``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ..artifacts import Artifact, Manifest, update_manifest
+from ..errors import DeviceError, UsageError
+from . import opcategories, runner
+from .base import RuntimeOptions, get_runtime, runtime_for_format, translate
+
+log = logging.getLogger(__name__)
+
+LOCAL = "local"
+RUNNER_PATH = Path(runner.__file__).resolve()
+ProgressFn = Callable[[str, int, "int | None"], None]
+# Op-profile nodes kept in the manifest per artifact (all of them are in --json output).
+_MANIFEST_NODES = 400
+
+
+@dataclass(frozen=True)
+class ProfileSettings:
+    """What to measure. ``iters`` and ``seconds`` exclude each other; neither means 100 iterations."""
+
+    warmup: int = 10
+    iters: int | None = None
+    seconds: float | None = None
+    batch: int = 1
+    op_profile: bool = False
+    keep_times: bool = False  # per-iteration times (for plots)
+
+    def __post_init__(self) -> None:
+        if self.warmup < 0:
+            raise UsageError(f"--warmup must be 0 or more, got {self.warmup}")
+        if self.iters is not None and self.seconds is not None:
+            raise UsageError("--iters and --seconds both given", hint="pass one of them")
+        if self.iters is not None and self.iters < 1:
+            raise UsageError(f"--iters must be at least 1, got {self.iters}", hint="pass a positive count")
+        if self.seconds is not None and not self.seconds > 0:
+            raise UsageError(f"--seconds must be more than 0, got {self.seconds}", hint="pass a positive duration")
+        if self.batch < 1:
+            raise UsageError(f"--batch must be at least 1, got {self.batch}", hint="pass a positive batch")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"warmup": self.warmup, "iters": self.iters if self.seconds is None else None,
+                "seconds": self.seconds, "batch": self.batch, "op_profile": self.op_profile}
+
+
+@dataclass
+class ArtifactProfile:
+    artifact: Artifact
+    result: dict[str, Any]  # the runner's benchmark result
+    mult_adds: int | None
+
+    @property
+    def latency(self) -> dict[str, float]:
+        return self.result["latency_ms"]
+
+    @property
+    def per_image_p50_ms(self) -> float:
+        return self.latency["p50_ms"] / self.result["batch"]
+
+    @property
+    def us_per_mmac(self) -> float | None:
+        """Per-image p50 latency in microseconds per million multiply-adds: how far FLOPs predict speed."""
+        if not self.mult_adds:
+            return None
+        return self.per_image_p50_ms * 1e3 / (self.mult_adds / 1e6)
+
+    @property
+    def op_profile(self) -> dict[str, Any] | None:
+        prof = self.result.get("op_profile")
+        return prof if prof and prof.get("available") else None
+
+    @property
+    def breakdown(self) -> dict[str, Any] | None:
+        prof = self.op_profile
+        return opcategories.breakdown(prof["nodes"]) if prof else None
+
+    def summary(self) -> dict[str, Any]:
+        """The figures that go into the manifest (kind ``latency``)."""
+        r = self.result
+        keys = ("runtime", "runtime_version", "interpreter", "providers_requested", "providers", "fallback",
+                "fallback_from", "xnnpack_declined", "threads", "batch", "batching", "warmup", "iters",
+                "seconds_requested", "load_ms", "first_inference_ms", "throughput_ips", "peak_rss_bytes",
+                "rss_before_load_bytes")
+        data = {k: r[k] for k in keys if k in r}
+        data.update(latency_ms=dict(r["latency_ms"]), per_image_p50_ms=self.per_image_p50_ms,
+                    mult_adds=self.mult_adds, us_per_mmac=self.us_per_mmac,
+                    format=self.artifact.format, precision=self.artifact.precision,
+                    size_bytes=self.artifact.size_bytes)
+        return data
+
+    def op_summary(self) -> dict[str, Any] | None:
+        prof, parts = self.op_profile, self.breakdown
+        if prof is None or parts is None:
+            return None
+        nodes = sorted(prof["nodes"], key=lambda n: -n["mean_ms"])[:_MANIFEST_NODES]
+        return {"method": prof["method"], "runs": prof["runs"], "node_sum_ms": prof["node_sum_ms"],
+                "run_ms": prof.get("run_ms"), "benchmark_mean_ms": self.latency["mean_ms"],
+                "node_providers": prof.get("node_providers"), "categories": parts["categories"],
+                "op_types": parts["op_types"],
+                "nodes": [{"name": n["name"], "op_type": n["op_type"], "category": n["category"],
+                           "provider": n.get("provider"), "mean_ms": n["mean_ms"]} for n in nodes]}
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {"artifact": self.artifact.name, **self.summary()}
+        data["op_profile"] = self.result.get("op_profile")
+        if self.op_profile:
+            data["breakdown"] = self.breakdown
+        if "times_ms" in self.result:
+            data["times_ms"] = self.result["times_ms"]
+        return data
+
+
+@dataclass
+class ProfileReport:
+    folder: Path
+    device: str
+    host: dict[str, Any]
+    options: RuntimeOptions
+    settings: ProfileSettings
+    profiles: list[ArtifactProfile] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"folder": str(self.folder), "device": self.device, "host": self.host,
+                "options": self.options.to_dict(), "settings": self.settings.to_dict(),
+                "artifacts": [p.to_dict() for p in self.profiles]}
+
+
+def select_artifacts(manifest: Manifest, selectors: Sequence[str], options: RuntimeOptions) -> list[Artifact]:
+    """The artifacts to profile: by name/format/format:precision; ``--runtime`` keeps those it runs."""
+    chosen = manifest.select(selectors)
+    if not chosen:
+        raise UsageError(f"{manifest.folder} lists no artifacts", hint="export some first: shufflekit export")
+    if options.runtime:
+        runtime = get_runtime(options.runtime)
+        misfits = [a for a in chosen if a.format not in runtime.formats]
+        if selectors and misfits:
+            raise UsageError(f"runtime {runtime.name} cannot run {misfits[0].name} ({misfits[0].format})",
+                             hint=f"leave out --runtime, or pick {', '.join(runtime.formats)} artifacts")
+        chosen = [a for a in chosen if a.format in runtime.formats]
+        if not chosen:
+            raise UsageError(f"no artifact in {manifest.folder} runs on {runtime.name}",
+                             hint=f"it runs {', '.join(runtime.formats)} artifacts")
+    for art in chosen:
+        check_provider(options, runtime_for_format(art.format).name, art)
+    return chosen
+
+
+def check_provider(options: RuntimeOptions, runtime: str, art: Artifact) -> None:
+    """Refuse a provider the artifact's runtime has never heard of, before anything runs (a provider it
+    knows but this machine lacks is the runtime's own error, with the list of what exists)."""
+    if runtime == "onnxruntime":
+        known = set(runner.ORT_PROVIDERS)
+        bad = [p for p in options.providers if p not in known and not p.endswith("ExecutionProvider")]
+    else:
+        known = set(runner.TFLITE_DELEGATES)
+        names = options.providers
+        bad = [p for p in names if p not in known and "/" not in p]
+        if len(names) > 1:
+            raise UsageError(f"TFLite takes one delegate, got {options.provider!r} for {art.name}",
+                             hint=f"pass one of {', '.join(runner.TFLITE_DELEGATES)}")
+    if bad:
+        fmt = art.format
+        raise UsageError(f"{runtime} has no provider {bad[0]!r} (for {art.name})",
+                         hint=f"its providers: {', '.join(sorted(known))}; to profile only the other artifacts "
+                              f"name them, e.g. `shufflekit profile DIR {'tflite' if fmt == 'onnx' else 'onnx'} "
+                              f"--provider {bad[0]}`")
+
+
+def benchmark_job(art: Artifact, model: str, options: RuntimeOptions, settings: ProfileSettings) -> dict[str, Any]:
+    return {"mode": "benchmark", "model": model, "runtime": runtime_for_format(art.format).name,
+            "provider": options.provider, "threads": options.threads, "allow_fallback": options.allow_fallback,
+            "layout": art.input.layout, "batch": settings.batch, "warmup": settings.warmup,
+            "iters": settings.iters if settings.seconds is None else None, "seconds": settings.seconds,
+            "op_profile": settings.op_profile, "keep_times": settings.keep_times}
+
+
+def _timeout(settings: ProfileSettings) -> float:
+    budget = settings.seconds * 3 if settings.seconds else 0.0
+    return 900.0 + budget
+
+
+def run_local(job: dict[str, Any], *, timeout: float, python: str = sys.executable) -> dict[str, Any]:
+    """Run one runner job in a fresh process on this computer; its failures as shufflekit errors."""
+    with tempfile.TemporaryDirectory(prefix="shufflekit-profile-") as tmp:
+        path = Path(tmp) / "job.json"
+        path.write_text(json.dumps(job), encoding="utf-8")
+        try:
+            proc = subprocess.run([python, str(RUNNER_PATH), str(path)], capture_output=True, text=True,
+                                  timeout=timeout, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise DeviceError(f"profiling {Path(job['model']).name} took longer than {timeout:.0f} s",
+                              hint="use fewer --iters or --seconds") from None
+    lines = proc.stdout.strip().splitlines()
+    try:
+        reply = json.loads(lines[-1]) if lines else None
+    except ValueError:
+        reply = None
+    if not isinstance(reply, dict):
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise DeviceError(f"the runner crashed profiling {Path(job['model']).name} (exit {proc.returncode}: {tail})",
+                          hint="run with -vv for the runtime's output")
+    log.debug("runner stderr:\n%s", proc.stderr[-4000:])
+    if not reply.get("ok"):
+        error = reply.get("error") or {}
+        details = {k: v for k, v in error.items() if k not in ("kind", "message", "hint")}
+        raise translate(runner.RunnerError(error.get("kind", "internal"), error.get("message", "runner failed"),
+                                           error.get("hint"), **details), subject=Path(job["model"]).name)
+    return reply["result"]
+
+
+def run_on_device(device: str, art: Artifact, path: Path, job: dict[str, Any], *, timeout: float,
+                  progress: ProgressFn | None = None) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Run one job on ``device`` ('local' or a remote address). Returns (device key, result, device facts)."""
+    if device == LOCAL:
+        result = run_local({**job, "model": str(path)}, timeout=timeout)
+        return LOCAL, result, result.get("host", {})
+    from .remote import parse_address
+    from .remote.job import run_job
+
+    address = parse_address(device)
+    if address.scheme == "local" and address.python is None:
+        result = run_local({**job, "model": str(path)}, timeout=timeout)
+        return address.key, result, result.get("host", {})
+    remote = run_job(address, {**job, "model": path.name}, [path], artifact_format=art.format, timeout=timeout,
+                     progress=progress)
+    return remote.address, remote.result, {**remote.device, **remote.result.get("host", {})}
+
+
+def model_mult_adds(manifest: Manifest) -> int | None:
+    """Multiply-adds of one inference of the manifest's model (torch's flop counter); None when torch
+    is not installed or the model is not a registered variant."""
+    meta = manifest.meta
+    try:
+        from ..models.complexity import model_complexity
+
+        return model_complexity(meta.model, meta.input_size, meta.num_classes).mult_adds
+    except Exception as exc:  # noqa: BLE001 - no torch here, or an unknown variant: the column stays empty
+        log.info("no multiply-adds for %s: %s", meta.model, exc)
+        return None
+
+
+def profile_folder(folder: str | Path, selectors: Sequence[str] = (), *, options: RuntimeOptions | None = None,
+                   settings: ProfileSettings | None = None, device: str = LOCAL,
+                   progress: ProgressFn | None = None) -> ProfileReport:
+    """Profile the selected artifacts of a release folder on ``device`` and record the figures in its
+    manifest (each artifact's as soon as it is measured, so an interruption keeps the earlier ones)."""
+    folder = Path(folder)
+    options = options or RuntimeOptions()
+    settings = settings or ProfileSettings()
+    progress = progress or (lambda task, done, total: None)
+    manifest = Manifest.load(folder)
+    chosen = select_artifacts(manifest, selectors, options)
+    for art in chosen:  # refuse a changed file before spending minutes on the others
+        art.verify(folder)
+    mult_adds = model_mult_adds(manifest)
+    report = ProfileReport(folder, device, {}, options, settings)
+    timeout = _timeout(settings)
+    for index, art in enumerate(chosen):
+        progress("profile", index, len(chosen))
+        path = art.verify(folder)
+        job = benchmark_job(art, str(path), options, settings)
+        key, result, facts = run_on_device(device, art, path, job, timeout=timeout)
+        result["op_profile"] = _with_categories(result.get("op_profile"))
+        profile = ArtifactProfile(art, result, mult_adds)
+        report.profiles.append(profile)
+        report.device, report.host = key, facts
+        _record(folder, profile, key, facts)
+    progress("profile", len(chosen), len(chosen))
+    return report
+
+
+def _with_categories(prof: dict[str, Any] | None) -> dict[str, Any] | None:
+    if prof and prof.get("available"):
+        for node in prof["nodes"]:
+            node["category"] = opcategories.categorize(node["op_type"], node.get("input_shapes"))
+    return prof
+
+
+def _record(folder: Path, profile: ArtifactProfile, device: str, facts: dict[str, Any]) -> None:
+    with update_manifest(folder) as manifest:
+        current = {a.name: a for a in manifest.artifacts}.get(profile.artifact.name)
+        if current is None or current.sha256 != profile.artifact.sha256:
+            log.warning("%s changed while it was profiled; its figures are not recorded", profile.artifact.name)
+            return
+        manifest.record("latency", current, profile.summary(), group=device)
+        manifest.set_group_info("latency", device, facts)
+        ops = profile.op_summary()
+        if ops is not None:
+            manifest.record("op_profile", current, ops, group=device)
