@@ -36,6 +36,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _demo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo data set is written once per test session into a private cache, not the user's."""
+    folder = tmp_path_factory.mktemp("shufflekit-cache")
+    os.environ["SHUFFLEKIT_CACHE"] = str(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def small_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A release folder exported once per test session, for every test that needs real artifacts:
