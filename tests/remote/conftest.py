@@ -235,26 +235,3 @@ def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     onnx.save(model, str(path))
     return path
 
-
-@pytest.fixture(scope="session")
-def tiny_tflite(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A small real TFLite classifier (NHWC 16x16x3 -> 5) and Keras's own logits for 3 NCHW images:
-    (model, reference .npz with 'images' and 'logits')."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import numpy as np
-    import tensorflow as tf
-
-    tf.keras.utils.set_random_seed(0)
-    inputs = tf.keras.Input((16, 16, 3), batch_size=1)
-    x = tf.keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
-    x = tf.keras.layers.DepthwiseConv2D(3, padding="same")(x)
-    x = tf.keras.layers.GlobalAveragePooling2D()(x)
-    keras_model = tf.keras.Model(inputs, tf.keras.layers.Dense(5)(x))
-    folder = tmp_path_factory.mktemp("tflite")
-    model = folder / "tiny.tflite"
-    model.write_bytes(tf.lite.TFLiteConverter.from_keras_model(keras_model).convert())
-    images = np.random.default_rng(2).uniform(-1, 1, (3, 3, 16, 16)).astype(np.float32)
-    logits = np.concatenate([keras_model(np.transpose(images[i:i + 1], (0, 2, 3, 1))).numpy() for i in range(3)])
-    reference = folder / "reference.npz"
-    np.savez(reference, images=images, logits=logits)
-    return model, reference

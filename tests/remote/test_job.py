@@ -48,33 +48,32 @@ def images(tmp_path) -> Path:
 
 
 @pytest.mark.ssh
-def test_onnx_job_runs_on_the_lean_device_and_matches_the_host(ssh_client, device_python, device_tmp, tiny_onnx,
-                                                              images, tmp_path):
+@pytest.mark.parametrize("fmt, runtime", [("onnx", "onnxruntime"), ("tflite", "tflite_runtime")])
+def test_exported_artifact_runs_on_the_lean_device_within_parity_of_pytorch(
+        ssh_client, device_python, device_tmp, small_release, tmp_path, fmt, runtime):
+    """Export -> push -> run -> pull -> compare: the release's own artifact, on a Raspberry Pi-like
+    Python (numpy<2, onnxruntime / tflite-runtime), judged against PyTorch with the tolerance table."""
+    from shufflekit.artifacts import Manifest
+    from shufflekit.validate import tolerance_for
+    from shufflekit.validate.metrics import compare, judge
+    from shufflekit.validate.reference import REFERENCE_NAME, Reference
+
+    artifact = next(a for a in Manifest.load(small_release).artifacts if a.format == fmt and a.precision == "fp32")
+    reference = Reference.load(small_release / REFERENCE_NAME)
+    inputs = tmp_path / "inputs.npy"
+    np.save(inputs, reference.inputs[:4])
     address = ssh_client.address(python=device_python, tmp=str(device_tmp))
-    job = {"mode": "run", "model": tiny_onnx.name, "inputs": images.name, "outputs": "logits.npy"}
-    done = run_job(address, job, [tiny_onnx, images], artifact_format="onnx", pull=["logits.npy"],
-                   pull_into=tmp_path / "back", timeout=120, options=ssh_client.options())
+    job = {"mode": "run", "model": artifact.name, "inputs": inputs.name, "outputs": "logits.npy",
+           "layout": artifact.input.layout}
+    done = run_job(address, job, [artifact.path_in(small_release), inputs], artifact_format=fmt,
+                   pull=["logits.npy"], pull_into=tmp_path / "back", timeout=300, options=ssh_client.options())
     device_logits = np.load(done.pulled["logits.npy"])
-    host_logits = _host_logits(tiny_onnx, np.load(images))
-    assert device_logits.shape == (3, 10)
-    np.testing.assert_allclose(device_logits, host_logits, rtol=1e-5, atol=1e-5)
-    assert done.result["host"]["numpy"].startswith("1.")  # measured by the device's numpy<2, not the host's
-    assert done.device["runtime"] == "onnxruntime" and done.address == ssh_client.address().key
+    assert device_logits.shape == reference.logits[:4].shape
+    assert judge(compare(reference.logits[:4], device_logits), tolerance_for(fmt, "fp32")) == []
+    assert done.device["runtime"] == runtime  # the lean runtime a board has, not the host's
+    assert done.result["host"]["numpy"].startswith("1.")  # and the device's numpy<2
+    assert done.address == ssh_client.address().key
     assert list(device_tmp.iterdir()) == []  # nothing left on the device
-
-
-@pytest.mark.ssh
-def test_tflite_job_runs_with_tflite_runtime_on_numpy_1(ssh_client, device_python, device_tmp, tiny_tflite, tmp_path):
-    model, reference = tiny_tflite
-    images = tmp_path / "images.npy"
-    np.save(images, np.load(reference)["images"])
-    address = ssh_client.address(python=device_python, tmp=str(device_tmp))
-    job = {"mode": "run", "model": model.name, "inputs": images.name, "outputs": "logits.npy", "layout": "NHWC"}
-    done = run_job(address, job, [model, images], artifact_format="tflite", pull=["logits.npy"],
-                   pull_into=tmp_path / "back", timeout=120, options=ssh_client.options())
-    assert done.device["runtime"] == "tflite_runtime"  # the lean interpreter, as on a board
-    np.testing.assert_allclose(np.load(done.pulled["logits.npy"]), np.load(reference)["logits"], rtol=1e-4, atol=1e-4)
-    assert list(device_tmp.iterdir()) == []
 
 
 @pytest.mark.ssh

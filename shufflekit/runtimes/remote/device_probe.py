@@ -1,5 +1,7 @@
 """Runs ON THE DEVICE (sent as `python3 -c SOURCE`): prints one JSON object with the Python version,
-numpy, the inference runtimes installed, and the facts every measurement is filed with.
+numpy, the inference runtimes installed, the OS and the CPU. It is the check made before a job: the
+runner itself needs numpy to start, so it cannot say that numpy is missing; the full device facts filed
+with every measurement come from the runner (``runner.host_facts``).
 
 Standard library only, and written for any Python 3 so that an old one on a board still reports its
 version instead of a syntax error. A runtime is looked up without importing heavy packages
@@ -102,7 +104,6 @@ def probe():
         "machine": platform.machine(),
         "cpu_model": _cpu_model(),
         "cpu_count": os.cpu_count(),
-        "governor": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
     }
 
 
