@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from shufflekit.runtimes import runner
 RUNNER = Path(runner.__file__)
 
 
-def _check_stats(result: dict, iters: int | None = None) -> None:
+def _check_stats(result: dict, iters: int | None = None, numpy_version: str = np.__version__) -> None:
     lat = result["latency_ms"]
     assert 0 < lat["min_ms"] <= lat["p50_ms"] <= lat["p90_ms"] <= lat["p99_ms"] <= lat["max_ms"]
     assert lat["min_ms"] <= lat["mean_ms"] <= lat["max_ms"] and lat["std_ms"] >= 0
@@ -24,7 +25,7 @@ def _check_stats(result: dict, iters: int | None = None) -> None:
     assert result["load_ms"] > 0 and result["first_inference_ms"] > 0
     assert result["throughput_ips"] > 0 and result["peak_rss_bytes"] >= result["rss_before_load_bytes"] > 0
     host = result["host"]
-    assert host["logical_cores"] >= 1 and host["cpu_model"] and host["numpy"] == np.__version__
+    assert host["logical_cores"] >= 1 and host["cpu_model"] and host["numpy"] == numpy_version
 
 
 def test_benchmark_onnx_reports_every_figure(tiny_models: dict) -> None:
@@ -135,3 +136,48 @@ def test_job_mode_errors_are_json_with_exit_code_2(tmp_path: Path, tiny_models: 
     assert code == 2 and reply["error"]["kind"] == "bad_input"
     code, reply, _ = _job(tmp_path, {"mode": "dance"})
     assert code == 2 and "unknown job mode" in reply["error"]["message"]
+
+
+DEVICE_PYTHON = Path(__file__).resolve().parents[2] / ".venv-device" / "bin" / "python"
+
+
+def _device_python() -> str:
+    """The lean device environment `make test` builds: numpy<2, tflite-runtime, onnxruntime (a Pi's)."""
+    if not DEVICE_PYTHON.exists():
+        if os.environ.get("CI"):
+            pytest.fail(".venv-device is missing (make test builds it)")
+        pytest.skip(".venv-device is missing; `make test` builds it")
+    return str(DEVICE_PYTHON)
+
+
+@pytest.mark.parametrize("key,layout", [("tflite_fp32", "NHWC"), ("tflite_int8", "NHWC"), ("onnx", "NCHW")])
+def test_job_mode_in_the_lean_device_environment(tmp_path: Path, tiny_models: dict, key: str, layout: str) -> None:
+    python = _device_python()
+    code, reply, stderr = _job(tmp_path, {"mode": "benchmark", "model": str(tiny_models[key]), "layout": layout,
+                                          "batch": 2, "warmup": 1, "iters": 5, "op_profile": True}, python=python)
+    assert code == 0 and reply["ok"], stderr
+    result = reply["result"]
+    _check_stats(result, 5, numpy_version=result["host"]["numpy"])
+    assert result["host"]["numpy"].startswith("1.")  # numpy<2 there
+    if key.startswith("tflite"):
+        assert result["interpreter"] == "tflite-runtime"
+        # tflite-runtime ships no flatbuffer schema: no isolated-op timing there, and it says so
+        assert not result["op_profile"]["available"] and "flatbuffer schema" in result["op_profile"]["reason"]
+    else:
+        assert result["op_profile"]["available"]
+
+
+def test_run_job_in_the_lean_device_environment_matches_the_host(tmp_path: Path, tiny_models: dict) -> None:
+    python = _device_python()
+    ref = np.load(tiny_models["keras_reference"])
+    np.save(tmp_path / "in.npy", ref["images"])
+    code, reply, stderr = _job(tmp_path, {"mode": "run", "model": str(tiny_models["tflite_int8"]), "layout": "NHWC",
+                                          "inputs": str(tmp_path / "in.npy"), "outputs": str(tmp_path / "out.npy")},
+                               python=python)
+    assert code == 0 and reply["ok"], stderr
+    from shufflekit.runtimes import load_session
+
+    with load_session(tiny_models["tflite_int8"], layout="NHWC", options=None) as session:
+        host = session.predict(ref["images"])
+    scale = session.outputs[0].quantization.scale
+    assert np.max(np.abs(np.load(tmp_path / "out.npy") - host)) <= 2 * scale  # same int8 model, other build

@@ -4,6 +4,7 @@ the manifest keyed by device, op breakdowns, plots, and one clear line for each 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -217,3 +218,22 @@ def test_categories_of_ort_and_tflite_operators() -> None:
     assert [(c["category"], c["share"]) for c in parts["categories"]] == [("conv", 0.75),
                                                                          ("transpose/reshape/shuffle", 0.25)]
     assert np.isclose(parts["total_ms"], 4.0)
+
+
+def test_profile_on_a_device_environment_through_the_remote_layer(full_release_copy: Path) -> None:
+    """`--device local?python=...` goes through the remote layer (push runner.py and the artifact into a
+    work folder, run, read the JSON) with the lean device Python: numpy<2 and tflite-runtime."""
+    device_python = Path(__file__).resolve().parents[2] / ".venv-device" / "bin" / "python"
+    if not device_python.exists():
+        if os.environ.get("CI"):
+            pytest.fail(".venv-device is missing (make test builds it)")
+        pytest.skip(".venv-device is missing; `make test` builds it")
+    result = _invoke(str(full_release_copy), "tflite:fp32", "tflite:int8", "onnx:fp32", *FAST,
+                     "--device", f"local?python={device_python}", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    rows = {r["artifact"]: r for r in report["artifacts"]}
+    assert {r["interpreter"] for r in rows.values() if r["format"] == "tflite"} == {"tflite-runtime"}
+    assert report["host"]["numpy"].startswith("1.")
+    recorded = Manifest.load(full_release_copy).results("latency", group=report["device"])
+    assert set(recorded) == set(rows)

@@ -176,3 +176,36 @@ def test_every_registered_runtime_opens_its_format(tiny_models: dict, runtime: s
 def test_runtime_that_cannot_run_the_format_is_refused(tiny_models: dict) -> None:
     with pytest.raises(UsageError, match="cannot run a onnx file"):
         load_session(tiny_models["onnx"], options=RuntimeOptions(runtime="litert"))
+
+
+@pytest.mark.gpu
+def test_cuda_provider_runs_the_model_on_the_gpu(tiny_models: dict) -> None:
+    if "cuda" not in providers_available("onnxruntime"):
+        pytest.skip("this onnxruntime build has no CUDA provider (install onnxruntime-gpu)")
+    images = _images(4)
+    with load_session(tiny_models["onnx_dynamic"], options=RuntimeOptions(provider="cuda")) as session:
+        assert session.providers[0] == "CUDAExecutionProvider" and not session.info["fallback"]
+        logits = session.predict(images)
+    np.testing.assert_allclose(logits, _torch_logits(tiny_models["torch"], images), rtol=1e-2, atol=1e-3)
+
+
+@pytest.mark.gpu
+def test_cuda_op_profile_says_which_nodes_ran_on_the_gpu(tiny_models: dict) -> None:
+    from shufflekit.runtimes import runner
+
+    if "cuda" not in providers_available("onnxruntime"):
+        pytest.skip("this onnxruntime build has no CUDA provider (install onnxruntime-gpu)")
+    result = runner.benchmark(str(tiny_models["onnx"]), providers=["cuda"], warmup=2, iters=10, op_profile=True)
+    placement = result["op_profile"]["node_providers"]
+    assert placement.get("CUDAExecutionProvider", 0) > 0
+    assert sum(placement.values()) == len(result["op_profile"]["nodes"])
+
+
+@pytest.mark.gpu
+def test_tflite_gpu_delegate_where_the_platform_has_it(tiny_models: dict) -> None:
+    if "gpu" not in providers_available("litert"):
+        pytest.skip("no TFLite GPU delegate library on this machine")
+    ref = np.load(tiny_models["keras_reference"])
+    with load_session(tiny_models["tflite_fp32"], layout="NHWC", options=RuntimeOptions(provider="gpu")) as session:
+        assert session.providers == ["gpu"]
+        np.testing.assert_allclose(session.predict(ref["images"]), ref["logits"], rtol=1e-2, atol=1e-3)
