@@ -116,8 +116,9 @@ def report_skipped(source: str, skipped: Sequence[Skipped]) -> int:
     if skipped:
         shown = ", ".join(f"{Path(s.path).name} ({s.reason})" for s in skipped[:3])
         more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
-        log.warning("skipped %d file%s in %s that %s not readable images: %s%s", len(skipped),
-                    "" if len(skipped) == 1 else "s", source, "is" if len(skipped) == 1 else "are", shown, more)
+        what = "1 file that is not a readable image" if len(skipped) == 1 else \
+            f"{len(skipped)} files that are not readable images"
+        log.warning("skipped %s in %s: %s%s", what, source, shown, more)
     return len(skipped)
 
 

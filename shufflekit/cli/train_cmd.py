@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import click
 
-from .app import console, echo_json, main, progress_bar
+from .app import ProgressFn, console, echo_json, main
 
 
 @main.command("train")
@@ -36,16 +39,15 @@ def train_command(model: str, data: str, epochs: int | None, batch_size: int | N
 
     config = TrainConfig(model=model, data=data, epochs=epochs, batch_size=batch_size, input_size=input_size,
                          lr=lr, hflip=hflip, seed=seed)
-    err = console(stderr=True)
 
-    def report(stats: EpochStats) -> None:
+    def report(stats: EpochStats, say: Callable[[str], Any]) -> None:
         val = f"{stats.val_top1:5.1f}%" if stats.val_top1 is not None else "  n/a"
-        err.print(f"epoch {stats.epoch:>3}/{stats.epochs}  loss {stats.train_loss:.3f}  "
-                  f"train {stats.train_top1:5.1f}%  val {val}  lr {stats.lr:.4f}  {stats.seconds:5.1f}s")
+        say(f"epoch {stats.epoch:>3}/{stats.epochs}  loss {stats.train_loss:.3f}  "
+            f"train {stats.train_top1:5.1f}%  val {val}  lr {stats.lr:.4f}  {stats.seconds:5.1f}s")
 
     try:
-        with progress_bar(enabled=not as_json) as progress:
-            result = train(config, out, resume=resume, progress=progress, on_epoch=report)
+        with _epoch_display(bar=not as_json) as (progress, say):
+            result = train(config, out, resume=resume, progress=progress, on_epoch=lambda s: report(s, say))
     except KeyboardInterrupt:
         click.echo(f"error: interrupted; {out} keeps the last finished epoch (if any): "
                    "run the same command with --resume to continue", err=True)
@@ -63,3 +65,28 @@ def train_command(model: str, data: str, epochs: int | None, batch_size: int | N
     click.echo(f"{result.out}: {result.meta.model}, {result.meta.num_classes} classes at "
                f"{result.meta.input_size}x{result.meta.input_size}, {result.epochs_done} epochs, "
                f"val top-1 {val} ({result.seconds:.0f} s)")
+
+
+@contextmanager
+def _epoch_display(bar: bool) -> Iterator[tuple[ProgressFn, Callable[[str], Any]]]:
+    """One rich bar that follows the epochs, with each epoch's line printed above it (stderr). Without a
+    terminal, or with --json, only the epoch lines."""
+    err = console(stderr=True)
+    if not bar or not sys.stderr.isatty():
+        yield (lambda task, done, total: None), err.print
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=err, transient=True)
+    task_id = progress.add_task("", total=None)
+
+    def update(task: str, done: int, total: int | None) -> None:
+        if not progress.live.is_started:  # from the first step on: the data scan's warnings print plainly
+            progress.start()
+        progress.update(task_id, description=task, completed=done, total=total)
+
+    try:
+        yield update, progress.console.print
+    finally:
+        progress.stop()
