@@ -366,26 +366,11 @@ def train(config: TrainConfig, out: str | os.PathLike[str], *, resume: bool = Fa
         for epoch in range(start_epoch, config.epochs):
             epoch_start = time.perf_counter()
             keys.set_epoch(epoch)
-            net.train()
-            sums = torch.zeros(3, device=device, dtype=torch.float64)  # loss * n, correct, n
-            for step, (images, targets, failed) in enumerate(train_loader, 1):
-                decode_failures.update(failed)
-                if images is not None and len(images) > 1:  # BatchNorm needs two samples per channel
-                    images = images.to(device, non_blocking=True, memory_format=memory_format)
-                    targets = targets.to(device, non_blocking=True)
-                    with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
-                        logits = net(images)
-                        loss = criterion(logits, targets)
-                    optimizer.zero_grad(set_to_none=True)
-                    scaler.scale(loss).backward()
-                    scaler.step(optimizer)
-                    scaler.update()
-                    sums += torch.stack([loss.detach().double() * len(targets),
-                                         (logits.argmax(1) == targets).sum().double(),
-                                         torch.tensor(float(len(targets)), device=device, dtype=torch.float64)])
-                scheduler.step()
-                if progress is not None and dist.is_main:
-                    progress(f"epoch {epoch + 1}/{config.epochs}", step, steps)
+            task = f"epoch {epoch + 1}/{config.epochs}"
+            on_step = (lambda step, task=task: progress(task, step, steps)) if progress and dist.is_main else None
+            sums, failed = _train_epoch(net, train_loader, optimizer, scheduler, scaler, criterion, device, amp,
+                                        memory_format, on_step)
+            decode_failures.update(failed)
             val = _evaluate(model, val_loader, criterion, device, amp, memory_format) if val_loader else None
             if dist.world > 1:
                 import torch.distributed as tdist
@@ -419,6 +404,34 @@ def train(config: TrainConfig, out: str | os.PathLike[str], *, resume: bool = Fa
 
             if tdist.is_initialized():
                 tdist.destroy_process_group()
+
+
+def _train_epoch(net: Any, loader: Any, optimizer: Any, scheduler: Any, scaler: Any, criterion: Any, device: Any,
+                 amp: bool, memory_format: Any, on_step: Callable[[int], None] | None) -> tuple[Any, set[str]]:
+    """One pass over this rank's share: ((loss * n, correct, n) as a float64 tensor, undecodable files)."""
+    import torch
+
+    net.train()
+    sums = torch.zeros(3, device=device, dtype=torch.float64)
+    failures: set[str] = set()
+    for step, (images, targets, failed) in enumerate(loader, 1):
+        failures.update(failed)
+        if images is not None and len(images) > 1:  # BatchNorm needs two samples per channel
+            images = images.to(device, non_blocking=True, memory_format=memory_format)
+            targets = targets.to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+                logits = net(images)
+                loss = criterion(logits, targets)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            sums += torch.stack([loss.detach().double() * len(targets), (logits.argmax(1) == targets).sum().double(),
+                                 torch.tensor(float(len(targets)), device=device, dtype=torch.float64)])
+        scheduler.step()  # every step, skipped batch or not, so the schedule depends on the step count only
+        if on_step is not None:
+            on_step(step)
+    return sums, failures
 
 
 def _evaluate(model: Any, loader: Any, criterion: Any, device: Any, amp: bool, memory_format: Any) -> Any:

@@ -1,4 +1,5 @@
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -30,6 +31,9 @@ def tiny_folder(tmp_path_factory) -> Path:
             label = train_set.classes.index(digit)
             for index in np.flatnonzero(images.labels == label)[:per_class]:
                 shutil.copy(images.items[index], root / split / digit)
+    # A PNG cut short: its header passes the scan, its pixels fail while training; it is left out.
+    whole = next((root / "train" / "7").iterdir()).read_bytes()
+    (root / "train" / "7" / "cut.png").write_bytes(whole[: len(whole) // 2])
     return root
 
 
@@ -91,16 +95,21 @@ def test_an_interrupted_run_resumes_from_its_last_epoch_and_ends_where_an_uninte
     assert again.history == [] and again.epochs_done == 2
 
 
-def test_resume_refuses_a_changed_schedule_and_a_fresh_run_refuses_to_overwrite(tiny_folder, tmp_path):
+def test_resume_refuses_a_changed_schedule_and_a_fresh_run_refuses_to_overwrite(tiny_folder, tmp_path, caplog):
     out = tmp_path / "m.pt"
     with pytest.raises(UsageError, match="nothing to resume"):
-        train(_tiny_config(tiny_folder, epochs=1), out, resume=True)
-    train(_tiny_config(tiny_folder, epochs=1), out)
+        train(_tiny_config(tiny_folder, epochs=1, batch_size=37), out, resume=True)
+    caplog.set_level(logging.WARNING)
+    first = train(_tiny_config(tiny_folder, epochs=1, batch_size=37), out)
+    assert first.meta.training["train_images"] == 37  # the cut PNG is counted as an image by the scan ...
+    assert first.history[0].images == 36  # ... and left out of the one batch of 37, with one warning
+    warnings = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(warnings) == 1 and "cut.png (could not be decoded)" in warnings[0]
     before = out.read_bytes()
     with pytest.raises(UsageError, match="exists already"):
-        train(_tiny_config(tiny_folder, epochs=1), out)
+        train(_tiny_config(tiny_folder, epochs=1, batch_size=37), out)
     with pytest.raises(UsageError, match="trained with epochs=1, not 3"):
-        train(_tiny_config(tiny_folder, epochs=3), out, resume=True)
+        train(_tiny_config(tiny_folder, epochs=3, batch_size=37), out, resume=True)
     assert out.read_bytes() == before
 
 
