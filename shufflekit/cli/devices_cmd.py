@@ -22,7 +22,8 @@ def connect_options(command):  # noqa: ANN001, ANN201
     @click.option("--connect-timeout", type=click.FloatRange(min=1), default=10, show_default=True,
                   help="Seconds to wait for a device to answer.")
     @functools.wraps(command)
-    def wrapper(*args, trust_new_host_key: bool, ssh_config: str | None, connect_timeout: float, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def wrapper(*args, trust_new_host_key: bool, ssh_config: str | None,  # noqa: ANN002, ANN202
+                connect_timeout: float, **kwargs):  # noqa: ANN003
         from ..runtimes.remote import ConnectOptions
 
         connect = ConnectOptions(trust_new_host_key=trust_new_host_key,

@@ -41,6 +41,7 @@ def test_options_ride_with_the_address_but_not_in_its_key():
     ("ftp://board", "unknown device address scheme"),
     ("ssh://board?evil=1", "unknown option 'evil'"),
     ("ssh://board?python=-c", "bad value"),
+    ("ssh://board?tmp=relative/dir", "not an absolute path"),
     ("raspberrypi", "unknown device address"),
     ("", "empty device address"),
 ])

@@ -90,6 +90,9 @@ def _parse_params(query: str, raw: str) -> dict[str, str]:
         if not value or value.startswith("-") or "\x00" in value or "\n" in value:
             raise UsageError(f"bad value {value!r} for {name} in device address {raw!r}",
                              hint="give a path on the device")
+        if name == "tmp" and not value.startswith("/"):
+            raise UsageError(f"tmp={value} in device address {raw!r} is not an absolute path",
+                             hint="give a folder on the device such as /home/pi/tmp")
         params[name] = value
     return params
 

@@ -14,8 +14,8 @@ from typing import Sequence
 from ...errors import DeviceError
 from ...files import atomic_path
 from .address import DeviceAddress
-from .transport import (WORKDIR_PREFIX, ConnectOptions, DeviceTimeoutError, RunResult, check_workdir,
-                        copy_error)
+from .transport import (TIMEOUT_HINT, WORKDIR_PREFIX, ConnectOptions, DeviceTimeoutError, RunResult,
+                        check_workdir, copy_error)
 
 
 class LocalTransport:
@@ -62,7 +62,7 @@ class LocalTransport:
                 raise
             raise DeviceTimeoutError(f"{self.address}: `{' '.join(map(str, argv))[:120]}` ran past its "
                                      f"{timeout:g} s limit and was stopped",
-                                     hint="raise --timeout, or lower --iters/--seconds") from None
+                                     hint=TIMEOUT_HINT) from None
         return RunResult(proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
 
     def make_workdir(self) -> str:

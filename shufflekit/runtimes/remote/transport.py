@@ -23,6 +23,9 @@ PID_FILE = ".shufflekit.pid"
 _WORKDIR = re.compile(r"^/.+/" + re.escape(WORKDIR_PREFIX) + r"[A-Za-z0-9_]{6,}$")
 
 
+TIMEOUT_HINT = "measure for less time (fewer --iters, a shorter --seconds), or check that the device is not stuck"
+
+
 class DeviceTimeoutError(DeviceError):
     """A command on the device ran past its time limit; it was killed there."""
 
@@ -145,16 +148,16 @@ class PosixShellTransport:
             line = f"cd {shlex.quote(cwd)} && echo $$ > {PID_FILE} && {line}"
         try:
             return self._exec(line, timeout=timeout)
-        except KeyboardInterrupt:  # the local client died with Ctrl-C; the job on the device did not
+        except (KeyboardInterrupt, DeviceTimeoutError) as exc:
+            # The local client is gone (killed at the time limit, or by Ctrl-C); the job on the device
+            # is not: stop it and everything it started.
             if cwd is not None:
                 self._kill_job(cwd)
-            raise
-        except DeviceTimeoutError:
-            if cwd is not None:
-                self._kill_job(cwd)
+            if isinstance(exc, KeyboardInterrupt):
+                raise
             raise DeviceTimeoutError(f"{self.address}: `{' '.join(map(str, argv))[:120]}` ran past its "
                                      f"{timeout:g} s limit and was stopped on the device",
-                                     hint="raise --timeout, or lower --iters/--seconds") from None
+                                     hint=TIMEOUT_HINT) from None
 
     def _kill_job(self, cwd: str) -> None:
         script = ('p=$(cat "$1" 2>/dev/null) || exit 0; '
@@ -163,7 +166,7 @@ class PosixShellTransport:
             self._exec(quote_argv(["sh", "-c", script, "sh", f"{cwd}/{PID_FILE}"]),
                        timeout=self.options.command_timeout)
         except DeviceError as exc:  # the folder is still removed by the caller
-            log.warning("could not stop the timed-out job on %s: %s", self.address, exc)
+            log.warning("could not stop the job on %s: %s", self.address, exc.one_line())
 
     def make_workdir(self) -> str:
         base = self.address.tmp
