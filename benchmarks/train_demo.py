@@ -17,6 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
+# Python puts this script's folder first on sys.path, where a sibling script named like a standard
+# module (profile.py) would shadow it for torch (cProfile imports profile).
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
 TARGET_TOP1 = 90.0
 TARGET_SECONDS = 180.0
 
