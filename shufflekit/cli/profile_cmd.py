@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from .app import echo_json, main, print_table, progress_bar
+from .devices_cmd import connect_options
 
 
 @main.command("profile")
@@ -27,38 +28,51 @@ from .app import echo_json, main, print_table, progress_bar
 @click.option("--batch", type=int, default=1, show_default=True,
               help="Images per timed iteration (a model fixed at batch 1 is run once per image).")
 @click.option("--op-profile", is_flag=True, help="Time per operator and per operator category.")
-@click.option("--device", default="local", show_default=True,
-              help="Where to measure: local, ssh://[user@]host[:port], adb://SERIAL.")
+@click.option("--device", "devices", multiple=True, default=("local",), show_default=True,
+              help="Where to measure: local, ssh://[user@]host[:port], a Host alias, adb://SERIAL (add "
+                   "?python=PATH for the device's Python). Repeat for several devices, measured concurrently.")
 @click.option("--plot", "plot_dir", type=click.Path(path_type=Path), help="Write PNG plots into this folder.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (several devices: {\"reports\": [...]}).")
+@connect_options
 def profile_command(folder: Path, artifacts: tuple[str, ...], runtime: str | None, provider: str,
                     allow_fallback: bool, threads: int | None, warmup: int, iters: int | None, seconds: float | None,
-                    batch: int, op_profile: bool, device: str, plot_dir: Path | None, as_json: bool) -> None:
-    """Measure every artifact of FOLDER (or the ARTIFACTs named: file name, format, or format:precision)."""
+                    batch: int, op_profile: bool, devices: tuple[str, ...], plot_dir: Path | None, as_json: bool,
+                    connect) -> None:  # noqa: ANN001
+    """Measure every artifact of FOLDER (or the ARTIFACTs named: file name, format, or format:precision):
+    latency statistics, load time, first inference, throughput, peak memory, the device's facts, and with
+    --op-profile the time per operator and operator category. Figures go into FOLDER/manifest.json under
+    the device."""
     from ..runtimes import RuntimeOptions
-    from ..runtimes.profile import ProfileSettings, profile_folder
+    from ..runtimes.profile import ProfileSettings, profile_devices
 
     options = RuntimeOptions(runtime=runtime, provider=provider, threads=threads, allow_fallback=allow_fallback)
     settings = ProfileSettings(warmup=warmup, iters=iters, seconds=seconds, batch=batch, op_profile=op_profile,
                                keep_times=plot_dir is not None)
     with progress_bar(not as_json) as progress:
-        report = profile_folder(folder, artifacts, options=options, settings=settings, device=device,
-                                progress=progress)
-    plots = []
-    if plot_dir is not None:
-        from ..runtimes.profile_plots import write_plots
+        reports = profile_devices(folder, artifacts, devices=devices, options=options, settings=settings,
+                                  connect=connect, progress=progress)
+    several = len(reports) > 1
+    data = []
+    for report in reports:
+        plots = []
+        if plot_dir is not None:
+            from ..runtimes.profile_plots import write_plots
 
-        plots = write_plots(report, plot_dir)
+            plots = write_plots(report, plot_dir / _safe(report.device) if several else plot_dir)
+        if as_json:
+            data.append({**report.to_dict(), "plots": [str(p) for p in plots]})
+            continue
+        _print_summary(report)
+        if op_profile:
+            _print_breakdown(report)
+        for path in plots:
+            click.echo(f"wrote {path}")
     if as_json:
-        data = report.to_dict()
-        data["plots"] = [str(p) for p in plots]
-        echo_json(data)
-        return
-    _print_summary(report)
-    if op_profile:
-        _print_breakdown(report)
-    for path in plots:
-        click.echo(f"wrote {path}")
+        echo_json({"reports": data} if several else data[0])
+
+
+def _safe(device: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in device)
 
 
 def _mb(value: float | None) -> str:

@@ -226,20 +226,21 @@ def run_local(job: dict[str, Any], *, timeout: float, python: str = sys.executab
 
 
 def run_on_device(device: str, art: Artifact, path: Path, job: dict[str, Any], *, timeout: float,
-                  progress: ProgressFn | None = None) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """Run one job on ``device`` ('local' or a remote address). Returns (device key, result, device facts)."""
+                  connect: Any = None) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Run one job on ``device`` ('local' or a remote address). Returns (device key, result, device facts).
+    ``connect``: the remote layer's ConnectOptions (host keys, ssh config, timeouts)."""
     if device == LOCAL:
         result = run_local({**job, "model": str(path)}, timeout=timeout)
         return LOCAL, result, result.get("host", {})
     from .remote import parse_address
     from .remote.job import run_job
 
-    address = parse_address(device)
+    address = parse_address(device, ssh_config=getattr(connect, "ssh_config", None))
     if address.scheme == "local" and address.python is None:
         result = run_local({**job, "model": str(path)}, timeout=timeout)
         return address.key, result, result.get("host", {})
     remote = run_job(address, {**job, "model": path.name}, [path], artifact_format=art.format, timeout=timeout,
-                     progress=progress)
+                     options=connect)
     return remote.address, remote.result, {**remote.device, **remote.result.get("host", {})}
 
 
@@ -257,7 +258,7 @@ def model_mult_adds(manifest: Manifest) -> int | None:
 
 
 def profile_folder(folder: str | Path, selectors: Sequence[str] = (), *, options: RuntimeOptions | None = None,
-                   settings: ProfileSettings | None = None, device: str = LOCAL,
+                   settings: ProfileSettings | None = None, device: str = LOCAL, connect: Any = None,
                    progress: ProgressFn | None = None) -> ProfileReport:
     """Profile the selected artifacts of a release folder on ``device`` and record the figures in its
     manifest (each artifact's as soon as it is measured, so an interruption keeps the earlier ones)."""
@@ -276,7 +277,7 @@ def profile_folder(folder: str | Path, selectors: Sequence[str] = (), *, options
         progress("profile", index, len(chosen))
         path = art.verify(folder)
         job = benchmark_job(art, str(path), options, settings)
-        key, result, facts = run_on_device(device, art, path, job, timeout=timeout)
+        key, result, facts = run_on_device(device, art, path, job, timeout=timeout, connect=connect)
         result["op_profile"] = _with_categories(result.get("op_profile"))
         profile = ArtifactProfile(art, result, mult_adds)
         report.profiles.append(profile)
@@ -284,6 +285,46 @@ def profile_folder(folder: str | Path, selectors: Sequence[str] = (), *, options
         _record(folder, profile, key, facts)
     progress("profile", len(chosen), len(chosen))
     return report
+
+
+def profile_devices(folder: str | Path, selectors: Sequence[str] = (), *, devices: Sequence[str] = (LOCAL,),
+                    options: RuntimeOptions | None = None, settings: ProfileSettings | None = None,
+                    connect: Any = None, progress: ProgressFn | None = None) -> list[ProfileReport]:
+    """``profile_folder`` on several devices at once, one worker per device (the manifest's lock merges
+    their results). Every device runs to its end; the first failure is raised after the others finish,
+    so what they measured is kept."""
+    devices = list(dict.fromkeys(devices)) or [LOCAL]
+    if len(devices) == 1:
+        return [profile_folder(folder, selectors, options=options, settings=settings, device=devices[0],
+                               connect=connect, progress=progress)]
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .remote import parse_address
+
+    keys = [parse_address(d, ssh_config=getattr(connect, "ssh_config", None)).key for d in devices]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:  # two workers timing on one CPU would slow each other down
+        raise UsageError(f"--device names {twice[0]} more than once", hint="give each device once")
+    manifest = Manifest.load(folder)  # bad selections fail once, before any device is reached
+    select_artifacts(manifest, selectors, options or RuntimeOptions())
+    with ThreadPoolExecutor(max_workers=len(devices)) as pool:
+        futures = [pool.submit(profile_folder, folder, selectors, options=options, settings=settings, device=d,
+                               connect=connect, progress=_per_device(progress, d)) for d in devices]
+    reports, failures = [], []
+    for future in futures:
+        try:
+            reports.append(future.result())
+        except Exception as exc:  # noqa: BLE001 - reported after every device had its turn
+            failures.append(exc)
+    if failures:
+        raise failures[0]
+    return reports
+
+
+def _per_device(progress: ProgressFn | None, device: str) -> ProgressFn | None:
+    if progress is None:
+        return None
+    return lambda task, done, total: progress(f"{task} on {device}", done, total)
 
 
 def _with_categories(prof: dict[str, Any] | None) -> dict[str, Any] | None:

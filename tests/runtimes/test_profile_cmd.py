@@ -237,3 +237,8 @@ def test_profile_on_a_device_environment_through_the_remote_layer(full_release_c
     assert report["host"]["numpy"].startswith("1.")
     recorded = Manifest.load(full_release_copy).results("latency", group=report["device"])
     assert set(recorded) == set(rows)
+
+
+def test_one_device_named_twice_is_refused(full_release_copy: Path) -> None:
+    line = _error_line(_invoke(str(full_release_copy), "--device", "local", "--device", "local?python=python3"))
+    assert "--device names local more than once" in line
