@@ -67,7 +67,12 @@ class ExportOptions:
             raise UsageError(f"unknown layout {self.layout!r}", hint="use nhwc (what apps feed) or nchw")
         if self.reference_samples < 1:
             raise UsageError("the parity reference needs at least one sample")
-        return ExportOptions(formats=formats, batch=parse_batch(self.batch), layout=layout, opset=self.opset,
+        batch = parse_batch(self.batch)
+        if batch == "dynamic" and "tflite" in formats:
+            from .tflite import DYNAMIC_BATCH_HINT, DYNAMIC_BATCH_REFUSED
+
+            raise UsageError(DYNAMIC_BATCH_REFUSED, hint=DYNAMIC_BATCH_HINT)
+        return ExportOptions(formats=formats, batch=batch, layout=layout, opset=self.opset,
                              exporter=self.exporter, reference_samples=self.reference_samples, seed=self.seed)
 
 

@@ -38,6 +38,8 @@ def load_source(*, model: str | None = None, checkpoint: str | Path | None = Non
 
     if input_size is not None:
         _check_size(input_size)
+    if num_classes is not None and num_classes < 1:
+        raise UsageError(f"num_classes must be at least 1, got {num_classes}", hint="pass --num-classes 1 or more")
     if checkpoint is not None:
         from ..models.checkpoints import load_checkpoint
 

@@ -44,6 +44,11 @@ LAYOUTS = ("NHWC", "NCHW")
 # The file onnx2tf (1.28) otherwise downloads; see the module docstring.
 ONNX2TF_SAMPLE_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
 _SAMPLE_SHAPE = (20, 128, 128, 3)
+# onnx2tf needs static shapes to place its NCHW -> NHWC transposes (with a symbolic batch it mislays
+# the channel split), and given batch 1 it bakes that batch into every Reshape: a TFLite file made
+# through it cannot be resized to another batch. Refused rather than shipped half-working.
+DYNAMIC_BATCH_REFUSED = "TFLite files need a fixed batch (onnx2tf bakes it into the reshapes)"
+DYNAMIC_BATCH_HINT = "pass --batch 1 or --batch N for TFLite, or --formats onnx for a dynamic-batch ONNX file"
 
 ProgressFn = Callable[[str, int, "int | None"], None]
 _process_wide = threading.Lock()  # onnx2tf needs the working directory and the std streams to itself
@@ -233,10 +238,12 @@ def _onnx_to_keras(onnx_path: Path, workspace: _Workspace, *, layout: str, for_i
         # issue #444). Its int8 switch pads with 0 instead, exact where MaxPool follows a ReLU, as in
         # every ShuffleNet. The switch only changes that padding and op names when no model is saved.
         zero_pad_max_pool = for_int8 and _max_pool_inputs_non_negative(graph)
+        if not graph.input[0].type.tensor_type.shape.dim[0].HasField("dim_value"):
+            raise UsageError(DYNAMIC_BATCH_REFUSED, hint=DYNAMIC_BATCH_HINT)
         if for_int8 and not zero_pad_max_pool:
             log.warning("a MaxPool input may be negative: int8 accuracy may suffer from its padding")
         try:
-            return onnx2tf.convert(
+            model = onnx2tf.convert(
                 input_onnx_file_path=str(local),
                 output_folder_path=str(workspace.root / "tf"),
                 disable_model_save=True,  # the Keras model is all we need: no SavedModel, no extra files
@@ -248,6 +255,7 @@ def _onnx_to_keras(onnx_path: Path, workspace: _Workspace, *, layout: str, for_i
             )
         except (Exception, SystemExit) as exc:  # onnx2tf calls sys.exit(1) on some errors
             raise _conversion_failed(f"onnx2tf conversion of {onnx_path.name}", exc, workspace.log) from None
+        return model
 
 
 def _max_pool_inputs_non_negative(graph: Any) -> bool:

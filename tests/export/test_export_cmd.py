@@ -1,0 +1,47 @@
+"""`shufflekit export` bad input: one line, exit 2, nothing written."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from shufflekit.cli import main
+
+
+def _one_error_line(result) -> str:
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2, result.output
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    return lines[0]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "shufflenet_v3"], "unknown model 'shufflenet_v3'"),
+    (["--model", "shufflenet_v2_x0_5", "--checkpoint", "missing.pt"], "checkpoint missing.pt does not exist"),
+    (["--model", "shufflenet_v2_x0_5", "--input-size", "100"], "input size 100 is not a positive multiple of 32"),
+    (["--model", "shufflenet_v2_x0_5", "--batch", "zero"], "batch 'zero' is neither a positive integer nor 'dynamic'"),
+    (["--model", "shufflenet_v2_x0_5", "--formats", "onnx,coreml"], "unknown format coreml"),
+    (["--model", "shufflenet_v2_x0_5", "--num-classes", "0"], "num_classes must be at least 1"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["export", *args, "--out", "release"])
+    assert message in _one_error_line(result)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_output_folder_that_is_a_file(tmp_path):
+    target = tmp_path / "release"
+    target.write_text("not a folder")
+    result = CliRunner().invoke(main, ["export", "--model", "shufflenet_v2_x0_5", "--out", str(target)])
+    assert "is a file" in _one_error_line(result)
+    assert target.read_text() == "not a folder"
+
+
+def test_damaged_checkpoint_is_one_line(tmp_path):
+    checkpoint = tmp_path / "cut.pt"
+    checkpoint.write_bytes(b"PK\x03\x04 truncated")
+    result = CliRunner().invoke(main, ["export", "--model", "shufflenet_v2_x0_5", "--checkpoint", str(checkpoint),
+                                       "--out", str(tmp_path / "release")])
+    assert "damaged or truncated" in _one_error_line(result)
+    assert not (tmp_path / "release").exists()
