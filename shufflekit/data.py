@@ -93,7 +93,7 @@ class ImageSet:
         if isinstance(item, Path):
             with Image.open(item) as image:
                 return image.convert("RGB")  # convert() decodes fully, so a truncated file fails here
-        return Image.fromarray(np.ascontiguousarray(item), "RGB")
+        return Image.fromarray(np.ascontiguousarray(item))  # uint8 (H, W, 3): RGB
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> "ImageSet":
         indices = np.asarray(indices, dtype=np.int64)
