@@ -43,6 +43,15 @@ def bare_vs_harness(path: Path, layout: str, iters: int, rounds: int, threads: i
 
     session = runner.open_session(str(path), threads=threads)
     feeds_list = runner.prepare_feeds(session, runner.example_images(session.inputs[0], 1, layout), layout)
+    result = bare_vs_harness_session(session, feeds_list, iters, rounds)
+    session.close()
+    return result
+
+
+def bare_vs_harness_session(session, feeds_list: list, iters: int, rounds: int,  # noqa: ANN001
+                            block: int = 10) -> dict[str, float]:
+    from shufflekit.runtimes import runner
+
     feeds = feeds_list[0]
     if session.runtime == "onnxruntime":
         ort_session = session.session
@@ -74,7 +83,6 @@ def bare_vs_harness(path: Path, layout: str, iters: int, rounds: int, threads: i
     runner.timed_loop(session, feeds_list, warmup=20, iters=1)
     # Fine interleaving (blocks of `block` iterations, alternating) and medians of per-iteration times:
     # on a shared machine, load comes and goes within seconds, and must hit both loops alike.
-    block = 10
     harness_times: list[float] = []
     bare_times: list[float] = []
     block_overheads = []
@@ -87,9 +95,50 @@ def bare_vs_harness(path: Path, layout: str, iters: int, rounds: int, threads: i
     h50, b50 = statistics.median(harness_times), statistics.median(bare_times)
     q = statistics.quantiles(block_overheads, n=4)
     overheads = [q[0], q[2]]
-    session.close()
     return {"harness_ms": h50 * 1e3, "bare_ms": b50 * 1e3, "overhead": h50 / b50 - 1,
             "overhead_min": overheads[0], "overhead_max": overheads[1], "samples": len(harness_times)}
+
+
+def tiny_models(folder: Path, tflite_path: Path) -> dict[str, tuple[Path, str | None]]:
+    """Models so small that a harness's per-iteration cost in microseconds is plain to see: a one-node
+    ONNX graph, and the last operator of the TFLite model cut out as a one-op model (runner's own cutter)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from shufflekit.runtimes import runner
+
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "tiny",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])])
+    onnx_path = folder / "tiny.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(onnx_path))
+    found, why = runner._tflite_schema()
+    if found is None:
+        raise SystemExit(f"cannot cut a one-op TFLite model: {why}")
+    schema, flatbuffers = found
+    blob = tflite_path.read_bytes()
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(blob, 0))
+    graph_t = model.subgraphs[0]
+    op = graph_t.operators[-1]
+    inputs = [t for t in op.inputs if t >= 0 and not runner._has_data(model, graph_t, t)]
+    tfl_path = folder / "tiny.tflite"
+    tfl_path.write_bytes(runner._one_op_model(schema, flatbuffers, model, graph_t, op, inputs))
+    return {"onnx": (onnx_path, "NCHW"), "tflite": (tfl_path, None)}
+
+
+def per_call_overhead_us(path: Path, layout: str | None, iters: int = 20000) -> tuple[float, float]:
+    """(bare p50, harness p50 - bare p50) in microseconds on a tiny model."""
+    from shufflekit.runtimes import runner
+
+    session = runner.open_session(str(path))
+    info = session.inputs[0]
+    import numpy as np
+
+    x = np.zeros([d or 1 for d in info.shape], dtype=info.dtype)
+    feeds_list = [{info.name: x}]
+    r = bare_vs_harness_session(session, feeds_list, iters // 10, 10, block=100)
+    session.close()
+    return r["bare_ms"] * 1e3, (r["harness_ms"] - r["bare_ms"]) * 1e3
 
 
 def main() -> int:
@@ -132,11 +181,23 @@ def main() -> int:
     print("\n1. harness overhead against a bare timing loop: median per-iteration time, "
           f"{args.rounds * args.iters} iterations each, alternating in blocks of 10, batch 1")
     print(f"   {'artifact':42} {'bare p50':>9} {'harness p50':>11} {'overhead':>9}  (interquartile range over blocks)")
+    big_p50 = {}
     for art in arts:
         r = bare_vs_harness(folder / art.name, art.input.layout, args.iters, args.rounds, args.threads)
+        big_p50[art.format] = r["bare_ms"]
         ok = "ok" if abs(r["overhead"]) < TARGET_OVERHEAD else "ABOVE TARGET"
         print(f"   {art.name:42} {r['bare_ms']:9.3f} {r['harness_ms']:11.3f} {r['overhead'] * 100:8.2f}%  "
               f"({r['overhead_min'] * 100:+.2f}..{r['overhead_max'] * 100:+.2f}%)  target < 2%: {ok}")
+
+    print("\n   the same on tiny models (one Relu / one TFLite op), where the harness's own cost per iteration is "
+          "visible, relative to v2's p50 above:")
+    with tempfile.TemporaryDirectory(prefix="shufflekit-tiny-") as tiny_dir:
+        tfl = next(a for a in arts if a.format == "tflite")
+        for fmt, (path, layout) in tiny_models(Path(tiny_dir), folder / tfl.name).items():
+            bare_us, extra_us = per_call_overhead_us(path, layout)
+            big = big_p50[fmt]
+            print(f"   {fmt:8} bare {bare_us:7.2f} µs per call, harness +{extra_us:.2f} µs per iteration = "
+                  f"{extra_us / (big * 1e3) * 100:.3f}% of the {big:.3f} ms p50 of {args.model}")
 
     print("\n2. p50 over 3 back-to-back `shufflekit profile` runs (fresh runner process each, "
           f"{args.iters} iterations, 10 warmup)")

@@ -397,6 +397,7 @@ class TfliteSession(object):
         self.providers = [actual]
         self.inputs = [self._info(d) for d in self.interpreter.get_input_details()]
         self.outputs = [self._info(d) for d in self.interpreter.get_output_details()]
+        self._shapes = [tuple(int(v) for v in d["shape"]) for d in self.interpreter.get_input_details()]
 
     def _ops(self):
         getter = getattr(self.interpreter, "_get_ops_details", None)
@@ -417,10 +418,9 @@ class TfliteSession(object):
     def run(self, feeds):
         it = self.interpreter
         resized = False
-        for info in self.inputs:
+        for k, info in enumerate(self.inputs):
             x = feeds[info.name]
-            current = tuple(it.get_input_details()[self.inputs.index(info)]["shape"])
-            if tuple(x.shape) != current:
+            if x.shape != self._shapes[k]:  # (cached: asking the interpreter costs more than a small op)
                 if len(x.shape) != len(info.shape) or any(
                         want is not None and want != got for want, got in zip(info.shape, x.shape)):
                     raise RunnerError("bad_input", "input %r takes shape %s, got %s" % (
@@ -429,6 +429,7 @@ class TfliteSession(object):
                 resized = True
         if resized:
             it.allocate_tensors()
+            self._shapes = [tuple(feeds[info.name].shape) for info in self.inputs]
         try:
             for info in self.inputs:
                 it.set_tensor(info.index, feeds[info.name])
