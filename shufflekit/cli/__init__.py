@@ -1,7 +1,8 @@
 """Command-line interface. Each command lives in its own module and stays a few lines around one
 library call; importing a module registers its commands on ``main``."""
 
-from . import devices_cmd, export_cmd, models_cmd, profile_cmd, train_cmd, validate_cmd  # noqa: F401  (registers commands)
+from . import (devices_cmd, export_cmd, models_cmd, profile_cmd, release_cmd,  # noqa: F401  (registers commands)
+               report_cmd, train_cmd, validate_cmd)
 from .app import main
 
 __all__ = ["main"]

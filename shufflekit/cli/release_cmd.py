@@ -1,0 +1,129 @@
+"""`shufflekit release`: export, quantize, validate, evaluate and profile every format and precision into
+one release folder with a manifest, a model card and an offline HTML report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .app import console, main, print_table, progress_bar
+from .devices_cmd import connect_options
+
+DEMO_OUT = "demo-release"
+_STATUS_STYLE = {"ran": "green", "skipped": "cyan", "not run": "yellow", "failed": "bold red"}
+
+
+@main.command("release")
+@click.option("--model", metavar="NAME", help="Variant name (see `shufflekit models`).")
+@click.option("--checkpoint", type=click.Path(path_type=Path), help="Weights to release (shufflekit, torchvision "
+              "or Megvii file). Without one, a seeded model is released (for checking the toolchain).")
+@click.option("--data", metavar="DIR|FILE|demo", help="Images for int8 calibration and accuracy: an image folder "
+              "(one subfolder per class; train/ and val/ used when present), a .npy/.npz file, or demo. "
+              "Without it, int8 and accuracy are skipped (and said so).")
+@click.option("--device", "devices", multiple=True, metavar="URI", help="Also profile on this device "
+              "(ssh://[user@]host[:port], a Host alias, adb://SERIAL); repeat for several, measured at once. "
+              "This computer is always profiled.")
+@click.option("--input-size", type=int, help="Square input side, a multiple of 32 [default: the checkpoint's, else 224].")
+@click.option("--num-classes", type=int, help="Classes [default: the checkpoint's, else 1000].")
+@click.option("--out", type=click.Path(path_type=Path), help=f"Release folder [required; {DEMO_OUT} with --demo].")
+@click.option("--demo", is_flag=True, help="Train the demo model (v2 0.5x on the built-in digits) briefly, then "
+              "release it with every format and precision.")
+@connect_options
+def release_command(model: str | None, checkpoint: Path | None, data: str | None, devices: tuple[str, ...],
+                    input_size: int | None, num_classes: int | None, out: Path | None, demo: bool, connect: Any) -> None:
+    """Export, quantize, check parity and accuracy, profile on every device, and write a release folder:
+    artifacts, manifest.json, labels.txt, README.md (model card) and report.html.
+
+    A rerun skips every stage whose inputs are unchanged and resumes an interrupted run.
+    """
+    from ..errors import UsageError
+    from ..export.release import ReleaseOptions, release
+
+    if out is None:
+        if not demo:
+            raise UsageError("--out is required", hint="pass the release folder to write, e.g. --out release/")
+        out = Path(DEMO_OUT)
+    options = ReleaseOptions(out=out, model=model, checkpoint=checkpoint, data=data, devices=devices,
+                             input_size=input_size, num_classes=num_classes, connect=connect, demo=demo)
+    click.echo(f"release into {out}/" + (" (demo: training v2 0.5x on the built-in digits first)" if demo else ""))
+    printer = _OutcomePrinter()
+    with progress_bar() as progress:
+        try:
+            report = release(options, progress=progress, on_event=printer)
+        finally:
+            printer.flush()
+    print_summary(report)
+    report.raise_if_failed()
+
+
+class _OutcomePrinter:
+    """One line per unit that ran or failed; units skipped as unchanged are counted and said once per
+    stage, so a rerun that skips everything stays short."""
+
+    def __init__(self) -> None:
+        self.stage: str | None = None
+        self.unchanged = 0
+
+    def __call__(self, outcome: Any) -> None:
+        if outcome.unit.stage != self.stage:
+            self.flush()
+            self.stage = outcome.unit.stage
+        if outcome.status == "skipped" and outcome.note == "unchanged":
+            self.unchanged += 1
+            return
+        self._line(outcome.status, outcome.seconds, outcome.unit.key, outcome.note)
+
+    def flush(self) -> None:
+        if self.unchanged:
+            units = "" if self.unchanged == 1 else f" ({self.unchanged} units)"
+            self._line("skipped", None, f"{self.stage}{units}", "unchanged")
+        self.unchanged = 0
+
+    @staticmethod
+    def _line(status: str, seconds: float | None, what: str, note: str) -> None:
+        style = _STATUS_STYLE.get(status, "")
+        timing = f"{seconds:6.1f} s" if seconds is not None and status in ("ran", "failed") else " " * 8
+        note = f"  {note}" if note else ""
+        console().print(f"  [{style}]{status:>7}[/{style}] {timing}  {what}{note}", highlight=False, markup=True)
+
+
+def print_summary(report: Any) -> None:
+    """Stages that ran and were skipped, the table of artifacts, and where everything is."""
+    from ..report.tables import accuracy_cell, parity_cell
+    from ..report.view import human_size, load_view
+
+    stages: dict[str, dict[str, int]] = {}
+    for outcome in report.log.outcomes:
+        counts = stages.setdefault(outcome.unit.stage, {})
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    times = report.stage_times()
+    line = "; ".join(f"{stage} " + ", ".join(f"{n} {status}" for status, n in counts.items())
+                     + (f" ({times[stage]:.0f} s)" if times.get(stage, 0) >= 0.5 else "")
+                     for stage, counts in stages.items())
+    click.echo(f"\nstages: {line}")
+    view = load_view(report.folder)
+    columns = ["artifact", "kind", "parity", "top-1 (Δ)"] + [f"p50 ms {d}" for d in view.devices] + ["size"]
+    rows = []
+    for row in view.rows:
+        rows.append([row.name, row.key, parity_cell(row).split(" (")[0], accuracy_cell(row)]
+                    + [f"{row.p50_ms(d):.3f}" if row.p50_ms(d) is not None else "" for d in view.devices]
+                    + [human_size(row.artifact.size_bytes)])
+    if view.pytorch_accuracy and isinstance(view.pytorch_accuracy.get("top1"), (int, float)):
+        rows.append(["PyTorch", "reference", "", f"{view.pytorch_accuracy['top1']:.1f}%"] + [""] * len(view.devices)
+                    + [""])
+    print_table(f"Release {report.folder}", columns, rows,
+                right_align=[c for c in columns if c.startswith("p50") or c in ("size",)],
+                caption="parity vs PyTorch on the stored reference inputs; top-1 on the data's validation images, "
+                        "Δ in points vs PyTorch; p50 = median latency per image")
+    for note in report.notes:
+        click.echo(f"note: {note}")
+    click.echo(f"release folder: {report.folder.resolve()}")
+    click.echo(f"manifest:       {(report.folder / 'manifest.json').resolve()}")
+    click.echo(f"model card:     {report.card.resolve()}")
+    click.echo(f"report:         {report.html.resolve()}")
+    verdict = "ok" if report.ok else "FAILED: " + "; ".join(
+        [f"device {d}: {e}" for d, e in report.device_errors.items()] + report.parity_failures
+        + report.accuracy_failures)
+    click.echo(f"done in {report.seconds:.0f} s: {verdict}")

@@ -1,0 +1,22 @@
+"""`shufflekit report DIR`: rebuild labels.txt, the README.md model card and report.html of a release
+folder from its manifest alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .app import main
+
+
+@main.command("report")
+@click.argument("folder", type=click.Path(path_type=Path))
+def report_command(folder: Path) -> None:
+    """Rebuild FOLDER's report.html (plots inline, readable offline), README.md and labels.txt from its
+    manifest.json, e.g. after `shufflekit profile` added a device."""
+    from ..report import write_report
+
+    files = write_report(folder)
+    for name in files.files:
+        click.echo(f"wrote {folder / name}")

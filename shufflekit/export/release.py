@@ -1,0 +1,185 @@
+"""`shufflekit release`: from a model (and checkpoint) to a verified, quantized, profiled release folder.
+
+Stages, in order: train (``--demo`` only), export (ONNX + TFLite fp32), quantize (fp16, dynamic, int8 of
+both formats; int8 needs calibration images from ``--data``), validate (parity against PyTorch),
+evaluate (accuracy, with ``--data``), profile (this computer and every ``--device`` at once), report
+(labels.txt, README.md model card, report.html). manifest.json is the single source of truth; the report
+is written from it alone.
+
+Reruns: every stage is cut into units (``release_state``) whose fingerprint is the sha256 of their
+inputs and options; a unit recorded with the same fingerprint, whose files are intact, is skipped. An
+interrupted run resumes with the units that had not finished; leftover temporary files are removed
+first, and every file reused is checked against its sha256.
+
+Failures: bad input is refused before any work. A parity or accuracy failure is recorded and fails the
+release at the end (exit 1) after the report shows it; a device that cannot be reached fails only its
+own worker: everything else is kept and the release ends with exit 2, naming the device.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..artifacts import Manifest
+from ..errors import CheckFailed, CheckpointError, DataError, DeviceError, UsageError
+from ..metadata import check_input_size
+from ..runtimes.profile import ProfileSettings
+from .release_state import StageLog, UnitOutcome, clean_leftovers
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[str, int, "int | None"], None]
+DEFAULT_PROFILE = ProfileSettings(warmup=10, iters=100, op_profile=True, keep_times=True)
+STAGE_ORDER = ("train", "export", "quantize", "validate", "evaluate", "profile", "report")
+
+
+@dataclass(frozen=True)
+class ReleaseOptions:
+    out: Path
+    model: str | None = None
+    checkpoint: Path | None = None
+    data: str | None = None  # an image folder, a .npy/.npz file, or "demo"
+    devices: tuple[str, ...] = ()
+    input_size: int | None = None
+    num_classes: int | None = None
+    connect: Any = None  # remote.ConnectOptions
+    demo: bool = False
+    demo_epochs: int = 8
+    calib_samples: int = 256
+    eval_limit: int | None = None
+    max_drop: float = 1.0
+    profile: ProfileSettings = DEFAULT_PROFILE
+
+
+@dataclass
+class ReleaseReport:
+    folder: Path
+    log: StageLog
+    notes: list[str]
+    device_errors: dict[str, str]
+    parity_failures: list[str] = field(default_factory=list)
+    accuracy_failures: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def html(self) -> Path:
+        return self.folder / "report.html"
+
+    @property
+    def card(self) -> Path:
+        return self.folder / "README.md"
+
+    @property
+    def ok(self) -> bool:
+        return not (self.device_errors or self.parity_failures or self.accuracy_failures)
+
+    def stage_times(self) -> dict[str, float]:
+        times: dict[str, float] = {}
+        for outcome in self.log.outcomes:
+            times[outcome.unit.stage] = times.get(outcome.unit.stage, 0.0) + outcome.seconds
+        return times
+
+    def raise_if_failed(self) -> None:
+        """Device failures first (exit 2: the environment), then failed checks (exit 1)."""
+        if self.device_errors:
+            names = ", ".join(self.device_errors)
+            first = next(iter(self.device_errors.values()))
+            raise DeviceError(f"profiling failed on {names} ({first}); every other result was kept",
+                              hint="fix the device and run the same command again: only what is missing runs")
+        failed = self.parity_failures + self.accuracy_failures
+        if failed:
+            raise CheckFailed(f"release checks failed: {'; '.join(failed)}",
+                              hint=f"see {self.html.name} and the table above")
+
+
+def check_options(options: ReleaseOptions) -> ReleaseOptions:
+    """Refuse bad input before any work, one line each."""
+    from ..models import model_spec
+
+    out = Path(options.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"output folder {out} is a file", hint="pass a folder path for --out (it is created)")
+    if options.demo and options.checkpoint is not None:
+        raise UsageError("--demo trains its own checkpoint; --checkpoint cannot go with it",
+                         hint="drop one of them")
+    if not options.demo and options.model is None and options.checkpoint is None:
+        raise UsageError("no model to release", hint="pass --model NAME (see `shufflekit models`), or --demo")
+    if options.model is not None:
+        model_spec(options.model)
+    if options.checkpoint is not None and not Path(options.checkpoint).is_file():
+        raise CheckpointError(f"checkpoint {options.checkpoint} does not exist", hint="check the path")
+    if options.input_size is not None:
+        try:
+            check_input_size(options.input_size)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    if options.num_classes is not None and options.num_classes < 1:
+        raise UsageError(f"--num-classes must be at least 1, got {options.num_classes}")
+    if options.data is not None and options.data != "demo" and not Path(options.data).exists():
+        raise DataError(f"data {options.data} does not exist",
+                        hint="pass an image folder (one subfolder per class), a .npy/.npz file, or demo")
+    if options.calib_samples < 1:
+        raise UsageError(f"calibration needs at least one image, got {options.calib_samples}")
+    from .release_profile import device_keys
+
+    device_keys(options.devices, options.connect)  # a malformed address fails here, before any work
+    if options.demo:
+        from .release_stages import DEMO_MODEL
+
+        options = ReleaseOptions(**{**options.__dict__, "model": options.model or DEMO_MODEL,
+                                    "data": options.data or "demo"})
+    return options
+
+
+def release(options: ReleaseOptions, *, progress: ProgressFn | None = None,
+            on_event: Callable[[UnitOutcome], None] | None = None) -> ReleaseReport:
+    """Run every stage into ``options.out``; see the module docstring. Returns what ran and what failed;
+    the caller prints it and calls ``raise_if_failed``."""
+    from . import release_profile, release_stages as stages
+
+    started = time.perf_counter()
+    options = check_options(options)
+    folder = Path(options.out)
+    if (folder / "manifest.json").exists():
+        Manifest.load(folder)  # a damaged manifest is refused before any work (export says how to fix it)
+    ctx = stages.Context(folder, options, progress or (lambda task, done, total: None), on_event or (lambda o: None))
+    clean_leftovers(folder)
+
+    checkpoint = stages.stage_train(ctx) if options.demo else options.checkpoint
+    stages.stage_export(ctx, Path(checkpoint) if checkpoint else None)
+    if options.data is None:
+        ctx.notes.append("int8 (both formats) not made: it needs calibration images; pass --data DIR|demo")
+        ctx.notes.append("accuracy not measured: pass --data DIR|demo to evaluate every artifact")
+    stages.stage_quantize(ctx)
+    stages.stage_validate(ctx)
+    if options.data is not None:
+        stages.stage_evaluate(ctx)
+    release_profile.stage_profile(ctx)
+    for device, error in ctx.device_errors.items():
+        ctx.notes.append(f"device {device} failed, its latency figures are missing: {error}")
+    stages.record_release_facts(ctx)
+    stages.stage_report(ctx)
+
+    report = ReleaseReport(folder, ctx.log, list(dict.fromkeys(ctx.notes)), dict(ctx.device_errors),
+                           seconds=time.perf_counter() - started)
+    _collect_failures(report)
+    return report
+
+
+def _collect_failures(report: ReleaseReport) -> None:
+    """The verdict comes from the manifest, so a rerun that skipped everything still reports a failure."""
+    from ..report.view import load_view
+
+    view = load_view(report.folder)
+    for row in view.rows:
+        if row.parity_passed is False:
+            failures = (row.parity or {}).get("failures") or ["out of tolerance"]
+            report.parity_failures.append(f"parity {row.name}: {failures[0]}")
+        if row.accuracy_passed is False:
+            report.accuracy_failures.append(f"accuracy {row.name}: top-1 {row.top1}% ({row.top1_delta:+.1f} points)"
+                                            if row.top1 is not None and row.top1_delta is not None
+                                            else f"accuracy {row.name}: failed the gate")

@@ -1,0 +1,105 @@
+"""The release's profile stage: every artifact on this computer and on each --device, one worker per
+device, all at once. Each artifact's figures go into the manifest (under its lock) as soon as they are
+measured, with the per-iteration times for the report's distribution plot, so an interruption or a
+device that drops out keeps everything measured before. A device that fails stops only its own worker."""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..artifacts import Artifact, Manifest, update_manifest
+from ..errors import ShufflekitError, UsageError
+from .release_stages import Context
+from ..report.view import TIMES_KIND
+from .release_state import Unit, fingerprint
+
+log = logging.getLogger(__name__)
+
+LOCAL = "local"
+
+
+def device_keys(devices: Sequence[str], connect: Any) -> dict[str, str]:
+    """address as given -> the key results are filed under; local first, every device once."""
+    from ..runtimes.remote import parse_address
+
+    keys = {LOCAL: LOCAL}
+    for device in devices:
+        key = LOCAL if device == LOCAL else parse_address(device, ssh_config=getattr(connect, "ssh_config", None)).key
+        if key in keys.values() and device not in keys:
+            if key == LOCAL:
+                continue  # `--device local` adds nothing: local is always measured
+            raise UsageError(f"--device names {key} more than once", hint="give each device once")
+        keys[device] = key
+    return keys
+
+
+def _fresh_latency(manifest: Manifest, device: str, artifact: Artifact) -> bool:
+    entry = manifest.results("latency", group=device).get(artifact.name)
+    return bool(entry) and entry.get("sha256") == artifact.sha256
+
+
+def stage_profile(ctx: Context) -> None:
+    """Profile every artifact on every device; units already measured with the same settings are skipped."""
+    options = ctx.options
+    keys = device_keys(options.devices, options.connect)
+    manifest = Manifest.load(ctx.folder)
+    artifacts = manifest.artifacts
+    settings = options.profile.to_dict()
+    plans: dict[str, list[tuple[Unit, Artifact]]] = {}
+    for address, key in keys.items():
+        plan = []
+        for artifact in artifacts:
+            unit = Unit("profile", f"{key} {artifact.name}",
+                        fingerprint("profile", {"artifact": artifact.sha256, "device": key, "settings": settings}))
+            if not ctx.skip_if_done(unit, manifest, lambda a=artifact, k=key: _fresh_latency(
+                    Manifest.load(ctx.folder), k, a)):
+                plan.append((unit, artifact))
+        if plan:
+            plans[address] = plan
+    if not plans:
+        return
+    with ThreadPoolExecutor(max_workers=len(plans), thread_name_prefix="profile") as pool:
+        futures = {address: pool.submit(_device_worker, ctx, address, keys[address], plan)
+                   for address, plan in plans.items()}
+        for address, future in futures.items():
+            future.result()  # a worker records its own device's failure; anything else is a bug: raise it
+
+
+def _device_worker(ctx: Context, address: str, key: str, plan: list[tuple[Unit, Artifact]]) -> None:
+    from ..runtimes.profile import profile_folder
+    from .release_state import mark_done
+
+    options = ctx.options
+    for index, (unit, artifact) in enumerate(plan):
+        started = time.perf_counter()
+        try:
+            report = profile_folder(ctx.folder, [artifact.name], settings=options.profile, device=address,
+                                    connect=options.connect,
+                                    progress=lambda task, done, total: ctx.progress(f"profile on {key}",
+                                                                                    index, len(plan)))
+        except ShufflekitError as exc:
+            ctx.device_errors[key] = exc.one_line()
+            ctx.outcome(unit, "failed", time.perf_counter() - started, exc.one_line())
+            for rest, _ in plan[index + 1:]:
+                ctx.outcome(rest, "not run", note=f"device {key} failed")
+            return
+        seconds = time.perf_counter() - started
+        _record_times(ctx.folder, key, artifact, report)
+        mark_done(ctx.folder, unit, {}, seconds)
+        p50 = report.profiles[0].per_image_p50_ms if report.profiles else None
+        ctx.outcome(unit, "ran", seconds, f"p50 {p50:.3f} ms" if p50 is not None else "")
+    ctx.progress(f"profile on {key}", len(plan), len(plan))
+
+
+def _record_times(folder: Path, key: str, artifact: Artifact, report: Any) -> None:
+    times = [p.result.get("times_ms") for p in report.profiles if p.artifact.name == artifact.name]
+    if not times or not times[0]:
+        return
+    with update_manifest(folder) as manifest:
+        current = {a.name: a for a in manifest.artifacts}.get(artifact.name)
+        if current is not None and current.sha256 == artifact.sha256:
+            manifest.record(TIMES_KIND, current, {"times_ms": [round(t, 5) for t in times[0]]}, group=key)

@@ -1,0 +1,146 @@
+"""report.html: one self-contained page, readable offline and from an e-mail attachment: inline CSS,
+plots as PNG data URIs, no script, no font, no address of anything outside the file."""
+
+from __future__ import annotations
+
+import base64
+import html
+from typing import Any
+
+from . import plots
+from .tables import DEVICE_COLUMNS, artifact_table, device_rows
+from .view import ReleaseView, human_size
+
+_CSS = """
+body { font: 14px/1.45 -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #1d1d1f; margin: 0;
+       background: #f6f7f9; }
+main { max-width: 1180px; margin: 0 auto; padding: 24px 28px 48px; background: #fff; }
+h1 { font-size: 24px; margin: 0 0 4px; } h2 { font-size: 18px; margin: 30px 0 10px; border-bottom: 1px solid #ddd; }
+.sub { color: #555; margin: 0 0 14px; }
+table { border-collapse: collapse; margin: 8px 0 12px; font-size: 13px; }
+th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: left; vertical-align: top; }
+th { background: #f0f2f5; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+code { font: 12px Menlo, Consolas, monospace; background: #f3f3f3; padding: 1px 3px; }
+.pass { color: #11772d; font-weight: 600; } .fail { color: #b00020; font-weight: 600; }
+.note { color: #555; font-size: 13px; } figure { margin: 10px 0 22px; } figcaption { color: #555; font-size: 13px; }
+img { max-width: 100%; height: auto; border: 1px solid #eee; }
+.badges span { display: inline-block; margin: 0 8px 6px 0; padding: 3px 10px; border-radius: 12px; font-size: 13px;
+               background: #eef2f7; }
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _table(columns: list[str], rows: list[list[str]], numeric: set[int] = frozenset()) -> str:  # type: ignore[assignment]
+    head = "".join(f"<th>{_e(c)}</th>" for c in columns)
+    body = []
+    for row in rows:
+        cells = []
+        for index, cell in enumerate(row):
+            text = str(cell)
+            cls = "num" if index in numeric else ""
+            if text.startswith("pass"):
+                cls = "pass"
+            elif text.startswith("FAIL") or text.endswith("FAIL"):
+                cls = "fail"
+            cells.append(f"<td class=\"{cls}\">{_e(text)}</td>" if cls else f"<td>{_e(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _figure(png: bytes | None, alt: str, caption: str) -> str:
+    if png is None:
+        return f"<p class=\"note\">{_e(alt)}: no figures recorded.</p>"
+    data = base64.b64encode(png).decode("ascii")
+    return (f"<figure><img alt=\"{_e(alt)}\" src=\"data:image/png;base64,{data}\">"
+            f"<figcaption>{_e(caption)}</figcaption></figure>")
+
+
+def _badges(view: ReleaseView) -> str:
+    parity = [r.parity_passed for r in view.rows if r.parity_passed is not None]
+    items = [f"{len(view.rows)} artifacts",
+             f"parity: {sum(parity)}/{len(parity)} pass" if parity else "parity: not run"]
+    if view.has_accuracy:
+        acc = [r.accuracy_passed for r in view.rows if r.accuracy_passed is not None]
+        items.append(f"accuracy gate: {sum(acc)}/{len(acc)} pass" if acc else "accuracy measured")
+    else:
+        items.append("accuracy: not measured")
+    items.append("devices: " + (", ".join(view.devices) or "none"))
+    return "<div class=\"badges\">" + "".join(f"<span>{_e(i)}</span>" for i in items) + "</div>"
+
+
+def _op_types_table(view: ReleaseView) -> str:
+    parts = []
+    for row in view.rows:
+        for device, entry in row.op_profile.items():
+            types = entry.get("op_types") or []
+            if not types:
+                continue
+            rows = [[t["op_type"], t.get("category", ""), str(t.get("count", "")), f"{t['ms']:.4f}",
+                     f"{t['share'] * 100:.1f}%"] for t in types[:8]]
+            parts.append(f"<h3 style=\"font-size:14px\">{_e(row.name)} @ {_e(device)}</h3>"
+                         + _table(["op type", "category", "count", "ms", "share"], rows, {2, 3, 4}))
+    return "".join(parts) or "<p class=\"note\">No operator profile recorded.</p>"
+
+
+def _stages_table(view: ReleaseView) -> str:
+    stages = view.manifest.results("release_stages")
+    if not stages:
+        return "<p class=\"note\">No release stages recorded (a folder made by single commands).</p>"
+    rows = [[name, f"{entry.get('seconds', 0):.1f}", str(entry.get("finished_at", "")), str(entry.get("fingerprint", ""))[:16]]
+            for name, entry in stages.items()]
+    return _table(["stage", "seconds", "finished", "fingerprint"], rows, {1})
+
+
+def write_html(view: ReleaseView) -> str:
+    meta = view.meta
+    pre = meta.preprocessing
+    facts = view.model_facts
+    columns, rows = artifact_table(view)
+    numeric = {2} | set(range(6, len(columns)))
+    title = f"{meta.model} release report"
+    complexity = []
+    if facts.get("params"):
+        complexity.append(f"{facts['params'] / 1e6:.2f}M parameters")
+    if facts.get("mult_adds"):
+        complexity.append(f"{facts['mult_adds'] / 1e6:.1f}M multiply-adds")
+    total = sum(r.artifact.size_bytes for r in view.rows)
+    notes = view.record.get("notes", {}).get("lines") or []
+    body = [
+        f"<h1>{_e(title)}</h1>",
+        f"<p class=\"sub\">{_e(meta.num_classes)} classes, {pre.input_size}x{pre.input_size} RGB input"
+        + (f", {_e(', '.join(complexity))}" if complexity else "") + f"; {len(view.rows)} files, {human_size(total)}."
+        + "</p>",
+        _badges(view),
+        "<h2>Artifacts</h2>", _table(columns, rows, numeric),
+        "<p class=\"note\">Parity: against PyTorch on the stored reference inputs. Top-1: accuracy on the evaluation "
+        "data, Δ in points against PyTorch. p50: median latency per image on each device.</p>",
+        "<h2>Accuracy vs latency</h2>",
+        _figure(plots.accuracy_vs_latency(view), "accuracy vs latency",
+                "Like Figure 1 of the ShuffleNet V2 paper, measured on these devices: what matters is the speed on the "
+                "target device, not FLOPs."),
+        "<h2>Where the time goes</h2>",
+        _figure(plots.op_breakdown(view), "operator breakdown",
+                "Share of operator time per category (Figure 2 of the ShuffleNet V2 paper, on these devices)."),
+        _op_types_table(view),
+        "<h2>Latency distribution</h2>",
+        _figure(plots.latency_distribution(view), "latency distribution",
+                "Per-image latency over the timed runs of each artifact on each device."),
+        "<h2>Devices</h2>",
+        _table(DEVICE_COLUMNS, device_rows(view)) if view.devices else "<p class=\"note\">No latency measured.</p>",
+        "<h2>Preprocessing and labels</h2>",
+        f"<p>Resize the shorter side to {pre.resize_size}, center-crop {pre.input_size}, scale to [0, 1], "
+        f"normalize with mean {_e(list(pre.mean))} and std {_e(list(pre.std))}; ONNX NCHW, TFLite NHWC. "
+        f"Labels ({meta.num_classes}): <code>labels.txt</code>.</p>",
+    ]
+    if notes:
+        body += ["<h2>Notes</h2>", "<ul>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>"]
+    body += ["<h2>Release stages</h2>", _stages_table(view),
+             "<p class=\"note\">Written from <code>manifest.json</code>, the single source of truth; "
+             "<code>shufflekit report &lt;folder&gt;</code> rebuilds this page and README.md.</p>"]
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{_e(title)}</title><style>{_CSS}</style></head>\n<body><main>\n"
+            + "\n".join(body) + "\n</main></body></html>\n")
