@@ -64,3 +64,32 @@ def small_release_copy(small_release: Path, tmp_path: Path) -> Path:
     target = tmp_path / "release"
     shutil.copytree(small_release, target)
     return target
+
+
+TRAINED_EPOCHS = 4  # about 85 % on the demo set's val split: a model whose accuracy quantization can lose
+
+
+@pytest.fixture(scope="session")
+def trained_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A briefly trained model's release folder, built once per test session: SMALL_V2 trained on the
+    demo set (32x32, 10 digit classes, TRAINED_EPOCHS epochs) to ``model.pt`` beside the folder, then
+    exported from that checkpoint to shufflenet_v2_x0_5_fp32.onnx and .tflite (NHWC) with reference.npz
+    and manifest.json (source: the checkpoint, by path and sha256). Read-only; tests that write use
+    ``trained_release_copy`` (the copy still points at the same checkpoint)."""
+    from shufflekit.export import export_model
+    from shufflekit.train import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("trained-release")
+    checkpoint = root / "model.pt"
+    train(TrainConfig(model=SMALL_V2, data="demo", epochs=TRAINED_EPOCHS), checkpoint)
+    folder = root / "release"
+    export_model(folder, checkpoint=checkpoint)
+    return folder
+
+
+@pytest.fixture()
+def trained_release_copy(trained_release: Path, tmp_path: Path) -> Path:
+    """A private copy of ``trained_release`` that a test may change."""
+    target = tmp_path / "trained"
+    shutil.copytree(trained_release, target)
+    return target

@@ -3,12 +3,16 @@
 Each artifact runs in its own runtime through the Session API (ONNX Runtime CPU; LiteRT, or
 tflite_runtime on boards), on the folder's stored reference inputs, with the layout conversion and
 (de)quantisation done by ``Session.predict``. Results go into the manifest under "parity".
+
+Quantised artifacts are also judged by accuracy: where ``shufflekit evaluate`` measured this very file
+(the manifest's fresh "accuracy" result), a top-1 drop against PyTorch beyond the tolerance's
+``max_accuracy_drop`` fails it, and the figure is reported beside the agreement metrics.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -36,6 +40,7 @@ class ParityResult:
     metrics: ParityMetrics | None
     tolerance: Tolerance
     failures: tuple[str, ...]
+    accuracy: dict[str, Any] | None = None  # what `shufflekit evaluate` measured on this file, if it did
 
     @property
     def passed(self) -> bool:
@@ -44,7 +49,8 @@ class ParityResult:
     def to_dict(self) -> dict[str, Any]:
         return {"artifact": self.artifact, "key": self.key, "runtime": self.runtime, "providers": list(self.providers),
                 "passed": self.passed, "failures": list(self.failures),
-                "metrics": self.metrics.to_dict() if self.metrics else None, "tolerance": self.tolerance.to_dict()}
+                "metrics": self.metrics.to_dict() if self.metrics else None, "tolerance": self.tolerance.to_dict(),
+                "accuracy": self.accuracy}
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,7 @@ def validate_release(folder: str | Path, *, checkpoint: str | Path | None = None
         artifact.verify(folder)
     reference, origin = load_reference(manifest, checkpoint=checkpoint, samples=samples)
     options = runtime_options or RuntimeOptions()
+    accuracy = manifest.results("accuracy")  # fresh only: measured on these very files
 
     results = []
     progress("parity", 0, len(artifacts))
@@ -108,7 +115,8 @@ def validate_release(folder: str | Path, *, checkpoint: str | Path | None = None
             runtime, providers = session.runtime, tuple(session.providers)
         finally:
             session.close()
-        results.append(_judge(artifact, runtime, providers, reference, outputs, tolerance))
+        result = _judge(artifact, runtime, providers, reference, outputs, tolerance)
+        results.append(_with_accuracy(result, accuracy.get(artifact.name)))
         progress("parity", index, len(artifacts))
     report = ParityReport(folder, reference.samples, origin, tuple(results))
     if record:
@@ -137,6 +145,20 @@ def _judge(artifact: Artifact, runtime: str, providers: tuple[str, ...], referen
     metrics = compare(reference.logits, outputs)
     return ParityResult(artifact.name, artifact.key, runtime, providers, metrics, tolerance,
                         tuple(judge(metrics, tolerance)))
+
+
+def _with_accuracy(result: ParityResult, measured: dict[str, Any] | None) -> ParityResult:
+    """Add the accuracy drop `shufflekit evaluate` measured on this file, judged by the tolerance."""
+    if not measured or measured.get("delta_top1") is None:
+        return result
+    drop = -float(measured["delta_top1"])
+    summary = {k: measured.get(k) for k in ("top1", "delta_top1", "agreement", "data", "samples", "measured_at")}
+    failures = result.failures
+    limit = result.tolerance.max_accuracy_drop
+    if limit is not None and drop > limit + 1e-9:
+        failures += (f"top-1 accuracy {drop:.2f} points below PyTorch's > {limit:g} "
+                     f"(shufflekit evaluate, {measured.get('samples')} images)",)
+    return replace(result, accuracy=summary, failures=failures)
 
 
 def _record(folder: Path, artifacts: Sequence[Artifact], report: ParityReport) -> None:

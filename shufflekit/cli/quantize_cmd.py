@@ -1,0 +1,72 @@
+"""`shufflekit quantize DIR --precision ...`: fp16, dynamic and int8 artifacts from the folder's fp32
+ONNX model (ONNX Runtime quantization; TFLite from one onnx2tf conversion), added to its manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .app import echo_json, main, print_table, progress_bar
+
+
+@main.command("quantize")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--precision", "precisions", multiple=True, required=True, metavar="fp16|dynamic|int8",
+              help="Precision to make; repeat it or give a comma list (e.g. --precision fp16,int8).")
+@click.option("--formats", help="Comma-separated: onnx, tflite [default: the formats the folder holds].")
+@click.option("--calib", metavar="DATA", help="Calibration images for int8: an image folder (its train/ split "
+              "when it has one), a .npy/.npz file, or 'demo'. Required for int8.")
+@click.option("--calib-samples", type=int, default=256, show_default=True, help="Calibration images to use.")
+@click.option("--per-channel/--per-tensor", default=True, show_default=True,
+              help="Weight scales per output channel or one per tensor (int8 and dynamic).")
+@click.option("--calibration", type=click.Choice(["minmax", "entropy", "percentile"], case_sensitive=False),
+              default="minmax", show_default=True,
+              help="How ONNX Runtime picks activation ranges (ONNX int8; TFLite's converter uses min/max).")
+@click.option("--io-dtype", type=click.Choice(["float32", "int8", "uint8"], case_sensitive=False),
+              default="float32", show_default=True,
+              help="Input/output type of the TFLite int8 file (int8/uint8: the app quantizes the input). "
+                   "ONNX int8 keeps float32 input/output.")
+@click.option("--reduce-range", is_flag=True,
+              help="7-bit ONNX weights, for x86 CPUs without VNNI where per-channel int8 may overflow.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def quantize_command(folder: Path, precisions: tuple[str, ...], formats: str | None, calib: str | None,
+                     calib_samples: int, per_channel: bool, calibration: str, io_dtype: str, reduce_range: bool,
+                     as_json: bool) -> None:
+    """Add fp16, dynamic-range int8 and full int8 artifacts of FOLDER's fp32 ONNX model to FOLDER."""
+    from ..export.quantize import QuantizeOptions, quantize_release
+
+    options = QuantizeOptions(precisions=precisions, formats=tuple(formats.split(",")) if formats else None,
+                              calib=calib, calib_samples=calib_samples, per_channel=per_channel,
+                              calibration=calibration, io_dtype=io_dtype, reduce_range=reduce_range)
+    with progress_bar(enabled=not as_json) as progress:
+        report = quantize_release(folder, options, progress=progress)
+    if as_json:
+        echo_json(report.to_dict())
+        return
+    parent_size = report.parent.size_bytes
+    rows = [(a.name, a.key, f"{a.size_bytes / 1e6:.2f} MB", f"{parent_size / a.size_bytes:.1f}x",
+             f"{a.input.dtype} {a.input.layout}", _how(a.options), a.sha256[:12]) for a in report.artifacts]
+    notes = [f"from {report.parent.name} ({report.parent.sha256[:12]})"]
+    if report.calibration:
+        c = report.calibration
+        skipped = f", {c['skipped_files']} unreadable files skipped" if c["skipped_files"] else ""
+        notes.append(f"calibrated on {c['used']} of {c['requested']} images asked for from {c['source']}{skipped}")
+    notes.append(f"{report.timings.get('total', 0):.1f} s")
+    print_table(f"{report.folder}", ["artifact", "kind", "size", "smaller", "input", "how", "sha256"], rows,
+                right_align=["size", "smaller"], caption="; ".join(notes))
+    click.echo(f"next: shufflekit validate {report.folder}; shufflekit evaluate {report.folder} --data DATA")
+
+
+def _how(options: dict) -> str:
+    parts = []
+    if "per_channel" in options:
+        parts.append("per-channel" if options["per_channel"] else "per-tensor")
+    if options.get("reduce_range"):
+        parts.append("reduce-range")
+    method = options.get("calibration_method")
+    if method:
+        parts.append(str(method).split(" ")[0])
+    if options.get("io_dtype", "float32") != "float32":
+        parts.append(f"{options['io_dtype']} I/O")
+    return ", ".join(parts)

@@ -1,0 +1,353 @@
+"""Quantize a release folder: fp16, dynamic-range int8 and full int8 artifacts made from its fp32 ONNX
+file, added to its manifest with their lineage, options, tool versions and calibration record.
+
+- ONNX through ``onnxruntime.quantization`` (``quantize_onnx``): pre-processing first, then fp16,
+  dynamic int8, or static int8 in QDQ format calibrated on the caller's images.
+- TFLite through ``export.tflite.convert_to_tflite``: every requested TFLite precision from ONE onnx2tf
+  conversion of the same fp32 ONNX file (its parent, as for the fp32 TFLite file). No int16-activation
+  variant: on x86 it runs about 50x slower than int8.
+- Calibration images come from the data layer (``data.calibration_images``) through the model's own
+  preprocessing (the manifest's metadata); the count actually used is recorded.
+
+Atomic: everything is made in a staging folder inside the release folder; only when every file is
+made are they renamed into place and the manifest written (under the manifest lock). A failure at any
+step leaves the folder as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from ..artifacts import Artifact, Manifest, tool_versions, update_manifest
+from ..data import DECODE_ERRORS, DEMO, ImageSet, calibration_images, has_splits, open_images
+from ..errors import ExportError, ManifestError, UsageError
+from ..metadata import Preprocessing
+from . import quantize_onnx
+from .pipeline import artifact_filename
+
+log = logging.getLogger(__name__)
+
+QUANT_PRECISIONS = ("fp16", "dynamic", "int8")
+QUANT_FORMATS = ("onnx", "tflite")
+IO_DTYPES = ("float32", "int8", "uint8")
+DEFAULT_CALIB_SAMPLES = 256
+_STAGING_PREFIX = ".staging-quantize-"  # export's clean-up of '.staging-*' also removes a killed run's
+ProgressFn = Callable[[str, int, "int | None"], None]
+
+
+def parse_list(values: str | Sequence[str], known: Sequence[str], what: str) -> tuple[str, ...]:
+    """'fp16,int8' or ['fp16', 'int8'] (repeatable options) -> ('fp16', 'int8'), in a stable order."""
+    items = [values] if isinstance(values, str) else list(values)
+    parsed = [v.strip().lower() for item in items for v in item.split(",") if v.strip()]
+    unknown = [v for v in parsed if v not in known]
+    if unknown or not parsed:
+        raise UsageError(f"unknown {what} {', '.join(unknown) or '(none)'}",
+                         hint=f"use one or more of {', '.join(known)}, comma-separated or repeated")
+    return tuple(v for v in known if v in parsed)
+
+
+@dataclass(frozen=True)
+class QuantizeOptions:
+    """What to make. ``formats`` None: the formats the folder already holds. ``calib``: an image folder,
+    a .npy/.npz file or 'demo' (int8 only). ``calibration`` (method), ``reduce_range`` and
+    ``activation_type`` apply to ONNX; ``io_dtype`` to TFLite int8; ``per_channel`` to both."""
+
+    precisions: tuple[str, ...]
+    formats: tuple[str, ...] | None = None
+    calib: str | os.PathLike[str] | None = None
+    calib_samples: int = DEFAULT_CALIB_SAMPLES
+    calib_seed: int = 0
+    per_channel: bool = True
+    calibration: str = "minmax"
+    io_dtype: str = "float32"
+    reduce_range: bool = False
+    activation_type: str = "uint8"  # ONNX static int8 activations: uint8 is ORT's x86 fast path
+    layout: str | None = None  # TFLite input layout; None: the folder's TFLite fp32 layout, else NHWC
+
+    def checked(self) -> "QuantizeOptions":
+        precisions = parse_list(self.precisions, QUANT_PRECISIONS, "precision")
+        formats = None if self.formats is None else parse_list(self.formats, QUANT_FORMATS, "format")
+        calibration = self.calibration.lower()
+        if calibration not in quantize_onnx.CALIBRATION_METHODS:
+            raise UsageError(f"unknown calibration method {self.calibration!r}",
+                             hint=f"use one of {', '.join(quantize_onnx.CALIBRATION_METHODS)}")
+        io_dtype = self.io_dtype.lower()
+        if io_dtype not in IO_DTYPES:
+            raise UsageError(f"unknown input/output dtype {self.io_dtype!r}", hint=f"use one of {', '.join(IO_DTYPES)}")
+        if self.activation_type not in quantize_onnx.ACTIVATION_TYPES:
+            raise UsageError(f"unknown activation type {self.activation_type!r}", hint="use uint8 or int8")
+        if self.calib_samples < 1:
+            raise UsageError(f"--calib-samples must be at least 1, got {self.calib_samples}")
+        layout = None if self.layout is None else self.layout.upper()
+        if layout not in (None, "NHWC", "NCHW"):
+            raise UsageError(f"unknown layout {self.layout!r}", hint="use nhwc or nchw")
+        return QuantizeOptions(precisions=precisions, formats=formats, calib=self.calib,
+                               calib_samples=self.calib_samples, calib_seed=self.calib_seed,
+                               per_channel=self.per_channel, calibration=calibration, io_dtype=io_dtype,
+                               reduce_range=self.reduce_range, activation_type=self.activation_type, layout=layout)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Preprocessed calibration images (NCHW float32) and what the manifest records about them."""
+
+    images: np.ndarray
+    record: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class QuantizeReport:
+    folder: Path
+    parent: Artifact  # the fp32 ONNX file everything was made from
+    artifacts: tuple[Artifact, ...]
+    calibration: dict[str, Any] | None
+    warnings: tuple[str, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"folder": str(self.folder), "parent": self.parent.name, "parent_sha256": self.parent.sha256,
+                "artifacts": [a.to_dict() for a in self.artifacts], "calibration": self.calibration,
+                "warnings": list(self.warnings), "timings": dict(self.timings)}
+
+
+def quantize_release(folder: str | Path, options: QuantizeOptions, *,
+                     progress: ProgressFn | None = None) -> QuantizeReport:
+    """Make the requested precisions of the folder's fp32 ONNX model and add them to its manifest."""
+    options = options.checked()
+    progress = progress or (lambda task, done, total: None)
+    folder = Path(folder)
+    started = time.perf_counter()
+    manifest = Manifest.load(folder)
+    parent = _fp32_onnx(manifest)
+    parent.verify(folder)  # a changed parent is refused before any work
+    formats = options.formats or tuple(f for f in QUANT_FORMATS if any(a.format == f for a in manifest.artifacts))
+    warnings = _check_applicable(options, formats)
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"cannot write to {folder}", hint="choose a release folder you can write to")
+
+    calibration = None
+    if "int8" in options.precisions:
+        calibration = collect_calibration(options.calib, manifest.meta.preprocessing, options.calib_samples,
+                                          seed=options.calib_seed)
+        if calibration.record["used"] < options.calib_samples:
+            warnings.append(f"calibrated on {calibration.record['used']} images, fewer than the "
+                            f"{options.calib_samples} asked for")
+    elif options.calib is not None:
+        warnings.append("--calib is only used for int8; no int8 precision was asked for")
+    for text in warnings:
+        log.warning("%s", text)
+
+    made: list[Artifact] = []
+    timings: dict[str, float] = {}
+    total = len(options.precisions) * len(formats)
+    progress("quantize", 0, total)
+    with _staging(folder) as staging:
+        if "onnx" in formats:
+            made += _onnx_artifacts(folder / parent.name, parent, staging, options, calibration, warnings, timings,
+                                    lambda: progress("quantize", len(made), total))
+        progress("quantize", len(made), total)
+        if "tflite" in formats:
+            made += _tflite_artifacts(manifest, parent, staging, options, calibration, timings)
+        progress("quantize", total, total)
+        _commit(folder, parent, staging, made)
+    timings["total"] = time.perf_counter() - started
+    log.info("quantized %s in %s: %s", parent.name, folder, ", ".join(a.name for a in made))
+    return QuantizeReport(folder, parent, tuple(made), calibration.record if calibration else None,
+                          tuple(dict.fromkeys(warnings)), timings)
+
+
+# -- checks ----------------------------------------------------------------------------------------------
+def _fp32_onnx(manifest: Manifest) -> Artifact:
+    found = [a for a in manifest.artifacts if a.key == "onnx:fp32"]
+    if not found:
+        raise ManifestError(f"{manifest.folder} has no fp32 ONNX artifact to quantize",
+                            hint="export with --formats onnx,tflite (every quantized file is made from the ONNX one)")
+    if len(found) > 1:
+        raise ManifestError(f"{manifest.folder} lists {len(found)} fp32 ONNX artifacts; which to quantize is unclear",
+                            hint="re-export the folder")
+    return found[0]
+
+
+def _check_applicable(options: QuantizeOptions, formats: Sequence[str]) -> list[str]:
+    """An option that would change nothing is an error; one that applies to part of the work is said."""
+    warnings: list[str] = []
+    int8 = "int8" in options.precisions
+    if options.io_dtype != "float32":
+        if not int8 or "tflite" not in formats:
+            raise UsageError(f"--io-dtype {options.io_dtype} applies to TFLite int8 only",
+                             hint="add --precision int8 and --formats tflite, or leave --io-dtype out")
+        if "onnx" in formats:
+            warnings.append(f"--io-dtype {options.io_dtype} applies to TFLite; the ONNX int8 file keeps float32 "
+                            "input/output (its QuantizeLinear/DequantizeLinear do the conversion)")
+    if options.calibration != "minmax":
+        if not int8 or "onnx" not in formats:
+            raise UsageError(f"--calibration {options.calibration} applies to ONNX int8 only",
+                             hint="TFLite's converter calibrates by min/max; leave --calibration out")
+        if "tflite" in formats:
+            warnings.append(f"--calibration {options.calibration} applies to ONNX; TFLite's converter "
+                            "calibrates by min/max")
+    if options.reduce_range and ("onnx" not in formats or not ({"int8", "dynamic"} & set(options.precisions))):
+        raise UsageError("--reduce-range applies to ONNX int8 and dynamic only",
+                         hint="add --formats onnx with --precision int8 or dynamic, or leave it out")
+    return warnings
+
+
+# -- calibration -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _CountingImages(ImageSet):
+    """An ImageSet that remembers which images failed to decode (the data layer skips them)."""
+
+    failures: list = field(default_factory=list, repr=False)
+
+    def load(self, index: int) -> Any:
+        try:
+            return super().load(index)
+        except DECODE_ERRORS:
+            self.failures.append(index)
+            raise
+
+
+def collect_calibration(source: str | os.PathLike[str] | None, pre: Preprocessing, count: int = DEFAULT_CALIB_SAMPLES,
+                        *, seed: int = 0) -> Calibration:
+    """Up to ``count`` images of ``source`` through the model's preprocessing. Unreadable files are
+    skipped and counted (one warning from the data layer); no source, or no readable image, is an error."""
+    if source is None:
+        raise UsageError("int8 needs calibration images",
+                         hint="pass --calib DATA: an image folder, a .npy/.npz file, or 'demo'")
+    images = open_images(source, split="train")
+    counting = _CountingImages(**{f.name: getattr(images, f.name) for f in fields(images)})
+    arrays = calibration_images(counting, pre, count, seed=seed)
+    demo = str(source) == DEMO
+    split = "train" if demo or (Path(source).is_dir() and has_splits(Path(source))) else "all"
+    record = {"source": DEMO if demo else str(Path(source).resolve()), "split": split, "requested": count,
+              "used": int(len(arrays)), "skipped_files": len(images.skipped) + len(counting.failures),
+              "seed": seed, "preprocessing": pre.to_dict()}
+    return Calibration(arrays, record)
+
+
+# -- ONNX --------------------------------------------------------------------------------------------------
+def _onnx_artifacts(source: Path, parent: Artifact, staging: Path, options: QuantizeOptions,
+                    calibration: Calibration | None, warnings: list[str], timings: dict[str, float],
+                    step_done: Callable[[], None]) -> list[Artifact]:
+    model = parent.meta.model
+    metadata = quantize_onnx.read_metadata(source)
+    cpu = quantize_onnx.cpu_int8_facts()
+    made: list[Artifact] = []
+    prepared = staging / "pre-processed.onnx"
+    if {"dynamic", "int8"} & set(options.precisions):
+        t0 = time.perf_counter()
+        quantize_onnx.pre_process(source, prepared)
+        timings["onnx_pre_process"] = time.perf_counter() - t0
+    for precision in options.precisions:
+        t0 = time.perf_counter()
+        path = staging / artifact_filename(model, "onnx", precision)
+        record: dict[str, Any] = {}
+        if precision == "fp16":
+            step = quantize_onnx.to_fp16(source, path)
+        elif precision == "dynamic":
+            step = quantize_onnx.quantize_dynamic(prepared, path, per_channel=options.per_channel,
+                                                  reduce_range=options.reduce_range)
+        else:
+            assert calibration is not None
+            step = quantize_onnx.quantize_static(prepared, path, calibration.images, input_name=parent.input.name,
+                                                 batch=parent.input.shape[0], per_channel=options.per_channel,
+                                                 reduce_range=options.reduce_range, method=options.calibration,
+                                                 activation_type=options.activation_type)
+            record = {**calibration.record, "used": step["calibration_images"]}
+        if precision in ("dynamic", "int8"):
+            step = {**step, "pre_process": "onnxruntime.quantization.quant_pre_process", "host_cpu": cpu}
+            risk = quantize_onnx.overflow_warning(cpu, per_channel=options.per_channel,
+                                                  reduce_range=options.reduce_range)
+            if risk:
+                step["warning"] = risk
+                if risk not in warnings:
+                    warnings.append(risk)
+                    log.warning("%s", risk)
+        quantize_onnx.finish(path, metadata, {"precision": precision, "parent_sha256": parent.sha256,
+                                              "quantization": json.dumps(step, sort_keys=True, default=str)})
+        inputs, outputs = quantize_onnx.io_specs(path, parent.inputs, parent.outputs)
+        opts = {**step, "io_dtype": "float32", "batch": parent.options.get("batch", parent.input.shape[0])}
+        if record:
+            opts["calibration"] = record
+        made.append(Artifact.from_file(path, format="onnx", precision=precision, inputs=inputs, outputs=outputs,
+                                       meta=parent.meta, parent_sha256=parent.sha256,
+                                       tools=tool_versions("onnxruntime", "onnx"), options=opts))
+        timings[f"onnx_{precision}"] = time.perf_counter() - t0
+        step_done()
+    prepared.unlink(missing_ok=True)
+    return made
+
+
+# -- TFLite ------------------------------------------------------------------------------------------------
+def _tflite_layout(manifest: Manifest, options: QuantizeOptions) -> str:
+    if options.layout:
+        return options.layout
+    fp32 = [a for a in manifest.artifacts if a.key == "tflite:fp32"]
+    return (fp32[0].input.layout or "NHWC") if fp32 else "NHWC"
+
+
+def _tflite_artifacts(manifest: Manifest, parent: Artifact, staging: Path, options: QuantizeOptions,
+                      calibration: Calibration | None, timings: dict[str, float]) -> list[Artifact]:
+    from .tflite import TFLiteTarget, convert_to_tflite
+
+    model = parent.meta.model
+    targets = []
+    for precision in options.precisions:
+        io_dtype = options.io_dtype if precision == "int8" else "float32"
+        variant = f"{io_dtype}io" if io_dtype != "float32" else ""
+        targets.append(TFLiteTarget(precision, staging / artifact_filename(model, "tflite", precision, variant), io_dtype))
+    layout = _tflite_layout(manifest, options)
+    t0 = time.perf_counter()
+    conversion = convert_to_tflite(manifest.folder / parent.name, targets,
+                                   layout=layout, calibration=calibration.images if calibration else None,
+                                   per_channel=options.per_channel)
+    timings["tflite_onnx2tf"] = conversion.onnx2tf_seconds
+    timings["tflite_total"] = time.perf_counter() - t0
+    made = []
+    for result in conversion.results:
+        opts: dict[str, Any] = {**result.options, "batch": parent.options.get("batch", parent.input.shape[0])}
+        if result.target.precision == "int8":
+            assert calibration is not None
+            opts.update(calibration={**calibration.record, "used": int(result.options.get("calibration_samples", 0))},
+                        calibration_method="minmax (TFLiteConverter representative dataset)")
+        made.append(Artifact.from_file(result.path, format="tflite", precision=result.target.precision,
+                                       inputs=result.inputs, outputs=result.outputs, meta=parent.meta,
+                                       parent_sha256=parent.sha256,
+                                       tools=tool_versions("onnx2tf", "tensorflow", "tf_keras", "onnx"), options=opts))
+        timings[f"tflite_{result.target.precision}"] = result.seconds
+    return made
+
+
+# -- the folder --------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _staging(folder: Path) -> Iterator[Path]:
+    staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=folder))
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _commit(folder: Path, parent: Artifact, staging: Path, made: Sequence[Artifact]) -> None:
+    """Rename the finished files into the folder and add them to the manifest, under the manifest lock;
+    refuse when the parent changed meanwhile (another export), so no child names a parent it was not
+    made from."""
+    with update_manifest(folder) as manifest:
+        current = {a.name: a for a in manifest.artifacts}.get(parent.name)
+        if current is None or current.sha256 != parent.sha256:
+            raise ExportError(f"{parent.name} changed in {folder} while it was being quantized",
+                              hint="nothing was added; run shufflekit quantize again")
+        for artifact in made:
+            os.replace(staging / artifact.name, folder / artifact.name)
+            manifest.add(artifact)

@@ -1,0 +1,237 @@
+"""Accuracy of every artifact of a release folder, and of the PyTorch model it came from, on labelled
+images; each artifact's drop in top-1 against PyTorch is the gate a release passes (``max_drop``
+percentage points).
+
+The images go through the model's own preprocessing (the manifest's metadata) once, and every batch is
+fed to PyTorch and to each artifact's runtime (``Session.predict``: layout, int8 (de)quantisation and
+batching done by the runtime layer). PyTorch is the manifest's source: its checkpoint, checked against
+the sha256 recorded at export. Results go into the manifest under kind ``accuracy``: one entry per
+artifact (with its sha256, so a result never outlives the file) and one named ``pytorch``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..artifacts import Artifact, Manifest, update_manifest
+from ..errors import CheckFailed, CheckpointError, UsageError
+from .tolerances import DEFAULT_MAX_DROP
+
+log = logging.getLogger(__name__)
+
+RESULT_KIND = "accuracy"
+PYTORCH = "pytorch"
+TOP_K = 5
+_LIMIT_SEED = 0  # --limit takes a fixed random subset spread over every class, not the first classes
+ProgressFn = Callable[[str, int, "int | None"], None]
+
+
+@dataclass(frozen=True)
+class AccuracyResult:
+    name: str  # artifact file name, or "pytorch"
+    key: str  # format:precision, or "pytorch"
+    runtime: str
+    top1: float  # percent
+    top5: float  # percent (top-k with k = min(5, classes))
+    samples: int
+    agreement: float | None = None  # percent of images with PyTorch's top-1 class
+    delta_top1: float | None = None  # percentage points against PyTorch (negative: a loss)
+    delta_top5: float | None = None
+    max_drop: float | None = None
+
+    @property
+    def drop(self) -> float:
+        return -(self.delta_top1 or 0.0)
+
+    @property
+    def passed(self) -> bool:
+        return self.max_drop is None or self.delta_top1 is None or self.drop <= self.max_drop + 1e-9
+
+    def failure(self) -> str | None:
+        if self.passed:
+            return None
+        return f"top-1 {self.top1:.2f}% is {self.drop:.2f} points below PyTorch's (limit {self.max_drop:g})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "key": self.key, "runtime": self.runtime, "top1": self.top1, "top5": self.top5,
+                "samples": self.samples, "agreement": self.agreement, "delta_top1": self.delta_top1,
+                "delta_top5": self.delta_top5, "max_drop": self.max_drop, "passed": self.passed,
+                "failure": self.failure()}
+
+
+@dataclass(frozen=True)
+class AccuracyReport:
+    folder: Path
+    data: str
+    samples: int
+    max_drop: float
+    pytorch: AccuracyResult
+    results: tuple[AccuracyResult, ...] = field(default_factory=tuple)
+    checkpoint: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.results)
+
+    @property
+    def failed(self) -> list[AccuracyResult]:
+        return [r for r in self.results if not r.passed]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"folder": str(self.folder), "data": self.data, "samples": self.samples, "max_drop": self.max_drop,
+                "checkpoint": self.checkpoint, "passed": self.passed, "pytorch": self.pytorch.to_dict(),
+                "results": [r.to_dict() for r in self.results]}
+
+    def raise_if_failed(self) -> None:
+        if self.passed:
+            return
+        worst = "; ".join(f"{r.name} -{r.drop:.2f}" for r in self.failed)
+        raise CheckFailed(f"{len(self.failed)} of {len(self.results)} artifacts lose more than {self.max_drop:g} "
+                          f"points of top-1 against PyTorch ({worst})",
+                          hint="see the table above; calibrate on more or better images, try per-channel or "
+                               "--calibration entropy, or ship a float artifact")
+
+
+class _Tally:
+    """Running top-1/top-5 counts of one model."""
+
+    def __init__(self) -> None:
+        self.top1 = self.top5 = self.total = self.agree = 0
+
+    def add(self, logits: np.ndarray, labels: np.ndarray, reference_top1: np.ndarray | None = None) -> np.ndarray:
+        k = min(TOP_K, logits.shape[1])
+        ranked = np.argsort(-logits, axis=1, kind="stable")[:, :k]
+        self.top1 += int((ranked[:, 0] == labels).sum())
+        self.top5 += int((ranked == labels[:, None]).any(axis=1).sum())
+        self.total += len(labels)
+        if reference_top1 is not None:
+            self.agree += int((ranked[:, 0] == reference_top1).sum())
+        return ranked[:, 0]
+
+    def percent(self, count: int) -> float:
+        return 100.0 * count / self.total if self.total else 0.0
+
+
+def evaluate_release(folder: str | Path, data: str | Path, *, limit: int | None = None,
+                     max_drop: float = DEFAULT_MAX_DROP, select: Sequence[str] = (),
+                     checkpoint: str | Path | None = None, batch_size: int = 64, record: bool = True,
+                     runtime_options: Any = None, progress: ProgressFn | None = None) -> AccuracyReport:
+    """Top-1/top-5 of PyTorch and of every (selected) artifact on the labelled images of ``data``
+    (a folder with class subfolders, its val/ split when it has one, an .npz with labels, or 'demo').
+
+    ``checkpoint``: the model to compare with, when the one recorded at export moved (it must be the
+    same file, by sha256). ``limit``: a fixed random subset of that many images, spread over the classes.
+    """
+    from ..runtimes import RuntimeOptions, load_session
+
+    progress = progress or (lambda task, done, total: None)
+    folder = Path(folder)
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit must be at least 1, got {limit}")
+    if max_drop < 0:
+        raise UsageError(f"--max-drop must be 0 or more points, got {max_drop}")
+    manifest = Manifest.load(folder)
+    artifacts = manifest.select(select)
+    if not artifacts:
+        raise UsageError(f"{folder} lists no artifacts", hint="run `shufflekit export` into it first")
+    for artifact in artifacts:  # refuse changed files before spending time on anything
+        artifact.verify(folder)
+    images = _labelled_images(data, manifest, limit)
+    source = _pytorch_source(manifest, checkpoint)
+    options = runtime_options or RuntimeOptions()
+
+    sessions = []
+    try:
+        for artifact in artifacts:
+            sessions.append(load_session(artifact, folder, options))
+        tallies = _run(images, manifest, source.model, list(zip(artifacts, sessions)), batch_size, progress)
+    finally:
+        for session in sessions:
+            session.close()
+
+    reference, per_artifact = tallies[0], tallies[1:]
+    torch_result = AccuracyResult(PYTORCH, PYTORCH, "torch", reference.percent(reference.top1),
+                                  reference.percent(reference.top5), reference.total)
+    results = []
+    for artifact, session, tally in zip(artifacts, sessions, per_artifact):
+        top1, top5 = tally.percent(tally.top1), tally.percent(tally.top5)
+        results.append(AccuracyResult(artifact.name, artifact.key, session.runtime, top1, top5, tally.total,
+                                      agreement=tally.percent(tally.agree), delta_top1=top1 - torch_result.top1,
+                                      delta_top5=top5 - torch_result.top5, max_drop=max_drop))
+    data_name = str(data) if str(data) == "demo" else str(Path(data).resolve())
+    report = AccuracyReport(folder, data_name, reference.total, max_drop, torch_result, tuple(results),
+                            checkpoint=source.sha256)
+    if record:
+        _record(folder, artifacts, report, limit)
+    return report
+
+
+def _labelled_images(data: str | Path, manifest: Manifest, limit: int | None) -> Any:
+    from ..data import open_images
+
+    images = open_images(data, split="val", classes=manifest.meta.label_names())
+    images.require_labels("evaluating accuracy")
+    if limit is not None and limit < len(images):
+        chosen = np.sort(np.random.default_rng(_LIMIT_SEED).permutation(len(images))[:limit])
+        images = images.subset(chosen)
+    return images
+
+
+def _pytorch_source(manifest: Manifest, checkpoint: str | Path | None) -> Any:
+    """The model the folder was exported from; its checkpoint must be there, byte for byte."""
+    from ..export.source import rebuild_source
+
+    record = manifest.source
+    if checkpoint is None and record.get("kind") == "checkpoint":
+        path = Path(str(record.get("checkpoint", "")))
+        if not path.is_file():
+            raise CheckpointError(f"the checkpoint this folder was exported from is missing ({path})",
+                                  hint="pass --checkpoint PATH to the same file (checked by sha256)")
+    if checkpoint is None and record.get("kind") == "seed":
+        log.warning("%s was exported from a seeded, untrained model: its accuracy is chance level",
+                    manifest.folder)
+    return rebuild_source(record, manifest.meta, checkpoint=checkpoint)
+
+
+def _run(images: Any, manifest: Manifest, model: Any, sessions: Sequence[tuple[Artifact, Any]], batch_size: int,
+         progress: ProgressFn) -> list[_Tally]:
+    import torch
+
+    from ..data import iter_batches
+    from .parity import _predict as predict_logits  # whole batches for files fixed at batch N
+
+    tallies = [_Tally() for _ in range(1 + len(sessions))]
+    total = len(images)
+    done = 0
+    progress("evaluate", 0, total)
+    model = model.eval()
+    with torch.no_grad():
+        for batch in iter_batches(images, manifest.meta.preprocessing, batch_size=batch_size, layout="nchw"):
+            labels = np.asarray(batch.labels)
+            torch_top1 = tallies[0].add(model(torch.from_numpy(batch.images)).numpy(), labels)
+            for (artifact, session), tally in zip(sessions, tallies[1:]):
+                logits = predict_logits(session, artifact, batch.images)
+                tally.add(np.asarray(logits, dtype=np.float32), labels, torch_top1)
+            done += len(batch.indices)
+            progress("evaluate", done, total)
+    return tallies
+
+
+def _record(folder: Path, artifacts: Sequence[Artifact], report: AccuracyReport, limit: int | None) -> None:
+    by_name = {a.name: a for a in artifacts}
+    common = {"data": report.data, "samples": report.samples, "limit": limit}
+    with update_manifest(folder) as manifest:
+        manifest.record(RESULT_KIND, PYTORCH, {**report.pytorch.to_dict(), **common,
+                                               "checkpoint_sha256": report.checkpoint})
+        current = {a.name: a for a in manifest.artifacts}
+        for result in report.results:
+            artifact = by_name[result.name]
+            if current.get(artifact.name) != artifact:
+                continue  # replaced meanwhile by another command: this result is about the old file
+            manifest.record(RESULT_KIND, artifact, {**result.to_dict(), **common,
+                                                    "pytorch_top1": report.pytorch.top1})
