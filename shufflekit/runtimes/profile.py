@@ -95,7 +95,8 @@ class ArtifactProfile:
         """The figures that go into the manifest (kind ``latency``)."""
         r = self.result
         keys = ("runtime", "runtime_version", "interpreter", "providers_requested", "providers", "fallback",
-                "fallback_from", "xnnpack_declined", "threads", "batch", "batching", "warmup", "iters",
+                "fallback_from", "xnnpack_declined", "ops", "delegate_partitions", "threads", "batch", "batching",
+                "warmup", "iters",
                 "seconds_requested", "load_ms", "first_inference_ms", "throughput_ips", "peak_rss_bytes",
                 "rss_before_load_bytes")
         data = {k: r[k] for k in keys if k in r}

@@ -364,10 +364,16 @@ class TfliteSession(object):
             except (ValueError, RuntimeError) as exc:
                 errors.append("%s: %s" % (attempt, _first_line(exc)))
                 continue
-            if attempt == "xnnpack" and not any(op.get("op_name") == "DELEGATE" for op in self._ops()) \
-                    and self._ops() and "builtin" in plan:
+            if attempt == "xnnpack" and self._ops() and not any(
+                    op.get("op_name") == "DELEGATE" for op in self._ops()):
+                # XNNPACK declined every node: that run is the built-in kernels, say so
                 errors.append("xnnpack: took no operator")
-                continue  # XNNPACK declined every node: that run is the built-in kernels, say so
+                if "builtin" in plan:
+                    continue
+                raise RunnerError("provider_unavailable", "XNNPACK takes none of the operators of %s" % (
+                    os.path.basename(self.path)), hint="available: builtin (the built-in kernels); pass "
+                                                       "--allow-fallback or --provider cpu",
+                    available=["cpu", "builtin"], missing=["xnnpack"])
             actual = attempt
             break
         if actual is None:

@@ -75,11 +75,16 @@ def _tiny_tflite(folder: Path) -> dict[str, Path]:
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
     int8.write_bytes(converter.convert())
+    # Operators XNNPACK has no kernel for (cumulative sum, product reduction): it takes none of them.
+    x = tf.keras.layers.Lambda(lambda t: tf.math.cumsum(t, axis=1))(inp)
+    unsupported = tf.keras.Model(inp, tf.keras.layers.Lambda(lambda t: tf.math.reduce_prod(t, axis=[1, 2]))(x))
+    no_xnnpack = folder / "tiny-no-xnnpack.tflite"
+    no_xnnpack.write_bytes(tf.lite.TFLiteConverter.from_keras_model(unsupported).convert())
     reference = folder / "tiny-keras-reference.npz"
     images = rng.uniform(-1, 1, (3, 3, 16, 16)).astype(np.float32)  # NCHW, what callers hand a session
     logits = keras_model(np.transpose(images, (0, 2, 3, 1))).numpy()
     np.savez(reference, images=images, logits=logits)
-    return {"tflite_fp32": fp32, "tflite_int8": int8, "keras_reference": reference}
+    return {"tflite_fp32": fp32, "tflite_int8": int8, "tflite_no_xnnpack": no_xnnpack, "keras_reference": reference}
 
 
 @pytest.fixture()

@@ -90,8 +90,8 @@ def test_op_profile_breaks_time_down_by_operator_and_category(profiled) -> None:
         if row["format"] == "onnx":
             # kernels are timed inside each profiled run: their sum is most of the run, never more
             assert 0.3 * prof["run_ms"] <= prof["node_sum_ms"] <= prof["run_ms"] * 1.001
-        else:
-            assert len(prof["nodes"]) == row.get("ops", len(prof["nodes"]))
+        else:  # isolated timing: every operator of the model, each once
+            assert len(prof["nodes"]) == row["ops"] > 100
 
 
 def test_plots_are_png_files(profiled) -> None:
@@ -242,3 +242,22 @@ def test_profile_on_a_device_environment_through_the_remote_layer(full_release_c
 def test_one_device_named_twice_is_refused(full_release_copy: Path) -> None:
     line = _error_line(_invoke(str(full_release_copy), "--device", "local", "--device", "local?python=python3"))
     assert "--device names local more than once" in line
+
+
+def test_xnnpack_declining_a_model_is_recorded_and_never_hidden(tmp_path: Path, tiny_models: dict) -> None:
+    """A model XNNPACK takes no operator of: --provider cpu runs it on the built-in kernels and the table
+    and the manifest say so; --provider xnnpack is an error naming what is available."""
+    meta = ModelMeta(model="shufflenet_v2_x0_5", num_classes=3, preprocessing=Preprocessing.for_size(64))
+    manifest = Manifest.new(tmp_path, meta)
+    shutil.copy(tiny_models["tflite_no_xnnpack"], tmp_path / "odd.tflite")
+    manifest.add(Artifact.from_file(tmp_path / "odd.tflite", format="tflite", precision="fp32", meta=meta,
+                                    inputs=(TensorSpec("x", (1, 16, 16, 3), "float32", "NHWC"),),
+                                    outputs=(TensorSpec("y", (1, 3), "float32"),)))
+    manifest.save()
+    result = _invoke(str(tmp_path), *FAST)
+    assert result.exit_code == 0, result.output
+    assert "odd.tflite: XNNPACK declined the model, TFLite's built-in kernels ran" in " ".join(result.output.split())
+    entry = Manifest.load(tmp_path).results("latency", group="local")["odd.tflite"]
+    assert entry["providers"] == ["builtin"] and entry["xnnpack_declined"] and entry["fallback"] is False
+    line = _error_line(_invoke(str(tmp_path), "--provider", "xnnpack", *FAST))
+    assert "XNNPACK takes none of the operators of odd.tflite" in line and "available: builtin" in line

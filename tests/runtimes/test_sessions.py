@@ -209,3 +209,32 @@ def test_tflite_gpu_delegate_where_the_platform_has_it(tiny_models: dict) -> Non
     with load_session(tiny_models["tflite_fp32"], layout="NHWC", options=RuntimeOptions(provider="gpu")) as session:
         assert session.providers == ["gpu"]
         np.testing.assert_allclose(session.predict(ref["images"]), ref["logits"], rtol=1e-2, atol=1e-3)
+
+
+@pytest.mark.parametrize("key,layout", [("onnx", "NCHW"), ("tflite_fp32", "NHWC")])
+def test_session_op_profile_through_the_session_api(tiny_models: dict, key: str, layout: str) -> None:
+    import tempfile
+    from pathlib import Path
+
+    before = set(Path(tempfile.gettempdir()).glob("shufflekit-ortprof-*"))
+    with load_session(tiny_models[key], layout=layout, options=RuntimeOptions(op_profile=True)) as session:
+        session.predict(_images(2, size=SIZE if key == "onnx" else 16))
+        prof = session.op_profile()
+    assert prof["available"] and prof["nodes"] and prof["node_sum_ms"] > 0
+    assert set(Path(tempfile.gettempdir()).glob("shufflekit-ortprof-*")) == before  # nothing left behind
+    with load_session(tiny_models[key], layout=layout) as session:
+        with pytest.raises(UsageError, match="opened without op profiling"):
+            session.op_profile()
+
+
+def test_a_model_xnnpack_declines_runs_on_builtin_kernels_for_cpu_and_errors_for_xnnpack(tiny_models: dict) -> None:
+    path = tiny_models["tflite_no_xnnpack"]
+    with load_session(path, layout="NHWC") as session:  # provider cpu: the CPU runs it, and says how
+        assert session.providers == ["builtin"] and session.info["xnnpack_declined"]
+        assert session.info["fallback"] is False
+        assert session.predict(_images(1, size=16)).shape == (1, 3)
+    with pytest.raises(ProviderUnavailableError, match="XNNPACK takes none of the operators") as info:
+        load_session(path, options=RuntimeOptions(provider="xnnpack"))
+    assert "available: builtin" in info.value.one_line()
+    with load_session(path, options=RuntimeOptions(provider="xnnpack", allow_fallback=True)) as session:
+        assert session.providers == ["builtin"] and session.info["fallback_from"] == ["xnnpack"]
