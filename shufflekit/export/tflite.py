@@ -207,7 +207,7 @@ def _log_tail(log_path: Path, lines: int = 40) -> str:
 
 def _conversion_failed(what: str, exc: BaseException, log_path: Path) -> ExportError:
     tail = _log_tail(log_path)
-    log.error("%s failed; last converter output:\n%s", what, tail)
+    log.info("%s failed; last converter output:\n%s", what, tail)
     meaningful = [line for line in tail.splitlines() if "Error" in line or "error" in line]
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else (meaningful[-1] if meaningful else type(exc).__name__)
     return ExportError(f"{what} failed: {reason[:200]}", hint="run with -v to see the converter's output")
