@@ -28,11 +28,21 @@ _STATUS_STYLE = {"ran": "green", "skipped": "cyan", "not run": "yellow", "failed
 @click.option("--input-size", type=int, help="Square input side, a multiple of 32 [default: the checkpoint's, else 224].")
 @click.option("--num-classes", type=int, help="Classes [default: the checkpoint's, else 1000].")
 @click.option("--out", type=click.Path(path_type=Path), help=f"Release folder [required; {DEMO_OUT} with --demo].")
+@click.option("--calib-samples", type=int, default=256, show_default=True, help="Calibration images for int8.")
+@click.option("--limit", type=int, help="Evaluate accuracy on this many validation images (a fixed subset).")
+@click.option("--max-drop", type=float, default=1.0, show_default=True,
+              help="Fail an artifact that loses more top-1 points than this against PyTorch.")
+@click.option("--iters", type=int, default=100, show_default=True, help="Timed runs per artifact and device.")
+@click.option("--warmup", type=int, default=10, show_default=True, help="Untimed runs first.")
+@click.option("--op-profile/--no-op-profile", default=True, show_default=True,
+              help="Time every operator too (the report's breakdown by operator type).")
 @click.option("--demo", is_flag=True, help="Train the demo model (v2 0.5x on the built-in digits) briefly, then "
               "release it with every format and precision.")
 @connect_options
 def release_command(model: str | None, checkpoint: Path | None, data: str | None, devices: tuple[str, ...],
-                    input_size: int | None, num_classes: int | None, out: Path | None, demo: bool, connect: Any) -> None:
+                    input_size: int | None, num_classes: int | None, out: Path | None, calib_samples: int,
+                    limit: int | None, max_drop: float, iters: int, warmup: int, op_profile: bool, demo: bool,
+                    connect: Any) -> None:
     """Export, quantize, check parity and accuracy, profile on every device, and write a release folder:
     artifacts, manifest.json, labels.txt, README.md (model card) and report.html.
 
@@ -40,13 +50,16 @@ def release_command(model: str | None, checkpoint: Path | None, data: str | None
     """
     from ..errors import UsageError
     from ..export.release import ReleaseOptions, release
+    from ..runtimes.profile import ProfileSettings
 
     if out is None:
         if not demo:
             raise UsageError("--out is required", hint="pass the release folder to write, e.g. --out release/")
         out = Path(DEMO_OUT)
+    settings = ProfileSettings(warmup=warmup, iters=iters, op_profile=op_profile, keep_times=True)
     options = ReleaseOptions(out=out, model=model, checkpoint=checkpoint, data=data, devices=devices,
-                             input_size=input_size, num_classes=num_classes, connect=connect, demo=demo)
+                             input_size=input_size, num_classes=num_classes, connect=connect, demo=demo,
+                             calib_samples=calib_samples, eval_limit=limit, max_drop=max_drop, profile=settings)
     click.echo(f"release into {out}/" + (" (demo: training v2 0.5x on the built-in digits first)" if demo else ""))
     printer = _OutcomePrinter()
     with progress_bar() as progress:
@@ -91,7 +104,7 @@ class _OutcomePrinter:
 
 def print_summary(report: Any) -> None:
     """Stages that ran and were skipped, the table of artifacts, and where everything is."""
-    from ..report.tables import accuracy_cell, parity_cell
+    from ..report.tables import accuracy_cell, latency_cell, parity_cell
     from ..report.view import human_size, load_view
 
     stages: dict[str, dict[str, int]] = {}
@@ -108,7 +121,7 @@ def print_summary(report: Any) -> None:
     rows = []
     for row in view.rows:
         rows.append([row.name, row.key, parity_cell(row).split(" (")[0], accuracy_cell(row)]
-                    + [f"{row.p50_ms(d):.3f}" if row.p50_ms(d) is not None else "" for d in view.devices]
+                    + [latency_cell(view, row, d).replace(" (see notes)", "") for d in view.devices]
                     + [human_size(row.artifact.size_bytes)])
     if view.pytorch_accuracy and isinstance(view.pytorch_accuracy.get("top1"), (int, float)):
         rows.append(["PyTorch", "reference", "", f"{view.pytorch_accuracy['top1']:.1f}%"] + [""] * len(view.devices)
@@ -124,6 +137,7 @@ def print_summary(report: Any) -> None:
     click.echo(f"model card:     {report.card.resolve()}")
     click.echo(f"report:         {report.html.resolve()}")
     verdict = "ok" if report.ok else "FAILED: " + "; ".join(
-        [f"device {d}: {e}" for d, e in report.device_errors.items()] + report.parity_failures
-        + report.accuracy_failures)
+        [f"device {d} could not be used" for d in report.device_errors]
+        + [f"{name} did not run on {d}" for d, errors in report.artifact_errors.items() for name in errors]
+        + report.parity_failures + report.accuracy_failures) + " (see the notes above)"
     click.echo(f"done in {report.seconds:.0f} s: {verdict}")

@@ -60,7 +60,8 @@ class ReleaseReport:
     folder: Path
     log: StageLog
     notes: list[str]
-    device_errors: dict[str, str]
+    device_errors: dict[str, str]  # device -> why it could not be used at all
+    artifact_errors: dict[str, dict[str, str]]  # device -> artifact -> why it did not run there
     parity_failures: list[str] = field(default_factory=list)
     accuracy_failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -75,7 +76,7 @@ class ReleaseReport:
 
     @property
     def ok(self) -> bool:
-        return not (self.device_errors or self.parity_failures or self.accuracy_failures)
+        return not (self.device_errors or self.artifact_errors or self.parity_failures or self.accuracy_failures)
 
     def stage_times(self) -> dict[str, float]:
         times: dict[str, float] = {}
@@ -85,11 +86,13 @@ class ReleaseReport:
 
     def raise_if_failed(self) -> None:
         """Device failures first (exit 2: the environment), then failed checks (exit 1)."""
-        if self.device_errors:
-            names = ", ".join(self.device_errors)
-            first = next(iter(self.device_errors.values()))
-            raise DeviceError(f"profiling failed on {names} ({first}); every other result was kept",
-                              hint="fix the device and run the same command again: only what is missing runs")
+        if self.device_errors or self.artifact_errors:
+            parts = [f"{device} could not be used ({error})" for device, error in self.device_errors.items()]
+            parts += [f"{name} did not run on {device} ({error})"
+                      for device, errors in self.artifact_errors.items() for name, error in errors.items()]
+            raise DeviceError(f"profiling failed: {'; '.join(parts)}; every other result was kept",
+                              hint="fix the device (or the artifact) and run the same command again: only what "
+                                   "is missing runs")
         failed = self.parity_failures + self.accuracy_failures
         if failed:
             raise CheckFailed(f"release checks failed: {'; '.join(failed)}",
@@ -122,6 +125,10 @@ def check_options(options: ReleaseOptions) -> ReleaseOptions:
     if options.data is not None and options.data != "demo" and not Path(options.data).exists():
         raise DataError(f"data {options.data} does not exist",
                         hint="pass an image folder (one subfolder per class), a .npy/.npz file, or demo")
+    if options.eval_limit is not None and options.eval_limit < 1:
+        raise UsageError(f"--limit must be at least 1, got {options.eval_limit}")
+    if options.max_drop < 0:
+        raise UsageError(f"--max-drop must be 0 or more points, got {options.max_drop}")
     if options.calib_samples < 1:
         raise UsageError(f"calibration needs at least one image, got {options.calib_samples}")
     from .release_profile import device_keys
@@ -152,7 +159,6 @@ def release(options: ReleaseOptions, *, progress: ProgressFn | None = None,
     checkpoint = stages.stage_train(ctx) if options.demo else options.checkpoint
     stages.stage_export(ctx, Path(checkpoint) if checkpoint else None)
     if options.data is None:
-        ctx.notes.append("int8 (both formats) not made: it needs calibration images; pass --data DIR|demo")
         ctx.notes.append("accuracy not measured: pass --data DIR|demo to evaluate every artifact")
     stages.stage_quantize(ctx)
     stages.stage_validate(ctx)
@@ -160,12 +166,15 @@ def release(options: ReleaseOptions, *, progress: ProgressFn | None = None,
         stages.stage_evaluate(ctx)
     release_profile.stage_profile(ctx)
     for device, error in ctx.device_errors.items():
-        ctx.notes.append(f"device {device} failed, its latency figures are missing: {error}")
+        ctx.notes.append(f"device {device} could not be used, its latency figures are missing: {error}")
+    for device, errors in ctx.artifact_errors.items():
+        for name, error in errors.items():
+            ctx.notes.append(f"{name} did not run on {device}: {error}")
     stages.record_release_facts(ctx)
     stages.stage_report(ctx)
 
     report = ReleaseReport(folder, ctx.log, list(dict.fromkeys(ctx.notes)), dict(ctx.device_errors),
-                           seconds=time.perf_counter() - started)
+                           {d: dict(e) for d, e in ctx.artifact_errors.items()}, seconds=time.perf_counter() - started)
     _collect_failures(report)
     return report
 

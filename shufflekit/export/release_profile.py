@@ -23,17 +23,18 @@ LOCAL = "local"
 
 
 def device_keys(devices: Sequence[str], connect: Any) -> dict[str, str]:
-    """address as given -> the key results are filed under; local first, every device once."""
+    """address as given -> the key its results are filed under, every key once. This computer is always
+    measured; a ``local?python=...`` address says how (its results are filed under local too)."""
     from ..runtimes.remote import parse_address
 
-    keys = {LOCAL: LOCAL}
+    keys: dict[str, str] = {}
     for device in devices:
-        key = LOCAL if device == LOCAL else parse_address(device, ssh_config=getattr(connect, "ssh_config", None)).key
-        if key in keys.values() and device not in keys:
-            if key == LOCAL:
-                continue  # `--device local` adds nothing: local is always measured
+        key = parse_address(device, ssh_config=getattr(connect, "ssh_config", None)).key
+        if key in keys.values():
             raise UsageError(f"--device names {key} more than once", hint="give each device once")
         keys[device] = key
+    if LOCAL not in keys.values():
+        keys = {LOCAL: LOCAL, **keys}
     return keys
 
 
@@ -70,10 +71,21 @@ def stage_profile(ctx: Context) -> None:
 
 
 def _device_worker(ctx: Context, address: str, key: str, plan: list[tuple[Unit, Artifact]]) -> None:
+    """Measure ``plan`` on one device. A device that cannot be used (unreachable, refused login, no
+    Python, numpy or runtime) fails as a whole, checked once before the first artifact; after that, an
+    artifact the device cannot run (a runtime too old for an operator, a missing delegate) fails alone
+    and the worker goes on with the next."""
     from ..runtimes.profile import profile_folder
     from .release_state import mark_done
 
     options = ctx.options
+    problem = _unusable(address, key, options.connect)
+    if problem is not None:
+        ctx.device_errors[key] = problem
+        ctx.outcome(plan[0][0], "failed", note=problem)
+        for rest, _ in plan[1:]:
+            ctx.outcome(rest, "not run", note=f"device {key} cannot be used")
+        return
     for index, (unit, artifact) in enumerate(plan):
         started = time.perf_counter()
         try:
@@ -82,17 +94,26 @@ def _device_worker(ctx: Context, address: str, key: str, plan: list[tuple[Unit, 
                                     progress=lambda task, done, total: ctx.progress(f"profile on {key}",
                                                                                     index, len(plan)))
         except ShufflekitError as exc:
-            ctx.device_errors[key] = exc.one_line()
+            ctx.artifact_errors.setdefault(key, {})[artifact.name] = exc.one_line()
             ctx.outcome(unit, "failed", time.perf_counter() - started, exc.one_line())
-            for rest, _ in plan[index + 1:]:
-                ctx.outcome(rest, "not run", note=f"device {key} failed")
-            return
+            continue
         seconds = time.perf_counter() - started
         _record_times(ctx.folder, key, artifact, report)
         mark_done(ctx.folder, unit, {}, seconds)
         p50 = report.profiles[0].per_image_p50_ms if report.profiles else None
         ctx.outcome(unit, "ran", seconds, f"p50 {p50:.3f} ms" if p50 is not None else "")
     ctx.progress(f"profile on {key}", len(plan), len(plan))
+
+
+def _unusable(address: str, key: str, connect: Any) -> str | None:
+    """One line saying why a remote device cannot be used at all, or None (this computer: None)."""
+    if key == LOCAL and "python=" not in address:
+        return None
+    from ..runtimes.remote import parse_address
+    from ..runtimes.remote.probe import check_device
+
+    check = check_device(parse_address(address, ssh_config=getattr(connect, "ssh_config", None)), connect)
+    return None if check.ok else (check.error or f"{key} cannot be used")
 
 
 def _record_times(folder: Path, key: str, artifact: Artifact, report: Any) -> None:

@@ -36,7 +36,8 @@ class Context:
     on_event: Callable[[UnitOutcome], None]
     log: StageLog = field(default_factory=StageLog)
     notes: list[str] = field(default_factory=list)  # what the release left out, and why
-    device_errors: dict[str, str] = field(default_factory=dict)  # device -> one-line error
+    device_errors: dict[str, str] = field(default_factory=dict)  # device -> why it cannot be used at all
+    artifact_errors: dict[str, dict[str, str]] = field(default_factory=dict)  # device -> artifact -> error
     deferred: list[tuple[Unit, dict[str, str], float]] = field(default_factory=list)  # before a manifest exists
 
     @property
@@ -205,7 +206,11 @@ def stage_quantize(ctx: Context) -> None:
     todo: dict[str, list[tuple[Unit, str]]] = {"onnx": [], "tflite": []}
     for unit, fmt, precision in _quant_units(ctx, parent):
         if precision == "int8" and ctx.options.data is None:
-            ctx.outcome(unit, "not run", note="no --data: int8 needs calibration images")
+            if _made_from(manifest, parent, fmt, precision) is not None:
+                ctx.outcome(unit, "skipped", note="kept from an earlier run with --data (calibrated then)")
+            else:
+                ctx.outcome(unit, "not run", note="no --data: int8 needs calibration images")
+                ctx.notes.append("int8 not made: it needs calibration images; pass --data DIR|demo")
             continue
         if ctx.skip_if_done(unit, manifest, lambda: _made_from(Manifest.load(ctx.folder), parent, fmt, precision)
                             is not None):
@@ -279,7 +284,8 @@ def stage_evaluate(ctx: Context) -> None:
     pending = []
     for artifact in manifest.artifacts:
         unit = Unit("evaluate", artifact.name, fingerprint("evaluate", {"artifact": artifact.sha256, "data": data_fp,
-                                                                        "limit": ctx.options.eval_limit}))
+                                                                        "limit": ctx.options.eval_limit,
+                                                                        "max_drop": ctx.options.max_drop}))
         if not ctx.skip_if_done(unit, manifest, lambda a=artifact: _fresh(Manifest.load(ctx.folder), "accuracy", a)):
             pending.append((unit, artifact))
     if not pending:
@@ -317,6 +323,9 @@ def record_release_facts(ctx: Context) -> None:
     notes = {"lines": list(dict.fromkeys(ctx.notes))}
     if {k: v for k, v in current.get("notes", {}).items() if k in ("lines",)} != notes:
         updates["notes"] = notes
+    failures = {"devices": dict(ctx.device_errors), "artifacts": {d: dict(e) for d, e in ctx.artifact_errors.items()}}
+    if {k: v for k, v in current.get("profile_failures", {}).items() if k in failures} != failures:
+        updates["profile_failures"] = failures
     if updates:
         with update_manifest(ctx.folder) as writable:
             for name, entry in updates.items():

@@ -34,9 +34,11 @@ def accuracy_cell(row: ArtifactRow) -> str:
     return text
 
 
-def latency_cell(row: ArtifactRow, device: str) -> str:
+def latency_cell(view: ReleaseView, row: ArtifactRow, device: str) -> str:
     value = row.p50_ms(device)
-    return "" if value is None else f"{value:.3f}"
+    if value is not None:
+        return f"{value:.3f}"
+    return "did not run (see notes)" if view.profile_failure(device, row.name) else ""
 
 
 def artifact_table(view: ReleaseView, *, full_sha: bool = False) -> tuple[list[str], list[list[str]]]:
@@ -47,7 +49,7 @@ def artifact_table(view: ReleaseView, *, full_sha: bool = False) -> tuple[list[s
     for row in view.rows:
         sha = row.artifact.sha256 if full_sha else row.artifact.sha256[:12]
         cells = [row.name, row.key, human_size(row.artifact.size_bytes), sha, parity_cell(row), accuracy_cell(row)]
-        cells += [latency_cell(row, d) for d in view.devices]
+        cells += [latency_cell(view, row, d) for d in view.devices]
         rows.append(cells)
     if view.pytorch_accuracy is not None:
         top1 = view.pytorch_accuracy.get("top1")

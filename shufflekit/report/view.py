@@ -77,6 +77,10 @@ class ReleaseView:
     def model_facts(self) -> dict[str, Any]:
         return self.record.get("model", {})
 
+    def profile_failure(self, device: str, artifact: str) -> str | None:
+        """Why ``artifact`` did not run on ``device`` in the last release, if it did not."""
+        return ((self.record.get("profile_failures") or {}).get("artifacts") or {}).get(device, {}).get(artifact)
+
     @property
     def has_accuracy(self) -> bool:
         return any(r.top1 is not None for r in self.rows)
@@ -119,10 +123,13 @@ def load_view(folder: str | Path, manifest: Manifest | None = None) -> ReleaseVi
             artifact, parity.get(artifact.name), accuracy.get(artifact.name),
             {d: latency[d][artifact.name] for d in devices if artifact.name in latency[d]},
             {d: ops[d][artifact.name] for d in ops if artifact.name in ops[d]}))
-    devices = [d for d in devices if any(d in r.latency for r in rows)]
+    record = manifest.results(RELEASE_KIND)
+    failed = ((record.get("profile_failures") or {}).get("artifacts") or {})
+    measured = [d for d in devices if any(d in r.latency for r in rows)]
+    devices = measured + [d for d in failed if d not in measured]
     facts = {d: manifest.group_info("latency", d) for d in devices}
     pytorch = accuracy.get("pytorch")
-    return ReleaseView(Path(folder), manifest, rows, devices, facts, pytorch, manifest.results(RELEASE_KIND))
+    return ReleaseView(Path(folder), manifest, rows, devices, facts, pytorch, record)
 
 
 def human_size(size: int) -> str:
