@@ -41,8 +41,9 @@ $(BARE_DEVICE_VENV)/.installed: $(DEVICE_REQS)
 test: setup test-deps
 	$(PY) -m pytest
 
+# The main job: train the demo model briefly, release it in every format and precision, profile it here.
 demo: setup
-	$(VENV)/bin/shufflekit models
+	$(VENV)/bin/shufflekit release --demo --out $(DEMO_OUT)
 
 clean:
 	rm -rf $(VENV) $(DEVICE_VENV) $(BARE_DEVICE_VENV) $(DEMO_OUT) .pytest_cache

@@ -1,0 +1,94 @@
+"""One release of a briefly trained small model, built once per session and interrupted twice on the
+way (the runs' outcomes are kept for the resume test), plus the real sshd of tests/remote."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from release_helpers import (CALIB_SAMPLES, EVAL_LIMIT, INTERRUPT_AFTER_PROFILES, LEFTOVER, PROFILE, SimulatedCrash,
+                             run_release)
+
+# The real OpenSSH server and the lean device Pythons of the remote tests, reused as they are.
+_spec = importlib.util.spec_from_file_location("remote_fixtures", Path(__file__).parents[1] / "remote" / "conftest.py")
+_remote = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = _remote  # dataclasses look their module up there
+_spec.loader.exec_module(_remote)  # type: ignore[union-attr]
+sshd_server = _remote.sshd_server
+ssh_client = _remote.ssh_client
+device_python = _remote.device_python
+device_tmp = _remote.device_tmp
+
+
+@dataclass
+class Released:
+    folder: Path
+    checkpoint: Path
+    runs: list[list[tuple[str, str]]]  # per run: (unit key, status) in order
+
+    def options(self, folder: Path | None = None, **changes):  # noqa: ANN003, ANN201
+        from shufflekit.export.release import ReleaseOptions
+
+        fields = {"out": folder or self.folder, "checkpoint": self.checkpoint, "data": "demo",
+                  "calib_samples": CALIB_SAMPLES, "eval_limit": EVAL_LIMIT, "profile": PROFILE}
+        fields.update(changes)
+        return ReleaseOptions(**fields)
+
+
+@pytest.fixture(scope="session")
+def released(trained_release: Path, tmp_path_factory: pytest.TempPathFactory) -> Released:
+    """``trained_release`` (v2 0.5x trained briefly on the demo digits, exported) released with --data demo:
+    run 1 crashes inside quantize (after the ONNX precisions, leaving a half-written .partial file as a
+    killed process would), run 2 crashes inside profile after INTERRUPT_AFTER_PROFILES artifacts, run 3
+    finishes. Read-only: tests that run a release again use ``released_copy``."""
+    import shufflekit.export.quantize as quantize
+    import shufflekit.runtimes.profile as profile
+
+    folder = tmp_path_factory.mktemp("released") / "release"
+    shutil.copytree(trained_release, folder)
+    done = Released(folder, trained_release.parent / "model.pt", [])
+
+    real_quantize = quantize.quantize_release
+
+    def crash_in_tflite(target, options, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        if options.formats == ("tflite",):
+            (Path(target) / LEFTOVER).write_bytes(b"half a file")
+            raise SimulatedCrash("killed while converting to TFLite")
+        return real_quantize(target, options, **kwargs)
+
+    real_profile = profile.profile_folder
+    calls = []
+
+    def crash_after_some(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls.append(args)
+        if len(calls) > INTERRUPT_AFTER_PROFILES:
+            raise SimulatedCrash("killed while profiling")
+        return real_profile(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(quantize, "quantize_release", crash_in_tflite)
+        _, outcomes, error = run_release(done.options())
+        assert isinstance(error, SimulatedCrash), error
+        done.runs.append(outcomes)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(profile, "profile_folder", crash_after_some)
+        _, outcomes, error = run_release(done.options())
+        assert isinstance(error, SimulatedCrash), error
+        done.runs.append(outcomes)
+    report, outcomes, error = run_release(done.options())
+    assert error is None, error
+    assert report.ok, (report.device_errors, report.parity_failures, report.accuracy_failures)
+    done.runs.append(outcomes)
+    return done
+
+
+@pytest.fixture()
+def released_copy(released: Released, tmp_path: Path) -> Released:
+    target = tmp_path / "released"
+    shutil.copytree(released.folder, target)
+    return Released(target, released.checkpoint, [])

@@ -1,0 +1,252 @@
+"""`shufflekit release` on a briefly trained small model: every artifact, a manifest that agrees with the
+files, the model card, labels and an offline report; reruns that skip, resumes that redo only what was
+unfinished, tampered files re-made, devices over a real sshd, and one line for each bad input."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from shufflekit.artifacts import Manifest
+from shufflekit.cli import main
+from shufflekit.files import sha256_file
+
+from release_helpers import CLI_FAST, INTERRUPT_AFTER_PROFILES, LEFTOVER, run_release
+
+KINDS = {f"{fmt}:{precision}" for fmt in ("onnx", "tflite") for precision in ("fp32", "fp16", "dynamic", "int8")}
+URL = re.compile(r"(?i)\b(?:https?|ftp)://|//[a-z0-9.-]+\.[a-z]{2,}/")
+
+
+def _ran(outcomes: list[tuple[str, str]]) -> set[str]:
+    return {key for key, status in outcomes if status == "ran"}
+
+
+def test_release_holds_every_artifact_and_a_manifest_that_agrees_with_the_files(released):
+    folder = released.folder
+    manifest = Manifest.load(folder)
+    artifacts = manifest.artifacts
+    assert {a.key for a in artifacts} == KINDS
+    onnx_fp32 = next(a for a in artifacts if a.key == "onnx:fp32")
+    for artifact in artifacts:
+        artifact.verify(folder)  # the bytes are the ones recorded
+        if artifact.precision != "fp32":
+            assert artifact.parent_sha256 == onnx_fp32.sha256  # lineage: made from the fp32 ONNX file
+    names = {a.name for a in artifacts}
+    parity = manifest.results("parity")
+    accuracy = manifest.results("accuracy")
+    latency = manifest.results("latency", group="local")
+    assert set(parity) == names and all(entry["passed"] for entry in parity.values())
+    assert set(accuracy) == names | {"pytorch"} and all(accuracy[n]["passed"] for n in names)
+    assert accuracy["pytorch"]["top1"] > 50  # trained, not chance (10 classes)
+    assert set(latency) == names and all(entry["latency_ms"]["p50_ms"] > 0 for entry in latency.values())
+    assert set(manifest.results("op_profile", group="local")) == names
+    assert set(manifest.results("latency_times", group="local")) == names
+    # every unit is recorded with its fingerprint; nothing half-written is left
+    stages = manifest.results("release_stages")
+    assert {"export", "report"} <= set(stages)
+    assert {f"quantize {k}" for k in KINDS if not k.endswith("fp32")} <= set(stages)
+    assert {f"validate {n}" for n in names} | {f"evaluate {n}" for n in names} | {f"profile local {n}" for n in names} \
+        <= set(stages)
+    assert not list(folder.glob(".*.partial")) and not list(folder.glob(".staging-*"))
+    # the human side: labels, model card and report, written from that manifest
+    assert (folder / "labels.txt").read_text().splitlines() == list(manifest.meta.label_names())
+    card = (folder / "README.md").read_text()
+    for artifact in artifacts:
+        assert artifact.name in card and artifact.sha256 in card
+        assert f"{latency[artifact.name]['per_image_p50_ms']:.3f}" in card
+    for section in ("## Preprocessing", "## Labels", "## Artifacts", "### Android", "### iOS", "### Python"):
+        assert section in card
+    assert stages["report"]["outputs"] == {n: sha256_file(folder / n) for n in ("labels.txt", "README.md", "report.html")}
+
+
+def test_report_html_is_self_contained_with_its_plots_inline(released):
+    html = (released.folder / "report.html").read_text()
+    assert not URL.search(html), URL.search(html)
+    assert html.count("src=\"data:image/png;base64,") == 3  # accuracy vs latency, op breakdown, distribution
+    assert re.findall(r"\b(?:src|href)=\"(?!data:)", html) == []  # nothing loaded from anywhere else
+    assert "<script" not in html and "<link" not in html and "@import" not in html
+    for artifact in Manifest.load(released.folder).artifacts:
+        assert artifact.name in html
+
+
+def test_an_interrupted_release_resumes_without_redoing_finished_work(released):
+    first, second, third = released.runs
+    # run 1 crashed in the TFLite conversion: the ONNX precisions were finished and recorded
+    assert _ran(first) >= {"quantize onnx:fp16", "quantize onnx:dynamic", "quantize onnx:int8"}
+    assert not any(key.startswith(("quantize tflite", "validate", "profile")) for key in _ran(first))
+    # run 2 kept them, removed the half-written file, and made only the TFLite precisions
+    assert {key for key, status in second if status == "skipped"} >= {"export", "quantize onnx:fp16",
+                                                                     "quantize onnx:dynamic", "quantize onnx:int8"}
+    assert {k for k in _ran(second) if k.startswith("quantize")} == {
+        "quantize tflite:fp16", "quantize tflite:dynamic", "quantize tflite:int8"}
+    assert not (released.folder / LEFTOVER).exists()
+    profiled_before = [k for k in _ran(second) if k.startswith("profile")]
+    assert len(profiled_before) == INTERRUPT_AFTER_PROFILES
+    # run 3 redid nothing but the profiles the crash cut off, and the report
+    assert {k for k in _ran(third) if not k.startswith("profile")} == {"report"}
+    profiled_after = {k for k in _ran(third) if k.startswith("profile")}
+    assert len(profiled_after) == 8 - INTERRUPT_AFTER_PROFILES and not profiled_after & set(profiled_before)
+
+
+def test_a_rerun_skips_every_stage_and_changes_nothing(released_copy):
+    folder = released_copy.folder
+    before = {p.name: (p.stat().st_mtime_ns, sha256_file(p)) for p in folder.iterdir() if p.is_file()
+              and p.name != "manifest.json" and not p.name.startswith(".")}
+    report, outcomes, error = run_release(released_copy.options())
+    assert error is None and report.ok
+    assert outcomes and {status for _, status in outcomes} == {"skipped"}, [o for o in outcomes if o[1] != "skipped"]
+    stages = {key.split(" ")[0] for key, _ in outcomes}
+    assert stages == {"export", "quantize", "validate", "evaluate", "profile", "report"}
+    after = {name: (folder / name).stat().st_mtime_ns for name in before}
+    assert after == {name: mtime for name, (mtime, _) in before.items()}
+
+
+def test_a_tampered_artifact_is_made_again_not_trusted(released_copy):
+    folder = released_copy.folder
+    manifest = Manifest.load(folder)
+    victim = next(a for a in manifest.artifacts if a.key == "onnx:fp16")
+    data = bytearray((folder / victim.name).read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, other bytes
+    (folder / victim.name).write_bytes(bytes(data))
+    report, outcomes, error = run_release(released_copy.options())
+    assert error is None and report.ok
+    assert "quantize onnx:fp16" in _ran(outcomes)
+    remade = Manifest.load(folder).artifact(victim.name)
+    remade.verify(folder)
+    assert sha256_file(folder / victim.name) == remade.sha256 != sha256_file_of(data)
+    # whatever was measured on the tampered bytes would be stale; the release re-measured what changed
+    for kind in ("parity", "accuracy"):
+        assert Manifest.load(folder).results(kind)[victim.name]["sha256"] == remade.sha256
+
+
+def sha256_file_of(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(bytes(data)).hexdigest()
+
+
+def test_report_rebuilds_the_card_and_the_page_from_the_manifest_alone(released_copy, small_release_copy):
+    folder = released_copy.folder
+    expected = {name: (folder / name).read_text() for name in ("labels.txt", "README.md")}
+    for name in ("labels.txt", "README.md", "report.html"):
+        (folder / name).unlink()
+    result = CliRunner().invoke(main, ["report", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert {name: (folder / name).read_text() for name in expected} == expected
+    assert not URL.search((folder / "report.html").read_text())
+    # a folder made by `shufflekit export` alone: no accuracy, no latency, still a report
+    result = CliRunner().invoke(main, ["report", str(small_release_copy)])
+    assert result.exit_code == 0, result.output
+    card = (small_release_copy / "README.md").read_text()
+    assert "not measured" in card and "shufflenet_v2_x0_5_fp32.tflite" in card
+
+
+@pytest.mark.ssh
+def test_a_release_with_ssh_devices_merges_every_device_into_the_manifest(released_copy, ssh_client, device_python,
+                                                                          device_tmp):
+    """Two ssh devices (the server by address and by its Host alias: one worker each, at once) beside
+    the local figures already there; all three land in one manifest and one report."""
+    folder = released_copy.folder
+    by_url = ssh_client.url(python=device_python, tmp=str(device_tmp))
+    by_alias = f"ssh://{ssh_client.alias}?python={device_python}&tmp={device_tmp}"
+    result = CliRunner().invoke(main, ["release", "--checkpoint", str(released_copy.checkpoint), *CLI_FAST,
+                                       "--device", by_url, "--device", by_alias, "--ssh-config", str(ssh_client.config),
+                                       "--connect-timeout", "5", "--out", str(folder)])
+    manifest = Manifest.load(folder)
+    names = {a.name for a in manifest.artifacts}
+    devices = set(manifest.groups("latency"))
+    remote = devices - {"local"}
+    assert len(remote) == 2 and "local" in devices, result.output
+    # what a device could not run is said per artifact (tflite-runtime 2.14, the last of its line, lacks
+    # operator versions newer converters write), and fails the release; everything else is measured
+    failed = Manifest.load(folder).results("release")["profile_failures"]["artifacts"]
+    assert result.exit_code == (2 if failed else 0), result.output
+    for device in remote:
+        measured = set(manifest.results("latency", group=device))
+        assert measured | set(failed.get(device, {})) == names and not measured & set(failed.get(device, {}))
+        assert {n for n in names if "fp32" in n} <= measured
+        facts = manifest.group_info("latency", device)
+        assert facts["numpy"].startswith("1.")  # measured in the lean device Python, not here
+    assert set(manifest.results("latency", group="local")) == names
+    assert list(device_tmp.iterdir()) == []  # nothing left on the device
+    card = (folder / "README.md").read_text()
+    assert all(f"p50 ms @ {device}" in card for device in devices)
+    for device, errors in failed.items():
+        for name in errors:
+            assert f"{name} did not run on {device}" in card
+    assert "profile (8 units)" in result.output  # the local figures: skipped, said once
+
+
+def test_an_unreachable_device_fails_alone_in_one_line_and_keeps_the_rest(released_copy, tmp_path):
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    folder = released_copy.folder
+    before = Manifest.load(folder).results("latency", group="local")
+    ssh_config = tmp_path / "ssh_config"
+    ssh_config.write_text("Host *\n  UserKnownHostsFile /dev/null\n  IdentityAgent none\n")
+    result = CliRunner().invoke(
+        main, ["release", "--checkpoint", str(released_copy.checkpoint), *CLI_FAST, "--device",
+               f"ssh://nobody@127.0.0.1:{port}", "--ssh-config", str(ssh_config), "--connect-timeout", "1",
+               "--out", str(folder)])
+    assert result.exit_code == 2, (result.output, result.stderr)
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("error: ") and f"127.0.0.1:{port}" in errors[0], result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "FAILED" in result.stdout and f"127.0.0.1:{port}" in result.stdout  # the summary says so
+    manifest = Manifest.load(folder)
+    assert manifest.results("latency", group="local") == before  # local results kept
+    assert f"127.0.0.1:{port} could not be used" in (folder / "README.md").read_text()  # and the card says so
+
+
+def _one_error_line(result) -> str:  # noqa: ANN001
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), (result.stdout, result.stderr)
+    return lines[0]
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--model", "shufflenet_v9"], "unknown model"),
+    (["--model", "shufflenet_v2_x0_5", "--checkpoint", "missing.pt"], "missing.pt does not exist"),
+    (["--model", "shufflenet_v2_x0_5", "--input-size", "100"], "multiple of 32"),
+    (["--model", "shufflenet_v2_x0_5", "--data", "no-such-folder"], "no-such-folder does not exist"),
+    (["--model", "shufflenet_v2_x0_5", "--device", "ftp://board"], "ftp://board"),
+    (["--demo", "--checkpoint", "model.pt"], "--demo trains its own checkpoint"),
+    (["--model", "shufflenet_v2_x0_5", "--limit", "0"], "--limit"),
+    ([], "no model to release"),
+])
+def test_bad_input_is_one_line_and_nothing_is_written(tmp_path, args, expected):
+    out = tmp_path / "out"
+    (tmp_path / "model.pt").write_bytes(b"")
+    result = CliRunner().invoke(main, ["release", *args, "--out", str(out)],
+                                                catch_exceptions=False) if args else \
+        CliRunner().invoke(main, ["release", "--out", str(out)])
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert expected.lower() in _one_error_line(result).lower()
+    assert not out.exists()
+
+
+def test_out_must_be_a_folder_and_is_required(tmp_path):
+    a_file = tmp_path / "file"
+    a_file.write_text("not a folder")
+    result = CliRunner().invoke(main, ["release", "--model", "shufflenet_v2_x0_5", "--out", str(a_file)])
+    assert result.exit_code == 2 and "is a file" in _one_error_line(result)
+    result = CliRunner().invoke(main, ["release", "--model", "shufflenet_v2_x0_5"])
+    assert result.exit_code == 2 and "--out is required" in _one_error_line(result)
+    assert a_file.read_text() == "not a folder"
+
+
+def test_a_damaged_manifest_is_refused_before_any_work(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "manifest.json").write_text("{not json")
+    result = CliRunner().invoke(main, ["release", "--model", "shufflenet_v2_x0_5", "--out", str(out)])
+    assert result.exit_code == 2 and "manifest.json" in _one_error_line(result)
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]
+    shutil.rmtree(out)
