@@ -287,6 +287,9 @@ def _run_converter(model: Any, concrete: Any, target: TFLiteTarget, *, layout: s
     elif target.precision == "dynamic":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter._experimental_disable_per_channel = not per_channel
+        # Per-channel dense weights make FULLY_CONNECTED version 12, which tflite-runtime 2.14 (the last
+        # release, what boards run) cannot load; per-tensor for the one classifier layer costs nothing.
+        converter._experimental_disable_per_channel_quantization_for_dense_layers = True
     elif target.precision == "int8":
         assert calibration is not None
         converter.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -4,6 +4,7 @@ untouched, and one onnx2tf conversion yielding every precision."""
 from __future__ import annotations
 
 import socket
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -108,6 +109,13 @@ def test_one_conversion_makes_every_precision_offline_and_leaves_nothing(tmp_pat
     for name in by_name:  # 5-D tensors break TFLite GPU delegates: the shuffle must stay 4-D here too
         ranks = {len(t["shape"]) for t in Interpreter(model_path=str(out / name)).get_tensor_details()}
         assert max(ranks) <= 4, (name, ranks)
+    device_python = Path(__file__).resolve().parents[2] / ".venv-device" / "bin" / "python"
+    if device_python.exists():  # made by `make test`: tflite-runtime 2.14, what Raspberry Pis run
+        loads = "import sys\nfrom tflite_runtime.interpreter import Interpreter\nfor p in sys.argv[1:]:\n" \
+                "    Interpreter(model_path=p).allocate_tensors()\n"
+        done = subprocess.run([str(device_python), "-c", loads, *(str(out / n) for n in by_name)],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-500:]
     sizes = {name: (out / name).stat().st_size for name in by_name}
     assert sizes["fp16.tflite"] < 0.6 * sizes["fp32.tflite"] and sizes["int8.tflite"] < 0.45 * sizes["fp32.tflite"]
 
