@@ -139,5 +139,5 @@ def print_summary(report: Any) -> None:
     verdict = "ok" if report.ok else "FAILED: " + "; ".join(
         [f"device {d} could not be used" for d in report.device_errors]
         + [f"{name} did not run on {d}" for d, errors in report.artifact_errors.items() for name in errors]
-        + report.parity_failures + report.accuracy_failures) + " (see the notes above)"
+        + report.parity_failures + report.accuracy_failures)
     click.echo(f"done in {report.seconds:.0f} s: {verdict}")

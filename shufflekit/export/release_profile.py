@@ -6,6 +6,7 @@ device that drops out keeps everything measured before. A device that fails stop
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -63,14 +64,20 @@ def stage_profile(ctx: Context) -> None:
             plans[address] = plan
     if not plans:
         return
+    stop = threading.Event()
     with ThreadPoolExecutor(max_workers=len(plans), thread_name_prefix="profile") as pool:
-        futures = {address: pool.submit(_device_worker, ctx, address, keys[address], plan)
-                   for address, plan in plans.items()}
-        for address, future in futures.items():
-            future.result()  # a worker records its own device's failure; anything else is a bug: raise it
+        futures = [pool.submit(_device_worker, ctx, address, keys[address], plan, stop)
+                   for address, plan in plans.items()]
+        try:
+            for future in futures:
+                future.result()  # a worker records its own device's failures; anything else is raised here
+        except BaseException:  # Ctrl-C (or a bug): the other workers stop after their current artifact
+            stop.set()
+            raise
 
 
-def _device_worker(ctx: Context, address: str, key: str, plan: list[tuple[Unit, Artifact]]) -> None:
+def _device_worker(ctx: Context, address: str, key: str, plan: list[tuple[Unit, Artifact]],
+                   stop: threading.Event) -> None:
     """Measure ``plan`` on one device. A device that cannot be used (unreachable, refused login, no
     Python, numpy or runtime) fails as a whole, checked once before the first artifact; after that, an
     artifact the device cannot run (a runtime too old for an operator, a missing delegate) fails alone
@@ -87,6 +94,8 @@ def _device_worker(ctx: Context, address: str, key: str, plan: list[tuple[Unit, 
             ctx.outcome(rest, "not run", note=f"device {key} cannot be used")
         return
     for index, (unit, artifact) in enumerate(plan):
+        if stop.is_set():
+            return
         started = time.perf_counter()
         try:
             report = profile_folder(ctx.folder, [artifact.name], settings=options.profile, device=address,
@@ -94,6 +103,8 @@ def _device_worker(ctx: Context, address: str, key: str, plan: list[tuple[Unit, 
                                     progress=lambda task, done, total: ctx.progress(f"profile on {key}",
                                                                                     index, len(plan)))
         except ShufflekitError as exc:
+            if stop.is_set():  # interrupted: the runner was stopped, not refused by the device
+                return
             ctx.artifact_errors.setdefault(key, {})[artifact.name] = exc.one_line()
             ctx.outcome(unit, "failed", time.perf_counter() - started, exc.one_line())
             continue

@@ -55,17 +55,13 @@ class Context:
 
 
 # -- train (the demo) --------------------------------------------------------------------------------------
-DEMO_MODEL = "shufflenet_v2_x0_5"
-DEMO_EPOCHS = 8
-
-
 def stage_train(ctx: Context) -> Path:
     """Train the demo model on the demo set into the release folder (resuming an interrupted training)."""
     from ..data_demo import DEMO_NAME
     from ..train import TrainConfig, train
 
     options = ctx.options
-    model = options.model or DEMO_MODEL
+    model = options.model  # the demo's, filled in by release.check_options
     config = TrainConfig(model=model, data="demo", epochs=options.demo_epochs, seed=0,
                          input_size=options.input_size)
     checkpoint = ctx.folder / f"{model}_demo.pt"
@@ -190,8 +186,13 @@ def _quant_units(ctx: Context, parent: Artifact) -> list[tuple[Unit, str, str]]:
 
 
 def _made_from(manifest: Manifest, parent: Artifact, fmt: str, precision: str) -> Artifact | None:
+    """The release's own file of that format and precision (float input/output), made from ``parent``;
+    other variants `shufflekit quantize` may have added (int8 input/output) are left alone."""
+    from .pipeline import artifact_filename
+
+    name = artifact_filename(parent.meta.model, fmt, precision)
     for artifact in manifest.artifacts:
-        if artifact.format == fmt and artifact.precision == precision and artifact.parent_sha256 == parent.sha256:
+        if artifact.name == name and artifact.parent_sha256 == parent.sha256:
             return artifact
     return None
 

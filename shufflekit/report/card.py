@@ -192,7 +192,7 @@ def _how_to_run(view: ReleaseView) -> list[str]:
                 "import onnxruntime as ort",
                 f"session = ort.InferenceSession('{python_onnx.name}', providers=['CPUExecutionProvider'])",
                 f"logits = session.run(None, {{'{python_onnx.artifact.input.name}': "
-                "preprocess('cat.jpg').transpose(0, 3, 1, 2)})[0]",
+                "preprocess('image.jpg').transpose(0, 3, 1, 2)})[0]",
                 "print(labels[int(logits.argmax())])", ""]
     if mobile is not None:
         spec = mobile.artifact.input
@@ -201,7 +201,7 @@ def _how_to_run(view: ReleaseView) -> list[str]:
                 f"interpreter = Interpreter(model_path='{mobile.name}')",
                 "interpreter.allocate_tensors()",
                 "inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]",
-                "x = preprocess('cat.jpg')"]
+                "x = preprocess('image.jpg')"]
         if spec.quantization is not None:
             out += ["scale, zero = inp['quantization']",
                     "x = np.clip(np.round(x / scale) + zero, -128 if inp['dtype'] == np.int8 else 0, "
