@@ -31,13 +31,17 @@ from .devices_cmd import connect_options
 @click.option("--device", "devices", multiple=True, default=("local",), show_default=True,
               help="Where to measure: local, ssh://[user@]host[:port], a Host alias, adb://SERIAL (add "
                    "?python=PATH for the device's Python). Repeat for several devices, measured concurrently.")
+@click.option("--benchmark-binary", "benchmark_binaries", multiple=True, type=click.Path(path_type=Path),
+              help="Measure with a native tool instead of the Python runner (the way on Android, whose adb "
+                   "shell has no Python): TFLite's benchmark_model for .tflite, onnxruntime_perf_test for .onnx. "
+                   "Pushed with each artifact and removed afterwards; repeat to give both.")
 @click.option("--plot", "plot_dir", type=click.Path(path_type=Path), help="Write PNG plots into this folder.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (several devices: {\"reports\": [...]}).")
 @connect_options
 def profile_command(folder: Path, artifacts: tuple[str, ...], runtime: str | None, provider: str,
                     allow_fallback: bool, threads: int | None, warmup: int, iters: int | None, seconds: float | None,
-                    batch: int, op_profile: bool, devices: tuple[str, ...], plot_dir: Path | None, as_json: bool,
-                    connect) -> None:  # noqa: ANN001
+                    batch: int, op_profile: bool, devices: tuple[str, ...], benchmark_binaries: tuple[Path, ...],
+                    plot_dir: Path | None, as_json: bool, connect) -> None:  # noqa: ANN001
     """Measure every artifact of FOLDER (or the ARTIFACTs named: file name, format, or format:precision):
     latency statistics, load time, first inference, throughput, peak memory, the device's facts, and with
     --op-profile the time per operator and operator category. Figures go into FOLDER/manifest.json under
@@ -48,9 +52,14 @@ def profile_command(folder: Path, artifacts: tuple[str, ...], runtime: str | Non
     options = RuntimeOptions(runtime=runtime, provider=provider, threads=threads, allow_fallback=allow_fallback)
     settings = ProfileSettings(warmup=warmup, iters=iters, seconds=seconds, batch=batch, op_profile=op_profile,
                                keep_times=plot_dir is not None)
+    native = None
+    if benchmark_binaries:
+        from ..runtimes.native import NativeTools
+
+        native = NativeTools.from_paths(benchmark_binaries)
     with progress_bar(not as_json) as progress:
         reports = profile_devices(folder, artifacts, devices=devices, options=options, settings=settings,
-                                  connect=connect, progress=progress)
+                                  connect=connect, progress=progress, native=native)
     several = len(reports) > 1
     data = []
     for report in reports:
@@ -84,6 +93,10 @@ def _ran_on(result: dict[str, Any]) -> str:
     return f"{ran}*" if result.get("fallback") else ran
 
 
+def _ms(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"  # empty where a native tool prints no such figure
+
+
 def _fallback_notes(report: Any) -> str:
     notes = []
     for p in report.profiles:
@@ -93,6 +106,7 @@ def _fallback_notes(report: Any) -> str:
                          f"(not available), ran on {_ran_on(r)[:-1]}")
         elif r.get("xnnpack_declined"):
             notes.append(f"{p.artifact.name}: XNNPACK declined the model, TFLite's built-in kernels ran")
+        notes.extend(f"{p.artifact.name}: {w}" for w in (r.get("tool") or {}).get("warnings", []))
     return "\n".join(notes)
 
 
@@ -100,11 +114,15 @@ def _print_summary(report: Any) -> None:
     rows = []
     for p in report.profiles:
         r, lat = p.result, p.latency
+        tool = f" ({r['tool']['binary']})" if r.get("tool") else ""  # a native tool measured, not the runner
         rows.append((p.artifact.name, p.artifact.key, _mb(p.artifact.size_bytes),
-                     f"{p.mult_adds / 1e6:.1f}M" if p.mult_adds else "", f"{r['runtime']} {_ran_on(r)}",
-                     f"{lat['p50_ms']:.3f}", f"{lat['p90_ms']:.3f}", f"{lat['p99_ms']:.3f}",
-                     f"{lat['mean_ms']:.3f} ± {lat['std_ms']:.3f}", f"{r['throughput_ips']:.1f}",
-                     f"{r['load_ms']:.0f}", f"{r['first_inference_ms']:.1f}", _mb(r.get("peak_rss_bytes")),
+                     f"{p.mult_adds / 1e6:.1f}M" if p.mult_adds else "", f"{r['runtime']}{tool} {_ran_on(r)}",
+                     _ms(lat["p50_ms"]), _ms(lat["p90_ms"]), _ms(lat["p99_ms"]),
+                     f"{lat['mean_ms']:.3f}" + (f" ± {lat['std_ms']:.3f}" if lat.get("std_ms") is not None else ""),
+                     "" if r.get("throughput_ips") is None else f"{r['throughput_ips']:.1f}",
+                     "" if r.get("load_ms") is None else f"{r['load_ms']:.0f}",
+                     "" if r.get("first_inference_ms") is None else f"{r['first_inference_ms']:.1f}",
+                     _mb(r.get("peak_rss_bytes")),
                      "" if p.us_per_mmac is None else f"{p.us_per_mmac:.2f}"))
     host = report.host
     batch = report.settings.batch

@@ -142,9 +142,11 @@ def latency_distribution(view: ReleaseView) -> bytes | None:
             low, high = lat["min_ms"] * scale, lat["max_ms"] * scale
             ax.plot([low, high], [index, index], color="#555555", linewidth=1)
             for key, marker in (("p50_ms", "|"), ("p90_ms", "x"), ("p99_ms", "+")):
-                ax.plot([lat[key] * scale], [index], marker=marker, color="#d62728", markersize=8)
+                if lat.get(key) is not None:  # a native tool may print no percentiles
+                    ax.plot([lat[key] * scale], [index], marker=marker, color="#d62728", markersize=8)
             values.extend([low, high])
-        ax.annotate(f"p50 {lat['p50_ms'] * scale:.3g} ms", (lat["p50_ms"] * scale, index - 0.32), fontsize=6)
+        if lat.get("p50_ms") is not None:
+            ax.annotate(f"p50 {lat['p50_ms'] * scale:.3g} ms", (lat["p50_ms"] * scale, index - 0.32), fontsize=6)
     ax.set_yticks(range(1, len(series) + 1), labels=[label for label, _ in series], fontsize=7)
     ax.set_ylim(len(series) + 0.7, 0.3)
     positive = [v for v in values if v > 0]

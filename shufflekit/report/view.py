@@ -56,7 +56,9 @@ class ArtifactRow:
         if not entry:
             return None
         value = entry.get("per_image_p50_ms")
-        return float(value) if value is not None else float(entry["latency_ms"]["p50_ms"])
+        if value is None:
+            value = entry["latency_ms"].get("p50_ms")  # None where a native tool prints no p50
+        return None if value is None else float(value)
 
 
 @dataclass

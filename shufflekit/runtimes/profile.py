@@ -71,13 +71,14 @@ class ArtifactProfile:
         return self.result["latency_ms"]
 
     @property
-    def per_image_p50_ms(self) -> float:
-        return self.latency["p50_ms"] / self.result["batch"]
+    def per_image_p50_ms(self) -> float | None:
+        p50 = self.latency.get("p50_ms")  # None where a native tool prints no percentiles
+        return None if p50 is None else p50 / self.result["batch"]
 
     @property
     def us_per_mmac(self) -> float | None:
         """Per-image p50 latency in microseconds per million multiply-adds: how far FLOPs predict speed."""
-        if not self.mult_adds:
+        if not self.mult_adds or self.per_image_p50_ms is None:
             return None
         return self.per_image_p50_ms * 1e3 / (self.mult_adds / 1e6)
 
@@ -98,7 +99,7 @@ class ArtifactProfile:
                 "fallback_from", "xnnpack_declined", "ops", "delegate_partitions", "threads", "batch", "batching",
                 "warmup", "iters",
                 "seconds_requested", "load_ms", "first_inference_ms", "throughput_ips", "peak_rss_bytes",
-                "rss_before_load_bytes")
+                "rss_before_load_bytes", "tool")
         data = {k: r[k] for k in keys if k in r}
         data.update(latency_ms=dict(r["latency_ms"]), per_image_p50_ms=self.per_image_p50_ms,
                     mult_adds=self.mult_adds, us_per_mmac=self.us_per_mmac,
@@ -260,15 +261,18 @@ def model_mult_adds(manifest: Manifest) -> int | None:
 
 def profile_folder(folder: str | Path, selectors: Sequence[str] = (), *, options: RuntimeOptions | None = None,
                    settings: ProfileSettings | None = None, device: str = LOCAL, connect: Any = None,
-                   progress: ProgressFn | None = None) -> ProfileReport:
+                   progress: ProgressFn | None = None, native: Any = None) -> ProfileReport:
     """Profile the selected artifacts of a release folder on ``device`` and record the figures in its
-    manifest (each artifact's as soon as it is measured, so an interruption keeps the earlier ones)."""
+    manifest (each artifact's as soon as it is measured, so an interruption keeps the earlier ones).
+    ``native``: a native.NativeTools (--benchmark-binary) that measures instead of the Python runner."""
     folder = Path(folder)
     options = options or RuntimeOptions()
     settings = settings or ProfileSettings()
     progress = progress or (lambda task, done, total: None)
     manifest = Manifest.load(folder)
     chosen = select_artifacts(manifest, selectors, options)
+    if native is not None:
+        native.check(chosen, options, settings)
     for art in chosen:  # refuse a changed file before spending minutes on the others
         art.verify(folder)
     mult_adds = model_mult_adds(manifest)
@@ -277,9 +281,13 @@ def profile_folder(folder: str | Path, selectors: Sequence[str] = (), *, options
     for index, art in enumerate(chosen):
         progress("profile", index, len(chosen))
         path = art.verify(folder)
-        job = benchmark_job(art, str(path), options, settings)
-        key, result, facts = run_on_device(device, art, path, job, timeout=timeout, connect=connect)
-        result["op_profile"] = _with_categories(result.get("op_profile"))
+        if native is not None:  # categories come with the tool's op names (XNNPACK's too)
+            key, result, facts = native.measure(device, art, path, options, settings, timeout=timeout,
+                                                connect=connect)
+        else:
+            job = benchmark_job(art, str(path), options, settings)
+            key, result, facts = run_on_device(device, art, path, job, timeout=timeout, connect=connect)
+            result["op_profile"] = _with_categories(result.get("op_profile"))
         profile = ArtifactProfile(art, result, mult_adds)
         report.profiles.append(profile)
         report.device, report.host = key, facts
@@ -290,14 +298,14 @@ def profile_folder(folder: str | Path, selectors: Sequence[str] = (), *, options
 
 def profile_devices(folder: str | Path, selectors: Sequence[str] = (), *, devices: Sequence[str] = (LOCAL,),
                     options: RuntimeOptions | None = None, settings: ProfileSettings | None = None,
-                    connect: Any = None, progress: ProgressFn | None = None) -> list[ProfileReport]:
+                    connect: Any = None, progress: ProgressFn | None = None, native: Any = None) -> list[ProfileReport]:
     """``profile_folder`` on several devices at once, one worker per device (the manifest's lock merges
     their results). Every device runs to its end; the first failure is raised after the others finish,
     so what they measured is kept."""
     devices = list(dict.fromkeys(devices)) or [LOCAL]
     if len(devices) == 1:
         return [profile_folder(folder, selectors, options=options, settings=settings, device=devices[0],
-                               connect=connect, progress=progress)]
+                               connect=connect, progress=progress, native=native)]
     from concurrent.futures import ThreadPoolExecutor
 
     from .remote import parse_address
@@ -307,10 +315,13 @@ def profile_devices(folder: str | Path, selectors: Sequence[str] = (), *, device
     if twice:  # two workers timing on one CPU would slow each other down
         raise UsageError(f"--device names {twice[0]} more than once", hint="give each device once")
     manifest = Manifest.load(folder)  # bad selections fail once, before any device is reached
-    select_artifacts(manifest, selectors, options or RuntimeOptions())
+    chosen = select_artifacts(manifest, selectors, options or RuntimeOptions())
+    if native is not None:
+        native.check(chosen, options or RuntimeOptions(), settings or ProfileSettings())
     with ThreadPoolExecutor(max_workers=len(devices)) as pool:
         futures = [pool.submit(profile_folder, folder, selectors, options=options, settings=settings, device=d,
-                               connect=connect, progress=_per_device(progress, d)) for d in devices]
+                               connect=connect, progress=_per_device(progress, d), native=native)
+                   for d in devices]
     reports, failures = [], []
     for future in futures:
         try:

@@ -54,7 +54,8 @@ def _latency(report: "ProfileReport", path: Path) -> Path:
     profiles = report.profiles
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.55 * len(profiles)))
     labels = [p.artifact.name for p in profiles]
-    series = [p.result.get("times_ms") or [p.latency["min_ms"], p.latency["p50_ms"], p.latency["max_ms"]]
+    series = [p.result.get("times_ms") or [v for v in (p.latency["min_ms"], p.latency["p50_ms"], p.latency["max_ms"])
+                                           if v is not None]  # a native tool may print no p50
               for p in profiles]
     ax.boxplot(series, vert=False, showfliers=True, whis=(1, 99), flierprops={"markersize": 2})
     ax.set_yticks(range(1, len(labels) + 1), labels=labels)
@@ -64,7 +65,8 @@ def _latency(report: "ProfileReport", path: Path) -> Path:
     if low > 0 and high / low > 20:
         ax.set_xscale("log")  # one slow artifact (or a stall) must not squash the others to a line
     for row, p in enumerate(profiles, start=1):
-        ax.annotate(f"p50 {p.latency['p50_ms']:.2f} ms", (p.latency["p50_ms"], row - 0.3), fontsize=7)
+        if p.latency["p50_ms"] is not None:
+            ax.annotate(f"p50 {p.latency['p50_ms']:.2f} ms", (p.latency["p50_ms"], row - 0.3), fontsize=7)
     batch = profiles[0].result["batch"] if profiles else 1
     ax.set_xlabel(f"latency per batch of {batch} (ms); whiskers p1..p99")
     ax.set_title(f"Latency on {report.device} ({report.host.get('cpu_model') or '?'})")
