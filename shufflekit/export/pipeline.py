@@ -28,7 +28,6 @@ from typing import Any, Callable, Iterator, Sequence
 from ..artifacts import MANIFEST_NAME, Artifact, Manifest, TensorSpec, tool_versions
 from ..errors import ManifestError, UsageError
 from ..files import sha256_file
-from ..metadata import ModelMeta
 from .onnx import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME, OnnxExport, export_onnx, parse_batch
 from .source import ModelSource, load_source
 
@@ -259,9 +258,3 @@ def _still_valid(previous: Manifest | None, new: Sequence[Artifact]) -> tuple[li
     dropped = [a for a in candidates if a not in kept]
     return kept, dropped
 
-
-def describe(meta: ModelMeta, artifacts: Sequence[Artifact]) -> list[dict[str, Any]]:
-    """Rows the CLI prints for an export."""
-    return [{"artifact": a.name, "format": a.format, "precision": a.precision, "size_bytes": a.size_bytes,
-             "input": f"{a.input.name} {list(a.input.shape)} {a.input.dtype} {a.input.layout}",
-             "sha256": a.sha256} for a in artifacts]
