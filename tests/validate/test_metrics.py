@@ -83,3 +83,22 @@ def test_every_format_and_precision_has_a_tolerance(fmt, precision):
 def test_unknown_key_is_a_usage_error():
     with pytest.raises(UsageError, match="no parity tolerance"):
         tolerance_for("coreml", "fp32")
+
+
+def test_a_failure_on_seeded_weights_says_so():
+    from pathlib import Path
+
+    from shufflekit.errors import CheckFailed
+    from shufflekit.validate.parity import ParityReport, ParityResult
+
+    def report(key: str, source: str) -> ParityReport:
+        failed = ParityResult("m.tflite", key, "litert", ("xnnpack",), None, tolerance_for(*key.split(":")),
+                              ("cosine 0.998 < 0.999",))
+        return ParityReport(Path("r"), 16, "stored", (failed,), source)
+
+    with pytest.raises(CheckFailed, match="seeded random weights"):
+        report("tflite:fp16", "seed").raise_if_failed()
+    for key, source in [("tflite:fp32", "seed"), ("tflite:fp16", "checkpoint")]:
+        with pytest.raises(CheckFailed) as caught:
+            report(key, source).raise_if_failed()
+        assert "seeded" not in caught.value.one_line()
