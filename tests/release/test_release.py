@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -179,6 +180,14 @@ def test_a_release_with_ssh_devices_merges_every_device_into_the_manifest(releas
         for name in errors:
             assert f"{name} did not run on {device}" in card
     assert "profile (8 units)" in result.output  # the local figures: skipped, said once
+    # one worker per device, at once: the two devices' profiling spans overlap
+    spans = []
+    for device in remote:
+        units = [e for k, e in manifest.results("release_stages").items() if k.startswith(f"profile {device} ")]
+        ends = [datetime.fromisoformat(e["finished_at"]).timestamp() for e in units]
+        spans.append((min(end - e["seconds"] for end, e in zip(ends, units)), max(ends)))
+    (start_a, end_a), (start_b, end_b) = spans
+    assert start_a < end_b - 1 and start_b < end_a - 1, spans
 
 
 def test_an_unreachable_device_fails_alone_in_one_line_and_keeps_the_rest(released_copy, tmp_path):
