@@ -89,9 +89,18 @@ def _stages_table(view: ReleaseView) -> str:
     stages = view.manifest.results("release_stages")
     if not stages:
         return "<p class=\"note\">No release stages recorded (a folder made by single commands).</p>"
-    rows = [[name, f"{entry.get('seconds', 0):.1f}", str(entry.get("finished_at", "")), str(entry.get("fingerprint", ""))[:16]]
-            for name, entry in stages.items()]
-    return _table(["stage", "seconds", "finished", "fingerprint"], rows, {1})
+    totals: dict[str, list] = {}
+    for name, entry in stages.items():
+        total = totals.setdefault(name.split(" ")[0], [0, 0.0, ""])
+        total[0] += 1
+        total[1] += float(entry.get("seconds", 0.0))
+        total[2] = max(total[2], str(entry.get("finished_at", "")))
+    order = ["train", "export", "quantize", "validate", "evaluate", "profile", "report"]
+    rows = [[stage, str(count), f"{seconds:.1f}", finished] for stage, (count, seconds, finished)
+            in sorted(totals.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order))]
+    return (_table(["stage", "units", "seconds (when they ran)", "last finished"], rows, {1, 2})
+            + "<p class=\"note\">Each unit is recorded with the sha256 of its inputs and options; a rerun skips "
+              "the units whose inputs are unchanged and whose files are intact.</p>")
 
 
 def write_html(view: ReleaseView) -> str:
