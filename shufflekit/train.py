@@ -397,6 +397,10 @@ def train(config: TrainConfig, out: str | os.PathLike[str], *, resume: bool = Fa
                                 scaler=scaler.state_dict() if amp else {}, history=history)
                 if on_epoch is not None:
                     on_epoch(stats)
+        if dist.world > 1:  # every rank leaves together: a rank tearing gloo down while rank 0 still saves
+            import torch.distributed as tdist  # its checkpoint aborted now and then ("terminate called ...")
+
+            tdist.barrier()
         return TrainResult(out=out, meta=meta, epochs_done=config.epochs, history=run_stats, seconds=time.perf_counter() - started, is_main=dist.is_main)
     finally:
         if dist.world > 1:

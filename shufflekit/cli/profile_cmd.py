@@ -35,13 +35,16 @@ from .devices_cmd import connect_options
               help="Measure with a native tool instead of the Python runner (the way on Android, whose adb "
                    "shell has no Python): TFLite's benchmark_model for .tflite, onnxruntime_perf_test for .onnx. "
                    "Pushed with each artifact and removed afterwards; repeat to give both.")
+@click.option("--parity/--no-parity", default=True, show_default=True,
+              help="Also run the folder's reference inputs on the device and judge its outputs against PyTorch "
+                   "(the validate tolerance table); a failure exits 1 after every figure is recorded.")
 @click.option("--plot", "plot_dir", type=click.Path(path_type=Path), help="Write PNG plots into this folder.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (several devices: {\"reports\": [...]}).")
 @connect_options
 def profile_command(folder: Path, artifacts: tuple[str, ...], runtime: str | None, provider: str,
                     allow_fallback: bool, threads: int | None, warmup: int, iters: int | None, seconds: float | None,
                     batch: int, op_profile: bool, devices: tuple[str, ...], benchmark_binaries: tuple[Path, ...],
-                    plot_dir: Path | None, as_json: bool, connect) -> None:  # noqa: ANN001
+                    parity: bool, plot_dir: Path | None, as_json: bool, connect) -> None:  # noqa: ANN001
     """Measure every artifact of FOLDER (or the ARTIFACTs named: file name, format, or format:precision):
     latency statistics, load time, first inference, throughput, peak memory, the device's facts, and with
     --op-profile the time per operator and operator category. Figures go into FOLDER/manifest.json under
@@ -51,7 +54,7 @@ def profile_command(folder: Path, artifacts: tuple[str, ...], runtime: str | Non
 
     options = RuntimeOptions(runtime=runtime, provider=provider, threads=threads, allow_fallback=allow_fallback)
     settings = ProfileSettings(warmup=warmup, iters=iters, seconds=seconds, batch=batch, op_profile=op_profile,
-                               keep_times=plot_dir is not None)
+                               keep_times=plot_dir is not None, parity=parity)
     native = None
     if benchmark_binaries:
         from ..runtimes.native import NativeTools
@@ -78,6 +81,31 @@ def profile_command(folder: Path, artifacts: tuple[str, ...], runtime: str | Non
             click.echo(f"wrote {path}")
     if as_json:
         echo_json({"reports": data} if several else data[0])
+    _raise_on_parity_failure(reports)
+
+
+def _raise_on_parity_failure(reports: list[Any]) -> None:
+    from ..artifacts import Manifest
+    from ..errors import CheckFailed
+    from ..validate.parity import seeded_weights_hint
+
+    failed = [(r.device, p.parity) for r in reports for p in r.profiles if p.parity is not None and not p.parity.passed]
+    if failed:
+        device, first = failed[0]
+        source = str(Manifest.load(reports[0].folder).source.get("kind", ""))
+        hint = seeded_weights_hint(source, [result.key for _, result in failed]) or "see the parity column above"
+        raise CheckFailed(f"parity on the device failed for {len(failed)} artifact(s) ({first.artifact} on {device}: "
+                          f"{first.failures[0]}); the figures are recorded", hint=hint)
+
+
+def _parity_cell(profile: Any) -> str:
+    result = profile.parity
+    if result is None:
+        return ""
+    if not result.passed:
+        return "FAIL"
+    metrics = result.metrics
+    return f"ok {metrics.max_abs:.1e}" if metrics is not None else "ok"
 
 
 def _safe(device: str) -> str:
@@ -123,16 +151,17 @@ def _print_summary(report: Any) -> None:
                      "" if r.get("load_ms") is None else f"{r['load_ms']:.0f}",
                      "" if r.get("first_inference_ms") is None else f"{r['first_inference_ms']:.1f}",
                      _mb(r.get("peak_rss_bytes")),
-                     "" if p.us_per_mmac is None else f"{p.us_per_mmac:.2f}"))
+                     "" if p.us_per_mmac is None else f"{p.us_per_mmac:.2f}", _parity_cell(p)))
     host = report.host
     batch = report.settings.batch
     caption = (f"{report.device}: {host.get('cpu_model') or '?'}, {host.get('logical_cores')} cores"
                f"{', governor ' + host['governor'] if host.get('governor') else ''}; {host.get('os', '')}; "
-               f"latency per batch of {batch} in ms; µs/M-MAC = per-image p50 per million multiply-adds")
+               f"latency per batch of {batch} in ms; µs/M-MAC = per-image p50 per million multiply-adds; "
+               f"parity: the device's outputs against PyTorch (max abs error)")
     notes = _fallback_notes(report)
     print_table(f"Profile of {report.folder}", ["artifact", "format:precision", "MB", "mult-adds", "ran on", "p50",
                                                 "p90", "p99", "mean ± std", "img/s", "load ms", "first ms",
-                                                "peak RSS MB", "µs/M-MAC"],
+                                                "peak RSS MB", "µs/M-MAC", "parity"],
                 rows, right_align=["MB", "mult-adds", "p50", "p90", "p99", "mean ± std", "img/s", "load ms",
                                    "first ms", "peak RSS MB", "µs/M-MAC"],
                 caption=caption + ("\n" + notes if notes else ""))

@@ -186,6 +186,10 @@ def _collect_failures(report: ReleaseReport) -> None:
         if row.parity_passed is False:
             failures = (row.parity or {}).get("failures") or ["out of tolerance"]
             report.parity_failures.append(f"parity {row.name}: {failures[0]}")
+        for device, entry in row.device_parity.items():
+            if not entry.get("passed"):
+                failures = entry.get("failures") or ["out of tolerance"]
+                report.parity_failures.append(f"parity {row.name} on {device}: {failures[0]}")
         if row.accuracy_passed is False:
             report.accuracy_failures.append(f"accuracy {row.name}: top-1 {row.top1}% ({row.top1_delta:+.1f} points)"
                                             if row.top1 is not None and row.top1_delta is not None

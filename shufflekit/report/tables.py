@@ -37,7 +37,10 @@ def accuracy_cell(row: ArtifactRow) -> str:
 def latency_cell(view: ReleaseView, row: ArtifactRow, device: str) -> str:
     value = row.p50_ms(device)
     if value is not None:
-        return f"{value:.3f}"
+        checked = row.device_parity.get(device)  # the device's own outputs against PyTorch
+        if checked is None:
+            return f"{value:.3f}"
+        return f"{value:.3f} (parity {'ok' if checked.get('passed') else 'FAIL'})"
     return "did not run (see notes)" if view.profile_failure(device, row.name) else ""
 
 

@@ -13,6 +13,7 @@ from ..artifacts import Artifact, Manifest
 RELEASE_KIND = "release"  # the release's own records: model facts, data, devices, notes
 STAGES_KIND = "release_stages"  # one record per finished stage unit (fingerprint, outputs)
 TIMES_KIND = "latency_times"  # per-iteration times of a latency entry (the distribution plot)
+DEVICE_PARITY_KIND = "device_parity"  # validate.device_parity: each device's outputs against PyTorch
 FORMAT_ORDER = {"onnx": 0, "tflite": 1}
 PRECISION_ORDER = {"fp32": 0, "fp16": 1, "dynamic": 2, "int8": 3}
 
@@ -24,6 +25,7 @@ class ArtifactRow:
     accuracy: dict[str, Any] | None
     latency: dict[str, dict[str, Any]] = field(default_factory=dict)  # device -> latency entry
     op_profile: dict[str, dict[str, Any]] = field(default_factory=dict)  # device -> op profile entry
+    device_parity: dict[str, dict[str, Any]] = field(default_factory=dict)  # device -> its outputs vs PyTorch
 
     @property
     def name(self) -> str:
@@ -119,12 +121,14 @@ def load_view(folder: str | Path, manifest: Manifest | None = None) -> ReleaseVi
             if name in times and times[name].get("sha256") == entry.get("sha256"):
                 entry["times_ms"] = times[name].get("times_ms")
     ops = {d: manifest.results("op_profile", group=d) for d in manifest.groups("op_profile")}
+    on_device = {d: manifest.results(DEVICE_PARITY_KIND, group=d) for d in manifest.groups(DEVICE_PARITY_KIND)}
     rows = []
     for artifact in sorted(manifest.artifacts, key=_sort_key):
         rows.append(ArtifactRow(
             artifact, parity.get(artifact.name), accuracy.get(artifact.name),
             {d: latency[d][artifact.name] for d in devices if artifact.name in latency[d]},
-            {d: ops[d][artifact.name] for d in ops if artifact.name in ops[d]}))
+            {d: ops[d][artifact.name] for d in ops if artifact.name in ops[d]},
+            {d: on_device[d][artifact.name] for d in on_device if artifact.name in on_device[d]}))
     record = manifest.results(RELEASE_KIND)
     failed = ((record.get("profile_failures") or {}).get("artifacts") or {})
     measured = [d for d in devices if any(d in r.latency for r in rows)]

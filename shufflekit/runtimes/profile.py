@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 
 from ..artifacts import Artifact, Manifest, update_manifest
 from ..errors import DeviceError, UsageError
+from ..validate import device_parity
 from . import opcategories, runner
 from .base import RuntimeOptions, get_runtime, runtime_for_format, translate
 
@@ -42,6 +43,7 @@ class ProfileSettings:
     batch: int = 1
     op_profile: bool = False
     keep_times: bool = False  # per-iteration times (for plots)
+    parity: bool = True  # also judge the device's outputs on the folder's reference inputs against PyTorch
 
     def __post_init__(self) -> None:
         if self.warmup < 0:
@@ -57,7 +59,7 @@ class ProfileSettings:
 
     def to_dict(self) -> dict[str, Any]:
         return {"warmup": self.warmup, "iters": self.iters if self.seconds is None else None,
-                "seconds": self.seconds, "batch": self.batch, "op_profile": self.op_profile}
+                "seconds": self.seconds, "batch": self.batch, "op_profile": self.op_profile, "parity": self.parity}
 
 
 @dataclass
@@ -65,6 +67,7 @@ class ArtifactProfile:
     artifact: Artifact
     result: dict[str, Any]  # the runner's benchmark result
     mult_adds: int | None
+    parity: Any = None  # validate.parity.ParityResult of the device's outputs, where the folder has a reference
 
     @property
     def latency(self) -> dict[str, float]:
@@ -122,6 +125,7 @@ class ArtifactProfile:
     def to_dict(self) -> dict[str, Any]:
         data = {"artifact": self.artifact.name, **self.summary()}
         data["op_profile"] = self.result.get("op_profile")
+        data["parity"] = self.parity.to_dict() if self.parity is not None else None
         if self.op_profile:
             data["breakdown"] = self.breakdown
         if "times_ms" in self.result:
@@ -228,21 +232,27 @@ def run_local(job: dict[str, Any], *, timeout: float, python: str = sys.executab
 
 
 def run_on_device(device: str, art: Artifact, path: Path, job: dict[str, Any], *, timeout: float,
-                  connect: Any = None) -> tuple[str, dict[str, Any], dict[str, Any]]:
+                  connect: Any = None, parity_inputs: Path | None = None,
+                  parity_outputs: Path | None = None) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """Run one job on ``device`` ('local' or a remote address). Returns (device key, result, device facts).
-    ``connect``: the remote layer's ConnectOptions (host keys, ssh config, timeouts)."""
-    if device == LOCAL:
-        result = run_local({**job, "model": str(path)}, timeout=timeout)
-        return LOCAL, result, result.get("host", {})
+    ``connect``: the remote layer's ConnectOptions (host keys, ssh config, timeouts). With
+    ``parity_inputs``, the device also predicts them and its outputs end up at ``parity_outputs``."""
     from .remote import parse_address
+
+    address = None if device == LOCAL else parse_address(device, ssh_config=getattr(connect, "ssh_config", None))
+    if address is None or (address.scheme == "local" and address.python is None):
+        if parity_inputs is not None:
+            job = {**job, "parity_inputs": str(parity_inputs), "parity_outputs": str(parity_outputs)}
+        result = run_local({**job, "model": str(path)}, timeout=timeout)
+        return LOCAL if address is None else address.key, result, result.get("host", {})
     from .remote.job import run_job
 
-    address = parse_address(device, ssh_config=getattr(connect, "ssh_config", None))
-    if address.scheme == "local" and address.python is None:
-        result = run_local({**job, "model": str(path)}, timeout=timeout)
-        return address.key, result, result.get("host", {})
-    remote = run_job(address, {**job, "model": path.name}, [path], artifact_format=art.format, timeout=timeout,
-                     options=connect)
+    files, pull = [path], []
+    if parity_inputs is not None:
+        job = {**job, "parity_inputs": parity_inputs.name, "parity_outputs": parity_outputs.name}
+        files, pull = [path, parity_inputs], [parity_outputs.name]
+    remote = run_job(address, {**job, "model": path.name}, files, artifact_format=art.format, timeout=timeout,
+                     options=connect, pull=pull, pull_into=parity_outputs.parent if pull else None)
     return remote.address, remote.result, {**remote.device, **remote.result.get("host", {})}
 
 
@@ -276,22 +286,32 @@ def profile_folder(folder: str | Path, selectors: Sequence[str] = (), *, options
     for art in chosen:  # refuse a changed file before spending minutes on the others
         art.verify(folder)
     mult_adds = model_mult_adds(manifest)
+    # Native tools print timings only; parity needs the Python runner's outputs.
+    reference = device_parity.stored_reference(manifest) if settings.parity and native is None else None
     report = ProfileReport(folder, device, {}, options, settings)
     timeout = _timeout(settings)
-    for index, art in enumerate(chosen):
-        progress("profile", index, len(chosen))
-        path = art.verify(folder)
-        if native is not None:  # categories come with the tool's op names (XNNPACK's too)
-            key, result, facts = native.measure(device, art, path, options, settings, timeout=timeout,
-                                                connect=connect)
-        else:
-            job = benchmark_job(art, str(path), options, settings)
-            key, result, facts = run_on_device(device, art, path, job, timeout=timeout, connect=connect)
-            result["op_profile"] = _with_categories(result.get("op_profile"))
-        profile = ArtifactProfile(art, result, mult_adds)
-        report.profiles.append(profile)
-        report.device, report.host = key, facts
-        _record(folder, profile, key, facts)
+    with tempfile.TemporaryDirectory(prefix="shufflekit-parity-") as scratch:
+        inputs = device_parity.write_inputs(reference, Path(scratch)) if reference is not None else None
+        outputs = Path(scratch) / device_parity.OUTPUTS_NAME
+        for index, art in enumerate(chosen):
+            progress("profile", index, len(chosen))
+            path = art.verify(folder)
+            parity = None
+            if native is not None:  # categories come with the tool's op names (XNNPACK's too)
+                key, result, facts = native.measure(device, art, path, options, settings, timeout=timeout,
+                                                    connect=connect)
+            else:
+                job = benchmark_job(art, str(path), options, settings)
+                outputs.unlink(missing_ok=True)  # never judge the previous artifact's answer
+                key, result, facts = run_on_device(device, art, path, job, timeout=timeout, connect=connect,
+                                                   parity_inputs=inputs, parity_outputs=outputs)
+                result["op_profile"] = _with_categories(result.get("op_profile"))
+                if inputs is not None and result.get("parity_outputs") and outputs.is_file():
+                    parity = device_parity.judge_device_outputs(art, result, outputs, reference)
+            profile = ArtifactProfile(art, result, mult_adds, parity)
+            report.profiles.append(profile)
+            report.device, report.host = key, facts
+            _record(folder, profile, key, facts)
     progress("profile", len(chosen), len(chosen))
     return report
 
@@ -357,3 +377,5 @@ def _record(folder: Path, profile: ArtifactProfile, device: str, facts: dict[str
         ops = profile.op_summary()
         if ops is not None:
             manifest.record("op_profile", current, ops, group=device)
+        if profile.parity is not None:
+            manifest.record(device_parity.RESULT_KIND, current, profile.parity.to_dict(), group=device)

@@ -19,6 +19,8 @@ Everything the runtimes print goes to stderr, so stdout is always clean JSON. Jo
     threads         intra-op threads (ORT) / interpreter threads (TFLite); default: the runtime's
     layout          the model's image-input layout, "NCHW" or "NHWC" (inputs are given NCHW)
     batch, warmup, iters, seconds, op_profile, op_profile_runs, seed, keep_times   (benchmark)
+    parity_inputs, parity_outputs   (benchmark, optional) .npy paths: after the timed loop, the same session
+                    predicts these float32 NCHW images and writes its float32 outputs, for parity on the device
     inputs, outputs .npy paths (run): float32 NCHW images in, float32 (dequantized) outputs out
 """
 
@@ -614,6 +616,21 @@ def predict(session, images, layout=None):
     return run_feeds(session, prepare_feeds(session, images, layout))
 
 
+def predict_all(session, images, layout=None):
+    """``predict`` for any number of images: a model fixed at batch N > 1 takes them in whole batches, the
+    last one filled up with repeats of the first images whose outputs are dropped."""
+    images = np.asarray(images, dtype=np.float32)
+    fixed = image_input(session).batch
+    if fixed is None or fixed <= 1 or len(images) == fixed:
+        return predict(session, images, layout)
+    missing = (-len(images)) % fixed
+    if missing:
+        images = np.concatenate([images, np.resize(images, (missing,) + images.shape[1:])])
+    parts = [predict(session, images[i:i + fixed], layout) for i in range(0, len(images), fixed)]
+    keep = len(images) - missing
+    return [np.concatenate([p[k] for p in parts])[:keep] for k in range(len(parts[0]))]
+
+
 # ------------------------------------------------------------------------------------------------------
 # Benchmark
 # ------------------------------------------------------------------------------------------------------
@@ -667,8 +684,10 @@ def timed_loop(session, feeds_list, warmup=10, iters=None, seconds=None):
 
 def benchmark(path, runtime=None, providers=None, threads=None, allow_fallback=False, layout=None, batch=1,
               warmup=10, iters=None, seconds=None, op_profile=False, op_profile_runs=None, seed=0,
-              keep_times=False):
-    """Load, time, and (optionally) op-profile one model file. Returns a JSON-ready dict."""
+              keep_times=False, parity_inputs=None, parity_outputs=None):
+    """Load, time, and (optionally) op-profile one model file. Returns a JSON-ready dict.
+    With ``parity_inputs``/``parity_outputs``, the session then predicts those images (after the timing,
+    so the timed figures are untouched) and writes its outputs for the host to judge."""
     providers = parse_providers(providers)
     check_counts(warmup, iters, seconds)
     if iters is None and seconds is None:
@@ -708,8 +727,20 @@ def benchmark(path, runtime=None, providers=None, threads=None, allow_fallback=F
         runs = int(op_profile_runs or min(max(len(times), 10), 100))
         result["op_profile"] = profile_ops(path, result["runtime"], providers, threads, allow_fallback, feeds_list,
                                            warmup=min(int(warmup), 10), runs=runs)
+    if parity_inputs:
+        if not parity_outputs:
+            raise RunnerError("bad_input", "parity_inputs given without parity_outputs", hint="set both")
+        save_outputs(predict_all(session, np.load(parity_inputs, allow_pickle=False), layout)[0], parity_outputs)
+        result["parity_outputs"] = os.path.basename(parity_outputs)
     session.close()
     return result
+
+
+def save_outputs(array, path):
+    """Write one .npy atomically: a half-written file must never look like the device's answer."""
+    tmp = path + ".partial.npy"
+    np.save(tmp, np.asarray(array, dtype=np.float32))
+    os.replace(tmp, path)
 
 
 def _gc_off():
@@ -1156,17 +1187,16 @@ def run_job(job):
         return benchmark(job["model"], layout=job.get("layout"), batch=int(job.get("batch", 1)),
                          warmup=int(job.get("warmup", 10)), iters=job.get("iters"), seconds=job.get("seconds"),
                          op_profile=bool(job.get("op_profile", False)), op_profile_runs=job.get("op_profile_runs"),
-                         seed=int(job.get("seed", 0)), keep_times=bool(job.get("keep_times", False)), **common)
+                         seed=int(job.get("seed", 0)), keep_times=bool(job.get("keep_times", False)),
+                         parity_inputs=job.get("parity_inputs"), parity_outputs=job.get("parity_outputs"), **common)
     if mode == "run":
         for key in ("inputs", "outputs"):
             if key not in job:
                 raise RunnerError("bad_input", "a run job needs %r (an .npy path)" % key, hint="set it in the job")
         images = np.load(job["inputs"], allow_pickle=False)
         session = open_session(job["model"], **common)
-        outputs = predict(session, images, job.get("layout"))
-        tmp = job["outputs"] + ".partial.npy"
-        np.save(tmp, outputs[0])
-        os.replace(tmp, job["outputs"])
+        outputs = predict_all(session, images, job.get("layout"))
+        save_outputs(outputs[0], job["outputs"])
         result = dict(session.info)
         result.update({"model": os.path.basename(job["model"]), "outputs": job["outputs"],
                        "shape": list(outputs[0].shape), "host": host_facts(with_runtimes=False)})

@@ -77,14 +77,20 @@ class ParityReport:
         if self.passed:
             return
         worst = "; ".join(f"{r.artifact}: {r.failures[0]}" for r in self.failed)
-        hint = "see the table above; re-export, or check the converter versions"
-        if self.source == "seed" and all(not r.key.endswith(":fp32") for r in self.failed):
-            # Measured: a random network's pooled features barely differ between images, so its
-            # classes hang on small differences that fp16 rounding and int8 steps swamp.
-            hint = ("this folder holds seeded random weights, on which reduced-precision agreement measures "
-                    "noise rather than quantization quality; judge fp16/int8 on a trained checkpoint")
+        hint = seeded_weights_hint(self.source, [r.key for r in self.failed]) or \
+            "see the table above; re-export, or check the converter versions"
         raise CheckFailed(f"parity failed for {len(self.failed)} of {len(self.results)} artifacts ({worst})",
                           hint=hint)
+
+
+def seeded_weights_hint(source: str, failed_keys: Sequence[str]) -> str | None:
+    """Why reduced-precision files of a seeded (untrained) export fail parity, or None where that is not it.
+    Measured: a random network's pooled features barely differ between images, so its classes hang on
+    small differences that fp16 rounding and int8 steps swamp."""
+    if source != "seed" or not failed_keys or any(k.endswith(":fp32") for k in failed_keys):
+        return None
+    return ("this folder holds seeded random weights, on which reduced-precision agreement measures "
+            "noise rather than quantization quality; judge fp16/int8 on a trained checkpoint")
 
 
 def validate_release(folder: str | Path, *, checkpoint: str | Path | None = None, samples: int | None = None,
@@ -122,7 +128,7 @@ def validate_release(folder: str | Path, *, checkpoint: str | Path | None = None
             runtime, providers = session.runtime, tuple(session.providers)
         finally:
             session.close()
-        result = _judge(artifact, runtime, providers, reference, outputs, tolerance)
+        result = judge_outputs(artifact, runtime, providers, reference, outputs, tolerance)
         results.append(_with_accuracy(result, accuracy.get(artifact.name)))
         progress("parity", index, len(artifacts))
     report = ParityReport(folder, reference.samples, origin, tuple(results), str(manifest.source.get("kind", "")))
@@ -143,8 +149,9 @@ def _predict(session: Any, artifact: Artifact, images: np.ndarray) -> np.ndarray
     return np.concatenate(chunks)[: len(images)]
 
 
-def _judge(artifact: Artifact, runtime: str, providers: tuple[str, ...], reference: Reference, outputs: np.ndarray,
+def judge_outputs(artifact: Artifact, runtime: str, providers: tuple[str, ...], reference: Reference, outputs: np.ndarray,
            tolerance: Tolerance) -> ParityResult:
+    """One artifact's outputs on the reference inputs against PyTorch's, judged by ``tolerance``."""
     outputs = np.asarray(outputs)
     if outputs.shape != reference.logits.shape:
         failure = f"output shape {outputs.shape} differs from PyTorch's {reference.logits.shape}"

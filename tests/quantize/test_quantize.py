@@ -73,6 +73,21 @@ def test_every_precision_keeps_accuracy_within_the_gate_and_passes_validate(quan
     assert set(recorded) == {r.name for r in accuracy.results} | {"pytorch"}
 
 
+def test_every_precision_keeps_parity_on_a_board_python(quantized_copy):
+    """Every file of the trained release run where a Raspberry Pi would run it (the lean device Python:
+    numpy<2, tflite-runtime 2.14, onnxruntime), through the remote layer, its outputs judged against
+    PyTorch by the tolerance table: what an app team learns before shipping a quantized file."""
+    device_python = Path(__file__).resolve().parents[2] / ".venv-device" / "bin" / "python"
+    if not device_python.exists():
+        pytest.skip(".venv-device is missing; `make test` builds it")
+    result = _cli("profile", quantized_copy, "--warmup", "0", "--iters", "1", "--device",
+                  f"local?python={device_python}", "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["artifacts"]
+    assert len(rows) == 8 and all(r["parity"]["passed"] for r in rows), [r["parity"]["failures"] for r in rows]
+    assert {r["interpreter"] for r in rows if r["format"] == "tflite"} == {"tflite-runtime"}
+
+
 def test_artifacts_record_lineage_options_tools_and_the_calibration_used(quantized):
     manifest = Manifest.load(quantized.folder)
     parent = manifest.artifact(f"{MODEL}_fp32.onnx")

@@ -17,7 +17,9 @@ from shufflekit.cli import main
 from shufflekit.metadata import ModelMeta, Preprocessing
 from shufflekit.runtimes import opcategories
 
-FAST = ["--warmup", "1", "--iters", "5"]
+# full_release holds seeded (untrained) weights, whose reduced-precision files fail parity by design (see
+# test_parity_on_the_device_is_judged_and_a_failure_exits_1): the latency tests leave parity out.
+FAST = ["--warmup", "1", "--iters", "5", "--no-parity"]
 
 
 def _invoke(*args: str, env: dict | None = None):
@@ -61,6 +63,25 @@ def test_every_format_and_precision_is_profiled_on_cpu(profiled) -> None:
     assert report["device"] == "local"
     host = manifest.group_info("latency", "local")
     assert host["cpu_model"] and host["logical_cores"] >= 1 and "onnxruntime" in host["runtimes"]
+
+
+def test_parity_on_the_device_is_judged_and_a_failure_exits_1(full_release_copy: Path) -> None:
+    """Every artifact's outputs on the reference inputs, from the runner that timed it, against PyTorch's.
+    fp32 agrees; the seeded reduced-precision files do not (noise on a random network), which exits 1
+    with validate's explanation, after every figure was recorded."""
+    result = _invoke(str(full_release_copy), "--warmup", "1", "--iters", "2", "--json")
+    assert result.exit_code == 1, result.output
+    verdicts = {row["precision"] + ":" + row["format"]: row["parity"]["passed"]
+                for row in json.loads(result.stdout)["artifacts"]}
+    assert verdicts["fp32:onnx"] and verdicts["fp32:tflite"] and not all(verdicts.values())
+    assert "parity on the device failed" in result.stderr and "seeded random weights" in result.stderr
+    manifest = Manifest.load(full_release_copy)
+    recorded = manifest.results("device_parity", group="local")
+    assert {name: entry["passed"] for name, entry in recorded.items()} == \
+        {row["artifact"]: row["parity"]["passed"] for row in json.loads(result.stdout)["artifacts"]}
+    assert set(manifest.results("latency", group="local")) == set(recorded)
+    skipped = _invoke(str(full_release_copy), "onnx:int8", *FAST)  # --no-parity: latency alone
+    assert skipped.exit_code == 0, skipped.output
 
 
 def test_multiply_adds_and_latency_per_mmac_sit_beside_each_figure(profiled) -> None:
