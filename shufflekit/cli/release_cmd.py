@@ -25,6 +25,10 @@ _STATUS_STYLE = {"ran": "green", "skipped": "cyan", "not run": "yellow", "failed
 @click.option("--device", "devices", multiple=True, metavar="URI", help="Also profile on this device "
               "(ssh://[user@]host[:port], a Host alias, adb://SERIAL); repeat for several, measured at once. "
               "This computer is always profiled.")
+@click.option("--benchmark-binary", "benchmark_binaries", multiple=True, type=click.Path(path_type=Path),
+              help="Measure on the --device devices with this native tool (TFLite's benchmark_model, "
+                   "onnxruntime_perf_test) instead of the Python runner: the way on an Android phone. Artifacts "
+                   "of a format with no tool given use the runner. This computer always uses the runner.")
 @click.option("--input-size", type=int, help="Square input side, a multiple of 32 [default: the checkpoint's, else 224].")
 @click.option("--num-classes", type=int, help="Classes [default: the checkpoint's, else 1000].")
 @click.option("--out", type=click.Path(path_type=Path), help=f"Release folder [required; {DEMO_OUT} with --demo].")
@@ -42,7 +46,7 @@ _STATUS_STYLE = {"ran": "green", "skipped": "cyan", "not run": "yellow", "failed
 def release_command(model: str | None, checkpoint: Path | None, data: str | None, devices: tuple[str, ...],
                     input_size: int | None, num_classes: int | None, out: Path | None, calib_samples: int,
                     limit: int | None, max_drop: float, iters: int, warmup: int, op_profile: bool, demo: bool,
-                    connect: Any) -> None:
+                    benchmark_binaries: tuple[Path, ...], connect: Any) -> None:
     """Export, quantize, check parity and accuracy, profile on every device, and write a release folder:
     artifacts, manifest.json, labels.txt, README.md (model card) and report.html.
 
@@ -57,9 +61,19 @@ def release_command(model: str | None, checkpoint: Path | None, data: str | None
             raise UsageError("--out is required", hint="pass the release folder to write, e.g. --out release/")
         out = Path(DEMO_OUT)
     settings = ProfileSettings(warmup=warmup, iters=iters, op_profile=op_profile, keep_times=True)
+    native = None
+    if benchmark_binaries:
+        from ..runtimes.native import NativeTools
+
+        if not devices:
+            raise UsageError("--benchmark-binary measures on --device devices, and none is given",
+                             hint="add --device adb://SERIAL (or ssh://...), or leave out --benchmark-binary")
+
+        native = NativeTools.from_paths(benchmark_binaries)
     options = ReleaseOptions(out=out, model=model, checkpoint=checkpoint, data=data, devices=devices,
                              input_size=input_size, num_classes=num_classes, connect=connect, demo=demo,
-                             calib_samples=calib_samples, eval_limit=limit, max_drop=max_drop, profile=settings)
+                             calib_samples=calib_samples, eval_limit=limit, max_drop=max_drop, profile=settings,
+                             native=native)
     click.echo(f"release into {out}/" + (" (demo: training v2 0.5x on the built-in digits first)" if demo else ""))
     printer = _OutcomePrinter()
     with progress_bar() as progress:

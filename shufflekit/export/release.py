@@ -54,6 +54,7 @@ class ReleaseOptions:
     eval_limit: int | None = None
     max_drop: float = 1.0
     profile: ProfileSettings = DEFAULT_PROFILE
+    native: Any = None  # runtimes.native.NativeTools: --benchmark-binary, used on the remote devices
 
 
 @dataclass

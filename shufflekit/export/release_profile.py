@@ -39,6 +39,18 @@ def device_keys(devices: Sequence[str], connect: Any) -> dict[str, str]:
     return keys
 
 
+def native_tool(ctx: Context, key: str, artifact: Artifact) -> Any:
+    """The --benchmark-binary that measures ``artifact`` on device ``key``, or None (the Python runner).
+    Native tools are for the target devices: this computer is always measured by the runner."""
+    native = ctx.options.native
+    if native is None or key == LOCAL:
+        return None
+    try:
+        return native.for_artifact(artifact)
+    except UsageError:  # no tool given for this format: the runner measures it
+        return None
+
+
 def _fresh_latency(manifest: Manifest, device: str, artifact: Artifact) -> bool:
     entry = manifest.results("latency", group=device).get(artifact.name)
     return bool(entry) and entry.get("sha256") == artifact.sha256
@@ -55,8 +67,10 @@ def stage_profile(ctx: Context) -> None:
     for address, key in keys.items():
         plan = []
         for artifact in artifacts:
+            tool = native_tool(ctx, key, artifact)
             unit = Unit("profile", f"{key} {artifact.name}",
-                        fingerprint("profile", {"artifact": artifact.sha256, "device": key, "settings": settings}))
+                        fingerprint("profile", {"artifact": artifact.sha256, "device": key, "settings": settings,
+                                                "tool": tool.sha256 if tool is not None else None}))
             if not ctx.skip_if_done(unit, manifest, lambda a=artifact, k=key: _fresh_latency(
                     Manifest.load(ctx.folder), k, a)):
                 plan.append((unit, artifact))
@@ -86,7 +100,8 @@ def _device_worker(ctx: Context, address: str, key: str, plan: list[tuple[Unit, 
     from .release_state import mark_done
 
     options = ctx.options
-    problem = _unusable(address, key, options.connect)
+    natively = any(native_tool(ctx, key, artifact) is not None for _, artifact in plan)
+    problem = _unusable(address, key, options.connect, natively)
     if problem is not None:
         ctx.device_errors[key] = problem
         ctx.outcome(plan[0][0], "failed", note=problem)
@@ -98,8 +113,9 @@ def _device_worker(ctx: Context, address: str, key: str, plan: list[tuple[Unit, 
             return
         started = time.perf_counter()
         try:
+            native = options.native if native_tool(ctx, key, artifact) is not None else None
             report = profile_folder(ctx.folder, [artifact.name], settings=options.profile, device=address,
-                                    connect=options.connect,
+                                    connect=options.connect, native=native,
                                     progress=lambda task, done, total: ctx.progress(f"profile on {key}",
                                                                                     index, len(plan)))
         except ShufflekitError as exc:
@@ -116,14 +132,26 @@ def _device_worker(ctx: Context, address: str, key: str, plan: list[tuple[Unit, 
     ctx.progress(f"profile on {key}", len(plan), len(plan))
 
 
-def _unusable(address: str, key: str, connect: Any) -> str | None:
-    """One line saying why a remote device cannot be used at all, or None (this computer: None)."""
+def _unusable(address: str, key: str, connect: Any, natively: bool = False) -> str | None:
+    """One line saying why a remote device cannot be used at all, or None (this computer: None). A device
+    some artifacts are measured on by native tools needs no Python: reaching its shell is enough (an
+    artifact the runner must measure there then fails alone)."""
     if key == LOCAL and "python=" not in address:
         return None
-    from ..runtimes.remote import parse_address
+    from ..runtimes.remote import open_transport, parse_address
     from ..runtimes.remote.probe import check_device
 
-    check = check_device(parse_address(address, ssh_config=getattr(connect, "ssh_config", None)), connect)
+    parsed = parse_address(address, ssh_config=getattr(connect, "ssh_config", None))
+    if natively:
+        from ..runtimes import native_facts
+
+        try:
+            with open_transport(parsed, connect) as transport:
+                native_facts.collect(transport)
+        except ShufflekitError as exc:
+            return exc.one_line()
+        return None
+    check = check_device(parsed, connect)
     return None if check.ok else (check.error or f"{key} cannot be used")
 
 

@@ -237,6 +237,39 @@ def test_an_artifact_the_device_cannot_run_fails_alone_and_the_rest_is_measured(
     assert all(f"{name} did not run on {board}" in card for name in failed)
 
 
+def test_an_android_phone_is_measured_with_native_tools(released_copy, tmp_path, monkeypatch):
+    """An adb shell has no Python: --benchmark-binary measures every artifact there with the runtimes'
+    own tools. No Android device runs here: the stand-in adb (tests/remote/fake_adb) keeps the phone's
+    files in a folder and the stand-in tools (tests/runtimes/native_tools) print the real tools' output."""
+    tests = Path(__file__).resolve().parents[1]
+    phone_tmp = tmp_path / "android" / "data" / "local" / "tmp"
+    phone_tmp.mkdir(parents=True)
+    monkeypatch.setenv("PATH", f"{tests / 'remote' / 'fake_adb'}:{__import__('os').environ['PATH']}")
+    monkeypatch.setenv("FAKE_ADB_ROOT", str(tmp_path / "android"))
+    monkeypatch.setenv("FAKE_ADB_DEVICES", "emulator-5554=device")
+    tools = [tests / "runtimes" / "native_tools" / name for name in ("benchmark_model", "onnxruntime_perf_test")]
+    folder = released_copy.folder
+    phone = f"adb://emulator-5554?tmp={phone_tmp}&python=/system/bin/no-python3"  # a phone has no Python
+    result = CliRunner().invoke(main, ["release", "--checkpoint", str(released_copy.checkpoint), *CLI_FAST,
+                                       "--device", phone, *(f"--benchmark-binary={t}" for t in tools),
+                                       "--out", str(folder)])
+    assert result.exit_code == 0, result.output
+    manifest = Manifest.load(folder)
+    measured = manifest.results("latency", group="adb://emulator-5554")
+    assert set(measured) == {a.name for a in manifest.artifacts}
+    assert {entry["tool"]["name"] for entry in measured.values()} == {"benchmark_model", "onnxruntime_perf_test"}
+    assert list(phone_tmp.iterdir()) == []  # nothing left on the phone
+    assert "p50 ms @ adb://emulator-5554" in (folder / "README.md").read_text()
+
+
+def test_benchmark_binary_without_a_device_is_one_line(tmp_path):
+    tool = Path(__file__).resolve().parents[1] / "runtimes" / "native_tools" / "benchmark_model"
+    result = CliRunner().invoke(main, ["release", "--model", "shufflenet_v2_x0_5", "--benchmark-binary", str(tool),
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "none is given" in _one_error_line(result)
+    assert not (tmp_path / "out").exists()
+
+
 def _one_error_line(result) -> str:  # noqa: ANN001
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), (result.stdout, result.stderr)
