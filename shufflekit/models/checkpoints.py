@@ -4,7 +4,8 @@ Three layouts are read:
 - shufflekit's own: {"format": CHECKPOINT_FORMAT, "meta": {...}, "state_dict": {...}, ...training state}
 - a bare state dict in torchvision's key layout (v2) or our v1 layout
 - the official Megvii ShuffleNet-Series layout: {"state_dict": {"module.<key>": ...}}; v1 keys are ours
-  already, v2 keys are converted by ``megvii.convert_megvii_v2`` when they are Megvii's own.
+  already; Megvii's own v2 keys are converted to torchvision's by ``megvii.convert_megvii_v2`` where that
+  is exact (0.5x), and otherwise kept as they are for the ``*_megvii`` variants (1.0x and wider).
 Every file is opened with ``torch.load(weights_only=True)``.
 """
 
@@ -98,10 +99,12 @@ def _unwrap(payload: Any, path: Path) -> tuple[str, dict[str, torch.Tensor], dic
                               hint="expected a shufflekit, torchvision or Megvii ShuffleNet checkpoint")
     state = _strip_prefix(_strip_prefix(state, "module."), "model.")
     if "first_conv.0.weight" in state and any(".branch_main." in key for key in state):
-        from .megvii import convert_megvii_v2  # only for Megvii's own v2 key names
+        from .megvii import convert_megvii_v2, splits_in_halves  # only for Megvii's own v2 key names
 
         try:
-            state, layout = convert_megvii_v2(state), "megvii"
+            if splits_in_halves(state):
+                state = convert_megvii_v2(state)
+            layout = "megvii"
         except CheckpointError as exc:
             raise CheckpointError(f"checkpoint {path}: {exc.message}", hint=exc.hint) from None
     return layout, dict(state), None, {}

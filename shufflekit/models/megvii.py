@@ -19,7 +19,8 @@ long they will survive on each side and pairing them in that order always succee
 
 Only Megvii's 0.5x has torchvision's widths: from 1.0x up Megvii's first stage-2 unit puts 24 channels
 in its projection branch and the rest in the main one, where torchvision splits the output in halves.
-No permutation bridges that, so those checkpoints are refused with the reason.
+No permutation bridges that: those checkpoints load, unconverted, into the ``*_megvii`` variants
+(shufflenet_v2_megvii.py), which are Megvii's network in its own key layout.
 """
 
 from __future__ import annotations
@@ -150,8 +151,15 @@ def _blocks(state: Mapping[str, torch.Tensor]) -> list[list[int]]:
     return stages
 
 
-def _check_widths(state: Mapping[str, torch.Tensor], stages: list[list[int]]) -> None:
-    """Refuse, with the reason, a checkpoint whose stride-2 units do not split their output in halves."""
+def splits_in_halves(state: Mapping[str, torch.Tensor]) -> bool:
+    """Whether every stride-2 unit of a Megvii v2 state dict splits its output in halves (so it converts
+    to torchvision's layout). False for Megvii's 1.0x and wider, which keep their own layout."""
+    stages = _blocks(state)
+    return all(proj == main for proj, main in _projecting_splits(state, stages))
+
+
+def _projecting_splits(state: Mapping[str, torch.Tensor], stages: list[list[int]]) -> list[tuple[int, int]]:
+    """(projection, main) output channels of each stage's first unit."""
     outs = []
     for stage in stages:
         proj = state.get(f"features.{stage[0]}.branch_proj.2.weight")
@@ -160,6 +168,12 @@ def _check_widths(state: Mapping[str, torch.Tensor], stages: list[list[int]]) ->
             raise CheckpointError(f"Megvii checkpoint unit features.{stage[0]} lacks its 1x1 convs",
                                   hint=_UNSUPPORTED_HINT)
         outs.append((proj.shape[0], main.shape[0]))
+    return outs
+
+
+def _check_widths(state: Mapping[str, torch.Tensor], stages: list[list[int]]) -> None:
+    """Refuse, with the reason, a checkpoint whose stride-2 units do not split their output in halves."""
+    outs = _projecting_splits(state, stages)
     first = state["first_conv.0.weight"].shape[0]
     last = state["conv_last.0.weight"].shape[0]
     channels = (first, *(p + m for p, m in outs), last)
@@ -170,7 +184,7 @@ def _check_widths(state: Mapping[str, torch.Tensor], stages: list[list[int]]) ->
                 f"Megvii ShuffleNet v2 {_size_name(channels)} cannot be converted exactly: its first "
                 f"stage-{stage_number} unit splits {proj_out} + {main_out} channels where torchvision's layout "
                 f"splits {half} + {half}",
-                hint="only Megvii's 0.5x has torchvision's widths; use a torchvision or shufflekit checkpoint")
+                hint="load it as it is (shufflekit's *_megvii variants take Megvii's own layout)")
 
 
 def convert_megvii_v2(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

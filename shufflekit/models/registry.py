@@ -8,7 +8,7 @@ from typing import Callable
 from torch import nn
 
 from ..errors import UsageError
-from . import shufflenet_v1, shufflenet_v2
+from . import shufflenet_v1, shufflenet_v2, shufflenet_v2_megvii
 
 
 @dataclass(frozen=True)
@@ -43,12 +43,20 @@ def _v2_builder(width: float) -> Callable[..., nn.Module]:
     return lambda *, num_classes: shufflenet_v2.shufflenet_v2(width=width, num_classes=num_classes)
 
 
+def _v2_megvii_builder(width: float) -> Callable[..., nn.Module]:
+    return lambda *, num_classes: shufflenet_v2_megvii.shufflenet_v2_megvii(width=width, num_classes=num_classes)
+
+
 def _v1_builder(groups: int, width: float) -> Callable[..., nn.Module]:
     return lambda *, num_classes: shufflenet_v1.shufflenet_v1(groups=groups, width=width, num_classes=num_classes)
 
 
 for _width in shufflenet_v2.STAGE_CHANNELS:
     register(ModelSpec(f"shufflenet_v2_{_width_tag(_width)}", "v2", _width, None, _v2_builder(_width)))
+# Megvii's official layout, for its published checkpoints: from 1.0x up it cannot be converted to the
+# torchvision layout (see shufflenet_v2_megvii.py); its 0.5x converts exactly, so it has no entry here.
+for _width in (1.0, 1.5, 2.0):
+    register(ModelSpec(f"shufflenet_v2_{_width_tag(_width)}_megvii", "v2", _width, None, _v2_megvii_builder(_width)))
 for _groups in shufflenet_v1.GROUPS:
     for _width in shufflenet_v1.WIDTHS:
         register(ModelSpec(f"shufflenet_v1_g{_groups}_{_width_tag(_width)}", "v1", _width, _groups,

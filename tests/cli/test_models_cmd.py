@@ -9,7 +9,7 @@ def test_models_json_lists_every_variant_with_complexity():
     result = CliRunner().invoke(main, ["models", "--json", "--input-size", "224"])
     assert result.exit_code == 0, result.output
     rows = {row["name"]: row for row in json.loads(result.output)}
-    assert len(rows) == 29
+    assert len(rows) == 32  # 4 v2 widths, 25 v1 (groups x widths), 3 v2 in Megvii's official layout
     v2 = rows["shufflenet_v2_x1_0"]
     assert v2["params"] == 2278604 and abs(v2["mult_adds"] - 146e6) / 146e6 < 0.02
     assert v2["memory_access"] > v2["params"]

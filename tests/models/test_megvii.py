@@ -165,17 +165,25 @@ def test_channel_bookkeeping_holds_at_the_wider_stage_widths(channels):
         assert torch.allclose(model.eval()(x), megvii_reference_forward(state, x), atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("size,split", [("1.0x", "24 + 92"), ("1.5x", "24 + 152"), ("2.0x", "24 + 220")])
-def test_wider_megvii_v2_is_refused_with_the_reason(tmp_path, size, split):
+@pytest.mark.parametrize("size,name", [("1.0x", "shufflenet_v2_x1_0_megvii"), ("1.5x", "shufflenet_v2_x1_5_megvii"),
+                                       ("2.0x", "shufflenet_v2_x2_0_megvii")])
+def test_wider_megvii_v2_loads_in_its_own_layout_and_gives_megvii_outputs(tmp_path, size, name):
     """From 1.0x up Megvii's first stage-2 unit is 24 (projection) + the rest (main), torchvision's is
-    half + half: no permutation of weights bridges that, so the file is refused in one line."""
-    state = megvii_state_dict(size, counters=False)
-    assert megvii_reference_forward(state, torch.randn(1, 3, 64, 64)).shape == (1, 1000)  # a genuine Megvii net
+    half + half: no permutation bridges that, so the file loads as it is into the *_megvii variant."""
+    state = megvii_state_dict(size, num_classes=10, counters=False, seed=3)
+    loaded = load_checkpoint(save_megvii(tmp_path / f"ShuffleNetV2.{size}.pth.tar", state))
+    assert (loaded.meta.model, loaded.meta.num_classes, loaded.layout) == (name, 10, "megvii")
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.allclose(loaded.model(x), megvii_reference_forward(state, x), atol=1e-4, rtol=1e-4)
+
+
+def test_wider_megvii_v2_asked_as_the_torchvision_variant_names_the_megvii_one(tmp_path):
+    path = save_megvii(tmp_path / "ShuffleNetV2.1.0x.pth.tar", megvii_state_dict("1.0x", counters=False))
     with pytest.raises(CheckpointError) as info:
-        load_checkpoint(save_megvii(tmp_path / f"ShuffleNetV2.{size}.pth.tar", state))
+        load_checkpoint(path, model="shufflenet_v2_x1_0")
     message = info.value.one_line()
-    assert f"Megvii ShuffleNet v2 {size} cannot be converted exactly" in message
-    assert f"splits {split} channels" in message and "\n" not in message
+    assert "holds shufflenet_v2_x1_0_megvii, not shufflenet_v2_x1_0" in message and "\n" not in message
 
 
 def test_megvii_checkpoint_asked_as_another_width_names_what_it_holds(tmp_path):

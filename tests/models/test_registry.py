@@ -15,7 +15,24 @@ def test_registry_has_every_paper_variant():
     for groups in (1, 2, 3, 4, 8):
         for width in ("x0_25", "x0_5", "x1_0", "x1_5", "x2_0"):
             assert f"shufflenet_v1_g{groups}_{width}" in names
-    assert len(names) == 4 + 25
+    for width in ("x1_0", "x1_5", "x2_0"):  # Megvii's official layout, for its published checkpoints
+        assert f"shufflenet_v2_{width}_megvii" in names
+    assert len(names) == 4 + 25 + 3
+
+
+def test_megvii_layout_variants_export_as_static_at_most_4d_operations():
+    """The even/odd split of Megvii's unit is two constant stride-2 slices: no Shape-dependent op, no 5-D."""
+    import io
+
+    import onnx
+
+    model = get_model("shufflenet_v2_x1_0_megvii", num_classes=5).eval()
+    buffer = io.BytesIO()
+    torch.onnx.export(model, (torch.randn(1, 3, 64, 64),), buffer, opset_version=17, dynamo=False)
+    graph = onnx.shape_inference.infer_shapes(onnx.load_from_string(buffer.getvalue())).graph
+    assert not {"Shape", "Gather", "Split"} & {node.op_type for node in graph.node}
+    ranks = [len(v.type.tensor_type.shape.dim) for v in graph.value_info]
+    assert ranks and max(ranks) <= 4
 
 
 @pytest.mark.parametrize("name", ALL)

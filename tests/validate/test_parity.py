@@ -64,6 +64,32 @@ def test_v1_exported_by_the_cli_to_onnx_and_tflite_passes(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_megvii_1_0x_checkpoint_exports_to_onnx_and_tflite_and_passes(tmp_path):
+    """Megvii's published v2 1.0x layout (its own keys, 'module.' prefixes, no classifier bias) exported
+    as it is, through the *_megvii variant, with the even/odd split converted by onnx2tf."""
+    import torch
+
+    from shufflekit.models import get_model
+
+    model = get_model("shufflenet_v2_x1_0_megvii", num_classes=SMALL_CLASSES)
+    with torch.no_grad():  # trained-like BatchNorm statistics, so a layout mistake cannot hide
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+    checkpoint = tmp_path / "ShuffleNetV2.1.0x.pth.tar"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}}, checkpoint)
+    out = tmp_path / "megvii"
+    exported = _cli("export", "--model", "shufflenet_v2_x1_0_megvii", "--checkpoint", str(checkpoint), "--input-size",
+                    str(SMALL_SIZE), "--out", str(out))
+    assert exported.exit_code == 0, exported.output
+    assert Manifest.load(out).meta.model == "shufflenet_v2_x1_0_megvii"
+    result = _cli("validate", str(out), "--checkpoint", str(checkpoint), "--json")
+    assert result.exit_code == 0, result.output
+    assert {r["key"] for r in json.loads(result.output)["results"]} == {"onnx:fp32", "tflite:fp32"}
+
+
+@pytest.mark.slow
 def test_nchw_tflite_with_a_fixed_batch_of_2_passes(tmp_path):
     out = tmp_path / "nchw"
     exported = _cli("export", "--model", SMALL_V2, "--num-classes", str(SMALL_CLASSES), "--input-size",
