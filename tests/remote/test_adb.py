@@ -108,3 +108,12 @@ def test_a_failed_copy_names_the_cause(android, tmp_path):
     with open_transport(_address(android), None) as device:
         with pytest.raises(DeviceError, match="cannot copy files to the device .*outside the device"):
             device.push([model], str(tmp_path))
+
+
+def test_a_phone_without_python_points_to_the_native_tools(android):
+    """Android ships no Python: the device check says how such a phone is measured instead."""
+    from shufflekit.runtimes.remote.probe import check_device
+
+    check = check_device(_address(android, python="/system/bin/no-python3"))
+    assert not check.ok and "no Python at '/system/bin/no-python3'" in check.error
+    assert "--benchmark-binary" in check.error and "\n" not in check.error

@@ -40,8 +40,11 @@ def probe(transport: Transport, *, timeout: float = 60.0) -> dict[str, Any]:
     python = device_python(address)
     result = transport.run([python, "-c", PROBE_SOURCE.read_text(encoding="utf-8")], timeout=timeout)
     if result.rc in (126, 127):  # the shell's "not found" / "not executable"
-        raise DeviceError(f"{address}: no Python at {python!r} on the device",
-                          hint="install Python 3.8+ there, or give its path with ?python=PATH")
+        hint = "install Python 3.8+ there, or give its path with ?python=PATH"
+        if address.scheme == "adb":  # the usual case: Android ships no Python
+            hint = ("an Android phone has no Python: measure it with the runtimes' native tools "
+                    "(shufflekit profile/release --benchmark-binary), or give a Python with ?python=PATH")
+        raise DeviceError(f"{address}: no Python at {python!r} on the device", hint=hint)
     try:
         facts = json.loads(result.stdout.strip().splitlines()[-1]) if result.rc == 0 else None
     except (ValueError, IndexError):
