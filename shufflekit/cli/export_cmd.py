@@ -10,7 +10,8 @@ from .app import main, print_table, progress_bar
 
 
 @main.command("export")
-@click.option("--model", "model", required=True, metavar="NAME", help="Variant name (see `shufflekit models`).")
+@click.option("--model", "model", metavar="NAME", help="Variant name (see `shufflekit models`) [default: the one the "
+              "--checkpoint holds; required without one].")
 @click.option("--checkpoint", type=click.Path(path_type=Path), help="Weights to export (shufflekit, torchvision "
               "or Megvii file). Without one, a seeded model with non-trivial BatchNorm is exported.")
 @click.option("--num-classes", type=int, help="Classes [default: the checkpoint's, else 1000].")
@@ -20,7 +21,7 @@ from .app import main, print_table, progress_bar
 @click.option("--layout", type=click.Choice(["nhwc", "nchw"], case_sensitive=False), default="nhwc",
               show_default=True, help="TFLite input layout (ONNX is always NCHW).")
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Release folder to write.")
-def export_command(model: str, checkpoint: Path | None, num_classes: int | None, input_size: int | None, batch: str,
+def export_command(model: str | None, checkpoint: Path | None, num_classes: int | None, input_size: int | None, batch: str,
                    formats: str, layout: str, out: Path) -> None:
     """Export to ONNX and TFLite, with a manifest and a parity reference, into a release folder."""
     from ..export import ExportOptions, export_model

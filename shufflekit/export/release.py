@@ -187,8 +187,8 @@ def _collect_failures(report: ReleaseReport) -> None:
         if row.parity_passed is False:
             failures = (row.parity or {}).get("failures") or ["out of tolerance"]
             report.parity_failures.append(f"parity {row.name}: {failures[0]}")
-        for device, entry in row.device_parity.items():
-            if not entry.get("passed"):
+        for device, entry in row.device_parity.items():  # news only where the host's check passed
+            if row.parity_passed is not False and not entry.get("passed"):
                 failures = entry.get("failures") or ["out of tolerance"]
                 report.parity_failures.append(f"parity {row.name} on {device}: {failures[0]}")
         if row.accuracy_passed is False:

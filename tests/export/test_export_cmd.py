@@ -22,6 +22,7 @@ def _one_error_line(result) -> str:
     (["--model", "shufflenet_v2_x0_5", "--batch", "zero"], "batch 'zero' is neither a positive integer nor 'dynamic'"),
     (["--model", "shufflenet_v2_x0_5", "--formats", "onnx,coreml"], "unknown format coreml"),
     (["--model", "shufflenet_v2_x0_5", "--num-classes", "0"], "num_classes must be at least 1"),
+    ([], "no model to export"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)

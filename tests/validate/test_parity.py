@@ -80,8 +80,8 @@ def test_a_megvii_1_0x_checkpoint_exports_to_onnx_and_tflite_and_passes(tmp_path
     checkpoint = tmp_path / "ShuffleNetV2.1.0x.pth.tar"
     torch.save({"state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}}, checkpoint)
     out = tmp_path / "megvii"
-    exported = _cli("export", "--model", "shufflenet_v2_x1_0_megvii", "--checkpoint", str(checkpoint), "--input-size",
-                    str(SMALL_SIZE), "--out", str(out))
+    # no --model: the variant is the one the file holds
+    exported = _cli("export", "--checkpoint", str(checkpoint), "--input-size", str(SMALL_SIZE), "--out", str(out))
     assert exported.exit_code == 0, exported.output
     assert Manifest.load(out).meta.model == "shufflenet_v2_x1_0_megvii"
     result = _cli("validate", str(out), "--checkpoint", str(checkpoint), "--json")
