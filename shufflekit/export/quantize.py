@@ -31,9 +31,11 @@ import numpy as np
 
 from ..artifacts import Artifact, Manifest, tool_versions, update_manifest
 from ..data import DECODE_ERRORS, DEMO, ImageSet, calibration_images, has_splits, open_images
-from ..errors import ExportError, ManifestError, UsageError
+from ..errors import ExportError, ManifestError, ShufflekitError, UsageError
 from ..metadata import Preprocessing
-from . import quantize_onnx
+from ..validate.tolerances import DEFAULT_MAX_DROP
+from . import quantize_onnx, recipes
+from .fallback import AccuracyGate, quantize_with_fallback
 from .pipeline import artifact_filename
 
 log = logging.getLogger(__name__)
@@ -68,12 +70,33 @@ class QuantizeOptions:
     calib: str | os.PathLike[str] | None = None
     calib_samples: int = DEFAULT_CALIB_SAMPLES
     calib_seed: int = 0
-    per_channel: bool = True
+    per_channel: bool | None = None  # None: the recipe's (ONNX); per-channel for TFLite
     calibration: str = "minmax"
     io_dtype: str = "float32"
-    reduce_range: bool = False
-    activation_type: str = "uint8"  # ONNX static int8 activations: uint8 is ORT's x86 fast path
+    reduce_range: bool | None = None  # None: the recipe's
+    activation_type: str | None = None  # ONNX static int8 activations; None: the recipe's (uint8)
+    weight_type: str | None = None  # ONNX weights; None: the recipe's
     layout: str | None = None  # TFLite input layout; None: the folder's TFLite fp32 layout, else NHWC
+    target: str = recipes.DEFAULT_TARGET  # the CPUs the ONNX files must hold on (recipes.TARGETS)
+    gate_data: str | os.PathLike[str] | None = None  # labelled images: turns on the accuracy-aware fallback
+    max_drop: float = DEFAULT_MAX_DROP
+    gate_limit: int | None = None  # labelled images the gate classifies (a fixed subset); None: all
+    skip_recipes: tuple[str, ...] = ()  # "int8:full-range": recipes a device's own kernels already failed
+
+    @property
+    def explicit_recipe(self) -> bool:
+        return any(v is not None for v in (self.per_channel, self.reduce_range, self.activation_type,
+                                           self.weight_type))
+
+    def recipes(self, precision: str) -> tuple[recipes.Recipe, ...]:
+        """The ONNX recipes to try for ``precision``: the target's ladder, or only the user's own settings."""
+        ladder = recipes.ladder(precision, self.target)
+        if not self.explicit_recipe:
+            left = tuple(r for r in ladder if f"{precision}:{r.name}" not in self.skip_recipes)
+            return left or ladder[-1:]  # every recipe failed somewhere: the last one, recorded as failing
+        return (ladder[0].with_settings(per_channel=self.per_channel, reduce_range=self.reduce_range,
+                                        activation_type=self.activation_type if precision == "int8" else None,
+                                        weight_type=self.weight_type),)
 
     def checked(self) -> "QuantizeOptions":
         precisions = parse_list(self.precisions, QUANT_PRECISIONS, "precision")
@@ -85,8 +108,14 @@ class QuantizeOptions:
         io_dtype = self.io_dtype.lower()
         if io_dtype not in IO_DTYPES:
             raise UsageError(f"unknown input/output dtype {self.io_dtype!r}", hint=f"use one of {', '.join(IO_DTYPES)}")
-        if self.activation_type not in quantize_onnx.ACTIVATION_TYPES:
-            raise UsageError(f"unknown activation type {self.activation_type!r}", hint="use uint8 or int8")
+        for what, value in (("activation type", self.activation_type), ("weight type", self.weight_type)):
+            if value is not None and value not in quantize_onnx.ACTIVATION_TYPES:
+                raise UsageError(f"unknown {what} {value!r}", hint="use uint8 or int8")
+        target = recipes.check_target(self.target)
+        if not (self.max_drop >= 0 and self.max_drop <= 100):
+            raise UsageError(f"--max-drop must be between 0 and 100 points, got {self.max_drop}")
+        if self.gate_limit is not None and self.gate_limit < 1:
+            raise UsageError(f"--limit must be at least 1, got {self.gate_limit}")
         if self.calib_samples < 1:
             raise UsageError(f"--calib-samples must be at least 1, got {self.calib_samples}")
         layout = None if self.layout is None else self.layout.upper()
@@ -95,7 +124,10 @@ class QuantizeOptions:
         return QuantizeOptions(precisions=precisions, formats=formats, calib=self.calib,
                                calib_samples=self.calib_samples, calib_seed=self.calib_seed,
                                per_channel=self.per_channel, calibration=calibration, io_dtype=io_dtype,
-                               reduce_range=self.reduce_range, activation_type=self.activation_type, layout=layout)
+                               reduce_range=self.reduce_range, activation_type=self.activation_type,
+                               weight_type=self.weight_type, layout=layout, target=target, gate_data=self.gate_data,
+                               max_drop=self.max_drop, gate_limit=self.gate_limit,
+                               skip_recipes=tuple(self.skip_recipes))
 
 
 @dataclass(frozen=True)
@@ -197,6 +229,15 @@ def _check_applicable(options: QuantizeOptions, formats: Sequence[str]) -> list[
         if "tflite" in formats:
             warnings.append(f"--calibration {options.calibration} applies to ONNX; TFLite's converter "
                             "calibrates by min/max")
+    onnx_quantized = "onnx" in formats and bool({"int8", "dynamic"} & set(options.precisions))
+    for flag, value in (("--activation-type", options.activation_type), ("--weight-type", options.weight_type),
+                        ("--target", None if options.target == recipes.DEFAULT_TARGET else options.target)):
+        if value is not None and not onnx_quantized:
+            raise UsageError(f"{flag} applies to ONNX int8 and dynamic only",
+                             hint="add --formats onnx with --precision int8 or dynamic, or leave it out")
+    if options.gate_data is not None and not onnx_quantized:
+        raise UsageError("--accuracy-data applies to ONNX int8 and dynamic only (the recipe fallback)",
+                         hint="add --formats onnx with --precision int8 or dynamic, or leave it out")
     if options.reduce_range and ("onnx" not in formats or not ({"int8", "dynamic"} & set(options.precisions))):
         raise UsageError("--reduce-range applies to ONNX int8 and dynamic only",
                          hint="add --formats onnx with --precision int8 or dynamic, or leave it out")
@@ -249,6 +290,7 @@ def _onnx_artifacts(source: Path, parent: Artifact, staging: Path, options: Quan
         t0 = time.perf_counter()
         quantize_onnx.pre_process(source, prepared)
         timings["onnx_pre_process"] = time.perf_counter() - t0
+    gate = _accuracy_gate(options, parent, staging) if {"dynamic", "int8"} & set(options.precisions) else None
     for precision in options.precisions:
         t0 = time.perf_counter()
         path = staging / artifact_filename(model, "onnx", precision)
@@ -256,24 +298,30 @@ def _onnx_artifacts(source: Path, parent: Artifact, staging: Path, options: Quan
         if precision == "fp16":
             step = quantize_onnx.to_fp16(source, path)
         elif precision == "dynamic":
-            step = quantize_onnx.quantize_dynamic(prepared, path, per_channel=options.per_channel,
-                                                  reduce_range=options.reduce_range)
+            step = quantize_with_fallback(options.recipes("dynamic"), path, parent,
+                                          lambda recipe, out: quantize_onnx.quantize_dynamic(prepared, out, recipe),
+                                          gate)
         else:
             assert calibration is not None
-            step = quantize_onnx.quantize_static(prepared, path, calibration.images, input_name=parent.input.name,
-                                                 batch=parent.input.shape[0], per_channel=options.per_channel,
-                                                 reduce_range=options.reduce_range, method=options.calibration,
-                                                 activation_type=options.activation_type)
+
+            def make_static(recipe: recipes.Recipe, out: Path) -> dict[str, Any]:
+                assert calibration is not None
+                return quantize_onnx.quantize_static(prepared, out, calibration.images, input_name=parent.input.name,
+                                                     batch=parent.input.shape[0], recipe=recipe,
+                                                     method=options.calibration)
+
+            step = quantize_with_fallback(options.recipes("int8"), path, parent, make_static, gate,
+                                          per_layer=lambda quantized: _per_layer(prepared, quantized, parent,
+                                                                                 calibration))
             record = {**calibration.record, "used": step["calibration_images"]}
         if precision in ("dynamic", "int8"):
-            step = {**step, "pre_process": "onnxruntime.quantization.quant_pre_process", "host_cpu": cpu}
-            risk = quantize_onnx.overflow_warning(cpu, per_channel=options.per_channel,
-                                                  reduce_range=options.reduce_range)
-            if risk:
-                step["warning"] = risk
-                if risk not in warnings:
-                    warnings.append(risk)
-                    log.warning("%s", risk)
+            step = {**step, "target": options.target, "pre_process": "onnxruntime.quantization.quant_pre_process",
+                    "host_cpu": cpu}
+            for text in _recipe_warnings(step, cpu, options.target, artifact_filename(model, "onnx", precision)):
+                step.setdefault("warning", text)
+                if text not in warnings:
+                    warnings.append(text)
+                    log.warning("%s", text)
         quantize_onnx.finish(path, metadata, {"precision": precision, "parent_sha256": parent.sha256,
                                               "quantization": json.dumps(step, sort_keys=True, default=str)})
         inputs, outputs = quantize_onnx.io_specs(path, parent.inputs, parent.outputs)
@@ -287,6 +335,47 @@ def _onnx_artifacts(source: Path, parent: Artifact, staging: Path, options: Quan
         step_done()
     prepared.unlink(missing_ok=True)
     return made
+
+
+def _accuracy_gate(options: QuantizeOptions, parent: Artifact, staging: Path) -> AccuracyGate | None:
+    """The fallback's gate: labelled images and PyTorch's logits on them (None without --accuracy-data)."""
+    if options.gate_data is None or options.explicit_recipe:
+        return None  # the user's own settings are made as asked, never swapped for another recipe
+    from ..validate.accuracy import labelled_arrays
+
+    manifest = Manifest.load(staging.parent)
+    return AccuracyGate(labelled_arrays(options.gate_data, manifest, limit=options.gate_limit), options.max_drop)
+
+
+def _per_layer(prepared: Path, quantized: Path, parent: Artifact, calibration: Calibration) -> Any:
+    from ..validate.per_layer import per_layer_report
+
+    try:
+        return per_layer_report(prepared, quantized, calibration.images, input_name=parent.input.name,
+                                batch=parent.input.shape[0])
+    except ShufflekitError as exc:
+        log.warning("no per-layer report, so no layer is kept in float: %s", exc.one_line())
+        return None
+
+
+def _recipe_warnings(step: dict[str, Any], cpu: dict[str, Any], target: str, name: str) -> list[str]:
+    """A recipe that does not hold on every CPU the target names, or on this computer, is said."""
+    holds = set(step.get("holds_on") or ())
+    texts = []
+    wanted = set(recipes.KERNEL_FAMILIES if target == "any" else (target,))
+    if not wanted <= holds:
+        missing = ", ".join(recipes.family_description(f) for f in recipes.KERNEL_FAMILIES if f in wanted - holds)
+        texts.append(f"{name}: the {step.get('recipe')} recipe does not hold on {missing}")
+    if cpu.get("overflow_risk") and "x86-avx2" not in holds:
+        texts.append(f"{name}: this CPU has no VNNI (x86 without avx512_vnni/avx_vnni), where the "
+                     f"{step.get('recipe')} recipe saturates in ONNX Runtime's int8 kernels; leave --target and "
+                     "the recipe options out (or pass --reduce-range) for a file that holds on every CPU")
+    fallback = step.get("fallback")
+    if fallback and not fallback.get("passed"):
+        best = max(fallback["attempts"], key=lambda a: a["top1"])
+        texts.append(f"{name}: no recipe passed the accuracy gate ({len(fallback['attempts'])} tried); kept "
+                     f"{best['recipe']} at top-1 {best['top1']:.2f}% ({best['drop']:.2f} points below PyTorch)")
+    return texts
 
 
 # -- TFLite ------------------------------------------------------------------------------------------------
@@ -311,7 +400,7 @@ def _tflite_artifacts(manifest: Manifest, parent: Artifact, staging: Path, optio
     t0 = time.perf_counter()
     conversion = convert_to_tflite(manifest.folder / parent.name, targets,
                                    layout=layout, calibration=calibration.images if calibration else None,
-                                   per_channel=options.per_channel)
+                                   per_channel=True if options.per_channel is None else options.per_channel)
     timings["tflite_onnx2tf"] = conversion.onnx2tf_seconds
     timings["tflite_total"] = time.perf_counter() - t0
     made = []

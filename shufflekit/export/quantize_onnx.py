@@ -3,17 +3,17 @@
 Every quantizing conversion starts from ONNX Runtime's own pre-processing step (``quant_pre_process``:
 symbolic and ONNX shape inference plus graph optimization), which the quantizer needs to see every
 tensor's shape. Static int8 is written in QDQ format, the one ONNX Runtime's CPU kernels are tuned
-for, with uint8 activations and int8 weights (ORT's recommendation for x86; ARM takes either) and
-per-channel weights by default. fp16 uses the converter that ships with ONNX Runtime
+for. Which integer types, scales and ranges each file gets is its recipe (``recipes``): by default one
+that computes the same on x86 with and without VNNI and on ARM64. fp16 uses the converter that ships with ONNX Runtime
 (``onnxruntime.transformers.float16``) and keeps float32 input and output, so an app feeds the same
 tensors as to the fp32 file.
 
 Overflow on CPUs without VNNI: ORT's x86 int8 kernels multiply uint8 activations by int8 weights
 with ``vpmaddubsw`` on AVX2, which adds pairs of products into int16 and saturates. Per-channel
 weights use the full int8 range in every channel, so saturation is likely; 7-bit weights
-(``reduce_range``) avoid it at a small accuracy cost. CPUs with VNNI (AVX512-VNNI, AVX-VNNI)
-accumulate in int32 and do not saturate. ``cpu_int8_facts`` reads the flags, and the quantizer warns
-and records the risk when this computer is such a CPU.
+(``reduce_range``, the default recipe's) avoid it. CPUs with VNNI (AVX512-VNNI, AVX-VNNI) accumulate
+in int32 and do not saturate. ``cpu_int8_facts`` reads the flags; a recipe that does not hold on this
+computer's CPU is warned about and the risk recorded.
 
 Heavy imports (onnx, onnxruntime) stay inside the functions.
 """
@@ -26,12 +26,15 @@ import logging
 import platform
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import numpy as np
 
 from ..artifacts import TensorSpec
 from ..errors import BackendMissingError, ExportError
+
+if TYPE_CHECKING:
+    from .recipes import Recipe
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +67,6 @@ def cpu_int8_facts(path: Path = _CPUINFO) -> dict[str, Any]:
     vnni = bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
     return {"machine": machine, "x86": x86, "avx2": "avx2" in flags, "vnni": vnni,
             "overflow_risk": x86 and not vnni}
-
-
-def overflow_warning(facts: Mapping[str, Any], *, per_channel: bool, reduce_range: bool) -> str | None:
-    """The warning per-channel int8 without reduce_range deserves on an x86 CPU without VNNI."""
-    if not (facts.get("overflow_risk") and per_channel and not reduce_range):
-        return None
-    return ("this CPU has no VNNI (x86 without avx512_vnni/avx_vnni): ONNX Runtime's int8 kernels may "
-            "saturate with per-channel int8 weights; pass --reduce-range (7-bit weights) if int8 accuracy drops")
 
 
 # -- steps --------------------------------------------------------------------------------------------
@@ -136,17 +131,19 @@ def to_fp16(source: Path, target: Path) -> dict[str, Any]:
     return {"converter": "onnxruntime.transformers.float16", "keep_io_types": True}
 
 
-def quantize_dynamic(source: Path, target: Path, *, per_channel: bool, reduce_range: bool) -> dict[str, Any]:
-    """int8 weights; activations quantized at run time (ConvInteger / MatMulInteger)."""
+def quantize_dynamic(source: Path, target: Path, recipe: "Recipe") -> dict[str, Any]:
+    """Weights quantized ahead of time, activations at run time (ConvInteger / MatMulInteger), by ``recipe``."""
     quantization = _ort_quantization()
+    QuantType = quantization.QuantType
     try:
         with _quiet():
-            quantization.quantize_dynamic(str(source), str(target), per_channel=per_channel,
-                                          reduce_range=reduce_range, weight_type=quantization.QuantType.QInt8)
+            quantization.quantize_dynamic(str(source), str(target), per_channel=recipe.per_channel,
+                                          reduce_range=recipe.reduce_range,
+                                          weight_type=QuantType.QUInt8 if recipe.weight_type == "uint8" else QuantType.QInt8,
+                                          nodes_to_exclude=list(recipe.exclude_nodes))
     except Exception as exc:  # noqa: BLE001
         raise ExportError(f"dynamic int8 quantization of {source.name} failed: {_first_line(exc)}") from None
-    return {"quantizer": "onnxruntime.quantization.quantize_dynamic", "weight_type": "int8",
-            "per_channel": per_channel, "reduce_range": reduce_range}
+    return {"quantizer": "onnxruntime.quantization.quantize_dynamic", **recipe.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -176,30 +173,28 @@ def calibration_batches(calibration: np.ndarray, batch: int | str) -> list[np.nd
 
 
 def quantize_static(source: Path, target: Path, calibration: np.ndarray, *, input_name: str, batch: int | str,
-                    per_channel: bool, reduce_range: bool, method: str,
-                    activation_type: str = "uint8") -> dict[str, Any]:
-    """int8 weights and activations in QDQ format, activation ranges calibrated on ``calibration``."""
+                    recipe: "Recipe", method: str) -> dict[str, Any]:
+    """Weights and activations in QDQ format by ``recipe``, activation ranges calibrated on ``calibration``."""
     quantization = _ort_quantization()
     batches = calibration_batches(calibration, batch)
     if not batches:
         raise ExportError(f"{len(calibration)} calibration images cannot fill one batch of {batch}",
                           hint="pass more calibration images (--calib-samples)")
     QuantType = quantization.QuantType
+    types = {"uint8": QuantType.QUInt8, "int8": QuantType.QInt8}
     try:
         with _quiet():
             quantization.quantize_static(
                 str(source), str(target), _Reader(input_name, batches),
-                quant_format=quantization.QuantFormat.QDQ, per_channel=per_channel, reduce_range=reduce_range,
-                activation_type=QuantType.QUInt8 if activation_type == "uint8" else QuantType.QInt8,
-                weight_type=QuantType.QInt8,
+                quant_format=quantization.QuantFormat.QDQ, per_channel=recipe.per_channel,
+                reduce_range=recipe.reduce_range, activation_type=types[recipe.activation_type],
+                weight_type=types[recipe.weight_type], nodes_to_exclude=list(recipe.exclude_nodes),
                 calibrate_method=getattr(quantization.CalibrationMethod, _ORT_METHOD[method]))
     except Exception as exc:  # noqa: BLE001
         raise ExportError(f"static int8 quantization of {source.name} failed: {_first_line(exc)}",
                           hint="run with -vv for details") from None
-    return {"quantizer": "onnxruntime.quantization.quantize_static", "quant_format": "QDQ",
-            "activation_type": activation_type, "weight_type": "int8", "per_channel": per_channel,
-            "reduce_range": reduce_range, "calibration_method": method,
-            "calibration_images": int(sum(len(b) for b in batches))}
+    return {"quantizer": "onnxruntime.quantization.quantize_static", "quant_format": "QDQ", **recipe.to_dict(),
+            "calibration_method": method, "calibration_images": int(sum(len(b) for b in batches))}
 
 
 # -- finishing a file -----------------------------------------------------------------------------------

@@ -99,8 +99,12 @@ def test_artifacts_record_lineage_options_tools_and_the_calibration_used(quantiz
         assert artifact.meta == parent.meta and artifact.tools["shufflekit"]
         assert ("onnxruntime" if fmt == "onnx" else "onnx2tf") in artifact.tools
         assert artifact.input.dtype == "float32"
-        if precision in ("dynamic", "int8"):
+        if precision == "int8" or fmt == "tflite" and precision == "dynamic":
             assert artifact.options["per_channel"] is True
+        if fmt == "onnx" and precision in ("dynamic", "int8"):  # the recipe that holds on every CPU
+            assert artifact.options["recipe"] == "portable" and artifact.options["target"] == "any"
+            assert set(artifact.options["holds_on"]) == {"x86-avx2", "x86-vnni", "arm64"}
+            assert artifact.options["recipe_why"]
         if precision == "int8":
             calibration = artifact.options["calibration"]
             assert calibration["used"] == 256 and calibration["requested"] == 256
@@ -241,22 +245,36 @@ def test_cpu_facts_come_from_cpuinfo(tmp_path):
     assert quantize_onnx.cpu_flags(tmp_path / "missing") == frozenset()
 
 
-def test_per_channel_int8_on_a_cpu_without_vnni_is_warned_and_recorded(trained_release_copy, monkeypatch, tmp_path):
+def test_a_recipe_that_saturates_without_vnni_is_warned_on_such_a_cpu_and_the_default_is_not(trained_release_copy,
+                                                                                               monkeypatch, tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("flags\t\t: sse2 avx avx2 fma\n")
     real = quantize_onnx.cpu_int8_facts
     monkeypatch.setattr(quantize_onnx, "cpu_int8_facts", lambda: {**real(cpuinfo), "x86": True,
                                                                   "overflow_risk": True})
-    report = quantize_release(trained_release_copy, QuantizeOptions(precisions=("dynamic",), formats=("onnx",)))
-    assert any("--reduce-range" in w for w in report.warnings)
+    report = quantize_release(trained_release_copy, QuantizeOptions(precisions=("int8",), formats=("onnx",),
+                                                                    calib="demo", calib_samples=32,
+                                                                    target="x86-vnni"))
     (artifact,) = report.artifacts
-    assert "VNNI" in artifact.options["warning"] and artifact.options["host_cpu"]["vnni"] is False
+    assert artifact.options["recipe"] == "full-range" and artifact.options["reduce_range"] is False
+    assert artifact.options["holds_on"] == ["x86-vnni", "arm64"] and artifact.options["target"] == "x86-vnni"
+    assert any("no VNNI" in w for w in report.warnings) and "VNNI" in artifact.options["warning"]
 
+    report = quantize_release(trained_release_copy, QuantizeOptions(precisions=("int8", "dynamic"),
+                                                                    formats=("onnx",), calib="demo",
+                                                                    calib_samples=32))
+    assert not report.warnings and all("warning" not in a.options for a in report.artifacts)
+    assert {a.options["recipe"] for a in report.artifacts} == {"portable"}
+    assert Manifest.load(trained_release_copy).artifact(f"{MODEL}_int8.onnx").options["reduce_range"] is True
+
+
+def test_explicit_settings_make_a_custom_recipe_that_says_where_it_holds(trained_release_copy):
     report = quantize_release(trained_release_copy, QuantizeOptions(precisions=("dynamic",), formats=("onnx",),
-                                                                    reduce_range=True))
-    assert not report.warnings and report.artifacts[0].options["reduce_range"] is True
-    assert "warning" not in report.artifacts[0].options
-    assert Manifest.load(trained_release_copy).artifact(f"{MODEL}_dynamic.onnx").options["reduce_range"] is True
+                                                                    weight_type="int8"))
+    (artifact,) = report.artifacts
+    assert artifact.options["recipe"] == "custom" and artifact.options["weight_type"] == "int8"
+    assert "arm64" not in artifact.options["holds_on"]  # ConvInteger has no int8-weight kernel on ARM64
+    assert any("does not hold on" in w and "ARM64" in w for w in report.warnings)
 
 
 def test_the_cli_adds_onnx_artifacts_with_a_table(trained_release_copy):
