@@ -20,13 +20,19 @@ $(STAMP): pyproject.toml constraints.txt
 
 # What the remote-device tests run against: Debian's OpenSSH server (tests start their own on
 # 127.0.0.1) and lean "device" Pythons like a Raspberry Pi's: numpy<2 with tflite-runtime and
-# onnxruntime, and one with numpy alone (a device without a runtime).
+# onnxruntime, and one with numpy alone (a device without a runtime). And two emulated boards
+# (shufflekit board build: qemu user mode), an arm64 one and an x86-64 one without AVX-512/VNNI;
+# a board that is up to date is kept, so a rerun takes a second.
 DEVICE_VENV      ?= .venv-device
 BARE_DEVICE_VENV ?= .venv-device-bare
 DEVICE_REQS      := scripts/device-requirements.txt
+BOARD_ARM64      ?= .board-arm64
+BOARD_AVX2       ?= .board-avx2
 
-test-deps: $(DEVICE_VENV)/.installed $(BARE_DEVICE_VENV)/.installed
+test-deps: setup $(DEVICE_VENV)/.installed $(BARE_DEVICE_VENV)/.installed
 	@scripts/install-sshd.sh
+	$(VENV)/bin/shufflekit board build --force --kind arm64 $(BOARD_ARM64)
+	$(VENV)/bin/shufflekit board build --force --kind x86-avx2 $(BOARD_AVX2)
 
 $(DEVICE_VENV)/.installed: $(DEVICE_REQS)
 	rm -rf $(DEVICE_VENV) && $(PYTHON) -m venv $(DEVICE_VENV)
@@ -46,4 +52,4 @@ demo: setup
 	$(VENV)/bin/shufflekit release --demo --out $(DEMO_OUT)
 
 clean:
-	rm -rf $(VENV) $(DEVICE_VENV) $(BARE_DEVICE_VENV) $(DEMO_OUT) .pytest_cache
+	rm -rf $(VENV) $(DEVICE_VENV) $(BARE_DEVICE_VENV) $(BOARD_ARM64) $(BOARD_AVX2) $(DEMO_OUT) .pytest_cache

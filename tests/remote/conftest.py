@@ -7,6 +7,9 @@
   with its own known_hosts (which already trusts the server's key), the user key, and no agent.
 - ``device_python`` / ``bare_device_python``: the lean device environments `make test` builds:
   numpy<2 + tflite-runtime + onnxruntime like a Raspberry Pi, and numpy alone (no runtime).
+- ``arm64_python`` / ``avx2_python``: the launchers of the emulated boards `make test` builds (an ARM64
+  Debian userland under qemu-aarch64, and x86-64 without VNNI under qemu-x86_64 -cpu Haswell): the
+  real kernels of those CPUs, whatever CPU runs the tests.
 
 The ssh tests are skipped only when sshd really is not installed; under CI (CI=true, where the setup
 installs it) a missing sshd or device environment fails instead of skipping.
@@ -28,6 +31,8 @@ import pytest
 from shufflekit.runtimes.remote import ConnectOptions, parse_address
 
 ROOT = Path(__file__).resolve().parents[2]
+ARM64_BOARD = ROOT / ".board-arm64"  # `make test-deps`: shufflekit board build --kind arm64
+AVX2_BOARD = ROOT / ".board-avx2"  # ... --kind x86-avx2: x86-64 without AVX-512/VNNI (qemu -cpu Haswell)
 DEVICE_VENV = ROOT / ".venv-device"
 BARE_DEVICE_VENV = ROOT / ".venv-device-bare"
 HOST_ALIAS = "sk-device"
@@ -235,3 +240,22 @@ def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     onnx.save(model, str(path))
     return path
 
+
+
+def _board(folder: Path) -> str:
+    python = folder / "python"
+    if not os.access(python, os.X_OK):
+        _missing(f"the emulated board {folder.name} is missing (`make test-deps` builds it)")
+    return str(python)
+
+
+@pytest.fixture(scope="session")
+def arm64_python() -> str:
+    """An emulated ARM64 board's Python (Debian arm64 Python 3.11, onnxruntime 1.22, ai-edge-litert 1.4)."""
+    return _board(ARM64_BOARD)
+
+
+@pytest.fixture(scope="session")
+def avx2_python() -> str:
+    """An emulated x86-64 CPU without AVX-512/VNNI running the device requirements (saturating int8)."""
+    return _board(AVX2_BOARD)

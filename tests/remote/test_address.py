@@ -64,3 +64,13 @@ def test_a_bare_name_is_a_host_alias_only_when_the_ssh_config_names_it(tmp_path)
         parse_address("*.lab", ssh_config=config)
     with pytest.raises(UsageError, match="unknown device address"):
         parse_address("pi3", ssh_config=config)
+
+
+def test_name_files_results_under_a_label_so_boards_on_one_host_are_told_apart():
+    arm = parse_address("local?python=/boards/arm64/python&name=arm64-board")
+    avx2 = parse_address("ssh://pi@host:2222?python=/boards/avx2/python&name=avx2")
+    assert arm.key == "arm64-board" and avx2.key == "avx2" and arm.python == "/boards/arm64/python"
+    assert parse_address(str(arm)) == arm  # the address round-trips with its name
+    for bad in ("local?name=local", "local?name=-x", "local?name=a/b", "local?name=" + "x" * 65):
+        with pytest.raises(UsageError, match="bad (name|value)"):
+            parse_address(bad)

@@ -2,8 +2,9 @@
 ``adb://SERIAL`` and ``adb://`` (the only device attached).
 
 An address may carry ``?python=PATH`` (the interpreter to use on the device, e.g. a venv on a
-Raspberry Pi, where the system Python is externally managed) and ``?tmp=DIR`` (where the work folder
-is made). Every part is checked here, before any of it reaches a command line: a host or user that
+Raspberry Pi, where the system Python is externally managed, or an emulated board's launcher),
+``?tmp=DIR`` (where the work folder is made) and ``?name=LABEL`` (the key its results are filed under,
+so several Pythons on one host, such as emulated boards, are told apart). Every part is checked here, before any of it reaches a command line: a host or user that
 starts with '-' would be read by ssh as an option.
 """
 
@@ -20,7 +21,7 @@ SCHEMES = ("local", "ssh", "adb")
 _HINT = "use local, ssh://[user@]host[:port], a Host from your ssh config, adb://SERIAL or adb://"
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]*$")  # host names, aliases, users, adb serials
 _SERIAL = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._:+-]*$")  # adb serials may be host:port
-_PARAMS = ("python", "tmp")
+_PARAMS = ("python", "tmp", "name")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class DeviceAddress:
     serial: str | None = None
     python: str | None = None
     tmp: str | None = None
+    name: str | None = None  # the key results are filed under, instead of the address
 
     def __str__(self) -> str:
         if self.scheme == "local":
@@ -44,13 +46,13 @@ class DeviceAddress:
         else:
             host = f"[{self.host}]" if self.host and ":" in self.host else self.host
             base = f"ssh://{self.user + '@' if self.user else ''}{host}{f':{self.port}' if self.port else ''}"
-        params = "&".join(f"{k}={v}" for k, v in (("python", self.python), ("tmp", self.tmp)) if v)
+        params = "&".join(f"{k}={v}" for k, v in (("python", self.python), ("tmp", self.tmp), ("name", self.name)) if v)
         return f"{base}?{params}" if params else base
 
     @property
     def key(self) -> str:
-        """The name results are filed under: the address without its options."""
-        return str(DeviceAddress(self.scheme, self.host, self.user, self.port, self.serial))
+        """The name results are filed under: ``name=`` when given, else the address without its options."""
+        return self.name or str(DeviceAddress(self.scheme, self.host, self.user, self.port, self.serial))
 
 
 def parse_address(text: str, *, ssh_config: str | Path | None = None) -> DeviceAddress:
@@ -86,10 +88,13 @@ def _parse_params(query: str, raw: str) -> dict[str, str]:
     for name, value in pairs:
         if name not in _PARAMS:
             raise UsageError(f"unknown option {name!r} in device address {raw!r}",
-                             hint="the options are python=PATH and tmp=DIR")
+                             hint="the options are python=PATH, tmp=DIR and name=LABEL")
         if not value or value.startswith("-") or "\x00" in value or "\n" in value:
             raise UsageError(f"bad value {value!r} for {name} in device address {raw!r}",
                              hint="give a path on the device")
+        if name == "name" and (not _NAME.match(value) or value in ("local",) or len(value) > 64):
+            raise UsageError(f"bad name {value!r} in device address {raw!r}",
+                             hint="a label of letters, digits, '.', '_', '+' or '-' (not 'local'), e.g. name=arm64-board")
         if name == "tmp" and not value.startswith("/"):
             raise UsageError(f"tmp={value} in device address {raw!r} is not an absolute path",
                              hint="give a folder on the device such as /home/pi/tmp")
