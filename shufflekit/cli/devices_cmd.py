@@ -71,7 +71,12 @@ def _print(report) -> None:  # noqa: ANN001
         runtimes = ", ".join(f"{name} {info.get('version') or ''}".strip() + (" (broken)" if "error" in info else "")
                              for name, info in check.runtimes.items()) or ("none" if facts else "")
         status = "ok" if check.ok else "no runtime" if facts else "error"
-        rows.append((check.address, status, facts.get("python", ""),
-                     facts.get("numpy", ""), runtimes, facts.get("cpu_model") or "", facts.get("cpu_count") or ""))
-    print_table("devices", ["address", "status", "python", "numpy", "runtimes", "cpu", "cores"], rows,
+        emulator = facts.get("emulator")
+        cpu = f"emulated {facts.get('machine')}: {emulator}" if emulator else facts.get("cpu_model") or ""
+        rows.append((check.address, status, facts.get("machine", ""), facts.get("python", ""),
+                     facts.get("numpy", ""), runtimes, cpu, facts.get("cpu_count") or ""))
+    print_table("devices", ["address", "status", "arch", "python", "numpy", "runtimes", "cpu", "cores"], rows,
                 right_align=["cores"])
+    if any(c.facts.get("emulator") for c in report.checks):
+        click.echo("emulated devices: their parity and accuracy are real (the device's own kernels); their "
+                   "latency is the emulator's, never shown as the device's speed")

@@ -38,13 +38,21 @@ from .devices_cmd import connect_options
 @click.option("--parity/--no-parity", default=True, show_default=True,
               help="Also run the folder's reference inputs on the device and judge its outputs against PyTorch "
                    "(the validate tolerance table); a failure exits 1 after every figure is recorded.")
+@click.option("--data", help="Labelled images (a folder with class subfolders, its val/ split, an .npz, or demo): "
+              "each device also classifies a fixed subset with its own kernels, and each file is judged by its "
+              "top-1 drop against PyTorch there (needs the folder's checkpoint and torch on this computer).")
+@click.option("--accuracy-samples", type=int, default=100, show_default=True,
+              help="How many of the --data images each device classifies (a fixed subset over the classes).")
+@click.option("--max-drop", type=float, help="Top-1 points a file may lose on a device [default: the "
+              "tolerance table's, 1 point].")
 @click.option("--plot", "plot_dir", type=click.Path(path_type=Path), help="Write PNG plots into this folder.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (several devices: {\"reports\": [...]}).")
 @connect_options
 def profile_command(folder: Path, artifacts: tuple[str, ...], runtime: str | None, provider: str,
                     allow_fallback: bool, threads: int | None, warmup: int, iters: int | None, seconds: float | None,
                     batch: int, op_profile: bool, devices: tuple[str, ...], benchmark_binaries: tuple[Path, ...],
-                    parity: bool, plot_dir: Path | None, as_json: bool, connect) -> None:  # noqa: ANN001
+                    parity: bool, data: str | None, accuracy_samples: int, max_drop: float | None,
+                    plot_dir: Path | None, as_json: bool, connect) -> None:  # noqa: ANN001
     """Measure every artifact of FOLDER (or the ARTIFACTs named: file name, format, or format:precision):
     latency statistics, load time, first inference, throughput, peak memory, the device's facts, and with
     --op-profile the time per operator and operator category. Figures go into FOLDER/manifest.json under
@@ -60,9 +68,11 @@ def profile_command(folder: Path, artifacts: tuple[str, ...], runtime: str | Non
         from ..runtimes.native import NativeTools
 
         native = NativeTools.from_paths(benchmark_binaries)
+    accuracy = device_accuracy_images(folder, data, accuracy_samples, max_drop) if data is not None else None
     with progress_bar(not as_json) as progress:
         reports = profile_devices(folder, artifacts, devices=devices, options=options, settings=settings,
-                                  connect=connect, progress=progress, native=native)
+                                  connect=connect, progress=progress, native=native, accuracy=accuracy,
+                                  max_drop=max_drop)
     several = len(reports) > 1
     data = []
     for report in reports:
@@ -84,10 +94,31 @@ def profile_command(folder: Path, artifacts: tuple[str, ...], runtime: str | Non
     _raise_on_parity_failure(reports)
 
 
+def device_accuracy_images(folder: Path, data: str, samples: int, max_drop: float | None) -> Any:
+    """The labelled subset every device classifies, with PyTorch's logits on it (computed here)."""
+    from ..artifacts import Manifest
+    from ..errors import UsageError
+    from ..validate.accuracy import labelled_arrays
+
+    if samples < 1:
+        raise UsageError(f"--accuracy-samples must be at least 1, got {samples}")
+    if max_drop is not None and not 0 <= max_drop <= 100:
+        raise UsageError(f"--max-drop must be between 0 and 100 points, got {max_drop}")
+    return labelled_arrays(data, Manifest.load(folder), limit=samples)
+
+
 def _raise_on_parity_failure(reports: list[Any]) -> None:
     from ..artifacts import Manifest
     from ..errors import CheckFailed
     from ..validate.parity import seeded_weights_hint
+
+    lost = [(r.device, p.accuracy) for r in reports for p in r.profiles if p.accuracy is not None
+            and not p.accuracy.passed]
+    if lost:
+        device, first = lost[0]
+        raise CheckFailed(f"accuracy on the device failed for {len(lost)} artifact(s) ({first.artifact} on {device}: "
+                          f"{first.failure()}); the figures are recorded",
+                          hint="ship the recipe that holds on every CPU (leave --target out) or a float file")
 
     failed = [(r.device, p.parity) for r in reports for p in r.profiles if p.parity is not None and not p.parity.passed]
     if failed:
@@ -138,30 +169,48 @@ def _fallback_notes(report: Any) -> str:
     return "\n".join(notes)
 
 
+def _accuracy_cell(profile: Any) -> str:
+    result = profile.accuracy
+    if result is None:
+        return ""
+    return f"{result.top1:.1f}%" + ("" if result.passed else " FAIL")
+
+
 def _print_summary(report: Any) -> None:
     rows = []
+    emulated = bool(report.host.get("emulated"))
+    with_accuracy = any(p.accuracy is not None for p in report.profiles)  # a column only where --data gave one
     for p in report.profiles:
         r, lat = p.result, p.latency
+        if emulated:  # the emulator's speed is not the device's: never shown as such
+            lat = {k: None for k in ("p50_ms", "p90_ms", "p99_ms", "mean_ms")}
+            r = {**r, "throughput_ips": None, "load_ms": None, "first_inference_ms": None, "peak_rss_bytes": None}
         tool = f" ({r['tool']['binary']})" if r.get("tool") else ""  # a native tool measured, not the runner
         rows.append((p.artifact.name, p.artifact.key, _mb(p.artifact.size_bytes),
                      f"{p.mult_adds / 1e6:.1f}M" if p.mult_adds else "", f"{r['runtime']}{tool} {_ran_on(r)}",
-                     _ms(lat["p50_ms"]), _ms(lat["p90_ms"]), _ms(lat["p99_ms"]),
-                     f"{lat['mean_ms']:.3f}" + (f" ± {lat['std_ms']:.3f}" if lat.get("std_ms") is not None else ""),
+                     _ms(lat["p50_ms"]) or ("emulated" if emulated else ""), _ms(lat["p90_ms"]), _ms(lat["p99_ms"]),
+                     "" if lat["mean_ms"] is None else f"{lat['mean_ms']:.3f}"
+                     + (f" ± {lat['std_ms']:.3f}" if lat.get("std_ms") is not None else ""),
                      "" if r.get("throughput_ips") is None else f"{r['throughput_ips']:.1f}",
                      "" if r.get("load_ms") is None else f"{r['load_ms']:.0f}",
                      "" if r.get("first_inference_ms") is None else f"{r['first_inference_ms']:.1f}",
                      _mb(r.get("peak_rss_bytes")),
-                     "" if p.us_per_mmac is None else f"{p.us_per_mmac:.2f}", _parity_cell(p)))
+                     "" if p.us_per_mmac is None or emulated else f"{p.us_per_mmac:.2f}", _parity_cell(p))
+                    + ((_accuracy_cell(p),) if with_accuracy else ()))
     host = report.host
     batch = report.settings.batch
-    caption = (f"{report.device}: {host.get('cpu_model') or '?'}, {host.get('logical_cores')} cores"
+    emulation = (f"EMULATED ({host.get('emulator')}): parity and accuracy are the device's own kernels; latency "
+                 "is the emulator's and is not shown; ") if emulated else ""
+    caption = (f"{emulation}{report.device}: {host.get('cpu_model') or '?'}, {host.get('logical_cores')} cores"
                f"{', governor ' + host['governor'] if host.get('governor') else ''}; {host.get('os', '')}; "
                f"latency per batch of {batch} in ms; µs/M-MAC = per-image p50 per million multiply-adds; "
-               f"parity: the device's outputs against PyTorch (max abs error)")
+               f"parity: the device's outputs against PyTorch (max abs error); top-1: labelled images classified on the "
+               f"device (--data)")
     notes = _fallback_notes(report)
     print_table(f"Profile of {report.folder}", ["artifact", "format:precision", "MB", "mult-adds", "ran on", "p50",
                                                 "p90", "p99", "mean ± std", "img/s", "load ms", "first ms",
-                                                "peak RSS MB", "µs/M-MAC", "parity"],
+                                                "peak RSS MB", "µs/M-MAC", "parity"]
+                + (["top-1"] if with_accuracy else []),
                 rows, right_align=["MB", "mult-adds", "p50", "p90", "p99", "mean ± std", "img/s", "load ms",
                                    "first ms", "peak RSS MB", "µs/M-MAC"],
                 caption=caption + ("\n" + notes if notes else ""))

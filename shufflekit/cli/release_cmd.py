@@ -40,19 +40,44 @@ _STATUS_STYLE = {"ran": "green", "skipped": "cyan", "not run": "yellow", "failed
 @click.option("--warmup", type=int, default=10, show_default=True, help="Untimed runs first.")
 @click.option("--op-profile/--no-op-profile", default=True, show_default=True,
               help="Time every operator too (the report's breakdown by operator type).")
+@click.option("--precisions", default="fp16,dynamic,int8", show_default=True,
+              help="Quantized precisions to make (fp32 is always made): fp16, dynamic, int8, comma-separated.")
+@click.option("--formats", default="onnx,tflite", show_default=True,
+              help="Formats to quantize: onnx, tflite (the fp32 file of each is always made).")
+@click.option("--target", default="any", show_default=True, metavar="any|x86-avx2|x86-vnni|arm64",
+              help="CPUs the ONNX int8/dynamic files must hold on: any (x86 with and without VNNI, ARM64), or one "
+                   "kernel family, which may unlock a faster recipe valid only there (recorded as such).")
+@click.option("--per-channel/--per-tensor", default=None,
+              help="Weight scales per output channel or per tensor [default: the recipe's; TFLite per-channel].")
+@click.option("--reduce-range/--full-range", default=None,
+              help="7-bit or 8-bit ONNX weights [default: the recipe's].")
+@click.option("--calibration", type=click.Choice(["minmax", "entropy", "percentile"], case_sensitive=False),
+              default="minmax", show_default=True, help="How ONNX Runtime picks int8 activation ranges.")
+@click.option("--activation-type", type=click.Choice(["uint8", "int8"]), help="ONNX int8 activations "
+              "[default: the recipe's, uint8].")
+@click.option("--weight-type", type=click.Choice(["uint8", "int8"]), help="ONNX weights [default: the recipe's].")
+@click.option("--io-dtype", type=click.Choice(["float32", "int8", "uint8"], case_sensitive=False), default="float32",
+              show_default=True, help="Input/output type of the TFLite int8 file.")
+@click.option("--device-accuracy-samples", type=int, default=100, show_default=True,
+              help="With --data: labelled images every device classifies with its own kernels (the accuracy gate "
+                   "per device and per file).")
 @click.option("--demo", is_flag=True, help="Train the demo model (v2 0.5x on the built-in digits) briefly, then "
               "release it with every format and precision.")
 @connect_options
 def release_command(model: str | None, checkpoint: Path | None, data: str | None, devices: tuple[str, ...],
                     input_size: int | None, num_classes: int | None, out: Path | None, calib_samples: int,
                     limit: int | None, max_drop: float, iters: int, warmup: int, op_profile: bool, demo: bool,
-                    benchmark_binaries: tuple[Path, ...], connect: Any) -> None:
+                    benchmark_binaries: tuple[Path, ...], precisions: str, formats: str, target: str,
+                    per_channel: bool | None, reduce_range: bool | None, calibration: str,
+                    activation_type: str | None, weight_type: str | None, io_dtype: str,
+                    device_accuracy_samples: int, connect: Any) -> None:
     """Export, quantize, check parity and accuracy, profile on every device, and write a release folder:
     artifacts, manifest.json, labels.txt, README.md (model card) and report.html.
 
     A rerun skips every stage whose inputs are unchanged and resumes an interrupted run.
     """
     from ..errors import UsageError
+    from ..export.quantize import QuantizeOptions
     from ..export.release import ReleaseOptions, release
     from ..runtimes.profile import ProfileSettings
 
@@ -73,7 +98,11 @@ def release_command(model: str | None, checkpoint: Path | None, data: str | None
     options = ReleaseOptions(out=out, model=model, checkpoint=checkpoint, data=data, devices=devices,
                              input_size=input_size, num_classes=num_classes, connect=connect, demo=demo,
                              calib_samples=calib_samples, eval_limit=limit, max_drop=max_drop, profile=settings,
-                             native=native)
+                             native=native, device_accuracy_samples=device_accuracy_samples,
+                             quantize=QuantizeOptions(precisions=(precisions,), formats=(formats,),
+                                                      per_channel=per_channel, reduce_range=reduce_range,
+                                                      calibration=calibration, activation_type=activation_type,
+                                                      weight_type=weight_type, io_dtype=io_dtype, target=target))
     click.echo(f"release into {out}/" + (" (demo: training v2 0.5x on the built-in digits first)" if demo else ""))
     printer = _OutcomePrinter()
     with progress_bar() as progress:
@@ -131,7 +160,15 @@ def print_summary(report: Any) -> None:
                      for stage, counts in stages.items())
     click.echo(f"\nstages: {line}")
     view = load_view(report.folder)
-    columns = ["artifact", "kind", "parity", "top-1 (Δ)"] + [f"p50 ms {d}" for d in view.devices] + ["size"]
+    click.echo("\nverdict:")
+    for verdict in view.verdicts():
+        style = "green" if verdict.ship else "bold red"
+        console().print(f"  [{style}]{'SHIP' if verdict.ship else 'DO NOT SHIP'}[/{style}] {verdict.headline()}",
+                        highlight=False, markup=True)
+        for reason in verdict.reasons():
+            console().print(f"    [red]{reason}[/red]", highlight=False, markup=True)
+    columns = ["artifact", "kind", "parity", "top-1 (Δ)"] + [f"p50 ms {d}" if d not in view.emulated
+                                                              else f"{d} (emulated)" for d in view.devices] + ["size"]
     rows = []
     for row in view.rows:
         rows.append([row.name, row.key, parity_cell(row).split(" (")[0], accuracy_cell(row)]
@@ -143,7 +180,8 @@ def print_summary(report: Any) -> None:
     print_table(f"Release {report.folder}", columns, rows,
                 right_align=[c for c in columns if c.startswith("p50") or c in ("size",)],
                 caption="parity vs PyTorch on the stored reference inputs; top-1 on the data's validation images, "
-                        "Δ in points vs PyTorch; p50 = median latency per image")
+                        "Δ in points vs PyTorch; p50 = median latency per image; an emulated device shows its checks "
+                        "(its own kernels), never its speed")
     for note in report.notes:
         click.echo(f"note: {note}")
     click.echo(f"release folder: {report.folder.resolve()}")

@@ -54,6 +54,7 @@ class ExportOptions:
     exporter: str = "torchscript"
     reference_samples: int = 16
     seed: int = 0  # weights of a model exported without checkpoint, and the reference inputs
+    reference_data: str | None = None  # images for the parity reference (its val split); None: synthetic
 
     def checked(self) -> "ExportOptions":
         formats = tuple(dict.fromkeys(f.strip().lower() for f in self.formats if f.strip()))
@@ -72,7 +73,8 @@ class ExportOptions:
 
             raise UsageError(DYNAMIC_BATCH_REFUSED, hint=DYNAMIC_BATCH_HINT)
         return ExportOptions(formats=formats, batch=batch, layout=layout, opset=self.opset,
-                             exporter=self.exporter, reference_samples=self.reference_samples, seed=self.seed)
+                             exporter=self.exporter, reference_samples=self.reference_samples, seed=self.seed,
+                             reference_data=self.reference_data)
 
 
 @dataclass(frozen=True)
@@ -132,12 +134,22 @@ def _write_reference(source: ModelSource, staging: Path, options: ExportOptions)
 
     from ..validate.reference import REFERENCE_NAME, Reference, reference_inputs
 
-    inputs = reference_inputs(options.reference_samples, source.meta.preprocessing, seed=options.seed)
+    pre = source.meta.preprocessing
+    if options.reference_data is not None:  # real images: a file that misranks them cannot pass parity
+        from ..data import calibration_images, open_images
+
+        images = open_images(options.reference_data, split="val")
+        inputs = calibration_images(images, pre, options.reference_samples, seed=options.seed)
+        described = (f"{len(inputs)} images of {options.reference_data if options.reference_data == 'demo' else Path(options.reference_data).name} "
+                     "(its validation split) through the model's preprocessing")
+    else:
+        inputs = reference_inputs(options.reference_samples, pre, seed=options.seed)
+        described = "synthetic images, normalised with the model's mean/std"
     with torch.no_grad():
         logits = source.model.eval()(torch.from_numpy(inputs)).numpy()
     sha = Reference(inputs, logits, options.seed).save(staging / REFERENCE_NAME)
     return {"file": REFERENCE_NAME, "sha256": sha, "samples": len(inputs), "seed": options.seed,
-            "layout": "NCHW", "inputs": "synthetic images, normalised with the model's mean/std",
+            "layout": "NCHW", "inputs": described, "data": options.reference_data,
             "outputs": "PyTorch float32 logits, eval mode", "input_shape": list(inputs.shape[1:])}
 
 

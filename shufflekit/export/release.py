@@ -1,9 +1,11 @@
 """`shufflekit release`: from a model (and checkpoint) to a verified, quantized, profiled release folder.
 
 Stages, in order: train (``--demo`` only), export (ONNX + TFLite fp32), quantize (fp16, dynamic, int8 of
-both formats; int8 needs calibration images from ``--data``), validate (parity against PyTorch),
-evaluate (accuracy, with ``--data``), profile (this computer and every ``--device`` at once), report
-(labels.txt, README.md model card, report.html). manifest.json is the single source of truth; the report
+both formats by default; int8 needs calibration images from ``--data``; ONNX files by the recipes of
+``export.recipes``, with the accuracy-aware fallback when ``--data`` has labels), evaluate (accuracy, with
+``--data``), validate (parity against PyTorch, with the accuracy drop), profile (this computer and every
+``--device`` at once: latency, and parity and accuracy with each device's own kernels), report
+(labels.txt, README.md model card, report.html), each opening with the per-device verdict. manifest.json is the single source of truth; the report
 is written from it alone.
 
 Reruns: every stage is cut into units (``release_state``) whose fingerprint is the sha256 of their
@@ -35,6 +37,8 @@ log = logging.getLogger(__name__)
 ProgressFn = Callable[[str, int, "int | None"], None]
 DEFAULT_PROFILE = ProfileSettings(warmup=10, iters=100, op_profile=True, keep_times=True)
 DEMO_MODEL = "shufflenet_v2_x0_5"
+DEVICE_ACCURACY_SAMPLES = 100  # per device: enough to see a kernel that loses points, quick when emulated
+MAX_RECIPE_ROUNDS = 4  # quantize..profile again while a device's kernels fail a recipe (the ladder is short)
 DEMO_EPOCHS = 8  # about 94 % validation top-1 on the digits; the release's other stages need the rest of 5 minutes
 
 
@@ -55,6 +59,8 @@ class ReleaseOptions:
     max_drop: float = 1.0
     profile: ProfileSettings = DEFAULT_PROFILE
     native: Any = None  # runtimes.native.NativeTools: --benchmark-binary, used on the remote devices
+    quantize: Any = None  # export.quantize.QuantizeOptions: precisions, formats and recipe settings
+    device_accuracy_samples: int = DEVICE_ACCURACY_SAMPLES  # labelled images each device classifies (--data)
 
 
 @dataclass
@@ -133,6 +139,16 @@ def check_options(options: ReleaseOptions) -> ReleaseOptions:
         raise UsageError(f"--max-drop must be 0 or more points, got {options.max_drop}")
     if options.calib_samples < 1:
         raise UsageError(f"calibration needs at least one image, got {options.calib_samples}")
+    if options.device_accuracy_samples < 1:
+        raise UsageError(f"--device-accuracy-samples must be at least 1, got {options.device_accuracy_samples}")
+    from .quantize import QuantizeOptions
+
+    quantize = (options.quantize or QuantizeOptions(precisions=("fp16", "dynamic", "int8"))).checked()
+    if quantize.io_dtype != "float32" and ("int8" not in quantize.precisions
+                                           or "tflite" not in (quantize.formats or ("onnx", "tflite"))):
+        raise UsageError(f"--io-dtype {quantize.io_dtype} applies to TFLite int8 only",
+                         hint="keep int8 and tflite in --precisions/--formats, or leave --io-dtype out")
+    options = replace(options, quantize=quantize)
     from .release_profile import device_keys
 
     device_keys(options.devices, options.connect)  # a malformed address fails here, before any work
@@ -154,16 +170,25 @@ def release(options: ReleaseOptions, *, progress: ProgressFn | None = None,
         Manifest.load(folder)  # a damaged manifest is refused before any work (export says how to fix it)
     ctx = stages.Context(folder, options, progress or (lambda task, done, total: None), on_event or (lambda o: None))
     clean_leftovers(folder)
+    ctx.options = options = stages.with_recorded_recipe_skips(ctx)
 
     checkpoint = stages.stage_train(ctx) if options.demo else options.checkpoint
     stages.stage_export(ctx, Path(checkpoint) if checkpoint else None)
     if options.data is None:
         ctx.notes.append("accuracy not measured: pass --data DIR|demo to evaluate every artifact")
-    stages.stage_quantize(ctx)
-    stages.stage_validate(ctx)
-    if options.data is not None:
-        stages.stage_evaluate(ctx)
-    release_profile.stage_profile(ctx)
+    for _ in range(MAX_RECIPE_ROUNDS):
+        stages.stage_quantize(ctx)
+        if options.data is not None:  # accuracy first, so the parity verdict includes the accuracy drop
+            stages.stage_evaluate(ctx)
+        stages.stage_validate(ctx)
+        release_profile.stage_profile(ctx)
+        skips = stages.recipes_failed_on_devices(ctx)  # a device's own kernels lost accuracy with a recipe
+        if not skips:
+            break
+        ctx.options = options = replace(options, quantize=replace(
+            options.quantize, skip_recipes=tuple(sorted(set(options.quantize.skip_recipes) | set(skips)))))
+        ctx.notes.append("recipe fallback: " + "; ".join(f"{recipe} failed the accuracy gate on {why}"
+                                                         for recipe, why in skips.items()) + "; made again with the next recipe")
     for device, error in ctx.device_errors.items():
         ctx.notes.append(f"device {device} could not be used, its latency figures are missing: {error}")
     for device, errors in ctx.artifact_errors.items():
@@ -191,6 +216,9 @@ def _collect_failures(report: ReleaseReport) -> None:
             if row.parity_passed is not False and not entry.get("passed"):
                 failures = entry.get("failures") or ["out of tolerance"]
                 report.parity_failures.append(f"parity {row.name} on {device}: {failures[0]}")
+        for device, entry in row.device_accuracy.items():  # the device's own kernels on labelled images
+            if row.accuracy_passed is not False and not entry.get("passed"):
+                report.accuracy_failures.append(f"accuracy {row.name} on {device}: {entry.get('failure')}")
         if row.accuracy_passed is False:
             report.accuracy_failures.append(f"accuracy {row.name}: top-1 {row.top1}% ({row.top1_delta:+.1f} points)"
                                             if row.top1 is not None and row.top1_delta is not None

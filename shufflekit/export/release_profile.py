@@ -63,6 +63,11 @@ def stage_profile(ctx: Context) -> None:
     manifest = Manifest.load(ctx.folder)
     artifacts = manifest.artifacts
     settings = options.profile.to_dict()
+    if options.data is not None and options.profile.parity:
+        from .release_state import data_fingerprint
+
+        settings["device_accuracy"] = {"data": data_fingerprint(str(options.data)), "max_drop": options.max_drop,
+                                       "samples": options.device_accuracy_samples}
     plans: dict[str, list[tuple[Unit, Artifact]]] = {}
     for address, key in keys.items():
         plan = []
@@ -78,6 +83,7 @@ def stage_profile(ctx: Context) -> None:
             plans[address] = plan
     if not plans:
         return
+    ctx.device_accuracy = _device_accuracy_images(ctx, manifest)
     stop = threading.Event()
     with ThreadPoolExecutor(max_workers=len(plans), thread_name_prefix="profile") as pool:
         futures = [pool.submit(_device_worker, ctx, address, keys[address], plan, stop)
@@ -115,7 +121,8 @@ def _device_worker(ctx: Context, address: str, key: str, plan: list[tuple[Unit, 
         try:
             native = options.native if native_tool(ctx, key, artifact) is not None else None
             report = profile_folder(ctx.folder, [artifact.name], settings=options.profile, device=address,
-                                    connect=options.connect, native=native,
+                                    connect=options.connect, native=native, accuracy=ctx.device_accuracy,
+                                    max_drop=options.max_drop,
                                     progress=lambda task, done, total: ctx.progress(f"profile on {key}",
                                                                                     index, len(plan)))
         except ShufflekitError as exc:
@@ -127,9 +134,34 @@ def _device_worker(ctx: Context, address: str, key: str, plan: list[tuple[Unit, 
         seconds = time.perf_counter() - started
         _record_times(ctx.folder, key, artifact, report)
         mark_done(ctx.folder, unit, {}, seconds)
-        p50 = report.profiles[0].per_image_p50_ms if report.profiles else None
-        ctx.outcome(unit, "ran", seconds, f"p50 {p50:.3f} ms" if p50 is not None else "")
+        ctx.outcome(unit, "ran", seconds, _outcome_note(report))
     ctx.progress(f"profile on {key}", len(plan), len(plan))
+
+
+def _device_accuracy_images(ctx: Context, manifest: Manifest) -> Any:
+    """The fixed labelled subset every device classifies with its own kernels (None without --data)."""
+    options = ctx.options
+    if options.data is None or not options.profile.parity:
+        return None
+    from ..validate.accuracy import labelled_arrays
+
+    return labelled_arrays(options.data, manifest, limit=options.device_accuracy_samples)
+
+
+def _outcome_note(report: Any) -> str:
+    if not report.profiles:
+        return ""
+    profile = report.profiles[0]
+    parts = []
+    if report.host.get("emulated"):
+        parts.append("emulated: latency not shown")
+    elif profile.per_image_p50_ms is not None:
+        parts.append(f"p50 {profile.per_image_p50_ms:.3f} ms")
+    if profile.parity is not None and not profile.parity.passed:
+        parts.append(f"parity FAIL: {profile.parity.failures[0]}")
+    if profile.accuracy is not None:
+        parts.append(f"top-1 {profile.accuracy.top1:.1f}%" + ("" if profile.accuracy.passed else " FAIL"))
+    return ", ".join(parts)
 
 
 def _unusable(address: str, key: str, connect: Any, natively: bool = False) -> str | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -39,6 +39,7 @@ class Context:
     device_errors: dict[str, str] = field(default_factory=dict)  # device -> why it cannot be used at all
     artifact_errors: dict[str, dict[str, str]] = field(default_factory=dict)  # device -> artifact -> error
     deferred: list[tuple[Unit, dict[str, str], float]] = field(default_factory=list)  # before a manifest exists
+    device_accuracy: Any = None  # validate.accuracy.LabelledArrays every device classifies (with --data)
 
     @property
     def manifest(self) -> Manifest | None:
@@ -95,16 +96,23 @@ def stage_train(ctx: Context) -> Path:
 
 # -- export ------------------------------------------------------------------------------------------------
 def _export_unit(ctx: Context, checkpoint: Path | None) -> tuple[Unit, dict[str, Any]]:
-    from .pipeline import ExportOptions
-
     options = ctx.options
-    export_options = ExportOptions().checked()
+    export_options = _export_options(ctx)
     source = {"checkpoint_sha256": sha256_file(checkpoint)} if checkpoint else {"seed": export_options.seed}
     inputs = {"model": options.model, "num_classes": options.num_classes, "input_size": options.input_size,
               **source, "formats": list(export_options.formats), "batch": export_options.batch,
               "layout": export_options.layout, "opset": export_options.opset,
               "reference_samples": export_options.reference_samples}
+    if export_options.reference_data is not None:
+        inputs["reference_data"] = data_fingerprint(str(export_options.reference_data))
     return Unit("export", "", fingerprint("export", inputs)), source
+
+
+def _export_options(ctx: Context) -> Any:
+    """The export the release makes: with --data, the parity reference is the data's own images."""
+    from .pipeline import ExportOptions
+
+    return ExportOptions(reference_data=str(ctx.options.data) if ctx.options.data is not None else None).checked()
 
 
 def _export_outputs(manifest: Manifest) -> list[str]:
@@ -136,6 +144,9 @@ def _already_exported(ctx: Context, manifest: Manifest | None, source: dict[str,
         return False
     if any(a.input.shape[0] != 1 for a in fp32.values()):
         return False
+    wanted = str(ctx.options.data) if ctx.options.data is not None else None
+    if manifest.reference.get("data") != wanted:  # the reference must be made from the release's data
+        return False
     try:
         for artifact in fp32.values():
             artifact.verify(ctx.folder)
@@ -159,7 +170,7 @@ def stage_export(ctx: Context, checkpoint: Path | None) -> None:
     started = time.perf_counter()
     options = ctx.options
     export_model(ctx.folder, model=options.model, checkpoint=checkpoint, num_classes=options.num_classes,
-                 input_size=options.input_size, progress=ctx.progress)
+                 input_size=options.input_size, options=_export_options(ctx), progress=ctx.progress)
     seconds = time.perf_counter() - started
     mark_done(ctx.folder, unit, outputs_of(ctx.folder, _export_outputs(Manifest.load(ctx.folder))), seconds)
     for deferred in ctx.deferred:
@@ -174,23 +185,35 @@ def _calibration_inputs(ctx: Context) -> dict[str, Any]:
 
 
 def _quant_units(ctx: Context, parent: Artifact) -> list[tuple[Unit, str, str]]:
+    q = ctx.options.quantize
     units = []
-    for fmt in FORMATS:
-        for precision in QUANT_PRECISIONS:
+    for fmt in q.formats or FORMATS:
+        for precision in q.precisions:
+            recipe = {"per_channel": q.per_channel, "reduce_range": q.reduce_range, "calibration": q.calibration,
+                      "activation_type": q.activation_type, "weight_type": q.weight_type, "target": q.target,
+                      "max_drop": ctx.options.max_drop, "limit": ctx.options.eval_limit,
+                      "data": data_fingerprint(str(ctx.options.data)) if ctx.options.data else None,
+                      "skip_recipes": sorted(r for r in q.skip_recipes if r.startswith(f"{precision}:"))} \
+                if fmt == "onnx" and precision != "fp16" else {"per_channel": q.per_channel}
             inputs: dict[str, Any] = {"parent_sha256": parent.sha256, "format": fmt, "precision": precision,
-                                      "per_channel": True, "io_dtype": "float32"}
+                                      "io_dtype": _io_dtype(ctx, fmt, precision), **recipe}
             if precision == "int8" and ctx.options.data is not None:
                 inputs["calibration"] = _calibration_inputs(ctx)
             units.append((Unit("quantize", f"{fmt}:{precision}", fingerprint("quantize", inputs)), fmt, precision))
     return units
 
 
-def _made_from(manifest: Manifest, parent: Artifact, fmt: str, precision: str) -> Artifact | None:
-    """The release's own file of that format and precision (float input/output), made from ``parent``;
-    other variants `shufflekit quantize` may have added (int8 input/output) are left alone."""
+def _io_dtype(ctx: Context, fmt: str, precision: str) -> str:
+    io_dtype = ctx.options.quantize.io_dtype
+    return io_dtype if fmt == "tflite" and precision == "int8" else "float32"
+
+
+def _made_from(manifest: Manifest, parent: Artifact, fmt: str, precision: str, io_dtype: str = "float32") -> Artifact | None:
+    """The release's own file of that format and precision (with the release's input/output type), made
+    from ``parent``; other variants `shufflekit quantize` may have added are left alone."""
     from .pipeline import artifact_filename
 
-    name = artifact_filename(parent.meta.model, fmt, precision)
+    name = artifact_filename(parent.meta.model, fmt, precision, f"{io_dtype}io" if io_dtype != "float32" else "")
     for artifact in manifest.artifacts:
         if artifact.name == name and artifact.parent_sha256 == parent.sha256:
             return artifact
@@ -200,21 +223,22 @@ def _made_from(manifest: Manifest, parent: Artifact, fmt: str, precision: str) -
 def stage_quantize(ctx: Context) -> None:
     """fp16, dynamic and int8 of both formats from the fp32 ONNX file; ONNX one precision at a time,
     TFLite every missing precision from one conversion. int8 needs calibration images (--data)."""
-    from .quantize import QuantizeOptions, quantize_release
+    from .quantize import quantize_release
 
     manifest = Manifest.load(ctx.folder)
     parent = next(a for a in manifest.artifacts if a.key == "onnx:fp32")
     todo: dict[str, list[tuple[Unit, str]]] = {"onnx": [], "tflite": []}
     for unit, fmt, precision in _quant_units(ctx, parent):
+        io_dtype = _io_dtype(ctx, fmt, precision)
         if precision == "int8" and ctx.options.data is None:
-            if _made_from(manifest, parent, fmt, precision) is not None:
+            if _made_from(manifest, parent, fmt, precision, io_dtype) is not None:
                 ctx.outcome(unit, "skipped", note="kept from an earlier run with --data (calibrated then)")
             else:
                 ctx.outcome(unit, "not run", note="no --data: int8 needs calibration images")
                 ctx.notes.append("int8 not made: it needs calibration images; pass --data DIR|demo")
             continue
-        if ctx.skip_if_done(unit, manifest, lambda: _made_from(Manifest.load(ctx.folder), parent, fmt, precision)
-                            is not None):
+        if ctx.skip_if_done(unit, manifest, lambda: _made_from(Manifest.load(ctx.folder), parent, fmt, precision,
+                                                               io_dtype) is not None):
             continue
         todo[fmt].append((unit, precision))
     calib = ctx.options.data
@@ -224,18 +248,40 @@ def stage_quantize(ctx: Context) -> None:
     for fmt, items in batches:
         started = time.perf_counter()
         precisions = tuple(p for _, p in items)
-        quantize_release(ctx.folder, QuantizeOptions(precisions=precisions, formats=(fmt,),
-                                                     calib=calib if "int8" in precisions else None,
-                                                     calib_samples=ctx.options.calib_samples),
-                         progress=ctx.progress)
+        q = ctx.options.quantize
+        onnx_quantized = fmt == "onnx" and bool({"int8", "dynamic"} & set(precisions))
+        tflite_int8 = fmt == "tflite" and "int8" in precisions
+        quantize_release(ctx.folder, replace(
+            q, precisions=precisions, formats=(fmt,), calib=calib if "int8" in precisions else None,
+            calib_samples=ctx.options.calib_samples,
+            calibration=q.calibration if fmt == "onnx" and "int8" in precisions else "minmax",
+            io_dtype=q.io_dtype if tflite_int8 else "float32",
+            reduce_range=q.reduce_range if onnx_quantized else None,
+            activation_type=q.activation_type if onnx_quantized else None,
+            weight_type=q.weight_type if onnx_quantized else None,
+            target=q.target if onnx_quantized else "any",
+            # the accuracy-aware recipe fallback, judged on the data's labelled images
+            gate_data=calib if onnx_quantized and calib is not None and _labelled(calib) else None,
+            max_drop=ctx.options.max_drop, gate_limit=ctx.options.eval_limit), progress=ctx.progress)
         seconds = time.perf_counter() - started
         current = Manifest.load(ctx.folder)
         for unit, precision in items:
-            made = _made_from(current, parent, fmt, precision)
+            made = _made_from(current, parent, fmt, precision, _io_dtype(ctx, fmt, precision))
             if made is None:
                 raise UsageError(f"quantize made no {fmt}:{precision} artifact", hint="run shufflekit quantize -v")
             mark_done(ctx.folder, unit, {made.name: made.sha256}, seconds / len(items))
             ctx.outcome(unit, "ran", seconds / len(items))
+
+
+def _labelled(data: str) -> bool:
+    """Whether ``data`` has labels (class folders, an .npz with labels, the demo): the fallback needs them."""
+    from ..data import open_images
+    from ..errors import DataError
+
+    try:
+        return open_images(data, split="val").labels is not None
+    except (DataError, OSError):
+        return False
 
 
 # -- validate ----------------------------------------------------------------------------------------------
@@ -298,6 +344,53 @@ def stage_evaluate(ctx: Context) -> None:
     for unit, _ in pending:
         mark_done(ctx.folder, unit, {}, seconds / len(pending))
         ctx.outcome(unit, "ran", seconds / len(pending))
+
+
+# -- the recipe fallback on the devices ---------------------------------------------------------------------
+RECIPE_SKIPS = "recipe_fallback"  # the release's record of recipes a device's kernels failed
+
+
+def recipes_failed_on_devices(ctx: Context) -> dict[str, str]:
+    """ONNX recipes (``int8:full-range``) whose file lost accuracy on a device's own kernels, with where;
+    recorded in the manifest so a rerun does not make the same file again. Only the release's own
+    recipe choice falls back: a file made with the user's explicit settings is kept as asked."""
+    from ..report.view import RELEASE_KIND, load_view
+
+    if ctx.options.quantize.explicit_recipe:
+        return {}
+    view = load_view(ctx.folder)
+    found: dict[str, str] = {}
+    for row in view.rows:
+        recipe = row.artifact.options.get("recipe")
+        if row.artifact.format != "onnx" or not recipe:
+            continue
+        key = f"{row.artifact.precision}:{recipe}"
+        if key in ctx.options.quantize.skip_recipes:
+            continue
+        for device, entry in row.device_accuracy.items():
+            if not entry.get("passed"):
+                found.setdefault(key, f"{device} (top-1 {entry.get('top1')}% vs PyTorch's {entry.get('pytorch_top1')}%)")
+    if found:
+        with update_manifest(ctx.folder) as manifest:
+            current = manifest.results(RELEASE_KIND).get(RECIPE_SKIPS, {})
+            manifest.record(RELEASE_KIND, RECIPE_SKIPS, {"skip": sorted(set(current.get("skip", [])) | set(found)),
+                                                        "why": {**current.get("why", {}), **found},
+                                                        "measured_at": ""})
+    return found
+
+
+def with_recorded_recipe_skips(ctx: Context) -> Any:
+    """The options with the recipes an earlier run's devices failed (kept in the manifest)."""
+    from ..report.view import RELEASE_KIND
+
+    manifest = ctx.manifest
+    if manifest is None:
+        return ctx.options
+    recorded = manifest.results(RELEASE_KIND).get(RECIPE_SKIPS, {}).get("skip", [])
+    if not recorded:
+        return ctx.options
+    q = ctx.options.quantize
+    return replace(ctx.options, quantize=replace(q, skip_recipes=tuple(sorted(set(q.skip_recipes) | set(recorded)))))
 
 
 # -- the release's own record ------------------------------------------------------------------------------

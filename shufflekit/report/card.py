@@ -71,6 +71,14 @@ def write_card(view: ReleaseView) -> str:
     if details:
         out.append(", ".join(details) + ".")
     out += ["", _source_line(view), ""]
+    out += ["## Verdict", ""]
+    for verdict in view.verdicts():
+        out.append(f"- **{'SHIP' if verdict.ship else 'DO NOT SHIP'}** {verdict.headline()}")
+        out += [f"  - {reason}" for reason in verdict.reasons()]
+    if view.emulated:
+        out.append("- Emulated devices: parity and accuracy are the device's own kernels; their latency is the "
+                   "emulator's and is not shown as the device's speed.")
+    out.append("")
 
     out += ["## Preprocessing", "",
             f"1. Decode to RGB; resize the shorter side to {pre.resize_size} px (bilinear).",

@@ -33,7 +33,8 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _table(columns: list[str], rows: list[list[str]], numeric: set[int] = frozenset()) -> str:  # type: ignore[assignment]
+def _table(columns: list[str], rows: list[list[str]], numeric: set[int] = frozenset(),  # type: ignore[assignment]
+           failing: frozenset[str] = frozenset()) -> str:
     head = "".join(f"<th>{_e(c)}</th>" for c in columns)
     body = []
     for row in rows:
@@ -43,7 +44,7 @@ def _table(columns: list[str], rows: list[list[str]], numeric: set[int] = frozen
             cls = "num" if index in numeric else ""
             if text.startswith("pass"):
                 cls = "pass"
-            elif text.startswith("FAIL") or text.endswith("FAIL"):
+            elif "FAIL" in text or text in failing:  # a failing file is red wherever it appears
                 cls = "fail"
             cells.append(f"<td class=\"{cls}\">{_e(text)}</td>" if cls else f"<td>{_e(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -103,12 +104,26 @@ def _stages_table(view: ReleaseView) -> str:
               "the units whose inputs are unchanged and whose files are intact.</p>")
 
 
+def _verdict(view: ReleaseView) -> str:
+    """Ship or do not ship, per device, before anything else."""
+    items = []
+    for verdict in view.verdicts():
+        cls = "pass" if verdict.ship else "fail"
+        reasons = "".join(f"<li>{_e(r)}</li>" for r in verdict.reasons())
+        items.append(f"<li class=\"{cls}\"><strong>{_e(verdict.headline())}</strong>"
+                     + (f"<ul>{reasons}</ul>" if reasons else "") + "</li>")
+    note = ("<p class=\"note\">Emulated devices: parity and accuracy come from the device's own kernels; "
+            "their latency is the emulator's and is never shown as the device's speed.</p>" if view.emulated else "")
+    return f"<ul class=\"verdict\">{''.join(items)}</ul>{note}"
+
+
 def write_html(view: ReleaseView) -> str:
     meta = view.meta
     pre = meta.preprocessing
     facts = view.model_facts
     columns, rows = artifact_table(view)
     numeric = {2} | set(range(6, len(columns)))
+    failing = frozenset(name for verdict in view.verdicts() for name in verdict.fails)
     title = f"{meta.model} release report"
     complexity = []
     if facts.get("params"):
@@ -122,8 +137,9 @@ def write_html(view: ReleaseView) -> str:
         f"<p class=\"sub\">{_e(meta.num_classes)} classes, {pre.input_size}x{pre.input_size} RGB input"
         + (f", {_e(', '.join(complexity))}" if complexity else "") + f"; {len(view.rows)} files, {human_size(total)}."
         + "</p>",
+        "<h2>Verdict</h2>", _verdict(view),
         _badges(view),
-        "<h2>Artifacts</h2>", _table(columns, rows, numeric),
+        "<h2>Artifacts</h2>", _table(columns, rows, numeric, failing),
         "<p class=\"note\">Parity: against PyTorch on the stored reference inputs. Top-1: accuracy on the evaluation "
         "data, Δ in points against PyTorch. p50: median latency per image on each device.</p>",
         "<h2>Accuracy vs latency</h2>",

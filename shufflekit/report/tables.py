@@ -35,19 +35,31 @@ def accuracy_cell(row: ArtifactRow) -> str:
 
 
 def latency_cell(view: ReleaseView, row: ArtifactRow, device: str) -> str:
+    if device in view.emulated:  # parity and accuracy are the device's; the speed is the emulator's
+        checks = []
+        if device in row.device_parity:
+            checks.append(f"parity {'ok' if row.device_parity[device].get('passed') else 'FAIL'}")
+        if device in row.device_accuracy:
+            entry = row.device_accuracy[device]
+            checks.append(f"top-1 {entry.get('top1')}%{'' if entry.get('passed') else ' FAIL'}")
+        return f"emulated ({', '.join(checks)})" if checks else "emulated"
     value = row.p50_ms(device)
     if value is not None:
+        checks = []
         checked = row.device_parity.get(device)  # the device's own outputs against PyTorch
-        if checked is None:
-            return f"{value:.3f}"
-        return f"{value:.3f} (parity {'ok' if checked.get('passed') else 'FAIL'})"
+        if checked is not None:
+            checks.append(f"parity {'ok' if checked.get('passed') else 'FAIL'}")
+        accuracy = row.device_accuracy.get(device)
+        if accuracy is not None:
+            checks.append(f"top-1 {accuracy.get('top1')}%{'' if accuracy.get('passed') else ' FAIL'}")
+        return f"{value:.3f} ({', '.join(checks)})" if checks else f"{value:.3f}"
     return "did not run (see notes)" if view.profile_failure(device, row.name) else ""
 
 
 def artifact_table(view: ReleaseView, *, full_sha: bool = False) -> tuple[list[str], list[list[str]]]:
     """Columns and rows: artifact, kind, size, sha256, parity, top-1 (delta vs PyTorch), p50 ms per device."""
     columns = ["artifact", "kind", "size", "sha256", "parity vs PyTorch", "top-1 (Δ pts)"]
-    columns += [f"p50 ms @ {d}" for d in view.devices]
+    columns += [f"p50 ms @ {d}" if d not in view.emulated else f"checks @ {d} (emulated)" for d in view.devices]
     rows = []
     for row in view.rows:
         sha = row.artifact.sha256 if full_sha else row.artifact.sha256[:12]
@@ -69,7 +81,10 @@ def device_rows(view: ReleaseView) -> list[list[str]]:
         if isinstance(runtimes, dict):
             runtimes = ", ".join(f"{k} {v.get('version', '') if isinstance(v, dict) else v}".strip()
                                  for k, v in runtimes.items())
-        rows.append([device, str(facts.get("cpu_model") or facts.get("android_model") or "?"),
+        cpu = facts.get("cpu_model") or facts.get("android_model") or "?"
+        if device in view.emulated:
+            cpu = f"emulated {facts.get('machine') or ''}: {view.emulated[device]}"
+        rows.append([device, str(cpu),
                      str(facts.get("logical_cores") or facts.get("cpu_count") or "?"),
                      str(facts.get("governor") or ""), str(facts.get("os") or ""),
                      str(facts.get("python") or ""), str(runtimes or "")])
@@ -77,3 +92,12 @@ def device_rows(view: ReleaseView) -> list[list[str]]:
 
 
 DEVICE_COLUMNS = ["device", "CPU", "cores", "governor", "OS", "Python", "runtimes"]
+
+
+def verdict_lines(view: ReleaseView) -> list[str]:
+    """The per-device verdict, headline first, then why each failing file fails."""
+    lines = []
+    for verdict in view.verdicts():
+        lines.append(verdict.headline())
+        lines += [f"  {reason}" for reason in verdict.reasons()]
+    return lines

@@ -14,6 +14,7 @@ RELEASE_KIND = "release"  # the release's own records: model facts, data, device
 STAGES_KIND = "release_stages"  # one record per finished stage unit (fingerprint, outputs)
 TIMES_KIND = "latency_times"  # per-iteration times of a latency entry (the distribution plot)
 DEVICE_PARITY_KIND = "device_parity"  # validate.device_parity: each device's outputs against PyTorch
+DEVICE_ACCURACY_KIND = "device_accuracy"  # validate.device_parity: labelled images classified on each device
 FORMAT_ORDER = {"onnx": 0, "tflite": 1}
 PRECISION_ORDER = {"fp32": 0, "fp16": 1, "dynamic": 2, "int8": 3}
 
@@ -26,6 +27,7 @@ class ArtifactRow:
     latency: dict[str, dict[str, Any]] = field(default_factory=dict)  # device -> latency entry
     op_profile: dict[str, dict[str, Any]] = field(default_factory=dict)  # device -> op profile entry
     device_parity: dict[str, dict[str, Any]] = field(default_factory=dict)  # device -> its outputs vs PyTorch
+    device_accuracy: dict[str, dict[str, Any]] = field(default_factory=dict)  # device -> its own top-1
 
     @property
     def name(self) -> str:
@@ -53,6 +55,25 @@ class ArtifactRow:
             return None
         return bool(self.accuracy["passed"])
 
+    def problems(self, view: "ReleaseView", device: str) -> list[str]:
+        """Why this file must not ship to ``device`` (empty: it holds there)."""
+        found = []
+        if self.parity_passed is False:
+            found.append(f"parity failed on this computer ({((self.parity or {}).get('failures') or ['?'])[0]})")
+        if self.accuracy_passed is False:
+            found.append(f"top-1 {self.top1:.1f}% is {-(self.top1_delta or 0):.1f} points below PyTorch"
+                         if self.top1 is not None else "failed the accuracy gate")
+        checked = self.device_parity.get(device)
+        if checked is not None and not checked.get("passed") and self.parity_passed is not False:
+            found.append(f"parity failed on the device ({(checked.get('failures') or ['?'])[0]})")
+        accuracy = self.device_accuracy.get(device)
+        if accuracy is not None and not accuracy.get("passed"):
+            found.append(str(accuracy.get("failure") or "failed the accuracy gate on the device"))
+        failure = view.profile_failure(device, self.name)
+        if failure:
+            found.append(f"did not run: {failure}")
+        return found
+
     def p50_ms(self, device: str) -> float | None:
         entry = self.latency.get(device)
         if not entry:
@@ -72,6 +93,7 @@ class ReleaseView:
     device_facts: dict[str, dict[str, Any]]
     pytorch_accuracy: dict[str, Any] | None
     record: dict[str, dict[str, Any]]  # the release's own records (RELEASE_KIND)
+    emulated: dict[str, str] = field(default_factory=dict)  # device -> its emulator: latency never shown as speed
 
     @property
     def meta(self):  # noqa: ANN201 - ModelMeta
@@ -88,6 +110,43 @@ class ReleaseView:
     @property
     def has_accuracy(self) -> bool:
         return any(r.top1 is not None for r in self.rows)
+
+    def verdicts(self) -> list["DeviceVerdict"]:
+        """Ship or do not ship, per device: every file that holds there, and why the others do not."""
+        found = []
+        for device in self.devices or ["local"]:
+            checked = [r for r in self.rows if device in r.latency or device in r.device_parity
+                       or device in r.device_accuracy or self.profile_failure(device, r.name)]
+            rows = checked or self.rows
+            problems = {r.name: r.problems(self, device) for r in rows}
+            found.append(DeviceVerdict(device, self.emulated.get(device), [r.name for r in rows if not problems[r.name]],
+                                       {n: p for n, p in problems.items() if p},
+                                       accuracy_on_device=any(device in r.device_accuracy for r in rows)))
+        return found
+
+
+@dataclass(frozen=True)
+class DeviceVerdict:
+    device: str
+    emulator: str | None
+    holds: list[str]  # files that hold on the device
+    fails: dict[str, list[str]]  # file -> why not
+    accuracy_on_device: bool = False
+
+    @property
+    def ship(self) -> bool:
+        return not self.fails
+
+    def headline(self) -> str:
+        where = f"{self.device} (emulated)" if self.emulator else self.device
+        total = len(self.holds) + len(self.fails)
+        if self.ship:
+            how = "parity" + (" and accuracy on the device" if self.accuracy_on_device else "")
+            return f"{where}: ship: all {total} files hold ({how})"
+        return f"{where}: do not ship {', '.join(self.fails)} ({len(self.holds)} of {total} hold)"
+
+    def reasons(self) -> list[str]:
+        return [f"{name}: {'; '.join(why)}" for name, why in self.fails.items()]
 
 
 def accuracy_value(entry: dict[str, Any] | None, what: str) -> float | None:
@@ -122,20 +181,29 @@ def load_view(folder: str | Path, manifest: Manifest | None = None) -> ReleaseVi
                 entry["times_ms"] = times[name].get("times_ms")
     ops = {d: manifest.results("op_profile", group=d) for d in manifest.groups("op_profile")}
     on_device = {d: manifest.results(DEVICE_PARITY_KIND, group=d) for d in manifest.groups(DEVICE_PARITY_KIND)}
+    accuracy_on = {d: manifest.results(DEVICE_ACCURACY_KIND, group=d) for d in manifest.groups(DEVICE_ACCURACY_KIND)}
+    emulated = {}
+    for device in devices:
+        facts = manifest.group_info("latency", device)
+        marked = [e for e in latency[device].values() if e.get("emulated")]
+        if facts.get("emulated") or facts.get("emulator") or marked:
+            emulated[device] = str(facts.get("emulator") or (marked[0].get("emulator") if marked else "") or "emulated")
     rows = []
     for artifact in sorted(manifest.artifacts, key=_sort_key):
         rows.append(ArtifactRow(
             artifact, parity.get(artifact.name), accuracy.get(artifact.name),
-            {d: latency[d][artifact.name] for d in devices if artifact.name in latency[d]},
-            {d: ops[d][artifact.name] for d in ops if artifact.name in ops[d]},
-            {d: on_device[d][artifact.name] for d in on_device if artifact.name in on_device[d]}))
+            # an emulator's speed is not the device's: its latency entries are kept out of every table and plot
+            {d: latency[d][artifact.name] for d in devices if artifact.name in latency[d] and d not in emulated},
+            {d: ops[d][artifact.name] for d in ops if artifact.name in ops[d] and d not in emulated},
+            {d: on_device[d][artifact.name] for d in on_device if artifact.name in on_device[d]},
+            {d: accuracy_on[d][artifact.name] for d in accuracy_on if artifact.name in accuracy_on[d]}))
     record = manifest.results(RELEASE_KIND)
     failed = ((record.get("profile_failures") or {}).get("artifacts") or {})
-    measured = [d for d in devices if any(d in r.latency for r in rows)]
+    measured = [d for d in devices if any(d in r.latency or d in r.device_parity for r in rows) or d in emulated]
     devices = measured + [d for d in failed if d not in measured]
     facts = {d: manifest.group_info("latency", d) for d in devices}
     pytorch = accuracy.get("pytorch")
-    return ReleaseView(Path(folder), manifest, rows, devices, facts, pytorch, record)
+    return ReleaseView(Path(folder), manifest, rows, devices, facts, pytorch, record, emulated)
 
 
 def human_size(size: int) -> str:
@@ -147,4 +215,6 @@ def human_size(size: int) -> str:
 
 def device_label(device: str, facts: dict[str, Any]) -> str:
     cpu = facts.get("cpu_model") or facts.get("android_model") or facts.get("machine") or ""
+    if facts.get("emulator"):
+        cpu = f"emulated {facts.get('machine') or ''}: {facts['emulator']}"
     return f"{device} ({cpu})" if cpu else device

@@ -68,6 +68,7 @@ class ArtifactProfile:
     result: dict[str, Any]  # the runner's benchmark result
     mult_adds: int | None
     parity: Any = None  # validate.parity.ParityResult of the device's outputs, where the folder has a reference
+    accuracy: Any = None  # validate.device_parity.DeviceAccuracy: labelled images classified on the device
 
     @property
     def latency(self) -> dict[str, float]:
@@ -104,6 +105,9 @@ class ArtifactProfile:
                 "seconds_requested", "load_ms", "first_inference_ms", "throughput_ips", "peak_rss_bytes",
                 "rss_before_load_bytes", "tool")
         data = {k: r[k] for k in keys if k in r}
+        host = r.get("host") or {}
+        if host.get("emulated"):  # the emulator's speed, not the device's: tables and plots leave it out
+            data.update(emulated=True, emulator=host.get("emulator"))
         data.update(latency_ms=dict(r["latency_ms"]), per_image_p50_ms=self.per_image_p50_ms,
                     mult_adds=self.mult_adds, us_per_mmac=self.us_per_mmac,
                     format=self.artifact.format, precision=self.artifact.precision,
@@ -126,6 +130,7 @@ class ArtifactProfile:
         data = {"artifact": self.artifact.name, **self.summary()}
         data["op_profile"] = self.result.get("op_profile")
         data["parity"] = self.parity.to_dict() if self.parity is not None else None
+        data["accuracy"] = self.accuracy.to_dict() if self.accuracy is not None else None
         if self.op_profile:
             data["breakdown"] = self.breakdown
         if "times_ms" in self.result:
@@ -271,10 +276,13 @@ def model_mult_adds(manifest: Manifest) -> int | None:
 
 def profile_folder(folder: str | Path, selectors: Sequence[str] = (), *, options: RuntimeOptions | None = None,
                    settings: ProfileSettings | None = None, device: str = LOCAL, connect: Any = None,
-                   progress: ProgressFn | None = None, native: Any = None) -> ProfileReport:
+                   progress: ProgressFn | None = None, native: Any = None, accuracy: Any = None,
+                   max_drop: float | None = None) -> ProfileReport:
     """Profile the selected artifacts of a release folder on ``device`` and record the figures in its
     manifest (each artifact's as soon as it is measured, so an interruption keeps the earlier ones).
-    ``native``: a native.NativeTools (--benchmark-binary) that measures instead of the Python runner."""
+    ``native``: a native.NativeTools (--benchmark-binary) that measures instead of the Python runner.
+    ``accuracy``: labelled images (``validate.accuracy.LabelledArrays``) the device also classifies with
+    its own kernels, each file judged by its top-1 drop against PyTorch on them (``max_drop`` points)."""
     folder = Path(folder)
     options = options or RuntimeOptions()
     settings = settings or ProfileSettings()
@@ -288,15 +296,18 @@ def profile_folder(folder: str | Path, selectors: Sequence[str] = (), *, options
     mult_adds = model_mult_adds(manifest)
     # Native tools print timings only; parity needs the Python runner's outputs.
     reference = device_parity.stored_reference(manifest) if settings.parity and native is None else None
+    if native is not None:
+        accuracy = None
     report = ProfileReport(folder, device, {}, options, settings)
     timeout = _timeout(settings)
     with tempfile.TemporaryDirectory(prefix="shufflekit-parity-") as scratch:
-        inputs = device_parity.write_inputs(reference, Path(scratch)) if reference is not None else None
+        inputs = device_parity.write_inputs(reference, Path(scratch), accuracy) \
+            if reference is not None or accuracy is not None else None
         outputs = Path(scratch) / device_parity.OUTPUTS_NAME
         for index, art in enumerate(chosen):
             progress("profile", index, len(chosen))
             path = art.verify(folder)
-            parity = None
+            parity = on_device = None
             if native is not None:  # categories come with the tool's op names (XNNPACK's too)
                 key, result, facts = native.measure(device, art, path, options, settings, timeout=timeout,
                                                     connect=connect)
@@ -307,8 +318,9 @@ def profile_folder(folder: str | Path, selectors: Sequence[str] = (), *, options
                                                    parity_inputs=inputs, parity_outputs=outputs)
                 result["op_profile"] = _with_categories(result.get("op_profile"))
                 if inputs is not None and result.get("parity_outputs") and outputs.is_file():
-                    parity = device_parity.judge_device_outputs(art, result, outputs, reference)
-            profile = ArtifactProfile(art, result, mult_adds, parity)
+                    parity, on_device = device_parity.judge_device_outputs(art, result, outputs, reference, accuracy,
+                                                                           max_drop)
+            profile = ArtifactProfile(art, result, mult_adds, parity, on_device)
             report.profiles.append(profile)
             report.device, report.host = key, facts
             _record(folder, profile, key, facts)
@@ -318,14 +330,16 @@ def profile_folder(folder: str | Path, selectors: Sequence[str] = (), *, options
 
 def profile_devices(folder: str | Path, selectors: Sequence[str] = (), *, devices: Sequence[str] = (LOCAL,),
                     options: RuntimeOptions | None = None, settings: ProfileSettings | None = None,
-                    connect: Any = None, progress: ProgressFn | None = None, native: Any = None) -> list[ProfileReport]:
+                    connect: Any = None, progress: ProgressFn | None = None, native: Any = None,
+                    accuracy: Any = None, max_drop: float | None = None) -> list[ProfileReport]:
     """``profile_folder`` on several devices at once, one worker per device (the manifest's lock merges
     their results). Every device runs to its end; the first failure is raised after the others finish,
     so what they measured is kept."""
     devices = list(dict.fromkeys(devices)) or [LOCAL]
     if len(devices) == 1:
         return [profile_folder(folder, selectors, options=options, settings=settings, device=devices[0],
-                               connect=connect, progress=progress, native=native)]
+                               connect=connect, progress=progress, native=native, accuracy=accuracy,
+                               max_drop=max_drop)]
     from concurrent.futures import ThreadPoolExecutor
 
     from .remote import parse_address
@@ -340,7 +354,8 @@ def profile_devices(folder: str | Path, selectors: Sequence[str] = (), *, device
         native.check(chosen, options or RuntimeOptions(), settings or ProfileSettings())
     with ThreadPoolExecutor(max_workers=len(devices)) as pool:
         futures = [pool.submit(profile_folder, folder, selectors, options=options, settings=settings, device=d,
-                               connect=connect, progress=_per_device(progress, d), native=native)
+                               connect=connect, progress=_per_device(progress, d), native=native,
+                               accuracy=accuracy, max_drop=max_drop)
                    for d in devices]
     reports, failures = [], []
     for future in futures:
@@ -379,3 +394,5 @@ def _record(folder: Path, profile: ArtifactProfile, device: str, facts: dict[str
             manifest.record("op_profile", current, ops, group=device)
         if profile.parity is not None:
             manifest.record(device_parity.RESULT_KIND, current, profile.parity.to_dict(), group=device)
+        if profile.accuracy is not None:
+            manifest.record(device_parity.ACCURACY_KIND, current, profile.accuracy.to_dict(), group=device)

@@ -1095,8 +1095,46 @@ def runtime_versions():
     return found
 
 
+# x86 CPU models (qemu -cpu names) whose int8 dot products accumulate in 32 bits (AVX512-VNNI, AVX-VNNI)
+_VNNI_CPU_MODELS = ("cascadelake", "cooperlake", "icelake", "sapphirerapids", "graniterapids", "alderlake",
+                    "epyc-genoa", "epyc-turin")
+
+
+def emulation_facts():
+    """Whether this Python runs on an emulated CPU, and the kernel family its int8 arithmetic follows.
+    A board built by `shufflekit board build` declares its emulator (SHUFFLEKIT_EMULATOR, and
+    SHUFFLEKIT_EMULATED_CPU for an x86 model); user-mode qemu otherwise shows as a machine whose
+    /proc/cpuinfo describes another architecture (the host's). Under emulation /proc/cpuinfo is the
+    host's, so the kernel family comes from the declared CPU, not from its flags."""
+    machine = platform.machine().lower()
+    text = _read("/proc/cpuinfo") or ""
+    flags_line = re.search(r"^(flags|Features)\s*:\s*(.*)$", text, re.MULTILINE)
+    flags = set(flags_line.group(2).split()) if flags_line else set()
+    emulator = os.environ.get("SHUFFLEKIT_EMULATOR") or None
+    cpu = os.environ.get("SHUFFLEKIT_EMULATED_CPU") or None
+    arm = machine in ("aarch64", "arm64") or machine.startswith("armv8")
+    if emulator is None and arm and ({"sse2", "avx2"} & flags):
+        emulator = "user-mode emulation (this ARM Python sees an x86 host's /proc/cpuinfo)"
+    if emulator is None and machine in ("x86_64", "amd64") and "asimd" in flags:
+        emulator = "user-mode emulation (this x86 Python sees an ARM host's /proc/cpuinfo)"
+    if arm:
+        family = "arm64"
+    elif machine in ("x86_64", "amd64"):
+        if cpu:
+            vnni = any(cpu.lower().startswith(m) for m in _VNNI_CPU_MODELS)
+        elif emulator:
+            vnni = None  # an emulator that does not say which CPU it presents
+        else:
+            vnni = bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
+        family = None if vnni is None else ("x86-vnni" if vnni else "x86-avx2")
+    else:
+        family = None
+    return {"emulated": emulator is not None, "emulator": emulator, "emulated_cpu": cpu, "kernel_family": family}
+
+
 def host_facts(with_runtimes=True):
-    """CPU model, cores, frequency governor and frequencies, thermal zones, OS, Python, numpy and runtimes."""
+    """CPU model, cores, frequency governor and frequencies, thermal zones, OS, Python, numpy and runtimes,
+    and whether the CPU is emulated."""
     facts = {
         "hostname": platform.node(), "cpu_model": _cpu_model(), "machine": platform.machine(),
         "logical_cores": os.cpu_count(), "physical_cores": _physical_cores(),
@@ -1115,6 +1153,10 @@ def host_facts(with_runtimes=True):
     if android:
         match = re.search(r"^ro.product.model=(.+)$", android, re.MULTILINE)
         facts["android_model"] = match.group(1) if match else None
+    facts.update(emulation_facts())
+    if facts["emulated"]:  # /proc/cpuinfo is the host's: its model is not this device's
+        facts["cpu_model"] = "emulated %s%s" % (facts["machine"], " (%s)" % facts["emulated_cpu"]
+                                                if facts["emulated_cpu"] else "")
     if with_runtimes:
         facts["runtimes"] = runtime_versions()
     return facts

@@ -182,6 +182,54 @@ def _labelled_images(data: str | Path, manifest: Manifest, limit: int | None) ->
     return images
 
 
+@dataclass(frozen=True)
+class LabelledArrays:
+    """Preprocessed labelled images held in memory (NCHW float32) with PyTorch's logits on them: what
+    the quantizer's accuracy gate and a device's own accuracy check classify."""
+
+    images: np.ndarray
+    labels: np.ndarray  # int64 class indices
+    pytorch_logits: np.ndarray
+    data: str  # "demo" or the resolved path
+
+    @property
+    def pytorch_top1(self) -> float:
+        return top1_percent(self.pytorch_logits, self.labels)
+
+    def head(self, count: int) -> "LabelledArrays":
+        """A fixed subset spread over the classes (the same seed as --limit), for a slow device."""
+        if count >= len(self.labels):
+            return self
+        chosen = np.sort(np.random.default_rng(_LIMIT_SEED).permutation(len(self.labels))[:count])
+        return LabelledArrays(self.images[chosen], self.labels[chosen], self.pytorch_logits[chosen], self.data)
+
+
+def top1_percent(logits: np.ndarray, labels: np.ndarray) -> float:
+    return 100.0 * float((np.argmax(np.asarray(logits), axis=1) == labels).mean()) if len(labels) else 0.0
+
+
+def labelled_arrays(data: str | Path, manifest: Manifest, *, limit: int | None = None,
+                    checkpoint: str | Path | None = None) -> LabelledArrays:
+    """The validation images of ``data`` through the model's preprocessing, with PyTorch's logits."""
+    import torch
+
+    from ..data import iter_batches
+
+    images = _labelled_images(data, manifest, limit)
+    model = _pytorch_source(manifest, checkpoint).model.eval()
+    arrays, labels, logits = [], [], []
+    with torch.no_grad():
+        for batch in iter_batches(images, manifest.meta.preprocessing, batch_size=64, layout="nchw"):
+            arrays.append(batch.images)
+            labels.append(np.asarray(batch.labels, dtype=np.int64))
+            logits.append(model(torch.from_numpy(batch.images)).numpy())
+    if not arrays:
+        raise UsageError(f"no readable labelled image in {data}", hint="check the data folder")
+    name = str(data) if str(data) == "demo" else str(Path(data).resolve())
+    return LabelledArrays(np.concatenate(arrays).astype(np.float32), np.concatenate(labels),
+                          np.concatenate(logits).astype(np.float32), name)
+
+
 def _pytorch_source(manifest: Manifest, checkpoint: str | Path | None) -> Any:
     """The model the folder was exported from; its checkpoint must be there, byte for byte."""
     from ..export.source import rebuild_source

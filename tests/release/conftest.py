@@ -23,6 +23,8 @@ sshd_server = _remote.sshd_server
 ssh_client = _remote.ssh_client
 device_python = _remote.device_python
 device_tmp = _remote.device_tmp
+arm64_python = _remote.arm64_python
+avx2_python = _remote.avx2_python
 
 
 @dataclass

@@ -37,3 +37,21 @@ def test_runner_uses_no_syntax_newer_than_3_8() -> None:
         assert not isinstance(node, ast.Match), "match statements need Python 3.10"
         if isinstance(node, ast.Call) and getattr(node.func, "attr", "") in {"removeprefix", "removesuffix"}:
             raise AssertionError("str.removeprefix needs Python 3.9")
+
+
+def test_an_emulated_cpu_is_reported_with_the_kernel_family_it_presents(monkeypatch):
+    """A board built by `shufflekit board build` declares its emulator; /proc/cpuinfo under user-mode qemu is
+    the host's, so the emulated CPU, not the host's flags, decides the int8 kernel family."""
+    from shufflekit.runtimes import runner
+
+    monkeypatch.setenv("SHUFFLEKIT_EMULATOR", "qemu-x86_64-static 7.2 -cpu Haswell (user-mode), x86_64")
+    monkeypatch.setenv("SHUFFLEKIT_EMULATED_CPU", "Haswell")
+    facts = runner.host_facts(with_runtimes=False)
+    assert facts["emulated"] is True and "Haswell" in facts["emulator"]
+    assert facts["kernel_family"] == ("x86-avx2" if facts["machine"] == "x86_64" else "arm64")
+    assert facts["cpu_model"].startswith("emulated")  # never the host's model as the device's
+    monkeypatch.delenv("SHUFFLEKIT_EMULATOR")
+    monkeypatch.delenv("SHUFFLEKIT_EMULATED_CPU")
+    native = runner.host_facts(with_runtimes=False)
+    assert native["emulated"] is False and native["emulator"] is None
+    assert native["kernel_family"] in ("x86-avx2", "x86-vnni", "arm64", None)

@@ -84,6 +84,22 @@ def _runtimes():
     return found
 
 
+def _emulator():
+    """A board built by `shufflekit board build` says it is emulated; user-mode qemu otherwise shows as a
+    machine whose /proc/cpuinfo is another architecture's (the host's)."""
+    declared = os.environ.get("SHUFFLEKIT_EMULATOR")
+    if declared:
+        return declared
+    machine = platform.machine().lower()
+    text = _read("/proc/cpuinfo") or ""
+    x86 = " avx2" in text or " sse2" in text
+    if machine in ("aarch64", "arm64") and x86:
+        return "user-mode emulation (this ARM Python sees an x86 host's /proc/cpuinfo)"
+    if machine in ("x86_64", "amd64") and " asimd" in text:
+        return "user-mode emulation (this x86 Python sees an ARM host's /proc/cpuinfo)"
+    return None
+
+
 def probe():
     numpy_version = None
     numpy_error = None
@@ -104,6 +120,8 @@ def probe():
         "machine": platform.machine(),
         "cpu_model": _cpu_model(),
         "cpu_count": os.cpu_count(),
+        "emulator": _emulator(),
+        "emulated_cpu": os.environ.get("SHUFFLEKIT_EMULATED_CPU") or None,
     }
 
 
