@@ -187,8 +187,9 @@ def release(options: ReleaseOptions, *, progress: ProgressFn | None = None,
             break
         ctx.options = options = replace(options, quantize=replace(
             options.quantize, skip_recipes=tuple(sorted(set(options.quantize.skip_recipes) | set(skips)))))
-        ctx.notes.append("recipe fallback: " + "; ".join(f"{recipe} failed the accuracy gate on {why}"
-                                                         for recipe, why in skips.items()) + "; made again with the next recipe")
+        for device in [d for d, errors in ctx.artifact_errors.items() if not errors]:
+            del ctx.artifact_errors[device]
+    ctx.notes.extend(stages.recipe_fallback_notes(ctx))
     for device, error in ctx.device_errors.items():
         ctx.notes.append(f"device {device} could not be used, its latency figures are missing: {error}")
     for device, errors in ctx.artifact_errors.items():

@@ -351,7 +351,8 @@ RECIPE_SKIPS = "recipe_fallback"  # the release's record of recipes a device's k
 
 
 def recipes_failed_on_devices(ctx: Context) -> dict[str, str]:
-    """ONNX recipes (``int8:full-range``) whose file lost accuracy on a device's own kernels, with where;
+    """ONNX recipes (``int8:full-range``) whose file lost accuracy on a device's own kernels, or found no
+    kernel there, with where;
     recorded in the manifest so a rerun does not make the same file again. Only the release's own
     recipe choice falls back: a file made with the user's explicit settings is kept as asked."""
     from ..report.view import RELEASE_KIND, load_view
@@ -370,6 +371,10 @@ def recipes_failed_on_devices(ctx: Context) -> dict[str, str]:
         for device, entry in row.device_accuracy.items():
             if not entry.get("passed"):
                 found.setdefault(key, f"{device} (top-1 {entry.get('top1')}% vs PyTorch's {entry.get('pytorch_top1')}%)")
+        for device, errors in ctx.artifact_errors.items():  # a device whose runtime has no kernel for it
+            if "has no kernel for" in errors.get(row.name, ""):
+                found.setdefault(key, f"{device} (it does not load there: no kernel)")
+                del errors[row.name]  # made again below: the new file is measured there anew
     if found:
         with update_manifest(ctx.folder) as manifest:
             current = manifest.results(RELEASE_KIND).get(RECIPE_SKIPS, {})
@@ -377,6 +382,18 @@ def recipes_failed_on_devices(ctx: Context) -> dict[str, str]:
                                                         "why": {**current.get("why", {}), **found},
                                                         "measured_at": ""})
     return found
+
+
+def recipe_fallback_notes(ctx: Context) -> list[str]:
+    """One note for the recipes the devices failed (from the manifest, so a rerun says the same)."""
+    from ..report.view import RELEASE_KIND
+
+    manifest = ctx.manifest
+    why = (manifest.results(RELEASE_KIND).get(RECIPE_SKIPS, {}).get("why") or {}) if manifest else {}
+    if not why:
+        return []
+    return ["recipe fallback: " + "; ".join(f"{recipe} failed on {where}" for recipe, where in sorted(why.items()))
+            + "; made again with the next recipe"]
 
 
 def with_recorded_recipe_skips(ctx: Context) -> Any:

@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 import numpy as np
 
 from ..artifacts import Artifact, QuantParams, TensorSpec
-from ..errors import (BackendMissingError, IntegrityError, ProviderUnavailableError, ShufflekitError,
+from ..errors import (BackendMissingError, DeviceError, IntegrityError, ProviderUnavailableError, ShufflekitError,
                       UsageError)
 from . import runner
 
@@ -102,6 +102,8 @@ def translate(exc: runner.RunnerError, *, subject: str = "") -> ShufflekitError:
         error = ProviderUnavailableError(f"{prefix}{exc.message}", hint=exc.hint)
     elif exc.kind == "load_failed":
         error = IntegrityError(f"{prefix}{exc.message}", hint=exc.hint)
+    elif exc.kind == "no_kernel":  # the device's runtime build lacks an operator the file needs
+        error = DeviceError(f"{prefix}{exc.message}", hint=exc.hint)
     else:
         error = UsageError(f"{prefix}{exc.message}", hint=exc.hint)
     error.kind = exc.kind  # type: ignore[attr-defined]

@@ -230,9 +230,15 @@ class OrtSession(object):
             self.session = ort.InferenceSession(self.path, sess_options=options, providers=chosen,
                                                 provider_options=opts)
         except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf/... types
-            raise RunnerError("load_failed", "onnxruntime cannot load %s: %s" % (
-                os.path.basename(self.path), _first_line(exc)),
-                hint="check the file is a complete ONNX model (re-export it)") from None
+            text = _first_line(exc)
+            missing_kernel = re.search(r"Could not find an implementation for (\w+\(\d+\))", text)
+            if missing_kernel:  # a build without this operator's kernel (ConvInteger with int8 weights on ARM64)
+                raise RunnerError("no_kernel", "onnxruntime %s on this %s has no kernel for %s in %s" % (
+                    ort.__version__, platform.machine(), missing_kernel.group(1), os.path.basename(self.path)),
+                    hint="quantize with a recipe that holds on this CPU (shufflekit quantize without --target "
+                         "or --weight-type makes one)") from None
+            raise RunnerError("load_failed", "onnxruntime cannot load %s: %s" % (os.path.basename(self.path), text),
+                              hint="check the file is a complete ONNX model (re-export it)") from None
         running = list(self.session.get_providers())
         # A provider can be built in and still fail to start (no driver, no GPU): ORT then drops it
         # with a warning. That is a fallback too, and never a silent one here.

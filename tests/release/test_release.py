@@ -284,6 +284,12 @@ def _one_error_line(result) -> str:  # noqa: ANN001
     (["--model", "shufflenet_v2_x0_5", "--device", "ftp://board"], "ftp://board"),
     (["--demo", "--checkpoint", "model.pt"], "--demo trains its own checkpoint"),
     (["--model", "shufflenet_v2_x0_5", "--limit", "0"], "--limit"),
+    (["--model", "shufflenet_v2_x0_5", "--target", "riscv"], "unknown --target"),
+    (["--model", "shufflenet_v2_x0_5", "--precisions", "int4"], "unknown precision int4"),
+    (["--model", "shufflenet_v2_x0_5", "--formats", "coreml"], "unknown format coreml"),
+    (["--model", "shufflenet_v2_x0_5", "--precisions", "fp16", "--io-dtype", "int8"], "applies to TFLite int8"),
+    (["--model", "shufflenet_v2_x0_5", "--device-accuracy-samples", "0"], "--device-accuracy-samples"),
+    (["--model", "shufflenet_v2_x0_5", "--device", "local?name=local"], "bad name"),
     ([], "no model to release"),
 ])
 def test_bad_input_is_one_line_and_nothing_is_written(tmp_path, args, expected):
