@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,6 +53,18 @@ def train_command(model: str, data: str, epochs: int | None, batch_size: int | N
         click.echo(f"error: interrupted; {out} keeps the last finished epoch (if any): "
                    "run the same command with --resume to continue", err=True)
         raise click.exceptions.Exit(130) from None
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        _print_summary(result, as_json)
+        # Under torchrun, gloo's worker threads can still hold work when the interpreter is torn down and
+        # abort the rank ("terminate called without an active exception", seen under load about 1 run in
+        # 6). The checkpoint is saved and every rank passed the final barrier: leave without finalizing.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+    _print_summary(result, as_json)
+
+
+def _print_summary(result: Any, as_json: bool) -> None:
     if not result.is_main:
         return
     summary = {"out": str(result.out), "model": result.meta.model, "classes": result.meta.num_classes,
