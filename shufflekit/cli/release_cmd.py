@@ -142,11 +142,16 @@ class _OutcomePrinter:
         style = _STATUS_STYLE.get(status, "")
         timing = f"{seconds:6.1f} s" if seconds is not None and status in ("ran", "failed") else " " * 8
         note = f"  {note}" if note else ""
-        console().print(f"  [{style}]{status:>7}[/{style}] {timing}  {what}{note}", highlight=False, markup=True)
+        from rich.markup import escape
+
+        console().print(f"  [{style}]{status:>7}[/{style}] {timing}  {escape(what)}{escape(note)}", highlight=False,
+                        markup=True)
 
 
 def print_summary(report: Any) -> None:
     """Stages that ran and were skipped, the table of artifacts, and where everything is."""
+    from rich.markup import escape
+
     from ..report.tables import accuracy_cell, latency_cell, parity_cell
     from ..report.view import human_size, load_view
 
@@ -163,10 +168,10 @@ def print_summary(report: Any) -> None:
     click.echo("\nverdict:")
     for verdict in view.verdicts():
         style = "green" if verdict.ship else "bold red"
-        console().print(f"  [{style}]{'SHIP' if verdict.ship else 'DO NOT SHIP'}[/{style}] {verdict.headline()}",
-                        highlight=False, markup=True)
+        console().print(f"  [{style}]{verdict.word}[/{style}] "
+                        f"{escape(verdict.headline())}", highlight=False, markup=True)
         for reason in verdict.reasons():
-            console().print(f"    [red]{reason}[/red]", highlight=False, markup=True)
+            console().print(f"    [red]{escape(reason)}[/red]", highlight=False, markup=True)
     columns = ["artifact", "kind", "parity", "top-1 (Δ)"] + [f"p50 ms {d}" if d not in view.emulated
                                                               else f"{d} (emulated)" for d in view.devices] + ["size"]
     rows = []

@@ -73,7 +73,7 @@ def write_card(view: ReleaseView) -> str:
     out += ["", _source_line(view), ""]
     out += ["## Verdict", ""]
     for verdict in view.verdicts():
-        out.append(f"- **{'SHIP' if verdict.ship else 'DO NOT SHIP'}** {verdict.headline()}")
+        out.append(f"- **{verdict.word}** {verdict.headline()}")
         out += [f"  - {reason}" for reason in verdict.reasons()]
     if view.emulated:
         out.append("- Emulated devices: parity and accuracy are the device's own kernels; their latency is the "

@@ -110,7 +110,7 @@ def _verdict(view: ReleaseView) -> str:
     for verdict in view.verdicts():
         cls = "pass" if verdict.ship else "fail"
         reasons = "".join(f"<li>{_e(r)}</li>" for r in verdict.reasons())
-        items.append(f"<li class=\"{cls}\"><strong>{_e(verdict.headline())}</strong>"
+        items.append(f"<li class=\"{cls}\"><strong>{verdict.word}</strong> {_e(verdict.headline())}"
                      + (f"<ul>{reasons}</ul>" if reasons else "") + "</li>")
     note = ("<p class=\"note\">Emulated devices: parity and accuracy come from the device's own kernels; "
             "their latency is the emulator's and is never shown as the device's speed.</p>" if view.emulated else "")

@@ -35,6 +35,8 @@ def accuracy_cell(row: ArtifactRow) -> str:
 
 
 def latency_cell(view: ReleaseView, row: ArtifactRow, device: str) -> str:
+    if view.profile_failure(device, row.name) and device not in row.latency:
+        return "did not run (see notes)"
     if device in view.emulated:  # parity and accuracy are the device's; the speed is the emulator's
         checks = []
         if device in row.device_parity:

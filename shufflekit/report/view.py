@@ -28,6 +28,7 @@ class ArtifactRow:
     op_profile: dict[str, dict[str, Any]] = field(default_factory=dict)  # device -> op profile entry
     device_parity: dict[str, dict[str, Any]] = field(default_factory=dict)  # device -> its outputs vs PyTorch
     device_accuracy: dict[str, dict[str, Any]] = field(default_factory=dict)  # device -> its own top-1
+    measured_on: set[str] = field(default_factory=set)  # devices with a latency entry, emulated ones included
 
     @property
     def name(self) -> str:
@@ -70,8 +71,13 @@ class ArtifactRow:
         if accuracy is not None and not accuracy.get("passed"):
             found.append(str(accuracy.get("failure") or "failed the accuracy gate on the device"))
         failure = view.profile_failure(device, self.name)
-        if failure:
+        unusable = view.device_failure(device)
+        if unusable:
+            found.append(f"the device could not be used: {unusable}")
+        elif failure:
             found.append(f"did not run: {failure}")
+        elif device not in self.measured_on and view.devices:
+            found.append("not run on this device (profile it there)")
         return found
 
     def p50_ms(self, device: str) -> float | None:
@@ -103,6 +109,10 @@ class ReleaseView:
     def model_facts(self) -> dict[str, Any]:
         return self.record.get("model", {})
 
+    def device_failure(self, device: str) -> str | None:
+        """Why ``device`` could not be used at all in the last release, if it could not."""
+        return ((self.record.get("profile_failures") or {}).get("devices") or {}).get(device)
+
     def profile_failure(self, device: str, artifact: str) -> str | None:
         """Why ``artifact`` did not run on ``device`` in the last release, if it did not."""
         return ((self.record.get("profile_failures") or {}).get("artifacts") or {}).get(device, {}).get(artifact)
@@ -114,14 +124,14 @@ class ReleaseView:
     def verdicts(self) -> list["DeviceVerdict"]:
         """Ship or do not ship, per device: every file that holds there, and why the others do not."""
         found = []
-        for device in self.devices or ["local"]:
-            checked = [r for r in self.rows if device in r.latency or device in r.device_parity
-                       or device in r.device_accuracy or self.profile_failure(device, r.name)]
-            rows = checked or self.rows
-            problems = {r.name: r.problems(self, device) for r in rows}
-            found.append(DeviceVerdict(device, self.emulated.get(device), [r.name for r in rows if not problems[r.name]],
+        for device in self.devices or ["local"]:  # no device profiled yet: this computer's checks alone
+            problems = {r.name: r.problems(self, device) for r in self.rows}
+            found.append(DeviceVerdict(device, self.emulated.get(device),
+                                       [r.name for r in self.rows if not problems[r.name]],
                                        {n: p for n, p in problems.items() if p},
-                                       accuracy_on_device=any(device in r.device_accuracy for r in rows)))
+                                       parity_on_device=any(device in r.device_parity for r in self.rows),
+                                       accuracy_on_device=any(device in r.device_accuracy for r in self.rows),
+                                       profiled=bool(self.devices), unusable=self.device_failure(device)))
         return found
 
 
@@ -131,7 +141,10 @@ class DeviceVerdict:
     emulator: str | None
     holds: list[str]  # files that hold on the device
     fails: dict[str, list[str]]  # file -> why not
+    parity_on_device: bool = False
     accuracy_on_device: bool = False
+    profiled: bool = True
+    unusable: str | None = None  # why the device could not be used at all
 
     @property
     def ship(self) -> bool:
@@ -141,11 +154,25 @@ class DeviceVerdict:
         where = f"{self.device} (emulated)" if self.emulator else self.device
         total = len(self.holds) + len(self.fails)
         if self.ship:
-            how = "parity" + (" and accuracy on the device" if self.accuracy_on_device else "")
-            return f"{where}: ship: all {total} files hold ({how})"
-        return f"{where}: do not ship {', '.join(self.fails)} ({len(self.holds)} of {total} hold)"
+            checks = [c for c, on in (("parity", self.parity_on_device), ("accuracy", self.accuracy_on_device)) if on]
+            how = (" and ".join(checks) + " on the device" if checks else
+                   "ran there; parity and accuracy judged on this computer" if self.profiled else
+                   "checked on this computer; not profiled on any device")
+            return f"{where}: all {total} files hold ({how})"
+        if self.unusable:
+            return f"{where}: the device could not be used ({self.unusable})"
+        if not self.holds:
+            return f"{where}: none of the {total} files holds"
+        return f"{where}: {', '.join(self.fails)} {'fails' if len(self.fails) == 1 else 'fail'} " \
+               f"({len(self.holds)} of {total} hold)"
+
+    @property
+    def word(self) -> str:
+        return "SHIP" if self.ship else "DO NOT SHIP"
 
     def reasons(self) -> list[str]:
+        if self.unusable:
+            return []  # one reason for every file: said in the headline
         return [f"{name}: {'; '.join(why)}" for name, why in self.fails.items()]
 
 
@@ -196,11 +223,14 @@ def load_view(folder: str | Path, manifest: Manifest | None = None) -> ReleaseVi
             {d: latency[d][artifact.name] for d in devices if artifact.name in latency[d] and d not in emulated},
             {d: ops[d][artifact.name] for d in ops if artifact.name in ops[d] and d not in emulated},
             {d: on_device[d][artifact.name] for d in on_device if artifact.name in on_device[d]},
-            {d: accuracy_on[d][artifact.name] for d in accuracy_on if artifact.name in accuracy_on[d]}))
+            {d: accuracy_on[d][artifact.name] for d in accuracy_on if artifact.name in accuracy_on[d]},
+            {d for d in devices if artifact.name in latency[d]}))
     record = manifest.results(RELEASE_KIND)
     failed = ((record.get("profile_failures") or {}).get("artifacts") or {})
-    measured = [d for d in devices if any(d in r.latency or d in r.device_parity for r in rows) or d in emulated]
-    devices = measured + [d for d in failed if d not in measured]
+    measured = [d for d in devices if any(d in r.measured_on for r in rows)]
+    unusable = ((record.get("profile_failures") or {}).get("devices") or {})
+    devices = measured + [d for d in list(failed) + list(unusable) if d not in measured]
+    devices = list(dict.fromkeys(devices))
     facts = {d: manifest.group_info("latency", d) for d in devices}
     pytorch = accuracy.get("pytorch")
     return ReleaseView(Path(folder), manifest, rows, devices, facts, pytorch, record, emulated)
