@@ -35,10 +35,16 @@ class AccuracyGate:
     max_drop: float
 
     def judge(self, path: Path, parent: Artifact) -> "Attempt":
+        from ..errors import DeviceError
         from ..runtimes import load_session
         from ..validate.parity import _predict
 
-        session = load_session(path)
+        try:
+            session = load_session(path)
+        except DeviceError as exc:  # this CPU's runtime has no kernel for the file: it fails here
+            if getattr(exc, "kind", "") != "no_kernel":
+                raise
+            return Attempt("", 0.0, self.arrays.pytorch_top1, False, note="no kernel on this computer")
         try:
             logits = _predict(session, parent, self.arrays.images)
         finally:
@@ -51,12 +57,15 @@ class AccuracyGate:
 @dataclass(frozen=True)
 class Attempt:
     recipe: str
-    top1: float
-    drop: float
+    top1: float | None  # None: not judged here
+    drop: float | None
     passed: bool
+    note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"recipe": self.recipe, "top1": round(self.top1, 2), "drop": round(self.drop, 2), "passed": self.passed}
+        data = {"recipe": self.recipe, "top1": None if self.top1 is None else round(self.top1, 2),
+                "drop": None if self.drop is None else round(self.drop, 2), "passed": self.passed}
+        return {**data, "note": self.note} if self.note else data
 
 
 MakeFn = Callable[[Recipe, Path], dict[str, Any]]  # quantize with a recipe into a path; returns the step record
@@ -64,10 +73,15 @@ ReportFn = Callable[[Path], Any]  # the per-layer report of a quantized file (No
 
 
 def quantize_with_fallback(ladder: tuple[Recipe, ...], target: Path, parent: Artifact, make: MakeFn,
-                           gate: AccuracyGate | None, per_layer: ReportFn | None = None) -> dict[str, Any]:
+                           gate: AccuracyGate | None, per_layer: ReportFn | None = None,
+                           host_family: str | None = None) -> dict[str, Any]:
     """Quantize into ``target`` with the first recipe of ``ladder`` that passes ``gate`` (the first one
     when there is no gate). Returns the step record of the file kept, with ``fallback`` listing every
-    attempt; when none passes, the most accurate attempt is kept and recorded as failing."""
+    attempt; when none passes, the most accurate attempt is kept and recorded as failing.
+
+    A recipe that does not hold on this computer's kernel family (``host_family``: full-range int8 on
+    x86 without VNNI, for a --target arm64 file) cannot be judged here: it is kept unjudged, said so in
+    its attempt, and the devices it is made for judge it (the release's per-device gate)."""
     if gate is None:
         return make(ladder[0], target)
     attempts: list[Attempt] = []
@@ -82,13 +96,18 @@ def quantize_with_fallback(ladder: tuple[Recipe, ...], target: Path, parent: Art
             recipe, tag = candidates[index]
             path = scratch / f"{tag}.onnx"
             step = make(recipe, path)
+            if host_family is not None and host_family not in recipe.holds_on:
+                attempts.append(Attempt(recipe.name, None, None, True,
+                                        note=f"not judged: this computer ({host_family}) is not a CPU it holds on"))
+                kept = (path, step)
+                break
             attempt = gate.judge(path, parent)
-            attempt = Attempt(recipe.name, attempt.top1, attempt.drop, attempt.passed)
+            attempt = Attempt(recipe.name, attempt.top1, attempt.drop, attempt.passed, attempt.note)
             attempts.append(attempt)
             log.info("recipe %s: top-1 %.2f%% (%.2f points below PyTorch)%s", recipe.name, attempt.top1,
                      attempt.drop, "" if attempt.passed else ", over the gate")
-            if best is None or attempt.top1 > best[0]:
-                best = (attempt.top1, path, step)
+            if best is None or (attempt.top1 or 0.0) > best[0]:
+                best = (attempt.top1 or 0.0, path, step)
             if attempt.passed:
                 kept = (path, step)
                 break

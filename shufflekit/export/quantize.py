@@ -291,6 +291,7 @@ def _onnx_artifacts(source: Path, parent: Artifact, staging: Path, options: Quan
         quantize_onnx.pre_process(source, prepared)
         timings["onnx_pre_process"] = time.perf_counter() - t0
     gate = _accuracy_gate(options, parent, staging) if {"dynamic", "int8"} & set(options.precisions) else None
+    host = recipes.kernel_family({"machine": cpu.get("machine"), "vnni": cpu.get("vnni") if cpu.get("x86") else None})
     for precision in options.precisions:
         t0 = time.perf_counter()
         path = staging / artifact_filename(model, "onnx", precision)
@@ -300,7 +301,7 @@ def _onnx_artifacts(source: Path, parent: Artifact, staging: Path, options: Quan
         elif precision == "dynamic":
             step = quantize_with_fallback(options.recipes("dynamic"), path, parent,
                                           lambda recipe, out: quantize_onnx.quantize_dynamic(prepared, out, recipe),
-                                          gate)
+                                          gate, host_family=host)
         else:
             assert calibration is not None
 
@@ -312,7 +313,7 @@ def _onnx_artifacts(source: Path, parent: Artifact, staging: Path, options: Quan
 
             step = quantize_with_fallback(options.recipes("int8"), path, parent, make_static, gate,
                                           per_layer=lambda quantized: _per_layer(prepared, quantized, parent,
-                                                                                 calibration))
+                                                                                 calibration), host_family=host)
             record = {**calibration.record, "used": step["calibration_images"]}
         if precision in ("dynamic", "int8"):
             step = {**step, "target": options.target, "pre_process": "onnxruntime.quantization.quant_pre_process",
@@ -372,7 +373,7 @@ def _recipe_warnings(step: dict[str, Any], cpu: dict[str, Any], target: str, nam
                      "the recipe options out (or pass --reduce-range) for a file that holds on every CPU")
     fallback = step.get("fallback")
     if fallback and not fallback.get("passed"):
-        best = max(fallback["attempts"], key=lambda a: a["top1"])
+        best = max(fallback["attempts"], key=lambda a: a["top1"] or 0.0)
         texts.append(f"{name}: no recipe passed the accuracy gate ({len(fallback['attempts'])} tried); kept "
                      f"{best['recipe']} at top-1 {best['top1']:.2f}% ({best['drop']:.2f} points below PyTorch)")
     return texts

@@ -170,10 +170,10 @@ def release(options: ReleaseOptions, *, progress: ProgressFn | None = None,
         Manifest.load(folder)  # a damaged manifest is refused before any work (export says how to fix it)
     ctx = stages.Context(folder, options, progress or (lambda task, done, total: None), on_event or (lambda o: None))
     clean_leftovers(folder)
-    ctx.options = options = stages.with_recorded_recipe_skips(ctx)
 
     checkpoint = stages.stage_train(ctx) if options.demo else options.checkpoint
     stages.stage_export(ctx, Path(checkpoint) if checkpoint else None)
+    ctx.options = options = stages.with_recorded_recipe_skips(ctx)  # for the model exported now
     if options.data is None:
         ctx.notes.append("accuracy not measured: pass --data DIR|demo to evaluate every artifact")
     for _ in range(MAX_RECIPE_ROUNDS):

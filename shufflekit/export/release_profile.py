@@ -107,6 +107,7 @@ def _device_worker(ctx: Context, address: str, key: str, plan: list[tuple[Unit, 
 
     options = ctx.options
     natively = any(native_tool(ctx, key, artifact) is not None for _, artifact in plan)
+    ctx.device_errors.pop(key, None)  # an earlier round's failure (the recipe loop) is judged anew
     problem = _unusable(address, key, options.connect, natively)
     if problem is not None:
         ctx.device_errors[key] = problem
@@ -132,6 +133,7 @@ def _device_worker(ctx: Context, address: str, key: str, plan: list[tuple[Unit, 
             ctx.outcome(unit, "failed", time.perf_counter() - started, exc.one_line())
             continue
         seconds = time.perf_counter() - started
+        ctx.artifact_errors.get(key, {}).pop(artifact.name, None)  # it ran now: an earlier round's error is void
         _record_times(ctx.folder, key, artifact, report)
         mark_done(ctx.folder, unit, {}, seconds)
         ctx.outcome(unit, "ran", seconds, _outcome_note(report))

@@ -189,7 +189,8 @@ def _quant_units(ctx: Context, parent: Artifact) -> list[tuple[Unit, str, str]]:
     units = []
     for fmt in q.formats or FORMATS:
         for precision in q.precisions:
-            recipe = {"per_channel": q.per_channel, "reduce_range": q.reduce_range, "calibration": q.calibration,
+            recipe = {"per_channel": q.per_channel, "reduce_range": q.reduce_range,
+                      "calibration_method": q.calibration if precision == "int8" else None,
                       "activation_type": q.activation_type, "weight_type": q.weight_type, "target": q.target,
                       "max_drop": ctx.options.max_drop, "limit": ctx.options.eval_limit,
                       "data": data_fingerprint(str(ctx.options.data)) if ctx.options.data else None,
@@ -376,20 +377,34 @@ def recipes_failed_on_devices(ctx: Context) -> dict[str, str]:
                 found.setdefault(key, f"{device} (it does not load there: no kernel)")
                 del errors[row.name]  # made again below: the new file is measured there anew
     if found:
+        parent = _fp32_onnx_sha(view.manifest)
         with update_manifest(ctx.folder) as manifest:
             current = manifest.results(RELEASE_KIND).get(RECIPE_SKIPS, {})
+            if current.get("parent_sha256") != parent:  # recorded for another model: void
+                current = {}
             manifest.record(RELEASE_KIND, RECIPE_SKIPS, {"skip": sorted(set(current.get("skip", [])) | set(found)),
                                                         "why": {**current.get("why", {}), **found},
-                                                        "measured_at": ""})
+                                                        "parent_sha256": parent, "measured_at": ""})
     return found
+
+
+def _fp32_onnx_sha(manifest: Manifest) -> str | None:
+    return next((a.sha256 for a in manifest.artifacts if a.key == "onnx:fp32"), None)
+
+
+def _recorded_skips(manifest: Manifest | None) -> dict[str, Any]:
+    """The recipe fallback record, when it was made for the model the folder holds now."""
+    from ..report.view import RELEASE_KIND
+
+    if manifest is None:
+        return {}
+    record = manifest.results(RELEASE_KIND).get(RECIPE_SKIPS, {})
+    return record if record.get("parent_sha256") == _fp32_onnx_sha(manifest) else {}
 
 
 def recipe_fallback_notes(ctx: Context) -> list[str]:
     """One note for the recipes the devices failed (from the manifest, so a rerun says the same)."""
-    from ..report.view import RELEASE_KIND
-
-    manifest = ctx.manifest
-    why = (manifest.results(RELEASE_KIND).get(RECIPE_SKIPS, {}).get("why") or {}) if manifest else {}
+    why = _recorded_skips(ctx.manifest).get("why") or {}
     if not why:
         return []
     return ["recipe fallback: " + "; ".join(f"{recipe} failed on {where}" for recipe, where in sorted(why.items()))
@@ -397,13 +412,8 @@ def recipe_fallback_notes(ctx: Context) -> list[str]:
 
 
 def with_recorded_recipe_skips(ctx: Context) -> Any:
-    """The options with the recipes an earlier run's devices failed (kept in the manifest)."""
-    from ..report.view import RELEASE_KIND
-
-    manifest = ctx.manifest
-    if manifest is None:
-        return ctx.options
-    recorded = manifest.results(RELEASE_KIND).get(RECIPE_SKIPS, {}).get("skip", [])
+    """The options with the recipes an earlier run's devices failed on this model (kept in the manifest)."""
+    recorded = _recorded_skips(ctx.manifest).get("skip", [])
     if not recorded:
         return ctx.options
     q = ctx.options.quantize

@@ -262,3 +262,18 @@ def test_board_list_gives_the_address_to_use(arm64_python, avx2_python):
     assert [b["address"] for b in listed] == [f"local?python={arm64_python}&name=board-arm64",
                                               f"local?python={avx2_python}&name=board-avx2"]
     assert [b["kind"] for b in listed] == ["arm64", "x86-avx2"]
+
+
+def test_a_board_label_is_always_an_address_the_tool_accepts(tmp_path):
+    from shufflekit.runtimes.remote import parse_address
+    from shufflekit.runtimes.remote.boards import Board
+
+    for name in ("local", ".board-arm64", "x" * 80, "my board (2)"):
+        board = Board(folder=tmp_path / name, kind="arm64", arch="aarch64", emulator="qemu", python=tmp_path / name /
+                      "python", packages={})
+        assert parse_address(board.address).key == board.label != "local"
+    with pytest.raises(UsageError, match="device address cannot carry"):
+        build_board("x86-avx2", tmp_path / "a&b")
+    (tmp_path / "afile").write_text("not a folder")
+    with pytest.raises(UsageError, match="cannot make the board folder"):
+        build_board("x86-avx2", tmp_path / "afile" / "board")

@@ -111,8 +111,11 @@ class Board:
 
     @property
     def label(self) -> str:
+        """A name the device address accepts: letters, digits and ._+-, at most 64, never 'local'."""
         name = "".join(c if c.isalnum() or c in "._+-" else "-" for c in self.folder.name.lstrip(".")) or self.kind
-        return name if name[0].isalnum() or name[0] == "_" else f"board-{name}"
+        if not (name[0].isalnum() or name[0] == "_") or name == "local":
+            name = f"board-{name}"
+        return name[:64]
 
     def to_dict(self) -> dict:
         return {"folder": str(self.folder), "kind": self.kind, "arch": self.arch, "emulator": self.emulator,
@@ -155,6 +158,9 @@ def build_board(kind: str, folder: str | os.PathLike[str], *, force: bool = Fals
     spec = _KINDS[kind]
     say = progress or (lambda line: None)
     target = Path(folder).absolute()
+    if any(c in str(target) for c in "&?=#\n"):  # the launcher path goes into a device address
+        raise UsageError(f"board folder {target} has a character a device address cannot carry (& ? = #)",
+                         hint="choose a folder path without them")
     existing = _check_target(target, spec, force)
     if existing is not None:
         say(f"{target}: {kind} board is up to date ({_packages_text(existing.packages)})")
@@ -163,8 +169,13 @@ def build_board(kind: str, folder: str | os.PathLike[str], *, force: bool = Fals
     started = time.monotonic()
     qemu = _ensure_qemu(spec.qemu, say)
     emulator = _emulator_text(spec, qemu)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{target.name}.partial-", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _remove_leftovers(target)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{target.name}.partial-", dir=target.parent))
+    except OSError as exc:
+        raise UsageError(f"cannot make the board folder {target}: {exc.strerror or exc}",
+                         hint="choose a folder you can write to") from None
     try:
         if kind == "arm64":
             _make_arm64(tmp, qemu, emulator, spec, say)
@@ -191,6 +202,16 @@ def build_board(kind: str, folder: str | os.PathLike[str], *, force: bool = Fals
 
 
 # -- the target folder ------------------------------------------------------------------------------
+
+def _remove_leftovers(target: Path) -> None:
+    """A build killed by a signal leaves its own NAME.partial-* / NAME.old-* folders beside the board
+    (hundreds of MB): they carry this tool's prefixes and no finished board.json, so they are removed."""
+    for prefix in (f"{target.name}.partial-", f"{target.name}.old-"):
+        for leftover in target.parent.glob(f"{prefix}*"):
+            if leftover.is_dir() and not leftover.is_symlink() and (
+                    prefix.endswith(".partial-") or not (leftover / MANIFEST).exists()):
+                shutil.rmtree(leftover, ignore_errors=True)
+
 
 def _check_target(target: Path, spec: _Kind, force: bool) -> Board | None:
     """None when the board must be built; the board itself when it is up to date. Raises when the
@@ -418,7 +439,11 @@ def _pip_install(pip: list[str], wheels: Path, requirements: Sequence[str], inst
     offline = pip + ["install", *quiet, "--no-compile", "--no-index", "--find-links", str(wheels), *install_flags,
                      *requirements]
     say(f"installing {', '.join(requirements)} ({platform} wheels)")
-    if subprocess.run(offline, stdin=subprocess.DEVNULL, capture_output=True, timeout=1800).returncode == 0:
+    try:
+        cached = subprocess.run(offline, stdin=subprocess.DEVNULL, capture_output=True, timeout=1800).returncode == 0
+    except subprocess.TimeoutExpired:
+        cached = False  # the cache did not answer in time: download instead
+    if cached:
         return
     say(f"downloading the wheels into {wheels} (pip download)")
     _run(pip + ["download", *quiet, "--dest", str(wheels), *download_flags, *requirements],
