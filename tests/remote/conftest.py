@@ -178,11 +178,16 @@ def ssh_client(sshd_server: SshServer, tmp_path: Path) -> SshClient:
     return client
 
 
-def _device_env(venv: Path) -> str:
-    python = venv / "bin" / "python"
-    if not python.exists():
-        _missing(f"the device environment {venv.name} is missing (`make test-deps` builds it)")
+def _device_python(python: Path, what: str) -> str:
+    """A device Python `make test-deps` builds (a venv's, or an emulated board's launcher)."""
+    if not os.access(python, os.X_OK):
+        _missing(f"{what} {python.parents[1 if python.parent.name == 'bin' else 0].name} is missing "
+                 "(`make test-deps` builds it)")
     return str(python)
+
+
+def _device_env(venv: Path) -> str:
+    return _device_python(venv / "bin" / "python", "the device environment")
 
 
 @pytest.fixture(scope="session")
@@ -243,10 +248,7 @@ def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _board(folder: Path) -> str:
-    python = folder / "python"
-    if not os.access(python, os.X_OK):
-        _missing(f"the emulated board {folder.name} is missing (`make test-deps` builds it)")
-    return str(python)
+    return _device_python(folder / "python", "the emulated board")
 
 
 @pytest.fixture(scope="session")
