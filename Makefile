@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO_OUT ?= demo-release
 
-.PHONY: setup test demo clean test-deps
+.PHONY: setup test test-fast lint format typecheck demo clean test-deps
 
 setup: $(STAMP)
 
@@ -46,6 +46,22 @@ $(BARE_DEVICE_VENV)/.installed: $(DEVICE_REQS)
 
 test: setup test-deps
 	$(PY) -m pytest
+
+# The quick loop while editing: no conversions or training, no sshd or boards (about a minute).
+test-fast: setup
+	$(PY) -m pytest -m "not slow and not ssh"
+
+# Lint and formatting (ruff) and types (mypy), as CI runs them; `make format` rewrites in place.
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+typecheck: setup
+	$(VENV)/bin/mypy
 
 # The main job: train the demo model briefly, release it in every format and precision, profile it here.
 demo: setup
