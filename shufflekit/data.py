@@ -101,10 +101,12 @@ class ImageSet:
         labels = self.labels[indices] if self.labels is not None else None
         return replace(self, items=items, labels=labels)
 
-    def require_labels(self, purpose: str) -> None:
+    def require_labels(self, purpose: str) -> np.ndarray:
+        """The labels, or a DataError saying ``purpose`` needs them."""
         if self.labels is None:
             raise DataError(f"{self.source} has no labels, which {purpose} needs",
                             hint="use a class-per-folder image folder, or an .npz with 'images' and 'labels'")
+        return self.labels
 
     def warn_skipped(self, failed: Sequence[Skipped] = ()) -> int:
         """Log ONE warning for every file left out (at scan time, plus ``failed`` while decoding)."""
@@ -263,12 +265,12 @@ def relabel(images: ImageSet, classes: Sequence[str]) -> ImageSet:
 def split_train_val(images: ImageSet, *, val_fraction: float = 0.1, seed: int = 0) -> tuple[ImageSet, ImageSet]:
     """Hold out ``val_fraction`` of each class (at least one image of a class with two or more), with a
     fixed seed so the split is the same on every run and every rank."""
-    images.require_labels("splitting into train and val")
+    labels = images.require_labels("splitting into train and val")
     rng = np.random.default_rng(seed)
     train: list[np.ndarray] = []
     val: list[np.ndarray] = []
-    for label in np.unique(images.labels):
-        members = rng.permutation(np.flatnonzero(images.labels == label))
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
         n_val = max(1, round(len(members) * val_fraction)) if len(members) > 1 else 0
         val.append(members[:n_val])
         train.append(members[n_val:])
@@ -309,7 +311,7 @@ def resize_center_crop(image: "PILImage.Image", pre: Preprocessing) -> "PILImage
 
 def to_array(image: "PILImage.Image", pre: Preprocessing, layout: Layout = "nchw") -> np.ndarray:
     """An RGB image of the input size -> float32 (3, S, S) or (S, S, 3), scaled and normalized."""
-    pixels = np.asarray(image, dtype=np.float32) * (1.0 / 255.0)
+    pixels: np.ndarray = np.asarray(image, dtype=np.float32) * (1.0 / 255.0)
     pixels = (pixels - np.asarray(pre.mean, np.float32)) / np.asarray(pre.std, np.float32)
     return np.ascontiguousarray(pixels.transpose(2, 0, 1) if layout == "nchw" else pixels)
 

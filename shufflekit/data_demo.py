@@ -57,7 +57,7 @@ def render_digits() -> tuple[np.ndarray, np.ndarray]:
     for scan in digits.images:  # values 0 (paper) .. 16 (ink)
         ink = Image.fromarray(np.round(255 - scan * (255 / 16)).astype(np.uint8))  # 2-D uint8: mode L
         page = Image.new("L", (IMAGE_SIZE, IMAGE_SIZE), 255)
-        page.paste(ink.resize((_DIGIT_SIZE, _DIGIT_SIZE), Image.BICUBIC), (offset, offset))
+        page.paste(ink.resize((_DIGIT_SIZE, _DIGIT_SIZE), Image.Resampling.BICUBIC), (offset, offset))
         pages.append(np.asarray(page.convert("RGB")))
     return np.stack(pages), digits.target.astype(np.int64)
 
@@ -81,7 +81,7 @@ def write_demo(dest: str | os.PathLike[str]) -> Path:
         for split, subset in (("train", train), ("val", val)):
             for digit in range(10):
                 (tmp / split / str(digit)).mkdir(parents=True)
-            for index, label in zip(subset.items, subset.labels):
+            for index, label in zip(subset.items, subset.require_labels("the demo set")):
                 Image.fromarray(pixels[index]).save(tmp / split / str(label) / f"{index:04d}.png")
         try:
             os.rename(tmp, dest)

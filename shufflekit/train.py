@@ -64,15 +64,38 @@ class TrainConfig:
     crop_scale: float | None = None  # smallest area fraction of a random resized crop
     val_fraction: float | None = None  # held out when the data has no val/ split
 
-    def resolved(self, world_size: int = 1) -> "TrainConfig":
+    def resolved(self, world_size: int = 1) -> TrainSettings:
         defaults = {**DEFAULTS, **(DEMO_DEFAULTS if self.data == DEMO else {})}
         filled = {name: getattr(self, name) if getattr(self, name) is not None else defaults[name]
                   for name in defaults}
         if filled["lr"] is None:
             filled["lr"] = BASE_LR * filled["batch_size"] * world_size / 256
-        config = replace(self, **filled)
-        config.check()
-        return config
+        settings = TrainSettings(model=self.model, data=self.data, **filled)
+        settings.check()
+        return settings
+
+    def schedule(self) -> dict[str, Any]:
+        """The settings a resumed run must share with the run it continues (None: not given)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("model", "data")}
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """A TrainConfig with every default filled in: what a run actually trains with."""
+
+    model: str
+    data: str
+    epochs: int
+    batch_size: int  # per process
+    input_size: int
+    lr: float
+    weight_decay: float
+    label_smoothing: float
+    warmup_epochs: int
+    seed: int
+    hflip: bool
+    crop_scale: float
+    val_fraction: float
 
     def check(self) -> None:
         try:
@@ -88,7 +111,7 @@ class TrainConfig:
             raise UsageError("crop_scale must be in (0, 1] and label_smoothing in [0, 1)")
 
     def schedule(self) -> dict[str, Any]:
-        """The settings a resumed run must share with the run it continues."""
+        """The settings a resumed run must share with the run it continues (saved in the checkpoint)."""
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("model", "data")}
 
 
@@ -179,6 +202,7 @@ class _Samples:
 
     def __init__(self, images: ImageSet, pre: Preprocessing, aug: Augmentation | None, seed: int):
         self.images, self.pre, self.aug, self.seed = images, pre, aug, seed
+        self.labels = images.require_labels("training")
 
     def __len__(self) -> int:
         return len(self.images)
@@ -195,14 +219,14 @@ class _Samples:
             pixels = preprocess(image, self.pre)
         else:
             pixels = augment(image, self.pre, self.aug, np.random.default_rng((self.seed, epoch, index)))
-        return torch.from_numpy(pixels), int(self.images.labels[index]), None
+        return torch.from_numpy(pixels), int(self.labels[index]), None
 
 
 def _collate(samples: list[tuple[Any, int, str | None]]) -> tuple[Any, Any, list[str]]:
     import torch
 
     good = [s for s in samples if s[0] is not None]
-    failed = [s[2] for s in samples if s[0] is None]
+    failed = [s[2] for s in samples if s[0] is None and s[2] is not None]
     if not good:
         return None, None, failed
     return torch.stack([s[0] for s in good]), torch.tensor([s[1] for s in good]), failed
@@ -226,22 +250,23 @@ class _EpochKeys:
         return len(self.sampler)
 
 
-def _loaders(train: ImageSet, val: ImageSet | None, pre: Preprocessing, config: TrainConfig, dist: _Dist,
+def _loaders(train: ImageSet, val: ImageSet | None, pre: Preprocessing, config: TrainSettings, dist: _Dist,
              device: Any, workers: int) -> tuple[Any, _EpochKeys, Any]:
     from torch.utils.data import DataLoader, DistributedSampler, Subset
 
     aug = Augmentation(scale=(config.crop_scale, 1.0), hflip=config.hflip)
-    train_samples = _Samples(train, pre, aug, config.seed)
+    train_samples: Any = _Samples(train, pre, aug, config.seed)  # a map-style data set by duck typing
     # DistributedSampler with one replica is a seeded shuffle too: one code path for 1 or N processes.
     keys = _EpochKeys(DistributedSampler(train_samples, num_replicas=dist.world, rank=dist.rank, shuffle=True,
                                          seed=config.seed))
     common: dict[str, Any] = {"num_workers": workers, "collate_fn": _collate,
                               "pin_memory": device.type == "cuda", "persistent_workers": workers > 0}
-    train_loader = DataLoader(train_samples, batch_size=config.batch_size, sampler=keys,
+    train_loader: Any = DataLoader(train_samples, batch_size=config.batch_size, sampler=keys,
                               drop_last=len(keys) >= config.batch_size, **common)
     val_loader = None
     if val is not None and len(val):
-        shard = Subset(_Samples(val, pre, None, config.seed), range(dist.rank, len(val), dist.world))
+        val_samples: Any = _Samples(val, pre, None, config.seed)
+        shard: Any = Subset(val_samples, range(dist.rank, len(val), dist.world))
         val_loader = DataLoader(shard, batch_size=max(config.batch_size, 128), shuffle=False, **common)
     return train_loader, keys, val_loader
 
@@ -249,7 +274,8 @@ def _loaders(train: ImageSet, val: ImageSet | None, pre: Preprocessing, config: 
 # ---------------------------------------------------------------------------------------------- training
 
 def _param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
-    decay, no_decay = [], []
+    decay: list[Any] = []
+    no_decay: list[Any] = []
     for name, param in model.named_parameters():
         (no_decay if param.ndim <= 1 else decay).append(param)  # BatchNorm weights/biases, fc bias
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
@@ -310,43 +336,43 @@ def train(config: TrainConfig, out: str | os.PathLike[str], *, resume: bool = Fa
             loaded, config = _open_resume(out, config)
         elif out.exists():
             raise UsageError(f"{out} exists already", hint="pass --resume to continue it, or choose another --out")
-        config = config.resolved(dist.world)  # on resume every value is the checkpoint's already
-        workers, threads = _workers_and_threads(device.type, dist.world, config.input_size)
+        settings = config.resolved(dist.world)  # on resume every value is the checkpoint's already
+        workers, threads = _workers_and_threads(device.type, dist.world, settings.input_size)
         if threads is not None:
             torch.set_num_threads(threads)
         if device.type == "cpu":
             torch.set_flush_denormal(True)  # denormal floats can slow CPU convolutions tenfold
 
-        train_set, val_set = train_val_sets(config.data, val_fraction=config.val_fraction, seed=config.seed)
+        train_set, val_set = train_val_sets(settings.data, val_fraction=settings.val_fraction, seed=settings.seed)
         if loaded is not None:  # the checkpoint's label order wins; the data must hold the same classes
             train_set = relabel(train_set, loaded.meta.label_names())
             val_set = relabel(val_set, loaded.meta.label_names())
-        labels = tuple(train_set.classes)
+        labels = tuple(train_set.classes or ())  # labelled: _Samples refuses a set without labels
         if dist.is_main:
             train_set.warn_skipped()
             if val_set.skipped:
                 val_set.warn_skipped()
-        pre = Preprocessing.for_size(config.input_size)
+        pre = Preprocessing.for_size(settings.input_size)
 
-        torch.manual_seed(config.seed)
-        model = loaded.model if loaded is not None else get_model(config.model, num_classes=len(labels))
+        torch.manual_seed(settings.seed)
+        model = loaded.model if loaded is not None else get_model(settings.model, num_classes=len(labels))
         amp = device.type == "cuda"
         memory_format = torch.channels_last if amp else torch.contiguous_format
-        model = model.to(device, memory_format=memory_format)
+        model = model.to(device, memory_format=memory_format)  # type: ignore[call-overload]  # not in torch's stubs
         if amp:
             torch.backends.cudnn.benchmark = True
         net = model
         if dist.world > 1:
             net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if amp else None)
 
-        train_loader, keys, val_loader = _loaders(train_set, val_set, pre, config, dist, device, workers)
+        train_loader, keys, val_loader = _loaders(train_set, val_set, pre, settings, dist, device, workers)
         steps = len(train_loader)
-        optimizer = torch.optim.SGD(_param_groups(model, config.weight_decay), lr=config.lr, momentum=0.9,
+        optimizer = torch.optim.SGD(_param_groups(model, settings.weight_decay), lr=settings.lr, momentum=0.9,
                                     nesterov=True)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, _lr_factor(steps * config.epochs, min(steps * config.warmup_epochs, steps * config.epochs // 5)))
+            optimizer, _lr_factor(steps * settings.epochs, min(steps * settings.warmup_epochs, steps * settings.epochs // 5)))
         scaler = torch.amp.GradScaler(device.type, enabled=amp)
-        criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+        criterion = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
         history: list[dict[str, Any]] = []
         start_epoch = 0
         if loaded is not None:
@@ -357,16 +383,16 @@ def train(config: TrainConfig, out: str | os.PathLike[str], *, resume: bool = Fa
             history = list(loaded.extra.get("history") or [])
             start_epoch = int(loaded.extra["epoch"])
             if start_epoch and dist.is_main:
-                log.info("resuming %s after epoch %d of %d", out, start_epoch, config.epochs)
+                log.info("resuming %s after epoch %d of %d", out, start_epoch, settings.epochs)
 
-        meta = ModelMeta(model=config.model, num_classes=len(labels), preprocessing=pre, labels=labels,
+        meta = ModelMeta(model=settings.model, num_classes=len(labels), preprocessing=pre, labels=labels,
                          training=loaded.meta.training if loaded is not None else {})
         run_stats: list[EpochStats] = []
         decode_failures: set[str] = set()
-        for epoch in range(start_epoch, config.epochs):
+        for epoch in range(start_epoch, settings.epochs):
             epoch_start = time.perf_counter()
             keys.set_epoch(epoch)
-            task = f"epoch {epoch + 1}/{config.epochs}"
+            task = f"epoch {epoch + 1}/{settings.epochs}"
             on_step = (lambda step, task=task: progress(task, step, steps)) if progress and dist.is_main else None
             sums, failed = _train_epoch(net, train_loader, optimizer, scheduler, scaler, criterion, device, amp,
                                         memory_format, on_step)
@@ -383,16 +409,16 @@ def train(config: TrainConfig, out: str | os.PathLike[str], *, resume: bool = Fa
                                                   for name in sorted(decode_failures)])
             seen = max(1.0, float(sums[2]))
             stats = EpochStats(
-                epoch=epoch + 1, epochs=config.epochs, train_loss=float(sums[0]) / seen,
+                epoch=epoch + 1, epochs=settings.epochs, train_loss=float(sums[0]) / seen,
                 train_top1=100.0 * float(sums[1]) / seen,
                 val_loss=float(val[0] / val[2]) if val is not None and val[2] else None,
                 val_top1=float(100.0 * val[1] / val[2]) if val is not None and val[2] else None,
                 lr=float(scheduler.get_last_lr()[0]), seconds=time.perf_counter() - epoch_start, images=int(sums[2]))
             history.append(stats.to_dict())
             run_stats.append(stats)
-            meta = meta.with_(training=_training_summary(config, stats, train_set, val_set, device, dist))
+            meta = meta.with_(training=_training_summary(settings, stats, train_set, val_set, device, dist))
             if dist.is_main:
-                save_checkpoint(out, model, meta, epoch=epoch + 1, config=config.schedule(),
+                save_checkpoint(out, model, meta, epoch=epoch + 1, config=settings.schedule(),
                                 optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
                                 scaler=scaler.state_dict() if amp else {}, history=history)
                 if on_epoch is not None:
@@ -401,7 +427,7 @@ def train(config: TrainConfig, out: str | os.PathLike[str], *, resume: bool = Fa
             import torch.distributed as tdist  # its checkpoint aborted now and then ("terminate called ...")
 
             tdist.barrier()
-        return TrainResult(out=out, meta=meta, epochs_done=config.epochs, history=run_stats, seconds=time.perf_counter() - started, is_main=dist.is_main)
+        return TrainResult(out=out, meta=meta, epochs_done=settings.epochs, history=run_stats, seconds=time.perf_counter() - started, is_main=dist.is_main)
     finally:
         if dist.world > 1:
             import torch.distributed as tdist
@@ -457,7 +483,7 @@ def _evaluate(model: Any, loader: Any, criterion: Any, device: Any, amp: bool, m
     return sums
 
 
-def _training_summary(config: TrainConfig, stats: EpochStats, train: ImageSet, val: ImageSet, device: Any,
+def _training_summary(config: TrainSettings, stats: EpochStats, train: ImageSet, val: ImageSet, device: Any,
                       dist: _Dist) -> dict[str, Any]:
     """What the metadata says about how the weights were made (plain values only)."""
     return {"data": str(config.data), "epochs": config.epochs, "epochs_done": stats.epoch,

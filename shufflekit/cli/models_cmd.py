@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from .app import echo_json, fmt_millions, main, print_table
@@ -24,7 +26,7 @@ def models_command(input_size: int, num_classes: int, family: str | None, as_jso
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     specs = [s for s in list_models() if family is None or s.family == family]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for spec in specs:
         c = model_complexity(spec.name, input_size, num_classes)
         rows.append({"name": spec.name, "family": spec.family, "width": spec.width, "groups": spec.groups,

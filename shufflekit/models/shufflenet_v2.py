@@ -66,11 +66,13 @@ class ShuffleNetV2(nn.Module):
         conv1_out, *stage_outs, conv5_out = stage_channels
         self.conv1 = nn.Sequential(*conv_bn(3, conv1_out, 3, 2))
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        stages = []
         inp = conv1_out
-        for index, (repeats, out) in enumerate(zip(stage_repeats, stage_outs), start=2):
+        for repeats, out in zip(stage_repeats, stage_outs):
             units = [ShuffleV2Unit(inp, out, 2)] + [ShuffleV2Unit(out, out, 1) for _ in range(repeats - 1)]
-            setattr(self, f"stage{index}", nn.Sequential(*units))
+            stages.append(nn.Sequential(*units))
             inp = out
+        self.stage2, self.stage3, self.stage4 = stages  # torchvision's attribute names, so its weights load
         self.conv5 = nn.Sequential(*conv_bn(inp, conv5_out, 1))
         self.fc = nn.Linear(conv5_out, num_classes)
 
