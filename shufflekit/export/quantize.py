@@ -16,22 +16,20 @@ step leaves the folder as it was.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..artifacts import Artifact, Manifest, tool_versions, update_manifest
+from ..artifacts import Artifact, Manifest, tool_versions
 from ..data import DECODE_ERRORS, DEMO, ImageSet, calibration_images, has_splits, open_images
 from ..errors import ExportError, ManifestError, ShufflekitError, UsageError
+from ..folder import ReleaseFolder
 from ..metadata import Preprocessing
 from ..validate.tolerances import DEFAULT_MAX_DROP
 from . import quantize_onnx, recipes
@@ -44,7 +42,7 @@ QUANT_PRECISIONS = ("fp16", "dynamic", "int8")
 QUANT_FORMATS = ("onnx", "tflite")
 IO_DTYPES = ("float32", "int8", "uint8")
 DEFAULT_CALIB_SAMPLES = 256
-_STAGING_PREFIX = ".staging-quantize-"  # export's clean-up of '.staging-*' also removes a killed run's
+STAGING_KIND = "quantize"  # .staging-quantize-*: export's clean-up of '.staging-*' also removes a killed run's
 ProgressFn = Callable[[str, int, "int | None"], None]
 
 
@@ -184,7 +182,7 @@ def quantize_release(folder: str | Path, options: QuantizeOptions, *,
     timings: dict[str, float] = {}
     total = len(options.precisions) * len(formats)
     progress("quantize", 0, total)
-    with _staging(folder) as staging:
+    with ReleaseFolder(folder).staging(STAGING_KIND) as staging:
         if "onnx" in formats:
             made += _onnx_artifacts(folder / parent.name, parent, staging, options, calibration, warnings, timings,
                                     lambda: progress("quantize", len(made), total))
@@ -420,24 +418,18 @@ def _tflite_artifacts(manifest: Manifest, parent: Artifact, staging: Path, optio
 
 
 # -- the folder --------------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _staging(folder: Path) -> Iterator[Path]:
-    staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=folder))
-    try:
-        yield staging
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
 def _commit(folder: Path, parent: Artifact, staging: Path, made: Sequence[Artifact]) -> None:
     """Rename the finished files into the folder and add them to the manifest, under the manifest lock;
     refuse when the parent changed meanwhile (another export), so no child names a parent it was not
     made from."""
-    with update_manifest(folder) as manifest:
+    def build() -> Manifest:
+        manifest = Manifest.load(folder)
         current = {a.name: a for a in manifest.artifacts}.get(parent.name)
         if current is None or current.sha256 != parent.sha256:
             raise ExportError(f"{parent.name} changed in {folder} while it was being quantized",
                               hint="nothing was added; run shufflekit quantize again")
         for artifact in made:
-            os.replace(staging / artifact.name, folder / artifact.name)
             manifest.add(artifact)
+        return manifest
+
+    ReleaseFolder(folder).commit(staging, [a.name for a in made], build)
