@@ -128,7 +128,7 @@ def export_model(out: str | Path, *, model: str | None = None, checkpoint: str |
 def _write_reference(source: ModelSource, staging: Path, options: ExportOptions) -> dict[str, Any]:
     import torch
 
-    from ..validate.reference import REFERENCE_NAME, Reference, reference_inputs
+    from .reference import REFERENCE_NAME, Reference, reference_inputs
 
     pre = source.meta.preprocessing
     if options.reference_data is not None:  # real images: a file that misranks them cannot pass parity

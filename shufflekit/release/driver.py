@@ -53,7 +53,8 @@ class Context:
     def outcome(self, unit: Unit, status: str, seconds: float = 0.0, note: str = "") -> None:
         self.on_event(self.log.add(UnitOutcome(unit, status, seconds, note)))
 
-    def skip_if_done(self, unit: Unit, manifest: Manifest | None, extra_check: Callable[[], bool] | None = None) -> bool:
+    def skip_if_done(self, unit: Unit, manifest: Manifest | None,
+                     extra_check: Callable[[], bool] | None = None) -> bool:
         if is_done(self.folder, manifest, unit) and (extra_check is None or extra_check()):
             self.outcome(unit, "skipped", note="unchanged")
             return True

@@ -105,8 +105,8 @@ def _device_worker(ctx: Context, address: str, key: str, plan: list[Planned[Arti
             report = profile_folder(ctx.folder, [artifact.name], settings=options.profile, device=address,
                                     connect=options.connect, native=native, accuracy=ctx.device_accuracy,
                                     max_drop=options.max_drop,
-                                    progress=lambda task, done, total: ctx.progress(f"profile on {key}",
-                                                                                    index, len(plan)))
+                                    progress=lambda task, done, total, i=index: ctx.progress(
+                                        f"profile on {key}", i, len(plan)))
         except ShufflekitError as exc:
             if stop.is_set():  # interrupted: the runner was stopped, not refused by the device
                 return

@@ -9,9 +9,12 @@ from typing import Any
 
 from ..artifacts import Artifact, Manifest, update_manifest
 from ..errors import UsageError
+from ..export import (
+    quantize as export_quantize,  # called through the module: a test stands in for it
+)
 from ..export.pipeline import artifact_filename
-from ..export.quantize import DEFAULT_CALIB_SAMPLES, QuantizeOptions, quantize_release
-from ..validate.tolerances import DEFAULT_MAX_DROP
+from ..export.quantize import DEFAULT_CALIB_SAMPLES, QuantizeOptions
+from ..validate.gate import TOOLS
 from .driver import Context, Planned
 from .state import Unit, fingerprint, options_inputs
 
@@ -43,7 +46,7 @@ def unit_options(ctx: Context, fmt: str, precisions: tuple[str, ...]) -> Quantiz
         weight_type=q.weight_type if onnx_quantized else None,
         target=q.target if onnx_quantized else "any",
         gate_data=options.data if gated else None,
-        max_drop=options.max_drop if gated else DEFAULT_MAX_DROP, gate_limit=options.eval_limit if gated else None,
+        max_drop=options.max_drop if gated else None, gate_limit=options.eval_limit if gated else None,
         skip_recipes=tuple(sorted(r for r in q.skip_recipes if r.split(":")[0] in precisions))
         if onnx_quantized else ())
 
@@ -102,7 +105,8 @@ def stage_quantize(ctx: Context) -> None:
     for batch in batches:
         fmt = batch[0].item[0]
         options = unit_options(ctx, fmt, tuple(plan.item[1] for plan in batch))
-        ctx.run(batch, lambda o=options: quantize_release(ctx.folder, o, progress=ctx.progress),
+        ctx.run(batch, lambda o=options: export_quantize.quantize_release(ctx.folder, o, progress=ctx.progress,
+                                                                          gate=TOOLS),
                 outputs=lambda plan, _: _made_output(ctx, parent, *plan.item))
 
 
@@ -152,7 +156,8 @@ def recipes_failed_on_devices(ctx: Context) -> dict[str, str]:
             continue
         for device, entry in row.device_accuracy.items():
             if not entry.get("passed"):
-                found.setdefault(key, f"{device} (top-1 {entry.get('top1')}% vs PyTorch's {entry.get('pytorch_top1')}%)")
+                found.setdefault(key, f"{device} (top-1 {entry.get('top1')}% vs PyTorch's "
+                                      f"{entry.get('pytorch_top1')}%)")
         for device, errors in ctx.artifact_errors.items():  # a device whose runtime has no kernel for it
             if "has no kernel for" in errors.get(row.name, ""):
                 found.setdefault(key, f"{device} (it does not load there: no kernel)")

@@ -5,12 +5,12 @@ both formats by default; int8 needs calibration images from ``--data``; ONNX fil
 ``export.recipes``, with the accuracy-aware fallback when ``--data`` has labels), evaluate (accuracy, with
 ``--data``), validate (parity against PyTorch, with the accuracy drop), profile (this computer and every
 ``--device`` at once: latency, and parity and accuracy with each device's own kernels), report
-(labels.txt, README.md model card, report.html), each opening with the per-device verdict. manifest.json is the single source of truth; the report
-is written from it alone.
+(labels.txt, README.md model card, report.html), each opening with the per-device verdict. manifest.json
+is the single source of truth; the report is written from it alone.
 
-Reruns: every stage is cut into units (``release.state``, run by ``release.driver``) whose fingerprint is the sha256 of their
-inputs and options; a unit recorded with the same fingerprint, whose files are intact, is skipped. An
-interrupted run resumes with the units that had not finished; leftover temporary files are removed
+Reruns: every stage is cut into units (``release.state``, run by ``release.driver``) whose fingerprint
+is the sha256 of their inputs and options; a unit recorded with the same fingerprint, whose files are
+intact, is skipped. An interrupted run resumes with the units that had not finished; leftover temporary files are removed
 first, and every file reused is checked against its sha256.
 
 Failures: bad input is refused before any work. A parity or accuracy failure is recorded and fails the

@@ -20,7 +20,8 @@ def stage_validate(ctx: Context) -> None:
 
     manifest = Manifest.load(ctx.folder)
     reference_sha = (manifest.reference or {}).get("sha256")
-    plans = [Planned(Unit("validate", a.name, fingerprint("validate", {"artifact": a.sha256, "reference": reference_sha})),
+    plans = [Planned(Unit("validate", a.name, fingerprint("validate", {"artifact": a.sha256,
+                                                                       "reference": reference_sha})),
                      a, lambda a=a: fresh(ctx, "parity", a)) for a in manifest.artifacts]
     pending = ctx.pending(plans, manifest)
 
