@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from ..artifacts import Manifest
 from .driver import Context, Planned
 from .state import Unit, data_fingerprint, fingerprint
@@ -20,7 +22,7 @@ def stage_evaluate(ctx: Context) -> None:
     # what evaluate_release is given, but the artifact: the data (what it is), the image limit and the gate
     settings = {"data": data_fingerprint(str(data)), "limit": ctx.options.eval_limit, "max_drop": ctx.options.max_drop}
     plans = [Planned(Unit("evaluate", a.name, fingerprint("evaluate", {"artifact": a.sha256, **settings})), a,
-                     lambda a=a: fresh(ctx, "accuracy", a)) for a in manifest.artifacts]
+                     partial(fresh, ctx, "accuracy", a)) for a in manifest.artifacts]
     pending = ctx.pending(plans, manifest)
     ctx.run(pending, lambda: evaluate_release(ctx.folder, data, select=[p.item.name for p in pending],
                                               limit=ctx.options.eval_limit, max_drop=ctx.options.max_drop,

@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,18 @@ def native_tool(ctx: Context, key: str, artifact: Artifact) -> Any:
         return None
 
 
+def _still_measured(ctx: Context, key: str, artifact: Artifact) -> bool:
+    return _fresh_latency(Manifest.load(ctx.folder), key, artifact)
+
+
+def _device_progress(ctx: Context, key: str, index: int, count: int, task: str, done: int, total: int | None) -> None:
+    """A device's progress is counted in artifacts, not in the runner's steps."""
+    ctx.progress(f"profile on {key}", index, count)
+
+
 def _fresh_latency(manifest: Manifest, device: str, artifact: Artifact) -> bool:
     entry = manifest.results("latency", group=device).get(artifact.name)
-    return bool(entry) and entry.get("sha256") == artifact.sha256
+    return isinstance(entry, dict) and entry.get("sha256") == artifact.sha256
 
 
 def stage_profile(ctx: Context) -> None:
@@ -57,8 +67,7 @@ def stage_profile(ctx: Context) -> None:
             unit = Unit("profile", f"{key} {artifact.name}",
                         fingerprint("profile", {"artifact": artifact.sha256, "device": key, "settings": settings,
                                                 "tool": tool.sha256 if tool is not None else None}))
-            planned.append(Planned(unit, artifact, lambda a=artifact, k=key: _fresh_latency(
-                Manifest.load(ctx.folder), k, a)))
+            planned.append(Planned(unit, artifact, partial(_still_measured, ctx, key, artifact)))
         plan = ctx.pending(planned, manifest)
         if plan:
             plans[address] = plan
@@ -105,8 +114,7 @@ def _device_worker(ctx: Context, address: str, key: str, plan: list[Planned[Arti
             report = profile_folder(ctx.folder, [artifact.name], settings=options.profile, device=address,
                                     connect=options.connect, native=native, accuracy=ctx.device_accuracy,
                                     max_drop=options.max_drop,
-                                    progress=lambda task, done, total, i=index: ctx.progress(
-                                        f"profile on {key}", i, len(plan)))
+                                    progress=partial(_device_progress, ctx, key, index, len(plan)))
         except ShufflekitError as exc:
             if stop.is_set():  # interrupted: the runner was stopped, not refused by the device
                 return

@@ -5,6 +5,7 @@ file made again with the next recipe of the ladder."""
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from ..artifacts import Artifact, Manifest, update_manifest
@@ -95,8 +96,7 @@ def stage_quantize(ctx: Context) -> None:
                 ctx.outcome(unit, "not run", note="no --data: int8 needs calibration images")
                 ctx.notes.append("int8 not made: it needs calibration images; pass --data DIR|demo")
             continue
-        plans.append(Planned(unit, (fmt, precision), lambda f=fmt, p=precision, io=io_dtype: _made_from(
-            Manifest.load(ctx.folder), parent, f, p, io) is not None))
+        plans.append(Planned(unit, (fmt, precision), partial(_still_made, ctx, parent, fmt, precision, io_dtype)))
     todo = ctx.pending(plans, manifest)
     batches = [[plan] for plan in todo if plan.item[0] == "onnx"]  # one at a time: each is quick and kept on its own
     tflite = [plan for plan in todo if plan.item[0] == "tflite"]
@@ -105,9 +105,13 @@ def stage_quantize(ctx: Context) -> None:
     for batch in batches:
         fmt = batch[0].item[0]
         options = unit_options(ctx, fmt, tuple(plan.item[1] for plan in batch))
-        ctx.run(batch, lambda o=options: export_quantize.quantize_release(ctx.folder, o, progress=ctx.progress,
-                                                                          gate=TOOLS),
+        work = partial(export_quantize.quantize_release, ctx.folder, options, progress=ctx.progress, gate=TOOLS)
+        ctx.run(batch, work,
                 outputs=lambda plan, _: _made_output(ctx, parent, *plan.item))
+
+
+def _still_made(ctx: Context, parent: Artifact, fmt: str, precision: str, io_dtype: str) -> bool:
+    return _made_from(Manifest.load(ctx.folder), parent, fmt, precision, io_dtype) is not None
 
 
 def _made_output(ctx: Context, parent: Artifact, fmt: str, precision: str) -> dict[str, str]:

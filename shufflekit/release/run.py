@@ -10,8 +10,8 @@ is the single source of truth; the report is written from it alone.
 
 Reruns: every stage is cut into units (``release.state``, run by ``release.driver``) whose fingerprint
 is the sha256 of their inputs and options; a unit recorded with the same fingerprint, whose files are
-intact, is skipped. An interrupted run resumes with the units that had not finished; leftover temporary files are removed
-first, and every file reused is checked against its sha256.
+intact, is skipped. An interrupted run resumes with the units that had not finished; leftover temporary
+files are removed first, and every file reused is checked against its sha256.
 
 Failures: bad input is refused before any work. A parity or accuracy failure is recorded and fails the
 release at the end (exit 1) after the report shows it; a device that cannot be reached fails only its

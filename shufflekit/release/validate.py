@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from ..artifacts import Artifact, Manifest
 from .driver import Context, Planned
 from .state import Unit, fingerprint
@@ -10,7 +12,7 @@ from .state import Unit, fingerprint
 def fresh(ctx: Context, kind: str, artifact: Artifact) -> bool:
     """A ``kind`` result is in the manifest for this very file."""
     entry = Manifest.load(ctx.folder).results(kind).get(artifact.name)
-    return bool(entry) and entry.get("sha256") == artifact.sha256
+    return isinstance(entry, dict) and entry.get("sha256") == artifact.sha256
 
 
 def stage_validate(ctx: Context) -> None:
@@ -22,7 +24,7 @@ def stage_validate(ctx: Context) -> None:
     reference_sha = (manifest.reference or {}).get("sha256")
     plans = [Planned(Unit("validate", a.name, fingerprint("validate", {"artifact": a.sha256,
                                                                        "reference": reference_sha})),
-                     a, lambda a=a: fresh(ctx, "parity", a)) for a in manifest.artifacts]
+                     a, partial(fresh, ctx, "parity", a)) for a in manifest.artifacts]
     pending = ctx.pending(plans, manifest)
 
     def note(plan: Planned[Artifact], report: object) -> str:
