@@ -73,6 +73,11 @@ class Context:
             self.deferred.append((unit, dict(outputs or {}), seconds))
         self.outcome(unit, "ran", seconds, note)
 
+    def keep(self, unit: Unit, outputs: Mapping[str, str], note: str) -> None:
+        """Mark ``unit`` done without running it: the folder already holds what it would make."""
+        mark_done(self.folder, unit, outputs)
+        self.outcome(unit, "skipped", note=note)
+
     def run(self, plans: list[Planned[T]], work: Callable[[], Any],
             outputs: Callable[[Planned[T], Any], Mapping[str, str]] | None = None,
             note: Callable[[Planned[T], Any], str] | None = None) -> Any:

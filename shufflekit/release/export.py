@@ -11,7 +11,7 @@ from ..errors import ShufflekitError
 from ..export.pipeline import ExportOptions, export_model
 from ..files import sha256_file
 from .driver import Context
-from .state import Unit, fingerprint, mark_done, options_inputs, outputs_of
+from .state import Unit, fingerprint, options_inputs, outputs_of
 
 
 def _export_options(ctx: Context) -> ExportOptions:
@@ -75,8 +75,7 @@ def stage_export(ctx: Context, checkpoint: Path | None) -> None:
         return
     if _already_exported(ctx, manifest, source):
         assert manifest is not None
-        mark_done(ctx.folder, unit, outputs_of(ctx.folder, _export_outputs(manifest)))
-        ctx.outcome(unit, "skipped", note="kept: the folder already holds this export")
+        ctx.keep(unit, outputs_of(ctx.folder, _export_outputs(manifest)), "kept: the folder already holds this export")
         return
     started = time.perf_counter()
     options = ctx.options
