@@ -44,21 +44,19 @@ def test_a_refused_commit_moves_nothing_and_the_staging_goes(tmp_path):
     def refuse() -> _Manifest:
         raise RuntimeError("the parent changed")
 
-    with pytest.raises(RuntimeError, match="parent changed"):
-        with folder.staging("quantize") as staging:
-            assert staging.name.startswith(".staging-quantize-")
-            (staging / "a.onnx").write_bytes(b"new")
-            folder.commit(staging, ["a.onnx"], refuse)
+    with pytest.raises(RuntimeError, match="parent changed"), folder.staging("quantize") as staging:
+        assert staging.name.startswith(".staging-quantize-")
+        (staging / "a.onnx").write_bytes(b"new")
+        folder.commit(staging, ["a.onnx"], refuse)
     assert (tmp_path / "a.onnx").read_bytes() == b"old"
     assert not (tmp_path / "manifest.json").exists() and not list(tmp_path.glob(".staging-*"))
 
 
 def test_the_lock_is_one_flock_on_the_one_lock_file(tmp_path):
     folder = ReleaseFolder(tmp_path)
-    with folder.lock():
-        with open(tmp_path / LOCK_NAME, "a+") as other:  # another process's descriptor, as flock sees it
-            with pytest.raises(BlockingIOError):
-                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    # another process's descriptor, as flock sees it
+    with folder.lock(), open(tmp_path / LOCK_NAME, "a+") as other, pytest.raises(BlockingIOError):
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
     with open(tmp_path / LOCK_NAME, "a+") as other:
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released
         fcntl.flock(other, fcntl.LOCK_UN)

@@ -104,7 +104,7 @@ def _cycles(graph: dict[str, set[str]], allowed: dict[str, str]) -> list[list[st
         stack.append(node)
         for target in sorted(edges.get(node, ())):
             if state.get(target) == 1:
-                found.append(stack[stack.index(target):] + [target])
+                found.append([*stack[stack.index(target):], target])
             elif target not in state:
                 visit(target)
         stack.pop()

@@ -6,9 +6,10 @@ what is their own: what a unit is, and how to make it."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ..artifacts import Manifest
 from .state import StageLog, Unit, UnitOutcome, is_done, load_or_none, mark_done
@@ -35,7 +36,7 @@ class Context:
     """What every stage needs: the folder, the options, and where to report what happened."""
 
     folder: Path
-    options: "ReleaseOptions"
+    options: ReleaseOptions
     progress: ProgressFn
     on_event: Callable[[UnitOutcome], None]
     log: StageLog = field(default_factory=StageLog)

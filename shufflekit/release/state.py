@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Collection, Mapping
+from typing import Any
 
 from .. import __version__
 from ..artifacts import MANIFEST_NAME, Manifest, update_manifest, utc_now
