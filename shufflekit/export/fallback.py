@@ -138,7 +138,7 @@ def quantize_with_fallback(ladder: tuple[Recipe, ...], target: Path, parent: Art
 def _float_layer_candidates(first: Recipe, report: Any) -> list[tuple[Recipe, str]]:
     if report is None:
         return []
-    found = []
+    found: list[tuple[Recipe, str]] = []
     for count in FLOAT_LAYER_STEPS:
         nodes = report.sensitive_nodes(count)
         if not nodes or (found and len(found[-1][0].exclude_nodes) == len(nodes)):
