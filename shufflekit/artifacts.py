@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import fcntl
 import json
-import threading
 from dataclasses import dataclass, field, replace
 from importlib import metadata as _importlib_metadata
 from pathlib import Path
@@ -16,6 +14,7 @@ from typing import Any, Iterable, Iterator, Mapping
 from . import __version__
 from .errors import IntegrityError, ManifestError, UsageError
 from .files import atomic_write_text, sha256_file
+from .folder import ReleaseFolder
 from .metadata import ModelMeta
 
 MANIFEST_NAME = "manifest.json"
@@ -306,21 +305,11 @@ class Manifest:
         return dict(self._data.get("results", {}).get(f"{kind}_groups", {}).get(group, {}))
 
 
-_process_lock = threading.Lock()
-
-
 @contextlib.contextmanager
 def update_manifest(folder: str | Path) -> Iterator[Manifest]:
-    """Read-modify-write a manifest under a lock, so concurrent workers (one per device) never lose
-    each other's results. Holds a thread lock and an flock on a side file."""
-    folder = Path(folder)
-    with _process_lock:
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / ".manifest.lock", "a+") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                manifest = Manifest.load(folder)
-                yield manifest
-                manifest.save()
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+    """Read-modify-write a manifest under the folder's lock (``ReleaseFolder.lock``), so concurrent
+    workers (one per device) and commands never lose each other's results."""
+    with ReleaseFolder(folder).lock():
+        manifest = Manifest.load(folder)
+        yield manifest
+        manifest.save()

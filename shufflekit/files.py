@@ -57,9 +57,11 @@ def atomic_write_text(target: str | os.PathLike[str], text: str) -> None:
 
 
 def remove_partials(folder: str | os.PathLike[str]) -> int:
-    """Delete temporary files a killed process left behind; returns how many."""
+    """Delete the temporary files (``atomic_path``'s ``.*.partial``) a killed process left behind; returns how
+    many. Only files: a folder of that name is not one this function's writers make."""
     count = 0
     for leftover in Path(folder).glob(".*.partial"):
-        leftover.unlink(missing_ok=True)
-        count += 1
+        if leftover.is_file() or leftover.is_symlink():
+            leftover.unlink(missing_ok=True)
+            count += 1
     return count

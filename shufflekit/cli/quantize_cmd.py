@@ -52,6 +52,7 @@ def quantize_command(folder: Path, precisions: tuple[str, ...], formats: str | N
     ONNX files are made by recipes that hold on every CPU by default (x86 with and without VNNI, ARM64);
     each file records its recipe, the CPUs it holds on and why."""
     from ..export.quantize import QuantizeOptions, quantize_release
+    from ..validate.gate import TOOLS
 
     options = QuantizeOptions(precisions=precisions, formats=tuple(formats.split(",")) if formats else None,
                               calib=calib, calib_samples=calib_samples, per_channel=per_channel,
@@ -59,7 +60,7 @@ def quantize_command(folder: Path, precisions: tuple[str, ...], formats: str | N
                               activation_type=activation_type, weight_type=weight_type, target=target,
                               gate_data=accuracy_data, max_drop=max_drop, gate_limit=limit)
     with progress_bar(enabled=not as_json) as progress:
-        report = quantize_release(folder, options, progress=progress)
+        report = quantize_release(folder, options, progress=progress, gate=TOOLS)
     if as_json:
         echo_json(report.to_dict())
         return

@@ -78,7 +78,7 @@ def release_command(model: str | None, checkpoint: Path | None, data: str | None
     """
     from ..errors import UsageError
     from ..export.quantize import QuantizeOptions
-    from ..export.release import ReleaseOptions, release
+    from ..release import ReleaseOptions, release
     from ..runtimes.profile import ProfileSettings
 
     if out is None:

@@ -7,6 +7,10 @@ the card says what was tried and what was kept.
 
 Judged on this computer's kernels; a device's own kernels judge the file again when it is profiled
 there with ``--data`` (the release's per-device accuracy gate).
+
+Export makes files and validate judges them (validate imports export, never the other way): the judge
+(labelled images with PyTorch's logits, a file's predictions, the per-layer report) is handed to
+``quantize_release`` as ``GateTools``, which ``validate.gate.TOOLS`` implements.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -27,28 +31,35 @@ log = logging.getLogger(__name__)
 FLOAT_LAYER_STEPS = (1, 2, 4, 8)  # layers kept in float at the last rung, tried in turn
 
 
+class GateTools(Protocol):
+    """What the fallback needs from validation (``validate.gate.TOOLS``)."""
+
+    default_max_drop: float  # top-1 points a file may lose when the caller gives no --max-drop
+
+    def labelled_arrays(self, data: Any, manifest: Any, *, limit: int | None) -> Any:
+        """``validate.accuracy.LabelledArrays``: images, labels, PyTorch's logits and top-1."""
+
+    def predict(self, path: Path, parent: Artifact, images: np.ndarray) -> np.ndarray | None:
+        """The file's logits on ``images`` on this computer; None when its runtime has no kernel for it."""
+
+    def per_layer_report(self, prepared: Path, quantized: Path, images: np.ndarray, *, input_name: str,
+                         batch: Any) -> Any:
+        """``validate.per_layer``'s report of a quantized file against the float one."""
+
+
 @dataclass(frozen=True)
 class AccuracyGate:
-    """Labelled images (``validate.accuracy.LabelledArrays``) and the top-1 points a file may lose."""
+    """Labelled images (``validate.accuracy.LabelledArrays``), the top-1 points a file may lose, and
+    the judge that runs a file on them."""
 
     arrays: Any
     max_drop: float
+    predict: Callable[[Path, Artifact, np.ndarray], "np.ndarray | None"]
 
     def judge(self, path: Path, parent: Artifact) -> "Attempt":
-        from ..errors import DeviceError
-        from ..runtimes import load_session
-        from ..validate.parity import _predict
-
-        try:
-            session = load_session(path)
-        except DeviceError as exc:  # this CPU's runtime has no kernel for the file: it fails here
-            if getattr(exc, "kind", "") != "no_kernel":
-                raise
+        logits = self.predict(path, parent, self.arrays.images)
+        if logits is None:  # this CPU's runtime has no kernel for the file: it fails here
             return Attempt("", 0.0, self.arrays.pytorch_top1, False, note="no kernel on this computer")
-        try:
-            logits = _predict(session, parent, self.arrays.images)
-        finally:
-            session.close()
         top1 = float((np.argmax(logits, axis=1) == self.arrays.labels).mean() * 100.0)
         drop = self.arrays.pytorch_top1 - top1
         return Attempt("", top1, drop, drop <= self.max_drop + 1e-9)
@@ -127,7 +138,7 @@ def quantize_with_fallback(ladder: tuple[Recipe, ...], target: Path, parent: Art
 def _float_layer_candidates(first: Recipe, report: Any) -> list[tuple[Recipe, str]]:
     if report is None:
         return []
-    found = []
+    found: list[tuple[Recipe, str]] = []
     for count in FLOAT_LAYER_STEPS:
         nodes = report.sensitive_nodes(count)
         if not nodes or (found and len(found[-1][0].exclude_nodes) == len(nodes)):

@@ -14,20 +14,17 @@ their files; results recorded on files that changed go stale through their sha25
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 from ..artifacts import MANIFEST_NAME, Artifact, Manifest, TensorSpec, tool_versions
 from ..errors import ManifestError, UsageError
 from ..files import sha256_file
+from ..folder import ReleaseFolder
 from .onnx import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME, OnnxExport, export_onnx, parse_batch
 from .source import ModelSource, load_source
 
@@ -35,7 +32,6 @@ log = logging.getLogger(__name__)
 
 EXPORT_FORMATS = ("onnx", "tflite")
 _EXTENSIONS = {"onnx": ".onnx", "tflite": ".tflite"}
-_STAGING_PREFIX = ".staging-"
 ProgressFn = Callable[[str, int, "int | None"], None]
 
 
@@ -103,9 +99,9 @@ def export_model(out: str | Path, *, model: str | None = None, checkpoint: str |
     steps = 2 + len(options.formats)
     progress("export", 0, steps)
 
-    out.mkdir(parents=True, exist_ok=True)
-    _remove_stale_staging(out)
-    with _staging(out) as staging:
+    folder = ReleaseFolder(out)
+    folder.remove_staging()  # what a killed export left; a .partial may be another command's, in flight
+    with folder.staging() as staging:
         t0 = time.perf_counter()
         reference_record = _write_reference(source, staging, options)
         timings["reference"] = time.perf_counter() - t0
@@ -122,7 +118,7 @@ def export_model(out: str | Path, *, model: str | None = None, checkpoint: str |
             artifacts.append(_export_tflite_artifact(source, made[0], staging, options, progress))
             timings["tflite_convert"] = time.perf_counter() - t0
         progress("export", steps, steps)
-        kept, dropped = _commit(out, staging, source, artifacts, reference_record)
+        kept, dropped = _commit(folder, staging, source, artifacts, reference_record)
     timings["total"] = time.perf_counter() - started
     log.info("exported %s to %s: %s", source.meta.model, out, ", ".join(a.name for a in artifacts))
     return ExportReport(out, tuple(artifacts), tuple(a.name for a in kept), tuple(a.name for a in dropped), timings)
@@ -132,7 +128,7 @@ def export_model(out: str | Path, *, model: str | None = None, checkpoint: str |
 def _write_reference(source: ModelSource, staging: Path, options: ExportOptions) -> dict[str, Any]:
     import torch
 
-    from ..validate.reference import REFERENCE_NAME, Reference, reference_inputs
+    from .reference import REFERENCE_NAME, Reference, reference_inputs
 
     pre = source.meta.preprocessing
     if options.reference_data is not None:  # real images: a file that misranks them cannot pass parity
@@ -200,55 +196,33 @@ def _previous_manifest(out: Path) -> Manifest | None:
                             hint="remove it or export into another folder; nothing was changed") from None
 
 
-def _remove_stale_staging(out: Path) -> None:
-    for leftover in out.glob(f"{_STAGING_PREFIX}*"):
-        if leftover.is_dir():
-            log.info("removing %s left by an interrupted export", leftover)
-            shutil.rmtree(leftover, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _staging(out: Path) -> Iterator[Path]:
-    staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=out))
-    try:
-        yield staging
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _folder_lock(out: Path) -> Iterator[None]:
-    """The lock ``artifacts.update_manifest`` takes: no one reads-modifies-writes the manifest meanwhile."""
-    with open(out / ".manifest.lock", "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _commit(out: Path, staging: Path, source: ModelSource, artifacts: Sequence[Artifact],
+def _commit(folder: ReleaseFolder, staging: Path, source: ModelSource, artifacts: Sequence[Artifact],
             reference: dict[str, Any]) -> tuple[list[Artifact], list[Artifact]]:
-    """Rename the staged files into ``out`` and write the manifest last. Returns (kept, dropped) artifacts
-    of the previous manifest."""
-    with _folder_lock(out):
+    """Rename the staged files into the folder and write the manifest last. Returns (kept, dropped)
+    artifacts of the previous manifest."""
+    out = folder.path
+    found: dict[str, list[Artifact]] = {}
+
+    def build() -> Manifest:
         previous = _previous_manifest(out)  # again, under the lock: another command may have added to it
-        kept, dropped = _still_valid(previous, artifacts)
+        found["kept"], found["dropped"] = _still_valid(previous, artifacts)
         data = Manifest.new(out, source.meta, source=source.record).to_dict()
         if previous is not None:
             data["results"] = previous.to_dict().get("results", {})  # stale entries are filtered by sha256
         manifest = Manifest(out, data)
-        for artifact in [*kept, *artifacts]:
+        for artifact in [*found["kept"], *artifacts]:
             manifest.add(artifact)
         manifest.set_reference(**reference)
-        for name in [a.name for a in artifacts] + [reference["file"]]:
-            os.replace(staging / name, out / name)
-        manifest.save()  # the commit point
-        for artifact in dropped:
+        return manifest
+
+    def remove_dropped() -> None:
+        for artifact in found["dropped"]:
             path = out / artifact.name
             if path.is_file() and sha256_file(path) == artifact.sha256:  # never delete a file we did not make
                 path.unlink()
-    return kept, dropped
+
+    folder.commit(staging, [a.name for a in artifacts] + [reference["file"]], build, after=remove_dropped)
+    return found["kept"], found["dropped"]
 
 
 def _still_valid(previous: Manifest | None, new: Sequence[Artifact]) -> tuple[list[Artifact], list[Artifact]]:

@@ -16,26 +16,23 @@ step leaves the folder as it was.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..artifacts import Artifact, Manifest, tool_versions, update_manifest
+from ..artifacts import Artifact, Manifest, tool_versions
 from ..data import DECODE_ERRORS, DEMO, ImageSet, calibration_images, has_splits, open_images
 from ..errors import ExportError, ManifestError, ShufflekitError, UsageError
+from ..folder import ReleaseFolder
 from ..metadata import Preprocessing
-from ..validate.tolerances import DEFAULT_MAX_DROP
 from . import quantize_onnx, recipes
-from .fallback import AccuracyGate, quantize_with_fallback
+from .fallback import AccuracyGate, GateTools, quantize_with_fallback
 from .pipeline import artifact_filename
 
 log = logging.getLogger(__name__)
@@ -44,7 +41,7 @@ QUANT_PRECISIONS = ("fp16", "dynamic", "int8")
 QUANT_FORMATS = ("onnx", "tflite")
 IO_DTYPES = ("float32", "int8", "uint8")
 DEFAULT_CALIB_SAMPLES = 256
-_STAGING_PREFIX = ".staging-quantize-"  # export's clean-up of '.staging-*' also removes a killed run's
+STAGING_KIND = "quantize"  # .staging-quantize-*: export's clean-up of '.staging-*' also removes a killed run's
 ProgressFn = Callable[[str, int, "int | None"], None]
 
 
@@ -79,7 +76,7 @@ class QuantizeOptions:
     layout: str | None = None  # TFLite input layout; None: the folder's TFLite fp32 layout, else NHWC
     target: str = recipes.DEFAULT_TARGET  # the CPUs the ONNX files must hold on (recipes.TARGETS)
     gate_data: str | os.PathLike[str] | None = None  # labelled images: turns on the accuracy-aware fallback
-    max_drop: float = DEFAULT_MAX_DROP
+    max_drop: float | None = None  # None: the gate's own default (validate.tolerances.DEFAULT_MAX_DROP)
     gate_limit: int | None = None  # labelled images the gate classifies (a fixed subset); None: all
     skip_recipes: tuple[str, ...] = ()  # "int8:full-range": recipes a device's own kernels already failed
 
@@ -112,7 +109,7 @@ class QuantizeOptions:
             if value is not None and value not in quantize_onnx.ACTIVATION_TYPES:
                 raise UsageError(f"unknown {what} {value!r}", hint="use uint8 or int8")
         target = recipes.check_target(self.target)
-        if not (self.max_drop >= 0 and self.max_drop <= 100):
+        if self.max_drop is not None and not (self.max_drop >= 0 and self.max_drop <= 100):
             raise UsageError(f"--max-drop must be between 0 and 100 points, got {self.max_drop}")
         if self.gate_limit is not None and self.gate_limit < 1:
             raise UsageError(f"--limit must be at least 1, got {self.gate_limit}")
@@ -153,10 +150,14 @@ class QuantizeReport:
                 "warnings": list(self.warnings), "timings": dict(self.timings)}
 
 
-def quantize_release(folder: str | Path, options: QuantizeOptions, *,
-                     progress: ProgressFn | None = None) -> QuantizeReport:
-    """Make the requested precisions of the folder's fp32 ONNX model and add them to its manifest."""
+def quantize_release(folder: str | Path, options: QuantizeOptions, *, progress: ProgressFn | None = None,
+                     gate: GateTools | None = None) -> QuantizeReport:
+    """Make the requested precisions of the folder's fp32 ONNX model and add them to its manifest.
+    ``gate``: the judge of the accuracy-aware fallback (``validate.gate.TOOLS``), needed with ``gate_data``."""
     options = options.checked()
+    if options.gate_data is not None and gate is None:
+        raise UsageError("the accuracy-aware fallback (gate_data) needs a judge",
+                         hint="pass gate=shufflekit.validate.gate.TOOLS to quantize_release")
     progress = progress or (lambda task, done, total: None)
     folder = Path(folder)
     started = time.perf_counter()
@@ -184,10 +185,10 @@ def quantize_release(folder: str | Path, options: QuantizeOptions, *,
     timings: dict[str, float] = {}
     total = len(options.precisions) * len(formats)
     progress("quantize", 0, total)
-    with _staging(folder) as staging:
+    with ReleaseFolder(folder).staging(STAGING_KIND) as staging:
         if "onnx" in formats:
             made += _onnx_artifacts(folder / parent.name, parent, staging, options, calibration, warnings, timings,
-                                    lambda: progress("quantize", len(made), total))
+                                    lambda: progress("quantize", len(made), total), gate)
         progress("quantize", len(made), total)
         if "tflite" in formats:
             made += _tflite_artifacts(manifest, parent, staging, options, calibration, timings)
@@ -280,7 +281,7 @@ def collect_calibration(source: str | os.PathLike[str] | None, pre: Preprocessin
 # -- ONNX --------------------------------------------------------------------------------------------------
 def _onnx_artifacts(source: Path, parent: Artifact, staging: Path, options: QuantizeOptions,
                     calibration: Calibration | None, warnings: list[str], timings: dict[str, float],
-                    step_done: Callable[[], None]) -> list[Artifact]:
+                    step_done: Callable[[], None], tools: GateTools | None = None) -> list[Artifact]:
     model = parent.meta.model
     metadata = quantize_onnx.read_metadata(source)
     cpu = quantize_onnx.cpu_int8_facts()
@@ -290,7 +291,7 @@ def _onnx_artifacts(source: Path, parent: Artifact, staging: Path, options: Quan
         t0 = time.perf_counter()
         quantize_onnx.pre_process(source, prepared)
         timings["onnx_pre_process"] = time.perf_counter() - t0
-    gate = _accuracy_gate(options, parent, staging) if {"dynamic", "int8"} & set(options.precisions) else None
+    gate = _accuracy_gate(options, parent, staging, tools) if {"dynamic", "int8"} & set(options.precisions) else None
     host = recipes.kernel_family({"machine": cpu.get("machine"), "vnni": cpu.get("vnni") if cpu.get("x86") else None})
     for precision in options.precisions:
         t0 = time.perf_counter()
@@ -313,7 +314,8 @@ def _onnx_artifacts(source: Path, parent: Artifact, staging: Path, options: Quan
 
             step = quantize_with_fallback(options.recipes("int8"), path, parent, make_static, gate,
                                           per_layer=lambda quantized: _per_layer(prepared, quantized, parent,
-                                                                                 calibration), host_family=host)
+                                                                                 calibration, tools),
+                                          host_family=host)
             record = {**calibration.record, "used": step["calibration_images"]}
         if precision in ("dynamic", "int8"):
             step = {**step, "target": options.target, "pre_process": "onnxruntime.quantization.quant_pre_process",
@@ -338,22 +340,24 @@ def _onnx_artifacts(source: Path, parent: Artifact, staging: Path, options: Quan
     return made
 
 
-def _accuracy_gate(options: QuantizeOptions, parent: Artifact, staging: Path) -> AccuracyGate | None:
+def _accuracy_gate(options: QuantizeOptions, parent: Artifact, staging: Path,
+                   tools: GateTools | None) -> AccuracyGate | None:
     """The fallback's gate: labelled images and PyTorch's logits on them (None without --accuracy-data)."""
-    if options.gate_data is None or options.explicit_recipe:
+    if options.gate_data is None or options.explicit_recipe or tools is None:
         return None  # the user's own settings are made as asked, never swapped for another recipe
-    from ..validate.accuracy import labelled_arrays
-
     manifest = Manifest.load(staging.parent)
-    return AccuracyGate(labelled_arrays(options.gate_data, manifest, limit=options.gate_limit), options.max_drop)
+    max_drop = tools.default_max_drop if options.max_drop is None else options.max_drop
+    return AccuracyGate(tools.labelled_arrays(options.gate_data, manifest, limit=options.gate_limit), max_drop,
+                        tools.predict)
 
 
-def _per_layer(prepared: Path, quantized: Path, parent: Artifact, calibration: Calibration) -> Any:
-    from ..validate.per_layer import per_layer_report
-
+def _per_layer(prepared: Path, quantized: Path, parent: Artifact, calibration: Calibration,
+               tools: GateTools | None) -> Any:
+    if tools is None:  # no gate, no fallback: never asked
+        return None
     try:
-        return per_layer_report(prepared, quantized, calibration.images, input_name=parent.input.name,
-                                batch=parent.input.shape[0])
+        return tools.per_layer_report(prepared, quantized, calibration.images, input_name=parent.input.name,
+                                      batch=parent.input.shape[0])
     except ShufflekitError as exc:
         log.warning("no per-layer report, so no layer is kept in float: %s", exc.one_line())
         return None
@@ -420,24 +424,18 @@ def _tflite_artifacts(manifest: Manifest, parent: Artifact, staging: Path, optio
 
 
 # -- the folder --------------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _staging(folder: Path) -> Iterator[Path]:
-    staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=folder))
-    try:
-        yield staging
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
 def _commit(folder: Path, parent: Artifact, staging: Path, made: Sequence[Artifact]) -> None:
     """Rename the finished files into the folder and add them to the manifest, under the manifest lock;
     refuse when the parent changed meanwhile (another export), so no child names a parent it was not
     made from."""
-    with update_manifest(folder) as manifest:
+    def build() -> Manifest:
+        manifest = Manifest.load(folder)
         current = {a.name: a for a in manifest.artifacts}.get(parent.name)
         if current is None or current.sha256 != parent.sha256:
             raise ExportError(f"{parent.name} changed in {folder} while it was being quantized",
                               hint="nothing was added; run shufflekit quantize again")
         for artifact in made:
-            os.replace(staging / artifact.name, folder / artifact.name)
             manifest.add(artifact)
+        return manifest
+
+    ReleaseFolder(folder).commit(staging, [a.name for a in made], build)

@@ -80,7 +80,7 @@ def seeded_model(name: str, *, num_classes: int, input_size: int, seed: int) -> 
     import torch
 
     from ..models import get_model
-    from ..validate.reference import reference_inputs
+    from .reference import reference_inputs
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

@@ -157,7 +157,7 @@ class _Workspace:
 @contextlib.contextmanager
 def _offline_workspace() -> Iterator[_Workspace]:
     """A private working directory holding onnx2tf's sample file; cwd restored, directory deleted."""
-    from ..validate.reference import synthetic_images
+    from .reference import synthetic_images
 
     with _process_wide:
         root = Path(tempfile.mkdtemp(prefix="shufflekit-onnx2tf-"))

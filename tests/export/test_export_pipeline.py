@@ -13,7 +13,7 @@ from shufflekit.errors import ExportError, ManifestError
 from shufflekit.export import ExportOptions, export_model
 from shufflekit.export.onnx import read_metadata
 from shufflekit.files import sha256_file
-from shufflekit.validate.reference import Reference
+from shufflekit.export.reference import Reference
 
 SMALL_V2, SMALL_SIZE, SMALL_CLASSES = "shufflenet_v2_x0_5", 64, 10  # as conftest.py
 ONNX_ONLY = ExportOptions(formats=("onnx",))

@@ -72,7 +72,7 @@ def test_file_is_self_contained_named_and_described(tmp_path, sources):
 def test_dynamic_batch_runs_any_batch_and_matches_torch(tmp_path, sources):
     import onnxruntime as ort
 
-    from shufflekit.validate.reference import reference_inputs
+    from shufflekit.export.reference import reference_inputs
 
     source = sources[SMALL_V1]
     made = export_onnx(source.model, source.meta, tmp_path / "m.onnx", source=source.record, batch="dynamic")
@@ -96,7 +96,7 @@ def test_fixed_batch_n(tmp_path, sources):
 def test_dynamo_exporter_gives_the_same_model(tmp_path, sources):
     import onnxruntime as ort
 
-    from shufflekit.validate.reference import reference_inputs
+    from shufflekit.export.reference import reference_inputs
 
     source = sources[SMALL_V2]
     made = export_onnx(source.model, source.meta, tmp_path / "d.onnx", source=source.record, exporter="dynamo", opset=18)

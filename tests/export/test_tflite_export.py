@@ -17,7 +17,7 @@ from shufflekit.export.source import load_source
 from shufflekit.export.tflite import ONNX2TF_SAMPLE_FILE, TFLiteTarget, convert_to_tflite
 from shufflekit.files import sha256_file
 from shufflekit.validate.metrics import compare, judge
-from shufflekit.validate.reference import reference_inputs
+from shufflekit.export.reference import reference_inputs
 from shufflekit.validate.tolerances import tolerance_for
 
 SMALL_V2, SMALL_SIZE, SMALL_CLASSES = "shufflenet_v2_x0_5", 64, 10  # as conftest.py

@@ -18,6 +18,7 @@ from shufflekit.export.fallback import FLOAT_LAYER_STEPS, AccuracyGate
 from shufflekit.export.quantize import QuantizeOptions, quantize_release
 from shufflekit.runtimes import load_session
 from shufflekit.validate.accuracy import labelled_arrays
+from shufflekit.validate.gate import TOOLS
 
 MODEL = "shufflenet_v2_x0_5"
 EVERY_CPU = {"x86-avx2", "x86-vnni", "arm64"}
@@ -64,7 +65,7 @@ def test_the_kernel_family_of_a_device_comes_from_its_facts():
 def test_with_accuracy_data_every_file_records_the_gate_it_passed(trained_release_copy):
     report = quantize_release(trained_release_copy, QuantizeOptions(
         precisions=("dynamic", "int8"), formats=("onnx",), calib="demo", calib_samples=64, gate_data="demo",
-        gate_limit=100))
+        gate_limit=100), gate=TOOLS)
     for artifact in report.artifacts:
         fallback = artifact.options["fallback"]
         assert fallback["passed"] and fallback["gate_images"] == 100 and fallback["gate_data"] == "demo"
@@ -86,7 +87,8 @@ def test_a_gate_no_recipe_passes_tries_the_whole_ladder_then_float_layers_and_ke
 
     monkeypatch.setattr(quantize, "AccuracyGate", _Unpassable)
     report = quantize_release(trained_release_copy, QuantizeOptions(
-        precisions=("int8",), formats=("onnx",), calib="demo", calib_samples=64, gate_data="demo", gate_limit=60))
+        precisions=("int8",), formats=("onnx",), calib="demo", calib_samples=64, gate_data="demo", gate_limit=60),
+        gate=TOOLS)
     (artifact,) = report.artifacts
     attempts = artifact.options["fallback"]["attempts"]
     ladder = [r.name for r in recipes.ladder("int8")]
@@ -107,7 +109,8 @@ def test_layers_kept_in_float_are_recorded_and_the_file_still_runs(trained_relea
     monkeypatch.setattr(recipes, "STATIC_RECIPES", recipes.STATIC_RECIPES[:1])  # straight to the float rungs
     monkeypatch.setattr("shufflekit.export.fallback.FLOAT_LAYER_STEPS", (2,))
     report = quantize_release(trained_release_copy, QuantizeOptions(
-        precisions=("int8",), formats=("onnx",), calib="demo", calib_samples=64, gate_data="demo", gate_limit=60))
+        precisions=("int8",), formats=("onnx",), calib="demo", calib_samples=64, gate_data="demo", gate_limit=60),
+        gate=TOOLS)
     (artifact,) = report.artifacts
     kept = [a for a in artifact.options["fallback"]["attempts"] if a["recipe"].endswith("float-layers")]
     assert len(kept) == 1

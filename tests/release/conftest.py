@@ -34,7 +34,7 @@ class Released:
     runs: list[list[tuple[str, str]]]  # per run: (unit key, status) in order
 
     def options(self, folder: Path | None = None, **changes):  # noqa: ANN003, ANN201
-        from shufflekit.export.release import ReleaseOptions
+        from shufflekit.release import ReleaseOptions
 
         fields = {"out": folder or self.folder, "checkpoint": self.checkpoint, "data": "demo",
                   "calib_samples": CALIB_SAMPLES, "eval_limit": EVAL_LIMIT, "profile": PROFILE}

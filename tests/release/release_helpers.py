@@ -20,7 +20,7 @@ class SimulatedCrash(RuntimeError):
 
 def run_release(options):  # noqa: ANN001, ANN201
     """Run a release in-process; returns (report or None, [(unit key, status)], the exception or None)."""
-    from shufflekit.export.release import release
+    from shufflekit.release import release
 
     seen: list[tuple[str, str]] = []
     try:

@@ -8,7 +8,8 @@ from click.testing import CliRunner
 
 from shufflekit.artifacts import Manifest, update_manifest
 from shufflekit.cli import main
-from shufflekit.export.release_stages import Context, _quant_units
+from shufflekit.release.driver import Context
+from shufflekit.release.quantize import _quant_units
 from shufflekit.report.view import load_view
 
 MODEL = "shufflenet_v2_x0_5"
@@ -62,7 +63,7 @@ def test_a_changed_calibration_method_makes_the_onnx_int8_file_again(released_co
 
     manifest = Manifest.load(released_copy.folder)
     parent = next(a for a in manifest.artifacts if a.key == "onnx:fp32")
-    from shufflekit.export.release import check_options
+    from shufflekit.release import check_options
 
     def units(method: str) -> dict[str, str]:
         options = check_options(released_copy.options())

@@ -9,34 +9,18 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..artifacts import Artifact, Manifest, update_manifest
 from ..errors import ShufflekitError, UsageError
-from .release_stages import Context
 from ..report.view import TIMES_KIND
-from .release_state import Unit, fingerprint
+from .driver import Context, Planned
+from .options import LOCAL, device_keys
+from .state import Unit, data_fingerprint, fingerprint
 
 log = logging.getLogger(__name__)
-
-LOCAL = "local"
-
-
-def device_keys(devices: Sequence[str], connect: Any) -> dict[str, str]:
-    """address as given -> the key its results are filed under, every key once. This computer is always
-    measured; a ``local?python=...`` address says how (its results are filed under local too)."""
-    from ..runtimes.remote import parse_address
-
-    keys: dict[str, str] = {}
-    for device in devices:
-        key = parse_address(device, ssh_config=getattr(connect, "ssh_config", None)).key
-        if key in keys.values():
-            raise UsageError(f"--device names {key} more than once", hint="give each device once")
-        keys[device] = key
-    if LOCAL not in keys.values():
-        keys = {LOCAL: LOCAL, **keys}
-    return keys
 
 
 def native_tool(ctx: Context, key: str, artifact: Artifact) -> Any:
@@ -51,9 +35,18 @@ def native_tool(ctx: Context, key: str, artifact: Artifact) -> Any:
         return None
 
 
+def _still_measured(ctx: Context, key: str, artifact: Artifact) -> bool:
+    return _fresh_latency(Manifest.load(ctx.folder), key, artifact)
+
+
+def _device_progress(ctx: Context, key: str, index: int, count: int, task: str, done: int, total: int | None) -> None:
+    """A device's progress is counted in artifacts, not in the runner's steps."""
+    ctx.progress(f"profile on {key}", index, count)
+
+
 def _fresh_latency(manifest: Manifest, device: str, artifact: Artifact) -> bool:
     entry = manifest.results("latency", group=device).get(artifact.name)
-    return bool(entry) and entry.get("sha256") == artifact.sha256
+    return isinstance(entry, dict) and entry.get("sha256") == artifact.sha256
 
 
 def stage_profile(ctx: Context) -> None:
@@ -64,21 +57,18 @@ def stage_profile(ctx: Context) -> None:
     artifacts = manifest.artifacts
     settings = options.profile.to_dict()
     if options.data is not None and options.profile.parity:
-        from .release_state import data_fingerprint
-
         settings["device_accuracy"] = {"data": data_fingerprint(str(options.data)), "max_drop": options.max_drop,
                                        "samples": options.device_accuracy_samples}
-    plans: dict[str, list[tuple[Unit, Artifact]]] = {}
+    plans: dict[str, list[Planned[Artifact]]] = {}
     for address, key in keys.items():
-        plan = []
+        planned = []
         for artifact in artifacts:
             tool = native_tool(ctx, key, artifact)
             unit = Unit("profile", f"{key} {artifact.name}",
                         fingerprint("profile", {"artifact": artifact.sha256, "device": key, "settings": settings,
                                                 "tool": tool.sha256 if tool is not None else None}))
-            if not ctx.skip_if_done(unit, manifest, lambda a=artifact, k=key: _fresh_latency(
-                    Manifest.load(ctx.folder), k, a)):
-                plan.append((unit, artifact))
+            planned.append(Planned(unit, artifact, partial(_still_measured, ctx, key, artifact)))
+        plan = ctx.pending(planned, manifest)
         if plan:
             plans[address] = plan
     if not plans:
@@ -96,26 +86,26 @@ def stage_profile(ctx: Context) -> None:
             raise
 
 
-def _device_worker(ctx: Context, address: str, key: str, plan: list[tuple[Unit, Artifact]],
+def _device_worker(ctx: Context, address: str, key: str, plan: list[Planned[Artifact]],
                    stop: threading.Event) -> None:
     """Measure ``plan`` on one device. A device that cannot be used (unreachable, refused login, no
     Python, numpy or runtime) fails as a whole, checked once before the first artifact; after that, an
     artifact the device cannot run (a runtime too old for an operator, a missing delegate) fails alone
     and the worker goes on with the next."""
     from ..runtimes.profile import profile_folder
-    from .release_state import mark_done
 
     options = ctx.options
-    natively = any(native_tool(ctx, key, artifact) is not None for _, artifact in plan)
+    natively = any(native_tool(ctx, key, p.item) is not None for p in plan)
     ctx.device_errors.pop(key, None)  # an earlier round's failure (the recipe loop) is judged anew
     problem = _unusable(address, key, options.connect, natively)
     if problem is not None:
         ctx.device_errors[key] = problem
-        ctx.outcome(plan[0][0], "failed", note=problem)
-        for rest, _ in plan[1:]:
-            ctx.outcome(rest, "not run", note=f"device {key} cannot be used")
+        ctx.outcome(plan[0].unit, "failed", note=problem)
+        for rest in plan[1:]:
+            ctx.outcome(rest.unit, "not run", note=f"device {key} cannot be used")
         return
-    for index, (unit, artifact) in enumerate(plan):
+    for index, planned in enumerate(plan):
+        unit, artifact = planned.unit, planned.item
         if stop.is_set():
             return
         started = time.perf_counter()
@@ -124,8 +114,7 @@ def _device_worker(ctx: Context, address: str, key: str, plan: list[tuple[Unit, 
             report = profile_folder(ctx.folder, [artifact.name], settings=options.profile, device=address,
                                     connect=options.connect, native=native, accuracy=ctx.device_accuracy,
                                     max_drop=options.max_drop,
-                                    progress=lambda task, done, total: ctx.progress(f"profile on {key}",
-                                                                                    index, len(plan)))
+                                    progress=partial(_device_progress, ctx, key, index, len(plan)))
         except ShufflekitError as exc:
             if stop.is_set():  # interrupted: the runner was stopped, not refused by the device
                 return
@@ -135,8 +124,7 @@ def _device_worker(ctx: Context, address: str, key: str, plan: list[tuple[Unit, 
         seconds = time.perf_counter() - started
         ctx.artifact_errors.get(key, {}).pop(artifact.name, None)  # it ran now: an earlier round's error is void
         _record_times(ctx.folder, key, artifact, report)
-        mark_done(ctx.folder, unit, {}, seconds)
-        ctx.outcome(unit, "ran", seconds, _outcome_note(report))
+        ctx.finish(unit, seconds, note=_outcome_note(report))
     ctx.progress(f"profile on {key}", len(plan), len(plan))
 
 

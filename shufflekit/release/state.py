@@ -5,7 +5,7 @@ A unit is skipped when its recorded fingerprint equals the one computed now AND 
 recorded is still there byte for byte; otherwise it runs again. A unit is recorded only after it
 finished, so an interrupted run redoes exactly the units that had not finished, and a changed file is
 re-made rather than trusted. Temporary files an interruption left (``.*.partial``, ``.staging-*``)
-are removed before anything runs.
+are removed before anything runs (``folder.ReleaseFolder.clean_leftovers``).
 """
 
 from __future__ import annotations
@@ -13,17 +13,37 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .. import __version__
 from ..artifacts import MANIFEST_NAME, Manifest, update_manifest, utc_now
-from ..files import remove_partials, sha256_file
+from ..files import sha256_file
 from ..report.view import STAGES_KIND
 
 log = logging.getLogger(__name__)
+
+
+def options_inputs(options: Any, *, exclude: Collection[str] = (), data: Collection[str] = ()) -> dict[str, Any]:
+    """The fingerprint inputs of an options dataclass: every field, so a new option re-runs the units it
+    feeds without anyone listing it here, except those in ``exclude`` (fields that do not change the
+    outputs, or that the unit's name already says). Fields in ``data`` name a data set: they enter as
+    ``data_fingerprint`` (what the data is), not as the path. Nested options dataclasses are expanded."""
+    inputs: dict[str, Any] = {}
+    for item in fields(options):
+        if item.name in exclude:
+            continue
+        value = getattr(options, item.name)
+        if item.name in data and value is not None:
+            value = data_fingerprint(str(value))
+        elif is_dataclass(value) and not isinstance(value, type):
+            value = options_inputs(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        inputs[item.name] = value
+    return inputs
 
 
 def fingerprint(unit: str, inputs: Mapping[str, Any]) -> str:
@@ -111,20 +131,6 @@ def outputs_of(folder: Path, names: list[str]) -> dict[str, str]:
 
 def load_or_none(folder: Path) -> Manifest | None:
     return Manifest.load(folder) if (folder / MANIFEST_NAME).is_file() else None
-
-
-def clean_leftovers(folder: Path) -> int:
-    """Remove temporary files and staging folders an interrupted run left. Returns how many."""
-    if not folder.is_dir():
-        return 0
-    count = remove_partials(folder)
-    for leftover in folder.glob(".staging-*"):
-        if leftover.is_dir():
-            shutil.rmtree(leftover, ignore_errors=True)
-            count += 1
-    if count:
-        log.info("removed %d leftover temporary file(s) from %s", count, folder)
-    return count
 
 
 def data_fingerprint(source: str) -> dict[str, Any]:

@@ -1,0 +1,124 @@
+"""The parity reference: fixed inputs and what PyTorch computes on them, stored once at export time
+(``reference.npz``, by ``export.pipeline``) so validate, and a device reached over adb or ssh, can compare without PyTorch.
+
+Inputs must exercise the model. Zeros, ones or white noise hide mistakes (a swapped layout, an
+unfolded BatchNorm, a wrong channel order can give similar outputs on them), so the images here are
+synthetic but image-like: smooth colour fields, gradients, hard-edged shapes, stripes and a little
+sensor noise, in [0, 1], then normalised with the model's own mean/std. Only numpy is needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import IntegrityError
+from ..files import atomic_path, sha256_file
+from ..metadata import Preprocessing
+
+REFERENCE_NAME = "reference.npz"
+DEFAULT_SAMPLES = 16
+DEFAULT_SEED = 0
+
+
+def synthetic_images(count: int, size: int, *, seed: int = DEFAULT_SEED) -> np.ndarray:
+    """``count`` RGB images, NCHW float32 in [0, 1]. Image ``i`` depends only on (seed, i, size), so
+    asking for more images keeps the first ones unchanged."""
+    images = np.empty((count, 3, size, size), dtype=np.float32)
+    for index in range(count):
+        images[index] = _one_image(np.random.default_rng([seed, index]), size)
+    return images
+
+
+def _one_image(rng: np.random.Generator, size: int) -> np.ndarray:
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) / max(size - 1, 1)
+    # Smooth colour field: a coarse random grid upsampled bilinearly, per channel.
+    grid = rng.random((3, 5, 5), dtype=np.float32)
+    image = np.stack([_bilinear(grid[c], size) for c in range(3)])
+    # A linear gradient in a random direction, so channels and positions differ.
+    angle = rng.uniform(0, 2 * np.pi)
+    image += 0.35 * (np.cos(angle) * xs + np.sin(angle) * ys)[None] * rng.uniform(-1, 1, (3, 1, 1))
+    # Hard-edged shapes: rectangles and discs of random colours.
+    for _ in range(rng.integers(2, 6)):
+        colour = rng.random(3, dtype=np.float32)[:, None, None]
+        cy, cx = rng.random(2)
+        extent = rng.uniform(0.08, 0.35)
+        if rng.random() < 0.5:
+            mask = (np.abs(ys - cy) < extent) & (np.abs(xs - cx) < extent * rng.uniform(0.5, 2))
+        else:
+            mask = (ys - cy) ** 2 + (xs - cx) ** 2 < extent ** 2
+        image = np.where(mask[None], colour, image)
+    # Stripes (high frequencies) on part of the images.
+    if rng.random() < 0.5:
+        freq = rng.uniform(4, 16)
+        image += 0.15 * np.sin(2 * np.pi * freq * (xs if rng.random() < 0.5 else ys))[None]
+    image += rng.normal(0, 0.02, image.shape).astype(np.float32)
+    return np.clip(image, 0.0, 1.0).astype(np.float32)
+
+
+def _bilinear(grid: np.ndarray, size: int) -> np.ndarray:
+    points = np.linspace(0, grid.shape[0] - 1, size, dtype=np.float32)
+    low = np.floor(points).astype(int)
+    high = np.minimum(low + 1, grid.shape[0] - 1)
+    frac = points - low
+    rows = grid[low] * (1 - frac)[:, None] + grid[high] * frac[:, None]
+    return rows[:, low] * (1 - frac)[None, :] + rows[:, high] * frac[None, :]
+
+
+def normalize(images: np.ndarray, preprocessing: Preprocessing) -> np.ndarray:
+    """[0, 1] NCHW RGB images -> the model's input (subtract mean, divide by std)."""
+    mean = np.asarray(preprocessing.mean, dtype=np.float32)[None, :, None, None]
+    std = np.asarray(preprocessing.std, dtype=np.float32)[None, :, None, None]
+    return ((images - mean) / std).astype(np.float32)
+
+
+def reference_inputs(count: int, preprocessing: Preprocessing, *, seed: int = DEFAULT_SEED) -> np.ndarray:
+    """The model inputs a parity check feeds: normalised synthetic images, NCHW float32."""
+    return normalize(synthetic_images(count, preprocessing.input_size, seed=seed), preprocessing)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Fixed inputs (NCHW float32, already normalised) and PyTorch's logits on them."""
+
+    inputs: np.ndarray
+    logits: np.ndarray
+    seed: int
+
+    def __post_init__(self) -> None:
+        if self.inputs.ndim != 4 or self.logits.ndim != 2 or len(self.inputs) != len(self.logits):
+            raise ValueError(f"reference shapes do not fit: inputs {self.inputs.shape}, logits {self.logits.shape}")
+
+    @property
+    def samples(self) -> int:
+        return len(self.inputs)
+
+    def head(self, count: int) -> "Reference":
+        return Reference(self.inputs[:count], self.logits[:count], self.seed)
+
+    def save(self, path: str | Path) -> str:
+        """Write atomically; returns the file's sha256 for the manifest."""
+        with atomic_path(path, suffix=".npz") as tmp:
+            with open(tmp, "wb") as handle:
+                np.savez(handle, inputs=self.inputs.astype(np.float32), logits=self.logits.astype(np.float32),
+                         seed=np.int64(self.seed))
+        return sha256_file(path)
+
+    @classmethod
+    def load(cls, path: str | Path, *, sha256: str | None = None) -> "Reference":
+        path = Path(path)
+        if not path.is_file():
+            raise IntegrityError(f"parity reference {path.name} is missing from {path.parent}",
+                                 hint="re-export the folder, or pass --checkpoint to recompute it")
+        if sha256 is not None and sha256_file(path) != sha256:
+            raise IntegrityError(f"parity reference {path.name} was changed after export (sha256 mismatch)",
+                                 hint="refusing to use it; re-export the folder")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return cls(np.asarray(data["inputs"], dtype=np.float32), np.asarray(data["logits"], dtype=np.float32),
+                           int(data["seed"]))
+        except (OSError, KeyError, ValueError) as exc:
+            raise IntegrityError(f"parity reference {path.name} is unreadable ({exc})",
+                                 hint="re-export the folder") from None

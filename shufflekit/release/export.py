@@ -1,0 +1,85 @@
+"""The export stage: the fp32 ONNX and TFLite files and the parity reference (``export.pipeline``)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from ..artifacts import Manifest
+from ..errors import ShufflekitError
+from ..export.pipeline import ExportOptions, export_model
+from ..files import sha256_file
+from .driver import Context
+from .state import Unit, fingerprint, options_inputs, outputs_of
+
+
+def _export_options(ctx: Context) -> ExportOptions:
+    """The export the release makes: with --data, the parity reference is the data's own images."""
+    return ExportOptions(reference_data=str(ctx.options.data) if ctx.options.data is not None else None).checked()
+
+
+def _export_unit(ctx: Context, checkpoint: Path | None) -> tuple[Unit, dict[str, Any]]:
+    options = ctx.options
+    export_options = _export_options(ctx)
+    source = {"checkpoint_sha256": sha256_file(checkpoint)} if checkpoint else {"seed": export_options.seed}
+    inputs = {"model": options.model, "num_classes": options.num_classes, "input_size": options.input_size,
+              **source, **options_inputs(export_options, data={"reference_data"})}
+    return Unit("export", "", fingerprint("export", inputs)), source
+
+
+def _export_outputs(manifest: Manifest) -> list[str]:
+    names = [a.name for a in manifest.artifacts if a.precision == "fp32"]
+    if manifest.reference:
+        names.append(manifest.reference["file"])
+    return names
+
+
+def _already_exported(ctx: Context, manifest: Manifest | None, source: dict[str, Any]) -> bool:
+    """The folder already holds this very export (made by `shufflekit export` with the same model,
+    weights and options), every file intact: it is kept rather than made again."""
+    if manifest is None or manifest.reference is None:
+        return False
+    options, meta, record = ctx.options, manifest.meta, manifest.source
+    if "checkpoint_sha256" in source:
+        if record.get("checkpoint_sha256") != source["checkpoint_sha256"]:
+            return False
+    elif record.get("kind") != "seed" or record.get("seed") != source["seed"]:
+        return False
+    if options.model and meta.model != options.model:
+        return False
+    expected_classes = options.num_classes or (meta.num_classes if "checkpoint_sha256" in source else 1000)
+    expected_size = options.input_size or (meta.input_size if "checkpoint_sha256" in source else 224)
+    if meta.num_classes != expected_classes or meta.input_size != expected_size:
+        return False
+    fp32 = {a.key: a for a in manifest.artifacts if a.precision == "fp32"}
+    if set(fp32) != {"onnx:fp32", "tflite:fp32"} or fp32["tflite:fp32"].input.layout != "NHWC":
+        return False
+    if any(a.input.shape[0] != 1 for a in fp32.values()):
+        return False
+    wanted = str(ctx.options.data) if ctx.options.data is not None else None
+    if manifest.reference.get("data") != wanted:  # the reference must be made from the release's data
+        return False
+    try:
+        for artifact in fp32.values():
+            artifact.verify(ctx.folder)
+        return sha256_file(ctx.folder / manifest.reference["file"]) == manifest.reference["sha256"]
+    except (OSError, ShufflekitError):  # any doubt: export again
+        return False
+
+
+def stage_export(ctx: Context, checkpoint: Path | None) -> None:
+    unit, source = _export_unit(ctx, checkpoint)
+    manifest = ctx.manifest
+    if ctx.skip_if_done(unit, manifest):
+        return
+    if _already_exported(ctx, manifest, source):
+        assert manifest is not None
+        ctx.keep(unit, outputs_of(ctx.folder, _export_outputs(manifest)), "kept: the folder already holds this export")
+        return
+    started = time.perf_counter()
+    options = ctx.options
+    export_model(ctx.folder, model=options.model, checkpoint=checkpoint, num_classes=options.num_classes,
+                 input_size=options.input_size, options=_export_options(ctx), progress=ctx.progress)
+    ctx.finish(unit, time.perf_counter() - started, outputs_of(ctx.folder, _export_outputs(Manifest.load(ctx.folder))))
+    ctx.record_deferred()
