@@ -28,6 +28,7 @@ import numpy as np
 
 from .errors import BackendMissingError, DataError
 from .metadata import Preprocessing
+from .splits import stratified_split
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -266,15 +267,8 @@ def split_train_val(images: ImageSet, *, val_fraction: float = 0.1, seed: int = 
     """Hold out ``val_fraction`` of each class (at least one image of a class with two or more), with a
     fixed seed so the split is the same on every run and every rank."""
     labels = images.require_labels("splitting into train and val")
-    rng = np.random.default_rng(seed)
-    train: list[np.ndarray] = []
-    val: list[np.ndarray] = []
-    for label in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == label))
-        n_val = max(1, round(len(members) * val_fraction)) if len(members) > 1 else 0
-        val.append(members[:n_val])
-        train.append(members[n_val:])
-    return images.subset(np.sort(np.concatenate(train))), images.subset(np.sort(np.concatenate(val)))
+    train, val = stratified_split(labels, val_fraction=val_fraction, seed=seed)
+    return images.subset(train), images.subset(val)
 
 
 def train_val_sets(source: str | os.PathLike[str], *, val_fraction: float = 0.1,

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import BackendMissingError, DataError
+from .splits import stratified_split
 
 DEMO_NAME = "demo-digits-v1"  # bump when the rendering changes, so old caches are not reused
 IMAGE_SIZE = 32
@@ -66,22 +67,20 @@ def write_demo(dest: str | os.PathLike[str]) -> Path:
     """Write the demo image folder to ``dest`` (a new folder); the same bytes on every run."""
     from PIL import Image
 
-    from .data import ImageSet, split_train_val
-
     dest = Path(dest)
     if dest.exists():
         raise DataError(f"{dest} exists already", hint="write the demo set into a new folder")
     dest.parent.mkdir(parents=True, exist_ok=True)
     pixels, labels = render_digits()
     # Split the scans' indices (not the pixels), so each file is named after the scan it shows.
-    scans = ImageSet(source="scikit-learn digits", items=np.arange(len(labels)), labels=labels)
-    train, val = split_train_val(scans, val_fraction=VAL_FRACTION, seed=SEED)
+    train, val = stratified_split(labels, val_fraction=VAL_FRACTION, seed=SEED)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
     try:
         for split, subset in (("train", train), ("val", val)):
             for digit in range(10):
                 (tmp / split / str(digit)).mkdir(parents=True)
-            for index, label in zip(subset.items, subset.require_labels("the demo set")):
+            for index in subset:
+                label = int(labels[index])
                 Image.fromarray(pixels[index]).save(tmp / split / str(label) / f"{index:04d}.png")
         try:
             os.rename(tmp, dest)
