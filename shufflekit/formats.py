@@ -60,7 +60,7 @@ class Format:
     runtime: str  # the runtime (shufflekit.runtimes) that runs it, here and on devices
     precisions: tuple[str, ...]  # those a file of this format can hold
     layouts: tuple[str, ...] = ("NCHW",)  # image-input layouts it can take; the first is the default
-    batch_sizes: str = "any"  # "any" (fixed or dynamic) or "fixed" (a dynamic batch cannot be converted)
+    fixed_batch_reason: str | None = None  # why a dynamic batch cannot be converted to it; None: it can
     native_tool: str | None = None  # the benchmark binary devices may carry for it
     device_modules: tuple[str, ...] = ()  # Python modules a device needs to run it, any one of them
     install_hint: str = ""  # what to do on a device that has none of them
@@ -197,7 +197,8 @@ ONNX = register_format(Format(
     describe="ONNX, run by ONNX Runtime (CPU, CUDA, ARM execution providers)"))
 TFLITE = register_format(Format(
     "tflite", ".tflite", runtime="litert", precisions=("fp32", "fp16", "dynamic", "int8"), layouts=("NHWC", "NCHW"),
-    batch_sizes="fixed", native_tool="benchmark_model",
+    fixed_batch_reason="TFLite files need a fixed batch (onnx2tf bakes it into the reshapes)",
+    native_tool="benchmark_model",
     device_modules=("ai_edge_litert", "tflite_runtime", "tensorflow"),
     install_hint="install a TFLite interpreter there (pip install ai-edge-litert, or tflite-runtime with numpy<2)",
     marker="s", describe="TFLite, run by LiteRT (XNNPACK, GPU and NNAPI delegates)"))

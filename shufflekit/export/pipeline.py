@@ -25,20 +25,22 @@ from ..artifacts import MANIFEST_NAME, Artifact, Manifest, TensorSpec, tool_vers
 from ..errors import ManifestError, UsageError
 from ..files import sha256_file
 from ..folder import ReleaseFolder
+from ..formats import get_format
+from .conversion import ConversionRequest
+from .converters import convertible_formats, get_converter
 from .onnx import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME, OnnxExport, export_onnx, parse_batch
 from .source import ModelSource, load_source
 
 log = logging.getLogger(__name__)
 
-EXPORT_FORMATS = ("onnx", "tflite")
-_EXTENSIONS = {"onnx": ".onnx", "tflite": ".tflite"}
+EXPORT_FORMATS = ("onnx", "tflite")  # the default; any format with a converter can be asked for
 ProgressFn = Callable[[str, int, "int | None"], None]
 
 
 def artifact_filename(model: str, fmt: str, precision: str, variant: str = "") -> str:
     """File name of an artifact in a release folder, e.g. shufflenet_v2_x1_0_fp32.tflite."""
     suffix = f"_{variant}" if variant else ""
-    return f"{model}_{precision}{suffix}{_EXTENSIONS[fmt]}"
+    return get_format(fmt).filename(f"{model}_{precision}{suffix}")
 
 
 @dataclass(frozen=True)
@@ -54,20 +56,23 @@ class ExportOptions:
 
     def checked(self) -> "ExportOptions":
         formats = tuple(dict.fromkeys(f.strip().lower() for f in self.formats if f.strip()))
-        unknown = [f for f in formats if f not in EXPORT_FORMATS]
+        known = convertible_formats()
+        unknown = [f for f in formats if f not in known]
         if unknown or not formats:
             raise UsageError(f"unknown format {', '.join(unknown) or '(none)'}",
-                             hint=f"use --formats with {' and/or '.join(EXPORT_FORMATS)}, e.g. onnx,tflite")
+                             hint=f"use --formats with {' and/or '.join(known)}, e.g. onnx,tflite")
         layout = self.layout.upper()
         if layout not in ("NHWC", "NCHW"):
             raise UsageError(f"unknown layout {self.layout!r}", hint="use nhwc (what apps feed) or nchw")
         if self.reference_samples < 1:
             raise UsageError("the parity reference needs at least one sample")
         batch = parse_batch(self.batch)
-        if batch == "dynamic" and "tflite" in formats:
-            from .tflite import DYNAMIC_BATCH_HINT, DYNAMIC_BATCH_REFUSED
-
-            raise UsageError(DYNAMIC_BATCH_REFUSED, hint=DYNAMIC_BATCH_HINT)
+        fixed = [get_format(f) for f in formats if get_format(f).fixed_batch_reason]
+        if batch == "dynamic" and fixed:
+            names = ", ".join(f.name for f in fixed)
+            raise UsageError(str(fixed[0].fixed_batch_reason),
+                             hint=f"pass --batch 1 or --batch N for {names}, or --formats onnx for a dynamic-batch "
+                                  "ONNX file")
         return ExportOptions(formats=formats, batch=batch, layout=layout, opset=self.opset,
                              exporter=self.exporter, reference_samples=self.reference_samples, seed=self.seed,
                              reference_data=self.reference_data)
@@ -113,10 +118,12 @@ def export_model(out: str | Path, *, model: str | None = None, checkpoint: str |
         artifacts = [made[0]] if "onnx" in options.formats else []
         progress("export", 2, steps)
 
-        if "tflite" in options.formats:
+        for fmt in options.formats:
+            if fmt == "onnx":
+                continue
             t0 = time.perf_counter()
-            artifacts.append(_export_tflite_artifact(source, made[0], staging, options, progress))
-            timings["tflite_convert"] = time.perf_counter() - t0
+            artifacts.append(_convert_artifact(fmt, source, made[0], staging, options, progress))
+            timings[f"{fmt}_convert"] = time.perf_counter() - t0
         progress("export", steps, steps)
         kept, dropped = _commit(folder, staging, source, artifacts, reference_record)
     timings["total"] = time.perf_counter() - started
@@ -161,18 +168,17 @@ def _export_onnx_artifact(source: ModelSource, path: Path, options: ExportOption
     return artifact, made
 
 
-def _export_tflite_artifact(source: ModelSource, onnx_artifact: Artifact, staging: Path, options: ExportOptions,
-                            progress: ProgressFn) -> Artifact:
-    from .tflite import TFLiteTarget, convert_to_tflite
-
-    path = staging / artifact_filename(source.meta.model, "tflite", "fp32")
-    conversion = convert_to_tflite(staging / onnx_artifact.name, [TFLiteTarget("fp32", path)], layout=options.layout,
-                                   progress=progress)
-    result = conversion.results[0]
-    return Artifact.from_file(path, format="tflite", precision="fp32", meta=source.meta, inputs=result.inputs,
-                              outputs=result.outputs, parent_sha256=onnx_artifact.sha256,
-                              tools=tool_versions("onnx2tf", "tensorflow", "tf_keras", "onnx"),
-                              options={**result.options, "batch": options.batch})
+def _convert_artifact(fmt: str, source: ModelSource, onnx_artifact: Artifact, staging: Path, options: ExportOptions,
+                      progress: ProgressFn) -> Artifact:
+    """The float32 file of ``fmt``, converted from the exported ONNX file by the format's converter."""
+    layouts = get_format(fmt).layouts
+    path = staging / artifact_filename(source.meta.model, fmt, "fp32")
+    request = ConversionRequest(onnx=staging / onnx_artifact.name, out=path, batch=options.batch, progress=progress,
+                                layout=options.layout if options.layout in layouts else layouts[0])
+    made = get_converter(fmt)(request)
+    return Artifact.from_file(path, format=fmt, precision="fp32", meta=source.meta, inputs=made.inputs,
+                              outputs=made.outputs, parent_sha256=onnx_artifact.sha256,
+                              tools=tool_versions(*made.tools), options=dict(made.options))
 
 
 # -- folder handling ---------------------------------------------------------------------------------

@@ -35,19 +35,21 @@ import numpy as np
 from ..artifacts import QuantParams, TensorSpec
 from ..errors import ExportError, UsageError
 from ..files import atomic_path
+from ..formats import TFLITE
+from .conversion import ConversionRequest, Converted
 
 log = logging.getLogger(__name__)
 
-TFLITE_PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
+TFLITE_PRECISIONS = TFLITE.precisions
 IO_DTYPES = ("float32", "int8", "uint8")
-LAYOUTS = ("NHWC", "NCHW")
+LAYOUTS: tuple[str, ...] = ("NHWC", "NCHW")
 # The file onnx2tf (1.28) otherwise downloads; see the module docstring.
 ONNX2TF_SAMPLE_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
 _SAMPLE_SHAPE = (20, 128, 128, 3)
 # onnx2tf needs static shapes to place its NCHW -> NHWC transposes (with a symbolic batch it mislays
 # the channel split), and given batch 1 it bakes that batch into every Reshape: a TFLite file made
 # through it cannot be resized to another batch. Refused rather than shipped half-working.
-DYNAMIC_BATCH_REFUSED = "TFLite files need a fixed batch (onnx2tf bakes it into the reshapes)"
+DYNAMIC_BATCH_REFUSED = str(TFLITE.fixed_batch_reason)
 DYNAMIC_BATCH_HINT = "pass --batch 1 or --batch N for TFLite, or --formats onnx for a dynamic-batch ONNX file"
 
 ProgressFn = Callable[[str, int, "int | None"], None]
@@ -374,3 +376,14 @@ def _spec(detail: Mapping[str, Any], *, image: bool, layout: str | None, path: P
                               hint="report this as a converter bug")
     return TensorSpec(name=str(detail["name"]), shape=shape, dtype=np.dtype(detail["dtype"]).name,
                       layout=spec_layout, quantization=quant)
+
+
+def convert_fp32(request: ConversionRequest) -> Converted:
+    """The export's converter: the float32 TFLite file of the exported ONNX file."""
+    conversion = convert_to_tflite(request.onnx, [TFLiteTarget("fp32", request.out)], layout=request.layout,
+                                   progress=request.progress)
+    result = conversion.results[0]
+    return Converted(inputs=result.inputs, outputs=result.outputs,
+                     tools=("onnx2tf", "tensorflow", "tf_keras", "onnx"),
+                     options={**result.options, "batch": request.batch})
+
