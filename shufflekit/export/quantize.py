@@ -30,6 +30,7 @@ from ..artifacts import Artifact, Manifest, tool_versions
 from ..data import DECODE_ERRORS, DEMO, ImageSet, calibration_images, has_splits, open_images
 from ..errors import ExportError, ManifestError, ShufflekitError, UsageError
 from ..folder import ReleaseFolder
+from ..formats import quantized_precisions
 from ..metadata import Preprocessing
 from . import quantize_onnx, recipes
 from .fallback import AccuracyGate, GateTools, quantize_with_fallback
@@ -37,8 +38,8 @@ from .pipeline import artifact_filename
 
 log = logging.getLogger(__name__)
 
-QUANT_PRECISIONS = ("fp16", "dynamic", "int8")
-QUANT_FORMATS = ("onnx", "tflite")
+QUANT_PRECISIONS = quantized_precisions()
+QUANT_FORMATS = ("onnx", "tflite")  # the formats with a quantizer below (their options differ: see _check_applicable)
 IO_DTYPES = ("float32", "int8", "uint8")
 DEFAULT_CALIB_SAMPLES = 256
 STAGING_KIND = "quantize"  # .staging-quantize-*: export's clean-up of '.staging-*' also removes a killed run's
