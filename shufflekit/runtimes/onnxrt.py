@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..device import backends
 from .base import Runtime, RuntimeOptions, Session, open_with_runner, register_runtime
 
 
@@ -13,5 +14,5 @@ def _open(path: Path, options: RuntimeOptions, layout: str | None) -> Session:
 
 
 ONNXRUNTIME = register_runtime(Runtime(
-    name="onnxruntime", formats=("onnx",), extra="onnx", open=_open,
+    name="onnxruntime", formats=backends.get("onnxruntime").formats, extra=backends.get("onnxruntime").extra, open=_open,
     describe="ONNX Runtime; providers cpu, cuda, tensorrt, xnnpack, acl, coreml, nnapi, qnn"))

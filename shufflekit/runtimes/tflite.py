@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..device import backends
 from .base import Runtime, RuntimeOptions, Session, open_with_runner, register_runtime
 
 
@@ -13,5 +14,5 @@ def _open(path: Path, options: RuntimeOptions, layout: str | None) -> Session:
 
 
 TFLITE = register_runtime(Runtime(
-    name="litert", formats=("tflite",), extra="tflite", open=_open,
+    name="litert", formats=backends.get("litert").formats, extra=backends.get("litert").extra, open=_open,
     describe="TFLite (ai-edge-litert / tflite_runtime / tensorflow.lite); delegates xnnpack, none, gpu, nnapi"))
