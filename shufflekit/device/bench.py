@@ -16,7 +16,7 @@ from .facts import host_facts, peak_rss_bytes, rss_bytes
 from .session import open_session
 from .tensors import Feeds, example_images, image_input, plan_batch, predict_all, prepare_feeds, save_outputs
 
-def latency_stats(times_s: Sequence[float]) -> Dict[str, float]:
+def latency_stats(times_s: Sequence[float]) -> Dict[str, Any]:
     t = np.asarray(times_s, dtype=np.float64) * 1e3
     p50, p90, p99 = np.percentile(t, [50, 90, 99])
     return {"mean_ms": float(t.mean()), "std_ms": float(t.std(ddof=1)) if t.size > 1 else 0.0,
@@ -114,7 +114,7 @@ def benchmark(path: str, runtime: Optional[str] = None, providers: Union[str, Se
         "warmup": int(warmup), "iters": len(times), "seconds_requested": seconds,
         "load_ms": load_s * 1e3, "first_inference_ms": first_s * 1e3,
         "latency_ms": latency_stats(times), "throughput_ips": len(times) * int(batch) / total if total else None,
-        "rss_before_load_bytes": rss_before, "rss_after_bytes": rss_bytes(), "peak_rss_bytes": _peakrss_bytes(),
+        "rss_before_load_bytes": rss_before, "rss_after_bytes": rss_bytes(), "peak_rss_bytes": peak_rss_bytes(),
         "host": host_facts(),
     })
     if keep_times:

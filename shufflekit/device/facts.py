@@ -88,6 +88,8 @@ def emulation_facts() -> Dict[str, Any]:
     emulator = procfs.emulator(machine, text)
     cpu = procfs.emulated_cpu()
     arm = procfs.is_arm(machine)
+    family: Optional[str]
+    vnni: Optional[bool]
     if arm:
         family = "arm64"
     elif machine in ("x86_64", "amd64"):

@@ -53,7 +53,7 @@ def run_job(job: Any) -> Dict[str, Any]:
     if "model" not in job:
         raise RunnerError("bad_input", "the job names no model", hint="set \"model\" to a .onnx or .tflite path")
     providers = parse_providers(job.get("provider", job.get("providers")))
-    common = dict(runtime=job.get("runtime"), providers=providers, threads=job.get("threads"),
+    common: Dict[str, Any] = dict(runtime=job.get("runtime"), providers=providers, threads=job.get("threads"),
                   allow_fallback=bool(job.get("allow_fallback", False)))
     if mode == "benchmark":
         return benchmark(job["model"], layout=job.get("layout"), batch=int(job.get("batch", 1)),

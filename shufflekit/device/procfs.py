@@ -10,6 +10,11 @@ strings, no f-strings) so that an old Python on a board still reports its versio
 import os
 import re
 
+try:
+    from typing import Mapping  # noqa: F401  (named in string annotations)
+except ImportError:  # a Python 3 without typing still reports its version
+    pass
+
 # The fields of /proc/cpuinfo that name a CPU, in the order they are trusted.
 _MODEL_KEYS = ("model name", "Hardware", "Model", "cpu model", "Processor")
 
@@ -65,12 +70,12 @@ def is_arm(machine: "str") -> "bool":
     return machine in ("aarch64", "arm64") or machine.startswith("armv8")
 
 
-def emulator(machine: "str", cpuinfo: "str", environ: "dict | None" = None) -> "str | None":
+def emulator(machine: "str", cpuinfo: "str", environ: "Mapping[str, str] | None" = None) -> "str | None":
     """What emulates this CPU, or None. A board built by `shufflekit board build` declares its emulator
     (SHUFFLEKIT_EMULATOR); user-mode qemu otherwise shows as a machine whose /proc/cpuinfo describes
     another architecture (the host's)."""
-    environ = os.environ if environ is None else environ
-    declared = environ.get("SHUFFLEKIT_EMULATOR") or None
+    env = os.environ if environ is None else environ
+    declared = env.get("SHUFFLEKIT_EMULATOR") or None
     if declared:
         return declared
     flags = cpu_flags(cpuinfo)
@@ -81,10 +86,10 @@ def emulator(machine: "str", cpuinfo: "str", environ: "dict | None" = None) -> "
     return None
 
 
-def emulated_cpu(environ: "dict | None" = None) -> "str | None":
+def emulated_cpu(environ: "Mapping[str, str] | None" = None) -> "str | None":
     """The CPU model an emulated x86 board declares (SHUFFLEKIT_EMULATED_CPU, a qemu -cpu name)."""
-    environ = os.environ if environ is None else environ
-    return environ.get("SHUFFLEKIT_EMULATED_CPU") or None
+    env = os.environ if environ is None else environ
+    return env.get("SHUFFLEKIT_EMULATED_CPU") or None
 
 
 def logical_cores_of(facts: "dict") -> "int | None":

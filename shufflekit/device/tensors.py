@@ -34,7 +34,7 @@ class TensorInfo(object):
         return self.shape[0] if self.shape else None
 
     def to_dict(self) -> Dict[str, Any]:
-        data = {"name": self.name, "shape": [d if d is not None else "dynamic" for d in self.shape],
+        data: Dict[str, Any] = {"name": self.name, "shape": [d if d is not None else "dynamic" for d in self.shape],
                 "dtype": self.dtype}
         if self.quantization is not None:
             data["quantization"] = {"scale": self.quantization[0], "zero_point": self.quantization[1]}
@@ -111,7 +111,7 @@ def plan_batch(info: TensorInfo, batch: int) -> Tuple[str, int]:
 
 def example_images(info: TensorInfo, batch: int, layout: Optional[str] = None, seed: int = 0) -> np.ndarray:
     """Deterministic float NCHW images of the model's size (standard-normal, like normalised pixels)."""
-    shape = list(info.shape)
+    shape: List[Any] = list(info.shape)
     if len(shape) != 4 or any(d is None for d in shape[1:]):
         raise RunnerError("bad_input", "input %r has shape %s; an image model takes a fixed [N, C, H, W]" % (
             info.name, shape_text(info.shape)), hint="export with a fixed input size")

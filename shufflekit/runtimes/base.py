@@ -129,8 +129,8 @@ def translate(exc: RunnerError | Mapping[str, Any], *, subject: str = "", device
         error = UsageError(f"{prefix}{exc.message}", hint=exc.hint)
     else:  # run_failed, internal: the job failed there
         error = DeviceError(f"{prefix}{exc.message}", hint=exc.hint)
-    error.kind = exc.kind  # type: ignore[attr-defined]
-    error.available = list(details.get("available", []))  # type: ignore[attr-defined]
+    error.kind = exc.kind  # type: ignore[attr-defined,union-attr]
+    error.available = list(details.get("available", []))  # type: ignore[attr-defined,union-attr]
     return error
 
 

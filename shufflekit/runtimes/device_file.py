@@ -40,7 +40,7 @@ def sources(source: Path = SOURCE) -> list[Path]:
 
 
 def sources_sha256(source: Path = SOURCE) -> str:
-    digest = hashlib.sha256()
+    digest = hashlib.sha256((PACKAGE + "\0" + _MAIN + "\0").encode())  # the layout of the file too
     for path in sources(source):
         digest.update(path.relative_to(source).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
@@ -52,11 +52,22 @@ def device_file(source: Path = SOURCE, cache: Path | None = None) -> Path:
     files = sources(source)
     if not files:
         raise UsageError(f"the device package {source} is missing", hint="reinstall shufflekit")
-    folder = (cache or cache_root() / "device") / sources_sha256(source)[:32]
+    sha = sources_sha256(source)[:32]
+    folder = (cache or cache_root() / "device") / sha
     target = folder / FILE_NAME
     if target.is_file():
         return target
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        if cache is not None:
+            raise
+        # an unwritable home (a CI sandbox): this user's temporary folder instead
+        folder = Path(tempfile.gettempdir()) / f"shufflekit-{os.getuid()}" / "device" / sha
+        target = folder / FILE_NAME
+        if target.is_file():
+            return target
+        folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".build-", dir=folder) as tmp:
         stage = Path(tmp) / "stage"
         for path in files:

@@ -8,7 +8,6 @@ The script is a constant of ours (no user text in it); every read is allowed to 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from ..device import procfs

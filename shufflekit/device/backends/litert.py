@@ -102,7 +102,7 @@ class TfliteSession(object):
                     available=available_tflite_delegates(module), missing=[requested])
         actual, errors = None, []
         for attempt in plan:
-            kwargs = {"model_path": self.path}
+            kwargs: Dict[str, Any] = {"model_path": self.path}
             if attempt not in ("xnnpack", "builtin"):
                 kwargs["experimental_delegates"] = delegates
             if self.threads:

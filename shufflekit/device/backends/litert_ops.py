@@ -49,8 +49,8 @@ def profile_tflite_ops(path: str, providers: Any, threads: Optional[int], allow_
                           "timing needs the flatbuffer schema: %s" % why}
     schema, flatbuffers = found
     module, backend, _ = import_tflite()
-    probe = TfliteSession(path, parse_providers(providers)[0] if parse_providers(providers) else None,
-                          threads, allow_fallback)
+    delegates = parse_providers(providers)
+    probe = TfliteSession(path, delegates[0] if delegates else None, threads, allow_fallback)
     delegate = probe.info["delegate"]
     if delegate not in ("xnnpack", "builtin"):
         return {"available": False, "method": None,
@@ -86,7 +86,7 @@ def profile_tflite_ops(path: str, providers: Any, threads: Optional[int], allow_
     for node in nodes:  # one batch runs each op once per model call
         node["mean_ms"] *= per_batch
         node["median_ms"] *= per_batch
-    placement = {}
+    placement: Dict[Any, int] = {}
     for node in nodes:
         placement[node["provider"]] = placement.get(node["provider"], 0) + 1
     return {"available": True,
@@ -142,7 +142,7 @@ def _time_one_op(module: Any, resolver_type: Any, content: bytes, inputs: Sequen
                  delegate: str, threads: Optional[int], warmup: int, runs: int) -> Tuple[List[float], str]:
     attempts = [delegate] if delegate == "builtin" else [delegate, "builtin"]
     for attempt in attempts:
-        kwargs = {"model_content": content}
+        kwargs: Dict[str, Any] = {"model_content": content}
         if threads:
             kwargs["num_threads"] = int(threads)
         if attempt == "builtin" and resolver_type is not None:

@@ -188,7 +188,7 @@ def summarize_ort_profile(events: List[Dict[str, Any]], skip_runs: int = 0, batc
                   key=lambda e: e["ts"])
     kept = runs[skip_runs:] or runs
     windows = [(e["ts"], e["ts"] + e["dur"]) for e in kept]
-    nodes = {}
+    nodes: Dict[str, Dict[str, Any]] = {}
     order = []
     for e in events:
         if e.get("cat") != "Node" or not str(e.get("name", "")).endswith("_kernel_time"):
@@ -214,7 +214,7 @@ def summarize_ort_profile(events: List[Dict[str, Any]], skip_runs: int = 0, batc
         node["mean_ms"] = node.pop("total_us") / 1e3 / per if per else 0.0
         out.append(node)
     run_ms = [e["dur"] / 1e3 for e in kept]
-    placement = {}
+    placement: Dict[Any, int] = {}
     for node in out:
         placement[node["provider"]] = placement.get(node["provider"], 0) + 1
     return {"available": True, "method": "onnxruntime profiler (kernel time per node)",
@@ -223,7 +223,7 @@ def summarize_ort_profile(events: List[Dict[str, Any]], skip_runs: int = 0, batc
 
 
 def _ort_shapes(value: Any) -> List[List[Any]]:
-    shapes = []
+    shapes: List[List[Any]] = []
     for item in value or []:
         if isinstance(item, dict):
             shapes.extend(list(v) for v in item.values())

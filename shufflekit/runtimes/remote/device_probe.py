@@ -16,6 +16,9 @@ import os
 import platform
 import sys
 
+if "cpu_model" not in globals():  # run alone, not after procfs.py's source as probe.probe_source sends it
+    from shufflekit.device.procfs import cpu_model, emulated_cpu, emulator, read
+
 
 def _version(distribution):
     try:
