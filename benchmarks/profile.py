@@ -102,7 +102,8 @@ def bare_vs_harness_session(session, feeds_list: list, iters: int, rounds: int, 
 
 def tiny_models(folder: Path, tflite_path: Path) -> dict[str, tuple[Path, str | None]]:
     """Models so small that a harness's per-iteration cost in microseconds is plain to see: a one-node
-    ONNX graph, and the last operator of the TFLite model cut out as a one-op model (the device package's own cutter)."""
+    ONNX graph, and the last operator of the TFLite model cut out as a one-op model (the device package's own
+    cutter)."""
     import onnx
     from onnx import TensorProto, helper
 

@@ -87,7 +87,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         try:
             if len(argv) != 1:
-                raise RunnerError("bad_input", "usage: shufflekit-device.pyz JOB.json (or - for stdin)", hint="pass one job")
+                raise RunnerError("bad_input", "usage: shufflekit-device.pyz JOB.json (or - for stdin)",
+                                  hint="pass one job")
             text = sys.stdin.read() if argv[0] == "-" else open(argv[0]).read()
             try:
                 job = json.loads(text)

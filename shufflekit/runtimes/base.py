@@ -14,6 +14,7 @@ run on devices) and its tensors into TensorSpecs.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import tempfile
 from dataclasses import dataclass, field
@@ -269,7 +270,12 @@ def runtime_for_format(fmt: str) -> Runtime:
 
 
 def _load_builtin() -> None:
-    from . import onnxrt, tflite  # noqa: F401  (each registers itself on import)
+    """One host Runtime per backend of the device package (a new runtime is one backend module there)."""
+    for backend in backends.all_backends():
+        if backend.name not in _REGISTRY:
+            register_runtime(Runtime(name=backend.name, formats=backend.formats, extra=backend.extra,
+                                     open=functools.partial(open_with_runner, backend.name),
+                                     describe=backend.describe))
 
 
 def load_session(target: Artifact | str | Path, folder: str | Path | None = None,

@@ -4,8 +4,8 @@ and (on request) time per operator and per operator category, beside each model'
 Every artifact runs in a fresh process of the device package, pushed as one file by the remote layer
 (``remote.job.run_job``) to the device: ``local`` (this computer), ``local?python=``, ssh and adb take the
 one path, so its load time and peak memory are its own, the host and the device measure with the same
-code, and a failure is mapped the same way. Figures go into the manifest under the device's key: kind ``latency`` (one entry
-per artifact) and ``op_profile``, with the device's facts in ``latency_groups``.
+code, and a failure is mapped the same way. Figures go into the manifest under the device's key: kind
+``latency`` (one entry per artifact) and ``op_profile``, with the device's facts in ``latency_groups``.
 """
 
 from __future__ import annotations

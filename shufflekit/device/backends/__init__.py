@@ -30,6 +30,7 @@ class Backend:
 
     name: str
     label: str
+    describe: str
     aliases: Tuple[str, ...]
     formats: Tuple[str, ...]
     extensions: Tuple[str, ...]

@@ -281,7 +281,9 @@ def _profile_ops(*args: Any, **kwargs: Any) -> Dict[str, Any]:
 
 
 BACKEND = register(Backend(
-    name="litert", label="TFLite", aliases=("tflite",), formats=("tflite",), extensions=(".tflite",),
+    name="litert", label="TFLite",
+    describe="TFLite (ai-edge-litert / tflite_runtime / tensorflow.lite); delegates xnnpack, none, gpu, nnapi",
+    aliases=("tflite",), formats=("tflite",), extensions=(".tflite",),
     providers=TFLITE_DELEGATES, modules=("ai_edge_litert", "tflite_runtime", "tensorflow"), extra="tflite",
     install_hint="install a TFLite interpreter there (pip install ai-edge-litert, or tflite-runtime with numpy<2)",
     load=import_tflite, open=_open, available_providers=available_tflite_delegates, profile_ops=_profile_ops,

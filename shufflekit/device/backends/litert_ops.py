@@ -167,4 +167,5 @@ def _time_one_op(module: Any, resolver_type: Any, content: bytes, inputs: Sequen
             invoke()
             times.append(clock() - start)
         return times, ("xnnpack" if delegated else "builtin")
-    raise RunnerError("run_failed", "an operator of the model cannot be run on its own", hint="profile without --op-profile")
+    raise RunnerError("run_failed", "an operator of the model cannot be run on its own",
+                      hint="profile without --op-profile")

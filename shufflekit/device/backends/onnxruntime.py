@@ -250,7 +250,9 @@ def _open(path: str, providers: Optional[List[str]] = None, threads: Optional[in
 
 
 BACKEND = register(Backend(
-    name="onnxruntime", label="ONNX Runtime", aliases=("ort",), formats=("onnx",), extensions=(".onnx", ".ort"),
+    name="onnxruntime", label="ONNX Runtime",
+    describe="ONNX Runtime; providers cpu, cuda, tensorrt, xnnpack, acl, coreml, nnapi, qnn",
+    aliases=("ort",), formats=("onnx",), extensions=(".onnx", ".ort"),
     providers=tuple(ORT_PROVIDERS), modules=("onnxruntime",), extra="onnx",
     install_hint="install onnxruntime there (pip install onnxruntime)",
     load=import_onnxruntime, open=_open, available_providers=available_providers, profile_ops=profile_ort_ops,
