@@ -28,7 +28,7 @@ from ..errors import (BackendMissingError, DeviceError, IntegrityError, Provider
                       UsageError)
 from ..device import backends
 from ..device.errors import RunnerError
-from ..device.tensors import TensorInfo, example_images, predict, prepare
+from ..device.tensors import TensorInfo, example_images, predict, predict_all, prepare
 from ..device.session import open_session
 
 # The pip extra that brings each runtime (README "Installing"), and the other names a runtime answers to.
@@ -180,6 +180,12 @@ class RunnerSession:
         """Float32 NCHW images -> the first output as float32 (dequantized), for any batch size: a model
         fixed at batch 1 is run once per image."""
         return self._guard(lambda: predict(self._inner, images, self.layout)[0])
+
+    def predict_all(self, images: np.ndarray) -> np.ndarray:
+        """``predict`` for any number of images: a file fixed at batch N > 1 takes them in whole batches,
+        the last one filled up with repeats of the first images whose outputs are dropped (the device
+        package's padding, the one copy)."""
+        return self._guard(lambda: predict_all(self._inner, images, self.layout)[0])
 
     def op_profile(self) -> dict[str, Any]:
         """Per-operator times of the runs made since opening (needs ``RuntimeOptions(op_profile=True)``).

@@ -74,3 +74,15 @@ def test_the_host_runtimes_are_the_device_backends() -> None:
         assert runtime.available() == backend.available()
     with pytest.raises(ValueError, match="registered twice"):
         backends.register(backends.get("onnxruntime"))
+
+
+def test_a_fixed_batch_file_predicts_any_number_of_images_through_the_one_padding(tiny_models: dict) -> None:
+    import numpy as np
+
+    from shufflekit.runtimes import load_session
+
+    images = np.random.default_rng(0).standard_normal((3, 3, 64, 64)).astype(np.float32)
+    with load_session(tiny_models["onnx_b2"]) as fixed, load_session(tiny_models["onnx_dynamic"]) as dynamic:
+        padded = fixed.predict_all(images)  # type: ignore[attr-defined]
+        np.testing.assert_allclose(padded, dynamic.predict(images), rtol=1e-4, atol=1e-5)
+        assert padded.shape[0] == 3
