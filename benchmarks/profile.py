@@ -39,10 +39,11 @@ def _load() -> str:
 
 
 def bare_vs_harness(path: Path, layout: str, iters: int, rounds: int, threads: int | None) -> dict[str, float]:
-    from shufflekit.runtimes import runner
+    from shufflekit.device.session import open_session
+    from shufflekit.device.tensors import example_images, prepare_feeds
 
-    session = runner.open_session(str(path), threads=threads)
-    feeds_list = runner.prepare_feeds(session, runner.example_images(session.inputs[0], 1, layout), layout)
+    session = open_session(str(path), threads=threads)
+    feeds_list = prepare_feeds(session, example_images(session.inputs[0], 1, layout), layout)
     result = bare_vs_harness_session(session, feeds_list, iters, rounds)
     session.close()
     return result
@@ -50,7 +51,7 @@ def bare_vs_harness(path: Path, layout: str, iters: int, rounds: int, threads: i
 
 def bare_vs_harness_session(session, feeds_list: list, iters: int, rounds: int,  # noqa: ANN001
                             block: int = 10) -> dict[str, float]:
-    from shufflekit.runtimes import runner
+    from shufflekit.device.bench import timed_loop
 
     feeds = feeds_list[0]
     if session.runtime == "onnxruntime":
@@ -80,14 +81,14 @@ def bare_vs_harness_session(session, feeds_list: list, iters: int, rounds: int, 
         return times
 
     bare(20)
-    runner.timed_loop(session, feeds_list, warmup=20, iters=1)
+    timed_loop(session, feeds_list, warmup=20, iters=1)
     # Fine interleaving (blocks of `block` iterations, alternating) and medians of per-iteration times:
     # on a shared machine, load comes and goes within seconds, and must hit both loops alike.
     harness_times: list[float] = []
     bare_times: list[float] = []
     block_overheads = []
     for _ in range(max(1, rounds * iters // block)):
-        h = runner.timed_loop(session, feeds_list, warmup=0, iters=block)
+        h = timed_loop(session, feeds_list, warmup=0, iters=block)
         b = bare(block)
         harness_times += h
         bare_times += b
@@ -101,18 +102,19 @@ def bare_vs_harness_session(session, feeds_list: list, iters: int, rounds: int, 
 
 def tiny_models(folder: Path, tflite_path: Path) -> dict[str, tuple[Path, str | None]]:
     """Models so small that a harness's per-iteration cost in microseconds is plain to see: a one-node
-    ONNX graph, and the last operator of the TFLite model cut out as a one-op model (runner's own cutter)."""
+    ONNX graph, and the last operator of the TFLite model cut out as a one-op model (the device package's own
+    cutter)."""
     import onnx
     from onnx import TensorProto, helper
 
-    from shufflekit.runtimes import runner
+    from shufflekit.device.backends import litert_ops
 
     graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "tiny",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])])
     onnx_path = folder / "tiny.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(onnx_path))
-    found, why = runner._tflite_schema()
+    found, why = litert_ops._tflite_schema()
     if found is None:
         raise SystemExit(f"cannot cut a one-op TFLite model: {why}")
     schema, flatbuffers = found
@@ -120,17 +122,17 @@ def tiny_models(folder: Path, tflite_path: Path) -> dict[str, tuple[Path, str | 
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(blob, 0))
     graph_t = model.subgraphs[0]
     op = graph_t.operators[-1]
-    inputs = [t for t in op.inputs if t >= 0 and not runner._has_data(model, graph_t, t)]
+    inputs = [t for t in op.inputs if t >= 0 and not litert_ops._has_data(model, graph_t, t)]
     tfl_path = folder / "tiny.tflite"
-    tfl_path.write_bytes(runner._one_op_model(schema, flatbuffers, model, graph_t, op, inputs))
+    tfl_path.write_bytes(litert_ops._one_op_model(schema, flatbuffers, model, graph_t, op, inputs))
     return {"onnx": (onnx_path, "NCHW"), "tflite": (tfl_path, None)}
 
 
 def per_call_overhead_us(path: Path, layout: str | None, iters: int = 20000) -> tuple[float, float]:
     """(bare p50, harness p50 - bare p50) in microseconds on a tiny model."""
-    from shufflekit.runtimes import runner
+    from shufflekit.device.session import open_session
 
-    session = runner.open_session(str(path))
+    session = open_session(str(path))
     info = session.inputs[0]
     import numpy as np
 

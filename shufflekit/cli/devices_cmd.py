@@ -60,6 +60,8 @@ def devices_command(addresses: tuple[str, ...], as_json: bool, connect) -> None:
 
 
 def _print(report) -> None:  # noqa: ANN001
+    from ..device.procfs import logical_cores_of
+
     if report.adb:
         print_table("adb devices", ["address", "state", "model"],
                     [(d.to_dict()["address"], d.state, d.details.get("model", "")) for d in report.adb])
@@ -74,7 +76,7 @@ def _print(report) -> None:  # noqa: ANN001
         emulator = facts.get("emulator")
         cpu = f"emulated {facts.get('machine')}: {emulator}" if emulator else facts.get("cpu_model") or ""
         rows.append((check.address, status, facts.get("machine", ""), facts.get("python", ""),
-                     facts.get("numpy", ""), runtimes, cpu, facts.get("cpu_count") or ""))
+                     facts.get("numpy", ""), runtimes, cpu, logical_cores_of(facts) or ""))
     print_table("devices", ["address", "status", "arch", "python", "numpy", "runtimes", "cpu", "cores"], rows,
                 right_align=["cores"])
     if any(c.facts.get("emulator") for c in report.checks):

@@ -5,14 +5,16 @@ dtype), ``predict`` (float NCHW images in, float32 outputs out: layout, quantiza
 for the caller), ``inputs``/``outputs`` as TensorSpecs, and ``info``: what actually ran (runtime and
 version, providers or delegate requested and running, fallback, threads).
 
-The work itself is done by ``runner.py``, the standalone file that also runs on phones and boards, so
-the host and the device execute the same code; this module only turns its failures into shufflekit
-errors and its tensors into TensorSpecs.
+The work itself is done by the device package (``shufflekit.device``), the code that also runs on phones
+and boards, so the host and the device execute the same code; this module goes through its backend
+registry, turns its failures into shufflekit errors (``translate``, the one mapping, also used for jobs
+run on devices) and its tensors into TensorSpecs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import tempfile
 from dataclasses import dataclass, field
@@ -24,11 +26,14 @@ import numpy as np
 from ..artifacts import Artifact, QuantParams, TensorSpec
 from ..errors import (BackendMissingError, DeviceError, IntegrityError, ProviderUnavailableError, ShufflekitError,
                       UsageError)
-from . import runner
+from ..device import backends
+from ..device.errors import RunnerError
+from ..device.tensors import TensorInfo, example_images, predict, predict_all, prepare
+from ..device.session import open_session
 
-# The pip extra that brings each runtime (README "Installing").
-RUNTIME_EXTRAS = {"onnxruntime": "onnx", "litert": "tflite"}
-RUNTIME_ALIASES = {"ort": "onnxruntime", "tflite": "litert"}
+# The pip extra that brings each runtime (README "Installing"), and the other names a runtime answers to.
+RUNTIME_EXTRAS = {b.name: b.extra for b in backends.all_backends()}
+RUNTIME_ALIASES = {alias: b.name for b in backends.all_backends() for alias in b.aliases}
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,7 @@ class RuntimeOptions:
 
     @property
     def providers(self) -> list[str]:
-        return runner.parse_providers(self.provider) or ["cpu"]
+        return backends.parse_providers(self.provider) or ["cpu"]
 
     def to_dict(self) -> dict[str, Any]:
         return {"runtime": self.runtime, "provider": self.provider, "threads": self.threads,
@@ -90,40 +95,60 @@ class Session(Protocol):
     def close(self) -> None: ...
 
 
-def translate(exc: runner.RunnerError, *, subject: str = "") -> ShufflekitError:
-    """A runner failure -> the shufflekit error a user sees (one line, with what to do)."""
-    prefix = f"{subject}: " if subject else ""
+class DeviceIntegrityError(IntegrityError, DeviceError):
+    """A file a device's runtime could not load: an integrity problem of the file, seen on a device."""
+
+
+class DeviceBackendMissingError(BackendMissingError, DeviceError):
+    """A runtime the job needs is missing on the device."""
+
+
+def translate(exc: RunnerError | Mapping[str, Any], *, subject: str = "", device: str | None = None,
+              own_python: bool = False) -> ShufflekitError:
+    """A runner failure -> the shufflekit error a user sees (one line, with what to do): the one mapping,
+    for a session opened here and for a job run on a device (``device``: its key; the message names it
+    and a failure of the job there is a DeviceError). A missing runtime's hint says where to install it:
+    shufflekit's extra where the job ran with shufflekit's own Python (``own_python``: plain ``local``),
+    else the device's own install line. ``exc`` is a RunnerError or the ``error`` object a job printed."""
+    if not isinstance(exc, RunnerError):
+        exc = RunnerError.from_dict(dict(exc))
+    prefix = "".join(f"{p}: " for p in (device, subject) if p)
     details = exc.details
+    error: ShufflekitError
     if exc.kind == "backend_missing":
         extra = details.get("extra", "all")
-        error: ShufflekitError = BackendMissingError(
-            f"{prefix}{exc.message}", hint=f"install it with: pip install 'shufflekit[{extra}]'")
+        hint = f"on the device: {exc.hint}" if device and exc.hint and not own_python else \
+            f"install it with: pip install 'shufflekit[{extra}]'"
+        error = (DeviceBackendMissingError if device else BackendMissingError)(f"{prefix}{exc.message}", hint=hint)
     elif exc.kind == "provider_unavailable":
         error = ProviderUnavailableError(f"{prefix}{exc.message}", hint=exc.hint)
     elif exc.kind == "load_failed":
-        error = IntegrityError(f"{prefix}{exc.message}", hint=exc.hint)
+        error = (DeviceIntegrityError if device else IntegrityError)(f"{prefix}{exc.message}", hint=exc.hint)
     elif exc.kind == "no_kernel":  # the device's runtime build lacks an operator the file needs
         error = DeviceError(f"{prefix}{exc.message}", hint=exc.hint)
-    else:
+    elif exc.kind == "bad_input" or not device:
         error = UsageError(f"{prefix}{exc.message}", hint=exc.hint)
-    error.kind = exc.kind  # type: ignore[attr-defined]
-    error.available = list(details.get("available", []))  # type: ignore[attr-defined]
+    else:  # run_failed, internal: the job failed there
+        error = DeviceError(f"{prefix}{exc.message}", hint=exc.hint)
+    error.kind = exc.kind  # type: ignore[attr-defined,union-attr]
+    error.available = list(details.get("available", []))  # type: ignore[attr-defined,union-attr]
     return error
 
 
-def tensor_spec(info: runner.TensorInfo, layout: str | None = None) -> TensorSpec:
+def tensor_spec(info: TensorInfo, layout: str | None = None) -> TensorSpec:
     shape = tuple(d if d is not None else "batch" if i == 0 else "dynamic" for i, d in enumerate(info.shape))
     quant = QuantParams(*info.quantization) if info.quantization is not None else None
     return TensorSpec(name=info.name, shape=shape, dtype=info.dtype, layout=layout, quantization=quant)
 
 
 class RunnerSession:
-    """A Session over one of runner.py's sessions (OrtSession or TfliteSession)."""
+    """A Session over one of the device package's sessions (one per backend)."""
 
     def __init__(self, inner: Any, path: Path, layout: str | None, options: RuntimeOptions):
         self._inner = inner
         self._options = options
         self.runtime: str = inner.runtime
+        self._backend = backends.get(inner.runtime)
         self.path = Path(path)
         self.layout = layout
         self.inputs = tuple(tensor_spec(t, layout if i == 0 else None) for i, t in enumerate(inner.inputs))
@@ -134,13 +159,13 @@ class RunnerSession:
 
     @property
     def raw(self) -> Any:
-        """The runner session (what benchmarks drive directly)."""
+        """The device package's session (what benchmarks drive directly)."""
         return self._inner
 
     def _guard(self, call: Callable[[], Any]) -> Any:
         try:
             return call()
-        except runner.RunnerError as exc:
+        except RunnerError as exc:
             raise translate(exc, subject=self.path.name) from None
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
@@ -149,26 +174,33 @@ class RunnerSession:
 
     def prepare(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """Float32 NCHW images -> feeds in the model's layout and dtype (int8/uint8 inputs quantized)."""
-        return self._guard(lambda: runner.prepare(self._inner, images, self.layout))
+        return self._guard(lambda: prepare(self._inner, images, self.layout))
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Float32 NCHW images -> the first output as float32 (dequantized), for any batch size: a model
         fixed at batch 1 is run once per image."""
-        return self._guard(lambda: runner.predict(self._inner, images, self.layout)[0])
+        return self._guard(lambda: predict(self._inner, images, self.layout)[0])
+
+    def predict_all(self, images: np.ndarray) -> np.ndarray:
+        """``predict`` for any number of images: a file fixed at batch N > 1 takes them in whole batches,
+        the last one filled up with repeats of the first images whose outputs are dropped (the device
+        package's padding, the one copy)."""
+        return self._guard(lambda: predict_all(self._inner, images, self.layout)[0])
 
     def op_profile(self) -> dict[str, Any]:
         """Per-operator times of the runs made since opening (needs ``RuntimeOptions(op_profile=True)``).
-        ONNX Runtime: its profiler (this ends profiling). TFLite: see ``runner.profile_tflite_ops``."""
+        A runtime with an in-session profiler (ONNX Runtime): its profile (this ends profiling); else the
+        backend's own op profiler (TFLite: ``device.backends.litert_ops``)."""
         if not self._options.op_profile:
             raise UsageError(f"{self.path.name} was opened without op profiling",
                              hint="open it with RuntimeOptions(op_profile=True)")
-        if self.runtime == "onnxruntime":
-            return runner.summarize_ort_profile(self._end_ort_profiling())
-        return self._guard(lambda: runner.profile_tflite_ops(
+        if self._backend.summarize_profile is not None:
+            return self._backend.summarize_profile(self._end_profiling())
+        return self._guard(lambda: self._backend.profile_ops(
             str(self.path), self._options.providers, self._options.threads, self._options.allow_fallback,
             [self.prepare(_example(self))], warmup=2, runs=10))
 
-    def _end_ort_profiling(self) -> list[dict[str, Any]]:
+    def _end_profiling(self) -> list[dict[str, Any]]:
         if self._profile_ended:
             raise UsageError(f"the op profile of {self.path.name} was already read",
                              hint="open a new session to profile again")
@@ -182,9 +214,9 @@ class RunnerSession:
                 path.parent.rmdir()
 
     def close(self) -> None:
-        if self.runtime == "onnxruntime" and self._options.op_profile and not self._profile_ended:
+        if self._backend.summarize_profile is not None and self._options.op_profile and not self._profile_ended:
             with contextlib.suppress(Exception):
-                self._end_ort_profiling()  # ORT would write the profile file anyway; leave nothing behind
+                self._end_profiling()  # ORT would write the profile file anyway; leave nothing behind
         self._inner.close()
 
     def __enter__(self) -> "RunnerSession":
@@ -195,7 +227,7 @@ class RunnerSession:
 
 
 def _example(session: RunnerSession) -> np.ndarray:
-    return runner.example_images(session.raw.inputs[0], 1, session.layout)
+    return example_images(session.raw.inputs[0], 1, session.layout)
 
 
 @dataclass(frozen=True)
@@ -209,11 +241,7 @@ class Runtime:
     describe: str = ""
 
     def available(self) -> bool:
-        try:
-            (runner.import_onnxruntime if self.name == "onnxruntime" else runner.import_tflite)()
-            return True
-        except runner.RunnerError:
-            return False
+        return backends.get(self.name).available()
 
 
 _REGISTRY: dict[str, Runtime] = {}
@@ -248,7 +276,12 @@ def runtime_for_format(fmt: str) -> Runtime:
 
 
 def _load_builtin() -> None:
-    from . import onnxrt, tflite  # noqa: F401  (each registers itself on import)
+    """One host Runtime per backend of the device package (a new runtime is one backend module there)."""
+    for backend in backends.all_backends():
+        if backend.name not in _REGISTRY:
+            register_runtime(Runtime(name=backend.name, formats=backend.formats, extra=backend.extra,
+                                     open=functools.partial(open_with_runner, backend.name),
+                                     describe=backend.describe))
 
 
 def load_session(target: Artifact | str | Path, folder: str | Path | None = None,
@@ -279,26 +312,22 @@ def load_session(target: Artifact | str | Path, folder: str | Path | None = None
 
 
 def open_with_runner(runtime: str, path: Path, options: RuntimeOptions, layout: str | None) -> RunnerSession:
-    """Shared body of the adapters: open through runner.py, translating its failures."""
+    """Shared body of the adapters: open through the device package's backend, translating its failures."""
+    backend = backends.get(runtime)
     prefix = None
-    if options.op_profile and runtime == "onnxruntime":
+    if options.op_profile and backend.summarize_profile is not None:  # its profiler runs inside the session
         prefix = str(Path(tempfile.mkdtemp(prefix="shufflekit-ortprof-")) / "profile")
     try:
-        inner = runner.open_session(str(path), runtime=runtime, providers=options.providers,
-                                    threads=options.threads, allow_fallback=options.allow_fallback,
-                                    profile_prefix=prefix)
-    except runner.RunnerError as exc:
+        inner = open_session(str(path), runtime=backend.name, providers=options.providers, threads=options.threads,
+                             allow_fallback=options.allow_fallback, profile_prefix=prefix)
+    except RunnerError as exc:
         raise translate(exc, subject=path.name) from None
     return RunnerSession(inner, path, layout, options)
 
 
 def providers_available(runtime: str) -> list[str]:
     """Providers (ONNX Runtime) or delegates (TFLite) this machine's build offers, by short name."""
-    runtime = RUNTIME_ALIASES.get(runtime, runtime)
     try:
-        if runtime == "onnxruntime":
-            ort = runner.import_onnxruntime()
-            return [runner._short(p) for p in ort.get_available_providers()]
-        return runner.available_tflite_delegates()
-    except runner.RunnerError as exc:
+        return backends.get(runtime).available_providers()
+    except RunnerError as exc:
         raise translate(exc) from None

@@ -27,7 +27,9 @@ from typing import Any, Sequence
 from ..artifacts import Artifact
 from ..errors import DeviceError, ProviderUnavailableError, UsageError
 from ..files import sha256_file
-from . import native_facts, opcategories, runner
+from ..device.backends.onnxruntime import ORT_PROVIDERS, summarize_ort_profile
+from ..device.bench import latency_stats
+from . import native_facts, opcategories
 from .native_parse import (BENCHMARK_MODEL, PERF_TEST, NativeOutputError, last_error_line, ms_from_s, ms_from_us,
                            parse_benchmark_model, parse_benchmark_model_ops, parse_perf_test, parse_perf_test_times)
 
@@ -45,7 +47,6 @@ TFLITE_FLAGS = {"cpu": [], "xnnpack": ["--use_xnnpack=true"], "builtin": ["--use
 # ONNX Runtime providers onnxruntime_perf_test takes with -e (shufflekit's short names are its names)
 PERF_TEST_PROVIDERS = ("cpu", "cuda", "tensorrt", "xnnpack", "acl", "armnn", "coreml", "nnapi", "qnn", "openvino",
                        "dml", "rocm")
-_SPACE_MARGIN, _SPACE_SLACK = 1.2, 4 << 20
 _PERF_RESULT = "perf_result.csv"
 _ORT_PROFILE = "ort_profile"
 # Flags whose loss changes what a figure means; the others (timing bounds, memory monitor) only add notes.
@@ -155,6 +156,7 @@ class NativeTools:
         """Push the tool and ``path`` to ``device``, run, read. Returns (device key, result, device facts)
         in the shapes profile.run_on_device returns them."""
         from .remote import open_transport, parse_address
+        from .remote.transport import check_space
 
         binary = self.for_artifact(art)
         address = parse_address(device, ssh_config=getattr(connect, "ssh_config", None))
@@ -162,7 +164,7 @@ class NativeTools:
             facts = native_facts.collect(transport)
             workdir = transport.make_workdir()
             try:
-                _check_space(transport, workdir, [binary.path, path])
+                check_space(transport, workdir, [binary.path, path], "the tool and the model need")
                 transport.push([binary.path], workdir, executable=True)
                 transport.push([path], workdir)
                 run = _ToolRun(transport, workdir, binary, art, facts, timeout)
@@ -175,15 +177,6 @@ class NativeTools:
                     log.warning("%s", exc.one_line())
         result["host"] = facts
         return address.key, result, facts
-
-
-def _check_space(transport: Any, workdir: str, files: Sequence[Path]) -> None:
-    needed = int(sum(p.stat().st_size for p in files) * _SPACE_MARGIN) + _SPACE_SLACK
-    free = transport.free_bytes(workdir)
-    if free is not None and free < needed:
-        raise DeviceError(f"{transport.address}: not enough space on the device: {free / 1e6:.1f} MB free where "
-                          f"the work folder is, the tool and the model need {needed / 1e6:.1f} MB",
-                          hint="free some space there, or pick another folder with ?tmp=DIR")
 
 
 @dataclass
@@ -394,7 +387,7 @@ def _measure_onnx(run: _ToolRun, path: Path, options: Any, settings: Any) -> dic
     if settings.seconds is not None and math.ceil(settings.seconds) != settings.seconds:
         warnings.append(f"onnxruntime_perf_test times whole seconds: ran {max(1, math.ceil(settings.seconds))} s")
     if times:
-        latency = runner.latency_stats(times)
+        latency = latency_stats(times)
         total = sum(times)
     else:
         p = out.percentiles_s
@@ -405,7 +398,7 @@ def _measure_onnx(run: _ToolRun, path: Path, options: Any, settings: Any) -> dic
         warnings.append("no per-run times (no result file came back): figures as the tool printed them")
     requests = len(times) if times else out.requests
     ep = ([p for p in options.providers if p != "cpu"] or ["cpu"])[0]
-    providers = [runner.ORT_PROVIDERS[ep]] + (["CPUExecutionProvider"] if ep != "cpu" else [])
+    providers = [ORT_PROVIDERS[ep]] + (["CPUExecutionProvider"] if ep != "cpu" else [])
     result = _common(run, path, options, settings)
     result.update({
         "providers": providers, "fallback": False, "fallback_from": [], "threads": options.threads,
@@ -467,7 +460,7 @@ def _ort_op_profile(run: _ToolRun, path: Path, options: Any, settings: Any, iter
     if not isinstance(events, list):
         raise NativeOutputError(f"{run.transport.address}: {run.art.name}: {PERF_TEST}'s profile file is not a "
                                 f"list of trace events", hint="profile without --op-profile")
-    prof = runner.summarize_ort_profile(events, skip_runs=1, batches=1)  # the tool's one warm-up run
+    prof = summarize_ort_profile(events, skip_runs=1, batches=1)  # the tool's one warm-up run
     prof["method"] = "onnxruntime profiler through onnxruntime_perf_test -p (kernel time per node, on the device)"
     for node in prof["nodes"]:
         node["category"] = opcategories.categorize(node["op_type"], node.get("input_shapes"))

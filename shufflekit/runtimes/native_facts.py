@@ -1,15 +1,17 @@
 """Device facts without Python: what an `adb shell` (or any POSIX shell) can read from /proc and /sys,
 so a result measured with a native tool on a phone carries the same facts the runner records on a
-board: CPU model, cores, governor and frequencies, thermal state, OS, memory, Android model.
+board: CPU model, cores, governor and frequencies, thermal state, OS, memory, Android model. The /proc
+text is read by the device package's parser (``shufflekit.device.procfs``), the runner's own.
 
 The script is a constant of ours (no user text in it); every read is allowed to fail.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from ..device import procfs
+from ..device.procfs import cpu_model
 from ..errors import DeviceError
 
 FACTS_SCRIPT = r"""
@@ -63,20 +65,6 @@ def _sections(text: str) -> dict[str, list[str]]:
     return sections
 
 
-def cpu_model(cpuinfo: str) -> str | None:
-    """The CPU's name from /proc/cpuinfo (x86 'model name', ARM 'Hardware'/'Model', or the part ids)."""
-    for key in ("model name", "Hardware", "Model", "cpu model", "Processor"):
-        match = re.search(r"^%s\s*:\s*(.+)$" % re.escape(key), cpuinfo, re.MULTILINE)
-        if match and match.group(1).strip():
-            return match.group(1).strip()
-    part = re.search(r"^CPU part\s*:\s*(\S+)", cpuinfo, re.MULTILINE)
-    if part:
-        impl = re.search(r"^CPU implementer\s*:\s*(\S+)", cpuinfo, re.MULTILINE)
-        parts = sorted(set(re.findall(r"^CPU part\s*:\s*(\S+)", cpuinfo, re.MULTILINE)))
-        return "ARM implementer %s part %s" % (impl.group(1) if impl else "?", "/".join(parts))
-    return None
-
-
 def parse_facts(text: str) -> dict[str, Any]:
     s = _sections(text)
     facts: dict[str, Any] = {"facts_from": "device shell (no Python needed)"}
@@ -87,11 +75,9 @@ def parse_facts(text: str) -> dict[str, Any]:
         facts["os"], facts["machine"] = f"{uname[0]} {uname[1]}", uname[2]
     cpuinfo = "\n".join(s.get("cpuinfo", []))
     facts["cpu_model"] = cpu_model(cpuinfo)
-    processors = len(re.findall(r"^processor\s*:", cpuinfo, re.MULTILINE))
     cpus = [line for line in s.get("cpus", []) if line.strip()]
-    facts["logical_cores"] = processors or len(cpus) or None
-    match = re.search(r"^MemTotal:\s*(\d+) kB", "\n".join(s.get("meminfo", [])), re.MULTILINE)
-    facts["memory_bytes"] = int(match.group(1)) * 1024 if match else None
+    facts["logical_cores"] = procfs.logical_cores(cpuinfo) or len(cpus) or None
+    facts["memory_bytes"] = procfs.memory_bytes("\n".join(s.get("meminfo", [])))
     load = (s.get("loadavg") or [""])[0].split()
     if len(load) >= 3:
         try:

@@ -1,33 +1,33 @@
 """Profile the artifacts of a release folder on a device: latency statistics, memory, the host's facts,
 and (on request) time per operator and per operator category, beside each model's multiply-adds.
 
-Every artifact runs in a fresh process of ``runner.py`` (on this computer, or pushed to a device by
-the remote layer), so its load time and peak memory are its own and the host and the device measure
-with the same code. Figures go into the manifest under the device's key: kind ``latency`` (one entry
-per artifact) and ``op_profile``, with the device's facts in ``latency_groups``.
+Every artifact runs in a fresh process of the device package, pushed as one file by the remote layer
+(``remote.job.run_job``) to the device: ``local`` (this computer), ``local?python=``, ssh and adb take the
+one path, so its load time and peak memory are its own, the host and the device measure with the same
+code, and a failure is mapped the same way. Figures go into the manifest under the device's key: kind
+``latency`` (one entry per artifact) and ``op_profile``, with the device's facts in ``latency_groups``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..artifacts import Artifact, Manifest, update_manifest
-from ..errors import DeviceError, UsageError
+from ..device import backends
+from ..device.bench import check_counts
+from ..device.errors import RunnerError
+from ..errors import UsageError
 from ..validate import device_parity
-from . import opcategories, runner
+from . import opcategories
 from .base import RuntimeOptions, get_runtime, runtime_for_format, translate
 
 log = logging.getLogger(__name__)
 
 LOCAL = "local"
-RUNNER_PATH = Path(runner.__file__).resolve()
 ProgressFn = Callable[[str, int, "int | None"], None]
 # Op-profile nodes kept in the manifest per artifact (all of them are in --json output).
 _MANIFEST_NODES = 400
@@ -46,16 +46,10 @@ class ProfileSettings:
     parity: bool = True  # also judge the device's outputs on the folder's reference inputs against PyTorch
 
     def __post_init__(self) -> None:
-        if self.warmup < 0:
-            raise UsageError(f"--warmup must be 0 or more, got {self.warmup}")
-        if self.iters is not None and self.seconds is not None:
-            raise UsageError("--iters and --seconds both given", hint="pass one of them")
-        if self.iters is not None and self.iters < 1:
-            raise UsageError(f"--iters must be at least 1, got {self.iters}", hint="pass a positive count")
-        if self.seconds is not None and not self.seconds > 0:
-            raise UsageError(f"--seconds must be more than 0, got {self.seconds}", hint="pass a positive duration")
-        if self.batch < 1:
-            raise UsageError(f"--batch must be at least 1, got {self.batch}", hint="pass a positive batch")
+        try:  # the device package's check, so a job and the CLI refuse the same counts
+            check_counts(self.warmup, self.iters, self.seconds, self.batch, cli=True)
+        except RunnerError as exc:
+            raise translate(exc) from None
 
     def to_dict(self) -> dict[str, Any]:
         return {"warmup": self.warmup, "iters": self.iters if self.seconds is None else None,
@@ -176,22 +170,17 @@ def select_artifacts(manifest: Manifest, selectors: Sequence[str], options: Runt
 def check_provider(options: RuntimeOptions, runtime: str, art: Artifact) -> None:
     """Refuse a provider the artifact's runtime has never heard of, before anything runs (a provider it
     knows but this machine lacks is the runtime's own error, with the list of what exists)."""
-    if runtime == "onnxruntime":
-        known = set(runner.ORT_PROVIDERS)
-        bad = [p for p in options.providers if p not in known and not p.endswith("ExecutionProvider")]
-    else:
-        known = set(runner.TFLITE_DELEGATES)
-        names = options.providers
-        bad = [p for p in names if p not in known and "/" not in p]
-        if len(names) > 1:
-            raise UsageError(f"TFLite takes one delegate, got {options.provider!r} for {art.name}",
-                             hint=f"pass one of {', '.join(runner.TFLITE_DELEGATES)}")
+    backend = backends.get(runtime)
+    names = options.providers
+    bad = backend.unknown_providers(names)
+    if backend.max_providers is not None and len(names) > backend.max_providers:
+        raise UsageError(f"{backend.label} takes one delegate, got {options.provider!r} for {art.name}",
+                         hint=f"pass one of {', '.join(backend.providers)}")
     if bad:
-        fmt = art.format
+        other = next((f for b in backends.all_backends() for f in b.formats if f != art.format), "")
         raise UsageError(f"{runtime} has no provider {bad[0]!r} (for {art.name})",
-                         hint=f"its providers: {', '.join(sorted(known))}; to profile only the other artifacts "
-                              f"name them, e.g. `shufflekit profile DIR {'tflite' if fmt == 'onnx' else 'onnx'} "
-                              f"--provider {bad[0]}`")
+                         hint=f"its providers: {', '.join(sorted(backend.providers))}; to profile only the other "
+                              f"artifacts name them, e.g. `shufflekit profile DIR {other} --provider {bad[0]}`")
 
 
 def benchmark_job(art: Artifact, model: str, options: RuntimeOptions, settings: ProfileSettings) -> dict[str, Any]:
@@ -207,57 +196,23 @@ def _timeout(settings: ProfileSettings) -> float:
     return 900.0 + budget
 
 
-def run_local(job: dict[str, Any], *, timeout: float, python: str = sys.executable) -> dict[str, Any]:
-    """Run one runner job in a fresh process on this computer; its failures as shufflekit errors."""
-    with tempfile.TemporaryDirectory(prefix="shufflekit-profile-") as tmp:
-        path = Path(tmp) / "job.json"
-        path.write_text(json.dumps(job), encoding="utf-8")
-        try:
-            proc = subprocess.run([python, str(RUNNER_PATH), str(path)], capture_output=True, text=True,
-                                  timeout=timeout, stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            raise DeviceError(f"profiling {Path(job['model']).name} took longer than {timeout:.0f} s",
-                              hint="use fewer --iters or --seconds") from None
-    lines = proc.stdout.strip().splitlines()
-    try:
-        reply = json.loads(lines[-1]) if lines else None
-    except ValueError:
-        reply = None
-    if not isinstance(reply, dict):
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise DeviceError(f"the runner crashed profiling {Path(job['model']).name} (exit {proc.returncode}: {tail})",
-                          hint="run with -vv for the runtime's output")
-    log.debug("runner stderr:\n%s", proc.stderr[-4000:])
-    if not reply.get("ok"):
-        error = reply.get("error") or {}
-        details = {k: v for k, v in error.items() if k not in ("kind", "message", "hint")}
-        raise translate(runner.RunnerError(error.get("kind", "internal"), error.get("message", "runner failed"),
-                                           error.get("hint"), **details), subject=Path(job["model"]).name)
-    return reply["result"]
-
-
 def run_on_device(device: str, art: Artifact, path: Path, job: dict[str, Any], *, timeout: float,
                   connect: Any = None, parity_inputs: Path | None = None,
                   parity_outputs: Path | None = None) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """Run one job on ``device`` ('local' or a remote address). Returns (device key, result, device facts).
-    ``connect``: the remote layer's ConnectOptions (host keys, ssh config, timeouts). With
-    ``parity_inputs``, the device also predicts them and its outputs end up at ``parity_outputs``."""
+    """Run one job on ``device`` ('local' or a remote address): the one measuring path, through the
+    device's transport. Returns (device key, result, device facts). ``connect``: the remote layer's
+    ConnectOptions (host keys, ssh config, timeouts). With ``parity_inputs``, the device also predicts
+    them and its outputs end up at ``parity_outputs``."""
     from .remote import parse_address
-
-    address = None if device == LOCAL else parse_address(device, ssh_config=getattr(connect, "ssh_config", None))
-    if address is None or (address.scheme == "local" and address.python is None):
-        if parity_inputs is not None:
-            job = {**job, "parity_inputs": str(parity_inputs), "parity_outputs": str(parity_outputs)}
-        result = run_local({**job, "model": str(path)}, timeout=timeout)
-        return LOCAL if address is None else address.key, result, result.get("host", {})
     from .remote.job import run_job
 
+    address = parse_address(device, ssh_config=getattr(connect, "ssh_config", None))
     files, pull = [path], []
-    if parity_inputs is not None:
+    if parity_inputs is not None and parity_outputs is not None:
         job = {**job, "parity_inputs": parity_inputs.name, "parity_outputs": parity_outputs.name}
         files, pull = [path, parity_inputs], [parity_outputs.name]
     remote = run_job(address, {**job, "model": path.name}, files, artifact_format=art.format, timeout=timeout,
-                     options=connect, pull=pull, pull_into=parity_outputs.parent if pull else None)
+                     options=connect, pull=pull, pull_into=parity_outputs.parent if pull and parity_outputs else None)
     return remote.address, remote.result, {**remote.device, **remote.result.get("host", {})}
 
 

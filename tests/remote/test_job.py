@@ -1,4 +1,5 @@
-"""A whole remote job: probe -> work folder -> push runner.py, job and files -> run -> pull -> clean up,
+"""A whole remote job: probe -> work folder -> push the device file (shufflekit-device.pyz), job and files ->
+run -> pull -> clean up,
 through the real sshd into the lean device Python (numpy<2, tflite-runtime, onnxruntime), and through
 ``local`` by the same path. The device is this machine, so a test can look into the device's folder."""
 

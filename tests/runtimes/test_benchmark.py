@@ -1,4 +1,5 @@
-"""The benchmark loop, op profiling and the runner's job mode (what the remote layer runs on a device)."""
+"""The benchmark loop, op profiling and the device package's job mode, run as the zipapp file the remote
+layer pushes to a device."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shufflekit.runtimes import runner
+from shufflekit.device import bench
+from shufflekit.device.backends import litert_ops
+from shufflekit.device.errors import RunnerError
+from shufflekit.runtimes.device_file import device_file
 
-RUNNER = Path(runner.__file__)
+RUNNER = device_file()
 
 
 def _check_stats(result: dict, iters: int | None = None, numpy_version: str = np.__version__) -> None:
@@ -29,15 +33,15 @@ def _check_stats(result: dict, iters: int | None = None, numpy_version: str = np
 
 
 def test_benchmark_onnx_reports_every_figure(tiny_models: dict) -> None:
-    result = runner.benchmark(str(tiny_models["onnx"]), layout="NCHW", warmup=2, iters=15, threads=1)
+    result = bench.benchmark(str(tiny_models["onnx"]), layout="NCHW", warmup=2, iters=15, threads=1)
     _check_stats(result, 15)
     assert result["providers"] == ["CPUExecutionProvider"] and result["threads"] == 1
     assert "onnxruntime" in result["host"]["runtimes"]
 
 
 def test_batch_on_a_batch1_model_loops_and_counts_every_image(tiny_models: dict) -> None:
-    looped = runner.benchmark(str(tiny_models["onnx"]), batch=4, warmup=1, iters=5)
-    direct = runner.benchmark(str(tiny_models["onnx_dynamic"]), batch=4, warmup=1, iters=5)
+    looped = bench.benchmark(str(tiny_models["onnx"]), batch=4, warmup=1, iters=5)
+    direct = bench.benchmark(str(tiny_models["onnx_dynamic"]), batch=4, warmup=1, iters=5)
     assert looped["batching"].startswith("model fixed at batch 1") and direct["batching"] == "one call per batch"
     for result in (looped, direct):
         _check_stats(result, 5)
@@ -46,7 +50,7 @@ def test_batch_on_a_batch1_model_loops_and_counts_every_image(tiny_models: dict)
 
 
 def test_benchmark_by_seconds_runs_until_the_time_is_up(tiny_models: dict) -> None:
-    result = runner.benchmark(str(tiny_models["tflite_fp32"]), layout="NHWC", warmup=0, seconds=0.2)
+    result = bench.benchmark(str(tiny_models["tflite_fp32"]), layout="NHWC", warmup=0, seconds=0.2)
     _check_stats(result)
     assert result["iters"] >= 2 and result["seconds_requested"] == 0.2
     assert result["latency_ms"]["mean_ms"] * result["iters"] >= 200 * 0.9
@@ -58,13 +62,13 @@ def test_benchmark_by_seconds_runs_until_the_time_is_up(tiny_models: dict) -> No
     ({"iters": 5, "seconds": 1.0}, "both given"), ({"batch": 0}, "batch must be at least 1"),
 ])
 def test_bad_counts_are_refused_before_anything_runs(tiny_models: dict, kwargs: dict, match: str) -> None:
-    with pytest.raises(runner.RunnerError, match=match) as info:
-        runner.benchmark(str(tiny_models["onnx"]), **kwargs)
+    with pytest.raises(RunnerError, match=match) as info:
+        bench.benchmark(str(tiny_models["onnx"]), **kwargs)
     assert info.value.kind == "bad_input"
 
 
 def test_ort_op_profile_is_consistent_with_the_run_time(tiny_models: dict) -> None:
-    result = runner.benchmark(str(tiny_models["onnx"]), warmup=3, iters=20, op_profile=True, threads=1)
+    result = bench.benchmark(str(tiny_models["onnx"]), warmup=3, iters=20, op_profile=True, threads=1)
     prof = result["op_profile"]
     assert prof["available"] and prof["runs"] == 20
     types = {n["op_type"] for n in prof["nodes"]}
@@ -76,7 +80,7 @@ def test_ort_op_profile_is_consistent_with_the_run_time(tiny_models: dict) -> No
 
 
 def test_tflite_op_profile_times_every_operator_in_isolation(tiny_models: dict) -> None:
-    result = runner.benchmark(str(tiny_models["tflite_fp32"]), layout="NHWC", warmup=1, iters=3, op_profile=True)
+    result = bench.benchmark(str(tiny_models["tflite_fp32"]), layout="NHWC", warmup=1, iters=3, op_profile=True)
     prof = result["op_profile"]
     assert prof["available"] and "isolated" in prof["method"]
     assert [n["op_type"] for n in prof["nodes"]] == ["CONV_2D", "DEPTHWISE_CONV_2D", "MEAN", "FULLY_CONNECTED"]
@@ -87,8 +91,8 @@ def test_tflite_op_profile_times_every_operator_in_isolation(tiny_models: dict) 
 
 def test_tflite_op_profile_says_plainly_when_it_cannot_be_done(tiny_models: dict, monkeypatch) -> None:
     # tflite-runtime ships no flatbuffer schema; hide it the way such a device lacks it.
-    monkeypatch.setattr(runner, "_tflite_schema", lambda: (None, "the flatbuffers package is not installed"))
-    result = runner.benchmark(str(tiny_models["tflite_fp32"]), layout="NHWC", warmup=1, iters=3, op_profile=True)
+    monkeypatch.setattr(litert_ops, "_tflite_schema", lambda: (None, "the flatbuffers package is not installed"))
+    result = bench.benchmark(str(tiny_models["tflite_fp32"]), layout="NHWC", warmup=1, iters=3, op_profile=True)
     prof = result["op_profile"]
     assert not prof["available"] and "offers no per-operator profiler" in prof["reason"]
 

@@ -28,7 +28,8 @@ from shufflekit.artifacts import Artifact, Manifest, TensorSpec
 from shufflekit.cli import main
 from shufflekit.runtimes.remote import DeviceTimeoutError
 from shufflekit.metadata import ModelMeta, Preprocessing
-from shufflekit.runtimes import RuntimeOptions, runner
+from shufflekit.device.bench import latency_stats
+from shufflekit.runtimes import RuntimeOptions
 from shufflekit.runtimes.native import NativeTools, identify
 from shufflekit.runtimes.profile import ProfileSettings
 
@@ -135,7 +136,7 @@ def test_both_tools_measure_locally_and_the_figures_are_theirs(release, tools, t
     assert tfl["providers"] == ["xnnpack"] and tfl["runtime"] == "litert"
     # onnxruntime_perf_test: statistics from its per-run result file, computed like the runner's
     times = [ORT_RUNS[i % 8] for i in range(20)]
-    expected = runner.latency_stats(times)
+    expected = latency_stats(times)
     assert onnx["tool"]["name"] == "onnxruntime_perf_test" and onnx["iters"] == 20 and onnx["warmup"] == 1
     assert onnx["latency_ms"] == pytest.approx(expected)
     assert (onnx["load_ms"], onnx["first_inference_ms"], onnx["peak_rss_bytes"]) == (41.9207, 3.0, 41271296)

@@ -242,7 +242,7 @@ def test_categories_of_ort_and_tflite_operators() -> None:
 
 
 def test_profile_on_a_device_environment_through_the_remote_layer(full_release_copy: Path) -> None:
-    """`--device local?python=...` goes through the remote layer (push runner.py and the artifact into a
+    """`--device local?python=...` goes through the remote layer (push the device file and the artifact into a
     work folder, run, read the JSON) with the lean device Python: numpy<2 and tflite-runtime."""
     device_python = Path(__file__).resolve().parents[2] / ".venv-device" / "bin" / "python"
     if not device_python.exists():

@@ -191,11 +191,11 @@ def test_cuda_provider_runs_the_model_on_the_gpu(tiny_models: dict) -> None:
 
 @pytest.mark.gpu
 def test_cuda_op_profile_says_which_nodes_ran_on_the_gpu(tiny_models: dict) -> None:
-    from shufflekit.runtimes import runner
+    from shufflekit.device.bench import benchmark
 
     if "cuda" not in providers_available("onnxruntime"):
         pytest.skip("this onnxruntime build has no CUDA provider (install onnxruntime-gpu)")
-    result = runner.benchmark(str(tiny_models["onnx"]), providers=["cuda"], warmup=2, iters=10, op_profile=True)
+    result = benchmark(str(tiny_models["onnx"]), providers=["cuda"], warmup=2, iters=10, op_profile=True)
     placement = result["op_profile"]["node_providers"]
     assert placement.get("CUDAExecutionProvider", 0) > 0
     assert sum(placement.values()) == len(result["op_profile"]["nodes"])

@@ -1,7 +1,10 @@
 """Runs ON THE DEVICE (sent as `python3 -c SOURCE`): prints one JSON object with the Python version,
 numpy, the inference runtimes installed, the OS and the CPU. It is the check made before a job: the
 runner itself needs numpy to start, so it cannot say that numpy is missing; the full device facts filed
-with every measurement come from the runner (``runner.host_facts``).
+with every measurement come from the device package (``shufflekit.device.facts.host_facts``).
+
+It is sent after the source of ``shufflekit/device/procfs.py`` (``probe.probe_source``): ``read``,
+``cpu_model``, ``emulator`` and ``emulated_cpu`` are that shared parser's, not copies.
 
 Standard library only, and written for any Python 3 so that an old one on a board still reports its
 version instead of a syntax error. A runtime is looked up without importing heavy packages
@@ -12,6 +15,9 @@ import json
 import os
 import platform
 import sys
+
+if "cpu_model" not in globals():  # run alone, not after procfs.py's source as probe.probe_source sends it
+    from shufflekit.device.procfs import cpu_model, emulated_cpu, emulator, read
 
 
 def _version(distribution):
@@ -32,23 +38,6 @@ def _has_module(name):
         return importlib.util.find_spec(name) is not None
     except Exception:
         return False
-
-
-def _read(path):
-    try:
-        with open(path) as handle:
-            return handle.read().strip()
-    except Exception:
-        return None
-
-
-def _cpu_model():
-    text = _read("/proc/cpuinfo") or ""
-    for key in ("model name", "Hardware", "Model", "Processor", "cpu model"):
-        for line in text.splitlines():
-            if line.split(":")[0].strip() == key and ":" in line:
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or None
 
 
 def _short(exc):
@@ -84,22 +73,6 @@ def _runtimes():
     return found
 
 
-def _emulator():
-    """A board built by `shufflekit board build` says it is emulated; user-mode qemu otherwise shows as a
-    machine whose /proc/cpuinfo is another architecture's (the host's)."""
-    declared = os.environ.get("SHUFFLEKIT_EMULATOR")
-    if declared:
-        return declared
-    machine = platform.machine().lower()
-    text = _read("/proc/cpuinfo") or ""
-    x86 = " avx2" in text or " sse2" in text
-    if machine in ("aarch64", "arm64") and x86:
-        return "user-mode emulation (this ARM Python sees an x86 host's /proc/cpuinfo)"
-    if machine in ("x86_64", "amd64") and " asimd" in text:
-        return "user-mode emulation (this x86 Python sees an ARM host's /proc/cpuinfo)"
-    return None
-
-
 def probe():
     numpy_version = None
     numpy_error = None
@@ -118,10 +91,10 @@ def probe():
         "runtimes": _runtimes(),
         "os": platform.platform(),
         "machine": platform.machine(),
-        "cpu_model": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "emulator": _emulator(),
-        "emulated_cpu": os.environ.get("SHUFFLEKIT_EMULATED_CPU") or None,
+        "cpu_model": cpu_model(read("/proc/cpuinfo") or "") or platform.processor() or None,
+        "logical_cores": os.cpu_count(),
+        "emulator": emulator(platform.machine(), read("/proc/cpuinfo") or ""),
+        "emulated_cpu": emulated_cpu(),
     }
 
 

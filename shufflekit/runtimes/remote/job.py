@@ -1,9 +1,11 @@
-"""Run one job on a device: probe it, make a private work folder, push the standalone runner, the
-job description and its files, run ``python3 runner.py job.json``, read the one JSON object it prints,
-pull the files it wrote, and remove the work folder whatever happened (failure, timeout, Ctrl-C).
+"""Run one job on a device: probe it, make a private work folder, push the device package (one zipapp
+file, ``runtimes.device_file``), the job description and its files, run ``python3 shufflekit-device.pyz
+job.json``, read the one JSON object it prints, pull the files it wrote, and remove the work folder
+whatever happened (failure, timeout, Ctrl-C). Every measurement takes this path, ``local`` included.
 
-The job is the runner's business: this module only knows that a job is a JSON object whose file
-references are names inside the work folder (the runner's current directory).
+The job is the device package's business: this module only knows that a job is a JSON object whose file
+references are names inside the work folder (the runner's current directory). Its failures are mapped
+by ``runtimes.base.translate``, the one mapping.
 """
 
 from __future__ import annotations
@@ -15,23 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from ...errors import DeviceError, ProviderUnavailableError, ShufflekitError, UsageError
+from ...errors import DeviceError, UsageError
+from ..base import translate
+from ..device_file import device_file
 from .address import DeviceAddress
 from .probe import device_python, probe, require_runtime
-from .transport import ConnectOptions, Transport
+from .transport import ConnectOptions, Transport, check_space
 
 log = logging.getLogger(__name__)
 
-RUNNER_PATH = Path(__file__).resolve().parents[1] / "runner.py"
 JOB_NAME = "job.json"
-_SPACE_MARGIN = 1.2  # the runner writes outputs beside its inputs
-_SPACE_SLACK = 4 << 20
-
-# The runner's error kinds (runner.RunnerError) as shufflekit's errors; anything else is a DeviceError.
-_RUNNER_ERRORS: dict[str | None, type[ShufflekitError]] = {
-    "provider_unavailable": ProviderUnavailableError,
-    "bad_input": UsageError,
-}
 
 Progress = Callable[[str, int, "int | None"], None]
 
@@ -48,17 +43,19 @@ class RemoteResult:
 
 def run_job(address: DeviceAddress, job: Mapping[str, Any], files: Sequence[Path], *,
             artifact_format: str | None = None, pull: Sequence[str] = (), pull_into: Path | None = None,
-            timeout: float = 600.0, options: ConnectOptions | None = None, runner: Path = RUNNER_PATH,
+            timeout: float = 600.0, options: ConnectOptions | None = None, runner: Path | None = None,
             progress: Progress | None = None) -> RemoteResult:
     """Run ``job`` (JSON-able; names files by their base names) on the device at ``address``.
 
-    ``files`` are pushed beside runner.py and job.json; their base names must be unique. With
+    ``files`` are pushed beside the device file and job.json; their base names must be unique. With
     ``artifact_format`` the device must have a runtime for it (checked before anything is copied).
     ``pull`` names files the runner writes into its folder; they are copied into ``pull_into``.
+    ``runner``: the file run there (default: the device package's zipapp).
     """
     from . import open_transport
 
     files = [Path(f) for f in files]
+    runner = runner or device_file()
     _check_inputs(files, runner, pull, pull_into)
     report = progress or (lambda task, done, total: None)
     steps = 5
@@ -100,7 +97,7 @@ def _run_in(transport: Transport, workdir: str, job: Mapping[str, Any], files: l
         job_path = Path(tmp) / JOB_NAME
         job_path.write_text(json.dumps(job), encoding="utf-8")
         sources = [runner, job_path, *files]
-        _check_space(transport, workdir, sources)
+        check_space(transport, workdir, sources, "the job needs")
         report(f"{address}: copying {len(sources)} files", 1, steps)
         transport.push(sources, workdir)
     report(f"{address}: running", 2, steps)
@@ -111,7 +108,7 @@ def _run_in(transport: Transport, workdir: str, job: Mapping[str, Any], files: l
         raise DeviceError(f"{address}: the job failed on the device ({result.last_error_line()})",
                           hint="run with -vv to see the device's output")
     if not reply.get("ok") or result.rc != 0:
-        raise _runner_error(address, reply.get("error") or {})
+        raise translate(reply.get("error") or {}, device=str(address), own_python=_own_python(address))
     report(f"{address}: copying results back", 3, steps)
     pulled = {}
     for name in pull:
@@ -120,15 +117,6 @@ def _run_in(transport: Transport, workdir: str, job: Mapping[str, Any], files: l
         pulled[name] = target
     report(f"{address}: done", steps, steps)
     return RemoteResult(address.key, reply.get("result") or {}, facts, pulled)
-
-
-def _check_space(transport: Transport, workdir: str, sources: Sequence[Path]) -> None:
-    needed = int(sum(p.stat().st_size for p in sources) * _SPACE_MARGIN) + _SPACE_SLACK
-    free = transport.free_bytes(workdir)
-    if free is not None and free < needed:
-        raise DeviceError(f"{transport.address}: not enough space on the device: {free / 1e6:.1f} MB free "
-                          f"where the work folder is, the job needs {needed / 1e6:.1f} MB",
-                          hint="free some space there, or pick another folder with ?tmp=DIR")
 
 
 def _parse_output(address: DeviceAddress, stdout: str) -> dict[str, Any] | None:
@@ -144,15 +132,9 @@ def _parse_output(address: DeviceAddress, stdout: str) -> dict[str, Any] | None:
     return value
 
 
-def _runner_error(address: DeviceAddress, error: Mapping[str, Any]) -> ShufflekitError:
-    """The runner's {"kind", "message", "hint"} as the matching shufflekit error, naming the device."""
-    kind = error.get("kind")
-    cls = _RUNNER_ERRORS.get(kind, DeviceError)
-    message = error.get("message") or "the runner failed without a message"
-    hint = error.get("hint")
-    if kind == "backend_missing" and hint:
-        hint = f"on the device: {hint}"
-    return cls(f"{address}: {message}", hint=hint)
+def _own_python(address: DeviceAddress) -> bool:
+    """Whether the job runs with the very Python shufflekit runs in (plain ``local``)."""
+    return address.scheme == "local" and address.python is None
 
 
 def _remove(transport: Transport, workdir: str) -> None:

@@ -1,6 +1,7 @@
 """What a device can do: reachable, which Python, numpy, which runtimes. Asked by running
-``device_probe.py``'s source with the device's Python; used by `shufflekit devices` and before every
-remote job, so a missing runtime is one line before anything is copied."""
+``device_probe.py``'s source (after the device package's ``procfs`` parser, so the probe reads /proc the
+way the runner does) with the device's Python; used by `shufflekit devices` and before every job, so a
+missing runtime is one line before anything is copied."""
 
 from __future__ import annotations
 
@@ -11,20 +12,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from ...device import backends, procfs
+from ...device.errors import RunnerError
 from ...errors import DeviceError, ShufflekitError
 from .address import DeviceAddress
 from .transport import ConnectOptions, Transport
 
 PROBE_SOURCE = Path(__file__).with_name("device_probe.py")
 # Which installed module can run which artifact format, in the order the runner prefers them.
-RUNTIME_MODULES = {
-    "onnx": ("onnxruntime",),
-    "tflite": ("ai_edge_litert", "tflite_runtime", "tensorflow"),
-}
-_INSTALL_HINT = {
-    "onnx": "install onnxruntime there (pip install onnxruntime)",
-    "tflite": "install a TFLite interpreter there (pip install ai-edge-litert, or tflite-runtime with numpy<2)",
-}
+RUNTIME_MODULES = {fmt: b.modules for b in backends.all_backends() for fmt in b.formats}
+_INSTALL_HINT = {fmt: b.install_hint for b in backends.all_backends() for fmt in b.formats}
+
+
+def probe_source() -> str:
+    """What the device runs: the shared /proc parser, then the probe (both stdlib-only, any Python 3)."""
+    return Path(procfs.__file__).read_text(encoding="utf-8") + "\n\n" + PROBE_SOURCE.read_text(encoding="utf-8")
 
 
 def device_python(address: DeviceAddress) -> str:
@@ -38,7 +40,7 @@ def probe(transport: Transport, *, timeout: float = 60.0) -> dict[str, Any]:
     """Device facts (see device_probe.py); DeviceError when there is no usable Python or numpy."""
     address = transport.address
     python = device_python(address)
-    result = transport.run([python, "-c", PROBE_SOURCE.read_text(encoding="utf-8")], timeout=timeout)
+    result = transport.run([python, "-c", probe_source()], timeout=timeout)
     if result.rc in (126, 127):  # the shell's "not found" / "not executable"
         hint = "install Python 3.8+ there, or give its path with ?python=PATH"
         if address.scheme == "adb":  # the usual case: Android ships no Python
@@ -75,6 +77,14 @@ def require_runtime(facts: dict[str, Any], artifact_format: str, address: Device
     broken = [f"{m}: {info['error']}" for m, info in (facts.get("runtimes") or {}).items()
               if m in RUNTIME_MODULES.get(artifact_format, ()) and "error" in info]
     detail = f" ({'; '.join(broken)})" if broken else ""
+    backend = backends.for_format(artifact_format)
+    if backend is not None and address.scheme == "local" and address.python is None:
+        # shufflekit's own Python: the runtime comes with shufflekit's extra, as the runner would say
+        from ..base import translate
+
+        missing = RunnerError("backend_missing", f"{backend.modules[0]} is not installed{detail}",
+                              package=backend.modules[0], extra=backend.extra)
+        raise translate(missing, device=str(address), own_python=True)
     raise DeviceError(f"{address}: no runtime for {artifact_format} artifacts on the device{detail}",
                       hint=_INSTALL_HINT.get(artifact_format, "install one there"))
 

@@ -98,6 +98,21 @@ def check_workdir(path: str) -> str:
     return path
 
 
+_SPACE_MARGIN = 1.2  # a job writes its outputs beside its inputs
+_SPACE_SLACK = 4 << 20
+
+
+def check_space(transport: Transport, workdir: str, files: Sequence[Path], needs: str) -> None:
+    """The one free-space check before copying: ``files`` (with a margin for what the job writes) must fit
+    where the work folder is. ``needs`` names who needs it in the message ("the job needs")."""
+    needed = int(sum(Path(p).stat().st_size for p in files) * _SPACE_MARGIN) + _SPACE_SLACK
+    free = transport.free_bytes(workdir)
+    if free is not None and free < needed:
+        raise DeviceError(f"{transport.address}: not enough space on the device: {free / 1e6:.1f} MB free where "
+                          f"the work folder is, {needs} {needed / 1e6:.1f} MB",
+                          hint="free some space there, or pick another folder with ?tmp=DIR")
+
+
 def parse_df_available(text: str) -> int | None:
     """Available bytes from `df -Pk PATH` (POSIX format: the 4th field of the last line, in KiB)."""
     lines = [line.split() for line in text.strip().splitlines() if line.strip()]
