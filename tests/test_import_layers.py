@@ -32,10 +32,6 @@ ALLOWED: dict[str, str] = {
     # through runtimes' sessions (validate -> runtimes is the direction meant). The judge belongs below both
     # or is handed to profile by its caller; runtimes/profile.py is the device-package helper's file.
     "runtimes -> validate": "runtimes.profile imports validate.device_parity",
-    # the host facade picks a backend module and the backend modules import the facade's base classes;
-    # the device-package helper replaces this with one backend module per runtime
-    "shufflekit.runtimes.base -> shufflekit.runtimes.onnxrt": "runtimes.base imports its backends lazily",
-    "shufflekit.runtimes.base -> shufflekit.runtimes.tflite": "as above",
 }
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import RunnerError, first_line, shape_hint, shape_text
 from ..tensors import Feeds, TensorInfo
-from . import Backend, register
+from .registry import Backend, register
 
 
 # TFLite delegates by name. cpu: XNNPACK (TFLite's default CPU delegate) where it takes the model, else the
@@ -277,7 +277,7 @@ def _open(path: str, providers: Optional[List[str]] = None, threads: Optional[in
 def _profile_ops(*args: Any, **kwargs: Any) -> Dict[str, Any]:
     from .litert_ops import profile_tflite_ops  # the flatbuffer surgery is only loaded when asked for
 
-    return profile_tflite_ops(*args, **kwargs)
+    return profile_tflite_ops(*args, load=import_tflite, open_session=TfliteSession, **kwargs)
 
 
 BACKEND = register(Backend(

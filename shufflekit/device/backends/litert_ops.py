@@ -5,14 +5,13 @@ timed on the same delegate and threads (see ``profile_tflite_ops`` for what that
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..errors import RunnerError
 from ..tensors import Feeds
-from . import parse_providers
-from .litert import TfliteSession, import_tflite
+from .registry import parse_providers
 
 
 def _tflite_schema() -> Tuple[Any, Optional[str]]:
@@ -32,7 +31,8 @@ def _tflite_schema() -> Tuple[Any, Optional[str]]:
 
 
 def profile_tflite_ops(path: str, providers: Any, threads: Optional[int], allow_fallback: bool,
-                       feeds_list: Sequence[Feeds], warmup: int = 5, runs: int = 50) -> Dict[str, Any]:
+                       feeds_list: Sequence[Feeds], warmup: int = 5, runs: int = 50, *,
+                       load: Callable[[], Any], open_session: Callable[..., Any]) -> Dict[str, Any]:
     """Per-operator times for TFLite, measured in isolation.
 
     The TFLite Python interpreters (ai-edge-litert, tflite-runtime, tensorflow.lite) expose no op profiler
@@ -48,9 +48,9 @@ def profile_tflite_ops(path: str, providers: Any, threads: Optional[int], allow_
                 "reason": "the TFLite Python interpreter offers no per-operator profiler, and isolated-operator "
                           "timing needs the flatbuffer schema: %s" % why}
     schema, flatbuffers = found
-    module, backend, _ = import_tflite()
+    module, backend, _ = load()  # litert's import_tflite and TfliteSession, handed in (no import cycle)
     delegates = parse_providers(providers)
-    probe = TfliteSession(path, delegates[0] if delegates else None, threads, allow_fallback)
+    probe = open_session(path, delegates[0] if delegates else None, threads, allow_fallback)
     delegate = probe.info["delegate"]
     if delegate not in ("xnnpack", "builtin"):
         return {"available": False, "method": None,
@@ -101,7 +101,7 @@ def _has_data(model: Any, graph: Any, tensor: int) -> bool:
     return buffer is not None and buffer.data is not None and len(buffer.data) > 0
 
 
-def _all_tensor_values(module: Any, resolver_type: Any, blob: bytes, session: TfliteSession,
+def _all_tensor_values(module: Any, resolver_type: Any, blob: bytes, session: Any,
                        feeds: Feeds) -> Dict[int, np.ndarray]:
     """Every tensor of one full run (built-in kernels, all intermediates kept), by index."""
     kwargs = {"model_content": blob, "experimental_preserve_all_tensors": True}

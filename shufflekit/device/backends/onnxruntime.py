@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import RunnerError, first_line, shape_hint
 from ..tensors import Feeds, TensorInfo
-from . import Backend, register
+from .registry import Backend, register
 
 
 # Short names a user types -> ONNX Runtime's provider names.
