@@ -13,6 +13,9 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
+# The real sshd, ssh client config, lean device Pythons and emulated boards: one place for every test.
+pytest_plugins = ["device_fixtures"]
+
 SMALL_V2 = "shufflenet_v2_x0_5"
 SMALL_V1 = "shufflenet_v1_g3_x0_5"
 SMALL_SIZE = 64

@@ -1,11 +1,9 @@
 """One release of a briefly trained small model, built once per session and interrupted twice on the
-way (the runs' outcomes are kept for the resume test), plus the real sshd of tests/remote."""
+way (the runs' outcomes are kept for the resume test)."""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,18 +11,6 @@ import pytest
 
 from release_helpers import (CALIB_SAMPLES, EVAL_LIMIT, INTERRUPT_AFTER_PROFILES, LEFTOVER, PROFILE, SimulatedCrash,
                              run_release)
-
-# The real OpenSSH server and the lean device Pythons of the remote tests, reused as they are.
-_spec = importlib.util.spec_from_file_location("remote_fixtures", Path(__file__).parents[1] / "remote" / "conftest.py")
-_remote = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = _remote  # dataclasses look their module up there
-_spec.loader.exec_module(_remote)  # type: ignore[union-attr]
-sshd_server = _remote.sshd_server
-ssh_client = _remote.ssh_client
-device_python = _remote.device_python
-device_tmp = _remote.device_tmp
-arm64_python = _remote.arm64_python
-avx2_python = _remote.avx2_python
 
 
 @dataclass

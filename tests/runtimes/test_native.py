@@ -12,12 +12,10 @@ folder) and the real OpenSSH server of tests/remote/conftest.py.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -39,17 +37,6 @@ FAST = ("--warmup", "3", "--iters", "20")
 # the per-run seconds the onnxruntime_perf_test stand-in writes into its result file, cyclically
 ORT_RUNS = (0.001802, 0.001791, 0.001833, 0.001788, 0.001947, 0.001796, 0.001810, 0.001757)
 
-
-def _remote_fixtures():  # the real sshd fixture of tests/remote, shared rather than copied
-    spec = importlib.util.spec_from_file_location("remote_fixtures_for_native", FAKE_ADB.parent / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-_remote = _remote_fixtures()
-sshd_server, ssh_client = _remote.sshd_server, _remote.ssh_client
 
 
 @pytest.fixture

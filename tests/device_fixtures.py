@@ -1,4 +1,4 @@
-"""Real parts for the remote-device tests.
+"""Real parts for every test that needs a device (loaded for the whole suite by tests/conftest.py).
 
 - ``sshd_server``: Debian's OpenSSH server (installed by `make test`, scripts/install-sshd.sh) started
   on 127.0.0.1 at a free port with a throwaway host key and one authorized throwaway user key, its
@@ -30,7 +30,7 @@ import pytest
 
 from shufflekit.runtimes.remote import ConnectOptions, parse_address
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 ARM64_BOARD = ROOT / ".board-arm64"  # `make test-deps`: shufflekit board build --kind arm64
 AVX2_BOARD = ROOT / ".board-avx2"  # ... --kind x86-avx2: x86-64 without AVX-512/VNNI (qemu -cpu Haswell)
 DEVICE_VENV = ROOT / ".venv-device"
