@@ -124,7 +124,7 @@ def test_re_export_keeps_valid_children_and_drops_orphans(tmp_path):
     assert other.dropped == ("child_int8.onnx",) and not child_path.exists()
     manifest = Manifest.load(out)
     assert [a.name for a in manifest.artifacts] == [onnx.name]
-    assert manifest.results("latency") == {}  # measured on the old file: stale, not reported
+    assert manifest.results(Latency, group="local") == {}  # measured on the old file: stale, not reported
     assert manifest.source["seed"] == 1
 
 
