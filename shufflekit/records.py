@@ -217,6 +217,28 @@ class Record:
     measured_at: str | None = spec(Opt(Str()), None)  # None: stamped when filed; "" keeps a record unchanged
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
+    def __post_init__(self) -> None:
+        # built in code or read from a file, a record holds only what its declaration allows
+        for f in self.declared():
+            value = f.metadata["type"].check(getattr(self, f.name), f"{self.kind}.{f.name}")
+            object.__setattr__(self, f.name, value)
+        object.__setattr__(self, "extra", dict(self.extra))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Read a field (or an extra one) by name: the transition form for callers that still read
+        records as dicts (the release and CLI code being moved); new code reads the attributes."""
+        value = self.extra.get(key, default) if key not in self._names() else getattr(self, key)
+        return default if value is None else value
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._names() and key not in self.extra:
+            raise KeyError(key)
+        return self.get(key)
+
+    @classmethod
+    def _names(cls) -> set[str]:
+        return {f.name for f in cls.declared()}
+
     @classmethod
     def declared(cls) -> list[Any]:
         return [f for f in fields(cls) if f.name != "extra"]
