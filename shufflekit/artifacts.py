@@ -567,7 +567,8 @@ def manifest_schema() -> dict[str, Any]:
             "layout": {"enum": [*LAYOUTS, None]},
             "quantization": {"anyOf": [{"type": "null"}, {
                 "type": "object", "required": ["scale", "zero_point"],
-                "properties": {"scale": {"type": "number", "exclusiveMinimum": 0}, "zero_point": {"type": "integer"}}}]},
+                "properties": {"scale": {"type": "number", "exclusiveMinimum": 0},
+                               "zero_point": {"type": "integer"}}}]},
         }}
     meta = {
         "type": "object", "required": ["model", "num_classes", "preprocessing"],
@@ -608,7 +609,8 @@ def manifest_schema() -> dict[str, Any]:
             table = tables.setdefault(cls.kind, {"type": "object", "properties": {}, "additionalProperties": False})
             table["properties"][cls.entry] = ref
         elif cls.grouped:
-            tables[cls.kind] = {"type": "object", "additionalProperties": {"type": "object", "additionalProperties": ref}}
+            per_device = {"type": "object", "additionalProperties": ref}
+            tables[cls.kind] = {"type": "object", "additionalProperties": per_device}
         else:
             tables[cls.kind] = {"type": "object", "additionalProperties": ref}
     return {

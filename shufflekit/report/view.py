@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from ..artifacts import Artifact, Manifest
 from ..metadata import ModelMeta
-from ..records import (Accuracy, DeviceAccuracy, DeviceFacts, DeviceParity, Latency, LatencyTimes, ModelFacts, OpProfile,
-                       Parity, ProfileFailures, RecipeFallback, ReleaseNotes, StageRecord)
+from ..records import (Accuracy, DeviceAccuracy, DeviceFacts, DeviceParity, Latency, LatencyTimes, ModelFacts,
+                       OpProfile, Parity, ProfileFailures, RecipeFallback, ReleaseNotes, StageRecord)
 
 # The kinds are the record classes' own (shufflekit.records); these names stay for the callers that import them.
 RELEASE_KIND = RecipeFallback.kind  # the release's own records: model facts, notes, failures, recipe fallback
