@@ -116,7 +116,7 @@ def test_a_version_1_folder_is_read_upgraded_and_saved_as_version_2(v1_folder: P
 
 @pytest.mark.parametrize(("edit", "field"), [
     (lambda a: a["inputs"][0].update(dtype="int8"), "inputs[0].dtype: a fp32 file takes float32"),
-    (lambda a: a["inputs"][0].update(shape=[1, 3, 128, 128]), "inputs[0].shape"),
+    (lambda a: a["inputs"][0].update(shape=[1, 3, 128, 128], dtype="int8"), "inputs[0].dtype: a fp32 file takes"),
     (lambda a: a["inputs"][0].update(shape={"a": 1}), "inputs[0].shape"),
     (lambda a: a["inputs"][0].update(shape=[1, 3, 0, 64]), "inputs[0].shape[2]"),
     (lambda a: a["inputs"][0].update(dtype="float128"), "inputs[0].dtype"),
