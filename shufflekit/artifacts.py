@@ -458,6 +458,9 @@ def check_manifest_data(data: Mapping[str, Any]) -> None:
         raise ManifestError(f"field model: {type(exc).__name__}: {exc}", hint=_HINT) from None
     if not isinstance(data.get("source", {}), dict):
         raise _bad("source", data.get("source"), "an object")
+    for key in ("shufflekit_version", "created_at", "updated_at"):
+        if key in data and not isinstance(data[key], str):
+            raise _bad(key, data[key], "a string")
     if not isinstance(data["artifacts"], list):
         raise _bad("artifacts", data["artifacts"], "a list")
     names = [Artifact.from_dict(a, where=f"artifacts[{i}]").name for i, a in enumerate(data["artifacts"])]
