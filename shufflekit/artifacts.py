@@ -549,7 +549,7 @@ def update_manifest(folder: str | Path) -> Iterator[Manifest]:
 # -- the published JSON Schema (schemas/manifest.schema.json), generated from the checks above -------------
 def manifest_schema() -> dict[str, Any]:
     """The JSON Schema of a version 2 manifest: the records' from their declarations, the artifacts' from
-    the same constants the loader checks against. ``make`` nothing: tests/test_manifest_schema.py asserts
+    the same constants the loader checks against. tests/test_manifest_schema.py asserts
     the committed file equals this (regenerate with ``python -m shufflekit.artifacts > schemas/...``)."""
     number = {"type": "number"}
     tensor = {
