@@ -246,10 +246,7 @@ class Record:
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {}
         for f in self.declared():
-            value = getattr(self, f.name)
-            if value is None and f.default is None:
-                continue  # left out, as the producer left it out: absent and null read the same
-            data[f.name] = _plain(value)
+            data[f.name] = _plain(getattr(self, f.name))  # every declared field, null included: one shape
         if not self.per_artifact:
             data.pop("sha256", None)
         data.update({k: v for k, v in self.extra.items() if k not in data})
