@@ -6,22 +6,29 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import json
+import math
 from dataclasses import dataclass, field, replace
 from importlib import metadata as _importlib_metadata
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping, TypeVar, overload
 
 from . import __version__
 from .errors import IntegrityError, ManifestError, UsageError
 from .files import atomic_write_text, sha256_file
 from .folder import ReleaseFolder
 from .metadata import ModelMeta
+from .records import SCHEMA, SCHEMA_V1, SHA256_RE, DeviceFacts, Record, kinds, record_class, registered
 
 MANIFEST_NAME = "manifest.json"
-SCHEMA = "shufflekit.manifest/1"
 FORMATS = ("onnx", "tflite")
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
 LAYOUTS = ("NCHW", "NHWC")
+DTYPES = ("float32", "float16", "int8", "uint8", "int16", "int32", "int64", "bool")
+# The input dtypes a file of each precision may declare: float files take floats (an fp16 file keeps
+# float32 I/O or takes float16); only an int8 file may take integers (TFLite int8 with --io-dtype).
+INPUT_DTYPES = {"fp32": ("float32",), "dynamic": ("float32",), "fp16": ("float32", "float16"),
+                "int8": ("float32", "int8", "uint8")}
+R = TypeVar("R", bound=Record)
 
 
 def utc_now() -> str:
@@ -64,11 +71,39 @@ class TensorSpec:
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "TensorSpec":
+    def from_dict(cls, data: Mapping[str, Any], *, where: str = "tensor") -> "TensorSpec":
+        """Strict: a shape of positive ints or dimension names, a known dtype and layout, a positive scale."""
+        if not isinstance(data, Mapping):
+            raise _bad(where, data, "an object")
+        name = _need(data, "name", where)
+        if not isinstance(name, str) or not name:
+            raise _bad(f"{where}.name", name, "a non-empty string")
+        shape = _need(data, "shape", where)
+        if not isinstance(shape, list) or not shape:
+            raise _bad(f"{where}.shape", shape, "a list of dimensions")
+        for i, dim in enumerate(shape):
+            if isinstance(dim, str) and dim or (type(dim) is int and dim > 0):
+                continue
+            raise _bad(f"{where}.shape[{i}]", dim, "a positive int or a dimension name")
+        dtype = _need(data, "dtype", where)
+        if dtype not in DTYPES:
+            raise _bad(f"{where}.dtype", dtype, "one of " + ", ".join(DTYPES))
+        layout = data.get("layout")
+        if layout is not None and layout not in LAYOUTS:
+            raise _bad(f"{where}.layout", layout, "NCHW, NHWC or null")
         quant = data.get("quantization")
-        return cls(name=str(data["name"]), shape=tuple(d if isinstance(d, str) else int(d) for d in data["shape"]),
-                   dtype=str(data["dtype"]), layout=data.get("layout"),
-                   quantization=QuantParams(float(quant["scale"]), int(quant["zero_point"])) if quant else None)
+        params = None
+        if quant is not None:
+            if not isinstance(quant, Mapping):
+                raise _bad(f"{where}.quantization", quant, "an object with scale and zero_point")
+            scale, zero = quant.get("scale"), quant.get("zero_point")
+            if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) \
+                    or scale <= 0:
+                raise _bad(f"{where}.quantization.scale", scale, "a finite number > 0")
+            if type(zero) is not int:
+                raise _bad(f"{where}.quantization.zero_point", zero, "an integer")
+            params = QuantParams(float(scale), zero)
+        return cls(name=name, shape=tuple(shape), dtype=dtype, layout=layout, quantization=params)
 
 
 @dataclass(frozen=True)
@@ -132,24 +167,87 @@ class Artifact:
                 "tools": dict(self.tools), "options": dict(self.options), "created_at": self.created_at}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Artifact":
-        return cls(name=str(data["name"]), format=str(data["format"]), precision=str(data["precision"]),
-                   sha256=str(data["sha256"]), size_bytes=int(data["size_bytes"]),
-                   inputs=tuple(TensorSpec.from_dict(t) for t in data["inputs"]),
-                   outputs=tuple(TensorSpec.from_dict(t) for t in data["outputs"]),
-                   meta=ModelMeta.from_dict(data["meta"]), parent_sha256=data.get("parent_sha256"),
-                   tools=dict(data.get("tools") or {}), options=dict(data.get("options") or {}),
-                   created_at=str(data.get("created_at", "")))
+    def from_dict(cls, data: Mapping[str, Any], *, where: str = "artifact") -> "Artifact":
+        """Strict: every field typed, tensors checked, inputs consistent with the precision and the model's
+        input size, so an edited manifest cannot claim what the file is not."""
+        if not isinstance(data, Mapping):
+            raise _bad(where, data, "an object")
+        name = _need(data, "name", where)
+        if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
+            raise _bad(f"{where}.name", name, "a plain file name")
+        where = f"artifacts[{name}]"
+        fmt, precision = _need(data, "format", where), _need(data, "precision", where)
+        if fmt not in FORMATS:
+            raise _bad(f"{where}.format", fmt, "one of " + ", ".join(FORMATS))
+        if precision not in PRECISIONS:
+            raise _bad(f"{where}.precision", precision, "one of " + ", ".join(PRECISIONS))
+        sha = _need(data, "sha256", where)
+        if not isinstance(sha, str) or not SHA256_RE.match(sha):
+            raise _bad(f"{where}.sha256", sha, "a sha256 in hex")
+        size = _need(data, "size_bytes", where)
+        if type(size) is not int or size < 0:
+            raise _bad(f"{where}.size_bytes", size, "a size in bytes")
+        tensors = {}
+        for part in ("inputs", "outputs"):
+            items = _need(data, part, where)
+            if not isinstance(items, list) or not items:
+                raise _bad(f"{where}.{part}", items, "a non-empty list of tensors")
+            tensors[part] = tuple(TensorSpec.from_dict(t, where=f"{where}.{part}[{i}]") for i, t in enumerate(items))
+        try:
+            meta = ModelMeta.from_dict(_need(data, "meta", where))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ManifestError(f"field {where}.meta: {type(exc).__name__}: {exc}", hint=_HINT) from None
+        parent = data.get("parent_sha256")
+        if parent is not None and (not isinstance(parent, str) or not SHA256_RE.match(parent)):
+            raise _bad(f"{where}.parent_sha256", parent, "a sha256 in hex or null")
+        tools, options = data.get("tools") or {}, data.get("options") or {}
+        if not isinstance(tools, Mapping) or not all(isinstance(v, str) for v in tools.values()):
+            raise _bad(f"{where}.tools", tools, "an object of versions")
+        if not isinstance(options, Mapping):
+            raise _bad(f"{where}.options", options, "an object")
+        created = data.get("created_at", "")
+        if not isinstance(created, str):
+            raise _bad(f"{where}.created_at", created, "a time stamp")
+        _check_inputs(where, precision, tensors["inputs"])
+        return cls(name=name, format=fmt, precision=precision, sha256=sha, size_bytes=size,
+                   inputs=tensors["inputs"], outputs=tensors["outputs"], meta=meta, parent_sha256=parent,
+                   tools=dict(tools), options=dict(options), created_at=created)
 
     def with_(self, **changes: Any) -> "Artifact":
         return replace(self, **changes)
 
 
-class Manifest:
-    """manifest.json of a release folder: artifacts plus the results measured on them.
+_HINT = "re-export the folder"
 
-    Results are stored per artifact together with the artifact's sha256, so a result measured on an
-    older file is never reported for a newer one.
+
+def _bad(where: str, value: Any, expected: str) -> ManifestError:
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return ManifestError(f"field {where}: {shown} is not {expected}", hint=_HINT)
+
+
+def _need(data: Mapping[str, Any], key: str, where: str) -> Any:
+    if key not in data:
+        raise ManifestError(f"field {where}.{key} is missing", hint=_HINT)
+    return data[key]
+
+
+def _check_inputs(where: str, precision: str, inputs: tuple[TensorSpec, ...]) -> None:
+    """An input's dtype is one the precision allows (a float file takes floats). Its spatial size is not
+    tied to the model's input size: tests and tools make small graphs (16x16) under a model's metadata."""
+    allowed = INPUT_DTYPES[precision]
+    for i, spec in enumerate(inputs):
+        if spec.dtype not in allowed:
+            raise ManifestError(f"field {where}.inputs[{i}].dtype: a {precision} file takes "
+                                f"{' or '.join(allowed)} inputs, not {spec.dtype}", hint=_HINT)
+
+
+class Manifest:
+    """manifest.json of a release folder: artifacts plus the typed records measured on them.
+
+    Records are stored per artifact together with the artifact's sha256, so a result measured on an
+    older file is never reported for a newer one. Version 1 folders are upgraded in memory on load
+    (saving writes version 2); every field is checked on load, so a damaged manifest is one line.
     """
 
     def __init__(self, folder: str | Path, data: dict[str, Any]):
@@ -176,6 +274,8 @@ class Manifest:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ManifestError(f"{path} is not valid JSON ({exc})", hint="re-export the folder") from None
+        if isinstance(data, dict) and data.get("schema") == SCHEMA_V1:
+            data = upgrade_v1(data)
         manifest = cls(folder, data)
         manifest._check()
         return manifest
@@ -187,22 +287,13 @@ class Manifest:
             raise ManifestError(f"{path} is not a shufflekit manifest (schema {SCHEMA!r} expected)",
                                 hint="re-export the folder")
         try:
-            self.meta
-            arts = self.artifacts
-            if not isinstance(data.get("results", {}), dict):
-                raise TypeError("results must be an object")
-            ref = data.get("reference")
-            if ref is not None and not (isinstance(ref, dict) and isinstance(ref.get("file"), str)
-                                        and isinstance(ref.get("sha256"), str)):
-                raise TypeError("reference must name its file and sha256")
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ManifestError(f"{path} is damaged: {type(exc).__name__}: {exc}", hint="re-export the folder") from None
-        names = [a.name for a in arts]
-        if len(set(names)) != len(names):
-            raise ManifestError(f"{path} lists an artifact twice", hint="re-export the folder")
+            check_manifest_data(data)
+        except ManifestError as exc:
+            raise ManifestError(f"{path} is damaged: {exc.message}", hint=exc.hint) from None
 
     def save(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
+        self._data["schema"] = SCHEMA
         self._data["updated_at"] = utc_now()
         atomic_write_text(self.folder / MANIFEST_NAME, json.dumps(self._data, indent=2, sort_keys=False) + "\n")
 
@@ -246,8 +337,10 @@ class Manifest:
 
     def add(self, artifact: Artifact) -> None:
         """Add or replace (same name) an artifact; results recorded for an older file stay but go stale."""
+        entry = artifact.to_dict()
+        Artifact.from_dict(entry)  # the same checks as on load: never write what could not be read back
         items = [a for a in self._data["artifacts"] if a["name"] != artifact.name]
-        items.append(artifact.to_dict())
+        items.append(entry)
         self._data["artifacts"] = items
 
     def remove(self, name: str) -> None:
@@ -269,40 +362,167 @@ class Manifest:
             chosen.extend(a for a in hits if a not in chosen)
         return chosen
 
-    # -- results ------------------------------------------------------------------------------------
-    def record(self, kind: str, artifact: Artifact | str, result: Mapping[str, Any], *, group: str | None = None) -> None:
-        """Store a result for an artifact (or for a pseudo-entry such as 'pytorch'), under an optional
-        group such as a device key."""
-        table = self._data.setdefault("results", {}).setdefault(kind, {})
+    # -- records ------------------------------------------------------------------------------------
+    def record(self, record: Record | str, artifact: Artifact | str, result: Mapping[str, Any] | None = None, *,
+               group: str | None = None) -> None:
+        """File a typed record for an artifact (or a pseudo-entry such as 'pytorch', or a release-wide
+        entry such as 'notes'), under a device key for the kinds measured per device.
+
+        The old form ``record(kind, artifact, dict)`` still works (it goes through the kind's
+        ``from_dict``, so it is checked the same way) while producers move to the typed form."""
+        name = artifact.name if isinstance(artifact, Artifact) else artifact
+        if isinstance(record, Record):
+            if result is not None:
+                raise TypeError("record(record, artifact): the record carries its own fields")
+            cls: type[Record] = type(record)
+        else:
+            cls = record_class(record, name)
+            record = cls.from_dict(dict(result or {}), where=f"{cls.kind}.{name}")
+        if cls.entry is not None and name != cls.entry:
+            raise UsageError(f"a {cls.__name__} record is filed as {cls.entry!r}, not {name!r}")
+        if cls.grouped != (group is not None):
+            raise UsageError(f"{cls.kind} records are filed {'per device' if cls.grouped else 'once'}: "
+                             f"{'pass' if cls.grouped else 'leave out'} group=")
+        changes: dict[str, Any] = {}
+        if isinstance(artifact, Artifact) and cls.per_artifact:
+            changes["sha256"] = artifact.sha256
+        if record.measured_at is None:
+            changes["measured_at"] = utc_now()
+        if changes:
+            record = replace(record, **changes)
+        table = self._data.setdefault("results", {}).setdefault(cls.kind, {})
         if group is not None:
             table = table.setdefault(group, {})
-        name = artifact.name if isinstance(artifact, Artifact) else artifact
-        entry = dict(result)
-        if isinstance(artifact, Artifact):
-            entry["sha256"] = artifact.sha256
-        entry.setdefault("measured_at", utc_now())
-        table[name] = entry
+        table[name] = record.to_dict()
 
-    def results(self, kind: str, *, group: str | None = None, fresh_only: bool = True) -> dict[str, dict[str, Any]]:
-        """Results of one kind; with ``fresh_only``, drop those measured on a file since replaced."""
-        table = self._data.get("results", {}).get(kind, {})
+    @overload
+    def results(self, kind: type[R], *, group: str | None = None, fresh_only: bool = True) -> dict[str, R]: ...
+
+    @overload
+    def results(self, kind: str, *, group: str | None = None,
+                fresh_only: bool = True) -> dict[str, dict[str, Any]]: ...
+
+    def results(self, kind: type[Record] | str, *, group: str | None = None, fresh_only: bool = True) -> Any:
+        """Records of one kind (name -> record); with ``fresh_only``, drop those measured on a file since
+        replaced. With a record class the records come typed; with a kind's name (the transition form),
+        as the dicts they are stored as."""
+        name = kind if isinstance(kind, str) else kind.kind
+        table = self._data.get("results", {}).get(name, {})
         if group is not None:
             table = table.get(group, {})
-        if not fresh_only:
-            return json.loads(json.dumps(table))
-        current = {a.name: a.sha256 for a in self.artifacts}
-        return {name: dict(entry) for name, entry in table.items()
-                if not isinstance(entry, dict) or "sha256" not in entry or current.get(name) == entry["sha256"]}
+        if fresh_only:
+            current = {a.name: a.sha256 for a in self.artifacts}
+            table = {n: entry for n, entry in table.items()
+                     if not isinstance(entry, dict) or "sha256" not in entry or current.get(n) == entry["sha256"]}
+        table = json.loads(json.dumps(table))
+        if isinstance(kind, str):
+            return table
+        if kind.entry is not None:
+            table = {n: e for n, e in table.items() if n == kind.entry}
+        return {n: kind.from_dict(e, where=f"{kind.kind}.{n}") for n, e in table.items()}
 
-    def groups(self, kind: str) -> list[str]:
-        return list(self._data.get("results", {}).get(kind, {}).keys())
+    def groups(self, kind: type[Record] | str) -> list[str]:
+        name = kind if isinstance(kind, str) else kind.kind
+        return list(self._data.get("results", {}).get(name, {}).keys())
+
+    def device_facts(self, device: str) -> DeviceFacts | None:
+        """The facts of the device a group of results was measured on, None when none were recorded."""
+        entry = self._data.get("results", {}).get(DeviceFacts.kind, {}).get(device)
+        return None if entry is None else DeviceFacts.from_dict(entry, where=f"{DeviceFacts.kind}.{device}")
+
+    def set_device_facts(self, device: str, facts: DeviceFacts) -> None:
+        self._data.setdefault("results", {}).setdefault(DeviceFacts.kind, {})[device] = facts.to_dict()
 
     def set_group_info(self, kind: str, group: str, info: Mapping[str, Any]) -> None:
-        """Facts about a group of results, e.g. the device a latency table was measured on."""
-        self._data.setdefault("results", {}).setdefault(f"{kind}_groups", {})[group] = dict(info)
+        """The transition form of ``set_device_facts``: facts about the device ``kind`` was measured on."""
+        if kind != "latency":
+            raise UsageError(f"only latency groups carry device facts, not {kind!r}")
+        self.set_device_facts(group, DeviceFacts.from_dict(dict(info), where=f"{DeviceFacts.kind}.{group}"))
 
     def group_info(self, kind: str, group: str) -> dict[str, Any]:
-        return dict(self._data.get("results", {}).get(f"{kind}_groups", {}).get(group, {}))
+        """The transition form of ``device_facts``, as a dict (empty when none were recorded)."""
+        facts = self.device_facts(group) if kind == "latency" else None
+        return facts.to_dict() if facts is not None else {}
+
+
+# -- checking and upgrading the stored form --------------------------------------------------------------
+def check_manifest_data(data: Mapping[str, Any]) -> None:
+    """Every field of a version 2 manifest's data, as ``Manifest.load`` checks it (ManifestError naming
+    the field on the first one that is wrong)."""
+    for key in ("model", "artifacts"):
+        _need(data, key, "manifest")
+    try:
+        ModelMeta.from_dict(data["model"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ManifestError(f"field model: {type(exc).__name__}: {exc}", hint=_HINT) from None
+    if not isinstance(data.get("source", {}), dict):
+        raise _bad("source", data.get("source"), "an object")
+    for key in ("shufflekit_version", "created_at", "updated_at"):
+        if key in data and not isinstance(data[key], str):
+            raise _bad(key, data[key], "a string")
+    if not isinstance(data["artifacts"], list):
+        raise _bad("artifacts", data["artifacts"], "a list")
+    names = [Artifact.from_dict(a, where=f"artifacts[{i}]").name for i, a in enumerate(data["artifacts"])]
+    if len(set(names)) != len(names):
+        raise ManifestError("lists an artifact twice", hint=_HINT)
+    ref = data.get("reference")
+    if ref is not None and not (isinstance(ref, dict) and isinstance(ref.get("file"), str)
+                                and isinstance(ref.get("sha256"), str)):
+        raise _bad("reference", ref, "an object naming its file and sha256")
+    results = data.get("results", {})
+    if not isinstance(results, dict):
+        raise _bad("results", results, "an object")
+    for kind, table in results.items():
+        if not isinstance(table, dict):
+            raise _bad(f"results.{kind}", table, "an object")
+        if kind not in kinds():
+            record_class(kind)  # an unknown kind is refused, even an empty one
+        groups = table.items() if _is_grouped(kind) else [(None, table)]
+        for group, entries in groups:
+            where = f"results.{kind}" + (f".{group}" if group is not None else "")
+            if not isinstance(entries, dict):
+                raise _bad(where, entries, "an object")
+            for name, entry in entries.items():
+                record_class(kind, name).from_dict(entry, where=f"{where}.{name}")
+
+
+def _is_grouped(kind: str) -> bool:
+    return any(c.grouped for c in registered() if c.kind == kind)
+
+
+# Fields renamed by version 2: one name per field (read only here).
+_V1_RENAMES = {"accuracy": {"top1_delta": "delta_top1", "delta": "delta_top1", "top1_percent": "top1",
+                            "top5_percent": "top5"},
+               "device_accuracy": {"top1_delta": "delta_top1", "delta": "delta_top1"},
+               DeviceFacts.kind: {"cpu_count": "logical_cores"}}
+
+
+def upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """A version 1 manifest's data in version 2's shape: device facts move from ``latency_groups`` to
+    ``device_facts``, old field names become the one name each field has now."""
+    data = json.loads(json.dumps(data))
+    data["schema"] = SCHEMA
+    results = data.get("results")
+    if isinstance(results, dict):
+        groups = results.pop("latency_groups", None)
+        for key in [k for k in results if k.endswith("_groups")]:
+            results.pop(key)  # only latency ever had group facts
+        if isinstance(groups, dict):
+            results[DeviceFacts.kind] = groups
+        for kind, renames in _V1_RENAMES.items():
+            table = results.get(kind)
+            if not isinstance(table, dict):
+                continue
+            nested = table.values() if _is_grouped(kind) else [table]
+            for entries in nested:
+                for entry in (entries.values() if isinstance(entries, dict) else []):
+                    if not isinstance(entry, dict):
+                        continue
+                    for old, new in renames.items():
+                        if old in entry:
+                            value = entry.pop(old)
+                            entry.setdefault(new, value)
+    return data
 
 
 @contextlib.contextmanager
@@ -313,3 +533,89 @@ def update_manifest(folder: str | Path) -> Iterator[Manifest]:
         manifest = Manifest.load(folder)
         yield manifest
         manifest.save()
+
+# -- the published JSON Schema (schemas/manifest.schema.json), generated from the checks above -------------
+def manifest_schema() -> dict[str, Any]:
+    """The JSON Schema of a version 2 manifest: the records' from their declarations, the artifacts' from
+    the same constants the loader checks against. tests/test_manifest_schema.py asserts
+    the committed file equals this (regenerate with ``python -m shufflekit.artifacts > schemas/...``)."""
+    number = {"type": "number"}
+    tensor = {
+        "type": "object", "required": ["name", "shape", "dtype"],
+        "properties": {
+            "name": {"type": "string", "minLength": 1},
+            "shape": {"type": "array", "minItems": 1,
+                      "items": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "minLength": 1}]}},
+            "dtype": {"enum": list(DTYPES)},
+            "layout": {"enum": [*LAYOUTS, None]},
+            "quantization": {"anyOf": [{"type": "null"}, {
+                "type": "object", "required": ["scale", "zero_point"],
+                "properties": {"scale": {"type": "number", "exclusiveMinimum": 0},
+                               "zero_point": {"type": "integer"}}}]},
+        }}
+    meta = {
+        "type": "object", "required": ["model", "num_classes", "preprocessing"],
+        "properties": {
+            "model": {"type": "string", "minLength": 1}, "num_classes": {"type": "integer", "minimum": 1},
+            "labels": {"anyOf": [{"type": "null"}, {"type": "array", "items": {"type": "string"}}]},
+            "training": {"anyOf": [{"type": "null"}, {"type": "object"}]},
+            "preprocessing": {"type": "object", "required": ["input_size", "resize_size", "mean", "std"],
+                              "properties": {"input_size": {"type": "integer", "minimum": 32, "multipleOf": 32},
+                                             "resize_size": {"type": "integer", "minimum": 32},
+                                             "mean": {"type": "array", "items": number, "minItems": 3, "maxItems": 3},
+                                             "std": {"type": "array", "minItems": 3, "maxItems": 3,
+                                                     "items": {"type": "number", "exclusiveMinimum": 0}}}}}}
+    sha = {"type": "string", "pattern": f"^{SHA256_RE.pattern.strip('^$')}$"}
+    precision_rules = [{"if": {"properties": {"precision": {"const": p}}},
+                        "then": {"properties": {"inputs": {"items": {"properties": {"dtype": {"enum": list(d)}}}}}}}
+                       for p, d in INPUT_DTYPES.items()]
+    artifact = {
+        "type": "object",
+        "required": ["name", "format", "precision", "sha256", "size_bytes", "inputs", "outputs", "meta"],
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "pattern": "^[^./][^/]*$"},
+            "format": {"enum": list(FORMATS)}, "precision": {"enum": list(PRECISIONS)},
+            "sha256": sha, "size_bytes": {"type": "integer", "minimum": 0},
+            "inputs": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/TensorSpec"}},
+            "outputs": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/TensorSpec"}},
+            "meta": {"$ref": "#/$defs/ModelMeta"},
+            "parent_sha256": {"anyOf": [sha, {"type": "null"}]},
+            "tools": {"type": "object", "additionalProperties": {"type": "string"}},
+            "options": {"type": "object"}, "created_at": {"type": "string"}},
+        "allOf": precision_rules}
+    defs: dict[str, Any] = {"TensorSpec": tensor, "ModelMeta": meta, "Artifact": artifact}
+    tables: dict[str, Any] = {}
+    for cls in registered():
+        defs[cls.__name__] = cls.json_schema()
+        ref = {"$ref": f"#/$defs/{cls.__name__}"}
+        if cls.entry is not None:
+            table = tables.setdefault(cls.kind, {"type": "object", "properties": {}, "additionalProperties": False})
+            table["properties"][cls.entry] = ref
+        elif cls.grouped:
+            per_device = {"type": "object", "additionalProperties": ref}
+            tables[cls.kind] = {"type": "object", "additionalProperties": per_device}
+        else:
+            tables[cls.kind] = {"type": "object", "additionalProperties": ref}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://shufflekit.invalid/schemas/manifest.schema.json",
+        "title": "shufflekit release folder manifest (manifest.json)",
+        "description": "Generated by shufflekit.artifacts.manifest_schema(); do not edit by hand.",
+        "type": "object", "required": ["schema", "model", "artifacts"],
+        "properties": {
+            "schema": {"const": SCHEMA}, "shufflekit_version": {"type": "string"},
+            "created_at": {"type": "string"}, "updated_at": {"type": "string"},
+            "model": {"$ref": "#/$defs/ModelMeta"}, "source": {"type": "object"},
+            "reference": {"type": "object", "required": ["file", "sha256"],
+                          "properties": {"file": {"type": "string"}, "sha256": {"type": "string"}}},
+            "artifacts": {"type": "array", "items": {"$ref": "#/$defs/Artifact"}},
+            "results": {"type": "object", "properties": tables, "additionalProperties": False}},
+        "$defs": defs}
+
+
+def schema_text() -> str:
+    return json.dumps(manifest_schema(), indent=2) + "\n"
+
+
+if __name__ == "__main__":
+    print(schema_text(), end="")

@@ -47,6 +47,13 @@ class Preprocessing:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Preprocessing":
+        for key in ("input_size", "resize_size"):
+            if type(data[key]) is not int:
+                raise TypeError(f"preprocessing.{key} must be an integer, not {data[key]!r}")
+        for key in ("mean", "std"):
+            if not isinstance(data[key], (list, tuple)) or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in data[key]):
+                raise TypeError(f"preprocessing.{key} must be a list of numbers, not {data[key]!r}")
         return cls(input_size=int(data["input_size"]), resize_size=int(data["resize_size"]),
                    mean=tuple(float(v) for v in data["mean"]), std=tuple(float(v) for v in data["std"]))
 
@@ -86,7 +93,16 @@ class ModelMeta:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ModelMeta":
+        """Strict about types (a manifest edited by hand must not be coerced into something it is not)."""
+        if not isinstance(data["model"], str) or type(data["num_classes"]) is not int:
+            raise TypeError(f"model must be a name and num_classes an integer, not {data['model']!r}, "
+                            f"{data['num_classes']!r}")
         labels = data.get("labels")
+        if labels is not None and (not isinstance(labels, (list, tuple))
+                                   or not all(isinstance(x, str) for x in labels)):
+            raise TypeError("labels must be a list of strings")
+        if not isinstance(data.get("training") or {}, dict):
+            raise TypeError("training must be an object")
         return cls(model=str(data["model"]), num_classes=int(data["num_classes"]),
                    preprocessing=Preprocessing.from_dict(data["preprocessing"]),
                    labels=tuple(str(x) for x in labels) if labels is not None else None,

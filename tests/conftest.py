@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -38,6 +40,61 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+# -- every manifest a test leaves behind validates against schemas/manifest.schema.json -------------------
+_SCHEMA_FILE = Path(__file__).parent.parent / "schemas" / "manifest.schema.json"
+_validator = None
+
+
+def _schema_errors(root: Path) -> list[str]:
+    """Manifests under ``root`` the published schema refuses though the loader reads them (a folder a test
+    damaged on purpose is refused by both, and is fine). Cheap: one cached validator, the loader only on
+    a refusal."""
+    global _validator
+    try:
+        import jsonschema
+    except ImportError:  # the dev extra is not installed: nothing to check with
+        return []
+    if _validator is None:
+        _validator = jsonschema.Draft202012Validator(json.loads(_SCHEMA_FILE.read_text()))
+    found = []
+    for path in root.rglob("manifest.json"):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict) or data.get("schema") != "shufflekit.manifest/2":
+            continue  # not one this version writes (a v1 fixture, a damaged file)
+        error = next(iter(_validator.iter_errors(data)), None)
+        if error is None:
+            continue
+        from shufflekit.artifacts import Manifest
+        from shufflekit.errors import ShufflekitError
+
+        try:
+            Manifest.load(path.parent)
+        except ShufflekitError:
+            continue
+        found.append(f"{path}: {'/'.join(map(str, error.absolute_path))}: {error.message}")
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _manifests_match_the_schema(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    tmp = request.node.funcargs.get("tmp_path") if "tmp_path" in request.fixturenames else None
+    if isinstance(tmp, Path) and tmp.is_dir():
+        errors = _schema_errors(tmp)
+        assert not errors, "manifest.json not valid against schemas/manifest.schema.json:\n" + "\n".join(errors)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_manifests_match_the_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The session-wide folders (small_release, trained_release, quantized...) checked once at the end."""
+    yield
+    errors = _schema_errors(tmp_path_factory.getbasetemp())
+    assert not errors, "manifest.json not valid against schemas/manifest.schema.json:\n" + "\n".join(errors)
 
 
 @pytest.fixture(scope="session", autouse=True)

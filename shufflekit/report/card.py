@@ -64,10 +64,10 @@ def write_card(view: ReleaseView) -> str:
     out: list[str] = [f"# {meta.model}: release", ""]
     out.append(f"{_family(meta.model)}; {meta.num_classes} classes, {pre.input_size}x{pre.input_size} RGB input.")
     details = []
-    if facts.get("params"):
-        details.append(f"{facts['params'] / 1e6:.2f}M parameters")
-    if facts.get("mult_adds"):
-        details.append(f"{facts['mult_adds'] / 1e6:.1f}M multiply-adds per image (the papers' \"FLOPs\")")
+    if facts is not None and facts.params:
+        details.append(f"{facts.params / 1e6:.2f}M parameters")
+    if facts is not None and facts.mult_adds:
+        details.append(f"{facts.mult_adds / 1e6:.1f}M multiply-adds per image (the papers' \"FLOPs\")")
     if details:
         out.append(", ".join(details) + ".")
     out += ["", _source_line(view), ""]
@@ -104,7 +104,7 @@ def write_card(view: ReleaseView) -> str:
     out.append("")
     if view.devices:
         out += ["## Devices", "", _md_table(DEVICE_COLUMNS, device_rows(view)), ""]
-    notes = view.record.get("notes", {}).get("lines") or []
+    notes = view.notes
     if notes:
         out += ["## Notes", ""] + [f"- {line}" for line in notes] + [""]
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from . import plots
 from .tables import DEVICE_COLUMNS, artifact_table, device_rows
+from ..records import StageRecord
 from .view import ReleaseView, human_size
 
 _CSS = """
@@ -76,7 +77,7 @@ def _op_types_table(view: ReleaseView) -> str:
     parts = []
     for row in view.rows:
         for device, entry in row.op_profile.items():
-            types = entry.get("op_types") or []
+            types = entry.op_types
             if not types:
                 continue
             rows = [[t["op_type"], t.get("category", ""), str(t.get("count", "")), f"{t['ms']:.4f}",
@@ -87,15 +88,15 @@ def _op_types_table(view: ReleaseView) -> str:
 
 
 def _stages_table(view: ReleaseView) -> str:
-    stages = view.manifest.results("release_stages")
+    stages = view.manifest.results(StageRecord)
     if not stages:
         return "<p class=\"note\">No release stages recorded (a folder made by single commands).</p>"
     totals: dict[str, list] = {}
     for name, entry in stages.items():
         total = totals.setdefault(name.split(" ")[0], [0, 0.0, ""])
         total[0] += 1
-        total[1] += float(entry.get("seconds", 0.0))
-        total[2] = max(total[2], str(entry.get("finished_at", "")))
+        total[1] += float(entry.seconds)
+        total[2] = max(total[2], entry.finished_at)
     order = ["train", "export", "quantize", "validate", "evaluate", "profile", "report"]
     rows = [[stage, str(count), f"{seconds:.1f}", finished] for stage, (count, seconds, finished)
             in sorted(totals.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order))]
@@ -126,12 +127,12 @@ def write_html(view: ReleaseView) -> str:
     failing = frozenset(name for verdict in view.verdicts() for name in verdict.fails)
     title = f"{meta.model} release report"
     complexity = []
-    if facts.get("params"):
-        complexity.append(f"{facts['params'] / 1e6:.2f}M parameters")
-    if facts.get("mult_adds"):
-        complexity.append(f"{facts['mult_adds'] / 1e6:.1f}M multiply-adds")
+    if facts is not None and facts.params:
+        complexity.append(f"{facts.params / 1e6:.2f}M parameters")
+    if facts is not None and facts.mult_adds:
+        complexity.append(f"{facts.mult_adds / 1e6:.1f}M multiply-adds")
     total = sum(r.artifact.size_bytes for r in view.rows)
-    notes = view.record.get("notes", {}).get("lines") or []
+    notes = view.notes
     body = [
         f"<h1>{_e(title)}</h1>",
         f"<p class=\"sub\">{_e(meta.num_classes)} classes, {pre.input_size}x{pre.input_size} RGB input"

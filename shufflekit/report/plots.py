@@ -10,6 +10,7 @@ import io
 from typing import Any
 
 from ..errors import BackendMissingError
+from ..records import DeviceFacts
 from ..runtimes import opcategories
 from .view import ReleaseView, device_label
 
@@ -68,15 +69,15 @@ def accuracy_vs_latency(view: ReleaseView) -> bytes | None:
                        marker=_FORMAT_MARKERS.get(row.artifact.format, "^"), zorder=3, label=row.key)
             xs.append(x)
         if with_accuracy and view.pytorch_accuracy is not None:
-            top1 = view.pytorch_accuracy.get("top1")
-            if isinstance(top1, (int, float)):
+            top1 = view.pytorch_accuracy.top1
+            if top1 is not None:
                 ax.axhline(top1, color="#888888", linestyle="--", linewidth=1, label=f"PyTorch {top1:.1f}%")
         if xs and min(xs) > 0 and max(xs) / min(xs) > 8:
             ax.set_xscale("log")
         ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, frameon=False)
         ax.set_xlabel("p50 latency per image (ms)")
         ax.set_ylabel("top-1 accuracy (%)" if with_accuracy else "file size (MB)")
-        ax.set_title(device_label(device, view.device_facts.get(device, {})), fontsize=9)
+        ax.set_title(device_label(device, view.device_facts.get(device) or DeviceFacts()), fontsize=9)
         ax.grid(alpha=0.3)
     for index in range(len(devices), rows * columns):
         axes[index // columns][index % columns].axis("off")
@@ -90,14 +91,14 @@ def accuracy_vs_latency(view: ReleaseView) -> bytes | None:
 def op_breakdown(view: ReleaseView) -> bytes | None:
     """Share of operator time per category, one bar per artifact and device."""
     bars = [(f"{row.name} @ {device}", entry) for row in view.rows for device, entry in row.op_profile.items()
-            if entry.get("categories")]
+            if entry.categories]
     if not bars:
         return None
     plt = _pyplot()
-    used = [c for c in opcategories.CATEGORIES if any(e["category"] == c for _, p in bars for e in p["categories"])]
+    used = [c for c in opcategories.CATEGORIES if any(e["category"] == c for _, p in bars for e in p.categories)]
     fig, ax = plt.subplots(figsize=(9, 1.5 + 0.42 * len(bars)))
     for index, (_, entry) in enumerate(bars):
-        shares = {e["category"]: e["share"] for e in entry["categories"]}
+        shares = {e["category"]: e["share"] for e in entry.categories}
         left = 0.0
         for category in used:
             share = shares.get(category, 0.0) * 100
@@ -123,16 +124,15 @@ def latency_distribution(view: ReleaseView) -> bytes | None:
     series = []
     for row in view.rows:
         for device, entry in row.latency.items():
-            series.append((f"{row.name} @ {device}", entry))
+            series.append((f"{row.name} @ {device}", entry, row.times_ms.get(device)))
     if not series:
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9, 1.3 + 0.42 * len(series)))
     values: list[float] = []
-    for index, (_, entry) in enumerate(series, start=1):
-        scale = 1.0 / max(1, int(entry.get("batch", 1)))
-        times = entry.get("times_ms")
-        lat = entry["latency_ms"]
+    for index, (_, entry, times) in enumerate(series, start=1):
+        scale = 1.0 / max(1, entry.batch or 1)
+        lat = entry.latency_ms
         if times:
             data = [t * scale for t in times]
             ax.boxplot([data], positions=[index], vert=False, whis=(1, 99), widths=0.6, showfliers=True,
@@ -147,7 +147,7 @@ def latency_distribution(view: ReleaseView) -> bytes | None:
             values.extend([low, high])
         if lat.get("p50_ms") is not None:
             ax.annotate(f"p50 {lat['p50_ms'] * scale:.3g} ms", (lat["p50_ms"] * scale, index - 0.32), fontsize=6)
-    ax.set_yticks(range(1, len(series) + 1), labels=[label for label, _ in series], fontsize=7)
+    ax.set_yticks(range(1, len(series) + 1), labels=[label for label, _, _ in series], fontsize=7)
     ax.set_ylim(len(series) + 0.7, 0.3)
     positive = [v for v in values if v > 0]
     if positive and max(positive) / min(positive) > 20:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from ..records import DeviceFacts
 from .view import ArtifactRow, ReleaseView, human_size
 
 
@@ -11,13 +10,13 @@ def parity_cell(row: ArtifactRow) -> str:
     parity = row.parity
     if parity is None:
         return "not run"
-    metrics = parity.get("metrics") or {}
+    metrics = parity.metrics or {}
     detail = []
     if "top1" in metrics:
         detail.append(f"top-1 agree {metrics['top1'] * 100:.0f}%")
     if "max_abs" in metrics:
         detail.append(f"max abs {metrics['max_abs']:.1e}")
-    verdict = "pass" if parity.get("passed") else "FAIL"
+    verdict = "pass" if parity.passed else "FAIL"
     return f"{verdict} ({', '.join(detail)})" if detail else verdict
 
 
@@ -40,20 +39,20 @@ def latency_cell(view: ReleaseView, row: ArtifactRow, device: str) -> str:
     if device in view.emulated:  # parity and accuracy are the device's; the speed is the emulator's
         checks = []
         if device in row.device_parity:
-            checks.append(f"parity {'ok' if row.device_parity[device].get('passed') else 'FAIL'}")
+            checks.append(f"parity {'ok' if row.device_parity[device].passed else 'FAIL'}")
         if device in row.device_accuracy:
             entry = row.device_accuracy[device]
-            checks.append(f"top-1 {entry.get('top1')}%{'' if entry.get('passed') else ' FAIL'}")
+            checks.append(f"top-1 {entry.top1}%{'' if entry.passed else ' FAIL'}")
         return f"emulated ({', '.join(checks)})" if checks else "emulated"
     value = row.p50_ms(device)
     if value is not None:
         checks = []
         checked = row.device_parity.get(device)  # the device's own outputs against PyTorch
         if checked is not None:
-            checks.append(f"parity {'ok' if checked.get('passed') else 'FAIL'}")
+            checks.append(f"parity {'ok' if checked.passed else 'FAIL'}")
         accuracy = row.device_accuracy.get(device)
         if accuracy is not None:
-            checks.append(f"top-1 {accuracy.get('top1')}%{'' if accuracy.get('passed') else ' FAIL'}")
+            checks.append(f"top-1 {accuracy.top1}%{'' if accuracy.passed else ' FAIL'}")
         return f"{value:.3f} ({', '.join(checks)})" if checks else f"{value:.3f}"
     return "did not run (see notes)" if view.profile_failure(device, row.name) else ""
 
@@ -69,27 +68,24 @@ def artifact_table(view: ReleaseView, *, full_sha: bool = False) -> tuple[list[s
         cells += [latency_cell(view, row, d) for d in view.devices]
         rows.append(cells)
     if view.pytorch_accuracy is not None:
-        top1 = view.pytorch_accuracy.get("top1")
-        rows.append(["PyTorch (reference)", "torch:fp32", "", "", "", f"{top1:.1f}%" if isinstance(top1, (int, float)) else ""]
-                    + ["" for _ in view.devices])
+        top1 = view.pytorch_accuracy.top1
+        rows.append(["PyTorch (reference)", "torch:fp32", "", "", "", f"{top1:.1f}%"] + ["" for _ in view.devices])
     return columns, rows
 
 
 def device_rows(view: ReleaseView) -> list[list[str]]:
     rows = []
     for device in view.devices:
-        facts: dict[str, Any] = view.device_facts.get(device, {})
-        runtimes = facts.get("runtimes")
+        facts = view.device_facts.get(device) or DeviceFacts()
+        runtimes = facts.runtimes
         if isinstance(runtimes, dict):
             runtimes = ", ".join(f"{k} {v.get('version', '') if isinstance(v, dict) else v}".strip()
                                  for k, v in runtimes.items())
-        cpu = facts.get("cpu_model") or facts.get("android_model") or "?"
+        cpu = facts.cpu_model or facts.android_model or "?"
         if device in view.emulated:
-            cpu = f"emulated {facts.get('machine') or ''}: {view.emulated[device]}"
-        rows.append([device, str(cpu),
-                     str(facts.get("logical_cores") or facts.get("cpu_count") or "?"),
-                     str(facts.get("governor") or ""), str(facts.get("os") or ""),
-                     str(facts.get("python") or ""), str(runtimes or "")])
+            cpu = f"emulated {facts.machine or ''}: {view.emulated[device]}"
+        rows.append([device, str(cpu), str(facts.logical_cores or "?"), facts.governor or "", facts.os or "",
+                     facts.python or "", str(runtimes or "")])
     return rows
 
 

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
 from ..artifacts import Artifact, Manifest
+from ..metadata import ModelMeta
+from ..records import (Accuracy, DeviceAccuracy, DeviceFacts, DeviceParity, Latency, LatencyTimes, ModelFacts,
+                       OpProfile, Parity, ProfileFailures, RecipeFallback, ReleaseNotes, StageRecord)
 
-RELEASE_KIND = "release"  # the release's own records: model facts, data, devices, notes
-STAGES_KIND = "release_stages"  # one record per finished stage unit (fingerprint, outputs)
-TIMES_KIND = "latency_times"  # per-iteration times of a latency entry (the distribution plot)
-DEVICE_PARITY_KIND = "device_parity"  # validate.device_parity: each device's outputs against PyTorch
-DEVICE_ACCURACY_KIND = "device_accuracy"  # validate.device_parity: labelled images classified on each device
+# The kinds are the record classes' own (shufflekit.records); these names stay for the callers that import them.
+RELEASE_KIND = RecipeFallback.kind  # the release's own records: model facts, notes, failures, recipe fallback
+STAGES_KIND = StageRecord.kind
+TIMES_KIND = LatencyTimes.kind
+DEVICE_PARITY_KIND = DeviceParity.kind
+DEVICE_ACCURACY_KIND = DeviceAccuracy.kind
 FORMAT_ORDER = {"onnx": 0, "tflite": 1}
 PRECISION_ORDER = {"fp32": 0, "fp16": 1, "dynamic": 2, "int8": 3}
 
@@ -22,13 +24,14 @@ PRECISION_ORDER = {"fp32": 0, "fp16": 1, "dynamic": 2, "int8": 3}
 @dataclass
 class ArtifactRow:
     artifact: Artifact
-    parity: dict[str, Any] | None
-    accuracy: dict[str, Any] | None
-    latency: dict[str, dict[str, Any]] = field(default_factory=dict)  # device -> latency entry
-    op_profile: dict[str, dict[str, Any]] = field(default_factory=dict)  # device -> op profile entry
-    device_parity: dict[str, dict[str, Any]] = field(default_factory=dict)  # device -> its outputs vs PyTorch
-    device_accuracy: dict[str, dict[str, Any]] = field(default_factory=dict)  # device -> its own top-1
+    parity: Parity | None
+    accuracy: Accuracy | None
+    latency: dict[str, Latency] = field(default_factory=dict)  # device -> latency entry
+    op_profile: dict[str, OpProfile] = field(default_factory=dict)  # device -> op profile entry
+    device_parity: dict[str, DeviceParity] = field(default_factory=dict)  # device -> its outputs vs PyTorch
+    device_accuracy: dict[str, DeviceAccuracy] = field(default_factory=dict)  # device -> its own top-1
     measured_on: set[str] = field(default_factory=set)  # devices with a latency entry, emulated ones included
+    times_ms: dict[str, tuple[float, ...]] = field(default_factory=dict)  # device -> per-iteration times
 
     @property
     def name(self) -> str:
@@ -40,36 +43,35 @@ class ArtifactRow:
 
     @property
     def parity_passed(self) -> bool | None:
-        return None if self.parity is None else bool(self.parity.get("passed"))
+        return None if self.parity is None else self.parity.passed
 
     @property
     def top1(self) -> float | None:
-        return accuracy_value(self.accuracy, "top1")
+        return None if self.accuracy is None else float(self.accuracy.top1)
 
     @property
     def top1_delta(self) -> float | None:
-        return accuracy_value(self.accuracy, "delta")
+        return None if self.accuracy is None or self.accuracy.delta_top1 is None else float(self.accuracy.delta_top1)
 
     @property
     def accuracy_passed(self) -> bool | None:
-        if self.accuracy is None or "passed" not in self.accuracy:
-            return None
-        return bool(self.accuracy["passed"])
+        return None if self.accuracy is None else self.accuracy.passed
 
     def problems(self, view: "ReleaseView", device: str) -> list[str]:
         """Why this file must not ship to ``device`` (empty: it holds there)."""
         found = []
         if self.parity_passed is False:
-            found.append(f"parity failed on this computer ({((self.parity or {}).get('failures') or ['?'])[0]})")
+            first = (self.parity.failures if self.parity else ()) or ("?",)
+            found.append(f"parity failed on this computer ({first[0]})")
         if self.accuracy_passed is False:
             found.append(f"top-1 {self.top1:.1f}% is {-(self.top1_delta or 0):.1f} points below PyTorch"
                          if self.top1 is not None else "failed the accuracy gate")
         checked = self.device_parity.get(device)
-        if checked is not None and not checked.get("passed") and self.parity_passed is not False:
-            found.append(f"parity failed on the device ({(checked.get('failures') or ['?'])[0]})")
+        if checked is not None and not checked.passed and self.parity_passed is not False:
+            found.append(f"parity failed on the device ({(checked.failures or ('?',))[0]})")
         accuracy = self.device_accuracy.get(device)
-        if accuracy is not None and not accuracy.get("passed"):
-            found.append(str(accuracy.get("failure") or "failed the accuracy gate on the device"))
+        if accuracy is not None and not accuracy.passed:
+            found.append(accuracy.failure or "failed the accuracy gate on the device")
         failure = view.profile_failure(device, self.name)
         unusable = view.device_failure(device)
         if unusable:
@@ -84,9 +86,9 @@ class ArtifactRow:
         entry = self.latency.get(device)
         if not entry:
             return None
-        value = entry.get("per_image_p50_ms")
+        value = entry.per_image_p50_ms
         if value is None:
-            value = entry["latency_ms"].get("p50_ms")  # None where a native tool prints no p50
+            value = entry.latency_ms.get("p50_ms")  # None where a native tool prints no p50
         return None if value is None else float(value)
 
 
@@ -96,26 +98,24 @@ class ReleaseView:
     manifest: Manifest
     rows: list[ArtifactRow]
     devices: list[str]  # devices with latency figures, "local" first
-    device_facts: dict[str, dict[str, Any]]
-    pytorch_accuracy: dict[str, Any] | None
-    record: dict[str, dict[str, Any]]  # the release's own records (RELEASE_KIND)
+    device_facts: dict[str, DeviceFacts]
+    pytorch_accuracy: Accuracy | None
+    model_facts: ModelFacts | None = None  # the release's own records (RELEASE_KIND)
+    notes: tuple[str, ...] = ()
+    failures: ProfileFailures = field(default_factory=ProfileFailures)
     emulated: dict[str, str] = field(default_factory=dict)  # device -> its emulator: latency never shown as speed
 
     @property
-    def meta(self):  # noqa: ANN201 - ModelMeta
+    def meta(self) -> ModelMeta:
         return self.manifest.meta
-
-    @property
-    def model_facts(self) -> dict[str, Any]:
-        return self.record.get("model", {})
 
     def device_failure(self, device: str) -> str | None:
         """Why ``device`` could not be used at all in the last release, if it could not."""
-        return ((self.record.get("profile_failures") or {}).get("devices") or {}).get(device)
+        return self.failures.devices.get(device)
 
     def profile_failure(self, device: str, artifact: str) -> str | None:
         """Why ``artifact`` did not run on ``device`` in the last release, if it did not."""
-        return ((self.record.get("profile_failures") or {}).get("artifacts") or {}).get(device, {}).get(artifact)
+        return self.failures.artifacts.get(device, {}).get(artifact)
 
     @property
     def has_accuracy(self) -> bool:
@@ -176,64 +176,49 @@ class DeviceVerdict:
         return [f"{name}: {'; '.join(why)}" for name, why in self.fails.items()]
 
 
-def accuracy_value(entry: dict[str, Any] | None, what: str) -> float | None:
-    """top-1 / top-5 in percent, or the top-1 delta against PyTorch in points, from an accuracy entry
-    (the evaluate command writes ``top1``/``top5`` as percentages and ``top1_delta``)."""
-    if not entry:
-        return None
-    keys = {"top1": ("top1", "top1_percent"), "top5": ("top5", "top5_percent"),
-            "delta": ("top1_delta", "delta_top1", "delta")}[what]
-    for key in keys:
-        value = entry.get(key)
-        if isinstance(value, (int, float)):
-            return float(value)
-    return None
-
-
 def _sort_key(artifact: Artifact) -> tuple[int, int, str]:
     return (FORMAT_ORDER.get(artifact.format, 9), PRECISION_ORDER.get(artifact.precision, 9), artifact.name)
 
 
 def load_view(folder: str | Path, manifest: Manifest | None = None) -> ReleaseView:
     manifest = manifest or Manifest.load(folder)
-    parity = manifest.results("parity")
-    accuracy = manifest.results("accuracy")
-    devices = manifest.groups("latency")
+    parity = manifest.results(Parity)
+    accuracy = manifest.results(Accuracy)
+    devices = manifest.groups(Latency)
     devices.sort(key=lambda d: (d != "local", d))
-    latency = {d: manifest.results("latency", group=d) for d in devices}
-    for device, entries in latency.items():  # the release keeps per-iteration times beside the figures
-        times = manifest.results(TIMES_KIND, group=device)
-        for name, entry in entries.items():
-            if name in times and times[name].get("sha256") == entry.get("sha256"):
-                entry["times_ms"] = times[name].get("times_ms")
-    ops = {d: manifest.results("op_profile", group=d) for d in manifest.groups("op_profile")}
-    on_device = {d: manifest.results(DEVICE_PARITY_KIND, group=d) for d in manifest.groups(DEVICE_PARITY_KIND)}
-    accuracy_on = {d: manifest.results(DEVICE_ACCURACY_KIND, group=d) for d in manifest.groups(DEVICE_ACCURACY_KIND)}
+    latency = {d: manifest.results(Latency, group=d) for d in devices}
+    times = {d: {name: entry.times_ms for name, entry in manifest.results(LatencyTimes, group=d).items()
+                 if name in latency[d] and entry.sha256 == latency[d][name].sha256} for d in devices}
+    ops = {d: manifest.results(OpProfile, group=d) for d in manifest.groups(OpProfile)}
+    on_device = {d: manifest.results(DeviceParity, group=d) for d in manifest.groups(DeviceParity)}
+    accuracy_on = {d: manifest.results(DeviceAccuracy, group=d) for d in manifest.groups(DeviceAccuracy)}
     emulated = {}
     for device in devices:
-        facts = manifest.group_info("latency", device)
-        marked = [e for e in latency[device].values() if e.get("emulated")]
-        if facts.get("emulated") or facts.get("emulator") or marked:
-            emulated[device] = str(facts.get("emulator") or (marked[0].get("emulator") if marked else "") or "emulated")
+        facts = manifest.device_facts(device) or DeviceFacts()
+        marked = [e for e in latency[device].values() if e.emulated]
+        if facts.emulated or facts.emulator or marked:
+            emulated[device] = str(facts.emulator or (marked[0].emulator if marked else "") or "emulated")
     rows = []
     for artifact in sorted(manifest.artifacts, key=_sort_key):
+        name = artifact.name
         rows.append(ArtifactRow(
-            artifact, parity.get(artifact.name), accuracy.get(artifact.name),
+            artifact, parity.get(name), accuracy.get(name),
             # an emulator's speed is not the device's: its latency entries are kept out of every table and plot
-            {d: latency[d][artifact.name] for d in devices if artifact.name in latency[d] and d not in emulated},
-            {d: ops[d][artifact.name] for d in ops if artifact.name in ops[d] and d not in emulated},
-            {d: on_device[d][artifact.name] for d in on_device if artifact.name in on_device[d]},
-            {d: accuracy_on[d][artifact.name] for d in accuracy_on if artifact.name in accuracy_on[d]},
-            {d for d in devices if artifact.name in latency[d]}))
-    record = manifest.results(RELEASE_KIND)
-    failed = ((record.get("profile_failures") or {}).get("artifacts") or {})
+            {d: latency[d][name] for d in devices if name in latency[d] and d not in emulated},
+            {d: ops[d][name] for d in ops if name in ops[d] and d not in emulated},
+            {d: on_device[d][name] for d in on_device if name in on_device[d]},
+            {d: accuracy_on[d][name] for d in accuracy_on if name in accuracy_on[d]},
+            {d for d in devices if name in latency[d]},
+            {d: times[d][name] for d in devices if name in times[d] and d not in emulated}))
+    failures = manifest.results(ProfileFailures).get(ProfileFailures.entry or "") or ProfileFailures()
+    notes = manifest.results(ReleaseNotes).get(ReleaseNotes.entry or "")
+    model = manifest.results(ModelFacts).get(ModelFacts.entry or "")
     measured = [d for d in devices if any(d in r.measured_on for r in rows)]
-    unusable = ((record.get("profile_failures") or {}).get("devices") or {})
-    devices = measured + [d for d in list(failed) + list(unusable) if d not in measured]
+    devices = measured + [d for d in list(failures.artifacts) + list(failures.devices) if d not in measured]
     devices = list(dict.fromkeys(devices))
-    facts = {d: manifest.group_info("latency", d) for d in devices}
-    pytorch = accuracy.get("pytorch")
-    return ReleaseView(Path(folder), manifest, rows, devices, facts, pytorch, record, emulated)
+    facts = {d: manifest.device_facts(d) or DeviceFacts() for d in devices}
+    return ReleaseView(Path(folder), manifest, rows, devices, facts, accuracy.get("pytorch"), model,
+                       notes.lines if notes else (), failures, emulated)
 
 
 def human_size(size: int) -> str:
@@ -243,8 +228,8 @@ def human_size(size: int) -> str:
     return f"{size} B"
 
 
-def device_label(device: str, facts: dict[str, Any]) -> str:
-    cpu = facts.get("cpu_model") or facts.get("android_model") or facts.get("machine") or ""
-    if facts.get("emulator"):
-        cpu = f"emulated {facts.get('machine') or ''}: {facts['emulator']}"
+def device_label(device: str, facts: DeviceFacts) -> str:
+    cpu = facts.cpu_model or facts.android_model or facts.machine or ""
+    if facts.emulator:
+        cpu = f"emulated {facts.machine or ''}: {facts.emulator}"
     return f"{device} ({cpu})" if cpu else device

@@ -20,11 +20,12 @@ import numpy as np
 
 from ..artifacts import Artifact, Manifest, update_manifest
 from ..errors import CheckFailed, CheckpointError, UsageError
+from ..records import Accuracy
 from .tolerances import DEFAULT_MAX_DROP
 
 log = logging.getLogger(__name__)
 
-RESULT_KIND = "accuracy"
+RESULT_KIND = Accuracy.kind
 PYTORCH = "pytorch"
 TOP_K = 5
 _LIMIT_SEED = 0  # --limit takes a fixed random subset spread over every class, not the first classes
@@ -62,6 +63,14 @@ class AccuracyResult:
                 "samples": self.samples, "agreement": self.agreement, "delta_top1": self.delta_top1,
                 "delta_top5": self.delta_top5, "max_drop": self.max_drop, "passed": self.passed,
                 "failure": self.failure()}
+
+    def as_record(self, **more: Any) -> Accuracy:
+        """The manifest record of this result, with the run's common fields (data, samples, limit...)."""
+        fields = {"name": self.name, "key": self.key, "runtime": self.runtime, "top1": self.top1, "top5": self.top5,
+                  "samples": self.samples, "agreement": self.agreement, "delta_top1": self.delta_top1,
+                  "delta_top5": self.delta_top5, "max_drop": self.max_drop, "passed": self.passed,
+                  "failure": self.failure()}
+        return Accuracy(**{**fields, **more})
 
 
 @dataclass(frozen=True)
@@ -274,12 +283,10 @@ def _record(folder: Path, artifacts: Sequence[Artifact], report: AccuracyReport,
     by_name = {a.name: a for a in artifacts}
     common = {"data": report.data, "samples": report.samples, "limit": limit}
     with update_manifest(folder) as manifest:
-        manifest.record(RESULT_KIND, PYTORCH, {**report.pytorch.to_dict(), **common,
-                                               "checkpoint_sha256": report.checkpoint})
+        manifest.record(report.pytorch.as_record(**common, checkpoint_sha256=report.checkpoint), PYTORCH)
         current = {a.name: a for a in manifest.artifacts}
         for result in report.results:
             artifact = by_name[result.name]
             if current.get(artifact.name) != artifact:
                 continue  # replaced meanwhile by another command: this result is about the old file
-            manifest.record(RESULT_KIND, artifact, {**result.to_dict(), **common,
-                                                    "pytorch_top1": report.pytorch.top1})
+            manifest.record(result.as_record(**common, pytorch_top1=report.pytorch.top1), artifact)

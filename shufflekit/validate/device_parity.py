@@ -20,12 +20,14 @@ from typing import Any
 import numpy as np
 
 from ..artifacts import Artifact, Manifest
+from ..records import DeviceAccuracy as DeviceAccuracyRecord
+from ..records import DeviceParity
 from .parity import ParityResult, judge_outputs
 from .reference import Reference
 from .tolerances import DEFAULT_MAX_DROP, tolerance_for
 
-RESULT_KIND = "device_parity"
-ACCURACY_KIND = "device_accuracy"
+RESULT_KIND = DeviceParity.kind  # one definition of each kind: the record classes'
+ACCURACY_KIND = DeviceAccuracyRecord.kind
 INPUTS_NAME = "parity_inputs.npy"
 OUTPUTS_NAME = "parity_outputs.npy"
 
@@ -81,6 +83,9 @@ class DeviceAccuracy:
                 "samples": self.samples, "max_drop": self.max_drop, "margin": round(self.margin, 2),
                 "discordant": self.discordant, "data": self.data, "passed": self.passed,
                 "failure": self.failure()}
+
+    def as_record(self) -> DeviceAccuracyRecord:
+        return DeviceAccuracyRecord.from_dict(self.to_dict())
 
 
 def write_inputs(reference: Reference | None, folder: Path, accuracy: Any = None) -> Path:

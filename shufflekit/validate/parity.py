@@ -14,19 +14,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 import numpy as np
 
 from ..artifacts import Artifact, Manifest, update_manifest
 from ..errors import CheckFailed, IntegrityError, UsageError
+from ..records import Accuracy, Parity, _ParityFields
 from .metrics import ParityMetrics, compare, judge
 from .reference import DEFAULT_SAMPLES, Reference, reference_inputs
 from .tolerances import Tolerance, tolerance_for
 
 log = logging.getLogger(__name__)
 
-RESULT_KIND = "parity"
+RESULT_KIND = Parity.kind
+P = TypeVar("P", bound=_ParityFields)
 ProgressFn = Callable[[str, int, "int | None"], None]
 _REBUILD_MATCH = 1e-4  # a rebuilt model must reproduce the stored reference to this (relative) error
 
@@ -51,6 +53,13 @@ class ParityResult:
                 "passed": self.passed, "failures": list(self.failures),
                 "metrics": self.metrics.to_dict() if self.metrics else None, "tolerance": self.tolerance.to_dict(),
                 "accuracy": self.accuracy}
+
+    def as_record(self, cls: type[P] = Parity, **more: Any) -> P:  # type: ignore[assignment]
+        """The manifest record of this result (``Parity`` on this computer, ``DeviceParity`` on a device)."""
+        return cls(artifact=self.artifact, key=self.key, runtime=self.runtime, providers=tuple(self.providers),
+                   passed=self.passed, failures=tuple(self.failures),
+                   metrics=self.metrics.to_dict() if self.metrics else None, tolerance=self.tolerance.to_dict(),
+                   accuracy=self.accuracy, **more)
 
 
 @dataclass(frozen=True)
@@ -116,7 +125,7 @@ def validate_release(folder: str | Path, *, checkpoint: str | Path | None = None
         artifact.verify(folder)
     reference, origin = load_reference(manifest, checkpoint=checkpoint, samples=samples)
     options = runtime_options or RuntimeOptions()
-    accuracy = manifest.results("accuracy")  # fresh only: measured on these very files
+    accuracy = manifest.results(Accuracy)  # fresh only: measured on these very files
 
     results = []
     progress("parity", 0, len(artifacts))
@@ -161,17 +170,17 @@ def judge_outputs(artifact: Artifact, runtime: str, providers: tuple[str, ...], 
                         tuple(judge(metrics, tolerance)))
 
 
-def _with_accuracy(result: ParityResult, measured: dict[str, Any] | None) -> ParityResult:
+def _with_accuracy(result: ParityResult, measured: Accuracy | None) -> ParityResult:
     """Add the accuracy drop `shufflekit evaluate` measured on this file, judged by the tolerance."""
-    if not measured or measured.get("delta_top1") is None:
+    if measured is None or measured.delta_top1 is None:
         return result
-    drop = -float(measured["delta_top1"])
-    summary = {k: measured.get(k) for k in ("top1", "delta_top1", "agreement", "data", "samples", "measured_at")}
+    drop = -float(measured.delta_top1)
+    summary = {k: getattr(measured, k) for k in ("top1", "delta_top1", "agreement", "data", "samples", "measured_at")}
     failures = result.failures
     limit = result.tolerance.max_accuracy_drop
     if limit is not None and drop > limit + 1e-9:
         failures += (f"top-1 accuracy {drop:.2f} points below PyTorch's > {limit:g} "
-                     f"(shufflekit evaluate, {measured.get('samples')} images)",)
+                     f"(shufflekit evaluate, {measured.samples} images)",)
     return replace(result, accuracy=summary, failures=failures)
 
 
@@ -183,8 +192,7 @@ def _record(folder: Path, artifacts: Sequence[Artifact], report: ParityReport) -
             artifact = by_name[result.artifact]
             if current.get(artifact.name) != artifact:
                 continue  # replaced meanwhile by another command: this result is about the old file
-            manifest.record(RESULT_KIND, artifact, {**result.to_dict(), "samples": report.samples,
-                                                    "reference": report.reference})
+            manifest.record(result.as_record(samples=report.samples, reference=report.reference), artifact)
 
 
 # -- the reference -------------------------------------------------------------------------------------

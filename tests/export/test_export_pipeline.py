@@ -14,6 +14,7 @@ from shufflekit.export import ExportOptions, export_model
 from shufflekit.export.onnx import read_metadata
 from shufflekit.files import sha256_file
 from shufflekit.export.reference import Reference
+from shufflekit.records import Latency
 
 SMALL_V2, SMALL_SIZE, SMALL_CLASSES = "shufflenet_v2_x0_5", 64, 10  # as conftest.py
 ONNX_ONLY = ExportOptions(formats=("onnx",))
@@ -110,20 +111,20 @@ def test_re_export_keeps_valid_children_and_drops_orphans(tmp_path):
     child_path.write_bytes(b"quantized bytes")
     manifest.add(Artifact.from_file(child_path, format="onnx", precision="int8", inputs=onnx.inputs,
                                     outputs=onnx.outputs, meta=onnx.meta, parent_sha256=onnx.sha256))
-    manifest.record("latency", onnx, {"ms": 1.0})
+    manifest.record(Latency(latency_ms={"mean_ms": 1.0}), onnx, group="local")
     manifest.save()
 
     same = export_model(out, model=SMALL_V2, num_classes=SMALL_CLASSES, input_size=SMALL_SIZE, options=ONNX_ONLY)
     assert same.artifacts[0].sha256 == onnx.sha256  # the export is deterministic
     assert same.kept == ("child_int8.onnx",) and child_path.exists()
-    assert Manifest.load(out).results("latency")  # still about the same bytes
+    assert Manifest.load(out).results(Latency, group="local")  # still about the same bytes
 
     other = export_model(out, model=SMALL_V2, num_classes=SMALL_CLASSES, input_size=SMALL_SIZE,
                          options=ExportOptions(formats=("onnx",), seed=1))
     assert other.dropped == ("child_int8.onnx",) and not child_path.exists()
     manifest = Manifest.load(out)
     assert [a.name for a in manifest.artifacts] == [onnx.name]
-    assert manifest.results("latency") == {}  # measured on the old file: stale, not reported
+    assert manifest.results(Latency, group="local") == {}  # measured on the old file: stale, not reported
     assert manifest.source["seed"] == 1
 
 
