@@ -15,19 +15,14 @@ from typing import Any, Iterable, Iterator, Mapping, TypeVar, overload
 from . import __version__
 from .errors import IntegrityError, ManifestError, UsageError
 from .files import atomic_write_text, sha256_file
+from .formats import format_names, get_precision, precision_names, precisions
 from .folder import ReleaseFolder
 from .metadata import ModelMeta
 from .records import SCHEMA, SCHEMA_V1, SHA256_RE, DeviceFacts, Record, kinds, record_class, registered
 
 MANIFEST_NAME = "manifest.json"
-FORMATS = ("onnx", "tflite")
-PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
 LAYOUTS = ("NCHW", "NHWC")
 DTYPES = ("float32", "float16", "int8", "uint8", "int16", "int32", "int64", "bool")
-# The input dtypes a file of each precision may declare: float files take floats (an fp16 file keeps
-# float32 I/O or takes float16); only an int8 file may take integers (TFLite int8 with --io-dtype).
-INPUT_DTYPES = {"fp32": ("float32",), "dynamic": ("float32",), "fp16": ("float32", "float16"),
-                "int8": ("float32", "int8", "uint8")}
 R = TypeVar("R", bound=Record)
 
 
@@ -124,10 +119,10 @@ class Artifact:
     created_at: str = field(default_factory=utc_now)
 
     def __post_init__(self) -> None:
-        if self.format not in FORMATS:
-            raise ValueError(f"unknown format {self.format!r}; known: {', '.join(FORMATS)}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {self.precision!r}; known: {', '.join(PRECISIONS)}")
+        if self.format not in format_names():
+            raise ValueError(f"unknown format {self.format!r}; known: {', '.join(format_names())}")
+        if self.precision not in precision_names():
+            raise ValueError(f"unknown precision {self.precision!r}; known: {', '.join(precision_names())}")
         if "/" in self.name or self.name.startswith("."):
             raise ValueError(f"artifact name {self.name!r} must be a plain file name")
 
@@ -177,10 +172,10 @@ class Artifact:
             raise _bad(f"{where}.name", name, "a plain file name")
         where = f"artifacts[{name}]"
         fmt, precision = _need(data, "format", where), _need(data, "precision", where)
-        if fmt not in FORMATS:
-            raise _bad(f"{where}.format", fmt, "one of " + ", ".join(FORMATS))
-        if precision not in PRECISIONS:
-            raise _bad(f"{where}.precision", precision, "one of " + ", ".join(PRECISIONS))
+        if fmt not in format_names():
+            raise _bad(f"{where}.format", fmt, "one of " + ", ".join(format_names()))
+        if precision not in precision_names():
+            raise _bad(f"{where}.precision", precision, "one of " + ", ".join(precision_names()))
         sha = _need(data, "sha256", where)
         if not isinstance(sha, str) or not SHA256_RE.match(sha):
             raise _bad(f"{where}.sha256", sha, "a sha256 in hex")
@@ -235,7 +230,9 @@ def _need(data: Mapping[str, Any], key: str, where: str) -> Any:
 def _check_inputs(where: str, precision: str, inputs: tuple[TensorSpec, ...]) -> None:
     """An input's dtype is one the precision allows (a float file takes floats). Its spatial size is not
     tied to the model's input size: tests and tools make small graphs (16x16) under a model's metadata."""
-    allowed = INPUT_DTYPES[precision]
+    # float files take floats (an fp16 file keeps float32 I/O or takes float16); only an int8 file may take
+    # integers (TFLite int8 with --io-dtype): the registry says, per precision
+    allowed = get_precision(precision).input_dtypes
     for i, spec in enumerate(inputs):
         if spec.dtype not in allowed:
             raise ManifestError(f"field {where}.inputs[{i}].dtype: a {precision} file takes "
@@ -568,13 +565,13 @@ def manifest_schema() -> dict[str, Any]:
     sha = {"type": "string", "pattern": f"^{SHA256_RE.pattern.strip('^$')}$"}
     precision_rules = [{"if": {"properties": {"precision": {"const": p}}},
                         "then": {"properties": {"inputs": {"items": {"properties": {"dtype": {"enum": list(d)}}}}}}}
-                       for p, d in INPUT_DTYPES.items()]
+                       for p, d in ((p.name, p.input_dtypes) for p in precisions())]
     artifact = {
         "type": "object",
         "required": ["name", "format", "precision", "sha256", "size_bytes", "inputs", "outputs", "meta"],
         "properties": {
             "name": {"type": "string", "minLength": 1, "pattern": "^[^./][^/]*$"},
-            "format": {"enum": list(FORMATS)}, "precision": {"enum": list(PRECISIONS)},
+            "format": {"enum": list(format_names())}, "precision": {"enum": list(precision_names())},
             "sha256": sha, "size_bytes": {"type": "integer", "minimum": 0},
             "inputs": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/TensorSpec"}},
             "outputs": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/TensorSpec"}},

@@ -50,6 +50,7 @@ class Precision:
     quantized: bool  # stored in fewer bits than float32: made by `shufflekit quantize`
     needs_calibration: bool  # making it needs representative images (static int8)
     color: str  # its colour in the report's plots
+    input_dtypes: tuple[str, ...] = ("float32",)  # what a file of it may declare as input dtype
     describe: str = ""
 
 
@@ -177,7 +178,8 @@ FP32 = register_precision(Precision(
 FP16 = register_precision(Precision(
     "fp16", Tolerance(max_rel=5e-2, min_cosine=0.999, min_top1=0.9, min_top5=0.9, max_accuracy_drop=DEFAULT_MAX_DROP,
                       basis="float16 weights (and activations where the runtime computes in fp16)"),
-    quantized=True, needs_calibration=False, color="#2ca02c", describe="float16 weights"))
+    quantized=True, needs_calibration=False, color="#2ca02c", input_dtypes=("float32", "float16"),
+    describe="float16 weights (float32 or float16 input)"))
 DYNAMIC = register_precision(Precision(
     "dynamic", Tolerance(min_top1=0.9, min_top5=0.9, max_accuracy_drop=DEFAULT_MAX_DROP,
                          basis="int8 weights, activations quantised at run time: judged by class agreement "
@@ -187,7 +189,7 @@ DYNAMIC = register_precision(Precision(
 INT8 = register_precision(Precision(
     "int8", Tolerance(min_top1=0.9, min_top5=0.85, max_accuracy_drop=DEFAULT_MAX_DROP,
                       basis="int8 weights and activations: judged by class agreement and accuracy drop, not by logits"),
-    quantized=True, needs_calibration=True, color="#d62728",
+    quantized=True, needs_calibration=True, color="#d62728", input_dtypes=("float32", "int8", "uint8"),
     describe="int8 weights and activations, calibrated on images"))
 
 ONNX = register_format(Format(

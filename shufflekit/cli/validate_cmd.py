@@ -39,7 +39,7 @@ def validate_command(folder: Path, checkpoint: Path | None, samples: int | None,
         print_table(f"parity vs PyTorch: {report.samples} samples, {report.reference}",
                     ["artifact", "kind", "runtime", "max abs", "max rel", "cosine", "top-1", "top-5", "verdict"], rows,
                     right_align=["max abs", "max rel", "cosine", "top-1", "top-5"],
-                    caption="limits per (format, precision): shufflekit/validate/tolerances.py")
+                    caption="limits per (format, precision): shufflekit/formats.py")
         for layer_report in layers:
             _print_per_layer(layer_report)
     report.raise_if_failed()

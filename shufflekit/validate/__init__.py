@@ -1,5 +1,5 @@
 """Parity of artifacts against PyTorch: reference inputs, metrics, the tolerance table, the report."""
 
-from .tolerances import TOLERANCES, Tolerance, tolerance_for
+from .tolerances import Tolerance, tolerance_for, tolerance_table
 
-__all__ = ["TOLERANCES", "Tolerance", "tolerance_for"]
+__all__ = ["Tolerance", "tolerance_for", "tolerance_table"]

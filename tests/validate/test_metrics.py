@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import itertools
 
 import numpy as np
 import pytest
 
-from shufflekit.artifacts import FORMATS, PRECISIONS
+from shufflekit.formats import formats
 from shufflekit.errors import UsageError
 from shufflekit.validate.metrics import compare, judge
-from shufflekit.validate.tolerances import TOLERANCES, tolerance_for
+from shufflekit.validate.tolerances import tolerance_for, tolerance_table
 
 
 def _logits(seed: int = 0, n: int = 12, classes: int = 10) -> np.ndarray:
@@ -75,9 +74,9 @@ def test_int8_is_judged_by_class_agreement_not_by_logit_error():
     assert judge(compare(ref, shuffled), tolerance)
 
 
-@pytest.mark.parametrize("fmt, precision", list(itertools.product(FORMATS, PRECISIONS)))
+@pytest.mark.parametrize("fmt, precision", [(f.name, p) for f in formats() for p in f.precisions])
 def test_every_format_and_precision_has_a_tolerance(fmt, precision):
-    assert tolerance_for(fmt, precision) is TOLERANCES[(fmt, precision)]
+    assert tolerance_for(fmt, precision) is tolerance_table()[(fmt, precision)]
 
 
 def test_unknown_key_is_a_usage_error():
