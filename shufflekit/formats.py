@@ -1,8 +1,8 @@
 """Formats and precisions, registered once.
 
 A format is a kind of model file (ONNX, TFLite): its extension, the runtime that runs it, the image
-layouts it can take, the native benchmark tool of devices, what a device needs installed to run it, and
-how the report draws it. A precision (fp32, fp16, dynamic, int8) says how the weights and activations are
+layouts it can take, the native benchmark tool of devices, and how the report draws it. (What a device
+needs installed to run it is the runtime's business: ``shufflekit.device.backends``.) A precision (fp32, fp16, dynamic, int8) says how the weights and activations are
 stored, whether making it needs calibration images, and the tolerance the file must meet against
 PyTorch (one table: validate judges by it, the card prints it).
 
@@ -63,8 +63,6 @@ class Format:
     layouts: tuple[str, ...] = ("NCHW",)  # image-input layouts it can take; the first is the default
     fixed_batch_reason: str | None = None  # why a dynamic batch cannot be converted to it; None: it can
     native_tool: str | None = None  # the benchmark binary devices may carry for it
-    device_modules: tuple[str, ...] = ()  # Python modules a device needs to run it, any one of them
-    install_hint: str = ""  # what to do on a device that has none of them
     marker: str = "o"  # its marker in the report's plots
     tolerances: Mapping[str, Tolerance] = field(default_factory=dict)  # per-precision overrides
     describe: str = ""
@@ -194,13 +192,9 @@ INT8 = register_precision(Precision(
 
 ONNX = register_format(Format(
     "onnx", ".onnx", runtime="onnxruntime", precisions=("fp32", "fp16", "dynamic", "int8"), layouts=("NCHW",),
-    native_tool="onnxruntime_perf_test", device_modules=("onnxruntime",),
-    install_hint="install onnxruntime there (pip install onnxruntime)", marker="o",
+    native_tool="onnxruntime_perf_test", marker="o",
     describe="ONNX, run by ONNX Runtime (CPU, CUDA, ARM execution providers)"))
 TFLITE = register_format(Format(
     "tflite", ".tflite", runtime="litert", precisions=("fp32", "fp16", "dynamic", "int8"), layouts=("NHWC", "NCHW"),
     fixed_batch_reason="TFLite files need a fixed batch (onnx2tf bakes it into the reshapes)",
-    native_tool="benchmark_model",
-    device_modules=("ai_edge_litert", "tflite_runtime", "tensorflow"),
-    install_hint="install a TFLite interpreter there (pip install ai-edge-litert, or tflite-runtime with numpy<2)",
-    marker="s", describe="TFLite, run by LiteRT (XNNPACK, GPU and NNAPI delegates)"))
+    native_tool="benchmark_model", marker="s", describe="TFLite, run by LiteRT (XNNPACK, GPU and NNAPI delegates)"))

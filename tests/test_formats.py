@@ -58,3 +58,12 @@ def test_unknown_names_are_one_line_usage_errors() -> None:
     assert "onnx" in (info.value.hint or "")
     with pytest.raises(UsageError, match="cannot hold"):
         formats.Format("fp32only", ".f32", runtime="onnxruntime", precisions=("fp32",)).tolerance("int8")
+
+
+@pytest.mark.parametrize("fmt", formats.formats(), ids=lambda f: f.name)
+def test_the_device_backend_of_every_format_runs_it(fmt: formats.Format) -> None:
+    """The device package stands alone, so its backends name their formats themselves: they must agree."""
+    from shufflekit.device import backends
+
+    backend = backends.get(fmt.runtime)
+    assert fmt.name in backend.formats and fmt.extension in backend.extensions

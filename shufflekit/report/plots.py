@@ -10,12 +10,11 @@ import io
 from typing import Any
 
 from ..errors import BackendMissingError
+from ..formats import get_format, get_precision
 from ..records import DeviceFacts
 from ..runtimes import opcategories
 from .view import ReleaseView, device_label
 
-_PRECISION_COLORS = {"fp32": "#1f77b4", "fp16": "#2ca02c", "dynamic": "#ff7f0e", "int8": "#d62728"}
-_FORMAT_MARKERS = {"onnx": "o", "tflite": "s"}
 _CATEGORY_COLORS = {
     opcategories.CONV: "#1f77b4", opcategories.DEPTHWISE: "#aec7e8", opcategories.ELEMENTWISE: "#ff7f0e",
     opcategories.SHUFFLE: "#d62728", opcategories.CONCAT_SPLIT: "#9467bd", opcategories.POOLING: "#2ca02c",
@@ -65,8 +64,8 @@ def accuracy_vs_latency(view: ReleaseView) -> bytes | None:
             y = row.top1 if with_accuracy else row.artifact.size_bytes / 1e6
             if x is None or y is None:
                 continue
-            ax.scatter([x], [y], s=46, color=_PRECISION_COLORS.get(row.artifact.precision, "#555555"),
-                       marker=_FORMAT_MARKERS.get(row.artifact.format, "^"), zorder=3, label=row.key)
+            ax.scatter([x], [y], s=46, color=get_precision(row.artifact.precision).color,
+                       marker=get_format(row.artifact.format).marker, zorder=3, label=row.key)
             xs.append(x)
         if with_accuracy and view.pytorch_accuracy is not None:
             top1 = view.pytorch_accuracy.top1

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from ..artifacts import Artifact, Manifest
+from ..formats import sort_key
 from ..metadata import ModelMeta
 from ..records import (Accuracy, DeviceAccuracy, DeviceFacts, DeviceParity, Latency, LatencyTimes, ModelFacts,
                        OpProfile, Parity, ProfileFailures, RecipeFallback, ReleaseNotes, StageRecord)
@@ -17,8 +18,6 @@ STAGES_KIND = StageRecord.kind
 TIMES_KIND = LatencyTimes.kind
 DEVICE_PARITY_KIND = DeviceParity.kind
 DEVICE_ACCURACY_KIND = DeviceAccuracy.kind
-FORMAT_ORDER = {"onnx": 0, "tflite": 1}
-PRECISION_ORDER = {"fp32": 0, "fp16": 1, "dynamic": 2, "int8": 3}
 
 
 @dataclass
@@ -177,7 +176,7 @@ class DeviceVerdict:
 
 
 def _sort_key(artifact: Artifact) -> tuple[int, int, str]:
-    return (FORMAT_ORDER.get(artifact.format, 9), PRECISION_ORDER.get(artifact.precision, 9), artifact.name)
+    return (*sort_key(artifact.format, artifact.precision), artifact.name)
 
 
 def load_view(folder: str | Path, manifest: Manifest | None = None) -> ReleaseView:

@@ -30,6 +30,7 @@ from ..device import backends
 from ..device.errors import RunnerError
 from ..device.tensors import TensorInfo, example_images, predict, predict_all, prepare
 from ..device.session import open_session
+from ..formats import format_of_path
 
 # The pip extra that brings each runtime (README "Installing"), and the other names a runtime answers to.
 RUNTIME_EXTRAS = {b.name: b.extra for b in backends.all_backends()}
@@ -303,7 +304,8 @@ def load_session(target: Artifact | str | Path, folder: str | Path | None = None
         path = Path(target)
         if not path.is_file():
             raise UsageError(f"model file {path} does not exist", hint="check the path")
-        fmt = {".onnx": "onnx", ".tflite": "tflite"}.get(path.suffix.lower(), "")
+        known = format_of_path(path)
+        fmt = known.name if known is not None else ""
     runtime = get_runtime(options.runtime) if options.runtime else runtime_for_format(fmt)
     if fmt and fmt not in runtime.formats:
         raise UsageError(f"runtime {runtime.name} cannot run a {fmt} file ({path.name})",

@@ -27,6 +27,7 @@ from typing import Any, Sequence
 from ..artifacts import Artifact
 from ..errors import DeviceError, ProviderUnavailableError, UsageError
 from ..files import sha256_file
+from ..formats import formats
 from ..device.backends.onnxruntime import ORT_PROVIDERS, summarize_ort_profile
 from ..device.bench import latency_stats
 from . import native_facts, opcategories
@@ -35,7 +36,7 @@ from .native_parse import (BENCHMARK_MODEL, PERF_TEST, NativeOutputError, last_e
 
 log = logging.getLogger(__name__)
 
-TOOL_FOR_FORMAT = {"tflite": BENCHMARK_MODEL, "onnx": PERF_TEST}
+TOOL_FOR_FORMAT = {f.name: f.native_tool for f in formats() if f.native_tool}  # tflite: benchmark_model, ...
 RUNTIME_FOR_TOOL = {BENCHMARK_MODEL: "litert", PERF_TEST: "onnxruntime"}
 _DESCRIBE = {BENCHMARK_MODEL: "TFLite's benchmark_model", PERF_TEST: "ONNX Runtime's onnxruntime_perf_test"}
 # Strings each tool's binary holds (its flag names, its output labels): how an oddly named file is told.
