@@ -260,7 +260,6 @@ def _run(images: Any, manifest: Manifest, model: Any, sessions: Sequence[tuple[A
     import torch
 
     from ..data import iter_batches
-    from .parity import _predict as predict_logits  # whole batches for files fixed at batch N
 
     tallies = [_Tally() for _ in range(1 + len(sessions))]
     total = len(images)
@@ -272,7 +271,7 @@ def _run(images: Any, manifest: Manifest, model: Any, sessions: Sequence[tuple[A
             labels = np.asarray(batch.labels)
             torch_top1 = tallies[0].add(model(torch.from_numpy(batch.images)).numpy(), labels)
             for (artifact, session), tally in zip(sessions, tallies[1:]):
-                logits = predict_logits(session, artifact, batch.images)
+                logits = np.asarray(session.predict_all(batch.images))  # whole batches for a fixed batch N
                 tally.add(np.asarray(logits, dtype=np.float32), labels, torch_top1)
             done += len(batch.indices)
             progress("evaluate", done, total)

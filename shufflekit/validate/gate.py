@@ -24,7 +24,6 @@ class _Tools:
     def predict(self, path: Path, parent: Artifact, images: np.ndarray) -> np.ndarray | None:
         from ..errors import DeviceError
         from ..runtimes import load_session
-        from .parity import _predict
 
         try:
             session = load_session(path)
@@ -33,7 +32,7 @@ class _Tools:
                 raise
             return None
         try:
-            return _predict(session, parent, images)
+            return np.asarray(session.predict_all(images))
         finally:
             session.close()
 

@@ -133,7 +133,7 @@ def validate_release(folder: str | Path, *, checkpoint: str | Path | None = None
         tolerance = tolerance_for(artifact.format, artifact.precision)
         session = load_session(artifact, folder, options)
         try:
-            outputs = _predict(session, artifact, reference.inputs)
+            outputs = np.asarray(session.predict_all(reference.inputs))  # any fixed batch: padded there
             runtime, providers = session.runtime, tuple(session.providers)
         finally:
             session.close()
@@ -144,18 +144,6 @@ def validate_release(folder: str | Path, *, checkpoint: str | Path | None = None
     if record:
         _record(folder, artifacts, report)
     return report
-
-
-def _predict(session: Any, artifact: Artifact, images: np.ndarray) -> np.ndarray:
-    """Logits for every image. A file fixed at batch N takes the images in whole batches: the last one
-    is filled up with repeats of the first images, and their outputs dropped."""
-    batch = artifact.input.shape[0] if artifact.input.shape else 1
-    if not isinstance(batch, int) or batch <= 1:
-        return np.asarray(session.predict(images))  # dynamic batch, or batch 1 (the session loops)
-    missing = (-len(images)) % batch
-    padded = np.concatenate([images, np.resize(images, (missing, *images.shape[1:]))]) if missing else images
-    chunks = [np.asarray(session.predict(padded[i:i + batch])) for i in range(0, len(padded), batch)]
-    return np.concatenate(chunks)[: len(images)]
 
 
 def judge_outputs(artifact: Artifact, runtime: str, providers: tuple[str, ...], reference: Reference, outputs: np.ndarray,
