@@ -15,6 +15,8 @@ ProgressFn = Callable[[str, int, "int | None"], None]
 @dataclass(frozen=True)
 class ConversionRequest:
     onnx: Path  # the float32 ONNX file to convert (never modified)
+    onnx_inputs: tuple[TensorSpec, ...]  # what that file takes and gives
+    onnx_outputs: tuple[TensorSpec, ...]
     out: Path  # where to write the converted file
     layout: str  # image-input layout asked for, one of the format's layouts
     batch: int | str  # of the ONNX file: 1, N or "dynamic"

@@ -173,7 +173,8 @@ def _convert_artifact(fmt: str, source: ModelSource, onnx_artifact: Artifact, st
     """The float32 file of ``fmt``, converted from the exported ONNX file by the format's converter."""
     layouts = get_format(fmt).layouts
     path = staging / artifact_filename(source.meta.model, fmt, "fp32")
-    request = ConversionRequest(onnx=staging / onnx_artifact.name, out=path, batch=options.batch, progress=progress,
+    request = ConversionRequest(onnx=staging / onnx_artifact.name, onnx_inputs=onnx_artifact.inputs,
+                                onnx_outputs=onnx_artifact.outputs, out=path, batch=options.batch, progress=progress,
                                 layout=options.layout if options.layout in layouts else layouts[0])
     made = get_converter(fmt)(request)
     return Artifact.from_file(path, format=fmt, precision="fp32", meta=source.meta, inputs=made.inputs,

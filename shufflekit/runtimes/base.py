@@ -19,7 +19,7 @@ import json
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol, runtime_checkable
+from typing import Any, Callable, Iterator, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -255,6 +255,17 @@ def register_runtime(runtime: Runtime) -> Runtime:
         raise ValueError(f"runtime {runtime.name!r} is registered twice")
     _REGISTRY[runtime.name] = runtime
     return runtime
+
+
+@contextlib.contextmanager
+def registered_runtime(runtime: Runtime) -> Iterator[Runtime]:
+    """A runtime registered for the duration of a block (tests, a format being tried out)."""
+    _load_builtin()
+    register_runtime(runtime)
+    try:
+        yield runtime
+    finally:
+        _REGISTRY.pop(runtime.name, None)
 
 
 def list_runtimes() -> list[Runtime]:
