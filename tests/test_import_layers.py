@@ -25,14 +25,9 @@ LAYERS: dict[str, int] = {
 }
 DEVICE = "device"  # runs on the phone or board: imports nothing of shufflekit outside itself
 
-# Known edges that break the rule, each with why and whose file holds it. Empty this list; never grow it
-# without saying why in the comment. (package edges as "a -> b", module edges as "module -> module")
-ALLOWED: dict[str, str] = {
-    # runtimes.profile judges a device's outputs with validate.device_parity, while validate runs its checks
-    # through runtimes' sessions (validate -> runtimes is the direction meant). The judge belongs below both
-    # or is handed to profile by its caller; runtimes/profile.py is the device-package helper's file.
-    "runtimes -> validate": "runtimes.profile imports validate.device_parity",
-}
+# Known edges that break the rule, each with why ("a -> b" for packages, "module -> module" for modules).
+# Empty now; never grow it without saying why in a comment.
+ALLOWED: dict[str, str] = {}
 
 
 def _modules() -> dict[str, Path]:

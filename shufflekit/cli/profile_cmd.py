@@ -68,11 +68,13 @@ def profile_command(folder: Path, artifacts: tuple[str, ...], runtime: str | Non
         from ..runtimes.native import NativeTools
 
         native = NativeTools.from_paths(benchmark_binaries)
+    from ..validate import device_parity
+
     accuracy = device_accuracy_images(folder, data, accuracy_samples, max_drop) if data is not None else None
     with progress_bar(not as_json) as progress:
         reports = profile_devices(folder, artifacts, devices=devices, options=options, settings=settings,
                                   connect=connect, progress=progress, native=native, accuracy=accuracy,
-                                  max_drop=max_drop)
+                                  max_drop=max_drop, judge=device_parity)
     several = len(reports) > 1
     data = []
     for report in reports:

@@ -93,6 +93,7 @@ def _device_worker(ctx: Context, address: str, key: str, plan: list[Planned[Arti
     artifact the device cannot run (a runtime too old for an operator, a missing delegate) fails alone
     and the worker goes on with the next."""
     from ..runtimes.profile import profile_folder
+    from ..validate import device_parity
 
     options = ctx.options
     natively = any(native_tool(ctx, key, p.item) is not None for p in plan)
@@ -113,7 +114,7 @@ def _device_worker(ctx: Context, address: str, key: str, plan: list[Planned[Arti
             native = options.native if native_tool(ctx, key, artifact) is not None else None
             report = profile_folder(ctx.folder, [artifact.name], settings=options.profile, device=address,
                                     connect=options.connect, native=native, accuracy=ctx.device_accuracy,
-                                    max_drop=options.max_drop,
+                                    max_drop=options.max_drop, judge=device_parity,
                                     progress=partial(_device_progress, ctx, key, index, len(plan)))
         except ShufflekitError as exc:
             if stop.is_set():  # interrupted: the runner was stopped, not refused by the device

@@ -14,14 +14,14 @@ import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from ..artifacts import Artifact, Manifest, update_manifest
 from ..device import backends
 from ..device.bench import check_counts
 from ..device.errors import RunnerError
 from ..errors import UsageError
-from ..validate import device_parity
+from ..records import DeviceAccuracy, DeviceParity
 from . import opcategories
 from .base import RuntimeOptions, get_runtime, runtime_for_format, translate
 
@@ -229,15 +229,31 @@ def model_mult_adds(manifest: Manifest) -> int | None:
         return None
 
 
+class DeviceJudge(Protocol):
+    """Judges what a device computed against PyTorch (``shufflekit.validate.device_parity`` is one): handed
+    in by the caller, so measuring does not depend on validating."""
+
+    OUTPUTS_NAME: str
+
+    def stored_reference(self, manifest: Manifest) -> Any: ...
+
+    def write_inputs(self, reference: Any, folder: Path, accuracy: Any = None) -> Path: ...
+
+    def judge_device_outputs(self, artifact: Artifact, result: dict[str, Any], outputs_path: Path, reference: Any,
+                             accuracy: Any, max_drop: float | None) -> tuple[Any, Any]: ...
+
+
 def profile_folder(folder: str | Path, selectors: Sequence[str] = (), *, options: RuntimeOptions | None = None,
                    settings: ProfileSettings | None = None, device: str = LOCAL, connect: Any = None,
                    progress: ProgressFn | None = None, native: Any = None, accuracy: Any = None,
-                   max_drop: float | None = None) -> ProfileReport:
+                   max_drop: float | None = None, judge: DeviceJudge | None = None) -> ProfileReport:
     """Profile the selected artifacts of a release folder on ``device`` and record the figures in its
     manifest (each artifact's as soon as it is measured, so an interruption keeps the earlier ones).
     ``native``: a native.NativeTools (--benchmark-binary) that measures instead of the Python runner.
     ``accuracy``: labelled images (``validate.accuracy.LabelledArrays``) the device also classifies with
-    its own kernels, each file judged by its top-1 drop against PyTorch on them (``max_drop`` points)."""
+    its own kernels, each file judged by its top-1 drop against PyTorch on them (``max_drop`` points).
+    ``judge``: what judges the device's outputs (``validate.device_parity``); without one, parity and
+    accuracy on the device are not measured."""
     folder = Path(folder)
     options = options or RuntimeOptions()
     settings = settings or ProfileSettings()
@@ -250,15 +266,16 @@ def profile_folder(folder: str | Path, selectors: Sequence[str] = (), *, options
         art.verify(folder)
     mult_adds = model_mult_adds(manifest)
     # Native tools print timings only; parity needs the Python runner's outputs.
-    reference = device_parity.stored_reference(manifest) if settings.parity and native is None else None
-    if native is not None:
+    reference = judge.stored_reference(manifest) if judge is not None and settings.parity and native is None \
+        else None
+    if native is not None or judge is None:
         accuracy = None
     report = ProfileReport(folder, device, {}, options, settings)
     timeout = _timeout(settings)
     with tempfile.TemporaryDirectory(prefix="shufflekit-parity-") as scratch:
-        inputs = device_parity.write_inputs(reference, Path(scratch), accuracy) \
-            if reference is not None or accuracy is not None else None
-        outputs = Path(scratch) / device_parity.OUTPUTS_NAME
+        inputs = judge.write_inputs(reference, Path(scratch), accuracy) \
+            if judge is not None and (reference is not None or accuracy is not None) else None
+        outputs = Path(scratch) / (judge.OUTPUTS_NAME if judge is not None else "outputs.npy")
         for index, art in enumerate(chosen):
             progress("profile", index, len(chosen))
             path = art.verify(folder)
@@ -272,8 +289,8 @@ def profile_folder(folder: str | Path, selectors: Sequence[str] = (), *, options
                 key, result, facts = run_on_device(device, art, path, job, timeout=timeout, connect=connect,
                                                    parity_inputs=inputs, parity_outputs=outputs)
                 result["op_profile"] = _with_categories(result.get("op_profile"))
-                if inputs is not None and result.get("parity_outputs") and outputs.is_file():
-                    parity, on_device = device_parity.judge_device_outputs(art, result, outputs, reference, accuracy,
+                if judge is not None and inputs is not None and result.get("parity_outputs") and outputs.is_file():
+                    parity, on_device = judge.judge_device_outputs(art, result, outputs, reference, accuracy,
                                                                            max_drop)
             profile = ArtifactProfile(art, result, mult_adds, parity, on_device)
             report.profiles.append(profile)
@@ -286,7 +303,8 @@ def profile_folder(folder: str | Path, selectors: Sequence[str] = (), *, options
 def profile_devices(folder: str | Path, selectors: Sequence[str] = (), *, devices: Sequence[str] = (LOCAL,),
                     options: RuntimeOptions | None = None, settings: ProfileSettings | None = None,
                     connect: Any = None, progress: ProgressFn | None = None, native: Any = None,
-                    accuracy: Any = None, max_drop: float | None = None) -> list[ProfileReport]:
+                    accuracy: Any = None, max_drop: float | None = None,
+                    judge: DeviceJudge | None = None) -> list[ProfileReport]:
     """``profile_folder`` on several devices at once, one worker per device (the manifest's lock merges
     their results). Every device runs to its end; the first failure is raised after the others finish,
     so what they measured is kept."""
@@ -294,7 +312,7 @@ def profile_devices(folder: str | Path, selectors: Sequence[str] = (), *, device
     if len(devices) == 1:
         return [profile_folder(folder, selectors, options=options, settings=settings, device=devices[0],
                                connect=connect, progress=progress, native=native, accuracy=accuracy,
-                               max_drop=max_drop)]
+                               max_drop=max_drop, judge=judge)]
     from concurrent.futures import ThreadPoolExecutor
 
     from .remote import parse_address
@@ -310,7 +328,7 @@ def profile_devices(folder: str | Path, selectors: Sequence[str] = (), *, device
     with ThreadPoolExecutor(max_workers=len(devices)) as pool:
         futures = [pool.submit(profile_folder, folder, selectors, options=options, settings=settings, device=d,
                                connect=connect, progress=_per_device(progress, d), native=native,
-                               accuracy=accuracy, max_drop=max_drop)
+                               accuracy=accuracy, max_drop=max_drop, judge=judge)
                    for d in devices]
     reports, failures = [], []
     for future in futures:
@@ -348,6 +366,6 @@ def _record(folder: Path, profile: ArtifactProfile, device: str, facts: dict[str
         if ops is not None:
             manifest.record("op_profile", current, ops, group=device)
         if profile.parity is not None:
-            manifest.record(device_parity.RESULT_KIND, current, profile.parity.to_dict(), group=device)
+            manifest.record(DeviceParity.kind, current, profile.parity.to_dict(), group=device)
         if profile.accuracy is not None:
-            manifest.record(device_parity.ACCURACY_KIND, current, profile.accuracy.to_dict(), group=device)
+            manifest.record(DeviceAccuracy.kind, current, profile.accuracy.to_dict(), group=device)
