@@ -93,14 +93,9 @@ def check_options(options: ReleaseOptions) -> ReleaseOptions:
 def device_keys(devices: Sequence[str], connect: Any) -> dict[str, str]:
     """address as given -> the key its results are filed under, every key once. This computer is always
     measured; a ``local?python=...`` address says how (its results are filed under local too)."""
-    from ..runtimes.remote import parse_address
+    from ..runtimes.fanout import device_keys as keys_of
 
-    keys: dict[str, str] = {}
-    for device in devices:
-        key = parse_address(device, ssh_config=getattr(connect, "ssh_config", None)).key
-        if key in keys.values():
-            raise UsageError(f"--device names {key} more than once", hint="give each device once")
-        keys[device] = key
+    keys = keys_of(devices, getattr(connect, "ssh_config", None))
     if LOCAL not in keys.values():
         keys = {LOCAL: LOCAL, **keys}
     return keys

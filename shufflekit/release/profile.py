@@ -8,14 +8,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from ..artifacts import Artifact, Manifest, update_manifest
 from ..errors import ShufflekitError, UsageError
-from ..report.view import TIMES_KIND
+from ..records import Latency, LatencyTimes
+from ..runtimes.fanout import per_device
 from .driver import Context, Planned
 from .options import LOCAL, device_keys
 from .state import Unit, data_fingerprint, fingerprint
@@ -45,8 +45,8 @@ def _device_progress(ctx: Context, key: str, index: int, count: int, task: str, 
 
 
 def _fresh_latency(manifest: Manifest, device: str, artifact: Artifact) -> bool:
-    entry = manifest.results("latency", group=device).get(artifact.name)
-    return isinstance(entry, dict) and entry.get("sha256") == artifact.sha256
+    entry = manifest.results(Latency, group=device).get(artifact.name)
+    return entry is not None and entry.sha256 == artifact.sha256
 
 
 def stage_profile(ctx: Context) -> None:
@@ -74,16 +74,9 @@ def stage_profile(ctx: Context) -> None:
     if not plans:
         return
     ctx.device_accuracy = _device_accuracy_images(ctx, manifest)
-    stop = threading.Event()
-    with ThreadPoolExecutor(max_workers=len(plans), thread_name_prefix="profile") as pool:
-        futures = [pool.submit(_device_worker, ctx, address, keys[address], plan, stop)
-                   for address, plan in plans.items()]
-        try:
-            for future in futures:
-                future.result()  # a worker records its own device's failures; anything else is raised here
-        except BaseException:  # Ctrl-C (or a bug): the other workers stop after their current artifact
-            stop.set()
-            raise
+    # a worker records its own device's failures; anything else (a bug) is raised after the others finish
+    per_device({address: partial(_device_worker, ctx, address, keys[address], plan)
+                for address, plan in plans.items()})
 
 
 def _device_worker(ctx: Context, address: str, key: str, plan: list[Planned[Artifact]],
@@ -185,4 +178,4 @@ def _record_times(folder: Path, key: str, artifact: Artifact, report: Any) -> No
     with update_manifest(folder) as manifest:
         current = {a.name: a for a in manifest.artifacts}.get(artifact.name)
         if current is not None and current.sha256 == artifact.sha256:
-            manifest.record(TIMES_KIND, current, {"times_ms": [round(t, 5) for t in times[0]]}, group=key)
+            manifest.record(LatencyTimes(times_ms=tuple(round(t, 5) for t in times[0])), current, group=key)

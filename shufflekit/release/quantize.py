@@ -10,6 +10,7 @@ from typing import Any
 
 from ..artifacts import Artifact, Manifest, update_manifest
 from ..errors import UsageError
+from ..records import RELEASE_KIND, RecipeFallback
 from ..export import (
     quantize as export_quantize,  # called through the module: a test stands in for it
 )
@@ -145,7 +146,7 @@ def recipes_failed_on_devices(ctx: Context) -> dict[str, str]:
     kernel there, with where;
     recorded in the manifest so a rerun does not make the same file again. Only the release's own
     recipe choice falls back: a file made with the user's explicit settings is kept as asked."""
-    from ..report.view import RELEASE_KIND, load_view
+    from ..report.view import load_view
 
     if ctx.options.quantize.explicit_recipe:
         return {}
@@ -172,9 +173,9 @@ def recipes_failed_on_devices(ctx: Context) -> dict[str, str]:
             current = manifest.results(RELEASE_KIND).get(RECIPE_SKIPS, {})
             if current.get("parent_sha256") != parent:  # recorded for another model: void
                 current = {}
-            manifest.record(RELEASE_KIND, RECIPE_SKIPS, {"skip": sorted(set(current.get("skip", [])) | set(found)),
-                                                        "why": {**current.get("why", {}), **found},
-                                                        "parent_sha256": parent, "measured_at": ""})
+            manifest.record(RecipeFallback(skip=tuple(sorted(set(current.get("skip", [])) | set(found))),
+                                           why={**current.get("why", {}), **found}, parent_sha256=parent,
+                                           measured_at=""), RECIPE_SKIPS)
     return found
 
 
@@ -184,8 +185,6 @@ def _fp32_onnx_sha(manifest: Manifest) -> str | None:
 
 def _recorded_skips(manifest: Manifest | None) -> dict[str, Any]:
     """The recipe fallback record, when it was made for the model the folder holds now."""
-    from ..report.view import RELEASE_KIND
-
     if manifest is None:
         return {}
     record = manifest.results(RELEASE_KIND).get(RECIPE_SKIPS, {})

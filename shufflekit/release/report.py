@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..artifacts import Manifest, update_manifest
+from ..records import RELEASE_KIND, record_class
 from .driver import Context
 from .state import Unit, fingerprint
 
@@ -18,8 +19,6 @@ log = logging.getLogger(__name__)
 def record_release_facts(ctx: Context) -> None:
     """Facts the report needs that no other command records: the model's complexity, and the notes of
     this run (what was left out, which device failed). Written only when they changed."""
-    from ..report.view import RELEASE_KIND
-
     manifest = Manifest.load(ctx.folder)
     meta = manifest.meta
     current = manifest.results(RELEASE_KIND)
@@ -44,7 +43,7 @@ def record_release_facts(ctx: Context) -> None:
     if updates:
         with update_manifest(ctx.folder) as writable:
             for name, entry in updates.items():
-                writable.record(RELEASE_KIND, name, {**entry, "measured_at": ""})
+                writable.record(record_class(RELEASE_KIND, name).from_dict({**entry, "measured_at": ""}), name)
 
 
 def _manifest_digest(manifest: Manifest) -> str:

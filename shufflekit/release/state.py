@@ -21,7 +21,7 @@ from typing import Any
 from .. import __version__
 from ..artifacts import MANIFEST_NAME, Manifest, update_manifest, utc_now
 from ..files import sha256_file
-from ..report.view import STAGES_KIND
+from ..records import StageRecord
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class StageLog:
 def recorded(manifest: Manifest | None, unit: Unit) -> dict[str, Any] | None:
     if manifest is None:
         return None
-    entry = manifest.results(STAGES_KIND).get(unit.key)
+    entry = manifest.results(StageRecord.kind).get(unit.key)
     return entry if isinstance(entry, dict) else None
 
 
@@ -121,8 +121,9 @@ def mark_done(folder: Path, unit: Unit, outputs: Mapping[str, str] = (), seconds
               **extra: Any) -> None:
     """Record a finished unit: its fingerprint and the sha256 of each file it made."""
     with update_manifest(folder) as manifest:
-        manifest.record(STAGES_KIND, unit.key, {"fingerprint": unit.fingerprint, "outputs": dict(outputs or {}),
-                                                "seconds": round(seconds, 3), "finished_at": utc_now(), **extra})
+        manifest.record(StageRecord.from_dict({"fingerprint": unit.fingerprint, "outputs": dict(outputs or {}),
+                                               "seconds": round(seconds, 3), "finished_at": utc_now(), **extra}),
+                        unit.key)
 
 
 def outputs_of(folder: Path, names: list[str]) -> dict[str, str]:

@@ -21,8 +21,9 @@ from ..device import backends
 from ..device.bench import check_counts
 from ..device.errors import RunnerError
 from ..errors import UsageError
-from ..records import DeviceAccuracy, DeviceParity
+from ..records import DeviceAccuracy, DeviceFacts, DeviceParity, Latency, OpProfile
 from . import opcategories
+from .fanout import device_keys, per_device
 from .base import RuntimeOptions, get_runtime, runtime_for_format, translate
 
 log = logging.getLogger(__name__)
@@ -309,36 +310,19 @@ def profile_devices(folder: str | Path, selectors: Sequence[str] = (), *, device
     their results). Every device runs to its end; the first failure is raised after the others finish,
     so what they measured is kept."""
     devices = list(dict.fromkeys(devices)) or [LOCAL]
-    if len(devices) == 1:
-        return [profile_folder(folder, selectors, options=options, settings=settings, device=devices[0],
-                               connect=connect, progress=progress, native=native, accuracy=accuracy,
-                               max_drop=max_drop, judge=judge)]
-    from concurrent.futures import ThreadPoolExecutor
+    device_keys(devices, getattr(connect, "ssh_config", None))  # a device named twice is refused
+    if len(devices) > 1:  # bad selections fail once, before any device is reached
+        chosen = select_artifacts(Manifest.load(folder), selectors, options or RuntimeOptions())
+        if native is not None:
+            native.check(chosen, options or RuntimeOptions(), settings or ProfileSettings())
 
-    from .remote import parse_address
+    def work(device: str) -> Callable[[Any], ProfileReport]:
+        return lambda stop: profile_folder(
+            folder, selectors, options=options, settings=settings, device=device, connect=connect,
+            progress=_per_device(progress, device) if len(devices) > 1 else progress, native=native,
+            accuracy=accuracy, max_drop=max_drop, judge=judge)
 
-    keys = [parse_address(d, ssh_config=getattr(connect, "ssh_config", None)).key for d in devices]
-    twice = sorted({k for k in keys if keys.count(k) > 1})
-    if twice:  # two workers timing on one CPU would slow each other down
-        raise UsageError(f"--device names {twice[0]} more than once", hint="give each device once")
-    manifest = Manifest.load(folder)  # bad selections fail once, before any device is reached
-    chosen = select_artifacts(manifest, selectors, options or RuntimeOptions())
-    if native is not None:
-        native.check(chosen, options or RuntimeOptions(), settings or ProfileSettings())
-    with ThreadPoolExecutor(max_workers=len(devices)) as pool:
-        futures = [pool.submit(profile_folder, folder, selectors, options=options, settings=settings, device=d,
-                               connect=connect, progress=_per_device(progress, d), native=native,
-                               accuracy=accuracy, max_drop=max_drop, judge=judge)
-                   for d in devices]
-    reports, failures = [], []
-    for future in futures:
-        try:
-            reports.append(future.result())
-        except Exception as exc:  # noqa: BLE001 - reported after every device had its turn
-            failures.append(exc)
-    if failures:
-        raise failures[0]
-    return reports
+    return list(per_device({d: work(d) for d in devices}).values())
 
 
 def _per_device(progress: ProgressFn | None, device: str) -> ProgressFn | None:
@@ -360,12 +344,12 @@ def _record(folder: Path, profile: ArtifactProfile, device: str, facts: dict[str
         if current is None or current.sha256 != profile.artifact.sha256:
             log.warning("%s changed while it was profiled; its figures are not recorded", profile.artifact.name)
             return
-        manifest.record("latency", current, profile.summary(), group=device)
-        manifest.set_group_info("latency", device, facts)
+        manifest.record(Latency.from_dict(profile.summary()), current, group=device)
+        manifest.set_device_facts(device, DeviceFacts.from_dict(facts, where=f"{DeviceFacts.kind}.{device}"))
         ops = profile.op_summary()
         if ops is not None:
-            manifest.record("op_profile", current, ops, group=device)
+            manifest.record(OpProfile.from_dict(ops), current, group=device)
         if profile.parity is not None:
-            manifest.record(DeviceParity.kind, current, profile.parity.to_dict(), group=device)
+            manifest.record(DeviceParity.from_dict(profile.parity.to_dict()), current, group=device)
         if profile.accuracy is not None:
-            manifest.record(DeviceAccuracy.kind, current, profile.accuracy.to_dict(), group=device)
+            manifest.record(DeviceAccuracy.from_dict(profile.accuracy.to_dict()), current, group=device)
