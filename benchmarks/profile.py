@@ -49,7 +49,7 @@ def bare_vs_harness(path: Path, layout: str, iters: int, rounds: int, threads: i
     return result
 
 
-def bare_vs_harness_session(session, feeds_list: list, iters: int, rounds: int,  # noqa: ANN001
+def bare_vs_harness_session(session, feeds_list: list, iters: int, rounds: int,
                             block: int = 10) -> dict[str, float]:
     from shufflekit.device.bench import timed_loop
 
@@ -154,11 +154,11 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+    import logging
+
     from shufflekit.artifacts import Manifest
     from shufflekit.runtimes import RuntimeOptions
     from shufflekit.runtimes.profile import ProfileSettings, profile_folder
-
-    import logging
 
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("shufflekit.runtimes.profile").setLevel(logging.INFO)

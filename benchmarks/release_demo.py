@@ -53,7 +53,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="shufflekit-release-demo-") as work:
         env = {**os.environ, "SHUFFLEKIT_CACHE": str(Path(work) / "cache")}  # cold: the demo set is written
         out = Path(work) / "demo-release"
-        wall, output = _run(shufflekit, out, env)
+        wall, _output = _run(shufflekit, out, env)
         print(f"after:  {_uptime()}")
         manifest = json.loads((out / "manifest.json").read_text())
         rerun, rerun_output = _run(shufflekit, out, env)
@@ -61,8 +61,8 @@ def main() -> int:
             shutil.copytree(out, args.keep, dirs_exist_ok=True)
 
     units = manifest["results"].get("release_stages", {})
-    per_stage = {stage: 0.0 for stage in STAGES}
-    counts = {stage: 0 for stage in STAGES}
+    per_stage = dict.fromkeys(STAGES, 0.0)
+    counts = dict.fromkeys(STAGES, 0)
     for key, entry in units.items():
         stage = key.split(" ")[0]
         per_stage[stage] = per_stage.get(stage, 0.0) + float(entry.get("seconds", 0.0))

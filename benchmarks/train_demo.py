@@ -40,7 +40,7 @@ def main() -> int:
         started = time.perf_counter()
         from shufflekit.train import TrainConfig, train
 
-        def report(stats) -> None:  # noqa: ANN001
+        def report(stats) -> None:
             print(f"  epoch {stats.epoch:>2}/{stats.epochs}  loss {stats.train_loss:.3f}  "
                   f"train {stats.train_top1:5.1f}%  val {stats.val_top1:5.1f}%  {stats.seconds:5.1f} s", flush=True)
 

@@ -7,16 +7,17 @@ import contextlib
 import datetime as _dt
 import json
 import math
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import metadata as _importlib_metadata
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 from . import __version__
 from .errors import IntegrityError, ManifestError, UsageError
 from .files import atomic_write_text, sha256_file
-from .formats import format_names, get_precision, precision_names, precisions
 from .folder import ReleaseFolder
+from .formats import format_names, get_precision, precision_names, precisions
 from .metadata import ModelMeta
 from .records import SCHEMA, SCHEMA_V1, SHA256_RE, DeviceFacts, Record, kinds, record_class, registered
 
@@ -66,7 +67,7 @@ class TensorSpec:
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, where: str = "tensor") -> "TensorSpec":
+    def from_dict(cls, data: Mapping[str, Any], *, where: str = "tensor") -> TensorSpec:
         """Strict: a shape of positive ints or dimension names, a known dtype and layout, a positive scale."""
         if not isinstance(data, Mapping):
             raise _bad(where, data, "an object")
@@ -77,7 +78,7 @@ class TensorSpec:
         if not isinstance(shape, list) or not shape:
             raise _bad(f"{where}.shape", shape, "a list of dimensions")
         for i, dim in enumerate(shape):
-            if isinstance(dim, str) and dim or (type(dim) is int and dim > 0):
+            if (isinstance(dim, str) and dim) or (type(dim) is int and dim > 0):
                 continue
             raise _bad(f"{where}.shape[{i}]", dim, "a positive int or a dimension name")
         dtype = _need(data, "dtype", where)
@@ -136,7 +137,7 @@ class Artifact:
         return self.inputs[0]
 
     @classmethod
-    def from_file(cls, path: Path, **fields: Any) -> "Artifact":
+    def from_file(cls, path: Path, **fields: Any) -> Artifact:
         """Build the record for a finished file; hash and size are read from the bytes."""
         return cls(name=path.name, sha256=sha256_file(path), size_bytes=path.stat().st_size, **fields)
 
@@ -162,7 +163,7 @@ class Artifact:
                 "tools": dict(self.tools), "options": dict(self.options), "created_at": self.created_at}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, where: str = "artifact") -> "Artifact":
+    def from_dict(cls, data: Mapping[str, Any], *, where: str = "artifact") -> Artifact:
         """Strict: every field typed, tensors checked, inputs consistent with the precision and the model's
         input size, so an edited manifest cannot claim what the file is not."""
         if not isinstance(data, Mapping):
@@ -208,7 +209,7 @@ class Artifact:
                    inputs=tensors["inputs"], outputs=tensors["outputs"], meta=meta, parent_sha256=parent,
                    tools=dict(tools), options=dict(options), created_at=created)
 
-    def with_(self, **changes: Any) -> "Artifact":
+    def with_(self, **changes: Any) -> Artifact:
         return replace(self, **changes)
 
 
@@ -247,19 +248,19 @@ class Manifest:
     (saving writes version 2); every field is checked on load, so a damaged manifest is one line.
     """
 
-    def __init__(self, folder: str | Path, data: dict[str, Any]):
+    def __init__(self, folder: str | Path, data: dict[str, Any]) -> None:
         self.folder = Path(folder)
         self._data = data
 
     # -- reading and writing -------------------------------------------------------------------------
     @classmethod
-    def new(cls, folder: str | Path, meta: ModelMeta, *, source: Mapping[str, Any] | None = None) -> "Manifest":
+    def new(cls, folder: str | Path, meta: ModelMeta, *, source: Mapping[str, Any] | None = None) -> Manifest:
         return cls(folder, {"schema": SCHEMA, "shufflekit_version": __version__, "created_at": utc_now(),
                             "model": meta.to_dict(), "source": dict(source or {}), "artifacts": [],
                             "results": {}})
 
     @classmethod
-    def load(cls, folder: str | Path) -> "Manifest":
+    def load(cls, folder: str | Path) -> Manifest:
         folder = Path(folder)
         path = folder / MANIFEST_NAME
         if not folder.is_dir():

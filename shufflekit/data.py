@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Literal, Sequence
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -87,7 +88,7 @@ class ImageSet:
         item = self.items[index]
         return str(item) if isinstance(item, Path) else f"{self.source}[{index}]"
 
-    def load(self, index: int) -> "PILImage.Image":
+    def load(self, index: int) -> PILImage.Image:
         """The image as RGB. Raises an OSError/ValueError from Pillow if the file cannot be decoded."""
         Image = _pil()
         item = self.items[index]
@@ -96,7 +97,7 @@ class ImageSet:
                 return image.convert("RGB")  # convert() decodes fully, so a truncated file fails here
         return Image.fromarray(np.ascontiguousarray(item))  # uint8 (H, W, 3): RGB
 
-    def subset(self, indices: Sequence[int] | np.ndarray) -> "ImageSet":
+    def subset(self, indices: Sequence[int] | np.ndarray) -> ImageSet:
         indices = np.asarray(indices, dtype=np.int64)
         items = self.items[indices] if isinstance(self.items, np.ndarray) else [self.items[i] for i in indices]
         labels = self.labels[indices] if self.labels is not None else None
@@ -207,8 +208,8 @@ def _open_array(path: Path, classes: Sequence[str] | None) -> ImageSet:
                     raise DataError(f"{path} has no 'images' array (it has {', '.join(archive.files) or 'none'})",
                                     hint="save it with np.savez(path, images=..., labels=...)")
                 images = archive["images"]
-                labels = archive["labels"] if "labels" in archive else None
-                names = archive["classes"] if "classes" in archive else None
+                labels = archive.get("labels", None)
+                names = archive.get("classes", None)
     except DataError:
         raise
     except (OSError, ValueError, EOFError) as exc:
@@ -287,7 +288,7 @@ def train_val_sets(source: str | os.PathLike[str], *, val_fraction: float = 0.1,
 
 # ------------------------------------------------------------------------------------------ preprocessing
 
-def resize_center_crop(image: "PILImage.Image", pre: Preprocessing) -> "PILImage.Image":
+def resize_center_crop(image: PILImage.Image, pre: Preprocessing) -> PILImage.Image:
     """Resize the shorter side to ``pre.resize_size`` and crop the center ``pre.input_size`` square,
     rounding as torchvision's Resize/CenterCrop do, so published ImageNet weights see what they expect."""
     Image = _pil()
@@ -299,18 +300,18 @@ def resize_center_crop(image: "PILImage.Image", pre: Preprocessing) -> "PILImage
         image = image.resize(size, Image.BILINEAR)
     width, height = image.size
     crop = pre.input_size
-    left, top = int(round((width - crop) / 2.0)), int(round((height - crop) / 2.0))
+    left, top = round((width - crop) / 2.0), round((height - crop) / 2.0)
     return image.crop((left, top, left + crop, top + crop))
 
 
-def to_array(image: "PILImage.Image", pre: Preprocessing, layout: Layout = "nchw") -> np.ndarray:
+def to_array(image: PILImage.Image, pre: Preprocessing, layout: Layout = "nchw") -> np.ndarray:
     """An RGB image of the input size -> float32 (3, S, S) or (S, S, 3), scaled and normalized."""
     pixels: np.ndarray = np.asarray(image, dtype=np.float32) * (1.0 / 255.0)
     pixels = (pixels - np.asarray(pre.mean, np.float32)) / np.asarray(pre.std, np.float32)
     return np.ascontiguousarray(pixels.transpose(2, 0, 1) if layout == "nchw" else pixels)
 
 
-def preprocess(image: "PILImage.Image", pre: Preprocessing, layout: Layout = "nchw") -> np.ndarray:
+def preprocess(image: PILImage.Image, pre: Preprocessing, layout: Layout = "nchw") -> np.ndarray:
     """Inference preprocessing of one image, exactly as the model's metadata describes it."""
     return to_array(resize_center_crop(image, pre), pre, layout)
 
@@ -328,7 +329,7 @@ class Augmentation:
         return {"scale": list(self.scale), "ratio": list(self.ratio), "hflip": self.hflip}
 
 
-def augment(image: "PILImage.Image", pre: Preprocessing, aug: Augmentation, rng: np.random.Generator,
+def augment(image: PILImage.Image, pre: Preprocessing, aug: Augmentation, rng: np.random.Generator,
             layout: Layout = "nchw") -> np.ndarray:
     """Training preprocessing: random resized crop to the input size, optional flip, then normalize
     like inference. The crop follows torchvision's RandomResizedCrop (ten tries, then a center crop)."""
@@ -339,15 +340,15 @@ def augment(image: "PILImage.Image", pre: Preprocessing, aug: Augmentation, rng:
     for _ in range(10):
         target = area * rng.uniform(*aug.scale)
         aspect = np.exp(rng.uniform(np.log(aug.ratio[0]), np.log(aug.ratio[1])))
-        w, h = int(round(np.sqrt(target * aspect))), int(round(np.sqrt(target / aspect)))
+        w, h = round(np.sqrt(target * aspect)), round(np.sqrt(target / aspect))
         if 0 < w <= width and 0 < h <= height:
             left, top = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
             box = (left, top, left + w, top + h)
             break
     if box is None:  # fall back to the largest center crop within the ratio range
         aspect = width / height
-        w, h = ((width, int(round(width / aug.ratio[0]))) if aspect < aug.ratio[0] else
-                (int(round(height * aug.ratio[1])), height) if aspect > aug.ratio[1] else (width, height))
+        w, h = ((width, round(width / aug.ratio[0])) if aspect < aug.ratio[0] else
+                (round(height * aug.ratio[1]), height) if aspect > aug.ratio[1] else (width, height))
         w, h = min(w, width), min(h, height)
         box = ((width - w) // 2, (height - h) // 2, (width - w) // 2 + w, (height - h) // 2 + h)
     size = pre.input_size

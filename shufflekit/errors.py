@@ -9,7 +9,7 @@ class ShufflekitError(Exception):
 
     exit_code = 2
 
-    def __init__(self, message: str, *, hint: str | None = None):
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
         self.message = message
         self.hint = hint
         super().__init__(f"{message} ({hint})" if hint else message)

@@ -7,8 +7,8 @@ import contextlib
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 _CHUNK = 1 << 20
 _UMASK = os.umask(0o022)  # read once at import (os.umask can only be read by setting it)

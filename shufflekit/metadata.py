@@ -3,8 +3,9 @@ which variant, how many classes, their labels, and how to preprocess an image fo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -36,7 +37,7 @@ class Preprocessing:
             raise ValueError("mean and std need three values each, std positive")
 
     @classmethod
-    def for_size(cls, input_size: int, **kwargs: Any) -> "Preprocessing":
+    def for_size(cls, input_size: int, **kwargs: Any) -> Preprocessing:
         """The ImageNet convention: crop 224 from 256, i.e. resize to input_size / 0.875."""
         check_input_size(input_size)
         return cls(input_size=input_size, resize_size=round(input_size / 0.875), **kwargs)
@@ -46,7 +47,7 @@ class Preprocessing:
                 "mean": list(self.mean), "std": list(self.std)}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Preprocessing":
+    def from_dict(cls, data: Mapping[str, Any]) -> Preprocessing:
         for key in ("input_size", "resize_size"):
             if type(data[key]) is not int:
                 raise TypeError(f"preprocessing.{key} must be an integer, not {data[key]!r}")
@@ -81,7 +82,7 @@ class ModelMeta:
     def label_names(self) -> tuple[str, ...]:
         return self.labels if self.labels is not None else tuple(str(i) for i in range(self.num_classes))
 
-    def with_(self, **changes: Any) -> "ModelMeta":
+    def with_(self, **changes: Any) -> ModelMeta:
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -92,7 +93,7 @@ class ModelMeta:
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ModelMeta":
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelMeta:
         """Strict about types (a manifest edited by hand must not be coerced into something it is not)."""
         if not isinstance(data["model"], str) or type(data["num_classes"]) is not int:
             raise TypeError(f"model must be a name and num_classes an integer, not {data['model']!r}, "

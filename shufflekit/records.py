@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any, ClassVar, Mapping, Sequence, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from .errors import ManifestError
 
@@ -38,7 +39,7 @@ def _fail(where: str, value: Any, expected: str) -> ManifestError:
 
 
 class Str(FieldType):
-    def __init__(self, choices: Sequence[str] = (), pattern: str | None = None, nonempty: bool = False):
+    def __init__(self, choices: Sequence[str] = (), pattern: str | None = None, nonempty: bool = False) -> None:
         self.choices, self.pattern, self.nonempty = tuple(choices), pattern, nonempty
 
     def check(self, value: Any, where: str) -> Any:
@@ -67,7 +68,7 @@ class Num(FieldType):
     """A finite number (int or float, never a bool) within optional bounds."""
 
     def __init__(self, minimum: float | None = None, maximum: float | None = None, exclusive_min: bool = False,
-                 integer: bool = False):
+                 integer: bool = False) -> None:
         self.minimum, self.maximum, self.exclusive_min, self.integer = minimum, maximum, exclusive_min, integer
 
     def check(self, value: Any, where: str) -> Any:
@@ -91,7 +92,7 @@ class Num(FieldType):
         return out
 
 
-def Int(minimum: int | None = None, maximum: int | None = None) -> Num:  # noqa: N802 - reads like a type
+def Int(minimum: int | None = None, maximum: int | None = None) -> Num:
     return Num(minimum, maximum, integer=True)
 
 
@@ -116,7 +117,7 @@ class Anything(FieldType):
 
 
 class Opt(FieldType):
-    def __init__(self, inner: FieldType):
+    def __init__(self, inner: FieldType) -> None:
         self.inner = inner
 
     def check(self, value: Any, where: str) -> Any:
@@ -128,7 +129,7 @@ class Opt(FieldType):
 
 
 class ListOf(FieldType):
-    def __init__(self, item: FieldType, min_items: int = 0):
+    def __init__(self, item: FieldType, min_items: int = 0) -> None:
         self.item, self.min_items = item, min_items
 
     def check(self, value: Any, where: str) -> Any:
@@ -148,7 +149,7 @@ class ListOf(FieldType):
 class MapOf(FieldType):
     """An object with string keys, each value of one type."""
 
-    def __init__(self, value: FieldType):
+    def __init__(self, value: FieldType) -> None:
         self.value = value
 
     def check(self, value: Any, where: str) -> Any:
@@ -163,7 +164,7 @@ class MapOf(FieldType):
 class Obj(FieldType):
     """An object with some required keys (typed) and any others."""
 
-    def __init__(self, **required: FieldType):
+    def __init__(self, **required: FieldType) -> None:
         self.required = required
 
     def check(self, value: Any, where: str) -> Any:

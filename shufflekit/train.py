@@ -20,15 +20,26 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
 from . import __version__
-from .data import (DECODE_ERRORS, DEMO, Augmentation, ImageSet, Skipped, augment, preprocess, relabel,
-                   report_skipped, train_val_sets)
+from .data import (
+    DECODE_ERRORS,
+    DEMO,
+    Augmentation,
+    ImageSet,
+    Skipped,
+    augment,
+    preprocess,
+    relabel,
+    report_skipped,
+    train_val_sets,
+)
 from .errors import CheckpointError, UsageError
 from .metadata import ModelMeta, Preprocessing, check_input_size
 
@@ -200,7 +211,7 @@ class _Samples:
     depends only on (seed, epoch, index): the same with any number of loader workers, and after a resume.
     An image that cannot be decoded comes back as None with its name, and the batch leaves it out."""
 
-    def __init__(self, images: ImageSet, pre: Preprocessing, aug: Augmentation | None, seed: int):
+    def __init__(self, images: ImageSet, pre: Preprocessing, aug: Augmentation | None, seed: int) -> None:
         self.images, self.pre, self.aug, self.seed = images, pre, aug, seed
         self.labels = images.require_labels("training")
 
@@ -236,7 +247,7 @@ class _EpochKeys:
     """Wraps a sampler so it yields (epoch, index) keys; lives in the main process, so set_epoch reaches
     persistent loader workers too."""
 
-    def __init__(self, sampler: Any):
+    def __init__(self, sampler: Any) -> None:
         self.sampler, self.epoch = sampler, 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -276,7 +287,7 @@ def _loaders(train: ImageSet, val: ImageSet | None, pre: Preprocessing, config: 
 def _param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
     decay: list[Any] = []
     no_decay: list[Any] = []
-    for name, param in model.named_parameters():
+    for _name, param in model.named_parameters():
         (no_decay if param.ndim <= 1 else decay).append(param)  # BatchNorm weights/biases, fc bias
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 

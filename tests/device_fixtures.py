@@ -38,7 +38,7 @@ BARE_DEVICE_VENV = ROOT / ".venv-device-bare"
 HOST_ALIAS = "sk-device"
 
 
-def _missing(reason: str):  # noqa: ANN202
+def _missing(reason: str):
     """Skip on a developer's machine without the part; fail under CI, where `make test` installs it."""
     if os.environ.get("CI"):
         pytest.fail(f"{reason} (CI runs `make test`, which must install it)")
@@ -76,7 +76,7 @@ class SshServer:
 
 
 @pytest.fixture(scope="session")
-def sshd_server(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def sshd_server(tmp_path_factory: pytest.TempPathFactory):
     sshd = _sshd_binary()
     if sshd is None:
         _missing("sshd is not installed (Debian: apt-get install openssh-server; `make test` does it)")
@@ -99,7 +99,7 @@ def sshd_server(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
             "PermitRootLogin prohibit-password", f"AllowUsers {user}", "LogLevel VERBOSE",
             "Subsystem sftp internal-sftp", "",
         ]))
-        log = open(folder / "sshd.log", "wb")
+        log = open(folder / "sshd.log", "wb")  # noqa: SIM115 - the server writes it until the session ends
         proc = subprocess.Popen([sshd, "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL,
                                 stdout=log, stderr=subprocess.STDOUT)
         if _wait_listening(proc, folder / "sshd.log"):
@@ -152,7 +152,7 @@ class SshClient:
         query = "&".join(f"{k}={v}" for k, v in params.items())
         return f"ssh://{self.server.user}@127.0.0.1:{self.server.port}" + (f"?{query}" if query else "")
 
-    def address(self, **params: str):  # noqa: ANN201
+    def address(self, **params: str):
         return parse_address(self.url(**params))
 
     def trust_server(self, key_line: str | None = None) -> None:

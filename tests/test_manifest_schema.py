@@ -31,7 +31,7 @@ def test_the_schema_is_valid_json_schema() -> None:
     lambda d: d["results"].update(latncy={}),
     lambda d: d["results"].setdefault("latency", {}).update(local={"x.onnx": {"ms": 1.0}}),
 ])
-def test_what_the_loader_refuses_the_schema_refuses(small_release: Path, edit) -> None:  # noqa: ANN001
+def test_what_the_loader_refuses_the_schema_refuses(small_release: Path, edit) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     data = json.loads((small_release / "manifest.json").read_text())
     validator = jsonschema.Draft202012Validator(manifest_schema())

@@ -15,8 +15,7 @@ import pytest
 from shufflekit import records
 from shufflekit.artifacts import Manifest
 from shufflekit.errors import ManifestError
-from shufflekit.records import (Accuracy, DeviceFacts, Latency, ProfileFailures, Record, ReleaseNotes, register,
-                                spec)
+from shufflekit.records import Accuracy, DeviceFacts, Latency, ProfileFailures, Record, ReleaseNotes, register, spec
 
 V1 = Path(__file__).parent / "fixtures" / "manifest_v1.json"  # written by the version 1 code (export + records)
 
@@ -127,7 +126,7 @@ def test_a_version_1_folder_is_read_upgraded_and_saved_as_version_2(v1_folder: P
     (lambda a: a.update(sha256="abc"), "sha256"),
     (lambda a: a.update(size_bytes=-1), "size_bytes"),
 ])
-def test_an_edited_artifact_is_refused_naming_the_field(small_release_copy: Path, edit, field: str) -> None:  # noqa: ANN001
+def test_an_edited_artifact_is_refused_naming_the_field(small_release_copy: Path, edit, field: str) -> None:
     path = small_release_copy / "manifest.json"
     data = json.loads(path.read_text())
     edit(data["artifacts"][0])

@@ -1,8 +1,19 @@
 """Command-line interface. Each command lives in its own module and stays a few lines around one
 library call; importing a module registers its commands on ``main``."""
 
-from . import (board_cmd, devices_cmd, evaluate_cmd, export_cmd, models_cmd,  # noqa: F401  (registers commands)
-               profile_cmd, quantize_cmd, release_cmd, report_cmd, train_cmd, validate_cmd)
+from . import (  # noqa: F401  (registers commands)
+               board_cmd,
+               devices_cmd,
+               evaluate_cmd,
+               export_cmd,
+               models_cmd,
+               profile_cmd,
+               quantize_cmd,
+               release_cmd,
+               report_cmd,
+               train_cmd,
+               validate_cmd,
+)
 from .app import main
 
 __all__ = ["main"]

@@ -185,7 +185,7 @@ def _print_summary(report: Any) -> None:
     for p in report.profiles:
         r, lat = p.result, p.latency
         if emulated:  # the emulator's speed is not the device's: never shown as such
-            lat = {k: None for k in ("p50_ms", "p90_ms", "p99_ms", "mean_ms")}
+            lat = dict.fromkeys(("p50_ms", "p90_ms", "p99_ms", "mean_ms"))
             r = {**r, "throughput_ips": None, "load_ms": None, "first_inference_ms": None, "peak_rss_bytes": None}
         tool = f" ({r['tool']['binary']})" if r.get("tool") else ""  # a native tool measured, not the runner
         rows.append((p.artifact.name, p.artifact.key, _mb(p.artifact.size_bytes),

@@ -56,7 +56,7 @@ def _per_layer(folder: Path, threshold_db: float) -> list:
 
 def _print_per_layer(report) -> None:  # noqa: ANN001 - validate.per_layer.PerLayerReport
     first = report.first_departure
-    shown = sorted((layer for layer in report.layers if layer.sqnr_db is not None), key=lambda l: l.sqnr_db)[:10]
+    shown = sorted((layer for layer in report.layers if layer.sqnr_db is not None), key=lambda layer: layer.sqnr_db)[:10]
     if first is not None and first not in shown:
         shown.insert(0, first)
     rows = [(layer.node, layer.op_type, f"{layer.sqnr_db:.1f}",

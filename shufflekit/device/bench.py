@@ -16,6 +16,7 @@ from .facts import host_facts, peak_rss_bytes, rss_bytes
 from .session import open_session
 from .tensors import Feeds, example_images, image_input, plan_batch, predict_all, prepare_feeds, save_outputs
 
+
 def latency_stats(times_s: Sequence[float]) -> Dict[str, Any]:
     t = np.asarray(times_s, dtype=np.float64) * 1e3
     p50, p90, p99 = np.percentile(t, [50, 90, 99])
@@ -95,7 +96,7 @@ def benchmark(path: str, runtime: Optional[str] = None, providers: Union[str, Se
         session = open_session(path, runtime, providers, threads, allow_fallback)
         load_s = time.perf_counter() - start
         info = image_input(session)
-        how, per_call = plan_batch(info, int(batch))
+        how, _per_call = plan_batch(info, int(batch))
         images = example_images(info, int(batch), layout, seed)
         feeds_list = prepare_feeds(session, images, layout)
         start = time.perf_counter()

@@ -27,7 +27,7 @@ class RunnerError(Exception):
         return data
 
     @classmethod
-    def from_dict(cls, data: Dict[str, Any]) -> "RunnerError":
+    def from_dict(cls, data: Dict[str, Any]) -> RunnerError:
         """The inverse of ``to_dict``: what a job printed, as the error it was."""
         details = {k: v for k, v in data.items() if k not in ("kind", "message", "hint")}
         return cls(str(data.get("kind") or "internal"), str(data.get("message") or "the runner failed without a "

@@ -89,11 +89,16 @@ def main(argv: Optional[List[str]] = None) -> int:
             if len(argv) != 1:
                 raise RunnerError("bad_input", "usage: shufflekit-device.pyz JOB.json (or - for stdin)",
                                   hint="pass one job")
-            text = sys.stdin.read() if argv[0] == "-" else open(argv[0]).read()
+            if argv[0] == "-":
+                text = sys.stdin.read()
+            else:
+                with open(argv[0]) as handle:
+                    text = handle.read()
             try:
                 job = json.loads(text)
             except ValueError as exc:
-                raise RunnerError("bad_input", "the job is not valid JSON (%s)" % exc, hint="check the job file")
+                raise RunnerError("bad_input", "the job is not valid JSON (%s)" % exc,
+                                  hint="check the job file") from None
             reply = {"ok": True, "protocol": RUNNER_PROTOCOL, "result": run_job(job)}
         except RunnerError as exc:
             reply, code = {"ok": False, "protocol": RUNNER_PROTOCOL, "error": exc.to_dict()}, 2

@@ -10,8 +10,8 @@ strings, no f-strings) so that an old Python on a board still reports its versio
 import os
 import re
 
-try:
-    from typing import Mapping  # noqa: F401  (named in string annotations)
+try:  # noqa: SIM105 - contextlib.suppress would be one more import on the oldest Pythons
+    from typing import Mapping
 except ImportError:  # a Python 3 without typing still reports its version
     pass
 

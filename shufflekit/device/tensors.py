@@ -14,7 +14,7 @@ from .errors import RunnerError, shape_hint, shape_text
 Feeds = Dict[str, np.ndarray]
 
 
-class TensorInfo(object):
+class TensorInfo:
     """One model input or output as the runtime sees it. ``shape`` entries are ints, or None for a
     dynamic dimension; ``quantization`` is (scale, zero_point) for int8/uint8 tensors, else None."""
 

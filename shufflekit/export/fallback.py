@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -54,9 +55,9 @@ class AccuracyGate:
 
     arrays: Any
     max_drop: float
-    predict: Callable[[Path, Artifact, np.ndarray], "np.ndarray | None"]
+    predict: Callable[[Path, Artifact, np.ndarray], np.ndarray | None]
 
-    def judge(self, path: Path, parent: Artifact) -> "Attempt":
+    def judge(self, path: Path, parent: Artifact) -> Attempt:
         logits = self.predict(path, parent, self.arrays.images)
         if logits is None:  # this CPU's runtime has no kernel for the file: it fails here
             return Attempt("", 0.0, self.arrays.pytorch_top1, False, note="no kernel on this computer")
@@ -127,7 +128,7 @@ def quantize_with_fallback(ladder: tuple[Recipe, ...], target: Path, parent: Art
             index += 1
         path, step = kept if kept is not None else (best[1], best[2])  # type: ignore[index]
         shutil.move(str(path), str(target))
-        return {**step, "fallback": {"gate_max_drop": gate.max_drop, "gate_images": int(len(gate.arrays.labels)),
+        return {**step, "fallback": {"gate_max_drop": gate.max_drop, "gate_images": len(gate.arrays.labels),
                                      "gate_data": gate.arrays.data, "pytorch_top1": round(gate.arrays.pytorch_top1, 2),
                                      "judged_on": "this computer's kernels", "passed": kept is not None,
                                      "attempts": [a.to_dict() for a in attempts]}}

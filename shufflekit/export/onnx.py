@@ -16,9 +16,10 @@ import json
 import logging
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .. import __version__
 from ..errors import ExportError, UsageError
@@ -106,7 +107,7 @@ def export_onnx(model: Any, meta: ModelMeta, path: str | Path, *, source: Mappin
             graph = onnx.load(str(raw))
         except ExportError:
             raise
-        except Exception as exc:  # noqa: BLE001 - any exporter failure is reported as one line
+        except Exception as exc:
             raise ExportError(f"torch -> ONNX export of {meta.model} failed: {_first_line(exc)}",
                               hint="run with -vv for details") from exc
         graph = simplify(graph)
@@ -147,7 +148,7 @@ def simplify(graph: Any) -> Any:
 
     try:
         return onnxslim.slim(graph)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise ExportError(f"simplifying the ONNX graph failed: {_first_line(exc)}") from exc
 
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from ..artifacts import MANIFEST_NAME, Artifact, Manifest, TensorSpec, tool_versions
 from ..errors import ManifestError, UsageError
@@ -54,7 +55,7 @@ class ExportOptions:
     seed: int = 0  # weights of a model exported without checkpoint, and the reference inputs
     reference_data: str | None = None  # images for the parity reference (its val split); None: synthetic
 
-    def checked(self) -> "ExportOptions":
+    def checked(self) -> ExportOptions:
         formats = tuple(dict.fromkeys(f.strip().lower() for f in self.formats if f.strip()))
         known = convertible_formats()
         unknown = [f for f in formats if f not in known]

@@ -20,9 +20,10 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -96,7 +97,7 @@ class QuantizeOptions:
                                         activation_type=self.activation_type if precision == "int8" else None,
                                         weight_type=self.weight_type),)
 
-    def checked(self) -> "QuantizeOptions":
+    def checked(self) -> QuantizeOptions:
         precisions = parse_list(self.precisions, QUANT_PRECISIONS, "precision")
         formats = None if self.formats is None else parse_list(self.formats, QUANT_FORMATS, "format")
         calibration = self.calibration.lower()
@@ -274,7 +275,7 @@ def collect_calibration(source: str | os.PathLike[str] | None, pre: Preprocessin
     demo = str(source) == DEMO
     split = "train" if demo or (Path(source).is_dir() and has_splits(Path(source))) else "all"
     record = {"source": DEMO if demo else str(Path(source).resolve()), "split": split, "requested": count,
-              "used": int(len(arrays)), "skipped_files": len(images.skipped) + len(counting.failures),
+              "used": len(arrays), "skipped_files": len(images.skipped) + len(counting.failures),
               "seed": seed, "preprocessing": pre.to_dict()}
     return Calibration(arrays, record)
 

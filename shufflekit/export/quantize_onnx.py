@@ -24,9 +24,10 @@ import contextlib
 import io
 import logging
 import platform
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -131,7 +132,7 @@ def to_fp16(source: Path, target: Path) -> dict[str, Any]:
     return {"converter": "onnxruntime.transformers.float16", "keep_io_types": True}
 
 
-def quantize_dynamic(source: Path, target: Path, recipe: "Recipe") -> dict[str, Any]:
+def quantize_dynamic(source: Path, target: Path, recipe: Recipe) -> dict[str, Any]:
     """Weights quantized ahead of time, activations at run time (ConvInteger / MatMulInteger), by ``recipe``."""
     quantization = _ort_quantization()
     QuantType = quantization.QuantType
@@ -173,7 +174,7 @@ def calibration_batches(calibration: np.ndarray, batch: int | str) -> list[np.nd
 
 
 def quantize_static(source: Path, target: Path, calibration: np.ndarray, *, input_name: str, batch: int | str,
-                    recipe: "Recipe", method: str) -> dict[str, Any]:
+                    recipe: Recipe, method: str) -> dict[str, Any]:
     """Weights and activations in QDQ format by ``recipe``, activation ranges calibrated on ``calibration``."""
     quantization = _ort_quantization()
     batches = calibration_batches(calibration, batch)

@@ -55,7 +55,7 @@ class Recipe:
         return set(KERNEL_FAMILIES if target == "any" else (target,)) <= set(self.holds_on)
 
     def with_settings(self, *, per_channel: bool | None = None, reduce_range: bool | None = None,
-                      activation_type: str | None = None, weight_type: str | None = None) -> "Recipe":
+                      activation_type: str | None = None, weight_type: str | None = None) -> Recipe:
         """The recipe with the user's explicit settings; a changed recipe is named ``custom``, and it holds
         only where its arithmetic says it does."""
         changed = {k: v for k, v in {"per_channel": per_channel, "reduce_range": reduce_range,
@@ -67,7 +67,7 @@ class Recipe:
         return replace(custom, holds_on=_families_for(custom),
                        why="settings given by the user: " + ", ".join(f"{k}={v}" for k, v in changed.items()))
 
-    def with_float_nodes(self, nodes: tuple[str, ...], why: str) -> "Recipe":
+    def with_float_nodes(self, nodes: tuple[str, ...], why: str) -> Recipe:
         return replace(self, name=f"{self.name}+float-layers", exclude_nodes=tuple(nodes), why=why)
 
     def to_dict(self) -> dict[str, Any]:

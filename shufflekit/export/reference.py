@@ -95,7 +95,7 @@ class Reference:
     def samples(self) -> int:
         return len(self.inputs)
 
-    def head(self, count: int) -> "Reference":
+    def head(self, count: int) -> Reference:
         return Reference(self.inputs[:count], self.logits[:count], self.seed)
 
     def save(self, path: str | Path) -> str:
@@ -107,7 +107,7 @@ class Reference:
         return sha256_file(path)
 
     @classmethod
-    def load(cls, path: str | Path, *, sha256: str | None = None) -> "Reference":
+    def load(cls, path: str | Path, *, sha256: str | None = None) -> Reference:
         path = Path(path)
         if not path.is_file():
             raise IntegrityError(f"parity reference {path.name} is missing from {path.parent}",

@@ -26,9 +26,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -141,7 +142,7 @@ def convert_to_tflite(onnx_path: str | Path, targets: Sequence[TFLiteTarget], *,
             inputs, outputs = read_io_specs(target.path, layout=layout)
             options: dict[str, Any] = {"layout": layout, "io_dtype": target.io_dtype, "converter": "onnx2tf+TFLiteConverter"}
             if target.precision == "int8":
-                options.update(per_channel=per_channel, calibration_samples=int(len(calibration)))
+                options.update(per_channel=per_channel, calibration_samples=len(calibration))
             if target.precision == "dynamic":
                 options.update(per_channel=per_channel)
             results.append(TFLiteResult(target, inputs, outputs, time.perf_counter() - t0, options))
@@ -255,7 +256,7 @@ def _onnx_to_keras(onnx_path: Path, workspace: _Workspace, *, layout: str, for_i
                 verbosity="error",
                 non_verbose=True,
             )
-        except (Exception, SystemExit) as exc:  # onnx2tf calls sys.exit(1) on some errors
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - onnx2tf raises anything, and sys.exit(1) on some errors
             raise _conversion_failed(f"onnx2tf conversion of {onnx_path.name}", exc, workspace.log) from None
         return model
 

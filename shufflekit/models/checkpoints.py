@@ -15,9 +15,10 @@ import functools
 import pickle
 import re
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -110,7 +111,7 @@ def _unwrap(payload: Any, path: Path) -> tuple[str, dict[str, torch.Tensor], dic
     return layout, dict(state), None, {}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _signature(name: str) -> tuple[tuple[str, tuple[int, ...]], ...]:
     """Key names and shapes of a variant, classifier excluded (it depends on the class count)."""
     with torch.device("meta"):

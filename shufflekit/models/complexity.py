@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import copy
 import functools
+import itertools
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -39,7 +41,7 @@ class _MemoryAccessCounter(TorchDispatchMode):
         super().__init__()
         self.elements = 0
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001 - torch's protocol
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None) -> Any:  # noqa: ANN001 - torch's protocol
         out = func(*args, **(kwargs or {}))
         if not func.is_view:
             tensors = [t for t in torch.utils._pytree.tree_leaves((args, kwargs, out)) if isinstance(t, torch.Tensor)]
@@ -54,7 +56,7 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
         if not isinstance(module, nn.Sequential):
             continue
         names = list(module._modules)
-        for first, second in zip(names, names[1:]):
+        for first, second in itertools.pairwise(names):
             conv, bn = module._modules[first], module._modules[second]
             if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
                 module._modules[first] = torch.nn.utils.fusion.fuse_conv_bn_eval(conv, bn)
@@ -77,7 +79,7 @@ def measure(model: nn.Module, input_size: int) -> Complexity:
                       memory_access=mac.elements)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def model_complexity(name: str, input_size: int = 224, num_classes: int = 1000) -> Complexity:
     """Complexity of a registered variant; params are those of the unfolded model (what a checkpoint
     stores, and what the papers report)."""

@@ -25,8 +25,8 @@ No permutation bridges that: those checkpoints load, unconverted, into the ``*_m
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Callable, Mapping
 
 import torch
 
@@ -47,7 +47,7 @@ _UNSUPPORTED_HINT = "only Megvii's plain ShuffleNet v2 (ShuffleNetV2/network.py)
 class _Reader:
     """Takes tensors out of the Megvii state dict by name, checking shapes, so leftovers can be reported."""
 
-    def __init__(self, state: Mapping[str, torch.Tensor]):
+    def __init__(self, state: Mapping[str, torch.Tensor]) -> None:
         self.left = dict(state)
 
     def take(self, key: str, ndim: int) -> torch.Tensor:

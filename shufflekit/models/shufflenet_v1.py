@@ -10,7 +10,7 @@ features.N.branch_main_1/2, classifier without bias), so its published checkpoin
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -41,7 +41,7 @@ def stage_channels(groups: int, width: float) -> tuple[int, int, int, int]:
 
 
 class ShuffleV1Unit(nn.Module):
-    def __init__(self, inp: int, out: int, *, groups: int, stride: int, group_first_pointwise: bool):
+    def __init__(self, inp: int, out: int, *, groups: int, stride: int, group_first_pointwise: bool) -> None:
         super().__init__()
         if stride not in (1, 2):
             raise ValueError(f"stride must be 1 or 2, got {stride}")
@@ -70,7 +70,7 @@ class ShuffleV1Unit(nn.Module):
 
 class ShuffleNetV1(nn.Module):
     def __init__(self, channels: Sequence[int], *, groups: int, num_classes: int = 1000,
-                 stage_repeats: Sequence[int] = STAGE_REPEATS):
+                 stage_repeats: Sequence[int] = STAGE_REPEATS) -> None:
         super().__init__()
         conv1_out, *stage_outs = channels
         self.first_conv = nn.Sequential(*conv_bn(3, conv1_out, 3, 2))

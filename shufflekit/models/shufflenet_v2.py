@@ -6,7 +6,7 @@ branch2 indices, conv5, fc) so a torchvision checkpoint loads unchanged and give
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -27,7 +27,7 @@ class ShuffleV2Unit(nn.Module):
     """Stride 1: split channels, transform one half, concat, shuffle.
     Stride 2: both branches see all channels and downsample; concat doubles the width."""
 
-    def __init__(self, inp: int, out: int, stride: int):
+    def __init__(self, inp: int, out: int, stride: int) -> None:
         super().__init__()
         if stride not in (1, 2):
             raise ValueError(f"stride must be 1 or 2, got {stride}")
@@ -59,7 +59,7 @@ class ShuffleV2Unit(nn.Module):
 
 class ShuffleNetV2(nn.Module):
     def __init__(self, stage_channels: Sequence[int], *, num_classes: int = 1000,
-                 stage_repeats: Sequence[int] = STAGE_REPEATS):
+                 stage_repeats: Sequence[int] = STAGE_REPEATS) -> None:
         super().__init__()
         if len(stage_channels) != 5 or len(stage_repeats) != 3:
             raise ValueError("need 5 channel counts (conv1, stage2-4, conv5) and 3 repeat counts")

@@ -26,7 +26,7 @@ class MegviiV2Unit(nn.Module):
     reads the whole map in both branches; the main branch makes ``out - inp`` channels, the projection
     (stride 2) keeps ``inp``."""
 
-    def __init__(self, inp: int, out: int, mid: int, stride: int):
+    def __init__(self, inp: int, out: int, mid: int, stride: int) -> None:
         super().__init__()
         if stride not in (1, 2):
             raise ValueError(f"stride must be 1 or 2, got {stride}")
@@ -50,7 +50,7 @@ class MegviiV2Unit(nn.Module):
 
 
 class MegviiShuffleNetV2(nn.Module):
-    def __init__(self, width: float, *, num_classes: int = 1000):
+    def __init__(self, width: float, *, num_classes: int = 1000) -> None:
         super().__init__()
         if width not in STAGE_CHANNELS:
             raise ValueError(f"ShuffleNet v2 width {width} is not one of {sorted(STAGE_CHANNELS)}")

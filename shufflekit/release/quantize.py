@@ -10,12 +10,12 @@ from typing import Any
 
 from ..artifacts import Artifact, Manifest, update_manifest
 from ..errors import UsageError
-from ..records import RELEASE_KIND, RecipeFallback
 from ..export import (
     quantize as export_quantize,  # called through the module: a test stands in for it
 )
 from ..export.pipeline import artifact_filename
 from ..export.quantize import DEFAULT_CALIB_SAMPLES, QuantizeOptions
+from ..records import RELEASE_KIND, RecipeFallback
 from ..validate.gate import TOOLS
 from .driver import Context, Planned
 from .state import Unit, fingerprint, options_inputs

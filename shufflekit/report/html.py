@@ -7,9 +7,9 @@ import base64
 import html
 from typing import Any
 
+from ..records import StageRecord
 from . import plots
 from .tables import DEVICE_COLUMNS, artifact_table, device_rows
-from ..records import StageRecord
 from .view import ReleaseView, human_size
 
 _CSS = """

@@ -6,11 +6,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+
 from ..artifacts import Artifact, Manifest
 from ..formats import sort_key
 from ..metadata import ModelMeta
-from ..records import (Accuracy, DeviceAccuracy, DeviceFacts, DeviceParity, Latency, LatencyTimes, ModelFacts,
-                       OpProfile, Parity, ProfileFailures, RecipeFallback, ReleaseNotes, StageRecord)
+from ..records import (
+    Accuracy,
+    DeviceAccuracy,
+    DeviceFacts,
+    DeviceParity,
+    Latency,
+    LatencyTimes,
+    ModelFacts,
+    OpProfile,
+    Parity,
+    ProfileFailures,
+    RecipeFallback,
+    ReleaseNotes,
+    StageRecord,
+)
 
 # The kinds are the record classes' own (shufflekit.records); these names stay for the callers that import them.
 RELEASE_KIND = RecipeFallback.kind  # the release's own records: model facts, notes, failures, recipe fallback
@@ -56,7 +70,7 @@ class ArtifactRow:
     def accuracy_passed(self) -> bool | None:
         return None if self.accuracy is None else self.accuracy.passed
 
-    def problems(self, view: "ReleaseView", device: str) -> list[str]:
+    def problems(self, view: ReleaseView, device: str) -> list[str]:
         """Why this file must not ship to ``device`` (empty: it holds there)."""
         found = []
         if self.parity_passed is False:
@@ -120,7 +134,7 @@ class ReleaseView:
     def has_accuracy(self) -> bool:
         return any(r.top1 is not None for r in self.rows)
 
-    def verdicts(self) -> list["DeviceVerdict"]:
+    def verdicts(self) -> list[DeviceVerdict]:
         """Ship or do not ship, per device: every file that holds there, and why the others do not."""
         found = []
         for device in self.devices or ["local"]:  # no device profiled yet: this computer's checks alone

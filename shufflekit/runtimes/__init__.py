@@ -5,8 +5,18 @@ the device package ``shufflekit.device`` (stdlib + numpy), also pushed to phones
 file (``device_file``); measurements run it through a transport (``profile``, ``remote``).
 """
 
-from .base import (RUNTIME_EXTRAS, Runtime, RuntimeOptions, Session, get_runtime, list_runtimes, load_session,
-                   providers_available, register_runtime, runtime_for_format)
+from .base import (
+                   RUNTIME_EXTRAS,
+                   Runtime,
+                   RuntimeOptions,
+                   Session,
+                   get_runtime,
+                   list_runtimes,
+                   load_session,
+                   providers_available,
+                   register_runtime,
+                   runtime_for_format,
+)
 
 __all__ = ["RUNTIME_EXTRAS", "Runtime", "RuntimeOptions", "Session", "get_runtime", "list_runtimes", "load_session",
            "providers_available", "register_runtime", "runtime_for_format"]

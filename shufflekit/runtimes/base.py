@@ -17,19 +17,26 @@ import contextlib
 import functools
 import json
 import tempfile
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from ..artifacts import Artifact, QuantParams, TensorSpec
-from ..errors import (BackendMissingError, DeviceError, IntegrityError, ProviderUnavailableError, ShufflekitError,
-                      UsageError)
 from ..device import backends
 from ..device.errors import RunnerError
-from ..device.tensors import TensorInfo, example_images, predict, predict_all, prepare
 from ..device.session import open_session
+from ..device.tensors import TensorInfo, example_images, predict, predict_all, prepare
+from ..errors import (
+    BackendMissingError,
+    DeviceError,
+    IntegrityError,
+    ProviderUnavailableError,
+    ShufflekitError,
+    UsageError,
+)
 from ..formats import format_of_path
 
 # The pip extra that brings each runtime (README "Installing"), and the other names a runtime answers to.
@@ -147,7 +154,7 @@ def tensor_spec(info: TensorInfo, layout: str | None = None) -> TensorSpec:
 class RunnerSession:
     """A Session over one of the device package's sessions (one per backend)."""
 
-    def __init__(self, inner: Any, path: Path, layout: str | None, options: RuntimeOptions):
+    def __init__(self, inner: Any, path: Path, layout: str | None, options: RuntimeOptions) -> None:
         self._inner = inner
         self._options = options
         self.runtime: str = inner.runtime
@@ -222,7 +229,7 @@ class RunnerSession:
                 self._end_profiling()  # ORT would write the profile file anyway; leave nothing behind
         self._inner.close()
 
-    def __enter__(self) -> "RunnerSession":
+    def __enter__(self) -> RunnerSession:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -240,7 +247,7 @@ class Runtime:
     name: str
     formats: tuple[str, ...]
     extra: str
-    open: Callable[[Path, RuntimeOptions, "str | None"], Session] = field(repr=False)
+    open: Callable[[Path, RuntimeOptions, str | None], Session] = field(repr=False)
     describe: str = ""
 
     def available(self) -> bool:

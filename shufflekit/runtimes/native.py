@@ -20,19 +20,30 @@ import json
 import logging
 import math
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import Any, Sequence
+from typing import Any
 
 from ..artifacts import Artifact
+from ..device.backends.onnxruntime import ORT_PROVIDERS, summarize_ort_profile
+from ..device.bench import latency_stats
 from ..errors import DeviceError, ProviderUnavailableError, UsageError
 from ..files import sha256_file
 from ..formats import formats
-from ..device.backends.onnxruntime import ORT_PROVIDERS, summarize_ort_profile
-from ..device.bench import latency_stats
 from . import native_facts, opcategories
-from .native_parse import (BENCHMARK_MODEL, PERF_TEST, NativeOutputError, last_error_line, ms_from_s, ms_from_us,
-                           parse_benchmark_model, parse_benchmark_model_ops, parse_perf_test, parse_perf_test_times)
+from .native_parse import (
+    BENCHMARK_MODEL,
+    PERF_TEST,
+    NativeOutputError,
+    last_error_line,
+    ms_from_s,
+    ms_from_us,
+    parse_benchmark_model,
+    parse_benchmark_model_ops,
+    parse_perf_test,
+    parse_perf_test_times,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +91,7 @@ class NativeBinary:
     size_bytes: int
 
     @classmethod
-    def from_path(cls, path: str | Path) -> "NativeBinary":
+    def from_path(cls, path: str | Path) -> NativeBinary:
         path = Path(path).expanduser()
         if not path.is_file():
             raise UsageError(f"--benchmark-binary {path} does not exist",
@@ -98,7 +109,7 @@ class NativeTools:
     binaries: tuple[NativeBinary, ...]
 
     @classmethod
-    def from_paths(cls, paths: Sequence[str | Path]) -> "NativeTools":
+    def from_paths(cls, paths: Sequence[str | Path]) -> NativeTools:
         binaries = tuple(NativeBinary.from_path(p) for p in paths)
         tools = [b.tool for b in binaries if b.tool]
         twice = sorted({t for t in tools if tools.count(t) > 1})
@@ -211,7 +222,7 @@ class _ToolRun:
                                hint=f"use a build of the tool for this device's CPU "
                                     f"({self.facts.get('machine') or 'see `uname -m` there'})")
         if "not supported in this build" in line or line.startswith(("Failed to apply", "ERROR: Failed to apply")) \
-                or "Failed to create" in line and "delegate" in line:
+                or ("Failed to create" in line and "delegate" in line):
             return ProviderUnavailableError(f"{address}: {name} cannot use the requested provider for "
                                             f"{self.art.name} ({line})",
                                             hint="pick a provider this build of the tool has (--provider cpu)")

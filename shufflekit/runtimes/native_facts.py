@@ -8,6 +8,7 @@ The script is a constant of ours (no user text in it); every read is allowed to 
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from ..device import procfs
@@ -80,10 +81,8 @@ def parse_facts(text: str) -> dict[str, Any]:
     facts["memory_bytes"] = procfs.memory_bytes("\n".join(s.get("meminfo", [])))
     load = (s.get("loadavg") or [""])[0].split()
     if len(load) >= 3:
-        try:
+        with contextlib.suppress(ValueError):
             facts["load_average"] = [float(v) for v in load[:3]]
-        except ValueError:
-            pass
     governors: dict[str, int] = {}
     cur, limit = [], []
     for line in s.get("cpufreq", []):

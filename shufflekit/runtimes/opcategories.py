@@ -9,7 +9,8 @@ more than one channel; the profilers' shapes tell it.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 CONV = "conv"
 DEPTHWISE = "depthwise conv"

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 from ..artifacts import Artifact, Manifest, update_manifest
 from ..device import backends
@@ -23,8 +24,8 @@ from ..device.errors import RunnerError
 from ..errors import UsageError
 from ..records import DeviceAccuracy, DeviceFacts, DeviceParity, Latency, OpProfile
 from . import opcategories
-from .fanout import device_keys, per_device
 from .base import RuntimeOptions, get_runtime, runtime_for_format, translate
+from .fanout import device_keys, per_device
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ def _pyplot():  # noqa: ANN202 - matplotlib is optional and imported lazily
     return plt
 
 
-def write_plots(report: "ProfileReport", folder: str | Path) -> list[Path]:
+def write_plots(report: ProfileReport, folder: str | Path) -> list[Path]:
     """Write latency.png (and op_breakdown.png when operators were profiled) into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -49,7 +49,7 @@ def _save(fig, path: Path) -> Path:  # noqa: ANN001
     return path
 
 
-def _latency(report: "ProfileReport", path: Path) -> Path:
+def _latency(report: ProfileReport, path: Path) -> Path:
     plt = _pyplot()
     profiles = report.profiles
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.55 * len(profiles)))
@@ -77,7 +77,7 @@ def _latency(report: "ProfileReport", path: Path) -> Path:
         plt.close(fig)
 
 
-def _breakdown(report: "ProfileReport", path: Path) -> Path:
+def _breakdown(report: ProfileReport, path: Path) -> Path:
     plt = _pyplot()
     profiles = [p for p in report.profiles if p.breakdown]
     fig, ax = plt.subplots(figsize=(9, 1.4 + 0.55 * len(profiles)))

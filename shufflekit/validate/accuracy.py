@@ -12,9 +12,10 @@ artifact (with its sha256, so a result never outlives the file) and one named ``
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -205,7 +206,7 @@ class LabelledArrays:
     def pytorch_top1(self) -> float:
         return top1_percent(self.pytorch_logits, self.labels)
 
-    def head(self, count: int) -> "LabelledArrays":
+    def head(self, count: int) -> LabelledArrays:
         """A fixed subset spread over the classes (the same seed as --limit), for a slow device."""
         if count >= len(self.labels):
             return self
@@ -270,7 +271,7 @@ def _run(images: Any, manifest: Manifest, model: Any, sessions: Sequence[tuple[A
         for batch in iter_batches(images, manifest.meta.preprocessing, batch_size=batch_size, layout="nchw"):
             labels = np.asarray(batch.labels)
             torch_top1 = tallies[0].add(model(torch.from_numpy(batch.images)).numpy(), labels)
-            for (artifact, session), tally in zip(sessions, tallies[1:]):
+            for (_artifact, session), tally in zip(sessions, tallies[1:]):
                 logits = np.asarray(session.predict_all(batch.images))  # whole batches for a fixed batch N
                 tally.add(np.asarray(logits, dtype=np.float32), labels, torch_top1)
             done += len(batch.indices)

@@ -12,9 +12,10 @@ Quantised artifacts are also judged by accuracy: where ``shufflekit evaluate`` m
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 

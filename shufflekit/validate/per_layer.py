@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import math
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -143,7 +144,7 @@ class _Feeds:
     def rewind(self) -> None:
         self._next = 0
 
-    def __iter__(self) -> "_Feeds":
+    def __iter__(self) -> _Feeds:
         return self
 
     def __next__(self) -> dict[str, np.ndarray]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from ..errors import UsageError
 from ..formats import DEFAULT_MAX_DROP, Tolerance, formats
 
-__all__ = ["DEFAULT_MAX_DROP", "Tolerance", "tolerance_table", "tolerance_for"]
+__all__ = ["DEFAULT_MAX_DROP", "Tolerance", "tolerance_for", "tolerance_table"]
 
 
 def tolerance_table() -> dict[tuple[str, str], Tolerance]:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shufflekit.data import (calibration_images, iter_batches, open_images, preprocess, train_val_sets)
+from shufflekit.data import calibration_images, iter_batches, open_images, preprocess, train_val_sets
 from shufflekit.data_demo import demo_folder, write_demo
 from shufflekit.errors import DataError
 from shufflekit.metadata import Preprocessing

@@ -12,8 +12,8 @@ from shufflekit.artifacts import Artifact, Manifest
 from shufflekit.errors import ExportError, ManifestError
 from shufflekit.export import ExportOptions, export_model
 from shufflekit.export.onnx import read_metadata
-from shufflekit.files import sha256_file
 from shufflekit.export.reference import Reference
+from shufflekit.files import sha256_file
 from shufflekit.records import Latency
 
 SMALL_V2, SMALL_SIZE, SMALL_CLASSES = "shufflenet_v2_x0_5", 64, 10  # as conftest.py

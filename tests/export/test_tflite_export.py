@@ -13,11 +13,11 @@ import pytest
 
 from shufflekit.errors import ExportError, UsageError
 from shufflekit.export.onnx import export_onnx
+from shufflekit.export.reference import reference_inputs
 from shufflekit.export.source import load_source
 from shufflekit.export.tflite import ONNX2TF_SAMPLE_FILE, TFLiteTarget, convert_to_tflite
 from shufflekit.files import sha256_file
 from shufflekit.validate.metrics import compare, judge
-from shufflekit.export.reference import reference_inputs
 from shufflekit.validate.tolerances import tolerance_for
 
 SMALL_V2, SMALL_SIZE, SMALL_CLASSES = "shufflenet_v2_x0_5", 64, 10  # as conftest.py
@@ -59,7 +59,7 @@ def test_the_socket_block_catches_onnx2tf_downloading(tmp_path, monkeypatch, no_
     from onnx2tf.utils.common_functions import download_test_image_data
 
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 - whatever onnx2tf makes of the refused socket
         download_test_image_data()
     assert no_network, "onnx2tf did not try the network: the guard in tflite.py may no longer be needed"
 

@@ -99,7 +99,7 @@ def test_artifacts_record_lineage_options_tools_and_the_calibration_used(quantiz
         assert artifact.meta == parent.meta and artifact.tools["shufflekit"]
         assert ("onnxruntime" if fmt == "onnx" else "onnx2tf") in artifact.tools
         assert artifact.input.dtype == "float32"
-        if precision == "int8" or fmt == "tflite" and precision == "dynamic":
+        if precision == "int8" or (fmt == "tflite" and precision == "dynamic"):
             assert artifact.options["per_channel"] is True
         if fmt == "onnx" and precision in ("dynamic", "int8"):  # the recipe that holds on every CPU
             assert artifact.options["recipe"] == "portable" and artifact.options["target"] == "any"

@@ -76,7 +76,7 @@ def test_with_accuracy_data_every_file_records_the_gate_it_passed(trained_releas
 class _Unpassable(AccuracyGate):
     """The real top-1 on real images, judged against a limit no file can meet: every rung is tried."""
 
-    def judge(self, path, parent):  # noqa: ANN001, ANN201
+    def judge(self, path, parent):
         found = super().judge(path, parent)
         return type(found)(found.recipe, found.top1, found.drop, False)
 

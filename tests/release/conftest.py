@@ -8,9 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from release_helpers import (CALIB_SAMPLES, EVAL_LIMIT, INTERRUPT_AFTER_PROFILES, LEFTOVER, PROFILE, SimulatedCrash,
-                             run_release)
+from release_helpers import (
+    CALIB_SAMPLES,
+    EVAL_LIMIT,
+    INTERRUPT_AFTER_PROFILES,
+    LEFTOVER,
+    PROFILE,
+    SimulatedCrash,
+    run_release,
+)
 
 
 @dataclass
@@ -19,7 +25,7 @@ class Released:
     checkpoint: Path
     runs: list[list[tuple[str, str]]]  # per run: (unit key, status) in order
 
-    def options(self, folder: Path | None = None, **changes):  # noqa: ANN003, ANN201
+    def options(self, folder: Path | None = None, **changes):
         from shufflekit.release import ReleaseOptions
 
         fields = {"out": folder or self.folder, "checkpoint": self.checkpoint, "data": "demo",
@@ -43,7 +49,7 @@ def released(trained_release: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
     real_quantize = quantize.quantize_release
 
-    def crash_in_tflite(target, options, **kwargs):  # noqa: ANN001, ANN003, ANN202
+    def crash_in_tflite(target, options, **kwargs):
         if options.formats == ("tflite",):
             (Path(target) / LEFTOVER).write_bytes(b"half a file")
             raise SimulatedCrash("killed while converting to TFLite")
@@ -52,7 +58,7 @@ def released(trained_release: Path, tmp_path_factory: pytest.TempPathFactory) ->
     real_profile = profile.profile_folder
     calls = []
 
-    def crash_after_some(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def crash_after_some(*args, **kwargs):
         calls.append(args)
         if len(calls) > INTERRUPT_AFTER_PROFILES:
             raise SimulatedCrash("killed while profiling")

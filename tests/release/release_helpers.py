@@ -18,7 +18,7 @@ class SimulatedCrash(RuntimeError):
     pass
 
 
-def run_release(options):  # noqa: ANN001, ANN201
+def run_release(options):
     """Run a release in-process; returns (report or None, [(unit key, status)], the exception or None)."""
     from shufflekit.release import release
 

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from release_helpers import CLI_FAST, INTERRUPT_AFTER_PROFILES, LEFTOVER, run_release
 
 from shufflekit.artifacts import Manifest
 from shufflekit.cli import main
 from shufflekit.files import sha256_file
-
-from release_helpers import CLI_FAST, INTERRUPT_AFTER_PROFILES, LEFTOVER, run_release
 
 KINDS = {f"{fmt}:{precision}" for fmt in ("onnx", "tflite") for precision in ("fp32", "fp16", "dynamic", "int8")}
 URL = re.compile(r"(?i)\b(?:https?|ftp)://|//[a-z0-9.-]+\.[a-z]{2,}/")
@@ -270,7 +269,7 @@ def test_benchmark_binary_without_a_device_is_one_line(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def _one_error_line(result) -> str:  # noqa: ANN001
+def _one_error_line(result) -> str:
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), (result.stdout, result.stderr)
     return lines[0]

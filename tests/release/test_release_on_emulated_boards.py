@@ -9,8 +9,8 @@ import re
 
 import pytest
 from click.testing import CliRunner
-
 from release_helpers import CALIB_SAMPLES
+
 from shufflekit.artifacts import Manifest
 from shufflekit.cli import main
 

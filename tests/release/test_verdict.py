@@ -15,7 +15,7 @@ from shufflekit.report.view import load_view
 MODEL = "shufflenet_v2_x0_5"
 
 
-def _record_failures(folder, devices=None, artifacts=None) -> None:  # noqa: ANN001
+def _record_failures(folder, devices=None, artifacts=None) -> None:
     with update_manifest(folder) as manifest:
         manifest.record("release", "profile_failures", {"devices": devices or {}, "artifacts": artifacts or {},
                                                         "measured_at": ""})

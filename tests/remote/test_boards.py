@@ -69,7 +69,7 @@ def conv_tflite(conv_onnx: Path) -> Path:
     tf = pytest.importorskip("tensorflow")
 
     @tf.function(input_signature=[tf.TensorSpec([1, 8, 8, 3], tf.float32)])
-    def conv(x):  # noqa: ANN001, ANN202
+    def conv(x):
         return tf.nn.relu(tf.nn.conv2d(x, WEIGHTS.transpose(2, 3, 1, 0), 1, "SAME") + BIAS)
 
     converter = tf.lite.TFLiteConverter.from_concrete_functions([conv.get_concrete_function()], conv)

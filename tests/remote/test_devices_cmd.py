@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from shufflekit.cli import main
 
 
-def _invoke(*args: str):  # noqa: ANN202
+def _invoke(*args: str):
     return CliRunner().invoke(main, ["devices", *args])
 
 

@@ -24,7 +24,7 @@ MODEL = "shufflenet_v2_x0_5"
 BOARDS = {"arm64": "arm64_python", "x86-avx2": "avx2_python"}
 
 
-def _profile(ssh_client, python: str, folder, *selectors: str, samples: int = 60):  # noqa: ANN202
+def _profile(ssh_client, python: str, folder, *selectors: str, samples: int = 60):
     result = CliRunner().invoke(main, ["profile", str(folder), *selectors, *ONCE, "--data", "demo",
                                        "--accuracy-samples", str(samples), "--device", ssh_client.url(python=python),
                                        "--ssh-config", str(ssh_client.config), "--json"])

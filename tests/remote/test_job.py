@@ -171,7 +171,7 @@ def test_not_enough_space_on_the_device_is_one_line_before_copying(ssh_client, d
 
 
 @pytest.fixture
-def tiny_disk(tmp_path):  # noqa: ANN201
+def tiny_disk(tmp_path):
     """A real 1 MiB file system (tmpfs) to fill up; needs the right to mount (root here and in CI)."""
     mount = tmp_path / "tiny-disk"
     mount.mkdir()

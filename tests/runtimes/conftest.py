@@ -136,7 +136,7 @@ def full_release(small_release: Path, tmp_path_factory: pytest.TempPathFactory) 
         def __init__(self) -> None:
             self.items = iter([{onnx_art.input.name: calibration[i:i + 1]} for i in range(len(calibration))])
 
-        def get_next(self):  # noqa: ANN201
+        def get_next(self):
             return next(self.items, None)
 
     int8_onnx = folder / f"{stem}_int8.onnx"

@@ -33,7 +33,7 @@ def test_plain_local_takes_the_transport_path_with_the_probe_and_the_device_file
 
 def test_a_broken_file_fails_the_same_way_on_local_and_on_a_device(tmp_path: Path,
                                                                   release_folder: tuple[Path, Manifest]) -> None:
-    folder, manifest = release_folder
+    _folder, manifest = release_folder
     art = manifest.select(["onnx"])[0]
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"this is not a model")

@@ -24,12 +24,12 @@ from click.testing import CliRunner
 
 from shufflekit.artifacts import Artifact, Manifest, TensorSpec
 from shufflekit.cli import main
-from shufflekit.runtimes.remote import DeviceTimeoutError
-from shufflekit.metadata import ModelMeta, Preprocessing
 from shufflekit.device.bench import latency_stats
+from shufflekit.metadata import ModelMeta, Preprocessing
 from shufflekit.runtimes import RuntimeOptions
 from shufflekit.runtimes.native import NativeTools, identify
 from shufflekit.runtimes.profile import ProfileSettings
+from shufflekit.runtimes.remote import DeviceTimeoutError
 
 TOOLS = Path(__file__).with_name("native_tools")
 FAKE_ADB = Path(__file__).parents[1] / "remote" / "fake_adb"
@@ -168,7 +168,7 @@ def test_android_over_adb_with_op_profiles_leaves_nothing_behind(release, tools,
     categories = {c["category"] for c in rows["onnx"]["breakdown"]["categories"]}
     assert {"conv", "element-wise", "pooling", "fully connected"} <= categories
     manifest = Manifest.load(release)
-    assert set(manifest.results("op_profile", group="adb://emulator-5554")) == set(a.name for a in manifest.artifacts)
+    assert set(manifest.results("op_profile", group="adb://emulator-5554")) == {a.name for a in manifest.artifacts}
     facts = manifest.group_info("latency", "adb://emulator-5554")
     assert facts["logical_cores"] and facts["cpu_model"]  # read by the device's shell, no Python there
     assert list(android.iterdir()) == []  # binary, model, result and profile files all gone

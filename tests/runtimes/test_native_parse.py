@@ -17,9 +17,15 @@ from __future__ import annotations
 import pytest
 
 from shufflekit.runtimes import opcategories
-from shufflekit.runtimes.native_parse import (NativeOutputError, categorize_op, parse_benchmark_model,
-                                              parse_benchmark_model_ops, parse_perf_test, parse_perf_test_times,
-                                              parse_run_stat)
+from shufflekit.runtimes.native_parse import (
+    NativeOutputError,
+    categorize_op,
+    parse_benchmark_model,
+    parse_benchmark_model_ops,
+    parse_perf_test,
+    parse_perf_test_times,
+    parse_run_stat,
+)
 
 TF_2_3 = """STARTING!
 Log parameter values verbosely: [0]
@@ -114,7 +120,7 @@ Timings (microseconds): count=50 first=1721 curr=1706 min=1690 max=1830 avg=1708
 Memory (bytes): count=0
 2 nodes observed
 
-Delegate internal: 
+Delegate internal:
 ============================== Run Order ==============================
 \t             [node type]\t  [first]\t [avg ms]\t     [%]\t  [cdf%]\t  [mem KB]\t[times called]\t[Name]
 \tConvolution (NHWC, F32) GEMM\t    0.030\t    0.029\t 42.000%\t 42.000%\t     0.000\t       24\tConvolution (NHWC, F32) GEMM
@@ -146,7 +152,7 @@ Total inference time cost: 1.44871 s
 Total inference requests: 100
 Average inference time cost: 14.4871 ms
 Total inference run time: 1.44916 s
-Number of inferences per second: 69.0055 
+Number of inferences per second: 69.0055
 Avg CPU usage: 68 %
 Peak working set size: 158171136 bytes
 Min Latency: 0.013911 s

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
-from shufflekit.formats import formats
 from shufflekit.errors import UsageError
+from shufflekit.formats import formats
 from shufflekit.validate.metrics import compare, judge
 from shufflekit.validate.tolerances import tolerance_for, tolerance_table
 

@@ -8,13 +8,13 @@ and the job code iterate the registry. Backends import their runtime lazily, ins
 
 from __future__ import annotations
 
-from .registry import (Backend, all_backends, canonical, for_format, for_path, get, names, parse_providers,
-                       register)
-
 # The built-in backends register themselves on import; ONNX Runtime first: the order names are listed in
 # ("known: onnxruntime, litert").
-from . import onnxruntime  # noqa: E402, F401, I001
-from . import litert  # noqa: E402, F401
+from . import (
+                       litert,  # noqa: F401
+                       onnxruntime,  # noqa: F401
+)
+from .registry import Backend, all_backends, canonical, for_format, for_path, get, names, parse_providers, register
 
 __all__ = ["Backend", "all_backends", "canonical", "for_format", "for_path", "get", "names", "parse_providers",
            "register"]

@@ -15,7 +15,6 @@ from ..errors import RunnerError, first_line, shape_hint, shape_text
 from ..tensors import Feeds, TensorInfo
 from .registry import Backend, register
 
-
 # TFLite delegates by name. cpu: XNNPACK (TFLite's default CPU delegate) where it takes the model, else the
 # built-in kernels; "builtin"/"none": the built-in kernels only.
 TFLITE_DELEGATES = ("cpu", "xnnpack", "builtin", "none", "gpu", "nnapi")
@@ -37,8 +36,8 @@ def import_tflite() -> Tuple[Any, str, Optional[str]]:
     except ImportError as exc:
         errors.append(str(exc))
     try:
-        from tflite_runtime import interpreter as module
         import tflite_runtime
+        from tflite_runtime import interpreter as module
         return module, "tflite-runtime", getattr(tflite_runtime, "__version__", None) or _dist_version(
             "tflite-runtime", "tflite_runtime")
     except ImportError as exc:
@@ -54,7 +53,7 @@ def import_tflite() -> Tuple[Any, str, Optional[str]]:
                       package="ai-edge-litert", extra="tflite")
 
 
-class _TfLiteShim(object):
+class _TfLiteShim:
     """tensorflow.lite spelled like the interpreter modules of the lean packages."""
 
     def __init__(self, tf: Any) -> None:
@@ -63,7 +62,7 @@ class _TfLiteShim(object):
         self.OpResolverType = getattr(tf.lite.experimental, "OpResolverType", None)
 
 
-class TfliteSession(object):
+class TfliteSession:
     runtime = "litert"
 
     def __init__(self, path: str, delegate: Optional[str] = None, threads: Optional[int] = None,

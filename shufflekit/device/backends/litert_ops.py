@@ -48,7 +48,7 @@ def profile_tflite_ops(path: str, providers: Any, threads: Optional[int], allow_
                 "reason": "the TFLite Python interpreter offers no per-operator profiler, and isolated-operator "
                           "timing needs the flatbuffer schema: %s" % why}
     schema, flatbuffers = found
-    module, backend, _ = load()  # litert's import_tflite and TfliteSession, handed in (no import cycle)
+    module, _backend, _ = load()  # litert's import_tflite and TfliteSession, handed in (no import cycle)
     delegates = parse_providers(providers)
     probe = open_session(path, delegates[0] if delegates else None, threads, allow_fallback)
     delegate = probe.info["delegate"]
@@ -63,7 +63,7 @@ def profile_tflite_ops(path: str, providers: Any, threads: Optional[int], allow_
         return {"available": False, "method": None, "reason": "the model has several subgraphs"}
     graph = model.subgraphs[0]
     values = _all_tensor_values(module, resolver_type, blob, probe, feeds_list[0])
-    names = dict((v, k) for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_"))
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
     floor = None
     nodes = []
     for index, op in enumerate(graph.operators):
@@ -126,7 +126,7 @@ def _all_tensor_values(module: Any, resolver_type: Any, blob: bytes, session: An
 
 def _one_op_model(schema: Any, flatbuffers: Any, model: Any, graph: Any, op: Any, inputs: Sequence[int]) -> bytes:
     import copy
-    used = set(graph.tensors[t].buffer for t in op.inputs if t >= 0)
+    used = {graph.tensors[t].buffer for t in op.inputs if t >= 0}
     one = copy.copy(model)
     sub = copy.copy(graph)
     sub.operators, sub.inputs, sub.outputs = [op], list(inputs), list(op.outputs)

@@ -14,7 +14,6 @@ from ..errors import RunnerError, first_line, shape_hint
 from ..tensors import Feeds, TensorInfo
 from .registry import Backend, register
 
-
 # Short names a user types -> ONNX Runtime's provider names.
 ORT_PROVIDERS = {
     "cpu": "CPUExecutionProvider",
@@ -82,7 +81,7 @@ def resolve_ort_providers(requested: Optional[Sequence[str]], available: Sequenc
     return chosen, missing
 
 
-class OrtSession(object):
+class OrtSession:
     runtime = "onnxruntime"
 
     def __init__(self, path: str, providers: Optional[Sequence[str]] = None, threads: Optional[int] = None,

@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from ...errors import DeviceError
 from ...files import atomic_path
@@ -85,14 +85,14 @@ def _adb_failure(address: DeviceAddress, stderr: str) -> DeviceError | None:
 class AdbTransport(PosixShellTransport):
     default_tmp = "/data/local/tmp"
 
-    def __init__(self, address: DeviceAddress, options: ConnectOptions | None = None):
+    def __init__(self, address: DeviceAddress, options: ConnectOptions | None = None) -> None:
         if address.scheme != "adb":
             raise ValueError(f"not an adb address: {address}")
         self.address = address
         self.options = options or ConnectOptions()
         self.serial = address.serial
 
-    def __enter__(self) -> "AdbTransport":
+    def __enter__(self) -> AdbTransport:
         devices = list_adb_devices(timeout=self.options.connect_timeout + 5)
         if self.serial is None:
             ready = [d for d in devices if d.state == "device"]

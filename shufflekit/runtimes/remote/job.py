@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from ...errors import DeviceError, UsageError
 from ..base import translate

@@ -8,22 +8,29 @@ import shutil
 import signal
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ...errors import DeviceError
 from ...files import atomic_path
 from .address import DeviceAddress
-from .transport import (TIMEOUT_HINT, WORKDIR_PREFIX, ConnectOptions, DeviceTimeoutError, RunResult,
-                        check_workdir, copy_error)
+from .transport import (
+    TIMEOUT_HINT,
+    WORKDIR_PREFIX,
+    ConnectOptions,
+    DeviceTimeoutError,
+    RunResult,
+    check_workdir,
+    copy_error,
+)
 
 
 class LocalTransport:
-    def __init__(self, address: DeviceAddress | None = None, options: ConnectOptions | None = None):
+    def __init__(self, address: DeviceAddress | None = None, options: ConnectOptions | None = None) -> None:
         self.address = address or DeviceAddress("local")
         self.options = options or ConnectOptions()
 
-    def __enter__(self) -> "LocalTransport":
+    def __enter__(self) -> LocalTransport:
         return self
 
     def __exit__(self, *exc: object) -> None:

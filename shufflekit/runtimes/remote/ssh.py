@@ -21,8 +21,8 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ...errors import DeviceError
 from ...files import atomic_path
@@ -77,7 +77,7 @@ def describe_ssh_failure(address: DeviceAddress, stderr: str, connect_timeout: f
 
 
 class SshTransport(PosixShellTransport):
-    def __init__(self, address: DeviceAddress, options: ConnectOptions | None = None):
+    def __init__(self, address: DeviceAddress, options: ConnectOptions | None = None) -> None:
         if address.scheme != "ssh":
             raise ValueError(f"not an ssh address: {address}")
         self.address = address
@@ -110,7 +110,7 @@ class SshTransport(PosixShellTransport):
             argv += ["-l", self.address.user]
         return [*argv, "-T", *extra, "--", self.address.host or ""]
 
-    def __enter__(self) -> "SshTransport":
+    def __enter__(self) -> SshTransport:
         # A short private folder for the control socket (sockets have a ~100-byte path limit).
         self._control_dir = tempfile.mkdtemp(prefix="sk-ssh-", dir="/tmp" if Path("/tmp").is_dir() else None)
         try:
@@ -156,7 +156,7 @@ class SshTransport(PosixShellTransport):
     # -- commands --------------------------------------------------------------------------------
     def _exec(self, line: str, *, timeout: float, stdin: Path | None = None, stdout=None) -> RunResult:  # noqa: ANN001
         argv = self._ssh_argv() + [line]
-        handle = open(stdin, "rb") if stdin is not None else None
+        handle = open(stdin, "rb") if stdin is not None else None  # noqa: SIM115 - closed in the finally below
         try:
             done = subprocess.run(argv, stdin=handle if handle else subprocess.DEVNULL,
                                   stdout=stdout if stdout is not None else subprocess.PIPE,

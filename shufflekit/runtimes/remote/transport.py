@@ -8,9 +8,10 @@ from __future__ import annotations
 import logging
 import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from ...errors import DeviceError
 from .address import DeviceAddress
@@ -61,7 +62,7 @@ class Transport(Protocol):
 
     address: DeviceAddress
 
-    def __enter__(self) -> "Transport": ...
+    def __enter__(self) -> Transport: ...
 
     def __exit__(self, *exc: object) -> None: ...
 
