@@ -50,8 +50,14 @@ def _stage(name: str, model: str, size: int, folder: Path) -> dict:
         result["import_and_build_s"] = time.perf_counter() - started
         t0 = time.perf_counter()
         dynamo = name == "onnx-dynamo"
-        export_onnx(source.model, source.meta, folder / ("dynamo.onnx" if dynamo else "model.onnx"), source=source.record,
-                    exporter="dynamo" if dynamo else "torchscript", opset=18 if dynamo else 17)
+        export_onnx(
+            source.model,
+            source.meta,
+            folder / ("dynamo.onnx" if dynamo else "model.onnx"),
+            source=source.record,
+            exporter="dynamo" if dynamo else "torchscript",
+            opset=18 if dynamo else 17,
+        )
         result["seconds"] = time.perf_counter() - t0
     elif name == "tflite":
         from shufflekit.export.tflite import TFLiteTarget, convert_to_tflite
@@ -71,8 +77,23 @@ def _stage(name: str, model: str, size: int, folder: Path) -> dict:
 
 
 def _run_child(name: str, model: str, size: int, folder: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", name, "--model", model, "--input-size", str(size),
-                          "--folder", str(folder)], capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            name,
+            "--model",
+            model,
+            "--input-size",
+            str(size),
+            "--folder",
+            str(folder),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if out.returncode != 0:
         sys.exit(f"stage {name} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -116,20 +137,57 @@ def main() -> None:
 
     rss = max(r["peak_rss_gib"] for stage in runs for r in runs[stage])
     rows = [
-        ("ONNX export (torchscript, chosen)", f"{median('onnx', 'seconds'):.2f} s", spread("onnx", "seconds"),
-         f"<= {TARGETS['onnx_s']:.0f} s", median("onnx", "seconds") <= TARGETS["onnx_s"]),
-        ("ONNX export (dynamo, for comparison)", f"{median('onnx-dynamo', 'seconds'):.2f} s",
-         spread("onnx-dynamo", "seconds"), "", None),
-        ("TFLite conversion fp32 (imports included)", f"{median('tflite', 'seconds'):.2f} s", spread("tflite", "seconds"),
-         f"<= {TARGETS['tflite_s']:.0f} s", median("tflite", "seconds") <= TARGETS["tflite_s"]),
-        ("  of which onnx2tf ONNX -> Keras", f"{median('tflite', 'onnx2tf_s'):.2f} s", spread("tflite", "onnx2tf_s"), "", None),
-        ("  of which TFLiteConverter fp32", f"{median('tflite', 'converter_s'):.2f} s", spread("tflite", "converter_s"), "", None),
-        ("whole `export` (model, reference, ONNX, TFLite)", f"{median('export', 'seconds'):.2f} s",
-         spread("export", "seconds"), "", None),
+        (
+            "ONNX export (torchscript, chosen)",
+            f"{median('onnx', 'seconds'):.2f} s",
+            spread("onnx", "seconds"),
+            f"<= {TARGETS['onnx_s']:.0f} s",
+            median("onnx", "seconds") <= TARGETS["onnx_s"],
+        ),
+        (
+            "ONNX export (dynamo, for comparison)",
+            f"{median('onnx-dynamo', 'seconds'):.2f} s",
+            spread("onnx-dynamo", "seconds"),
+            "",
+            None,
+        ),
+        (
+            "TFLite conversion fp32 (imports included)",
+            f"{median('tflite', 'seconds'):.2f} s",
+            spread("tflite", "seconds"),
+            f"<= {TARGETS['tflite_s']:.0f} s",
+            median("tflite", "seconds") <= TARGETS["tflite_s"],
+        ),
+        (
+            "  of which onnx2tf ONNX -> Keras",
+            f"{median('tflite', 'onnx2tf_s'):.2f} s",
+            spread("tflite", "onnx2tf_s"),
+            "",
+            None,
+        ),
+        (
+            "  of which TFLiteConverter fp32",
+            f"{median('tflite', 'converter_s'):.2f} s",
+            spread("tflite", "converter_s"),
+            "",
+            None,
+        ),
+        (
+            "whole `export` (model, reference, ONNX, TFLite)",
+            f"{median('export', 'seconds'):.2f} s",
+            spread("export", "seconds"),
+            "",
+            None,
+        ),
         ("peak RSS, ONNX stage", f"{max(r['peak_rss_gib'] for r in runs['onnx']):.2f} GiB", "", "", None),
         ("peak RSS, TFLite stage", f"{max(r['peak_rss_gib'] for r in runs['tflite']):.2f} GiB", "", "", None),
-        ("peak RSS, whole export", f"{max(r['peak_rss_gib'] for r in runs['export']):.2f} GiB", "",
-         f"<= {TARGETS['rss_gib']:.0f} GiB", rss <= TARGETS["rss_gib"]),
+        (
+            "peak RSS, whole export",
+            f"{max(r['peak_rss_gib'] for r in runs['export']):.2f} GiB",
+            "",
+            f"<= {TARGETS['rss_gib']:.0f} GiB",
+            rss <= TARGETS["rss_gib"],
+        ),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"\n{'figure':<{width}}  {'median':>10}  {'range':>12}  {'target':>9}  verdict")

@@ -49,8 +49,7 @@ def bare_vs_harness(path: Path, layout: str, iters: int, rounds: int, threads: i
     return result
 
 
-def bare_vs_harness_session(session, feeds_list: list, iters: int, rounds: int,
-                            block: int = 10) -> dict[str, float]:
+def bare_vs_harness_session(session, feeds_list: list, iters: int, rounds: int, block: int = 10) -> dict[str, float]:
     from shufflekit.device.bench import timed_loop
 
     feeds = feeds_list[0]
@@ -96,8 +95,14 @@ def bare_vs_harness_session(session, feeds_list: list, iters: int, rounds: int,
     h50, b50 = statistics.median(harness_times), statistics.median(bare_times)
     q = statistics.quantiles(block_overheads, n=4)
     overheads = [q[0], q[2]]
-    return {"harness_ms": h50 * 1e3, "bare_ms": b50 * 1e3, "overhead": h50 / b50 - 1,
-            "overhead_min": overheads[0], "overhead_max": overheads[1], "samples": len(harness_times)}
+    return {
+        "harness_ms": h50 * 1e3,
+        "bare_ms": b50 * 1e3,
+        "overhead": h50 / b50 - 1,
+        "overhead_min": overheads[0],
+        "overhead_max": overheads[1],
+        "samples": len(harness_times),
+    }
 
 
 def tiny_models(folder: Path, tflite_path: Path) -> dict[str, tuple[Path, str | None]]:
@@ -109,9 +114,12 @@ def tiny_models(folder: Path, tflite_path: Path) -> dict[str, tuple[Path, str | 
 
     from shufflekit.device.backends import litert_ops
 
-    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "tiny",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])])
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])],
+    )
     onnx_path = folder / "tiny.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(onnx_path))
     found, why = litert_ops._tflite_schema()
@@ -173,36 +181,61 @@ def main() -> int:
         t0 = time.perf_counter()
         # In a process of its own: torch's and TensorFlow's idle thread pools must not share the cores
         # with the loops timed here.
-        subprocess.run([sys.executable, "-m", "shufflekit", "export", "--model", args.model, "--input-size",
-                        str(args.input_size), "--num-classes", "1000", "--out", str(folder)], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "shufflekit",
+                "export",
+                "--model",
+                args.model,
+                "--input-size",
+                str(args.input_size),
+                "--num-classes",
+                "1000",
+                "--out",
+                str(folder),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         print(f"exported {args.model} at {args.input_size} to {folder} in {time.perf_counter() - t0:.1f} s")
     manifest = Manifest.load(folder)
     arts = manifest.select(["onnx:fp32", "tflite:fp32"])
 
-    print("\n1. harness overhead against a bare timing loop: median per-iteration time, "
-          f"{args.rounds * args.iters} iterations each, alternating in blocks of 10, batch 1")
+    print(
+        "\n1. harness overhead against a bare timing loop: median per-iteration time, "
+        f"{args.rounds * args.iters} iterations each, alternating in blocks of 10, batch 1"
+    )
     print(f"   {'artifact':42} {'bare p50':>9} {'harness p50':>11} {'overhead':>9}  (interquartile range over blocks)")
     big_p50 = {}
     for art in arts:
         r = bare_vs_harness(folder / art.name, art.input.layout, args.iters, args.rounds, args.threads)
         big_p50[art.format] = r["bare_ms"]
         ok = "ok" if abs(r["overhead"]) < TARGET_OVERHEAD else "ABOVE TARGET"
-        print(f"   {art.name:42} {r['bare_ms']:9.3f} {r['harness_ms']:11.3f} {r['overhead'] * 100:8.2f}%  "
-              f"({r['overhead_min'] * 100:+.2f}..{r['overhead_max'] * 100:+.2f}%)  target < 2%: {ok}")
+        print(
+            f"   {art.name:42} {r['bare_ms']:9.3f} {r['harness_ms']:11.3f} {r['overhead'] * 100:8.2f}%  "
+            f"({r['overhead_min'] * 100:+.2f}..{r['overhead_max'] * 100:+.2f}%)  target < 2%: {ok}"
+        )
 
-    print("\n   the same on tiny models (one Relu / one TFLite op), where the harness's own cost per iteration is "
-          "visible, relative to v2's p50 above:")
+    print(
+        "\n   the same on tiny models (one Relu / one TFLite op), where the harness's own cost per iteration is "
+        "visible, relative to v2's p50 above:"
+    )
     with tempfile.TemporaryDirectory(prefix="shufflekit-tiny-") as tiny_dir:
         tfl = next(a for a in arts if a.format == "tflite")
         for fmt, (path, layout) in tiny_models(Path(tiny_dir), folder / tfl.name).items():
             bare_us, extra_us = per_call_overhead_us(path, layout)
             big = big_p50[fmt]
-            print(f"   {fmt:8} bare {bare_us:7.2f} µs per call, harness +{extra_us:.2f} µs per iteration = "
-                  f"{extra_us / (big * 1e3) * 100:.3f}% of the {big:.3f} ms p50 of {args.model}")
+            print(
+                f"   {fmt:8} bare {bare_us:7.2f} µs per call, harness +{extra_us:.2f} µs per iteration = "
+                f"{extra_us / (big * 1e3) * 100:.3f}% of the {big:.3f} ms p50 of {args.model}"
+            )
 
-    print("\n2. p50 over 3 back-to-back `shufflekit profile` runs (fresh runner process each, "
-          f"{args.iters} iterations, 10 warmup)")
+    print(
+        "\n2. p50 over 3 back-to-back `shufflekit profile` runs (fresh runner process each, "
+        f"{args.iters} iterations, 10 warmup)"
+    )
     options = RuntimeOptions(threads=args.threads)
     settings = ProfileSettings(warmup=10, iters=args.iters)
     p50s: dict[str, list[float]] = {a.name: [] for a in arts}
@@ -213,25 +246,35 @@ def main() -> int:
     for name, values in p50s.items():
         spread = (max(values) - min(values)) / statistics.median(values)
         ok = "ok" if spread < TARGET_SPREAD else "ABOVE TARGET"
-        print(f"   {name:42} p50 ms {' / '.join(f'{v:.3f}' for v in values)}   spread {spread * 100:.2f}%  "
-              f"target < 5%: {ok}")
+        print(
+            f"   {name:42} p50 ms {' / '.join(f'{v:.3f}' for v in values)}   spread {spread * 100:.2f}%  "
+            f"target < 5%: {ok}"
+        )
     mult_adds = report.profiles[0].mult_adds
     for p in report.profiles:
-        print(f"   {p.artifact.name:42} {p.us_per_mmac:.2f} µs per million multiply-adds "
-              f"({(mult_adds or 0) / 1e6:.1f}M mult-adds), peak RSS {p.result['peak_rss_bytes'] / 1e6:.0f} MB, "
-              f"load {p.result['load_ms']:.0f} ms")
+        print(
+            f"   {p.artifact.name:42} {p.us_per_mmac:.2f} µs per million multiply-adds "
+            f"({(mult_adds or 0) / 1e6:.1f}M mult-adds), peak RSS {p.result['peak_rss_bytes'] / 1e6:.0f} MB, "
+            f"load {p.result['load_ms']:.0f} ms"
+        )
 
     print("\n3. op-type breakdown (--op-profile)")
-    report = profile_folder(folder, [a.name for a in arts], options=options,
-                            settings=ProfileSettings(warmup=10, iters=args.iters, op_profile=True))
+    report = profile_folder(
+        folder,
+        [a.name for a in arts],
+        options=options,
+        settings=ProfileSettings(warmup=10, iters=args.iters, op_profile=True),
+    )
     for p in report.profiles:
         prof, parts = p.op_profile, p.breakdown
         if not prof:
             print(f"   {p.artifact.name}: no op profile: {(p.result.get('op_profile') or {}).get('reason')}")
             continue
         run = f", profiled run {prof['run_ms']:.3f} ms" if prof.get("run_ms") else ""
-        print(f"   {p.artifact.name} [{prof['method'].split(' (')[0]}]: sum of operators {prof['node_sum_ms']:.3f} ms"
-              f"{run}, benchmark mean {p.latency['mean_ms']:.3f} ms")
+        print(
+            f"   {p.artifact.name} [{prof['method'].split(' (')[0]}]: sum of operators {prof['node_sum_ms']:.3f} ms"
+            f"{run}, benchmark mean {p.latency['mean_ms']:.3f} ms"
+        )
         for entry in parts["categories"]:
             print(f"      {entry['category']:28} {entry['ms']:8.3f} ms  {entry['share'] * 100:5.1f}%")
         top = ", ".join(f"{t['op_type']} {t['share'] * 100:.0f}%" for t in parts["op_types"][:6])

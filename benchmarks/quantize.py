@@ -29,8 +29,9 @@ import time
 from pathlib import Path
 
 TARGET_TFLITE_INT8_SPEEDUP = 1.8
-ORDER = [("tflite", p) for p in ("fp32", "fp16", "dynamic", "int8")] + \
-        [("onnx", p) for p in ("fp32", "fp16", "dynamic", "int8")]
+ORDER = [("tflite", p) for p in ("fp32", "fp16", "dynamic", "int8")] + [
+    ("onnx", p) for p in ("fp32", "fp16", "dynamic", "int8")
+]
 
 
 def _load() -> str:
@@ -50,8 +51,22 @@ def _prepare(folder: Path, args: argparse.Namespace) -> None:
     cli = [sys.executable, "-m", "shufflekit"]
     if not (folder / "manifest.json").exists():
         t0 = time.perf_counter()
-        subprocess.run([*cli, "export", "--model", args.model, "--input-size", str(args.input_size),
-                        "--num-classes", "1000", "--out", str(folder)], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                *cli,
+                "export",
+                "--model",
+                args.model,
+                "--input-size",
+                str(args.input_size),
+                "--num-classes",
+                "1000",
+                "--out",
+                str(folder),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         print(f"exported {args.model} at {args.input_size} in {time.perf_counter() - t0:.1f} s")
     from shufflekit.artifacts import Manifest
 
@@ -59,11 +74,27 @@ def _prepare(folder: Path, args: argparse.Namespace) -> None:
     missing = [p for p in ("fp16", "dynamic", "int8") if not {f"onnx:{p}", f"tflite:{p}"} <= have]
     if missing:
         t0 = time.perf_counter()
-        subprocess.run([*cli, "quantize", str(folder), "--precision", ",".join(missing), "--formats", "onnx,tflite",
-                        "--calib", "demo", "--calib-samples", str(args.calib_samples)],
-                       check=True, stdout=subprocess.DEVNULL)
-        print(f"quantized to {', '.join(missing)} (ONNX and TFLite, calibrated on {args.calib_samples} demo images) "
-              f"in {time.perf_counter() - t0:.1f} s")
+        subprocess.run(
+            [
+                *cli,
+                "quantize",
+                str(folder),
+                "--precision",
+                ",".join(missing),
+                "--formats",
+                "onnx,tflite",
+                "--calib",
+                "demo",
+                "--calib-samples",
+                str(args.calib_samples),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        print(
+            f"quantized to {', '.join(missing)} (ONNX and TFLite, calibrated on {args.calib_samples} demo images) "
+            f"in {time.perf_counter() - t0:.1f} s"
+        )
 
 
 def main() -> int:
@@ -96,8 +127,10 @@ def main() -> int:
     settings = ProfileSettings(warmup=args.warmup, iters=args.iters)
     p50s: dict[str, list[float]] = {a.name: [] for a in chosen}
     providers: dict[str, str] = {}
-    print(f"measuring {len(chosen)} artifacts, {args.rounds} rounds of {args.iters} iterations, "
-          f"{args.threads} thread(s), batch 1")
+    print(
+        f"measuring {len(chosen)} artifacts, {args.rounds} rounds of {args.iters} iterations, "
+        f"{args.threads} thread(s), batch 1"
+    )
     for round_index in range(args.rounds):
         for art in chosen:
             report = profile_folder(folder, [art.name], options=options, settings=settings)
@@ -109,10 +142,14 @@ def main() -> int:
     p50 = {name: statistics.median(values) for name, values in p50s.items()}
     best = {name: min(values) for name, values in p50s.items()}
     fp32 = {fmt: by_key[f"{fmt}:fp32"].name for fmt in ("tflite", "onnx") if f"{fmt}:fp32" in by_key}
-    print(f"\n{args.model} at {args.input_size}x{args.input_size}, {args.threads} thread(s): median of "
-          f"{args.rounds} rounds' p50 per image")
-    header = f"  {'artifact':34} {'providers':20} {'size MB':>8} {'p50 ms':>7} {'vs fp32':>8} {'best ms':>8} " \
-             f"{'vs fp32':>8}  rounds' p50 ms"
+    print(
+        f"\n{args.model} at {args.input_size}x{args.input_size}, {args.threads} thread(s): median of "
+        f"{args.rounds} rounds' p50 per image"
+    )
+    header = (
+        f"  {'artifact':34} {'providers':20} {'size MB':>8} {'p50 ms':>7} {'vs fp32':>8} {'best ms':>8} "
+        f"{'vs fp32':>8}  rounds' p50 ms"
+    )
     print(header)
     print("  " + "-" * (len(header) - 2))
     for art in chosen:
@@ -120,10 +157,13 @@ def main() -> int:
         speed = f"{p50[base] / p50[art.name]:.2f}x" if base else ""
         best_speed = f"{best[base] / best[art.name]:.2f}x" if base else ""
         rounds = " ".join(f"{v:.2f}" for v in p50s[art.name])
-        print(f"  {art.name:34} {providers[art.name][:20]:20} {art.size_bytes / 1e6:8.2f} {p50[art.name]:7.2f} "
-              f"{speed:>8} {best[art.name]:8.2f} {best_speed:>8}  {rounds}")
+        print(
+            f"  {art.name:34} {providers[art.name][:20]:20} {art.size_bytes / 1e6:8.2f} {p50[art.name]:7.2f} "
+            f"{speed:>8} {best[art.name]:8.2f} {best_speed:>8}  {rounds}"
+        )
 
     print()
+
     def ratio(fmt: str, precision: str) -> tuple[float, float] | None:
         if f"{fmt}:{precision}" not in by_key or fmt not in fp32:
             return None
@@ -133,13 +173,17 @@ def main() -> int:
     found = ratio("tflite", "int8")
     if found:
         verdict = "meets" if found[0] >= TARGET_TFLITE_INT8_SPEEDUP else "MISSES"
-        print(f"TFLite int8 vs fp32: {found[0]:.2f}x faster (median; best rounds {found[1]:.2f}x): {verdict} the "
-              f"target of >= {TARGET_TFLITE_INT8_SPEEDUP}x")
+        print(
+            f"TFLite int8 vs fp32: {found[0]:.2f}x faster (median; best rounds {found[1]:.2f}x): {verdict} the "
+            f"target of >= {TARGET_TFLITE_INT8_SPEEDUP}x"
+        )
     for precision, what in (("int8", "int8 (QDQ)"), ("dynamic", "dynamic int8"), ("fp16", "fp16")):
         found = ratio("onnx", precision)
         if found:
-            print(f"ONNX Runtime {what} vs fp32: {found[0]:.2f}x (best rounds {found[1]:.2f}x), "
-                  f"{'faster' if found[0] > 1 else 'SLOWER'}, as measured")
+            print(
+                f"ONNX Runtime {what} vs fp32: {found[0]:.2f}x (best rounds {found[1]:.2f}x), "
+                f"{'faster' if found[0] > 1 else 'SLOWER'}, as measured"
+            )
     print(f"end: {_uptime()}")
     if tmp is not None:
         tmp.cleanup()

@@ -35,8 +35,13 @@ def _uptime() -> str:
 
 def _run(shufflekit: Path, out: Path, env: dict[str, str]) -> tuple[float, str]:
     started = time.perf_counter()
-    proc = subprocess.run([str(shufflekit), "release", "--demo", "--out", str(out)], env=env, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.run(
+        [str(shufflekit), "release", "--demo", "--out", str(out)],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         print(proc.stdout[-6000:])
@@ -74,8 +79,10 @@ def main() -> int:
     print(f"{'other':<10} {'':>6} {wall - accounted:8.1f}   (process start, imports, checks, summary)")
     accuracy = manifest["results"].get("accuracy", {})
     top1 = {name: entry.get("top1") for name, entry in accuracy.items()}
-    print(f"\naccuracy: PyTorch {top1.pop('pytorch', float('nan')):.1f}%; artifacts "
-          + ", ".join(f"{v:.1f}%" for v in sorted(top1.values())))
+    print(
+        f"\naccuracy: PyTorch {top1.pop('pytorch', float('nan')):.1f}%; artifacts "
+        + ", ".join(f"{v:.1f}%" for v in sorted(top1.values()))
+    )
     ran_again = [line.strip() for line in rerun_output.splitlines() if line.split()[:1] == ["ran"]]
     skipped = "every stage skipped" if not ran_again else f"ran again: {'; '.join(ran_again)}"
     print(f"\nend to end  {wall:6.1f} s   (target <= {TARGET_SECONDS:.0f} s; cold demo cache)")

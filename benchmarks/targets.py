@@ -103,8 +103,9 @@ def _accuracy(work: Path, epochs: int, family: str) -> None:
     files = {}
     for recipe in STATIC_RECIPES:
         path = work / f"int8-{recipe.name}.onnx"
-        q.quantize_static(prepared, path, calibration.images, input_name=parent.input.name, batch=1, recipe=recipe,
-                          method="minmax")
+        q.quantize_static(
+            prepared, path, calibration.images, input_name=parent.input.name, batch=1, recipe=recipe, method="minmax"
+        )
         files[path] = recipe
     for recipe in DYNAMIC_RECIPES:
         path = work / f"dynamic-{recipe.name}.onnx"
@@ -116,14 +117,22 @@ def _accuracy(work: Path, epochs: int, family: str) -> None:
     results: dict[str, dict[str, object]] = {}
     for name, python in pythons.items():
         t0 = time.perf_counter()
-        proc = subprocess.run([str(python), "-c", _EVALUATE, str(work / "data.npz"), *map(str, files)],
-                              capture_output=True, text=True, timeout=3600)
+        proc = subprocess.run(
+            [str(python), "-c", _EVALUATE, str(work / "data.npz"), *map(str, files)],
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
         lines = proc.stdout.strip().splitlines()
         results[name] = json.loads(lines[-1]) if proc.returncode == 0 and lines else {}
-        print(f"  {name}: {len(files)} files classified in {time.perf_counter() - t0:.0f} s"
-              + ("" if results[name] else f" FAILED: {(proc.stderr.strip().splitlines() or ['?'])[-1]}"))
-    print(f"\nONNX recipes, top-1 on the demo validation images ({len(arrays.labels)}); PyTorch "
-          f"{arrays.pytorch_top1:.1f}%; * = the default (target any)")
+        print(
+            f"  {name}: {len(files)} files classified in {time.perf_counter() - t0:.0f} s"
+            + ("" if results[name] else f" FAILED: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+        )
+    print(
+        f"\nONNX recipes, top-1 on the demo validation images ({len(arrays.labels)}); PyTorch "
+        f"{arrays.pytorch_top1:.1f}%; * = the default (target any)"
+    )
     columns = list(results)
     print(f"  {'recipe':28} {'holds on (by design)':28} " + " ".join(f"{c:>30}" for c in columns))
     for path, recipe in files.items():
@@ -147,10 +156,39 @@ def _latency(work: Path, args: argparse.Namespace) -> None:
     cli = [sys.executable, "-m", "shufflekit"]
     if not (folder / "manifest.json").exists():
         t0 = time.perf_counter()
-        subprocess.run([*cli, "export", "--model", "shufflenet_v2_x1_0", "--input-size", "224", "--num-classes",
-                        "1000", "--out", str(folder)], check=True, stdout=subprocess.DEVNULL)
-        subprocess.run([*cli, "quantize", str(folder), "--precision", "int8", "--formats", "onnx,tflite", "--calib",
-                        "demo", "--calib-samples", "64"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                *cli,
+                "export",
+                "--model",
+                "shufflenet_v2_x1_0",
+                "--input-size",
+                "224",
+                "--num-classes",
+                "1000",
+                "--out",
+                str(folder),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        subprocess.run(
+            [
+                *cli,
+                "quantize",
+                str(folder),
+                "--precision",
+                "int8",
+                "--formats",
+                "onnx,tflite",
+                "--calib",
+                "demo",
+                "--calib-samples",
+                "64",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         print(f"exported v2 1.0x at 224 and quantized it to int8 (default recipes) in {time.perf_counter() - t0:.0f} s")
     manifest = Manifest.load(folder)
     by_key = {a.key: a for a in manifest.artifacts}
@@ -161,8 +199,10 @@ def _latency(work: Path, args: argparse.Namespace) -> None:
     print(f"\nint8 / fp32 latency, v2 1.0x at 224, 1 thread, median of {args.rounds} rounds' p50 per image")
     for device in devices:
         if device != "local" and _emulator(device):
-            print(f"  {device}: emulated ({_emulator(device)}): its latency is the emulator's, not a device's; "
-                  "not measured")
+            print(
+                f"  {device}: emulated ({_emulator(device)}): its latency is the emulator's, not a device's; "
+                "not measured"
+            )
             continue
         p50: dict[str, list[float]] = {a.name: [] for a in chosen}
         emulated = False
@@ -179,8 +219,10 @@ def _latency(work: Path, args: argparse.Namespace) -> None:
         parts = []
         for fmt in ("tflite", "onnx"):
             fp32, int8 = by_key[f"{fmt}:fp32"].name, by_key[f"{fmt}:int8"].name
-            parts.append(f"{fmt} fp32 {med[fp32]:.2f} ms, int8 {med[int8]:.2f} ms: int8 is "
-                         f"{med[fp32] / med[int8]:.2f}x {'faster' if med[int8] < med[fp32] else 'SLOWER'}")
+            parts.append(
+                f"{fmt} fp32 {med[fp32]:.2f} ms, int8 {med[int8]:.2f} ms: int8 is "
+                f"{med[fp32] / med[int8]:.2f}x {'faster' if med[int8] < med[fp32] else 'SLOWER'}"
+            )
         print(f"  {device} ({cpu}): " + "; ".join(parts))
 
 

@@ -41,11 +41,20 @@ def main() -> int:
         from shufflekit.train import TrainConfig, train
 
         def report(stats) -> None:
-            print(f"  epoch {stats.epoch:>2}/{stats.epochs}  loss {stats.train_loss:.3f}  "
-                  f"train {stats.train_top1:5.1f}%  val {stats.val_top1:5.1f}%  {stats.seconds:5.1f} s", flush=True)
+            print(
+                f"  epoch {stats.epoch:>2}/{stats.epochs}  loss {stats.train_loss:.3f}  "
+                f"train {stats.train_top1:5.1f}%  val {stats.val_top1:5.1f}%  {stats.seconds:5.1f} s",
+                flush=True,
+            )
 
-        config = TrainConfig(model=args.model, data="demo", epochs=args.epochs, batch_size=args.batch_size,
-                             input_size=args.input_size, lr=args.lr)
+        config = TrainConfig(
+            model=args.model,
+            data="demo",
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            input_size=args.input_size,
+            lr=args.lr,
+        )
         result = train(config, Path(work) / "demo.pt", on_epoch=report)
         wall = time.perf_counter() - started
         load_after = os.getloadavg()
@@ -53,14 +62,18 @@ def main() -> int:
     import torch
 
     training = result.meta.training
-    print(f"model {args.model}, input {result.meta.input_size}x{result.meta.input_size}, "
-          f"batch {training['batch_size']}, lr {training['lr']:.4g}, {training['train_images']} train / "
-          f"{training['val_images']} val images, torch threads {torch.get_num_threads()}, cores {os.cpu_count()}")
+    print(
+        f"model {args.model}, input {result.meta.input_size}x{result.meta.input_size}, "
+        f"batch {training['batch_size']}, lr {training['lr']:.4g}, {training['train_images']} train / "
+        f"{training['val_images']} val images, torch threads {torch.get_num_threads()}, cores {os.cpu_count()}"
+    )
     print(f"wall time   {wall:6.1f} s   (target <= {TARGET_SECONDS:.0f} s; includes writing the demo set)")
     print(f"epochs      {result.epochs_done:6d}")
     print(f"val top-1   {result.val_top1:6.1f} %  (target >= {TARGET_TOP1:.0f} %)")
-    print(f"load avg    {load_before[0]:.2f} before, {load_after[0]:.2f} after (1-minute; "
-          f"{os.cpu_count()} cores shared with anything else running)")
+    print(
+        f"load avg    {load_before[0]:.2f} before, {load_after[0]:.2f} after (1-minute; "
+        f"{os.cpu_count()} cores shared with anything else running)"
+    )
     met = result.val_top1 >= TARGET_TOP1 and wall <= TARGET_SECONDS
     print("target met" if met else "target NOT met")
     return 0 if met else 1

@@ -59,11 +59,14 @@ class TensorSpec:
     quantization: QuantParams | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"name": self.name, "shape": list(self.shape), "dtype": self.dtype,
-                                "layout": self.layout}
+        data: dict[str, Any] = {
+            "name": self.name,
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "layout": self.layout,
+        }
         if self.quantization is not None:
-            data["quantization"] = {"scale": self.quantization.scale,
-                                    "zero_point": self.quantization.zero_point}
+            data["quantization"] = {"scale": self.quantization.scale, "zero_point": self.quantization.zero_point}
         return data
 
     @classmethod
@@ -93,8 +96,7 @@ class TensorSpec:
             if not isinstance(quant, Mapping):
                 raise _bad(f"{where}.quantization", quant, "an object with scale and zero_point")
             scale, zero = quant.get("scale"), quant.get("zero_point")
-            if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) \
-                    or scale <= 0:
+            if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
                 raise _bad(f"{where}.quantization.scale", scale, "a finite number > 0")
             if type(zero) is not int:
                 raise _bad(f"{where}.quantization.zero_point", zero, "an integer")
@@ -148,19 +150,32 @@ class Artifact:
         """Return the file's path after checking it is the one recorded; refuse anything else."""
         path = self.path_in(folder)
         if not path.is_file():
-            raise IntegrityError(f"artifact {self.name} is listed in the manifest but missing from {folder}",
-                                 hint="re-run the command that made it")
+            raise IntegrityError(
+                f"artifact {self.name} is listed in the manifest but missing from {folder}",
+                hint="re-run the command that made it",
+            )
         if path.stat().st_size != self.size_bytes or sha256_file(path) != self.sha256:
-            raise IntegrityError(f"artifact {self.name} was changed after it was made (sha256 mismatch)",
-                                 hint="refusing to use it; re-export to get a trusted file")
+            raise IntegrityError(
+                f"artifact {self.name} was changed after it was made (sha256 mismatch)",
+                hint="refusing to use it; re-export to get a trusted file",
+            )
         return path
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "format": self.format, "precision": self.precision,
-                "sha256": self.sha256, "size_bytes": self.size_bytes,
-                "inputs": [t.to_dict() for t in self.inputs], "outputs": [t.to_dict() for t in self.outputs],
-                "meta": self.meta.to_dict(), "parent_sha256": self.parent_sha256,
-                "tools": dict(self.tools), "options": dict(self.options), "created_at": self.created_at}
+        return {
+            "name": self.name,
+            "format": self.format,
+            "precision": self.precision,
+            "sha256": self.sha256,
+            "size_bytes": self.size_bytes,
+            "inputs": [t.to_dict() for t in self.inputs],
+            "outputs": [t.to_dict() for t in self.outputs],
+            "meta": self.meta.to_dict(),
+            "parent_sha256": self.parent_sha256,
+            "tools": dict(self.tools),
+            "options": dict(self.options),
+            "created_at": self.created_at,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, where: str = "artifact") -> Artifact:
@@ -205,9 +220,20 @@ class Artifact:
         if not isinstance(created, str):
             raise _bad(f"{where}.created_at", created, "a time stamp")
         _check_inputs(where, precision, tensors["inputs"])
-        return cls(name=name, format=fmt, precision=precision, sha256=sha, size_bytes=size,
-                   inputs=tensors["inputs"], outputs=tensors["outputs"], meta=meta, parent_sha256=parent,
-                   tools=dict(tools), options=dict(options), created_at=created)
+        return cls(
+            name=name,
+            format=fmt,
+            precision=precision,
+            sha256=sha,
+            size_bytes=size,
+            inputs=tensors["inputs"],
+            outputs=tensors["outputs"],
+            meta=meta,
+            parent_sha256=parent,
+            tools=dict(tools),
+            options=dict(options),
+            created_at=created,
+        )
 
     def with_(self, **changes: Any) -> Artifact:
         return replace(self, **changes)
@@ -236,8 +262,11 @@ def _check_inputs(where: str, precision: str, inputs: tuple[TensorSpec, ...]) ->
     allowed = get_precision(precision).input_dtypes
     for i, spec in enumerate(inputs):
         if spec.dtype not in allowed:
-            raise ManifestError(f"field {where}.inputs[{i}].dtype: a {precision} file takes "
-                                f"{' or '.join(allowed)} inputs, not {spec.dtype}", hint=_HINT)
+            raise ManifestError(
+                f"field {where}.inputs[{i}].dtype: a {precision} file takes "
+                f"{' or '.join(allowed)} inputs, not {spec.dtype}",
+                hint=_HINT,
+            )
 
 
 class Manifest:
@@ -255,9 +284,18 @@ class Manifest:
     # -- reading and writing -------------------------------------------------------------------------
     @classmethod
     def new(cls, folder: str | Path, meta: ModelMeta, *, source: Mapping[str, Any] | None = None) -> Manifest:
-        return cls(folder, {"schema": SCHEMA, "shufflekit_version": __version__, "created_at": utc_now(),
-                            "model": meta.to_dict(), "source": dict(source or {}), "artifacts": [],
-                            "results": {}})
+        return cls(
+            folder,
+            {
+                "schema": SCHEMA,
+                "shufflekit_version": __version__,
+                "created_at": utc_now(),
+                "model": meta.to_dict(),
+                "source": dict(source or {}),
+                "artifacts": [],
+                "results": {},
+            },
+        )
 
     @classmethod
     def load(cls, folder: str | Path) -> Manifest:
@@ -266,8 +304,10 @@ class Manifest:
         if not folder.is_dir():
             raise ManifestError(f"{folder} is not a folder", hint="pass the folder that `shufflekit export` wrote")
         if not path.is_file():
-            raise ManifestError(f"{folder} has no {MANIFEST_NAME}",
-                                hint="pass a folder written by `shufflekit export` or `shufflekit release`")
+            raise ManifestError(
+                f"{folder} has no {MANIFEST_NAME}",
+                hint="pass a folder written by `shufflekit export` or `shufflekit release`",
+            )
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -282,8 +322,9 @@ class Manifest:
         data = self._data
         path = self.folder / MANIFEST_NAME
         if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-            raise ManifestError(f"{path} is not a shufflekit manifest (schema {SCHEMA!r} expected)",
-                                hint="re-export the folder")
+            raise ManifestError(
+                f"{path} is not a shufflekit manifest (schema {SCHEMA!r} expected)", hint="re-export the folder"
+            )
         try:
             check_manifest_data(data)
         except ManifestError as exc:
@@ -355,14 +396,22 @@ class Manifest:
             hits = [a for a in arts if sel in (a.name, a.format, a.key)]
             if not hits:
                 known = ", ".join(a.name for a in arts) or "none"
-                raise UsageError(f"no artifact matches {sel!r} in {self.folder}",
-                                 hint=f"use a file name, a format or format:precision; artifacts: {known}")
+                raise UsageError(
+                    f"no artifact matches {sel!r} in {self.folder}",
+                    hint=f"use a file name, a format or format:precision; artifacts: {known}",
+                )
             chosen.extend(a for a in hits if a not in chosen)
         return chosen
 
     # -- records ------------------------------------------------------------------------------------
-    def record(self, record: Record | str, artifact: Artifact | str, result: Mapping[str, Any] | None = None, *,
-               group: str | None = None) -> None:
+    def record(
+        self,
+        record: Record | str,
+        artifact: Artifact | str,
+        result: Mapping[str, Any] | None = None,
+        *,
+        group: str | None = None,
+    ) -> None:
         """File a typed record for an artifact (or a pseudo-entry such as 'pytorch', or a release-wide
         entry such as 'notes'), under a device key for the kinds measured per device.
 
@@ -379,8 +428,10 @@ class Manifest:
         if cls.entry is not None and name != cls.entry:
             raise UsageError(f"a {cls.__name__} record is filed as {cls.entry!r}, not {name!r}")
         if cls.grouped != (group is not None):
-            raise UsageError(f"{cls.kind} records are filed {'per device' if cls.grouped else 'once'}: "
-                             f"{'pass' if cls.grouped else 'leave out'} group=")
+            raise UsageError(
+                f"{cls.kind} records are filed {'per device' if cls.grouped else 'once'}: "
+                f"{'pass' if cls.grouped else 'leave out'} group="
+            )
         changes: dict[str, Any] = {}
         if isinstance(artifact, Artifact) and cls.per_artifact:
             changes["sha256"] = artifact.sha256
@@ -397,8 +448,7 @@ class Manifest:
     def results(self, kind: type[R], *, group: str | None = None, fresh_only: bool = True) -> dict[str, R]: ...
 
     @overload
-    def results(self, kind: str, *, group: str | None = None,
-                fresh_only: bool = True) -> dict[str, dict[str, Any]]: ...
+    def results(self, kind: str, *, group: str | None = None, fresh_only: bool = True) -> dict[str, dict[str, Any]]: ...
 
     def results(self, kind: type[Record] | str, *, group: str | None = None, fresh_only: bool = True) -> Any:
         """Records of one kind (name -> record); with ``fresh_only``, drop those measured on a file since
@@ -410,8 +460,11 @@ class Manifest:
             table = table.get(group, {})
         if fresh_only:
             current = {a.name: a.sha256 for a in self.artifacts}
-            table = {n: entry for n, entry in table.items()
-                     if not isinstance(entry, dict) or "sha256" not in entry or current.get(n) == entry["sha256"]}
+            table = {
+                n: entry
+                for n, entry in table.items()
+                if not isinstance(entry, dict) or "sha256" not in entry or current.get(n) == entry["sha256"]
+            }
         table = json.loads(json.dumps(table))
         if isinstance(kind, str):
             return table
@@ -464,8 +517,9 @@ def check_manifest_data(data: Mapping[str, Any]) -> None:
     if len(set(names)) != len(names):
         raise ManifestError("lists an artifact twice", hint=_HINT)
     ref = data.get("reference")
-    if ref is not None and not (isinstance(ref, dict) and isinstance(ref.get("file"), str)
-                                and isinstance(ref.get("sha256"), str)):
+    if ref is not None and not (
+        isinstance(ref, dict) and isinstance(ref.get("file"), str) and isinstance(ref.get("sha256"), str)
+    ):
         raise _bad("reference", ref, "an object naming its file and sha256")
     results = data.get("results", {})
     if not isinstance(results, dict):
@@ -489,10 +543,11 @@ def _is_grouped(kind: str) -> bool:
 
 
 # Fields renamed by version 2: one name per field (read only here).
-_V1_RENAMES = {"accuracy": {"top1_delta": "delta_top1", "delta": "delta_top1", "top1_percent": "top1",
-                            "top5_percent": "top5"},
-               "device_accuracy": {"top1_delta": "delta_top1", "delta": "delta_top1"},
-               DeviceFacts.kind: {"cpu_count": "logical_cores"}}
+_V1_RENAMES = {
+    "accuracy": {"top1_delta": "delta_top1", "delta": "delta_top1", "top1_percent": "top1", "top5_percent": "top5"},
+    "device_accuracy": {"top1_delta": "delta_top1", "delta": "delta_top1"},
+    DeviceFacts.kind: {"cpu_count": "logical_cores"},
+}
 
 
 def upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
@@ -513,7 +568,7 @@ def upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
                 continue
             nested = table.values() if _is_grouped(kind) else [table]
             for entries in nested:
-                for entry in (entries.values() if isinstance(entries, dict) else []):
+                for entry in entries.values() if isinstance(entries, dict) else []:
                     if not isinstance(entry, dict):
                         continue
                     for old, new in renames.items():
@@ -532,6 +587,7 @@ def update_manifest(folder: str | Path) -> Iterator[Manifest]:
         yield manifest
         manifest.save()
 
+
 # -- the published JSON Schema (schemas/manifest.schema.json), generated from the checks above -------------
 def manifest_schema() -> dict[str, Any]:
     """The JSON Schema of a version 2 manifest: the records' from their declarations, the artifacts' from
@@ -539,48 +595,84 @@ def manifest_schema() -> dict[str, Any]:
     the committed file equals this (regenerate with ``python -m shufflekit.artifacts > schemas/...``)."""
     number = {"type": "number"}
     tensor = {
-        "type": "object", "required": ["name", "shape", "dtype"],
+        "type": "object",
+        "required": ["name", "shape", "dtype"],
         "properties": {
             "name": {"type": "string", "minLength": 1},
-            "shape": {"type": "array", "minItems": 1,
-                      "items": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "minLength": 1}]}},
+            "shape": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "minLength": 1}]},
+            },
             "dtype": {"enum": list(DTYPES)},
             "layout": {"enum": [*LAYOUTS, None]},
-            "quantization": {"anyOf": [{"type": "null"}, {
-                "type": "object", "required": ["scale", "zero_point"],
-                "properties": {"scale": {"type": "number", "exclusiveMinimum": 0},
-                               "zero_point": {"type": "integer"}}}]},
-        }}
+            "quantization": {
+                "anyOf": [
+                    {"type": "null"},
+                    {
+                        "type": "object",
+                        "required": ["scale", "zero_point"],
+                        "properties": {
+                            "scale": {"type": "number", "exclusiveMinimum": 0},
+                            "zero_point": {"type": "integer"},
+                        },
+                    },
+                ]
+            },
+        },
+    }
     meta = {
-        "type": "object", "required": ["model", "num_classes", "preprocessing"],
+        "type": "object",
+        "required": ["model", "num_classes", "preprocessing"],
         "properties": {
-            "model": {"type": "string", "minLength": 1}, "num_classes": {"type": "integer", "minimum": 1},
+            "model": {"type": "string", "minLength": 1},
+            "num_classes": {"type": "integer", "minimum": 1},
             "labels": {"anyOf": [{"type": "null"}, {"type": "array", "items": {"type": "string"}}]},
             "training": {"anyOf": [{"type": "null"}, {"type": "object"}]},
-            "preprocessing": {"type": "object", "required": ["input_size", "resize_size", "mean", "std"],
-                              "properties": {"input_size": {"type": "integer", "minimum": 32, "multipleOf": 32},
-                                             "resize_size": {"type": "integer", "minimum": 32},
-                                             "mean": {"type": "array", "items": number, "minItems": 3, "maxItems": 3},
-                                             "std": {"type": "array", "minItems": 3, "maxItems": 3,
-                                                     "items": {"type": "number", "exclusiveMinimum": 0}}}}}}
+            "preprocessing": {
+                "type": "object",
+                "required": ["input_size", "resize_size", "mean", "std"],
+                "properties": {
+                    "input_size": {"type": "integer", "minimum": 32, "multipleOf": 32},
+                    "resize_size": {"type": "integer", "minimum": 32},
+                    "mean": {"type": "array", "items": number, "minItems": 3, "maxItems": 3},
+                    "std": {
+                        "type": "array",
+                        "minItems": 3,
+                        "maxItems": 3,
+                        "items": {"type": "number", "exclusiveMinimum": 0},
+                    },
+                },
+            },
+        },
+    }
     sha = {"type": "string", "pattern": f"^{SHA256_RE.pattern.strip('^$')}$"}
-    precision_rules = [{"if": {"properties": {"precision": {"const": p}}},
-                        "then": {"properties": {"inputs": {"items": {"properties": {"dtype": {"enum": list(d)}}}}}}}
-                       for p, d in ((p.name, p.input_dtypes) for p in precisions())]
+    precision_rules = [
+        {
+            "if": {"properties": {"precision": {"const": p}}},
+            "then": {"properties": {"inputs": {"items": {"properties": {"dtype": {"enum": list(d)}}}}}},
+        }
+        for p, d in ((p.name, p.input_dtypes) for p in precisions())
+    ]
     artifact = {
         "type": "object",
         "required": ["name", "format", "precision", "sha256", "size_bytes", "inputs", "outputs", "meta"],
         "properties": {
             "name": {"type": "string", "minLength": 1, "pattern": "^[^./][^/]*$"},
-            "format": {"enum": list(format_names())}, "precision": {"enum": list(precision_names())},
-            "sha256": sha, "size_bytes": {"type": "integer", "minimum": 0},
+            "format": {"enum": list(format_names())},
+            "precision": {"enum": list(precision_names())},
+            "sha256": sha,
+            "size_bytes": {"type": "integer", "minimum": 0},
             "inputs": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/TensorSpec"}},
             "outputs": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/TensorSpec"}},
             "meta": {"$ref": "#/$defs/ModelMeta"},
             "parent_sha256": {"anyOf": [sha, {"type": "null"}]},
             "tools": {"type": "object", "additionalProperties": {"type": "string"}},
-            "options": {"type": "object"}, "created_at": {"type": "string"}},
-        "allOf": precision_rules}
+            "options": {"type": "object"},
+            "created_at": {"type": "string"},
+        },
+        "allOf": precision_rules,
+    }
     defs: dict[str, Any] = {"TensorSpec": tensor, "ModelMeta": meta, "Artifact": artifact}
     tables: dict[str, Any] = {}
     for cls in registered():
@@ -599,16 +691,25 @@ def manifest_schema() -> dict[str, Any]:
         "$id": "https://shufflekit.invalid/schemas/manifest.schema.json",
         "title": "shufflekit release folder manifest (manifest.json)",
         "description": "Generated by shufflekit.artifacts.manifest_schema(); do not edit by hand.",
-        "type": "object", "required": ["schema", "model", "artifacts"],
+        "type": "object",
+        "required": ["schema", "model", "artifacts"],
         "properties": {
-            "schema": {"const": SCHEMA}, "shufflekit_version": {"type": "string"},
-            "created_at": {"type": "string"}, "updated_at": {"type": "string"},
-            "model": {"$ref": "#/$defs/ModelMeta"}, "source": {"type": "object"},
-            "reference": {"type": "object", "required": ["file", "sha256"],
-                          "properties": {"file": {"type": "string"}, "sha256": {"type": "string"}}},
+            "schema": {"const": SCHEMA},
+            "shufflekit_version": {"type": "string"},
+            "created_at": {"type": "string"},
+            "updated_at": {"type": "string"},
+            "model": {"$ref": "#/$defs/ModelMeta"},
+            "source": {"type": "object"},
+            "reference": {
+                "type": "object",
+                "required": ["file", "sha256"],
+                "properties": {"file": {"type": "string"}, "sha256": {"type": "string"}},
+            },
             "artifacts": {"type": "array", "items": {"$ref": "#/$defs/Artifact"}},
-            "results": {"type": "object", "properties": tables, "additionalProperties": False}},
-        "$defs": defs}
+            "results": {"type": "object", "properties": tables, "additionalProperties": False},
+        },
+        "$defs": defs,
+    }
 
 
 def schema_text() -> str:

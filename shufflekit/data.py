@@ -50,8 +50,7 @@ def _pil():  # noqa: ANN202 - Pillow is imported lazily and named in the error w
     try:
         from PIL import Image
     except ImportError:
-        raise BackendMissingError("reading images needs Pillow",
-                                  hint="pip install 'shufflekit[data]'") from None
+        raise BackendMissingError("reading images needs Pillow", hint="pip install 'shufflekit[data]'") from None
     return Image
 
 
@@ -106,8 +105,10 @@ class ImageSet:
     def require_labels(self, purpose: str) -> np.ndarray:
         """The labels, or a DataError saying ``purpose`` needs them."""
         if self.labels is None:
-            raise DataError(f"{self.source} has no labels, which {purpose} needs",
-                            hint="use a class-per-folder image folder, or an .npz with 'images' and 'labels'")
+            raise DataError(
+                f"{self.source} has no labels, which {purpose} needs",
+                hint="use a class-per-folder image folder, or an .npz with 'images' and 'labels'",
+            )
         return self.labels
 
     def warn_skipped(self, failed: Sequence[Skipped] = ()) -> int:
@@ -120,16 +121,21 @@ def report_skipped(source: str, skipped: Sequence[Skipped]) -> int:
     if skipped:
         shown = ", ".join(f"{Path(s.path).name} ({s.reason})" for s in skipped[:3])
         more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
-        what = "1 file that is not a readable image" if len(skipped) == 1 else \
-            f"{len(skipped)} files that are not readable images"
+        what = (
+            "1 file that is not a readable image"
+            if len(skipped) == 1
+            else f"{len(skipped)} files that are not readable images"
+        )
         log.warning("skipped %s in %s: %s%s", what, source, shown, more)
     return len(skipped)
 
 
 # ---------------------------------------------------------------------------------------------- sources
 
-def open_images(source: str | os.PathLike[str] | ImageSet, *, split: Split,
-                classes: Sequence[str] | None = None) -> ImageSet:
+
+def open_images(
+    source: str | os.PathLike[str] | ImageSet, *, split: Split, classes: Sequence[str] | None = None
+) -> ImageSet:
     """Open ``source`` ("demo", a folder, a .npy or .npz file) without decoding any image yet.
 
     ``split`` picks ``train/`` or ``val/`` when the folder has them (the demo set does); a folder or
@@ -145,21 +151,26 @@ def open_images(source: str | os.PathLike[str] | ImageSet, *, split: Split,
     else:
         path = Path(source)
         if not path.exists():
-            raise DataError(f"data {path} does not exist",
-                            hint="pass an image folder (one subfolder per class), a .npy/.npz file, or 'demo'")
+            raise DataError(
+                f"data {path} does not exist",
+                hint="pass an image folder (one subfolder per class), a .npy/.npz file, or 'demo'",
+            )
         if path.is_dir():
             images = _open_folder(path / split if has_splits(path) else path)
         elif path.suffix.lower() in (".npy", ".npz"):
             images = _open_array(path, classes)
         else:
-            raise DataError(f"data {path} is neither a folder nor a .npy/.npz file",
-                            hint="pass an image folder (one subfolder per class), a .npy/.npz file, or 'demo'")
+            raise DataError(
+                f"data {path} is neither a folder nor a .npy/.npz file",
+                hint="pass an image folder (one subfolder per class), a .npy/.npz file, or 'demo'",
+            )
     if classes is not None and images.classes is not None and tuple(images.classes) != tuple(classes):
         images = relabel(images, classes)
     if len(images) == 0:
         reason = f" ({len(images.skipped)} unreadable file(s) skipped)" if images.skipped else ""
-        raise DataError(f"{images.source} holds no images{reason}",
-                        hint="add JPEG or PNG files, one subfolder per class")
+        raise DataError(
+            f"{images.source} holds no images{reason}", hint="add JPEG or PNG files, one subfolder per class"
+        )
     return images
 
 
@@ -173,8 +184,10 @@ def _open_folder(root: Path) -> ImageSet:
         raise DataError(f"data folder {root} does not exist", hint="check the path")
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not class_dirs:
-        raise DataError(f"data folder {root} has no class subfolders",
-                        hint="put the images of each class in a subfolder named after the class")
+        raise DataError(
+            f"data folder {root} has no class subfolders",
+            hint="put the images of each class in a subfolder named after the class",
+        )
     Image = _pil()
     paths: list[Path] = []
     labels: list[int] = []
@@ -194,8 +207,13 @@ def _open_folder(root: Path) -> ImageSet:
                 continue
             paths.append(path)
             labels.append(label)
-    return ImageSet(source=str(root), items=paths, labels=np.asarray(labels, dtype=np.int64),
-                    classes=tuple(p.name for p in class_dirs), skipped=tuple(skipped))
+    return ImageSet(
+        source=str(root),
+        items=paths,
+        labels=np.asarray(labels, dtype=np.int64),
+        classes=tuple(p.name for p in class_dirs),
+        skipped=tuple(skipped),
+    )
 
 
 def _open_array(path: Path, classes: Sequence[str] | None) -> ImageSet:
@@ -205,46 +223,59 @@ def _open_array(path: Path, classes: Sequence[str] | None) -> ImageSet:
         else:
             with np.load(path, allow_pickle=False) as archive:
                 if "images" not in archive:
-                    raise DataError(f"{path} has no 'images' array (it has {', '.join(archive.files) or 'none'})",
-                                    hint="save it with np.savez(path, images=..., labels=...)")
+                    raise DataError(
+                        f"{path} has no 'images' array (it has {', '.join(archive.files) or 'none'})",
+                        hint="save it with np.savez(path, images=..., labels=...)",
+                    )
                 images = archive["images"]
                 labels = archive.get("labels", None)
                 names = archive.get("classes", None)
     except DataError:
         raise
     except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"{path} is not a readable numpy file ({_reason(exc)})",
-                        hint="save uint8 images with np.save or np.savez") from None
+        raise DataError(
+            f"{path} is not a readable numpy file ({_reason(exc)})", hint="save uint8 images with np.save or np.savez"
+        ) from None
     images = _check_pixels(path, images)
     if labels is None:
         return ImageSet(source=str(path), items=images)
     labels = np.asarray(labels)
     if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer):
-        raise DataError(f"{path}: 'labels' must be {len(images)} integers, got {labels.dtype} {labels.shape}",
-                        hint="one integer class index per image")
+        raise DataError(
+            f"{path}: 'labels' must be {len(images)} integers, got {labels.dtype} {labels.shape}",
+            hint="one integer class index per image",
+        )
     if names is not None:
         names = tuple(str(n) for n in np.asarray(names).reshape(-1))
     else:
         names = tuple(classes) if classes is not None else tuple(str(i) for i in range(int(labels.max(initial=0)) + 1))
     if labels.size and (labels.min() < 0 or labels.max() >= len(names)):
-        raise DataError(f"{path}: labels run from {labels.min()} to {labels.max()} but there are "
-                        f"{len(names)} classes", hint="labels must index 'classes' (0-based)")
+        raise DataError(
+            f"{path}: labels run from {labels.min()} to {labels.max()} but there are {len(names)} classes",
+            hint="labels must index 'classes' (0-based)",
+        )
     return ImageSet(source=str(path), items=images, labels=labels.astype(np.int64), classes=names)
 
 
 def _check_pixels(path: Path, images: np.ndarray) -> np.ndarray:
     """uint8 RGB (N, H, W, 3); grayscale (N, H, W) or (N, H, W, 1) is repeated to three channels."""
     if images.dtype != np.uint8:
-        raise DataError(f"{path} holds {images.dtype} values, not uint8 pixels",
-                        hint="save raw uint8 RGB images (N, H, W, 3); shufflekit applies the model's preprocessing")
+        raise DataError(
+            f"{path} holds {images.dtype} values, not uint8 pixels",
+            hint="save raw uint8 RGB images (N, H, W, 3); shufflekit applies the model's preprocessing",
+        )
     if images.ndim == 4 and images.shape[1] in (1, 3) and images.shape[-1] not in (1, 3):
-        raise DataError(f"{path} looks channels-first {tuple(images.shape)}",
-                        hint="save NHWC (N, H, W, 3): np.transpose(images, (0, 2, 3, 1))")
+        raise DataError(
+            f"{path} looks channels-first {tuple(images.shape)}",
+            hint="save NHWC (N, H, W, 3): np.transpose(images, (0, 2, 3, 1))",
+        )
     if images.ndim == 3:
         images = images[..., None]
     if images.ndim != 4 or images.shape[-1] not in (1, 3):
-        raise DataError(f"{path} has shape {tuple(images.shape)}, not (N, H, W, 3) or (N, H, W)",
-                        hint="save uint8 RGB images (N, H, W, 3) or grayscale (N, H, W)")
+        raise DataError(
+            f"{path} has shape {tuple(images.shape)}, not (N, H, W, 3) or (N, H, W)",
+            hint="save uint8 RGB images (N, H, W, 3) or grayscale (N, H, W)",
+        )
     if images.shape[-1] == 1:
         images = np.repeat(images, 3, axis=-1)
     return images
@@ -257,11 +288,14 @@ def relabel(images: ImageSet, classes: Sequence[str]) -> ImageSet:
     order = {name: i for i, name in enumerate(classes)}
     missing = [name for name in images.classes if name not in order]
     if missing:
-        raise DataError(f"{images.source} has classes the model does not know: {', '.join(missing[:5])}",
-                        hint="use data with the classes the model was trained on")
+        raise DataError(
+            f"{images.source} has classes the model does not know: {', '.join(missing[:5])}",
+            hint="use data with the classes the model was trained on",
+        )
     mapping = np.asarray([order[name] for name in images.classes], dtype=np.int64)
-    return replace(images, labels=mapping[images.labels] if images.labels.size else images.labels,
-                   classes=tuple(classes))
+    return replace(
+        images, labels=mapping[images.labels] if images.labels.size else images.labels, classes=tuple(classes)
+    )
 
 
 def split_train_val(images: ImageSet, *, val_fraction: float = 0.1, seed: int = 0) -> tuple[ImageSet, ImageSet]:
@@ -272,8 +306,9 @@ def split_train_val(images: ImageSet, *, val_fraction: float = 0.1, seed: int = 
     return images.subset(train), images.subset(val)
 
 
-def train_val_sets(source: str | os.PathLike[str], *, val_fraction: float = 0.1,
-                   seed: int = 0) -> tuple[ImageSet, ImageSet]:
+def train_val_sets(
+    source: str | os.PathLike[str], *, val_fraction: float = 0.1, seed: int = 0
+) -> tuple[ImageSet, ImageSet]:
     """The training and validation sets of ``source``: its ``train/`` and ``val/`` folders when it has
     them (the demo set does), else a fixed, stratified hold-out of ``val_fraction``."""
     if str(source) == DEMO or (Path(source).is_dir() and has_splits(Path(source))):
@@ -287,6 +322,7 @@ def train_val_sets(source: str | os.PathLike[str], *, val_fraction: float = 0.1,
 
 
 # ------------------------------------------------------------------------------------------ preprocessing
+
 
 def resize_center_crop(image: PILImage.Image, pre: Preprocessing) -> PILImage.Image:
     """Resize the shorter side to ``pre.resize_size`` and crop the center ``pre.input_size`` square,
@@ -329,8 +365,9 @@ class Augmentation:
         return {"scale": list(self.scale), "ratio": list(self.ratio), "hflip": self.hflip}
 
 
-def augment(image: PILImage.Image, pre: Preprocessing, aug: Augmentation, rng: np.random.Generator,
-            layout: Layout = "nchw") -> np.ndarray:
+def augment(
+    image: PILImage.Image, pre: Preprocessing, aug: Augmentation, rng: np.random.Generator, layout: Layout = "nchw"
+) -> np.ndarray:
     """Training preprocessing: random resized crop to the input size, optional flip, then normalize
     like inference. The crop follows torchvision's RandomResizedCrop (ten tries, then a center crop)."""
     Image = _pil()
@@ -347,8 +384,13 @@ def augment(image: PILImage.Image, pre: Preprocessing, aug: Augmentation, rng: n
             break
     if box is None:  # fall back to the largest center crop within the ratio range
         aspect = width / height
-        w, h = ((width, round(width / aug.ratio[0])) if aspect < aug.ratio[0] else
-                (round(height * aug.ratio[1]), height) if aspect > aug.ratio[1] else (width, height))
+        w, h = (
+            (width, round(width / aug.ratio[0]))
+            if aspect < aug.ratio[0]
+            else (round(height * aug.ratio[1]), height)
+            if aspect > aug.ratio[1]
+            else (width, height)
+        )
         w, h = min(w, width), min(h, height)
         box = ((width - w) // 2, (height - h) // 2, (width - w) // 2 + w, (height - h) // 2 + h)
     size = pre.input_size
@@ -365,6 +407,7 @@ def _reason(exc: BaseException) -> str:
 
 # ------------------------------------------------------------------------------- evaluation, calibration
 
+
 @dataclass(frozen=True)
 class Batch:
     """Preprocessed images (float32, NCHW or NHWC), their labels (or None) and their indices in the set."""
@@ -374,8 +417,9 @@ class Batch:
     indices: np.ndarray
 
 
-def iter_batches(images: ImageSet, pre: Preprocessing, *, batch_size: int = 64, layout: Layout = "nchw",
-                 limit: int | None = None) -> Iterator[Batch]:
+def iter_batches(
+    images: ImageSet, pre: Preprocessing, *, batch_size: int = 64, layout: Layout = "nchw", limit: int | None = None
+) -> Iterator[Batch]:
     """Inference-preprocessed batches in order, for evaluation. Undecodable files are skipped; ONE
     warning at the end counts them with the files the scan left out."""
     if batch_size < 1:
@@ -406,12 +450,20 @@ def iter_batches(images: ImageSet, pre: Preprocessing, *, batch_size: int = 64, 
         yield flush()
     images.warn_skipped(failed)
     if total and len(failed) == total:
-        raise DataError(f"none of the {total} images of {images.source} could be decoded",
-                        hint="check that the files are JPEG or PNG images")
+        raise DataError(
+            f"none of the {total} images of {images.source} could be decoded",
+            hint="check that the files are JPEG or PNG images",
+        )
 
 
-def calibration_images(source: str | os.PathLike[str] | ImageSet, pre: Preprocessing, count: int = 256, *,
-                       seed: int = 0, layout: Layout = "nchw") -> np.ndarray:
+def calibration_images(
+    source: str | os.PathLike[str] | ImageSet,
+    pre: Preprocessing,
+    count: int = 256,
+    *,
+    seed: int = 0,
+    layout: Layout = "nchw",
+) -> np.ndarray:
     """``count`` inference-preprocessed images, float32 (N, 3, S, S) (or NHWC), drawn from any source
     with a fixed seed and spread over the whole set. Undecodable files are replaced by the next ones
     drawn. A source with fewer images gives all it has (a warning says so); the caller records
@@ -431,9 +483,16 @@ def calibration_images(source: str | os.PathLike[str] | ImageSet, pre: Preproces
             failed.append(Skipped(images.name(int(index)), _reason(exc)))
     images.warn_skipped(failed)
     if not arrays:
-        raise DataError(f"none of the images of {images.source} could be decoded",
-                        hint="check that the files are JPEG or PNG images")
+        raise DataError(
+            f"none of the images of {images.source} could be decoded",
+            hint="check that the files are JPEG or PNG images",
+        )
     if len(arrays) < count:
-        log.warning("asked for %d calibration images but %s has only %d readable; using %d",
-                    count, images.source, len(arrays), len(arrays))
+        log.warning(
+            "asked for %d calibration images but %s has only %d readable; using %d",
+            count,
+            images.source,
+            len(arrays),
+            len(arrays),
+        )
     return np.stack(arrays)

@@ -50,8 +50,9 @@ def render_digits() -> tuple[np.ndarray, np.ndarray]:
         from PIL import Image
         from sklearn.datasets import load_digits
     except ImportError:
-        raise BackendMissingError("the demo set needs scikit-learn and Pillow",
-                                  hint="pip install 'shufflekit[data]'") from None
+        raise BackendMissingError(
+            "the demo set needs scikit-learn and Pillow", hint="pip install 'shufflekit[data]'"
+        ) from None
     digits = load_digits()  # read from the CSV inside the scikit-learn package
     offset = (IMAGE_SIZE - _DIGIT_SIZE) // 2
     pages = []

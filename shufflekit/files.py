@@ -32,8 +32,7 @@ def atomic_path(target: str | os.PathLike[str], *, suffix: str | None = None) ->
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=(suffix or "") + ".partial",
-                                    dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=(suffix or "") + ".partial", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:

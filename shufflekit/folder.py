@@ -74,8 +74,14 @@ class ReleaseFolder:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    def commit(self, staging: Path, names: Iterable[str], manifest: Saveable | Callable[[], Saveable],
-               *, after: Callable[[], Any] | None = None) -> Saveable:
+    def commit(
+        self,
+        staging: Path,
+        names: Iterable[str],
+        manifest: Saveable | Callable[[], Saveable],
+        *,
+        after: Callable[[], Any] | None = None,
+    ) -> Saveable:
         """Under the lock: rename each staged file in ``names`` into the folder, then write the manifest
         (the commit point). ``manifest`` may be a callable that builds it under the lock (from what the
         folder holds now); if it raises, nothing is renamed. ``after`` runs under the lock once the

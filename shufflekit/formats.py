@@ -69,8 +69,10 @@ class Format:
 
     def tolerance(self, precision: str) -> Tolerance:
         if precision not in self.precisions:
-            raise UsageError(f"a {self.name} file cannot hold {precision}",
-                             hint=f"{self.name} precisions: {', '.join(self.precisions)}")
+            raise UsageError(
+                f"a {self.name} file cannot hold {precision}",
+                hint=f"{self.name} precisions: {', '.join(self.precisions)}",
+            )
         return self.tolerances.get(precision) or get_precision(precision).tolerance
 
     def filename(self, stem: str) -> str:
@@ -159,8 +161,10 @@ def tolerance_for(fmt: str, precision: str) -> Tolerance:
 def sort_key(fmt: str, precision: str) -> tuple[int, int]:
     """Registry order: formats as registered, then precisions as registered."""
     names, precs = list(_FORMATS), list(_PRECISIONS)
-    return (names.index(fmt) if fmt in names else len(names), precs.index(precision) if precision in precs
-            else len(precs))
+    return (
+        names.index(fmt) if fmt in names else len(names),
+        precs.index(precision) if precision in precs else len(precs),
+    )
 
 
 # -- the built-in precisions and formats ------------------------------------------------------------------
@@ -169,32 +173,94 @@ def sort_key(fmt: str, precision: str) -> tuple[int, int]:
 # weights within about 3e-2, cosine above 0.9995. Quantized files are judged by whether they still rank
 # the classes the same way and by accuracy on labelled images, never by a tiny absolute tolerance.
 
-FP32 = register_precision(Precision(
-    "fp32", Tolerance(max_rel=2e-4, min_cosine=0.99999, min_top1=1.0, min_top5=0.98,
-                      basis="float32 rounding only; anything larger is a conversion bug"),
-    quantized=False, needs_calibration=False, color="#1f77b4", describe="float32, as trained"))
-FP16 = register_precision(Precision(
-    "fp16", Tolerance(max_rel=5e-2, min_cosine=0.999, min_top1=0.9, min_top5=0.9, max_accuracy_drop=DEFAULT_MAX_DROP,
-                      basis="float16 weights (and activations where the runtime computes in fp16)"),
-    quantized=True, needs_calibration=False, color="#2ca02c", input_dtypes=("float32", "float16"),
-    describe="float16 weights (float32 or float16 input)"))
-DYNAMIC = register_precision(Precision(
-    "dynamic", Tolerance(min_top1=0.9, min_top5=0.9, max_accuracy_drop=DEFAULT_MAX_DROP,
-                         basis="int8 weights, activations quantised at run time: judged by class agreement "
-                               "and accuracy drop"),
-    quantized=True, needs_calibration=False, color="#ff7f0e",
-    describe="int8 weights, activations quantized at run time"))
-INT8 = register_precision(Precision(
-    "int8", Tolerance(min_top1=0.9, min_top5=0.85, max_accuracy_drop=DEFAULT_MAX_DROP,
-                      basis="int8 weights and activations: judged by class agreement and accuracy drop, not by logits"),
-    quantized=True, needs_calibration=True, color="#d62728", input_dtypes=("float32", "int8", "uint8"),
-    describe="int8 weights and activations, calibrated on images"))
+FP32 = register_precision(
+    Precision(
+        "fp32",
+        Tolerance(
+            max_rel=2e-4,
+            min_cosine=0.99999,
+            min_top1=1.0,
+            min_top5=0.98,
+            basis="float32 rounding only; anything larger is a conversion bug",
+        ),
+        quantized=False,
+        needs_calibration=False,
+        color="#1f77b4",
+        describe="float32, as trained",
+    )
+)
+FP16 = register_precision(
+    Precision(
+        "fp16",
+        Tolerance(
+            max_rel=5e-2,
+            min_cosine=0.999,
+            min_top1=0.9,
+            min_top5=0.9,
+            max_accuracy_drop=DEFAULT_MAX_DROP,
+            basis="float16 weights (and activations where the runtime computes in fp16)",
+        ),
+        quantized=True,
+        needs_calibration=False,
+        color="#2ca02c",
+        input_dtypes=("float32", "float16"),
+        describe="float16 weights (float32 or float16 input)",
+    )
+)
+DYNAMIC = register_precision(
+    Precision(
+        "dynamic",
+        Tolerance(
+            min_top1=0.9,
+            min_top5=0.9,
+            max_accuracy_drop=DEFAULT_MAX_DROP,
+            basis="int8 weights, activations quantised at run time: judged by class agreement and accuracy drop",
+        ),
+        quantized=True,
+        needs_calibration=False,
+        color="#ff7f0e",
+        describe="int8 weights, activations quantized at run time",
+    )
+)
+INT8 = register_precision(
+    Precision(
+        "int8",
+        Tolerance(
+            min_top1=0.9,
+            min_top5=0.85,
+            max_accuracy_drop=DEFAULT_MAX_DROP,
+            basis="int8 weights and activations: judged by class agreement and accuracy drop, not by logits",
+        ),
+        quantized=True,
+        needs_calibration=True,
+        color="#d62728",
+        input_dtypes=("float32", "int8", "uint8"),
+        describe="int8 weights and activations, calibrated on images",
+    )
+)
 
-ONNX = register_format(Format(
-    "onnx", ".onnx", runtime="onnxruntime", precisions=("fp32", "fp16", "dynamic", "int8"), layouts=("NCHW",),
-    native_tool="onnxruntime_perf_test", marker="o",
-    describe="ONNX, run by ONNX Runtime (CPU, CUDA, ARM execution providers)"))
-TFLITE = register_format(Format(
-    "tflite", ".tflite", runtime="litert", precisions=("fp32", "fp16", "dynamic", "int8"), layouts=("NHWC", "NCHW"),
-    fixed_batch_reason="TFLite files need a fixed batch (onnx2tf bakes it into the reshapes)",
-    native_tool="benchmark_model", marker="s", describe="TFLite, run by LiteRT (XNNPACK, GPU and NNAPI delegates)"))
+ONNX = register_format(
+    Format(
+        "onnx",
+        ".onnx",
+        runtime="onnxruntime",
+        precisions=("fp32", "fp16", "dynamic", "int8"),
+        layouts=("NCHW",),
+        native_tool="onnxruntime_perf_test",
+        marker="o",
+        describe="ONNX, run by ONNX Runtime (CPU, CUDA, ARM execution providers)",
+    )
+)
+TFLITE = register_format(
+    Format(
+        "tflite",
+        ".tflite",
+        runtime="litert",
+        precisions=("fp32", "fp16", "dynamic", "int8"),
+        layouts=("NHWC", "NCHW"),
+        fixed_batch_reason="TFLite files need a fixed batch (onnx2tf bakes it into the reshapes)",
+        native_tool="benchmark_model",
+        marker="s",
+        describe="TFLite, run by LiteRT (XNNPACK, GPU and NNAPI delegates)",
+    )
+)

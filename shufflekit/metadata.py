@@ -43,8 +43,12 @@ class Preprocessing:
         return cls(input_size=input_size, resize_size=round(input_size / 0.875), **kwargs)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"input_size": self.input_size, "resize_size": self.resize_size,
-                "mean": list(self.mean), "std": list(self.std)}
+        return {
+            "input_size": self.input_size,
+            "resize_size": self.resize_size,
+            "mean": list(self.mean),
+            "std": list(self.std),
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Preprocessing:
@@ -53,10 +57,15 @@ class Preprocessing:
                 raise TypeError(f"preprocessing.{key} must be an integer, not {data[key]!r}")
         for key in ("mean", "std"):
             if not isinstance(data[key], (list, tuple)) or not all(
-                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in data[key]):
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in data[key]
+            ):
                 raise TypeError(f"preprocessing.{key} must be a list of numbers, not {data[key]!r}")
-        return cls(input_size=int(data["input_size"]), resize_size=int(data["resize_size"]),
-                   mean=tuple(float(v) for v in data["mean"]), std=tuple(float(v) for v in data["std"]))
+        return cls(
+            input_size=int(data["input_size"]),
+            resize_size=int(data["resize_size"]),
+            mean=tuple(float(v) for v in data["mean"]),
+            std=tuple(float(v) for v in data["std"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -96,15 +105,20 @@ class ModelMeta:
     def from_dict(cls, data: Mapping[str, Any]) -> ModelMeta:
         """Strict about types (a manifest edited by hand must not be coerced into something it is not)."""
         if not isinstance(data["model"], str) or type(data["num_classes"]) is not int:
-            raise TypeError(f"model must be a name and num_classes an integer, not {data['model']!r}, "
-                            f"{data['num_classes']!r}")
+            raise TypeError(
+                f"model must be a name and num_classes an integer, not {data['model']!r}, {data['num_classes']!r}"
+            )
         labels = data.get("labels")
-        if labels is not None and (not isinstance(labels, (list, tuple))
-                                   or not all(isinstance(x, str) for x in labels)):
+        if labels is not None and (
+            not isinstance(labels, (list, tuple)) or not all(isinstance(x, str) for x in labels)
+        ):
             raise TypeError("labels must be a list of strings")
         if not isinstance(data.get("training") or {}, dict):
             raise TypeError("training must be an object")
-        return cls(model=str(data["model"]), num_classes=int(data["num_classes"]),
-                   preprocessing=Preprocessing.from_dict(data["preprocessing"]),
-                   labels=tuple(str(x) for x in labels) if labels is not None else None,
-                   training=dict(data.get("training") or {}))
+        return cls(
+            model=str(data["model"]),
+            num_classes=int(data["num_classes"]),
+            preprocessing=Preprocessing.from_dict(data["preprocessing"]),
+            labels=tuple(str(x) for x in labels) if labels is not None else None,
+            training=dict(data.get("training") or {}),
+        )

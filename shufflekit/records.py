@@ -67,8 +67,13 @@ class Str(FieldType):
 class Num(FieldType):
     """A finite number (int or float, never a bool) within optional bounds."""
 
-    def __init__(self, minimum: float | None = None, maximum: float | None = None, exclusive_min: bool = False,
-                 integer: bool = False) -> None:
+    def __init__(
+        self,
+        minimum: float | None = None,
+        maximum: float | None = None,
+        exclusive_min: bool = False,
+        integer: bool = False,
+    ) -> None:
         self.minimum, self.maximum, self.exclusive_min, self.integer = minimum, maximum, exclusive_min, integer
 
     def check(self, value: Any, where: str) -> Any:
@@ -297,8 +302,10 @@ def register(cls: type[R]) -> type[R]:
     """File a record class under its kind (and entry); a kind registered twice is an error."""
     key = (cls.kind, cls.entry)
     if key in _REGISTRY:
-        raise ValueError(f"record kind {cls.kind!r}{f' entry {cls.entry!r}' if cls.entry else ''} is registered "
-                         f"twice ({_REGISTRY[key].__name__} and {cls.__name__})")
+        raise ValueError(
+            f"record kind {cls.kind!r}{f' entry {cls.entry!r}' if cls.entry else ''} is registered "
+            f"twice ({_REGISTRY[key].__name__} and {cls.__name__})"
+        )
     if any(k == cls.kind and (e is None) != (cls.entry is None) for k, e in _REGISTRY):
         raise ValueError(f"record kind {cls.kind!r} mixes named entries and per-artifact records")
     _REGISTRY[key] = cls

@@ -49,9 +49,19 @@ ProgressFn = Callable[[str, int, "int | None"], None]
 
 # Defaults for any data, then what the demo set (32x32 digits) changes. On the demo, v2 0.5x reaches
 # >= 90 % validation accuracy in under 3 minutes on 2 CPU cores (benchmarks/train_demo.py).
-DEFAULTS: dict[str, Any] = {"epochs": 30, "batch_size": 64, "input_size": 224, "lr": None, "weight_decay": 4e-5,
-                            "label_smoothing": 0.1, "warmup_epochs": 1, "seed": 0, "hflip": True,
-                            "crop_scale": 0.25, "val_fraction": 0.1}
+DEFAULTS: dict[str, Any] = {
+    "epochs": 30,
+    "batch_size": 64,
+    "input_size": 224,
+    "lr": None,
+    "weight_decay": 4e-5,
+    "label_smoothing": 0.1,
+    "warmup_epochs": 1,
+    "seed": 0,
+    "hflip": True,
+    "crop_scale": 0.25,
+    "val_fraction": 0.1,
+}
 DEMO_DEFAULTS: dict[str, Any] = {"epochs": 15, "input_size": 32, "hflip": False, "crop_scale": 0.8}
 BASE_LR = 0.2  # per 256 images of global batch (the linear scaling rule); 0.05 at the default batch of 64
 
@@ -77,8 +87,7 @@ class TrainConfig:
 
     def resolved(self, world_size: int = 1) -> TrainSettings:
         defaults = {**DEFAULTS, **(DEMO_DEFAULTS if self.data == DEMO else {})}
-        filled = {name: getattr(self, name) if getattr(self, name) is not None else defaults[name]
-                  for name in defaults}
+        filled = {name: getattr(self, name) if getattr(self, name) is not None else defaults[name] for name in defaults}
         if filled["lr"] is None:
             filled["lr"] = BASE_LR * filled["batch_size"] * world_size / 256
         settings = TrainSettings(model=self.model, data=self.data, **filled)
@@ -158,6 +167,7 @@ class TrainResult:
 
 # ------------------------------------------------------------------------------------------- processes
 
+
 @dataclass(frozen=True)
 class _Dist:
     rank: int = 0
@@ -205,6 +215,7 @@ def _workers_and_threads(device_type: str, world: int, input_size: int) -> tuple
 
 
 # ------------------------------------------------------------------------------------------------ data
+
 
 class _Samples:
     """A torch map-style data set over an ImageSet. Keys are (epoch, index) so each sample's augmentation
@@ -261,19 +272,32 @@ class _EpochKeys:
         return len(self.sampler)
 
 
-def _loaders(train: ImageSet, val: ImageSet | None, pre: Preprocessing, config: TrainSettings, dist: _Dist,
-             device: Any, workers: int) -> tuple[Any, _EpochKeys, Any]:
+def _loaders(
+    train: ImageSet,
+    val: ImageSet | None,
+    pre: Preprocessing,
+    config: TrainSettings,
+    dist: _Dist,
+    device: Any,
+    workers: int,
+) -> tuple[Any, _EpochKeys, Any]:
     from torch.utils.data import DataLoader, DistributedSampler, Subset
 
     aug = Augmentation(scale=(config.crop_scale, 1.0), hflip=config.hflip)
     train_samples: Any = _Samples(train, pre, aug, config.seed)  # a map-style data set by duck typing
     # DistributedSampler with one replica is a seeded shuffle too: one code path for 1 or N processes.
-    keys = _EpochKeys(DistributedSampler(train_samples, num_replicas=dist.world, rank=dist.rank, shuffle=True,
-                                         seed=config.seed))
-    common: dict[str, Any] = {"num_workers": workers, "collate_fn": _collate,
-                              "pin_memory": device.type == "cuda", "persistent_workers": workers > 0}
-    train_loader: Any = DataLoader(train_samples, batch_size=config.batch_size, sampler=keys,
-                              drop_last=len(keys) >= config.batch_size, **common)
+    keys = _EpochKeys(
+        DistributedSampler(train_samples, num_replicas=dist.world, rank=dist.rank, shuffle=True, seed=config.seed)
+    )
+    common: dict[str, Any] = {
+        "num_workers": workers,
+        "collate_fn": _collate,
+        "pin_memory": device.type == "cuda",
+        "persistent_workers": workers > 0,
+    }
+    train_loader: Any = DataLoader(
+        train_samples, batch_size=config.batch_size, sampler=keys, drop_last=len(keys) >= config.batch_size, **common
+    )
     val_loader = None
     if val is not None and len(val):
         val_samples: Any = _Samples(val, pre, None, config.seed)
@@ -283,6 +307,7 @@ def _loaders(train: ImageSet, val: ImageSet | None, pre: Preprocessing, config: 
 
 
 # ---------------------------------------------------------------------------------------------- training
+
 
 def _param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
     decay: list[Any] = []
@@ -312,18 +337,28 @@ def _open_resume(out: Path, config: TrainConfig) -> tuple[Any, TrainConfig]:
     loaded = load_checkpoint(out, model=config.model)
     saved = loaded.extra.get("config")
     if loaded.layout != "shufflekit" or not isinstance(saved, dict) or "epoch" not in loaded.extra:
-        raise CheckpointError(f"{out} is not a shufflekit training checkpoint, so it cannot be resumed",
-                              hint="pass another --out to train from scratch")
+        raise CheckpointError(
+            f"{out} is not a shufflekit training checkpoint, so it cannot be resumed",
+            hint="pass another --out to train from scratch",
+        )
     stored = TrainConfig(model=config.model, data=config.data, **saved)
     for name, value in config.schedule().items():
         if value is not None and value != getattr(stored, name):
-            raise UsageError(f"{out} was trained with {name.replace('_', '-')}={getattr(stored, name)}, "
-                             f"not {value}", hint=f"leave --{name.replace('_', '-')} out to resume on the same schedule")
+            raise UsageError(
+                f"{out} was trained with {name.replace('_', '-')}={getattr(stored, name)}, not {value}",
+                hint=f"leave --{name.replace('_', '-')} out to resume on the same schedule",
+            )
     return loaded, stored
 
 
-def train(config: TrainConfig, out: str | os.PathLike[str], *, resume: bool = False,
-          progress: ProgressFn | None = None, on_epoch: Callable[[EpochStats], None] | None = None) -> TrainResult:
+def train(
+    config: TrainConfig,
+    out: str | os.PathLike[str],
+    *,
+    resume: bool = False,
+    progress: ProgressFn | None = None,
+    on_epoch: Callable[[EpochStats], None] | None = None,
+) -> TrainResult:
     """Train ``config.model`` on ``config.data`` and write a checkpoint to ``out`` after every epoch.
 
     ``progress(task, done, total)`` is called after every step; ``on_epoch(stats)`` after every epoch
@@ -378,10 +413,13 @@ def train(config: TrainConfig, out: str | os.PathLike[str], *, resume: bool = Fa
 
         train_loader, keys, val_loader = _loaders(train_set, val_set, pre, settings, dist, device, workers)
         steps = len(train_loader)
-        optimizer = torch.optim.SGD(_param_groups(model, settings.weight_decay), lr=settings.lr, momentum=0.9,
-                                    nesterov=True)
+        optimizer = torch.optim.SGD(
+            _param_groups(model, settings.weight_decay), lr=settings.lr, momentum=0.9, nesterov=True
+        )
         scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, _lr_factor(steps * settings.epochs, min(steps * settings.warmup_epochs, steps * settings.epochs // 5)))
+            optimizer,
+            _lr_factor(steps * settings.epochs, min(steps * settings.warmup_epochs, steps * settings.epochs // 5)),
+        )
         scaler = torch.amp.GradScaler(device.type, enabled=amp)
         criterion = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
         history: list[dict[str, Any]] = []
@@ -396,8 +434,13 @@ def train(config: TrainConfig, out: str | os.PathLike[str], *, resume: bool = Fa
             if start_epoch and dist.is_main:
                 log.info("resuming %s after epoch %d of %d", out, start_epoch, settings.epochs)
 
-        meta = ModelMeta(model=settings.model, num_classes=len(labels), preprocessing=pre, labels=labels,
-                         training=loaded.meta.training if loaded is not None else {})
+        meta = ModelMeta(
+            model=settings.model,
+            num_classes=len(labels),
+            preprocessing=pre,
+            labels=labels,
+            training=loaded.meta.training if loaded is not None else {},
+        )
         run_stats: list[EpochStats] = []
         decode_failures: set[str] = set()
         for epoch in range(start_epoch, settings.epochs):
@@ -405,40 +448,64 @@ def train(config: TrainConfig, out: str | os.PathLike[str], *, resume: bool = Fa
             keys.set_epoch(epoch)
             task = f"epoch {epoch + 1}/{settings.epochs}"
             on_step = (lambda step, task=task: progress(task, step, steps)) if progress and dist.is_main else None
-            sums, failed = _train_epoch(net, train_loader, optimizer, scheduler, scaler, criterion, device, amp,
-                                        memory_format, on_step)
+            sums, failed = _train_epoch(
+                net, train_loader, optimizer, scheduler, scaler, criterion, device, amp, memory_format, on_step
+            )
             decode_failures.update(failed)
             val = _evaluate(model, val_loader, criterion, device, amp, memory_format) if val_loader else None
             if dist.world > 1:
                 import torch.distributed as tdist
 
-                packed = torch.cat([sums, val if val is not None else torch.zeros(3, device=device, dtype=torch.float64)])
+                packed = torch.cat(
+                    [sums, val if val is not None else torch.zeros(3, device=device, dtype=torch.float64)]
+                )
                 tdist.all_reduce(packed)
                 sums, val = packed[:3], (packed[3:] if val is not None else None)
             if epoch == start_epoch and decode_failures and dist.is_main:
-                report_skipped(train_set.source, [Skipped(name, "could not be decoded")
-                                                  for name in sorted(decode_failures)])
+                report_skipped(
+                    train_set.source, [Skipped(name, "could not be decoded") for name in sorted(decode_failures)]
+                )
             seen = max(1.0, float(sums[2]))
             stats = EpochStats(
-                epoch=epoch + 1, epochs=settings.epochs, train_loss=float(sums[0]) / seen,
+                epoch=epoch + 1,
+                epochs=settings.epochs,
+                train_loss=float(sums[0]) / seen,
                 train_top1=100.0 * float(sums[1]) / seen,
                 val_loss=float(val[0] / val[2]) if val is not None and val[2] else None,
                 val_top1=float(100.0 * val[1] / val[2]) if val is not None and val[2] else None,
-                lr=float(scheduler.get_last_lr()[0]), seconds=time.perf_counter() - epoch_start, images=int(sums[2]))
+                lr=float(scheduler.get_last_lr()[0]),
+                seconds=time.perf_counter() - epoch_start,
+                images=int(sums[2]),
+            )
             history.append(stats.to_dict())
             run_stats.append(stats)
             meta = meta.with_(training=_training_summary(settings, stats, train_set, val_set, device, dist))
             if dist.is_main:
-                save_checkpoint(out, model, meta, epoch=epoch + 1, config=settings.schedule(),
-                                optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                                scaler=scaler.state_dict() if amp else {}, history=history)
+                save_checkpoint(
+                    out,
+                    model,
+                    meta,
+                    epoch=epoch + 1,
+                    config=settings.schedule(),
+                    optimizer=optimizer.state_dict(),
+                    scheduler=scheduler.state_dict(),
+                    scaler=scaler.state_dict() if amp else {},
+                    history=history,
+                )
                 if on_epoch is not None:
                     on_epoch(stats)
         if dist.world > 1:  # every rank leaves together: a rank tearing gloo down while rank 0 still saves
             import torch.distributed as tdist  # its checkpoint aborted now and then ("terminate called ...")
 
             tdist.barrier()
-        return TrainResult(out=out, meta=meta, epochs_done=settings.epochs, history=run_stats, seconds=time.perf_counter() - started, is_main=dist.is_main)
+        return TrainResult(
+            out=out,
+            meta=meta,
+            epochs_done=settings.epochs,
+            history=run_stats,
+            seconds=time.perf_counter() - started,
+            is_main=dist.is_main,
+        )
     finally:
         if dist.world > 1:
             import torch.distributed as tdist
@@ -447,8 +514,18 @@ def train(config: TrainConfig, out: str | os.PathLike[str], *, resume: bool = Fa
                 tdist.destroy_process_group()
 
 
-def _train_epoch(net: Any, loader: Any, optimizer: Any, scheduler: Any, scaler: Any, criterion: Any, device: Any,
-                 amp: bool, memory_format: Any, on_step: Callable[[int], None] | None) -> tuple[Any, set[str]]:
+def _train_epoch(
+    net: Any,
+    loader: Any,
+    optimizer: Any,
+    scheduler: Any,
+    scaler: Any,
+    criterion: Any,
+    device: Any,
+    amp: bool,
+    memory_format: Any,
+    on_step: Callable[[int], None] | None,
+) -> tuple[Any, set[str]]:
     """One pass over this rank's share: ((loss * n, correct, n) as a float64 tensor, undecodable files)."""
     import torch
 
@@ -467,8 +544,13 @@ def _train_epoch(net: Any, loader: Any, optimizer: Any, scheduler: Any, scaler: 
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
-            sums += torch.stack([loss.detach().double() * len(targets), (logits.argmax(1) == targets).sum().double(),
-                                 torch.tensor(float(len(targets)), device=device, dtype=torch.float64)])
+            sums += torch.stack(
+                [
+                    loss.detach().double() * len(targets),
+                    (logits.argmax(1) == targets).sum().double(),
+                    torch.tensor(float(len(targets)), device=device, dtype=torch.float64),
+                ]
+            )
         scheduler.step()  # every step, skipped batch or not, so the schedule depends on the step count only
         if on_step is not None:
             on_step(step)
@@ -488,17 +570,31 @@ def _evaluate(model: Any, loader: Any, criterion: Any, device: Any, amp: bool, m
             images = images.to(device, non_blocking=True, memory_format=memory_format)
             targets = targets.to(device, non_blocking=True)
             logits = model(images)
-            sums += torch.stack([criterion(logits.float(), targets).double() * len(targets),
-                                 (logits.argmax(1) == targets).sum().double(),
-                                 torch.tensor(float(len(targets)), device=device, dtype=torch.float64)])
+            sums += torch.stack(
+                [
+                    criterion(logits.float(), targets).double() * len(targets),
+                    (logits.argmax(1) == targets).sum().double(),
+                    torch.tensor(float(len(targets)), device=device, dtype=torch.float64),
+                ]
+            )
     return sums
 
 
-def _training_summary(config: TrainSettings, stats: EpochStats, train: ImageSet, val: ImageSet, device: Any,
-                      dist: _Dist) -> dict[str, Any]:
+def _training_summary(
+    config: TrainSettings, stats: EpochStats, train: ImageSet, val: ImageSet, device: Any, dist: _Dist
+) -> dict[str, Any]:
     """What the metadata says about how the weights were made (plain values only)."""
-    return {"data": str(config.data), "epochs": config.epochs, "epochs_done": stats.epoch,
-            "train_images": len(train), "val_images": len(val),
-            "val_top1": round(stats.val_top1, 3) if stats.val_top1 is not None else None,
-            "train_top1": round(stats.train_top1, 3), "batch_size": config.batch_size * dist.world,
-            "lr": config.lr, "device": device.type, "processes": dist.world, "shufflekit": __version__}
+    return {
+        "data": str(config.data),
+        "epochs": config.epochs,
+        "epochs_done": stats.epoch,
+        "train_images": len(train),
+        "val_images": len(val),
+        "val_top1": round(stats.val_top1, 3) if stats.val_top1 is not None else None,
+        "train_top1": round(stats.train_top1, 3),
+        "batch_size": config.batch_size * dist.world,
+        "lr": config.lr,
+        "device": device.type,
+        "processes": dist.world,
+        "shufflekit": __version__,
+    }

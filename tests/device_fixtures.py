@@ -51,8 +51,11 @@ def _sshd_binary() -> str | None:
 
 
 def _keygen(path: Path) -> None:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", path.name, "-f", str(path)],
-                   check=True, stdin=subprocess.DEVNULL)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", path.name, "-f", str(path)],
+        check=True,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def _free_port() -> int:
@@ -92,16 +95,31 @@ def sshd_server(tmp_path_factory: pytest.TempPathFactory):
     for _ in range(5):  # another process may take the free port between the check and the bind
         port = _free_port()
         config = folder / "sshd_config"
-        config.write_text("\n".join([
-            f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {host_key}", "PidFile none",
-            f"AuthorizedKeysFile {folder / 'authorized_keys'}", "StrictModes no", "UsePAM no",
-            "PubkeyAuthentication yes", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
-            "PermitRootLogin prohibit-password", f"AllowUsers {user}", "LogLevel VERBOSE",
-            "Subsystem sftp internal-sftp", "",
-        ]))
+        config.write_text(
+            "\n".join(
+                [
+                    f"Port {port}",
+                    "ListenAddress 127.0.0.1",
+                    f"HostKey {host_key}",
+                    "PidFile none",
+                    f"AuthorizedKeysFile {folder / 'authorized_keys'}",
+                    "StrictModes no",
+                    "UsePAM no",
+                    "PubkeyAuthentication yes",
+                    "PasswordAuthentication no",
+                    "KbdInteractiveAuthentication no",
+                    "PermitRootLogin prohibit-password",
+                    f"AllowUsers {user}",
+                    "LogLevel VERBOSE",
+                    "Subsystem sftp internal-sftp",
+                    "",
+                ]
+            )
+        )
         log = open(folder / "sshd.log", "wb")  # noqa: SIM115 - the server writes it until the session ends
-        proc = subprocess.Popen([sshd, "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sshd, "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+        )
         if _wait_listening(proc, folder / "sshd.log"):
             server = proc
             break
@@ -168,11 +186,23 @@ def ssh_client(sshd_server: SshServer, tmp_path: Path) -> SshClient:
     folder.mkdir()
     known_hosts = folder / "known_hosts"
     config = folder / "ssh_config"
-    config.write_text("\n".join([
-        f"Host {HOST_ALIAS}", "  HostName 127.0.0.1", f"  Port {sshd_server.port}", f"  User {sshd_server.user}",
-        "Host *", f"  IdentityFile {sshd_server.user_key}", "  IdentitiesOnly yes", "  IdentityAgent none",
-        f"  UserKnownHostsFile {known_hosts}", "  GlobalKnownHostsFile /dev/null", "",
-    ]))
+    config.write_text(
+        "\n".join(
+            [
+                f"Host {HOST_ALIAS}",
+                "  HostName 127.0.0.1",
+                f"  Port {sshd_server.port}",
+                f"  User {sshd_server.user}",
+                "Host *",
+                f"  IdentityFile {sshd_server.user_key}",
+                "  IdentitiesOnly yes",
+                "  IdentityAgent none",
+                f"  UserKnownHostsFile {known_hosts}",
+                "  GlobalKnownHostsFile /dev/null",
+                "",
+            ]
+        )
+    )
     client = SshClient(sshd_server, config, known_hosts)
     client.trust_server()
     return client
@@ -181,8 +211,10 @@ def ssh_client(sshd_server: SshServer, tmp_path: Path) -> SshClient:
 def _device_python(python: Path, what: str) -> str:
     """A device Python `make test-deps` builds (a venv's, or an emulated board's launcher)."""
     if not os.access(python, os.X_OK):
-        _missing(f"{what} {python.parents[1 if python.parent.name == 'bin' else 0].name} is missing "
-                 "(`make test-deps` builds it)")
+        _missing(
+            f"{what} {python.parents[1 if python.parent.name == 'bin' else 0].name} is missing "
+            "(`make test-deps` builds it)"
+        )
     return str(python)
 
 
@@ -211,7 +243,6 @@ def device_tmp(tmp_path: Path) -> Path:
     return folder
 
 
-
 @pytest.fixture(scope="session")
 def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small real image classifier (conv, relu, pooling, fully connected; NCHW 3x32x32 -> 10) in
@@ -235,16 +266,18 @@ def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
         helper.make_node("Gemm", ["f1", "w2", "b2"], ["logits"]),
     ]
     graph = helper.make_graph(
-        nodes, "tiny", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 32, 32])],
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 32, 32])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 10])],
-        [numpy_helper.from_array(v, k) for k, v in weights.items()])
+        [numpy_helper.from_array(v, k) for k, v in weights.items()],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8  # readable by older onnxruntime builds on boards
     onnx.checker.check_model(model)
     path = tmp_path_factory.mktemp("models") / "tiny.onnx"
     onnx.save(model, str(path))
     return path
-
 
 
 def _board(folder: Path) -> str:

@@ -29,8 +29,14 @@ def test_a_commit_renames_the_made_files_then_writes_the_manifest(tmp_path):
         (staging / "a.onnx").write_bytes(b"a")
         (staging / "scratch.onnx").write_bytes(b"not committed")
         seen = []
-        folder.commit(staging, ["a.onnx"], lambda: seen.append(sorted(p.name for p in folder.path.iterdir()))
-                      or _Manifest(folder.path, {"files": ["a.onnx"]}))
+        folder.commit(
+            staging,
+            ["a.onnx"],
+            lambda: (
+                seen.append(sorted(p.name for p in folder.path.iterdir()))
+                or _Manifest(folder.path, {"files": ["a.onnx"]})
+            ),
+        )
     assert (folder.path / "a.onnx").read_bytes() == b"a"
     assert json.loads((folder.path / "manifest.json").read_text()) == {"files": ["a.onnx"]}
     assert not (folder.path / "scratch.onnx").exists() and not list(folder.path.glob(".staging-*"))

@@ -16,12 +16,26 @@ ROOT = Path(__file__).resolve().parents[1] / "shufflekit"
 # export, the files it judges; validate -> runtimes, the sessions it judges them with; report -> runtimes,
 # the operator table). A new package is added here (the test says so).
 LAYERS: dict[str, int] = {
-    "__main__": 5, "cli": 5,
+    "__main__": 5,
+    "cli": 5,
     "release": 4,
-    "export": 3, "validate": 3, "runtimes": 3, "report": 3, "train": 3,
-    "models": 2, "data": 2, "data_demo": 2,
-    "artifacts": 1, "records": 1, "formats": 1, "folder": 1, "metadata": 1,
-    "errors": 0, "files": 0, "splits": 0, "": 0,  # "": shufflekit/__init__.py (the version)
+    "export": 3,
+    "validate": 3,
+    "runtimes": 3,
+    "report": 3,
+    "train": 3,
+    "models": 2,
+    "data": 2,
+    "data_demo": 2,
+    "artifacts": 1,
+    "records": 1,
+    "formats": 1,
+    "folder": 1,
+    "metadata": 1,
+    "errors": 0,
+    "files": 0,
+    "splits": 0,
+    "": 0,  # "": shufflekit/__init__.py (the version)
 }
 DEVICE = "device"  # runs on the phone or board: imports nothing of shufflekit outside itself
 
@@ -92,7 +106,7 @@ def _cycles(graph: dict[str, set[str]], allowed: dict[str, str]) -> list[list[st
         stack.append(node)
         for target in sorted(edges.get(node, ())):
             if state.get(target) == 1:
-                found.append([*stack[stack.index(target):], target])
+                found.append([*stack[stack.index(target) :], target])
             elif target not in state:
                 visit(target)
         stack.pop()
@@ -107,8 +121,9 @@ def _cycles(graph: dict[str, set[str]], allowed: dict[str, str]) -> list[list[st
 def _importers(edge: str) -> list[str]:
     """The modules of package a that import package b."""
     a, b = edge.split(" -> ")
-    return sorted(m for m, targets in MODULE_GRAPH.items()
-                  if _package(m) == a and any(_package(t) == b for t in targets))
+    return sorted(
+        m for m, targets in MODULE_GRAPH.items() if _package(m) == a and any(_package(t) == b for t in targets)
+    )
 
 
 def test_every_package_has_a_layer():
@@ -117,15 +132,25 @@ def test_every_package_has_a_layer():
 
 
 def test_packages_depend_downwards_only():
-    upward = [f"{a} -> {b}" for a, targets in sorted(_package_graph().items()) for b in sorted(targets)
-              if a in LAYERS and b in LAYERS and LAYERS[b] > LAYERS[a] and f"{a} -> {b}" not in ALLOWED]
-    assert not upward, "imports up the layers: " + "; ".join(f"{edge} (in {', '.join(_importers(edge))})"
-                                                             for edge in upward)
+    upward = [
+        f"{a} -> {b}"
+        for a, targets in sorted(_package_graph().items())
+        for b in sorted(targets)
+        if a in LAYERS and b in LAYERS and LAYERS[b] > LAYERS[a] and f"{a} -> {b}" not in ALLOWED
+    ]
+    assert not upward, "imports up the layers: " + "; ".join(
+        f"{edge} (in {', '.join(_importers(edge))})" for edge in upward
+    )
 
 
 def test_the_device_package_imports_nothing_of_shufflekit_outside_itself():
-    outside = sorted(f"{m} -> {t}" for m, targets in MODULE_GRAPH.items() if _package(m) == DEVICE
-                     for t in targets if _package(t) != DEVICE)
+    outside = sorted(
+        f"{m} -> {t}"
+        for m, targets in MODULE_GRAPH.items()
+        if _package(m) == DEVICE
+        for t in targets
+        if _package(t) != DEVICE
+    )
     assert not outside, f"the device package must stand alone: {outside}"
     users = [m for m, targets in MODULE_GRAPH.items() if _package(m) != DEVICE and _package(m) not in LAYERS]
     assert not users
@@ -151,5 +176,9 @@ def test_every_allowed_edge_still_exists(edge):
 
 def test_the_release_and_export_do_not_import_each_other_upwards():
     """The release drives export, quantize, validate and profile; none of them imports the release."""
-    assert "release" not in {_package(t) for m, targets in MODULE_GRAPH.items()
-                             if _package(m) in ("export", "validate", "runtimes", "report") for t in targets}
+    assert "release" not in {
+        _package(t)
+        for m, targets in MODULE_GRAPH.items()
+        if _package(m) in ("export", "validate", "runtimes", "report")
+        for t in targets
+    }

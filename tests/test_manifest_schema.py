@@ -15,8 +15,9 @@ SCHEMA_FILE = Path(__file__).parent.parent / "schemas" / "manifest.schema.json"
 
 
 def test_the_committed_schema_is_the_generated_one() -> None:
-    assert SCHEMA_FILE.read_text() == schema_text(), \
+    assert SCHEMA_FILE.read_text() == schema_text(), (
         "regenerate it: PYTHONPATH=. python -m shufflekit.artifacts > schemas/manifest.schema.json"
+    )
 
 
 def test_the_schema_is_valid_json_schema() -> None:
@@ -24,13 +25,16 @@ def test_the_schema_is_valid_json_schema() -> None:
     jsonschema.Draft202012Validator.check_schema(manifest_schema())
 
 
-@pytest.mark.parametrize("edit", [
-    lambda d: d["artifacts"][0]["inputs"][0].update(dtype="int8"),
-    lambda d: d["artifacts"][0]["inputs"][0].update(shape={"a": 1}),
-    lambda d: d["artifacts"][0].update(format="coreml"),
-    lambda d: d["results"].update(latncy={}),
-    lambda d: d["results"].setdefault("latency", {}).update(local={"x.onnx": {"ms": 1.0}}),
-])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda d: d["artifacts"][0]["inputs"][0].update(dtype="int8"),
+        lambda d: d["artifacts"][0]["inputs"][0].update(shape={"a": 1}),
+        lambda d: d["artifacts"][0].update(format="coreml"),
+        lambda d: d["results"].update(latncy={}),
+        lambda d: d["results"].setdefault("latency", {}).update(local={"x.onnx": {"ms": 1.0}}),
+    ],
+)
 def test_what_the_loader_refuses_the_schema_refuses(small_release: Path, edit) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     data = json.loads((small_release / "manifest.json").read_text())

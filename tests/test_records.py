@@ -34,19 +34,32 @@ def test_every_kind_round_trips_through_its_dict(v1_folder: Path) -> None:
         table = manifest.results(cls, group="local" if cls.grouped else None, fresh_only=False)
         for record in table.values():
             assert type(record).from_dict(record.to_dict()) == record
-    assert set(records.kinds()) >= {"latency", "op_profile", "device_facts", "parity", "accuracy", "device_parity",
-                                    "device_accuracy", "release_stages", "release", "latency_times"}
+    assert set(records.kinds()) >= {
+        "latency",
+        "op_profile",
+        "device_facts",
+        "parity",
+        "accuracy",
+        "device_parity",
+        "device_accuracy",
+        "release_stages",
+        "release",
+        "latency_times",
+    }
 
 
-@pytest.mark.parametrize(("cls", "data", "field"), [
-    (Accuracy, {"name": "a", "key": "onnx:fp32", "runtime": "x", "top1": 120.0, "samples": 3}, "accuracy.top1"),
-    (Accuracy, {"name": "a", "key": "onnx:fp32", "runtime": "x", "top1": "80", "samples": 3}, "accuracy.top1"),
-    (Accuracy, {"name": "a", "key": "onnx:fp32", "runtime": "x", "top1": 80.0}, "accuracy.samples"),
-    (Latency, {"latency_ms": {"p50_ms": -1.0}}, "latency.latency_ms.p50_ms"),
-    (Latency, {"latency_ms": {"p50_ms": 1.0}, "batch": True}, "latency.batch"),
-    (DeviceFacts, {"logical_cores": 0}, "device_facts.logical_cores"),
-    (ProfileFailures, {"devices": {"pi": 3}}, "release.devices.pi"),
-])
+@pytest.mark.parametrize(
+    ("cls", "data", "field"),
+    [
+        (Accuracy, {"name": "a", "key": "onnx:fp32", "runtime": "x", "top1": 120.0, "samples": 3}, "accuracy.top1"),
+        (Accuracy, {"name": "a", "key": "onnx:fp32", "runtime": "x", "top1": "80", "samples": 3}, "accuracy.top1"),
+        (Accuracy, {"name": "a", "key": "onnx:fp32", "runtime": "x", "top1": 80.0}, "accuracy.samples"),
+        (Latency, {"latency_ms": {"p50_ms": -1.0}}, "latency.latency_ms.p50_ms"),
+        (Latency, {"latency_ms": {"p50_ms": 1.0}, "batch": True}, "latency.batch"),
+        (DeviceFacts, {"logical_cores": 0}, "device_facts.logical_cores"),
+        (ProfileFailures, {"devices": {"pi": 3}}, "release.devices.pi"),
+    ],
+)
 def test_from_dict_refuses_a_wrong_field_in_one_line_naming_it(cls: type[Record], data: dict, field: str) -> None:
     with pytest.raises(ManifestError) as caught:
         cls.from_dict(data, where=cls.kind)
@@ -61,6 +74,7 @@ def test_unknown_fields_are_kept_in_extra_and_written_back() -> None:
 
 def test_a_kind_registered_twice_is_an_error() -> None:
     with pytest.raises(ValueError, match="registered twice"):
+
         @register
         @dataclass(frozen=True, kw_only=True)
         class OtherLatency(Record):
@@ -113,19 +127,27 @@ def test_a_version_1_folder_is_read_upgraded_and_saved_as_version_2(v1_folder: P
     assert Manifest.load(v1_folder).to_dict()["results"] == data["results"]
 
 
-@pytest.mark.parametrize(("edit", "field"), [
-    (lambda a: a["inputs"][0].update(dtype="int8"), "inputs[0].dtype: a fp32 file takes float32"),
-    (lambda a: a["inputs"][0].update(shape=[1, 3, 128, 128], dtype="int8"), "inputs[0].dtype: a fp32 file takes"),
-    (lambda a: a["inputs"][0].update(shape={"a": 1}), "inputs[0].shape"),
-    (lambda a: a["inputs"][0].update(shape=[1, 3, 0, 64]), "inputs[0].shape[2]"),
-    (lambda a: a["inputs"][0].update(dtype="float128"), "inputs[0].dtype"),
-    (lambda a: a["inputs"][0].update(layout="CHW"), "inputs[0].layout"),
-    (lambda a: a["outputs"][0].update(quantization={"scale": 0.0, "zero_point": 0}), "outputs[0].quantization.scale"),
-    (lambda a: a["outputs"][0].update(quantization={"scale": 0.1, "zero_point": 1.5}),
-     "outputs[0].quantization.zero_point"),
-    (lambda a: a.update(sha256="abc"), "sha256"),
-    (lambda a: a.update(size_bytes=-1), "size_bytes"),
-])
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        (lambda a: a["inputs"][0].update(dtype="int8"), "inputs[0].dtype: a fp32 file takes float32"),
+        (lambda a: a["inputs"][0].update(shape=[1, 3, 128, 128], dtype="int8"), "inputs[0].dtype: a fp32 file takes"),
+        (lambda a: a["inputs"][0].update(shape={"a": 1}), "inputs[0].shape"),
+        (lambda a: a["inputs"][0].update(shape=[1, 3, 0, 64]), "inputs[0].shape[2]"),
+        (lambda a: a["inputs"][0].update(dtype="float128"), "inputs[0].dtype"),
+        (lambda a: a["inputs"][0].update(layout="CHW"), "inputs[0].layout"),
+        (
+            lambda a: a["outputs"][0].update(quantization={"scale": 0.0, "zero_point": 0}),
+            "outputs[0].quantization.scale",
+        ),
+        (
+            lambda a: a["outputs"][0].update(quantization={"scale": 0.1, "zero_point": 1.5}),
+            "outputs[0].quantization.zero_point",
+        ),
+        (lambda a: a.update(sha256="abc"), "sha256"),
+        (lambda a: a.update(size_bytes=-1), "size_bytes"),
+    ],
+)
 def test_an_edited_artifact_is_refused_naming_the_field(small_release_copy: Path, edit, field: str) -> None:
     path = small_release_copy / "manifest.json"
     data = json.loads(path.read_text())

@@ -27,7 +27,9 @@ SMALL_V2, SMALL_SIZE, SMALL_CLASSES = "shufflenet_v2_x0_5", 64, 10  # as conftes
 def _convert(request: ConversionRequest) -> Converted:
     with open(request.onnx, "rb") as src, gzip.open(request.out, "wb") as dst:
         shutil.copyfileobj(src, dst)
-    return Converted(inputs=request.onnx_inputs, outputs=request.onnx_outputs, tools=("onnx",), options={"compression": "gzip"})
+    return Converted(
+        inputs=request.onnx_inputs, outputs=request.onnx_outputs, tools=("onnx",), options={"compression": "gzip"}
+    )
 
 
 _UNPACKED: list[Path] = []
@@ -43,11 +45,16 @@ def _open(path: Path, options: base.RuntimeOptions, layout: str | None) -> base.
 
 @pytest.fixture
 def toy_format() -> Iterator[formats.Format]:
-    toy = formats.Format("toy", ".onnx.gz", runtime="toyrt", precisions=("fp32",), marker="^",
-                         describe="gzip-compressed ONNX (a test format)")
+    toy = formats.Format(
+        "toy",
+        ".onnx.gz",
+        runtime="toyrt",
+        precisions=("fp32",),
+        marker="^",
+        describe="gzip-compressed ONNX (a test format)",
+    )
     runtime = base.Runtime(name="toyrt", formats=("toy",), extra="onnx", open=_open, describe="unpacks, runs ORT")
-    with formats.registered(toy), converters.registered_converter("toy", _convert), \
-            base.registered_runtime(runtime):
+    with formats.registered(toy), converters.registered_converter("toy", _convert), base.registered_runtime(runtime):
         yield toy
     for folder in _UNPACKED:
         shutil.rmtree(folder, ignore_errors=True)
@@ -57,8 +64,22 @@ def toy_format() -> Iterator[formats.Format]:
 def test_a_format_registered_in_a_test_is_exported_validated_and_reported(toy_format, tmp_path):
     out = tmp_path / "release"
     cli = CliRunner()
-    exported = cli.invoke(main, ["export", "--model", SMALL_V2, "--num-classes", str(SMALL_CLASSES),
-                                 "--input-size", str(SMALL_SIZE), "--formats", "onnx,toy", "--out", str(out)])
+    exported = cli.invoke(
+        main,
+        [
+            "export",
+            "--model",
+            SMALL_V2,
+            "--num-classes",
+            str(SMALL_CLASSES),
+            "--input-size",
+            str(SMALL_SIZE),
+            "--formats",
+            "onnx,toy",
+            "--out",
+            str(out),
+        ],
+    )
     assert exported.exit_code == 0, exported.output
     manifest = Manifest.load(out)
     toy = next(a for a in manifest.artifacts if a.format == "toy")

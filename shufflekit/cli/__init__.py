@@ -2,17 +2,17 @@
 library call; importing a module registers its commands on ``main``."""
 
 from . import (  # noqa: F401  (registers commands)
-               board_cmd,
-               devices_cmd,
-               evaluate_cmd,
-               export_cmd,
-               models_cmd,
-               profile_cmd,
-               quantize_cmd,
-               release_cmd,
-               report_cmd,
-               train_cmd,
-               validate_cmd,
+    board_cmd,
+    devices_cmd,
+    evaluate_cmd,
+    export_cmd,
+    models_cmd,
+    profile_cmd,
+    quantize_cmd,
+    release_cmd,
+    report_cmd,
+    train_cmd,
+    validate_cmd,
 )
 from .app import main
 

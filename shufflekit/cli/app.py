@@ -55,8 +55,14 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
-def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]], *,
-                right_align: Sequence[str] = (), caption: str | None = None) -> None:
+def print_table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    right_align: Sequence[str] = (),
+    caption: str | None = None,
+) -> None:
     from rich.table import Table
 
     table = Table(title=title, caption=caption, header_style="bold")
@@ -80,8 +86,15 @@ def progress_bar(enabled: bool = True) -> Iterator[ProgressFn]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     tasks: dict[str, Any] = {}
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console(stderr=True), transient=True) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console(stderr=True),
+        transient=True,
+    ) as progress:
+
         def update(task: str, done: int, total: int | None) -> None:
             if task not in tasks:
                 tasks[task] = progress.add_task(task, total=total)

@@ -17,13 +17,20 @@ def board_group() -> None:
 
 
 @board_group.command("build")
-@click.option("--kind", type=click.Choice(["arm64", "x86-avx2"]), required=True,
-              help="arm64: Debian 12's arm64 Python 3.11 with numpy, onnxruntime and ai-edge-litert under "
-                   "qemu-aarch64-static. x86-avx2: this host's Python with numpy, tflite-runtime and onnxruntime "
-                   "under qemu-x86_64-static -cpu Haswell (AVX2, no AVX-512, no VNNI).")
-@click.option("--force", is_flag=True,
-              help="Replace a board shufflekit built in DIR that is of another kind or holds other packages "
-                   "(an up-to-date one is kept; any other non-empty folder is always refused).")
+@click.option(
+    "--kind",
+    type=click.Choice(["arm64", "x86-avx2"]),
+    required=True,
+    help="arm64: Debian 12's arm64 Python 3.11 with numpy, onnxruntime and ai-edge-litert under "
+    "qemu-aarch64-static. x86-avx2: this host's Python with numpy, tflite-runtime and onnxruntime "
+    "under qemu-x86_64-static -cpu Haswell (AVX2, no AVX-512, no VNNI).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace a board shufflekit built in DIR that is of another kind or holds other packages "
+    "(an up-to-date one is kept; any other non-empty folder is always refused).",
+)
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 def build_command(kind: str, force: bool, folder: Path) -> None:
     """Build a board of KIND in FOLDER and check that numpy, onnxruntime and the TFLite interpreter load on it.
@@ -38,8 +45,10 @@ def build_command(kind: str, force: bool, folder: Path) -> None:
     board = build_board(kind, folder, force=force, progress=lambda line: click.echo(line, err=True))
     click.echo(f"device address: {board.address}")
     click.echo(f"(or ssh://HOST?python={board.python}&name={board.label} where this folder lies on HOST)")
-    click.echo("its parity and accuracy are the emulated CPU's own kernels; its latency is the emulator's and is "
-               "never shown as a device's speed")
+    click.echo(
+        "its parity and accuracy are the emulated CPU's own kernels; its latency is the emulator's and is "
+        "never shown as a device's speed"
+    )
 
 
 @board_group.command("list")
@@ -53,6 +62,11 @@ def list_command(folders: tuple[Path, ...], as_json: bool) -> None:
     if as_json:
         echo_json({"boards": [b.to_dict() for b in boards]})
         return
-    print_table("boards", ["address", "kind", "emulator", "python", "packages"],
-                [(b.address, b.kind, b.emulator, b.python_version,
-                  ", ".join(f"{k} {v}" for k, v in b.packages.items())) for b in boards])
+    print_table(
+        "boards",
+        ["address", "kind", "emulator", "python", "packages"],
+        [
+            (b.address, b.kind, b.emulator, b.python_version, ", ".join(f"{k} {v}" for k, v in b.packages.items()))
+            for b in boards
+        ],
+    )

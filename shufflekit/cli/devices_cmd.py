@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -15,19 +16,34 @@ def connect_options(command):  # noqa: ANN001, ANN201
     """The ssh options every command that reaches a device takes; the command receives them as one
     ``connect`` argument (a ConnectOptions). Use: ``@connect_options`` under ``@main.command``."""
 
-    @click.option("--trust-new-host-key", is_flag=True,
-                  help="Accept and record an ssh host key seen for the first time (a CHANGED key is always "
-                       "refused).")
+    @click.option(
+        "--trust-new-host-key",
+        is_flag=True,
+        help="Accept and record an ssh host key seen for the first time (a CHANGED key is always refused).",
+    )
     @click.option("--ssh-config", type=click.Path(dir_okay=False, exists=True), help="ssh client config file (ssh -F).")
-    @click.option("--connect-timeout", type=click.FloatRange(min=1), default=10, show_default=True,
-                  help="Seconds to wait for a device to answer.")
+    @click.option(
+        "--connect-timeout",
+        type=click.FloatRange(min=1),
+        default=10,
+        show_default=True,
+        help="Seconds to wait for a device to answer.",
+    )
     @functools.wraps(command)
-    def wrapper(*args, trust_new_host_key: bool, ssh_config: str | None,  # noqa: ANN002, ANN202
-                connect_timeout: float, **kwargs):  # noqa: ANN003
+    def wrapper(
+        *args: Any,
+        trust_new_host_key: bool,
+        ssh_config: str | None,
+        connect_timeout: float,
+        **kwargs: Any,
+    ) -> Any:
         from ..runtimes.remote import ConnectOptions
 
-        connect = ConnectOptions(trust_new_host_key=trust_new_host_key,
-                                 ssh_config=Path(ssh_config) if ssh_config else None, connect_timeout=connect_timeout)
+        connect = ConnectOptions(
+            trust_new_host_key=trust_new_host_key,
+            ssh_config=Path(ssh_config) if ssh_config else None,
+            connect_timeout=connect_timeout,
+        )
         return command(*args, connect=connect, **kwargs)
 
     return wrapper
@@ -63,22 +79,43 @@ def _print(report) -> None:  # noqa: ANN001
     from ..device.procfs import logical_cores_of
 
     if report.adb:
-        print_table("adb devices", ["address", "state", "model"],
-                    [(d.to_dict()["address"], d.state, d.details.get("model", "")) for d in report.adb])
+        print_table(
+            "adb devices",
+            ["address", "state", "model"],
+            [(d.to_dict()["address"], d.state, d.details.get("model", "")) for d in report.adb],
+        )
     elif report.adb_note:
         click.echo(report.adb_note)
     rows = []
     for check in report.checks:
         facts = check.facts
-        runtimes = ", ".join(f"{name} {info.get('version') or ''}".strip() + (" (broken)" if "error" in info else "")
-                             for name, info in check.runtimes.items()) or ("none" if facts else "")
+        runtimes = ", ".join(
+            f"{name} {info.get('version') or ''}".strip() + (" (broken)" if "error" in info else "")
+            for name, info in check.runtimes.items()
+        ) or ("none" if facts else "")
         status = "ok" if check.ok else "no runtime" if facts else "error"
         emulator = facts.get("emulator")
         cpu = f"emulated {facts.get('machine')}: {emulator}" if emulator else facts.get("cpu_model") or ""
-        rows.append((check.address, status, facts.get("machine", ""), facts.get("python", ""),
-                     facts.get("numpy", ""), runtimes, cpu, logical_cores_of(facts) or ""))
-    print_table("devices", ["address", "status", "arch", "python", "numpy", "runtimes", "cpu", "cores"], rows,
-                right_align=["cores"])
+        rows.append(
+            (
+                check.address,
+                status,
+                facts.get("machine", ""),
+                facts.get("python", ""),
+                facts.get("numpy", ""),
+                runtimes,
+                cpu,
+                logical_cores_of(facts) or "",
+            )
+        )
+    print_table(
+        "devices",
+        ["address", "status", "arch", "python", "numpy", "runtimes", "cpu", "cores"],
+        rows,
+        right_align=["cores"],
+    )
     if any(c.facts.get("emulator") for c in report.checks):
-        click.echo("emulated devices: their parity and accuracy are real (the device's own kernels); their "
-                   "latency is the emulator's, never shown as the device's speed")
+        click.echo(
+            "emulated devices: their parity and accuracy are real (the device's own kernels); their "
+            "latency is the emulator's, never shown as the device's speed"
+        )

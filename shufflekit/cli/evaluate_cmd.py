@@ -14,36 +14,78 @@ from .app import echo_json, main, print_table, progress_bar
 @main.command("evaluate")
 @click.argument("folder", type=click.Path(path_type=Path))
 @click.argument("artifacts", nargs=-1)
-@click.option("--data", required=True, metavar="DIR|demo",
-              help="Labelled images: a folder with one subfolder per class (its val/ split when it has one), "
-                   "an .npz with images and labels, or 'demo'.")
+@click.option(
+    "--data",
+    required=True,
+    metavar="DIR|demo",
+    help="Labelled images: a folder with one subfolder per class (its val/ split when it has one), "
+    "an .npz with images and labels, or 'demo'.",
+)
 @click.option("--limit", type=int, help="Evaluate a fixed random subset of this many images.")
-@click.option("--max-drop", type=float, default=DEFAULT_MAX_DROP, show_default=True,
-              help="Top-1 percentage points an artifact may lose against PyTorch; more fails (exit 1).")
-@click.option("--checkpoint", type=click.Path(path_type=Path),
-              help="The checkpoint the folder was exported from, if it moved (checked by sha256).")
+@click.option(
+    "--max-drop",
+    type=float,
+    default=DEFAULT_MAX_DROP,
+    show_default=True,
+    help="Top-1 percentage points an artifact may lose against PyTorch; more fails (exit 1).",
+)
+@click.option(
+    "--checkpoint",
+    type=click.Path(path_type=Path),
+    help="The checkpoint the folder was exported from, if it moved (checked by sha256).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def evaluate_command(folder: Path, artifacts: tuple[str, ...], data: str, limit: int | None, max_drop: float,
-                     checkpoint: Path | None, as_json: bool) -> None:
+def evaluate_command(
+    folder: Path,
+    artifacts: tuple[str, ...],
+    data: str,
+    limit: int | None,
+    max_drop: float,
+    checkpoint: Path | None,
+    as_json: bool,
+) -> None:
     """Accuracy of the PyTorch model and of every artifact of FOLDER (or the ARTIFACTs named: file name,
     format, or format:precision), each artifact's delta against PyTorch, recorded in the manifest."""
     from ..validate.accuracy import evaluate_release
 
     with progress_bar(enabled=not as_json) as progress:
-        report = evaluate_release(folder, data, limit=limit, max_drop=max_drop, select=artifacts,
-                                  checkpoint=checkpoint, progress=progress)
+        report = evaluate_release(
+            folder, data, limit=limit, max_drop=max_drop, select=artifacts, checkpoint=checkpoint, progress=progress
+        )
     if as_json:
         echo_json(report.to_dict())
     else:
-        torch_row = (report.pytorch.name, "pytorch", "torch", f"{report.pytorch.top1:.2f}",
-                     f"{report.pytorch.top5:.2f}", "", "", "", "reference")
+        torch_row = (
+            report.pytorch.name,
+            "pytorch",
+            "torch",
+            f"{report.pytorch.top1:.2f}",
+            f"{report.pytorch.top5:.2f}",
+            "",
+            "",
+            "",
+            "reference",
+        )
         rows = [torch_row] + [
-            (r.name, r.key, r.runtime, f"{r.top1:.2f}", f"{r.top5:.2f}", f"{r.delta_top1:+.2f}",
-             f"{r.delta_top5:+.2f}", f"{r.agreement:.1f}", "pass" if r.passed else f"FAIL: -{r.drop:.2f} points")
-            for r in report.results]
-        print_table(f"accuracy on {report.samples} images of {report.data}",
-                    ["model", "kind", "runtime", "top-1 %", "top-5 %", "Δ top-1", "Δ top-5", "agrees %", "verdict"],
-                    rows, right_align=["top-1 %", "top-5 %", "Δ top-1", "Δ top-5", "agrees %"],
-                    caption=f"Δ in points against PyTorch; an artifact losing more than {report.max_drop:g} "
-                            "points of top-1 fails; 'agrees': same top-1 class as PyTorch")
+            (
+                r.name,
+                r.key,
+                r.runtime,
+                f"{r.top1:.2f}",
+                f"{r.top5:.2f}",
+                f"{r.delta_top1:+.2f}",
+                f"{r.delta_top5:+.2f}",
+                f"{r.agreement:.1f}",
+                "pass" if r.passed else f"FAIL: -{r.drop:.2f} points",
+            )
+            for r in report.results
+        ]
+        print_table(
+            f"accuracy on {report.samples} images of {report.data}",
+            ["model", "kind", "runtime", "top-1 %", "top-5 %", "Δ top-1", "Δ top-5", "agrees %", "verdict"],
+            rows,
+            right_align=["top-1 %", "top-5 %", "Δ top-1", "Δ top-5", "agrees %"],
+            caption=f"Δ in points against PyTorch; an artifact losing more than {report.max_drop:g} "
+            "points of top-1 fails; 'agrees': same top-1 class as PyTorch",
+        )
     report.raise_if_failed()

@@ -10,35 +10,77 @@ from .app import main, print_table, progress_bar
 
 
 @main.command("export")
-@click.option("--model", "model", metavar="NAME", help="Variant name (see `shufflekit models`) [default: the one the "
-              "--checkpoint holds; required without one].")
-@click.option("--checkpoint", type=click.Path(path_type=Path), help="Weights to export (shufflekit, torchvision "
-              "or Megvii file). Without one, a seeded model with non-trivial BatchNorm is exported.")
+@click.option(
+    "--model",
+    "model",
+    metavar="NAME",
+    help="Variant name (see `shufflekit models`) [default: the one the --checkpoint holds; required without one].",
+)
+@click.option(
+    "--checkpoint",
+    type=click.Path(path_type=Path),
+    help="Weights to export (shufflekit, torchvision "
+    "or Megvii file). Without one, a seeded model with non-trivial BatchNorm is exported.",
+)
 @click.option("--num-classes", type=int, help="Classes [default: the checkpoint's, else 1000].")
-@click.option("--input-size", type=int, help="Square input side, a multiple of 32 [default: the checkpoint's, else 224].")
+@click.option(
+    "--input-size", type=int, help="Square input side, a multiple of 32 [default: the checkpoint's, else 224]."
+)
 @click.option("--batch", default="1", show_default=True, metavar="1|N|dynamic", help="Batch dimension of the files.")
 @click.option("--formats", default="onnx,tflite", show_default=True, help="Comma-separated: onnx, tflite.")
-@click.option("--layout", type=click.Choice(["nhwc", "nchw"], case_sensitive=False), default="nhwc",
-              show_default=True, help="TFLite input layout (ONNX is always NCHW).")
+@click.option(
+    "--layout",
+    type=click.Choice(["nhwc", "nchw"], case_sensitive=False),
+    default="nhwc",
+    show_default=True,
+    help="TFLite input layout (ONNX is always NCHW).",
+)
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Release folder to write.")
-def export_command(model: str | None, checkpoint: Path | None, num_classes: int | None, input_size: int | None, batch: str,
-                   formats: str, layout: str, out: Path) -> None:
+def export_command(
+    model: str | None,
+    checkpoint: Path | None,
+    num_classes: int | None,
+    input_size: int | None,
+    batch: str,
+    formats: str,
+    layout: str,
+    out: Path,
+) -> None:
     """Export to ONNX and TFLite, with a manifest and a parity reference, into a release folder."""
     from ..export import ExportOptions, export_model
 
     options = ExportOptions(formats=tuple(formats.split(",")), batch=batch, layout=layout)
     with progress_bar() as progress:
-        report = export_model(out, model=model, checkpoint=checkpoint, num_classes=num_classes, input_size=input_size,
-                              options=options, progress=progress)
-    rows = [(a.name, f"{a.format}:{a.precision}", f"{a.size_bytes / 1e6:.2f} MB",
-             f"{a.input.name} {'x'.join(map(str, a.input.shape))} {a.input.layout}", a.sha256[:12])
-            for a in report.artifacts]
+        report = export_model(
+            out,
+            model=model,
+            checkpoint=checkpoint,
+            num_classes=num_classes,
+            input_size=input_size,
+            options=options,
+            progress=progress,
+        )
+    rows = [
+        (
+            a.name,
+            f"{a.format}:{a.precision}",
+            f"{a.size_bytes / 1e6:.2f} MB",
+            f"{a.input.name} {'x'.join(map(str, a.input.shape))} {a.input.layout}",
+            a.sha256[:12],
+        )
+        for a in report.artifacts
+    ]
     timing = ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in report.timings.items())
     notes = [timing]
     if report.kept:
         notes.append(f"kept from before: {', '.join(report.kept)}")
     if report.dropped:
         notes.append(f"removed (their parent changed): {', '.join(report.dropped)}")
-    print_table(f"{report.folder}", ["artifact", "kind", "size", "input", "sha256"], rows, right_align=["size"],
-                caption="; ".join(notes))
+    print_table(
+        f"{report.folder}",
+        ["artifact", "kind", "size", "input", "sha256"],
+        rows,
+        right_align=["size"],
+        caption="; ".join(notes),
+    )
     click.echo(f"next: shufflekit validate {report.folder}")

@@ -29,14 +29,27 @@ def models_command(input_size: int, num_classes: int, family: str | None, as_jso
     rows: list[dict[str, Any]] = []
     for spec in specs:
         c = model_complexity(spec.name, input_size, num_classes)
-        rows.append({"name": spec.name, "family": spec.family, "width": spec.width, "groups": spec.groups,
-                     **c.to_dict()})
+        rows.append(
+            {"name": spec.name, "family": spec.family, "width": spec.width, "groups": spec.groups, **c.to_dict()}
+        )
     if as_json:
         echo_json(rows)
         return
-    print_table(f"ShuffleNet variants at {input_size}x{input_size}, {num_classes} classes",
-                ["model", "family", "width", "groups", "params", "mult-adds", "MAC (elements)"],
-                [(r["name"], r["family"], f"{r['width']}x", r["groups"] or "", fmt_millions(r["params"], 2),
-                  fmt_millions(r["mult_adds"]), fmt_millions(r["memory_access"])) for r in rows],
-                right_align=["params", "mult-adds", "MAC (elements)"],
-                caption="mult-adds are the papers' FLOPs; MAC counts elements read+written with BatchNorm folded")
+    print_table(
+        f"ShuffleNet variants at {input_size}x{input_size}, {num_classes} classes",
+        ["model", "family", "width", "groups", "params", "mult-adds", "MAC (elements)"],
+        [
+            (
+                r["name"],
+                r["family"],
+                f"{r['width']}x",
+                r["groups"] or "",
+                fmt_millions(r["params"], 2),
+                fmt_millions(r["mult_adds"]),
+                fmt_millions(r["memory_access"]),
+            )
+            for r in rows
+        ],
+        right_align=["params", "mult-adds", "MAC (elements)"],
+        caption="mult-adds are the papers' FLOPs; MAC counts elements read+written with BatchNorm folded",
+    )

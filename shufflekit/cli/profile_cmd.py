@@ -15,44 +15,96 @@ from .devices_cmd import connect_options
 @main.command("profile")
 @click.argument("folder", type=click.Path(path_type=Path))
 @click.argument("artifacts", nargs=-1)
-@click.option("--runtime", help="onnxruntime or litert (TFLite); default: each artifact's own. Keeps the "
-                                "artifacts that runtime runs.")
-@click.option("--provider", default="cpu", show_default=True,
-              help="ONNX Runtime provider (cpu, cuda, tensorrt, xnnpack, acl, coreml, nnapi, qnn; several "
-                   "comma-separated by priority) or TFLite delegate (cpu, xnnpack, builtin, gpu, nnapi).")
+@click.option(
+    "--runtime",
+    help="onnxruntime or litert (TFLite); default: each artifact's own. Keeps the artifacts that runtime runs.",
+)
+@click.option(
+    "--provider",
+    default="cpu",
+    show_default=True,
+    help="ONNX Runtime provider (cpu, cuda, tensorrt, xnnpack, acl, coreml, nnapi, qnn; several "
+    "comma-separated by priority) or TFLite delegate (cpu, xnnpack, builtin, gpu, nnapi).",
+)
 @click.option("--allow-fallback", is_flag=True, help="Run on what exists when the provider is missing (recorded).")
 @click.option("--threads", type=int, help="Intra-op / interpreter threads (default: the runtime's).")
 @click.option("--warmup", type=int, default=10, show_default=True, help="Untimed runs first.")
 @click.option("--iters", type=int, help="Timed iterations (default 100).")
 @click.option("--seconds", type=float, help="Time for this long instead of a number of iterations.")
-@click.option("--batch", type=int, default=1, show_default=True,
-              help="Images per timed iteration (a model fixed at batch 1 is run once per image).")
+@click.option(
+    "--batch",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Images per timed iteration (a model fixed at batch 1 is run once per image).",
+)
 @click.option("--op-profile", is_flag=True, help="Time per operator and per operator category.")
-@click.option("--device", "devices", multiple=True, default=("local",), show_default=True,
-              help="Where to measure: local, ssh://[user@]host[:port], a Host alias, adb://SERIAL (add "
-                   "?python=PATH for the device's Python). Repeat for several devices, measured concurrently.")
-@click.option("--benchmark-binary", "benchmark_binaries", multiple=True, type=click.Path(path_type=Path),
-              help="Measure with a native tool instead of the Python runner (the way on Android, whose adb "
-                   "shell has no Python): TFLite's benchmark_model for .tflite, onnxruntime_perf_test for .onnx. "
-                   "Pushed with each artifact and removed afterwards; repeat to give both.")
-@click.option("--parity/--no-parity", default=True, show_default=True,
-              help="Also run the folder's reference inputs on the device and judge its outputs against PyTorch "
-                   "(the validate tolerance table); a failure exits 1 after every figure is recorded.")
-@click.option("--data", help="Labelled images (a folder with class subfolders, its val/ split, an .npz, or demo): "
-              "each device also classifies a fixed subset with its own kernels, and each file is judged by its "
-              "top-1 drop against PyTorch there (needs the folder's checkpoint and torch on this computer).")
-@click.option("--accuracy-samples", type=int, default=100, show_default=True,
-              help="How many of the --data images each device classifies (a fixed subset over the classes).")
-@click.option("--max-drop", type=float, help="Top-1 points a file may lose on a device [default: the "
-              "tolerance table's, 1 point].")
+@click.option(
+    "--device",
+    "devices",
+    multiple=True,
+    default=("local",),
+    show_default=True,
+    help="Where to measure: local, ssh://[user@]host[:port], a Host alias, adb://SERIAL (add "
+    "?python=PATH for the device's Python). Repeat for several devices, measured concurrently.",
+)
+@click.option(
+    "--benchmark-binary",
+    "benchmark_binaries",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Measure with a native tool instead of the Python runner (the way on Android, whose adb "
+    "shell has no Python): TFLite's benchmark_model for .tflite, onnxruntime_perf_test for .onnx. "
+    "Pushed with each artifact and removed afterwards; repeat to give both.",
+)
+@click.option(
+    "--parity/--no-parity",
+    default=True,
+    show_default=True,
+    help="Also run the folder's reference inputs on the device and judge its outputs against PyTorch "
+    "(the validate tolerance table); a failure exits 1 after every figure is recorded.",
+)
+@click.option(
+    "--data",
+    help="Labelled images (a folder with class subfolders, its val/ split, an .npz, or demo): "
+    "each device also classifies a fixed subset with its own kernels, and each file is judged by its "
+    "top-1 drop against PyTorch there (needs the folder's checkpoint and torch on this computer).",
+)
+@click.option(
+    "--accuracy-samples",
+    type=int,
+    default=100,
+    show_default=True,
+    help="How many of the --data images each device classifies (a fixed subset over the classes).",
+)
+@click.option(
+    "--max-drop", type=float, help="Top-1 points a file may lose on a device [default: the tolerance table's, 1 point]."
+)
 @click.option("--plot", "plot_dir", type=click.Path(path_type=Path), help="Write PNG plots into this folder.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (several devices: {\"reports\": [...]}).")
+@click.option("--json", "as_json", is_flag=True, help='Machine-readable output (several devices: {"reports": [...]}).')
 @connect_options
-def profile_command(folder: Path, artifacts: tuple[str, ...], runtime: str | None, provider: str,
-                    allow_fallback: bool, threads: int | None, warmup: int, iters: int | None, seconds: float | None,
-                    batch: int, op_profile: bool, devices: tuple[str, ...], benchmark_binaries: tuple[Path, ...],
-                    parity: bool, data: str | None, accuracy_samples: int, max_drop: float | None,
-                    plot_dir: Path | None, as_json: bool, connect) -> None:  # noqa: ANN001
+def profile_command(
+    folder: Path,
+    artifacts: tuple[str, ...],
+    runtime: str | None,
+    provider: str,
+    allow_fallback: bool,
+    threads: int | None,
+    warmup: int,
+    iters: int | None,
+    seconds: float | None,
+    batch: int,
+    op_profile: bool,
+    devices: tuple[str, ...],
+    benchmark_binaries: tuple[Path, ...],
+    parity: bool,
+    data: str | None,
+    accuracy_samples: int,
+    max_drop: float | None,
+    plot_dir: Path | None,
+    as_json: bool,
+    connect: Any,  # runtimes.remote.ConnectOptions, from the shared options
+) -> None:
     """Measure every artifact of FOLDER (or the ARTIFACTs named: file name, format, or format:precision):
     latency statistics, load time, first inference, throughput, peak memory, the device's facts, and with
     --op-profile the time per operator and operator category. Figures go into FOLDER/manifest.json under
@@ -61,8 +113,15 @@ def profile_command(folder: Path, artifacts: tuple[str, ...], runtime: str | Non
     from ..runtimes.profile import ProfileSettings, profile_devices
 
     options = RuntimeOptions(runtime=runtime, provider=provider, threads=threads, allow_fallback=allow_fallback)
-    settings = ProfileSettings(warmup=warmup, iters=iters, seconds=seconds, batch=batch, op_profile=op_profile,
-                               keep_times=plot_dir is not None, parity=parity)
+    settings = ProfileSettings(
+        warmup=warmup,
+        iters=iters,
+        seconds=seconds,
+        batch=batch,
+        op_profile=op_profile,
+        keep_times=plot_dir is not None,
+        parity=parity,
+    )
     native = None
     if benchmark_binaries:
         from ..runtimes.native import NativeTools
@@ -72,9 +131,19 @@ def profile_command(folder: Path, artifacts: tuple[str, ...], runtime: str | Non
 
     accuracy = device_accuracy_images(folder, data, accuracy_samples, max_drop) if data is not None else None
     with progress_bar(not as_json) as progress:
-        reports = profile_devices(folder, artifacts, devices=devices, options=options, settings=settings,
-                                  connect=connect, progress=progress, native=native, accuracy=accuracy,
-                                  max_drop=max_drop, judge=device_parity)
+        reports = profile_devices(
+            folder,
+            artifacts,
+            devices=devices,
+            options=options,
+            settings=settings,
+            connect=connect,
+            progress=progress,
+            native=native,
+            accuracy=accuracy,
+            max_drop=max_drop,
+            judge=device_parity,
+        )
     several = len(reports) > 1
     data = []
     for report in reports:
@@ -114,21 +183,27 @@ def _raise_on_parity_failure(reports: list[Any]) -> None:
     from ..errors import CheckFailed
     from ..validate.parity import seeded_weights_hint
 
-    lost = [(r.device, p.accuracy) for r in reports for p in r.profiles if p.accuracy is not None
-            and not p.accuracy.passed]
+    lost = [
+        (r.device, p.accuracy) for r in reports for p in r.profiles if p.accuracy is not None and not p.accuracy.passed
+    ]
     if lost:
         device, first = lost[0]
-        raise CheckFailed(f"accuracy on the device failed for {len(lost)} artifact(s) ({first.artifact} on {device}: "
-                          f"{first.failure()}); the figures are recorded",
-                          hint="ship the recipe that holds on every CPU (leave --target out) or a float file")
+        raise CheckFailed(
+            f"accuracy on the device failed for {len(lost)} artifact(s) ({first.artifact} on {device}: "
+            f"{first.failure()}); the figures are recorded",
+            hint="ship the recipe that holds on every CPU (leave --target out) or a float file",
+        )
 
     failed = [(r.device, p.parity) for r in reports for p in r.profiles if p.parity is not None and not p.parity.passed]
     if failed:
         device, first = failed[0]
         source = str(Manifest.load(reports[0].folder).source.get("kind", ""))
         hint = seeded_weights_hint(source, [result.key for _, result in failed]) or "see the parity column above"
-        raise CheckFailed(f"parity on the device failed for {len(failed)} artifact(s) ({first.artifact} on {device}: "
-                          f"{first.failures[0]}); the figures are recorded", hint=hint)
+        raise CheckFailed(
+            f"parity on the device failed for {len(failed)} artifact(s) ({first.artifact} on {device}: "
+            f"{first.failures[0]}); the figures are recorded",
+            hint=hint,
+        )
 
 
 def _parity_cell(profile: Any) -> str:
@@ -163,8 +238,10 @@ def _fallback_notes(report: Any) -> str:
     for p in report.profiles:
         r = p.result
         if r.get("fallback"):
-            notes.append(f"* {p.artifact.name}: fallback from {', '.join(r.get('fallback_from', []))} "
-                         f"(not available), ran on {_ran_on(r)[:-1]}")
+            notes.append(
+                f"* {p.artifact.name}: fallback from {', '.join(r.get('fallback_from', []))} "
+                f"(not available), ran on {_ran_on(r)[:-1]}"
+            )
         elif r.get("xnnpack_declined"):
             notes.append(f"{p.artifact.name}: XNNPACK declined the model, TFLite's built-in kernels ran")
         notes.extend(f"{p.artifact.name}: {w}" for w in (r.get("tool") or {}).get("warnings", []))
@@ -188,34 +265,82 @@ def _print_summary(report: Any) -> None:
             lat = dict.fromkeys(("p50_ms", "p90_ms", "p99_ms", "mean_ms"))
             r = {**r, "throughput_ips": None, "load_ms": None, "first_inference_ms": None, "peak_rss_bytes": None}
         tool = f" ({r['tool']['binary']})" if r.get("tool") else ""  # a native tool measured, not the runner
-        rows.append((p.artifact.name, p.artifact.key, _mb(p.artifact.size_bytes),
-                     f"{p.mult_adds / 1e6:.1f}M" if p.mult_adds else "", f"{r['runtime']}{tool} {_ran_on(r)}",
-                     _ms(lat["p50_ms"]) or ("emulated" if emulated else ""), _ms(lat["p90_ms"]), _ms(lat["p99_ms"]),
-                     "" if lat["mean_ms"] is None else f"{lat['mean_ms']:.3f}"
-                     + (f" ± {lat['std_ms']:.3f}" if lat.get("std_ms") is not None else ""),
-                     "" if r.get("throughput_ips") is None else f"{r['throughput_ips']:.1f}",
-                     "" if r.get("load_ms") is None else f"{r['load_ms']:.0f}",
-                     "" if r.get("first_inference_ms") is None else f"{r['first_inference_ms']:.1f}",
-                     _mb(r.get("peak_rss_bytes")),
-                     "" if p.us_per_mmac is None or emulated else f"{p.us_per_mmac:.2f}", _parity_cell(p))
-                    + ((_accuracy_cell(p),) if with_accuracy else ()))
+        rows.append(
+            (
+                p.artifact.name,
+                p.artifact.key,
+                _mb(p.artifact.size_bytes),
+                f"{p.mult_adds / 1e6:.1f}M" if p.mult_adds else "",
+                f"{r['runtime']}{tool} {_ran_on(r)}",
+                _ms(lat["p50_ms"]) or ("emulated" if emulated else ""),
+                _ms(lat["p90_ms"]),
+                _ms(lat["p99_ms"]),
+                ""
+                if lat["mean_ms"] is None
+                else f"{lat['mean_ms']:.3f}" + (f" ± {lat['std_ms']:.3f}" if lat.get("std_ms") is not None else ""),
+                "" if r.get("throughput_ips") is None else f"{r['throughput_ips']:.1f}",
+                "" if r.get("load_ms") is None else f"{r['load_ms']:.0f}",
+                "" if r.get("first_inference_ms") is None else f"{r['first_inference_ms']:.1f}",
+                _mb(r.get("peak_rss_bytes")),
+                "" if p.us_per_mmac is None or emulated else f"{p.us_per_mmac:.2f}",
+                _parity_cell(p),
+            )
+            + ((_accuracy_cell(p),) if with_accuracy else ())
+        )
     host = report.host
     batch = report.settings.batch
-    emulation = (f"EMULATED ({host.get('emulator')}): parity and accuracy are the device's own kernels; latency "
-                 "is the emulator's and is not shown; ") if emulated else ""
-    caption = (f"{emulation}{report.device}: {host.get('cpu_model') or '?'}, {host.get('logical_cores')} cores"
-               f"{', governor ' + host['governor'] if host.get('governor') else ''}; {host.get('os', '')}; "
-               f"latency per batch of {batch} in ms; µs/M-MAC = per-image p50 per million multiply-adds; "
-               f"parity: the device's outputs against PyTorch (max abs error); top-1: labelled images classified on the "
-               f"device (--data)")
+    emulation = (
+        (
+            f"EMULATED ({host.get('emulator')}): parity and accuracy are the device's own kernels; latency "
+            "is the emulator's and is not shown; "
+        )
+        if emulated
+        else ""
+    )
+    caption = (
+        f"{emulation}{report.device}: {host.get('cpu_model') or '?'}, {host.get('logical_cores')} cores"
+        f"{', governor ' + host['governor'] if host.get('governor') else ''}; {host.get('os', '')}; "
+        f"latency per batch of {batch} in ms; µs/M-MAC = per-image p50 per million multiply-adds; "
+        f"parity: the device's outputs against PyTorch (max abs error); top-1: labelled images classified on the "
+        f"device (--data)"
+    )
     notes = _fallback_notes(report)
-    print_table(f"Profile of {report.folder}", ["artifact", "format:precision", "MB", "mult-adds", "ran on", "p50",
-                                                "p90", "p99", "mean ± std", "img/s", "load ms", "first ms",
-                                                "peak RSS MB", "µs/M-MAC", "parity"]
-                + (["top-1"] if with_accuracy else []),
-                rows, right_align=["MB", "mult-adds", "p50", "p90", "p99", "mean ± std", "img/s", "load ms",
-                                   "first ms", "peak RSS MB", "µs/M-MAC"],
-                caption=caption + ("\n" + notes if notes else ""))
+    print_table(
+        f"Profile of {report.folder}",
+        [
+            "artifact",
+            "format:precision",
+            "MB",
+            "mult-adds",
+            "ran on",
+            "p50",
+            "p90",
+            "p99",
+            "mean ± std",
+            "img/s",
+            "load ms",
+            "first ms",
+            "peak RSS MB",
+            "µs/M-MAC",
+            "parity",
+        ]
+        + (["top-1"] if with_accuracy else []),
+        rows,
+        right_align=[
+            "MB",
+            "mult-adds",
+            "p50",
+            "p90",
+            "p99",
+            "mean ± std",
+            "img/s",
+            "load ms",
+            "first ms",
+            "peak RSS MB",
+            "µs/M-MAC",
+        ],
+        caption=caption + ("\n" + notes if notes else ""),
+    )
 
 
 def _print_breakdown(report: Any) -> None:
@@ -237,18 +362,41 @@ def _print_breakdown(report: Any) -> None:
             cells.append("" if entry is None else f"{entry['ms']:.3f} ({entry['share'] * 100:.0f}%)")
         rows.append((category, *cells))
     rows.append(("sum of operators", *(f"{p.op_profile['node_sum_ms']:.3f}" for p in profiled)))
-    rows.append(("profiled run", *("" if p.op_profile.get("run_ms") is None else f"{p.op_profile['run_ms']:.3f}"
-                                   for p in profiled)))
+    rows.append(
+        (
+            "profiled run",
+            *("" if p.op_profile.get("run_ms") is None else f"{p.op_profile['run_ms']:.3f}" for p in profiled),
+        )
+    )
     rows.append(("benchmark mean", *(f"{p.latency['mean_ms']:.3f}" for p in profiled)))
-    print_table("Time per operator category, ms per batch (share)", ["category", *(p.artifact.name for p in profiled)],
-                rows, right_align=[p.artifact.name for p in profiled],
-                caption="; ".join(sorted({f"{p.artifact.format}: {p.op_profile['method']}" for p in profiled})))
+    print_table(
+        "Time per operator category, ms per batch (share)",
+        ["category", *(p.artifact.name for p in profiled)],
+        rows,
+        right_align=[p.artifact.name for p in profiled],
+        caption="; ".join(sorted({f"{p.artifact.format}: {p.op_profile['method']}" for p in profiled})),
+    )
     for p in profiled:
         types = p.breakdown["op_types"][:12]
-        print_table(f"{p.artifact.name}: per operator type", ["op type", "category", "count", "ms", "share"],
-                    [(t["op_type"], t["category"], t["count"], f"{t['ms']:.3f}", f"{t['share'] * 100:.1f}%")
-                     for t in types], right_align=["count", "ms", "share"])
+        print_table(
+            f"{p.artifact.name}: per operator type",
+            ["op type", "category", "count", "ms", "share"],
+            [(t["op_type"], t["category"], t["count"], f"{t['ms']:.3f}", f"{t['share'] * 100:.1f}%") for t in types],
+            right_align=["count", "ms", "share"],
+        )
         top = sorted(p.op_profile["nodes"], key=lambda n: -n["mean_ms"])[:10]
-        print_table(f"{p.artifact.name}: slowest operators", ["operator", "op type", "category", "ran on", "ms"],
-                    [(n["name"].split(";")[0], n["op_type"], n["category"], (n.get("provider") or "").replace("ExecutionProvider", ""),
-                      f"{n['mean_ms']:.3f}") for n in top], right_align=["ms"])
+        print_table(
+            f"{p.artifact.name}: slowest operators",
+            ["operator", "op type", "category", "ran on", "ms"],
+            [
+                (
+                    n["name"].split(";")[0],
+                    n["op_type"],
+                    n["category"],
+                    (n.get("provider") or "").replace("ExecutionProvider", ""),
+                    f"{n['mean_ms']:.3f}",
+                )
+                for n in top
+            ],
+            right_align=["ms"],
+        )

@@ -12,41 +12,95 @@ from .app import echo_json, main, print_table, progress_bar
 
 @main.command("quantize")
 @click.argument("folder", type=click.Path(path_type=Path))
-@click.option("--precision", "precisions", multiple=True, required=True, metavar="fp16|dynamic|int8",
-              help="Precision to make; repeat it or give a comma list (e.g. --precision fp16,int8).")
+@click.option(
+    "--precision",
+    "precisions",
+    multiple=True,
+    required=True,
+    metavar="fp16|dynamic|int8",
+    help="Precision to make; repeat it or give a comma list (e.g. --precision fp16,int8).",
+)
 @click.option("--formats", help="Comma-separated: onnx, tflite [default: the formats the folder holds].")
-@click.option("--calib", metavar="DATA", help="Calibration images for int8: an image folder (its train/ split "
-              "when it has one), a .npy/.npz file, or 'demo'. Required for int8.")
+@click.option(
+    "--calib",
+    metavar="DATA",
+    help="Calibration images for int8: an image folder (its train/ split "
+    "when it has one), a .npy/.npz file, or 'demo'. Required for int8.",
+)
 @click.option("--calib-samples", type=int, default=256, show_default=True, help="Calibration images to use.")
-@click.option("--per-channel/--per-tensor", default=None,
-              help="Weight scales per output channel or one per tensor [default: the ONNX recipe's; TFLite "
-                   "per-channel].")
-@click.option("--calibration", type=click.Choice(["minmax", "entropy", "percentile"], case_sensitive=False),
-              default="minmax", show_default=True,
-              help="How ONNX Runtime picks activation ranges (ONNX int8; TFLite's converter uses min/max).")
-@click.option("--io-dtype", type=click.Choice(["float32", "int8", "uint8"], case_sensitive=False),
-              default="float32", show_default=True,
-              help="Input/output type of the TFLite int8 file (int8/uint8: the app quantizes the input). "
-                   "ONNX int8 keeps float32 input/output.")
-@click.option("--reduce-range/--full-range", default=None,
-              help="7-bit or 8-bit ONNX weights [default: the recipe's; 7-bit holds on x86 without VNNI].")
-@click.option("--activation-type", type=click.Choice(["uint8", "int8"]),
-              help="ONNX int8 activations [default: the recipe's, uint8].")
+@click.option(
+    "--per-channel/--per-tensor",
+    default=None,
+    help="Weight scales per output channel or one per tensor [default: the ONNX recipe's; TFLite per-channel].",
+)
+@click.option(
+    "--calibration",
+    type=click.Choice(["minmax", "entropy", "percentile"], case_sensitive=False),
+    default="minmax",
+    show_default=True,
+    help="How ONNX Runtime picks activation ranges (ONNX int8; TFLite's converter uses min/max).",
+)
+@click.option(
+    "--io-dtype",
+    type=click.Choice(["float32", "int8", "uint8"], case_sensitive=False),
+    default="float32",
+    show_default=True,
+    help="Input/output type of the TFLite int8 file (int8/uint8: the app quantizes the input). "
+    "ONNX int8 keeps float32 input/output.",
+)
+@click.option(
+    "--reduce-range/--full-range",
+    default=None,
+    help="7-bit or 8-bit ONNX weights [default: the recipe's; 7-bit holds on x86 without VNNI].",
+)
+@click.option(
+    "--activation-type",
+    type=click.Choice(["uint8", "int8"]),
+    help="ONNX int8 activations [default: the recipe's, uint8].",
+)
 @click.option("--weight-type", type=click.Choice(["uint8", "int8"]), help="ONNX weights [default: the recipe's].")
-@click.option("--target", default="any", show_default=True, metavar="any|x86-avx2|x86-vnni|arm64",
-              help="CPUs the ONNX int8/dynamic files must hold on: any (x86 with and without VNNI, ARM64) or one "
-                   "kernel family, which may unlock a faster recipe valid only there (recorded as such).")
-@click.option("--accuracy-data", metavar="DATA", help="Labelled images (folder with class subfolders, .npz with "
-              "labels, or demo): each ONNX int8/dynamic file is measured against PyTorch and, while it loses more "
-              "than --max-drop, remade with the next recipe, then with its noisiest layers kept in float.")
-@click.option("--max-drop", type=float, default=1.0, show_default=True,
-              help="With --accuracy-data: top-1 points a file may lose against PyTorch.")
+@click.option(
+    "--target",
+    default="any",
+    show_default=True,
+    metavar="any|x86-avx2|x86-vnni|arm64",
+    help="CPUs the ONNX int8/dynamic files must hold on: any (x86 with and without VNNI, ARM64) or one "
+    "kernel family, which may unlock a faster recipe valid only there (recorded as such).",
+)
+@click.option(
+    "--accuracy-data",
+    metavar="DATA",
+    help="Labelled images (folder with class subfolders, .npz with "
+    "labels, or demo): each ONNX int8/dynamic file is measured against PyTorch and, while it loses more "
+    "than --max-drop, remade with the next recipe, then with its noisiest layers kept in float.",
+)
+@click.option(
+    "--max-drop",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="With --accuracy-data: top-1 points a file may lose against PyTorch.",
+)
 @click.option("--limit", type=int, help="With --accuracy-data: classify this many images (a fixed subset).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def quantize_command(folder: Path, precisions: tuple[str, ...], formats: str | None, calib: str | None,
-                     calib_samples: int, per_channel: bool | None, calibration: str, io_dtype: str,
-                     reduce_range: bool | None, activation_type: str | None, weight_type: str | None, target: str,
-                     accuracy_data: str | None, max_drop: float, limit: int | None, as_json: bool) -> None:
+def quantize_command(
+    folder: Path,
+    precisions: tuple[str, ...],
+    formats: str | None,
+    calib: str | None,
+    calib_samples: int,
+    per_channel: bool | None,
+    calibration: str,
+    io_dtype: str,
+    reduce_range: bool | None,
+    activation_type: str | None,
+    weight_type: str | None,
+    target: str,
+    accuracy_data: str | None,
+    max_drop: float,
+    limit: int | None,
+    as_json: bool,
+) -> None:
     """Add fp16, dynamic-range int8 and full int8 artifacts of FOLDER's fp32 ONNX model to FOLDER.
 
     ONNX files are made by recipes that hold on every CPU by default (x86 with and without VNNI, ARM64);
@@ -54,27 +108,53 @@ def quantize_command(folder: Path, precisions: tuple[str, ...], formats: str | N
     from ..export.quantize import QuantizeOptions, quantize_release
     from ..validate.gate import TOOLS
 
-    options = QuantizeOptions(precisions=precisions, formats=tuple(formats.split(",")) if formats else None,
-                              calib=calib, calib_samples=calib_samples, per_channel=per_channel,
-                              calibration=calibration, io_dtype=io_dtype, reduce_range=reduce_range,
-                              activation_type=activation_type, weight_type=weight_type, target=target,
-                              gate_data=accuracy_data, max_drop=max_drop, gate_limit=limit)
+    options = QuantizeOptions(
+        precisions=precisions,
+        formats=tuple(formats.split(",")) if formats else None,
+        calib=calib,
+        calib_samples=calib_samples,
+        per_channel=per_channel,
+        calibration=calibration,
+        io_dtype=io_dtype,
+        reduce_range=reduce_range,
+        activation_type=activation_type,
+        weight_type=weight_type,
+        target=target,
+        gate_data=accuracy_data,
+        max_drop=max_drop,
+        gate_limit=limit,
+    )
     with progress_bar(enabled=not as_json) as progress:
         report = quantize_release(folder, options, progress=progress, gate=TOOLS)
     if as_json:
         echo_json(report.to_dict())
         return
     parent_size = report.parent.size_bytes
-    rows = [(a.name, a.key, f"{a.size_bytes / 1e6:.2f} MB", f"{parent_size / a.size_bytes:.1f}x",
-             f"{a.input.dtype} {a.input.layout}", _how(a.options), a.sha256[:12]) for a in report.artifacts]
+    rows = [
+        (
+            a.name,
+            a.key,
+            f"{a.size_bytes / 1e6:.2f} MB",
+            f"{parent_size / a.size_bytes:.1f}x",
+            f"{a.input.dtype} {a.input.layout}",
+            _how(a.options),
+            a.sha256[:12],
+        )
+        for a in report.artifacts
+    ]
     notes = [f"from {report.parent.name} ({report.parent.sha256[:12]})"]
     if report.calibration:
         c = report.calibration
         skipped = f", {c['skipped_files']} unreadable files skipped" if c["skipped_files"] else ""
         notes.append(f"calibrated on {c['used']} of {c['requested']} images asked for from {c['source']}{skipped}")
     notes.append(f"{report.timings.get('total', 0):.1f} s")
-    print_table(f"{report.folder}", ["artifact", "kind", "size", "smaller", "input", "how", "sha256"], rows,
-                right_align=["size", "smaller"], caption="; ".join(notes))
+    print_table(
+        f"{report.folder}",
+        ["artifact", "kind", "size", "smaller", "input", "how", "sha256"],
+        rows,
+        right_align=["size", "smaller"],
+        caption="; ".join(notes),
+    )
     click.echo(f"next: shufflekit validate {report.folder}; shufflekit evaluate {report.folder} --data DATA")
 
 

@@ -17,60 +17,148 @@ _STATUS_STYLE = {"ran": "green", "skipped": "cyan", "not run": "yellow", "failed
 
 @main.command("release")
 @click.option("--model", metavar="NAME", help="Variant name (see `shufflekit models`).")
-@click.option("--checkpoint", type=click.Path(path_type=Path), help="Weights to release (shufflekit, torchvision "
-              "or Megvii file). Without one, a seeded model is released (for checking the toolchain).")
-@click.option("--data", metavar="DIR|FILE|demo", help="Images for int8 calibration and accuracy: an image folder "
-              "(one subfolder per class; train/ and val/ used when present), a .npy/.npz file, or demo. "
-              "Without it, int8 and accuracy are skipped (and said so).")
-@click.option("--device", "devices", multiple=True, metavar="URI", help="Also profile on this device "
-              "(ssh://[user@]host[:port], a Host alias, adb://SERIAL); repeat for several, measured at once. "
-              "This computer is always profiled.")
-@click.option("--benchmark-binary", "benchmark_binaries", multiple=True, type=click.Path(path_type=Path),
-              help="Measure on the --device devices with this native tool (TFLite's benchmark_model, "
-                   "onnxruntime_perf_test) instead of the Python runner: the way on an Android phone. Artifacts "
-                   "of a format with no tool given use the runner. This computer always uses the runner.")
-@click.option("--input-size", type=int, help="Square input side, a multiple of 32 [default: the checkpoint's, else 224].")
+@click.option(
+    "--checkpoint",
+    type=click.Path(path_type=Path),
+    help="Weights to release (shufflekit, torchvision "
+    "or Megvii file). Without one, a seeded model is released (for checking the toolchain).",
+)
+@click.option(
+    "--data",
+    metavar="DIR|FILE|demo",
+    help="Images for int8 calibration and accuracy: an image folder "
+    "(one subfolder per class; train/ and val/ used when present), a .npy/.npz file, or demo. "
+    "Without it, int8 and accuracy are skipped (and said so).",
+)
+@click.option(
+    "--device",
+    "devices",
+    multiple=True,
+    metavar="URI",
+    help="Also profile on this device "
+    "(ssh://[user@]host[:port], a Host alias, adb://SERIAL); repeat for several, measured at once. "
+    "This computer is always profiled.",
+)
+@click.option(
+    "--benchmark-binary",
+    "benchmark_binaries",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Measure on the --device devices with this native tool (TFLite's benchmark_model, "
+    "onnxruntime_perf_test) instead of the Python runner: the way on an Android phone. Artifacts "
+    "of a format with no tool given use the runner. This computer always uses the runner.",
+)
+@click.option(
+    "--input-size", type=int, help="Square input side, a multiple of 32 [default: the checkpoint's, else 224]."
+)
 @click.option("--num-classes", type=int, help="Classes [default: the checkpoint's, else 1000].")
 @click.option("--out", type=click.Path(path_type=Path), help=f"Release folder [required; {DEMO_OUT} with --demo].")
 @click.option("--calib-samples", type=int, default=256, show_default=True, help="Calibration images for int8.")
 @click.option("--limit", type=int, help="Evaluate accuracy on this many validation images (a fixed subset).")
-@click.option("--max-drop", type=float, default=1.0, show_default=True,
-              help="Fail an artifact that loses more top-1 points than this against PyTorch.")
+@click.option(
+    "--max-drop",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Fail an artifact that loses more top-1 points than this against PyTorch.",
+)
 @click.option("--iters", type=int, default=100, show_default=True, help="Timed runs per artifact and device.")
 @click.option("--warmup", type=int, default=10, show_default=True, help="Untimed runs first.")
-@click.option("--op-profile/--no-op-profile", default=True, show_default=True,
-              help="Time every operator too (the report's breakdown by operator type).")
-@click.option("--precisions", default="fp16,dynamic,int8", show_default=True,
-              help="Quantized precisions to make (fp32 is always made): fp16, dynamic, int8, comma-separated.")
-@click.option("--formats", default="onnx,tflite", show_default=True,
-              help="Formats to quantize: onnx, tflite (the fp32 file of each is always made).")
-@click.option("--target", default="any", show_default=True, metavar="any|x86-avx2|x86-vnni|arm64",
-              help="CPUs the ONNX int8/dynamic files must hold on: any (x86 with and without VNNI, ARM64), or one "
-                   "kernel family, which may unlock a faster recipe valid only there (recorded as such).")
-@click.option("--per-channel/--per-tensor", default=None,
-              help="Weight scales per output channel or per tensor [default: the recipe's; TFLite per-channel].")
-@click.option("--reduce-range/--full-range", default=None,
-              help="7-bit or 8-bit ONNX weights [default: the recipe's].")
-@click.option("--calibration", type=click.Choice(["minmax", "entropy", "percentile"], case_sensitive=False),
-              default="minmax", show_default=True, help="How ONNX Runtime picks int8 activation ranges.")
-@click.option("--activation-type", type=click.Choice(["uint8", "int8"]), help="ONNX int8 activations "
-              "[default: the recipe's, uint8].")
+@click.option(
+    "--op-profile/--no-op-profile",
+    default=True,
+    show_default=True,
+    help="Time every operator too (the report's breakdown by operator type).",
+)
+@click.option(
+    "--precisions",
+    default="fp16,dynamic,int8",
+    show_default=True,
+    help="Quantized precisions to make (fp32 is always made): fp16, dynamic, int8, comma-separated.",
+)
+@click.option(
+    "--formats",
+    default="onnx,tflite",
+    show_default=True,
+    help="Formats to quantize: onnx, tflite (the fp32 file of each is always made).",
+)
+@click.option(
+    "--target",
+    default="any",
+    show_default=True,
+    metavar="any|x86-avx2|x86-vnni|arm64",
+    help="CPUs the ONNX int8/dynamic files must hold on: any (x86 with and without VNNI, ARM64), or one "
+    "kernel family, which may unlock a faster recipe valid only there (recorded as such).",
+)
+@click.option(
+    "--per-channel/--per-tensor",
+    default=None,
+    help="Weight scales per output channel or per tensor [default: the recipe's; TFLite per-channel].",
+)
+@click.option("--reduce-range/--full-range", default=None, help="7-bit or 8-bit ONNX weights [default: the recipe's].")
+@click.option(
+    "--calibration",
+    type=click.Choice(["minmax", "entropy", "percentile"], case_sensitive=False),
+    default="minmax",
+    show_default=True,
+    help="How ONNX Runtime picks int8 activation ranges.",
+)
+@click.option(
+    "--activation-type",
+    type=click.Choice(["uint8", "int8"]),
+    help="ONNX int8 activations [default: the recipe's, uint8].",
+)
 @click.option("--weight-type", type=click.Choice(["uint8", "int8"]), help="ONNX weights [default: the recipe's].")
-@click.option("--io-dtype", type=click.Choice(["float32", "int8", "uint8"], case_sensitive=False), default="float32",
-              show_default=True, help="Input/output type of the TFLite int8 file.")
-@click.option("--device-accuracy-samples", type=int, default=100, show_default=True,
-              help="With --data: labelled images every device classifies with its own kernels (the accuracy gate "
-                   "per device and per file).")
-@click.option("--demo", is_flag=True, help="Train the demo model (v2 0.5x on the built-in digits) briefly, then "
-              "release it with every format and precision.")
+@click.option(
+    "--io-dtype",
+    type=click.Choice(["float32", "int8", "uint8"], case_sensitive=False),
+    default="float32",
+    show_default=True,
+    help="Input/output type of the TFLite int8 file.",
+)
+@click.option(
+    "--device-accuracy-samples",
+    type=int,
+    default=100,
+    show_default=True,
+    help="With --data: labelled images every device classifies with its own kernels (the accuracy gate "
+    "per device and per file).",
+)
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Train the demo model (v2 0.5x on the built-in digits) briefly, then "
+    "release it with every format and precision.",
+)
 @connect_options
-def release_command(model: str | None, checkpoint: Path | None, data: str | None, devices: tuple[str, ...],
-                    input_size: int | None, num_classes: int | None, out: Path | None, calib_samples: int,
-                    limit: int | None, max_drop: float, iters: int, warmup: int, op_profile: bool, demo: bool,
-                    benchmark_binaries: tuple[Path, ...], precisions: str, formats: str, target: str,
-                    per_channel: bool | None, reduce_range: bool | None, calibration: str,
-                    activation_type: str | None, weight_type: str | None, io_dtype: str,
-                    device_accuracy_samples: int, connect: Any) -> None:
+def release_command(
+    model: str | None,
+    checkpoint: Path | None,
+    data: str | None,
+    devices: tuple[str, ...],
+    input_size: int | None,
+    num_classes: int | None,
+    out: Path | None,
+    calib_samples: int,
+    limit: int | None,
+    max_drop: float,
+    iters: int,
+    warmup: int,
+    op_profile: bool,
+    demo: bool,
+    benchmark_binaries: tuple[Path, ...],
+    precisions: str,
+    formats: str,
+    target: str,
+    per_channel: bool | None,
+    reduce_range: bool | None,
+    calibration: str,
+    activation_type: str | None,
+    weight_type: str | None,
+    io_dtype: str,
+    device_accuracy_samples: int,
+    connect: Any,
+) -> None:
     """Export, quantize, check parity and accuracy, profile on every device, and write a release folder:
     artifacts, manifest.json, labels.txt, README.md (model card) and report.html.
 
@@ -91,18 +179,40 @@ def release_command(model: str | None, checkpoint: Path | None, data: str | None
         from ..runtimes.native import NativeTools
 
         if not devices:
-            raise UsageError("--benchmark-binary measures on --device devices, and none is given",
-                             hint="add --device adb://SERIAL (or ssh://...), or leave out --benchmark-binary")
+            raise UsageError(
+                "--benchmark-binary measures on --device devices, and none is given",
+                hint="add --device adb://SERIAL (or ssh://...), or leave out --benchmark-binary",
+            )
 
         native = NativeTools.from_paths(benchmark_binaries)
-    options = ReleaseOptions(out=out, model=model, checkpoint=checkpoint, data=data, devices=devices,
-                             input_size=input_size, num_classes=num_classes, connect=connect, demo=demo,
-                             calib_samples=calib_samples, eval_limit=limit, max_drop=max_drop, profile=settings,
-                             native=native, device_accuracy_samples=device_accuracy_samples,
-                             quantize=QuantizeOptions(precisions=(precisions,), formats=(formats,),
-                                                      per_channel=per_channel, reduce_range=reduce_range,
-                                                      calibration=calibration, activation_type=activation_type,
-                                                      weight_type=weight_type, io_dtype=io_dtype, target=target))
+    options = ReleaseOptions(
+        out=out,
+        model=model,
+        checkpoint=checkpoint,
+        data=data,
+        devices=devices,
+        input_size=input_size,
+        num_classes=num_classes,
+        connect=connect,
+        demo=demo,
+        calib_samples=calib_samples,
+        eval_limit=limit,
+        max_drop=max_drop,
+        profile=settings,
+        native=native,
+        device_accuracy_samples=device_accuracy_samples,
+        quantize=QuantizeOptions(
+            precisions=(precisions,),
+            formats=(formats,),
+            per_channel=per_channel,
+            reduce_range=reduce_range,
+            calibration=calibration,
+            activation_type=activation_type,
+            weight_type=weight_type,
+            io_dtype=io_dtype,
+            target=target,
+        ),
+    )
     click.echo(f"release into {out}/" + (" (demo: training v2 0.5x on the built-in digits first)" if demo else ""))
     printer = _OutcomePrinter()
     with progress_bar() as progress:
@@ -144,8 +254,9 @@ class _OutcomePrinter:
         note = f"  {note}" if note else ""
         from rich.markup import escape
 
-        console().print(f"  [{style}]{status:>7}[/{style}] {timing}  {escape(what)}{escape(note)}", highlight=False,
-                        markup=True)
+        console().print(
+            f"  [{style}]{status:>7}[/{style}] {timing}  {escape(what)}{escape(note)}", highlight=False, markup=True
+        )
 
 
 def print_summary(report: Any) -> None:
@@ -160,41 +271,62 @@ def print_summary(report: Any) -> None:
         counts = stages.setdefault(outcome.unit.stage, {})
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
     times = report.stage_times()
-    line = "; ".join(f"{stage} " + ", ".join(f"{n} {status}" for status, n in counts.items())
-                     + (f" ({times[stage]:.0f} s)" if times.get(stage, 0) >= 0.5 else "")
-                     for stage, counts in stages.items())
+    line = "; ".join(
+        f"{stage} "
+        + ", ".join(f"{n} {status}" for status, n in counts.items())
+        + (f" ({times[stage]:.0f} s)" if times.get(stage, 0) >= 0.5 else "")
+        for stage, counts in stages.items()
+    )
     click.echo(f"\nstages: {line}")
     view = load_view(report.folder)
     click.echo("\nverdict:")
     for verdict in view.verdicts():
         style = "green" if verdict.ship else "bold red"
-        console().print(f"  [{style}]{verdict.word}[/{style}] "
-                        f"{escape(verdict.headline())}", highlight=False, markup=True)
+        console().print(
+            f"  [{style}]{verdict.word}[/{style}] {escape(verdict.headline())}", highlight=False, markup=True
+        )
         for reason in verdict.reasons():
             console().print(f"    [red]{escape(reason)}[/red]", highlight=False, markup=True)
-    columns = ["artifact", "kind", "parity", "top-1 (Δ)"] + [f"p50 ms {d}" if d not in view.emulated
-                                                              else f"{d} (emulated)" for d in view.devices] + ["size"]
+    columns = (
+        ["artifact", "kind", "parity", "top-1 (Δ)"]
+        + [f"p50 ms {d}" if d not in view.emulated else f"{d} (emulated)" for d in view.devices]
+        + ["size"]
+    )
     rows = []
     for row in view.rows:
-        rows.append([row.name, row.key, parity_cell(row).split(" (")[0], accuracy_cell(row)]
-                    + [latency_cell(view, row, d).replace(" (see notes)", "") for d in view.devices]
-                    + [human_size(row.artifact.size_bytes)])
+        rows.append(
+            [row.name, row.key, parity_cell(row).split(" (")[0], accuracy_cell(row)]
+            + [latency_cell(view, row, d).replace(" (see notes)", "") for d in view.devices]
+            + [human_size(row.artifact.size_bytes)]
+        )
     if view.pytorch_accuracy and isinstance(view.pytorch_accuracy.get("top1"), (int, float)):
-        rows.append(["PyTorch", "reference", "", f"{view.pytorch_accuracy['top1']:.1f}%"] + [""] * len(view.devices)
-                    + [""])
-    print_table(f"Release {report.folder}", columns, rows,
-                right_align=[c for c in columns if c.startswith("p50") or c in ("size",)],
-                caption="parity vs PyTorch on the stored reference inputs; top-1 on the data's validation images, "
-                        "Δ in points vs PyTorch; p50 = median latency per image; an emulated device shows its checks "
-                        "(its own kernels), never its speed")
+        rows.append(
+            ["PyTorch", "reference", "", f"{view.pytorch_accuracy['top1']:.1f}%"] + [""] * len(view.devices) + [""]
+        )
+    print_table(
+        f"Release {report.folder}",
+        columns,
+        rows,
+        right_align=[c for c in columns if c.startswith("p50") or c in ("size",)],
+        caption="parity vs PyTorch on the stored reference inputs; top-1 on the data's validation images, "
+        "Δ in points vs PyTorch; p50 = median latency per image; an emulated device shows its checks "
+        "(its own kernels), never its speed",
+    )
     for note in report.notes:
         click.echo(f"note: {note}")
     click.echo(f"release folder: {report.folder.resolve()}")
     click.echo(f"manifest:       {(report.folder / 'manifest.json').resolve()}")
     click.echo(f"model card:     {report.card.resolve()}")
     click.echo(f"report:         {report.html.resolve()}")
-    verdict = "ok" if report.ok else "FAILED: " + "; ".join(
-        [f"device {d} could not be used" for d in report.device_errors]
-        + [f"{name} did not run on {d}" for d, errors in report.artifact_errors.items() for name in errors]
-        + report.parity_failures + report.accuracy_failures)
+    verdict = (
+        "ok"
+        if report.ok
+        else "FAILED: "
+        + "; ".join(
+            [f"device {d} could not be used" for d in report.device_errors]
+            + [f"{name} did not run on {d}" for d, errors in report.artifact_errors.items() for name in errors]
+            + report.parity_failures
+            + report.accuracy_failures
+        )
+    )
     click.echo(f"done in {report.seconds:.0f} s: {verdict}")

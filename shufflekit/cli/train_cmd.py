@@ -16,22 +16,39 @@ from .app import ProgressFn, console, echo_json, main
 
 @main.command("train")
 @click.option("--model", required=True, help="Registry name, e.g. shufflenet_v2_x0_5 (see `shufflekit models`).")
-@click.option("--data", required=True,
-              help="Image folder (one subfolder per class, or train/ and val/ of them), .npz file, or 'demo'.")
+@click.option(
+    "--data",
+    required=True,
+    help="Image folder (one subfolder per class, or train/ and val/ of them), .npz file, or 'demo'.",
+)
 @click.option("--epochs", type=int, help="Default 30; 15 on the demo set.")
 @click.option("--batch-size", type=int, help="Images per step and process. Default 64.")
 @click.option("--input-size", type=int, help="Square input side, a multiple of 32. Default 224; 32 on the demo set.")
 @click.option("--lr", type=float, help="Peak learning rate. Default 0.2 x global batch / 256.")
-@click.option("--hflip/--no-hflip", default=None,
-              help="Random horizontal flips (default on; off on the demo set: digits must not be mirrored).")
+@click.option(
+    "--hflip/--no-hflip",
+    default=None,
+    help="Random horizontal flips (default on; off on the demo set: digits must not be mirrored).",
+)
 @click.option("--seed", type=int, help="Seeds weights, shuffling, augmentation and the val split. Default 0.")
-@click.option("--out", required=True, type=click.Path(path_type=Path),
-              help="Checkpoint file, rewritten after every epoch.")
+@click.option(
+    "--out", required=True, type=click.Path(path_type=Path), help="Checkpoint file, rewritten after every epoch."
+)
 @click.option("--resume", is_flag=True, help="Continue the run saved in --out on its own schedule.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary on stdout.")
-def train_command(model: str, data: str, epochs: int | None, batch_size: int | None, input_size: int | None,
-                  lr: float | None, hflip: bool | None, seed: int | None, out: Path, resume: bool,
-                  as_json: bool) -> None:
+def train_command(
+    model: str,
+    data: str,
+    epochs: int | None,
+    batch_size: int | None,
+    input_size: int | None,
+    lr: float | None,
+    hflip: bool | None,
+    seed: int | None,
+    out: Path,
+    resume: bool,
+    as_json: bool,
+) -> None:
     """Train with SGD, a cosine schedule and label smoothing; a checkpoint after every epoch.
 
     Uses the GPU with mixed precision when there is one. For several GPUs start it with
@@ -39,20 +56,33 @@ def train_command(model: str, data: str, epochs: int | None, batch_size: int | N
     """
     from ..train import EpochStats, TrainConfig, train
 
-    config = TrainConfig(model=model, data=data, epochs=epochs, batch_size=batch_size, input_size=input_size,
-                         lr=lr, hflip=hflip, seed=seed)
+    config = TrainConfig(
+        model=model,
+        data=data,
+        epochs=epochs,
+        batch_size=batch_size,
+        input_size=input_size,
+        lr=lr,
+        hflip=hflip,
+        seed=seed,
+    )
 
     def report(stats: EpochStats, say: Callable[[str], Any]) -> None:
         val = f"{stats.val_top1:5.1f}%" if stats.val_top1 is not None else "  n/a"
-        say(f"epoch {stats.epoch:>3}/{stats.epochs}  loss {stats.train_loss:.3f}  "
-            f"train {stats.train_top1:5.1f}%  val {val}  lr {stats.lr:.4f}  {stats.seconds:5.1f}s")
+        say(
+            f"epoch {stats.epoch:>3}/{stats.epochs}  loss {stats.train_loss:.3f}  "
+            f"train {stats.train_top1:5.1f}%  val {val}  lr {stats.lr:.4f}  {stats.seconds:5.1f}s"
+        )
 
     try:
         with _epoch_display(bar=not as_json) as (progress, say):
             result = train(config, out, resume=resume, progress=progress, on_epoch=lambda s: report(s, say))
     except KeyboardInterrupt:
-        click.echo(f"error: interrupted; {out} keeps the last finished epoch (if any): "
-                   "run the same command with --resume to continue", err=True)
+        click.echo(
+            f"error: interrupted; {out} keeps the last finished epoch (if any): "
+            "run the same command with --resume to continue",
+            err=True,
+        )
         raise click.exceptions.Exit(130) from None
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         _print_summary(result, as_json)
@@ -68,17 +98,26 @@ def train_command(model: str, data: str, epochs: int | None, batch_size: int | N
 def _print_summary(result: Any, as_json: bool) -> None:
     if not result.is_main:
         return
-    summary = {"out": str(result.out), "model": result.meta.model, "classes": result.meta.num_classes,
-               "labels": list(result.meta.label_names()), "input_size": result.meta.input_size,
-               "epochs": result.epochs_done, "val_top1": result.val_top1, "seconds": round(result.seconds, 1),
-               "training": dict(result.meta.training)}
+    summary = {
+        "out": str(result.out),
+        "model": result.meta.model,
+        "classes": result.meta.num_classes,
+        "labels": list(result.meta.label_names()),
+        "input_size": result.meta.input_size,
+        "epochs": result.epochs_done,
+        "val_top1": result.val_top1,
+        "seconds": round(result.seconds, 1),
+        "training": dict(result.meta.training),
+    }
     if as_json:
         echo_json(summary)
         return
     val = f"{result.val_top1:.1f}%" if result.val_top1 is not None else "n/a (no validation images)"
-    click.echo(f"{result.out}: {result.meta.model}, {result.meta.num_classes} classes at "
-               f"{result.meta.input_size}x{result.meta.input_size}, {result.epochs_done} epochs, "
-               f"val top-1 {val} ({result.seconds:.0f} s)")
+    click.echo(
+        f"{result.out}: {result.meta.model}, {result.meta.num_classes} classes at "
+        f"{result.meta.input_size}x{result.meta.input_size}, {result.epochs_done} epochs, "
+        f"val top-1 {val} ({result.seconds:.0f} s)"
+    )
 
 
 @contextmanager
@@ -91,8 +130,14 @@ def _epoch_display(bar: bool) -> Iterator[tuple[ProgressFn, Callable[[str], Any]
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=err, transient=True)
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
     task_id = progress.add_task("", total=None)
 
     def update(task: str, done: int, total: int | None) -> None:

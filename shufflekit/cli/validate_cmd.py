@@ -11,16 +11,29 @@ from .app import echo_json, main, print_table, progress_bar
 
 @main.command("validate")
 @click.argument("folder", type=click.Path(path_type=Path))
-@click.option("--checkpoint", type=click.Path(path_type=Path),
-              help="Recompute PyTorch's outputs from this checkpoint (the one the folder was exported from).")
+@click.option(
+    "--checkpoint",
+    type=click.Path(path_type=Path),
+    help="Recompute PyTorch's outputs from this checkpoint (the one the folder was exported from).",
+)
 @click.option("--samples", type=int, help="Reference inputs to use [default: all the folder stores].")
-@click.option("--per-layer", is_flag=True, help="Also compare every quantized layer of each int8 ONNX file with "
-              "its float parent (ONNX Runtime's qdq_loss_debug): where the file departs from float, and by how much.")
-@click.option("--threshold-db", type=float, default=20.0, show_default=True,
-              help="With --per-layer: the SQNR below which a layer counts as departed from float.")
+@click.option(
+    "--per-layer",
+    is_flag=True,
+    help="Also compare every quantized layer of each int8 ONNX file with "
+    "its float parent (ONNX Runtime's qdq_loss_debug): where the file departs from float, and by how much.",
+)
+@click.option(
+    "--threshold-db",
+    type=float,
+    default=20.0,
+    show_default=True,
+    help="With --per-layer: the SQNR below which a layer counts as departed from float.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def validate_command(folder: Path, checkpoint: Path | None, samples: int | None, per_layer: bool,
-                     threshold_db: float, as_json: bool) -> None:
+def validate_command(
+    folder: Path, checkpoint: Path | None, samples: int | None, per_layer: bool, threshold_db: float, as_json: bool
+) -> None:
     """Run every artifact in its runtime and compare with PyTorch; exit 1 if one is out of tolerance."""
     from ..validate.parity import validate_release
 
@@ -33,13 +46,21 @@ def validate_command(folder: Path, checkpoint: Path | None, samples: int | None,
         rows = []
         for r in report.results:
             m = r.metrics
-            cells = (f"{m.max_abs:.2e}", f"{m.max_rel:.2e}", f"{m.cosine:.6f}", f"{m.top1:.0%}", f"{m.top5:.0%}") \
-                if m else ("", "", "", "", "")
-            rows.append((r.artifact, r.key, r.runtime, *cells, "pass" if r.passed else "FAIL: " + "; ".join(r.failures)))
-        print_table(f"parity vs PyTorch: {report.samples} samples, {report.reference}",
-                    ["artifact", "kind", "runtime", "max abs", "max rel", "cosine", "top-1", "top-5", "verdict"], rows,
-                    right_align=["max abs", "max rel", "cosine", "top-1", "top-5"],
-                    caption="limits per (format, precision): shufflekit/formats.py")
+            cells = (
+                (f"{m.max_abs:.2e}", f"{m.max_rel:.2e}", f"{m.cosine:.6f}", f"{m.top1:.0%}", f"{m.top5:.0%}")
+                if m
+                else ("", "", "", "", "")
+            )
+            rows.append(
+                (r.artifact, r.key, r.runtime, *cells, "pass" if r.passed else "FAIL: " + "; ".join(r.failures))
+            )
+        print_table(
+            f"parity vs PyTorch: {report.samples} samples, {report.reference}",
+            ["artifact", "kind", "runtime", "max abs", "max rel", "cosine", "top-1", "top-5", "verdict"],
+            rows,
+            right_align=["max abs", "max rel", "cosine", "top-1", "top-5"],
+            caption="limits per (format, precision): shufflekit/formats.py",
+        )
         for layer_report in layers:
             _print_per_layer(layer_report)
     report.raise_if_failed()
@@ -56,14 +77,25 @@ def _per_layer(folder: Path, threshold_db: float) -> list:
 
 def _print_per_layer(report) -> None:  # noqa: ANN001 - validate.per_layer.PerLayerReport
     first = report.first_departure
-    shown = sorted((layer for layer in report.layers if layer.sqnr_db is not None), key=lambda layer: layer.sqnr_db)[:10]
+    shown = sorted((layer for layer in report.layers if layer.sqnr_db is not None), key=lambda layer: layer.sqnr_db)[
+        :10
+    ]
     if first is not None and first not in shown:
         shown.insert(0, first)
-    rows = [(layer.node, layer.op_type, f"{layer.sqnr_db:.1f}",
-             "" if layer.own_sqnr_db is None else f"{layer.own_sqnr_db:.1f}",
-             "first departure" if layer is first else "") for layer in shown]
-    print_table(f"{report.artifact}: per-layer error against {report.parent} ({report.samples} reference inputs)",
-                ["layer", "op", "SQNR vs float dB", "own QDQ SQNR dB", ""], rows,
-                right_align=["SQNR vs float dB", "own QDQ SQNR dB"],
-                caption=f"{report.summary()}; the {len(shown)} lowest of {len(report.layers)} layers; "
-                        f"{report.tool}")
+    rows = [
+        (
+            layer.node,
+            layer.op_type,
+            f"{layer.sqnr_db:.1f}",
+            "" if layer.own_sqnr_db is None else f"{layer.own_sqnr_db:.1f}",
+            "first departure" if layer is first else "",
+        )
+        for layer in shown
+    ]
+    print_table(
+        f"{report.artifact}: per-layer error against {report.parent} ({report.samples} reference inputs)",
+        ["layer", "op", "SQNR vs float dB", "own QDQ SQNR dB", ""],
+        rows,
+        right_align=["SQNR vs float dB", "own QDQ SQNR dB"],
+        caption=f"{report.summary()}; the {len(shown)} lowest of {len(report.layers)} layers; {report.tool}",
+    )

@@ -20,35 +20,58 @@ from .tensors import Feeds, example_images, image_input, plan_batch, predict_all
 def latency_stats(times_s: Sequence[float]) -> Dict[str, Any]:
     t = np.asarray(times_s, dtype=np.float64) * 1e3
     p50, p90, p99 = np.percentile(t, [50, 90, 99])
-    return {"mean_ms": float(t.mean()), "std_ms": float(t.std(ddof=1)) if t.size > 1 else 0.0,
-            "min_ms": float(t.min()), "p50_ms": float(p50), "p90_ms": float(p90), "p99_ms": float(p99),
-            "max_ms": float(t.max())}
+    return {
+        "mean_ms": float(t.mean()),
+        "std_ms": float(t.std(ddof=1)) if t.size > 1 else 0.0,
+        "min_ms": float(t.min()),
+        "p50_ms": float(p50),
+        "p90_ms": float(p90),
+        "p99_ms": float(p99),
+        "max_ms": float(t.max()),
+    }
 
 
 def check_counts(warmup: Any, iters: Any, seconds: Any, batch: Any = None, cli: bool = False) -> None:
     """The one check of warm-up, iteration, duration and batch counts: a job's fields here, the CLI's
     options on the host before anything runs (``cli``: the message names the options, ``--iters``)."""
-    name = {"warmup": "--warmup", "iters": "--iters", "seconds": "--seconds", "batch": "--batch"} if cli else \
-        {"warmup": "warmup", "iters": "iterations", "seconds": "seconds", "batch": "batch"}
+    name = (
+        {"warmup": "--warmup", "iters": "--iters", "seconds": "--seconds", "batch": "--batch"}
+        if cli
+        else {"warmup": "warmup", "iters": "iterations", "seconds": "seconds", "batch": "batch"}
+    )
     if warmup is not None and int(warmup) < 0:
-        raise RunnerError("bad_input", "%s must be 0 or more, got %s" % (name["warmup"], warmup),
-                          hint="pass --warmup 0 or more")
+        raise RunnerError(
+            "bad_input", "%s must be 0 or more, got %s" % (name["warmup"], warmup), hint="pass --warmup 0 or more"
+        )
     if iters is not None and seconds is not None:
-        raise RunnerError("bad_input", "%s and %s both given" % (name["iters"], name["seconds"]),
-                          hint="pass one of --iters, --seconds")
+        raise RunnerError(
+            "bad_input",
+            "%s and %s both given" % (name["iters"], name["seconds"]),
+            hint="pass one of --iters, --seconds",
+        )
     if iters is not None and int(iters) < 1:
-        raise RunnerError("bad_input", "%s must be at least 1, got %s" % (name["iters"], iters),
-                          hint="pass --iters 1 or more")
+        raise RunnerError(
+            "bad_input", "%s must be at least 1, got %s" % (name["iters"], iters), hint="pass --iters 1 or more"
+        )
     if seconds is not None and not float(seconds) > 0:
-        raise RunnerError("bad_input", "%s must be more than 0, got %s" % (name["seconds"], seconds),
-                          hint="pass --seconds with a positive number")
+        raise RunnerError(
+            "bad_input",
+            "%s must be more than 0, got %s" % (name["seconds"], seconds),
+            hint="pass --seconds with a positive number",
+        )
     if batch is not None and int(batch) < 1:
-        raise RunnerError("bad_input", "%s must be at least 1, got %s" % (name["batch"], batch),
-                          hint="pass --batch 1 or more")
+        raise RunnerError(
+            "bad_input", "%s must be at least 1, got %s" % (name["batch"], batch), hint="pass --batch 1 or more"
+        )
 
 
-def timed_loop(session: Any, feeds_list: Sequence[Feeds], warmup: int = 10, iters: Optional[int] = None,
-               seconds: Optional[float] = None) -> List[float]:
+def timed_loop(
+    session: Any,
+    feeds_list: Sequence[Feeds],
+    warmup: int = 10,
+    iters: Optional[int] = None,
+    seconds: Optional[float] = None,
+) -> List[float]:
     """The measured loop: per iteration, one batch (one run, or one run per image when looping).
     Returns the list of per-batch wall times in seconds. Nothing but the runtime call is timed."""
     run = session.run
@@ -76,12 +99,24 @@ def timed_loop(session: Any, feeds_list: Sequence[Feeds], warmup: int = 10, iter
     return times
 
 
-def benchmark(path: str, runtime: Optional[str] = None, providers: Union[str, Sequence[str], None] = None,
-              threads: Optional[int] = None, allow_fallback: bool = False, layout: Optional[str] = None,
-              batch: int = 1, warmup: int = 10, iters: Optional[int] = None, seconds: Optional[float] = None,
-              op_profile: bool = False, op_profile_runs: Optional[int] = None, seed: int = 0,
-              keep_times: bool = False, parity_inputs: Optional[str] = None,
-              parity_outputs: Optional[str] = None) -> Dict[str, Any]:
+def benchmark(
+    path: str,
+    runtime: Optional[str] = None,
+    providers: Union[str, Sequence[str], None] = None,
+    threads: Optional[int] = None,
+    allow_fallback: bool = False,
+    layout: Optional[str] = None,
+    batch: int = 1,
+    warmup: int = 10,
+    iters: Optional[int] = None,
+    seconds: Optional[float] = None,
+    op_profile: bool = False,
+    op_profile_runs: Optional[int] = None,
+    seed: int = 0,
+    keep_times: bool = False,
+    parity_inputs: Optional[str] = None,
+    parity_outputs: Optional[str] = None,
+) -> Dict[str, Any]:
     """Load, time, and (optionally) op-profile one model file. Returns a JSON-ready dict.
     With ``parity_inputs``/``parity_outputs``, the session then predicts those images (after the timing,
     so the timed figures are untouched) and writes its outputs for the host to judge."""
@@ -108,22 +143,41 @@ def benchmark(path: str, runtime: Optional[str] = None, providers: Union[str, Se
         _gc_restore(gc_was)
     total = float(sum(times))
     result = dict(session.info)
-    result.update({
-        "model": os.path.basename(str(path)), "model_bytes": os.path.getsize(str(path)),
-        "input": info.to_dict(), "layout": layout, "batch": int(batch),
-        "batching": "one call per batch" if how == "direct" else "model fixed at batch 1: one call per image",
-        "warmup": int(warmup), "iters": len(times), "seconds_requested": seconds,
-        "load_ms": load_s * 1e3, "first_inference_ms": first_s * 1e3,
-        "latency_ms": latency_stats(times), "throughput_ips": len(times) * int(batch) / total if total else None,
-        "rss_before_load_bytes": rss_before, "rss_after_bytes": rss_bytes(), "peak_rss_bytes": peak_rss_bytes(),
-        "host": host_facts(),
-    })
+    result.update(
+        {
+            "model": os.path.basename(str(path)),
+            "model_bytes": os.path.getsize(str(path)),
+            "input": info.to_dict(),
+            "layout": layout,
+            "batch": int(batch),
+            "batching": "one call per batch" if how == "direct" else "model fixed at batch 1: one call per image",
+            "warmup": int(warmup),
+            "iters": len(times),
+            "seconds_requested": seconds,
+            "load_ms": load_s * 1e3,
+            "first_inference_ms": first_s * 1e3,
+            "latency_ms": latency_stats(times),
+            "throughput_ips": len(times) * int(batch) / total if total else None,
+            "rss_before_load_bytes": rss_before,
+            "rss_after_bytes": rss_bytes(),
+            "peak_rss_bytes": peak_rss_bytes(),
+            "host": host_facts(),
+        }
+    )
     if keep_times:
         result["times_ms"] = [t * 1e3 for t in times]
     if op_profile:
         runs = int(op_profile_runs or min(max(len(times), 10), 100))
-        result["op_profile"] = profile_ops(path, result["runtime"], providers, threads, allow_fallback, feeds_list,
-                                           warmup=min(int(warmup), 10), runs=runs)
+        result["op_profile"] = profile_ops(
+            path,
+            result["runtime"],
+            providers,
+            threads,
+            allow_fallback,
+            feeds_list,
+            warmup=min(int(warmup), 10),
+            runs=runs,
+        )
     if parity_inputs:
         if not parity_outputs:
             raise RunnerError("bad_input", "parity_inputs given without parity_outputs", hint="set both")
@@ -135,6 +189,7 @@ def benchmark(path: str, runtime: Optional[str] = None, providers: Union[str, Se
 
 def _gc_off() -> bool:
     import gc
+
     was = gc.isenabled()
     gc.collect()
     gc.disable()  # a collection in the middle of the loop is harness noise, not model latency
@@ -143,12 +198,21 @@ def _gc_off() -> bool:
 
 def _gc_restore(was: bool) -> None:
     import gc
+
     if was:
         gc.enable()
 
 
-def profile_ops(path: str, runtime: str, providers: Optional[List[str]], threads: Optional[int],
-                allow_fallback: bool, feeds_list: Sequence[Feeds], warmup: int = 5, runs: int = 50) -> Dict[str, Any]:
+def profile_ops(
+    path: str,
+    runtime: str,
+    providers: Optional[List[str]],
+    threads: Optional[int],
+    allow_fallback: bool,
+    feeds_list: Sequence[Feeds],
+    warmup: int = 5,
+    runs: int = 50,
+) -> Dict[str, Any]:
     """Time per operator. ORT: its own profiler, in a separate session (profiling slows every node a little,
     so it never touches the benchmark's figures). TFLite: see profile_tflite_ops."""
     return backends.get(runtime).profile_ops(path, providers, threads, allow_fallback, feeds_list, warmup, runs)

@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any, Dict, Iterable
 
 # The kinds a host knows how to map; anything else is reported as a device failure.
-KINDS = ("backend_missing", "provider_unavailable", "bad_input", "load_failed", "no_kernel", "run_failed",
-         "internal")
+KINDS = ("backend_missing", "provider_unavailable", "bad_input", "load_failed", "no_kernel", "run_failed", "internal")
 
 
 class RunnerError(Exception):
@@ -30,9 +29,12 @@ class RunnerError(Exception):
     def from_dict(cls, data: Dict[str, Any]) -> RunnerError:
         """The inverse of ``to_dict``: what a job printed, as the error it was."""
         details = {k: v for k, v in data.items() if k not in ("kind", "message", "hint")}
-        return cls(str(data.get("kind") or "internal"), str(data.get("message") or "the runner failed without a "
-                                                                                    "message"),
-                   data.get("hint"), **details)
+        return cls(
+            str(data.get("kind") or "internal"),
+            str(data.get("message") or "the runner failed without a message"),
+            data.get("hint"),
+            **details,
+        )
 
 
 def first_line(exc: BaseException) -> str:

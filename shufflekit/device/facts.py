@@ -23,6 +23,7 @@ def _cpu_model() -> Optional[str]:
     if sys.platform == "darwin":
         try:
             import subprocess
+
             return subprocess.check_output(["sysctl", "-n", "machdep.cpu.brand_string"], timeout=5).decode().strip()
         except Exception:
             pass
@@ -72,8 +73,16 @@ def _thermal() -> List[Dict[str, Any]]:
 
 
 # x86 CPU models (qemu -cpu names) whose int8 dot products accumulate in 32 bits (AVX512-VNNI, AVX-VNNI)
-_VNNI_CPU_MODELS = ("cascadelake", "cooperlake", "icelake", "sapphirerapids", "graniterapids", "alderlake",
-                    "epyc-genoa", "epyc-turin")
+_VNNI_CPU_MODELS = (
+    "cascadelake",
+    "cooperlake",
+    "icelake",
+    "sapphirerapids",
+    "graniterapids",
+    "alderlake",
+    "epyc-genoa",
+    "epyc-turin",
+)
 
 
 def emulation_facts() -> Dict[str, Any]:
@@ -109,9 +118,14 @@ def host_facts(with_runtimes: bool = True) -> Dict[str, Any]:
     """CPU model, cores, frequency governor and frequencies, thermal zones, OS, Python, numpy and runtimes,
     and whether the CPU is emulated."""
     facts: Dict[str, Any] = {
-        "hostname": platform.node(), "cpu_model": _cpu_model(), "machine": platform.machine(),
-        "logical_cores": os.cpu_count(), "physical_cores": procfs.physical_cores(_read("/proc/cpuinfo") or ""),
-        "os": platform.platform(), "python": platform.python_version(), "numpy": _numpy_version(),
+        "hostname": platform.node(),
+        "cpu_model": _cpu_model(),
+        "machine": platform.machine(),
+        "logical_cores": os.cpu_count(),
+        "physical_cores": procfs.physical_cores(_read("/proc/cpuinfo") or ""),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": _numpy_version(),
         "memory_bytes": procfs.memory_bytes(_read("/proc/meminfo") or ""),
     }
     if hasattr(os, "sched_getaffinity"):
@@ -128,8 +142,10 @@ def host_facts(with_runtimes: bool = True) -> Dict[str, Any]:
         facts["android_model"] = match.group(1) if match else None
     facts.update(emulation_facts())
     if facts["emulated"]:  # /proc/cpuinfo is the host's: its model is not this device's
-        facts["cpu_model"] = "emulated %s%s" % (facts["machine"], " (%s)" % facts["emulated_cpu"]
-                                                if facts["emulated_cpu"] else "")
+        facts["cpu_model"] = "emulated %s%s" % (
+            facts["machine"],
+            " (%s)" % facts["emulated_cpu"] if facts["emulated_cpu"] else "",
+        )
     if with_runtimes:
         facts["runtimes"] = runtime_versions()
     return facts
@@ -171,6 +187,7 @@ def peak_rss_bytes() -> Optional[int]:
         return peak
     try:
         import resource
+
         value = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return int(value) if sys.platform == "darwin" else int(value) * 1024
     except (ImportError, OSError):

@@ -48,19 +48,36 @@ def run_job(job: Any) -> Dict[str, Any]:
     if mode not in ("probe", "benchmark", "run"):
         raise RunnerError("bad_input", "unknown job mode %r" % mode, hint="use probe, benchmark or run")
     if mode == "probe":
-        return {"host": host_facts(), "tflite_delegates": available_tflite_delegates()
-                if "litert" in runtime_versions() else [], "protocol": RUNNER_PROTOCOL}
+        return {
+            "host": host_facts(),
+            "tflite_delegates": available_tflite_delegates() if "litert" in runtime_versions() else [],
+            "protocol": RUNNER_PROTOCOL,
+        }
     if "model" not in job:
-        raise RunnerError("bad_input", "the job names no model", hint="set \"model\" to a .onnx or .tflite path")
+        raise RunnerError("bad_input", "the job names no model", hint='set "model" to a .onnx or .tflite path')
     providers = parse_providers(job.get("provider", job.get("providers")))
-    common: Dict[str, Any] = dict(runtime=job.get("runtime"), providers=providers, threads=job.get("threads"),
-                  allow_fallback=bool(job.get("allow_fallback", False)))
+    common: Dict[str, Any] = dict(
+        runtime=job.get("runtime"),
+        providers=providers,
+        threads=job.get("threads"),
+        allow_fallback=bool(job.get("allow_fallback", False)),
+    )
     if mode == "benchmark":
-        return benchmark(job["model"], layout=job.get("layout"), batch=int(job.get("batch", 1)),
-                         warmup=int(job.get("warmup", 10)), iters=job.get("iters"), seconds=job.get("seconds"),
-                         op_profile=bool(job.get("op_profile", False)), op_profile_runs=job.get("op_profile_runs"),
-                         seed=int(job.get("seed", 0)), keep_times=bool(job.get("keep_times", False)),
-                         parity_inputs=job.get("parity_inputs"), parity_outputs=job.get("parity_outputs"), **common)
+        return benchmark(
+            job["model"],
+            layout=job.get("layout"),
+            batch=int(job.get("batch", 1)),
+            warmup=int(job.get("warmup", 10)),
+            iters=job.get("iters"),
+            seconds=job.get("seconds"),
+            op_profile=bool(job.get("op_profile", False)),
+            op_profile_runs=job.get("op_profile_runs"),
+            seed=int(job.get("seed", 0)),
+            keep_times=bool(job.get("keep_times", False)),
+            parity_inputs=job.get("parity_inputs"),
+            parity_outputs=job.get("parity_outputs"),
+            **common,
+        )
     if mode == "run":
         for key in ("inputs", "outputs"):
             if key not in job:
@@ -70,8 +87,14 @@ def run_job(job: Any) -> Dict[str, Any]:
         outputs = predict_all(session, images, job.get("layout"))
         save_outputs(outputs[0], job["outputs"])
         result: Dict[str, Any] = dict(session.info)
-        result.update({"model": os.path.basename(job["model"]), "outputs": job["outputs"],
-                       "shape": list(outputs[0].shape), "host": host_facts(with_runtimes=False)})
+        result.update(
+            {
+                "model": os.path.basename(job["model"]),
+                "outputs": job["outputs"],
+                "shape": list(outputs[0].shape),
+                "host": host_facts(with_runtimes=False),
+            }
+        )
         return result
     raise RunnerError("bad_input", "unknown job mode %r" % mode, hint="use probe, benchmark or run")
 
@@ -87,8 +110,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         try:
             if len(argv) != 1:
-                raise RunnerError("bad_input", "usage: shufflekit-device.pyz JOB.json (or - for stdin)",
-                                  hint="pass one job")
+                raise RunnerError(
+                    "bad_input", "usage: shufflekit-device.pyz JOB.json (or - for stdin)", hint="pass one job"
+                )
             if argv[0] == "-":
                 text = sys.stdin.read()
             else:
@@ -97,15 +121,26 @@ def main(argv: Optional[List[str]] = None) -> int:
             try:
                 job = json.loads(text)
             except ValueError as exc:
-                raise RunnerError("bad_input", "the job is not valid JSON (%s)" % exc,
-                                  hint="check the job file") from None
+                raise RunnerError(
+                    "bad_input", "the job is not valid JSON (%s)" % exc, hint="check the job file"
+                ) from None
             reply = {"ok": True, "protocol": RUNNER_PROTOCOL, "result": run_job(job)}
         except RunnerError as exc:
             reply, code = {"ok": False, "protocol": RUNNER_PROTOCOL, "error": exc.to_dict()}, 2
         except Exception as exc:
-            reply, code = {"ok": False, "protocol": RUNNER_PROTOCOL,
-                           "error": {"kind": "internal", "message": "%s: %s" % (type(exc).__name__, first_line(exc)),
-                                     "hint": "this is a bug in the runner", "traceback": traceback.format_exc()}}, 1
+            reply, code = (
+                {
+                    "ok": False,
+                    "protocol": RUNNER_PROTOCOL,
+                    "error": {
+                        "kind": "internal",
+                        "message": "%s: %s" % (type(exc).__name__, first_line(exc)),
+                        "hint": "this is a bug in the runner",
+                        "traceback": traceback.format_exc(),
+                    },
+                },
+                1,
+            )
         sys.stdout.flush()
     finally:
         os.dup2(real_stdout, 1)

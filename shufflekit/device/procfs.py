@@ -49,8 +49,7 @@ def logical_cores(cpuinfo: "str") -> "int | None":
 
 def physical_cores(cpuinfo: "str") -> "int | None":
     """Distinct (physical id, core id) pairs; None where /proc/cpuinfo has no topology (most ARM boards)."""
-    pairs = set(re.findall(r"^physical id\s*:\s*(\d+)\s*$.*?^core id\s*:\s*(\d+)", cpuinfo,
-                           re.MULTILINE | re.DOTALL))
+    pairs = set(re.findall(r"^physical id\s*:\s*(\d+)\s*$.*?^core id\s*:\s*(\d+)", cpuinfo, re.MULTILINE | re.DOTALL))
     return len(pairs) or None
 
 

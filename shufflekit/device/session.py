@@ -16,9 +16,14 @@ def runtime_for(path: str, runtime: Optional[str] = None) -> str:
     return backends.for_path(path, runtime).name
 
 
-def open_session(path: str, runtime: Optional[str] = None, providers: Union[str, Sequence[str], None] = None,
-                 threads: Optional[int] = None, allow_fallback: bool = False,
-                 profile_prefix: Optional[str] = None) -> Any:
+def open_session(
+    path: str,
+    runtime: Optional[str] = None,
+    providers: Union[str, Sequence[str], None] = None,
+    threads: Optional[int] = None,
+    allow_fallback: bool = False,
+    profile_prefix: Optional[str] = None,
+) -> Any:
     """Open ``path`` in its runtime. ``providers``: ORT short names, or one delegate for TFLite."""
     names = parse_providers(providers)
     if not os.path.isfile(str(path)):

@@ -18,9 +18,15 @@ class TensorInfo:
     """One model input or output as the runtime sees it. ``shape`` entries are ints, or None for a
     dynamic dimension; ``quantization`` is (scale, zero_point) for int8/uint8 tensors, else None."""
 
-    def __init__(self, name: str, shape: Sequence[Optional[int]], dtype: Any,
-                 quantization: Optional[Tuple[float, int]] = None, index: Optional[int] = None,
-                 symbolic: Optional[Sequence[Any]] = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        shape: Sequence[Optional[int]],
+        dtype: Any,
+        quantization: Optional[Tuple[float, int]] = None,
+        index: Optional[int] = None,
+        symbolic: Optional[Sequence[Any]] = None,
+    ) -> None:
         self.name = name
         self.shape = tuple(shape)
         self.dtype = str(dtype)
@@ -34,8 +40,11 @@ class TensorInfo:
         return self.shape[0] if self.shape else None
 
     def to_dict(self) -> Dict[str, Any]:
-        data: Dict[str, Any] = {"name": self.name, "shape": [d if d is not None else "dynamic" for d in self.shape],
-                "dtype": self.dtype}
+        data: Dict[str, Any] = {
+            "name": self.name,
+            "shape": [d if d is not None else "dynamic" for d in self.shape],
+            "dtype": self.dtype,
+        }
         if self.quantization is not None:
             data["quantization"] = {"scale": self.quantization[0], "zero_point": self.quantization[1]}
         return data
@@ -53,8 +62,11 @@ def convert_layout(x: np.ndarray, src: Optional[str], dst: Optional[str]) -> np.
     if src == dst:
         return np.ascontiguousarray(x)
     if x.ndim != 4:
-        raise RunnerError("bad_input", "layout conversion needs a 4-D batch, got shape %s" % (x.shape,),
-                          hint="pass images as [N, C, H, W]")
+        raise RunnerError(
+            "bad_input",
+            "layout conversion needs a 4-D batch, got shape %s" % (x.shape,),
+            hint="pass images as [N, C, H, W]",
+        )
     axes = (0, 2, 3, 1) if src == "NCHW" else (0, 3, 1, 2)
     return np.ascontiguousarray(np.transpose(x, axes))
 
@@ -90,8 +102,11 @@ def from_model_output(y: Any, info: TensorInfo) -> np.ndarray:
 def image_input(session: Any) -> TensorInfo:
     """The one image input; shufflekit models have exactly one."""
     if len(session.inputs) != 1:
-        raise RunnerError("bad_input", "the model has %d inputs; shufflekit runs single-input image models"
-                          % len(session.inputs), hint="export the model with shufflekit")
+        raise RunnerError(
+            "bad_input",
+            "the model has %d inputs; shufflekit runs single-input image models" % len(session.inputs),
+            hint="export the model with shufflekit",
+        )
     return session.inputs[0]
 
 
@@ -105,16 +120,22 @@ def plan_batch(info: TensorInfo, batch: int) -> Tuple[str, int]:
         return "direct", batch
     if fixed == 1:
         return "loop", 1
-    raise RunnerError("bad_input", "the model is fixed at batch %d and cannot take a batch of %d" % (fixed, batch),
-                      hint="pass --batch %d (or 1, or export with a dynamic batch)" % fixed)
+    raise RunnerError(
+        "bad_input",
+        "the model is fixed at batch %d and cannot take a batch of %d" % (fixed, batch),
+        hint="pass --batch %d (or 1, or export with a dynamic batch)" % fixed,
+    )
 
 
 def example_images(info: TensorInfo, batch: int, layout: Optional[str] = None, seed: int = 0) -> np.ndarray:
     """Deterministic float NCHW images of the model's size (standard-normal, like normalised pixels)."""
     shape: List[Any] = list(info.shape)
     if len(shape) != 4 or any(d is None for d in shape[1:]):
-        raise RunnerError("bad_input", "input %r has shape %s; an image model takes a fixed [N, C, H, W]" % (
-            info.name, shape_text(info.shape)), hint="export with a fixed input size")
+        raise RunnerError(
+            "bad_input",
+            "input %r has shape %s; an image model takes a fixed [N, C, H, W]" % (info.name, shape_text(info.shape)),
+            hint="export with a fixed input size",
+        )
     if (layout or "NCHW").upper() == "NHWC":
         shape = [shape[0], shape[3], shape[1], shape[2]]
     rng = np.random.default_rng(seed)
@@ -126,12 +147,19 @@ def prepare(session: Any, images: Any, layout: Optional[str] = None) -> Feeds:
     info = image_input(session)
     images = np.asarray(images, dtype=np.float32)
     if images.ndim != 4:
-        raise RunnerError("bad_input", "images must be a 4-D [N, C, H, W] batch, got shape %s" % (images.shape,),
-                          hint=shape_hint(session.inputs))
+        raise RunnerError(
+            "bad_input",
+            "images must be a 4-D [N, C, H, W] batch, got shape %s" % (images.shape,),
+            hint=shape_hint(session.inputs),
+        )
     x = to_model_input(images, info, layout)
     if len(info.shape) != 4 or any(want is not None and want != got for want, got in zip(info.shape[1:], x.shape[1:])):
-        raise RunnerError("bad_input", "the model takes %s images per batch row, got %s (layout %s)" % (
-            shape_text(info.shape), list(x.shape), layout or "as given"), hint=shape_hint(session.inputs))
+        raise RunnerError(
+            "bad_input",
+            "the model takes %s images per batch row, got %s (layout %s)"
+            % (shape_text(info.shape), list(x.shape), layout or "as given"),
+            hint=shape_hint(session.inputs),
+        )
     return {info.name: x}
 
 
@@ -142,7 +170,7 @@ def prepare_feeds(session: Any, images: Any, layout: Optional[str] = None) -> Li
     x = prepare(session, images, layout)[info.name]
     how, _ = plan_batch(info, x.shape[0])
     if how == "loop":
-        return [{info.name: x[i:i + 1]} for i in range(x.shape[0])]
+        return [{info.name: x[i : i + 1]} for i in range(x.shape[0])]
     return [{info.name: x}]
 
 
@@ -172,7 +200,7 @@ def predict_all(session: Any, images: Any, layout: Optional[str] = None) -> List
     missing = (-len(images)) % fixed
     if missing:
         images = np.concatenate([images, np.resize(images, (missing,) + images.shape[1:])])
-    parts = [predict(session, images[i:i + fixed], layout) for i in range(0, len(images), fixed)]
+    parts = [predict(session, images[i : i + fixed], layout) for i in range(0, len(images), fixed)]
     keep = len(images) - missing
     return [np.concatenate([p[k] for p in parts])[:keep] for k in range(len(parts[0]))]
 

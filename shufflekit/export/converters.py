@@ -47,8 +47,7 @@ def convertible_formats() -> tuple[str, ...]:
 def get_converter(fmt: str) -> Converter:
     _load_builtin()
     if fmt not in _CONVERTERS:
-        raise UsageError(f"no converter makes {fmt} files",
-                         hint=f"export makes: {', '.join(convertible_formats())}")
+        raise UsageError(f"no converter makes {fmt} files", hint=f"export makes: {', '.join(convertible_formats())}")
     return _CONVERTERS[fmt]
 
 

@@ -43,8 +43,9 @@ class GateTools(Protocol):
     def predict(self, path: Path, parent: Artifact, images: np.ndarray) -> np.ndarray | None:
         """The file's logits on ``images`` on this computer; None when its runtime has no kernel for it."""
 
-    def per_layer_report(self, prepared: Path, quantized: Path, images: np.ndarray, *, input_name: str,
-                         batch: Any) -> Any:
+    def per_layer_report(
+        self, prepared: Path, quantized: Path, images: np.ndarray, *, input_name: str, batch: Any
+    ) -> Any:
         """``validate.per_layer``'s report of a quantized file against the float one."""
 
 
@@ -75,8 +76,12 @@ class Attempt:
     note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        data = {"recipe": self.recipe, "top1": None if self.top1 is None else round(self.top1, 2),
-                "drop": None if self.drop is None else round(self.drop, 2), "passed": self.passed}
+        data = {
+            "recipe": self.recipe,
+            "top1": None if self.top1 is None else round(self.top1, 2),
+            "drop": None if self.drop is None else round(self.drop, 2),
+            "passed": self.passed,
+        }
         return {**data, "note": self.note} if self.note else data
 
 
@@ -84,9 +89,15 @@ MakeFn = Callable[[Recipe, Path], dict[str, Any]]  # quantize with a recipe into
 ReportFn = Callable[[Path], Any]  # the per-layer report of a quantized file (None where there is none)
 
 
-def quantize_with_fallback(ladder: tuple[Recipe, ...], target: Path, parent: Artifact, make: MakeFn,
-                           gate: AccuracyGate | None, per_layer: ReportFn | None = None,
-                           host_family: str | None = None) -> dict[str, Any]:
+def quantize_with_fallback(
+    ladder: tuple[Recipe, ...],
+    target: Path,
+    parent: Artifact,
+    make: MakeFn,
+    gate: AccuracyGate | None,
+    per_layer: ReportFn | None = None,
+    host_family: str | None = None,
+) -> dict[str, Any]:
     """Quantize into ``target`` with the first recipe of ``ladder`` that passes ``gate`` (the first one
     when there is no gate). Returns the step record of the file kept, with ``fallback`` listing every
     attempt; when none passes, the most accurate attempt is kept and recorded as failing.
@@ -109,15 +120,27 @@ def quantize_with_fallback(ladder: tuple[Recipe, ...], target: Path, parent: Art
             path = scratch / f"{tag}.onnx"
             step = make(recipe, path)
             if host_family is not None and host_family not in recipe.holds_on:
-                attempts.append(Attempt(recipe.name, None, None, True,
-                                        note=f"not judged: this computer ({host_family}) is not a CPU it holds on"))
+                attempts.append(
+                    Attempt(
+                        recipe.name,
+                        None,
+                        None,
+                        True,
+                        note=f"not judged: this computer ({host_family}) is not a CPU it holds on",
+                    )
+                )
                 kept = (path, step)
                 break
             attempt = gate.judge(path, parent)
             attempt = Attempt(recipe.name, attempt.top1, attempt.drop, attempt.passed, attempt.note)
             attempts.append(attempt)
-            log.info("recipe %s: top-1 %.2f%% (%.2f points below PyTorch)%s", recipe.name, attempt.top1,
-                     attempt.drop, "" if attempt.passed else ", over the gate")
+            log.info(
+                "recipe %s: top-1 %.2f%% (%.2f points below PyTorch)%s",
+                recipe.name,
+                attempt.top1,
+                attempt.drop,
+                "" if attempt.passed else ", over the gate",
+            )
             if best is None or (attempt.top1 or 0.0) > best[0]:
                 best = (attempt.top1 or 0.0, path, step)
             if attempt.passed:
@@ -128,10 +151,18 @@ def quantize_with_fallback(ladder: tuple[Recipe, ...], target: Path, parent: Art
             index += 1
         path, step = kept if kept is not None else (best[1], best[2])  # type: ignore[index]
         shutil.move(str(path), str(target))
-        return {**step, "fallback": {"gate_max_drop": gate.max_drop, "gate_images": len(gate.arrays.labels),
-                                     "gate_data": gate.arrays.data, "pytorch_top1": round(gate.arrays.pytorch_top1, 2),
-                                     "judged_on": "this computer's kernels", "passed": kept is not None,
-                                     "attempts": [a.to_dict() for a in attempts]}}
+        return {
+            **step,
+            "fallback": {
+                "gate_max_drop": gate.max_drop,
+                "gate_images": len(gate.arrays.labels),
+                "gate_data": gate.arrays.data,
+                "pytorch_top1": round(gate.arrays.pytorch_top1, 2),
+                "judged_on": "this computer's kernels",
+                "passed": kept is not None,
+                "attempts": [a.to_dict() for a in attempts],
+            },
+        }
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -144,7 +175,9 @@ def _float_layer_candidates(first: Recipe, report: Any) -> list[tuple[Recipe, st
         nodes = report.sensitive_nodes(count)
         if not nodes or (found and len(found[-1][0].exclude_nodes) == len(nodes)):
             break
-        why = (f"{first.why}; {len(nodes)} layer(s) with the lowest own SQNR kept in float "
-               f"(per-layer report: {', '.join(nodes)})")
+        why = (
+            f"{first.why}; {len(nodes)} layer(s) with the lowest own SQNR kept in float "
+            f"(per-layer report: {', '.join(nodes)})"
+        )
         found.append((first.with_float_nodes(nodes, why), f"float{count}"))
     return found

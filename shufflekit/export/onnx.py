@@ -44,10 +44,14 @@ def parse_batch(value: int | str) -> int | str:
         try:
             value = int(value)
         except ValueError:
-            raise UsageError(f"batch {value!r} is neither a positive integer nor 'dynamic'",
-                             hint="use --batch 1, --batch 8 or --batch dynamic") from None
+            raise UsageError(
+                f"batch {value!r} is neither a positive integer nor 'dynamic'",
+                hint="use --batch 1, --batch 8 or --batch dynamic",
+            ) from None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UsageError(f"batch {value!r} is not a positive integer", hint="use --batch 1, --batch 8 or --batch dynamic")
+        raise UsageError(
+            f"batch {value!r} is not a positive integer", hint="use --batch 1, --batch 8 or --batch dynamic"
+        )
     return value
 
 
@@ -85,8 +89,16 @@ def metadata_props(meta: ModelMeta, source: Mapping[str, Any]) -> dict[str, str]
     return props
 
 
-def export_onnx(model: Any, meta: ModelMeta, path: str | Path, *, source: Mapping[str, Any] | None = None,
-                batch: int | str = 1, opset: int = DEFAULT_OPSET, exporter: str = "torchscript") -> OnnxExport:
+def export_onnx(
+    model: Any,
+    meta: ModelMeta,
+    path: str | Path,
+    *,
+    source: Mapping[str, Any] | None = None,
+    batch: int | str = 1,
+    opset: int = DEFAULT_OPSET,
+    exporter: str = "torchscript",
+) -> OnnxExport:
     """Export ``model`` (a torch module) to ``path`` atomically and return what was made."""
     import onnx
     import torch
@@ -95,8 +107,10 @@ def export_onnx(model: Any, meta: ModelMeta, path: str | Path, *, source: Mappin
     if exporter not in EXPORTERS:
         raise UsageError(f"unknown ONNX exporter {exporter!r}", hint=f"use one of {', '.join(EXPORTERS)}")
     if exporter == "dynamo" and opset < DYNAMO_MIN_OPSET:
-        raise UsageError(f"the dynamo exporter writes opset {DYNAMO_MIN_OPSET} or later, not {opset}",
-                         hint=f"pass opset={DYNAMO_MIN_OPSET} or use the torchscript exporter")
+        raise UsageError(
+            f"the dynamo exporter writes opset {DYNAMO_MIN_OPSET} or later, not {opset}",
+            hint=f"pass opset={DYNAMO_MIN_OPSET} or use the torchscript exporter",
+        )
     size = meta.input_size
     example = torch.zeros(1 if batch == "dynamic" else batch, 3, size, size)
     model = model.eval()
@@ -108,8 +122,9 @@ def export_onnx(model: Any, meta: ModelMeta, path: str | Path, *, source: Mappin
         except ExportError:
             raise
         except Exception as exc:
-            raise ExportError(f"torch -> ONNX export of {meta.model} failed: {_first_line(exc)}",
-                              hint="run with -vv for details") from exc
+            raise ExportError(
+                f"torch -> ONNX export of {meta.model} failed: {_first_line(exc)}", hint="run with -vv for details"
+            ) from exc
         graph = simplify(graph)
         _set_metadata(graph, meta, source or {})
         onnx.save_model(graph, str(raw), save_as_external_data=False)
@@ -117,10 +132,22 @@ def export_onnx(model: Any, meta: ModelMeta, path: str | Path, *, source: Mappin
     seconds = time.perf_counter() - started
     dims = (BATCH_DIM if batch == "dynamic" else batch,)
     log.info("exported %s to %s in %.2f s", meta.model, path, seconds)
-    return OnnxExport(path=Path(path), opset=opset, batch=batch, input_shape=(*dims, 3, size, size),
-                      output_shape=(*dims, meta.num_classes), seconds=seconds,
-                      options={"opset": opset, "exporter": exporter, "batch": batch, "simplifier": "onnxslim",
-                               "constant_folding": True, "batchnorm_folded": True})
+    return OnnxExport(
+        path=Path(path),
+        opset=opset,
+        batch=batch,
+        input_shape=(*dims, 3, size, size),
+        output_shape=(*dims, meta.num_classes),
+        seconds=seconds,
+        options={
+            "opset": opset,
+            "exporter": exporter,
+            "batch": batch,
+            "simplifier": "onnxslim",
+            "constant_folding": True,
+            "batchnorm_folded": True,
+        },
+    )
 
 
 def _torch_export(model: Any, example: Any, path: Path, *, batch: int | str, opset: int, exporter: str) -> None:
@@ -130,15 +157,34 @@ def _torch_export(model: Any, example: Any, path: Path, *, batch: int | str, ops
     if exporter == "torchscript":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the deprecation notice of the TorchScript exporter
-            torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=opset,
-                              input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], do_constant_folding=True,
-                              training=torch.onnx.TrainingMode.EVAL, export_params=True,
-                              dynamic_axes={INPUT_NAME: {0: BATCH_DIM}, OUTPUT_NAME: {0: BATCH_DIM}} if dynamic else None)
+            torch.onnx.export(
+                model,
+                (example,),
+                str(path),
+                dynamo=False,
+                opset_version=opset,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                do_constant_folding=True,
+                training=torch.onnx.TrainingMode.EVAL,
+                export_params=True,
+                dynamic_axes={INPUT_NAME: {0: BATCH_DIM}, OUTPUT_NAME: {0: BATCH_DIM}} if dynamic else None,
+            )
         return
     dynamic_shapes = ({0: torch.export.Dim(BATCH_DIM, min=1, max=4096)},) if dynamic else None
-    program = torch.onnx.export(model, (example,), None, dynamo=True, opset_version=opset,
-                                input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                                dynamic_shapes=dynamic_shapes, external_data=False, optimize=True, verbose=False)
+    program = torch.onnx.export(
+        model,
+        (example,),
+        None,
+        dynamo=True,
+        opset_version=opset,
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME],
+        dynamic_shapes=dynamic_shapes,
+        external_data=False,
+        optimize=True,
+        verbose=False,
+    )
     program.save(str(path), external_data=False)
 
 
@@ -155,7 +201,9 @@ def simplify(graph: Any) -> Any:
 def _set_metadata(graph: Any, meta: ModelMeta, source: Mapping[str, Any]) -> None:
     graph.producer_name = "shufflekit"
     graph.producer_version = __version__
-    graph.doc_string = f"{meta.model}, {meta.num_classes} classes, input NCHW float32 {meta.input_size}x{meta.input_size}"
+    graph.doc_string = (
+        f"{meta.model}, {meta.num_classes} classes, input NCHW float32 {meta.input_size}x{meta.input_size}"
+    )
     del graph.metadata_props[:]
     for key, value in metadata_props(meta, source).items():
         entry = graph.metadata_props.add()
@@ -169,8 +217,10 @@ def check_onnx(path: str | Path) -> None:
     try:
         onnx.checker.check_model(str(path), full_check=True)
     except Exception as exc:  # noqa: BLE001 - checker, shape inference and protobuf errors alike
-        raise ExportError(f"{Path(path).name} fails the ONNX checker: {_first_line(exc)}",
-                          hint="the file is damaged or was not made by shufflekit; re-export it") from None
+        raise ExportError(
+            f"{Path(path).name} fails the ONNX checker: {_first_line(exc)}",
+            hint="the file is damaged or was not made by shufflekit; re-export it",
+        ) from None
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:

@@ -60,8 +60,10 @@ class ExportOptions:
         known = convertible_formats()
         unknown = [f for f in formats if f not in known]
         if unknown or not formats:
-            raise UsageError(f"unknown format {', '.join(unknown) or '(none)'}",
-                             hint=f"use --formats with {' and/or '.join(known)}, e.g. onnx,tflite")
+            raise UsageError(
+                f"unknown format {', '.join(unknown) or '(none)'}",
+                hint=f"use --formats with {' and/or '.join(known)}, e.g. onnx,tflite",
+            )
         layout = self.layout.upper()
         if layout not in ("NHWC", "NCHW"):
             raise UsageError(f"unknown layout {self.layout!r}", hint="use nhwc (what apps feed) or nchw")
@@ -71,12 +73,20 @@ class ExportOptions:
         fixed = [get_format(f) for f in formats if get_format(f).fixed_batch_reason]
         if batch == "dynamic" and fixed:
             names = ", ".join(f.name for f in fixed)
-            raise UsageError(str(fixed[0].fixed_batch_reason),
-                             hint=f"pass --batch 1 or --batch N for {names}, or --formats onnx for a dynamic-batch "
-                                  "ONNX file")
-        return ExportOptions(formats=formats, batch=batch, layout=layout, opset=self.opset,
-                             exporter=self.exporter, reference_samples=self.reference_samples, seed=self.seed,
-                             reference_data=self.reference_data)
+            raise UsageError(
+                str(fixed[0].fixed_batch_reason),
+                hint=f"pass --batch 1 or --batch N for {names}, or --formats onnx for a dynamic-batch ONNX file",
+            )
+        return ExportOptions(
+            formats=formats,
+            batch=batch,
+            layout=layout,
+            opset=self.opset,
+            exporter=self.exporter,
+            reference_samples=self.reference_samples,
+            seed=self.seed,
+            reference_data=self.reference_data,
+        )
 
 
 @dataclass(frozen=True)
@@ -88,9 +98,16 @@ class ExportReport:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def export_model(out: str | Path, *, model: str | None = None, checkpoint: str | Path | None = None,
-                 num_classes: int | None = None, input_size: int | None = None,
-                 options: ExportOptions | None = None, progress: ProgressFn | None = None) -> ExportReport:
+def export_model(
+    out: str | Path,
+    *,
+    model: str | None = None,
+    checkpoint: str | Path | None = None,
+    num_classes: int | None = None,
+    input_size: int | None = None,
+    options: ExportOptions | None = None,
+    progress: ProgressFn | None = None,
+) -> ExportReport:
     """Export a model (registry name, optionally with a checkpoint) into the release folder ``out``."""
     options = (options or ExportOptions()).checked()
     progress = progress or (lambda task, done, total: None)
@@ -99,8 +116,9 @@ def export_model(out: str | Path, *, model: str | None = None, checkpoint: str |
     _previous_manifest(out)  # an unreadable manifest is refused before any work
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    source = load_source(model=model, checkpoint=checkpoint, num_classes=num_classes, input_size=input_size,
-                         seed=options.seed)
+    source = load_source(
+        model=model, checkpoint=checkpoint, num_classes=num_classes, input_size=input_size, seed=options.seed
+    )
     timings["load_model"] = time.perf_counter() - started
     steps = 2 + len(options.formats)
     progress("export", 0, steps)
@@ -144,43 +162,80 @@ def _write_reference(source: ModelSource, staging: Path, options: ExportOptions)
 
         images = open_images(options.reference_data, split="val")
         inputs = calibration_images(images, pre, options.reference_samples, seed=options.seed)
-        described = (f"{len(inputs)} images of {options.reference_data if options.reference_data == 'demo' else Path(options.reference_data).name} "
-                     "(its validation split) through the model's preprocessing")
+        described = (
+            f"{len(inputs)} images of {options.reference_data if options.reference_data == 'demo' else Path(options.reference_data).name} "
+            "(its validation split) through the model's preprocessing"
+        )
     else:
         inputs = reference_inputs(options.reference_samples, pre, seed=options.seed)
         described = "synthetic images, normalised with the model's mean/std"
     with torch.no_grad():
         logits = source.model.eval()(torch.from_numpy(inputs)).numpy()
     sha = Reference(inputs, logits, options.seed).save(staging / REFERENCE_NAME)
-    return {"file": REFERENCE_NAME, "sha256": sha, "samples": len(inputs), "seed": options.seed,
-            "layout": "NCHW", "inputs": described, "data": options.reference_data,
-            "outputs": "PyTorch float32 logits, eval mode", "input_shape": list(inputs.shape[1:])}
+    return {
+        "file": REFERENCE_NAME,
+        "sha256": sha,
+        "samples": len(inputs),
+        "seed": options.seed,
+        "layout": "NCHW",
+        "inputs": described,
+        "data": options.reference_data,
+        "outputs": "PyTorch float32 logits, eval mode",
+        "input_shape": list(inputs.shape[1:]),
+    }
 
 
 def _export_onnx_artifact(source: ModelSource, path: Path, options: ExportOptions) -> tuple[Artifact, OnnxExport]:
-    made = export_onnx(source.model, source.meta, path, source=source.record, batch=options.batch,
-                       opset=options.opset, exporter=options.exporter)
+    made = export_onnx(
+        source.model,
+        source.meta,
+        path,
+        source=source.record,
+        batch=options.batch,
+        opset=options.opset,
+        exporter=options.exporter,
+    )
     artifact = Artifact.from_file(
-        path, format="onnx", precision="fp32", meta=source.meta,
+        path,
+        format="onnx",
+        precision="fp32",
+        meta=source.meta,
         inputs=(TensorSpec(INPUT_NAME, made.input_shape, "float32", "NCHW"),),
         outputs=(TensorSpec(OUTPUT_NAME, made.output_shape, "float32"),),
         parent_sha256=source.sha256,  # lineage: the checkpoint, when there is one
-        tools=tool_versions("torch", "onnx", "onnxslim"), options=dict(made.options))
+        tools=tool_versions("torch", "onnx", "onnxslim"),
+        options=dict(made.options),
+    )
     return artifact, made
 
 
-def _convert_artifact(fmt: str, source: ModelSource, onnx_artifact: Artifact, staging: Path, options: ExportOptions,
-                      progress: ProgressFn) -> Artifact:
+def _convert_artifact(
+    fmt: str, source: ModelSource, onnx_artifact: Artifact, staging: Path, options: ExportOptions, progress: ProgressFn
+) -> Artifact:
     """The float32 file of ``fmt``, converted from the exported ONNX file by the format's converter."""
     layouts = get_format(fmt).layouts
     path = staging / artifact_filename(source.meta.model, fmt, "fp32")
-    request = ConversionRequest(onnx=staging / onnx_artifact.name, onnx_inputs=onnx_artifact.inputs,
-                                onnx_outputs=onnx_artifact.outputs, out=path, batch=options.batch, progress=progress,
-                                layout=options.layout if options.layout in layouts else layouts[0])
+    request = ConversionRequest(
+        onnx=staging / onnx_artifact.name,
+        onnx_inputs=onnx_artifact.inputs,
+        onnx_outputs=onnx_artifact.outputs,
+        out=path,
+        batch=options.batch,
+        progress=progress,
+        layout=options.layout if options.layout in layouts else layouts[0],
+    )
     made = get_converter(fmt)(request)
-    return Artifact.from_file(path, format=fmt, precision="fp32", meta=source.meta, inputs=made.inputs,
-                              outputs=made.outputs, parent_sha256=onnx_artifact.sha256,
-                              tools=tool_versions(*made.tools), options=dict(made.options))
+    return Artifact.from_file(
+        path,
+        format=fmt,
+        precision="fp32",
+        meta=source.meta,
+        inputs=made.inputs,
+        outputs=made.outputs,
+        parent_sha256=onnx_artifact.sha256,
+        tools=tool_versions(*made.tools),
+        options=dict(made.options),
+    )
 
 
 # -- folder handling ---------------------------------------------------------------------------------
@@ -200,12 +255,15 @@ def _previous_manifest(out: Path) -> Manifest | None:
     try:
         return Manifest.load(out)
     except ManifestError as exc:
-        raise ManifestError(f"{out} holds a {MANIFEST_NAME} shufflekit cannot read ({exc.message})",
-                            hint="remove it or export into another folder; nothing was changed") from None
+        raise ManifestError(
+            f"{out} holds a {MANIFEST_NAME} shufflekit cannot read ({exc.message})",
+            hint="remove it or export into another folder; nothing was changed",
+        ) from None
 
 
-def _commit(folder: ReleaseFolder, staging: Path, source: ModelSource, artifacts: Sequence[Artifact],
-            reference: dict[str, Any]) -> tuple[list[Artifact], list[Artifact]]:
+def _commit(
+    folder: ReleaseFolder, staging: Path, source: ModelSource, artifacts: Sequence[Artifact], reference: dict[str, Any]
+) -> tuple[list[Artifact], list[Artifact]]:
     """Rename the staged files into the folder and write the manifest last. Returns (kept, dropped)
     artifacts of the previous manifest."""
     out = folder.path
@@ -251,4 +309,3 @@ def _still_valid(previous: Manifest | None, new: Sequence[Artifact]) -> tuple[li
                 changed = True
     dropped = [a for a in candidates if a not in kept]
     return kept, dropped
-

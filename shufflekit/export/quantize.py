@@ -53,8 +53,10 @@ def parse_list(values: str | Sequence[str], known: Sequence[str], what: str) -> 
     parsed = [v.strip().lower() for item in items for v in item.split(",") if v.strip()]
     unknown = [v for v in parsed if v not in known]
     if unknown or not parsed:
-        raise UsageError(f"unknown {what} {', '.join(unknown) or '(none)'}",
-                         hint=f"use one or more of {', '.join(known)}, comma-separated or repeated")
+        raise UsageError(
+            f"unknown {what} {', '.join(unknown) or '(none)'}",
+            hint=f"use one or more of {', '.join(known)}, comma-separated or repeated",
+        )
     return tuple(v for v in known if v in parsed)
 
 
@@ -84,8 +86,7 @@ class QuantizeOptions:
 
     @property
     def explicit_recipe(self) -> bool:
-        return any(v is not None for v in (self.per_channel, self.reduce_range, self.activation_type,
-                                           self.weight_type))
+        return any(v is not None for v in (self.per_channel, self.reduce_range, self.activation_type, self.weight_type))
 
     def recipes(self, precision: str) -> tuple[recipes.Recipe, ...]:
         """The ONNX recipes to try for ``precision``: the target's ladder, or only the user's own settings."""
@@ -93,17 +94,24 @@ class QuantizeOptions:
         if not self.explicit_recipe:
             left = tuple(r for r in ladder if f"{precision}:{r.name}" not in self.skip_recipes)
             return left or ladder[-1:]  # every recipe failed somewhere: the last one, recorded as failing
-        return (ladder[0].with_settings(per_channel=self.per_channel, reduce_range=self.reduce_range,
-                                        activation_type=self.activation_type if precision == "int8" else None,
-                                        weight_type=self.weight_type),)
+        return (
+            ladder[0].with_settings(
+                per_channel=self.per_channel,
+                reduce_range=self.reduce_range,
+                activation_type=self.activation_type if precision == "int8" else None,
+                weight_type=self.weight_type,
+            ),
+        )
 
     def checked(self) -> QuantizeOptions:
         precisions = parse_list(self.precisions, QUANT_PRECISIONS, "precision")
         formats = None if self.formats is None else parse_list(self.formats, QUANT_FORMATS, "format")
         calibration = self.calibration.lower()
         if calibration not in quantize_onnx.CALIBRATION_METHODS:
-            raise UsageError(f"unknown calibration method {self.calibration!r}",
-                             hint=f"use one of {', '.join(quantize_onnx.CALIBRATION_METHODS)}")
+            raise UsageError(
+                f"unknown calibration method {self.calibration!r}",
+                hint=f"use one of {', '.join(quantize_onnx.CALIBRATION_METHODS)}",
+            )
         io_dtype = self.io_dtype.lower()
         if io_dtype not in IO_DTYPES:
             raise UsageError(f"unknown input/output dtype {self.io_dtype!r}", hint=f"use one of {', '.join(IO_DTYPES)}")
@@ -120,13 +128,25 @@ class QuantizeOptions:
         layout = None if self.layout is None else self.layout.upper()
         if layout not in (None, "NHWC", "NCHW"):
             raise UsageError(f"unknown layout {self.layout!r}", hint="use nhwc or nchw")
-        return QuantizeOptions(precisions=precisions, formats=formats, calib=self.calib,
-                               calib_samples=self.calib_samples, calib_seed=self.calib_seed,
-                               per_channel=self.per_channel, calibration=calibration, io_dtype=io_dtype,
-                               reduce_range=self.reduce_range, activation_type=self.activation_type,
-                               weight_type=self.weight_type, layout=layout, target=target, gate_data=self.gate_data,
-                               max_drop=self.max_drop, gate_limit=self.gate_limit,
-                               skip_recipes=tuple(self.skip_recipes))
+        return QuantizeOptions(
+            precisions=precisions,
+            formats=formats,
+            calib=self.calib,
+            calib_samples=self.calib_samples,
+            calib_seed=self.calib_seed,
+            per_channel=self.per_channel,
+            calibration=calibration,
+            io_dtype=io_dtype,
+            reduce_range=self.reduce_range,
+            activation_type=self.activation_type,
+            weight_type=self.weight_type,
+            layout=layout,
+            target=target,
+            gate_data=self.gate_data,
+            max_drop=self.max_drop,
+            gate_limit=self.gate_limit,
+            skip_recipes=tuple(self.skip_recipes),
+        )
 
 
 @dataclass(frozen=True)
@@ -147,19 +167,28 @@ class QuantizeReport:
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"folder": str(self.folder), "parent": self.parent.name, "parent_sha256": self.parent.sha256,
-                "artifacts": [a.to_dict() for a in self.artifacts], "calibration": self.calibration,
-                "warnings": list(self.warnings), "timings": dict(self.timings)}
+        return {
+            "folder": str(self.folder),
+            "parent": self.parent.name,
+            "parent_sha256": self.parent.sha256,
+            "artifacts": [a.to_dict() for a in self.artifacts],
+            "calibration": self.calibration,
+            "warnings": list(self.warnings),
+            "timings": dict(self.timings),
+        }
 
 
-def quantize_release(folder: str | Path, options: QuantizeOptions, *, progress: ProgressFn | None = None,
-                     gate: GateTools | None = None) -> QuantizeReport:
+def quantize_release(
+    folder: str | Path, options: QuantizeOptions, *, progress: ProgressFn | None = None, gate: GateTools | None = None
+) -> QuantizeReport:
     """Make the requested precisions of the folder's fp32 ONNX model and add them to its manifest.
     ``gate``: the judge of the accuracy-aware fallback (``validate.gate.TOOLS``), needed with ``gate_data``."""
     options = options.checked()
     if options.gate_data is not None and gate is None:
-        raise UsageError("the accuracy-aware fallback (gate_data) needs a judge",
-                         hint="pass gate=shufflekit.validate.gate.TOOLS to quantize_release")
+        raise UsageError(
+            "the accuracy-aware fallback (gate_data) needs a judge",
+            hint="pass gate=shufflekit.validate.gate.TOOLS to quantize_release",
+        )
     progress = progress or (lambda task, done, total: None)
     folder = Path(folder)
     started = time.perf_counter()
@@ -173,11 +202,13 @@ def quantize_release(folder: str | Path, options: QuantizeOptions, *, progress: 
 
     calibration = None
     if "int8" in options.precisions:
-        calibration = collect_calibration(options.calib, manifest.meta.preprocessing, options.calib_samples,
-                                          seed=options.calib_seed)
+        calibration = collect_calibration(
+            options.calib, manifest.meta.preprocessing, options.calib_samples, seed=options.calib_seed
+        )
         if calibration.record["used"] < options.calib_samples:
-            warnings.append(f"calibrated on {calibration.record['used']} images, fewer than the "
-                            f"{options.calib_samples} asked for")
+            warnings.append(
+                f"calibrated on {calibration.record['used']} images, fewer than the {options.calib_samples} asked for"
+            )
     elif options.calib is not None:
         warnings.append("--calib is only used for int8; no int8 precision was asked for")
     for text in warnings:
@@ -189,8 +220,17 @@ def quantize_release(folder: str | Path, options: QuantizeOptions, *, progress: 
     progress("quantize", 0, total)
     with ReleaseFolder(folder).staging(STAGING_KIND) as staging:
         if "onnx" in formats:
-            made += _onnx_artifacts(folder / parent.name, parent, staging, options, calibration, warnings, timings,
-                                    lambda: progress("quantize", len(made), total), gate)
+            made += _onnx_artifacts(
+                folder / parent.name,
+                parent,
+                staging,
+                options,
+                calibration,
+                warnings,
+                timings,
+                lambda: progress("quantize", len(made), total),
+                gate,
+            )
         progress("quantize", len(made), total)
         if "tflite" in formats:
             made += _tflite_artifacts(manifest, parent, staging, options, calibration, timings)
@@ -198,19 +238,29 @@ def quantize_release(folder: str | Path, options: QuantizeOptions, *, progress: 
         _commit(folder, parent, staging, made)
     timings["total"] = time.perf_counter() - started
     log.info("quantized %s in %s: %s", parent.name, folder, ", ".join(a.name for a in made))
-    return QuantizeReport(folder, parent, tuple(made), calibration.record if calibration else None,
-                          tuple(dict.fromkeys(warnings)), timings)
+    return QuantizeReport(
+        folder,
+        parent,
+        tuple(made),
+        calibration.record if calibration else None,
+        tuple(dict.fromkeys(warnings)),
+        timings,
+    )
 
 
 # -- checks ----------------------------------------------------------------------------------------------
 def _fp32_onnx(manifest: Manifest) -> Artifact:
     found = [a for a in manifest.artifacts if a.key == "onnx:fp32"]
     if not found:
-        raise ManifestError(f"{manifest.folder} has no fp32 ONNX artifact to quantize",
-                            hint="export with --formats onnx,tflite (every quantized file is made from the ONNX one)")
+        raise ManifestError(
+            f"{manifest.folder} has no fp32 ONNX artifact to quantize",
+            hint="export with --formats onnx,tflite (every quantized file is made from the ONNX one)",
+        )
     if len(found) > 1:
-        raise ManifestError(f"{manifest.folder} lists {len(found)} fp32 ONNX artifacts; which to quantize is unclear",
-                            hint="re-export the folder")
+        raise ManifestError(
+            f"{manifest.folder} lists {len(found)} fp32 ONNX artifacts; which to quantize is unclear",
+            hint="re-export the folder",
+        )
     return found[0]
 
 
@@ -220,30 +270,46 @@ def _check_applicable(options: QuantizeOptions, formats: Sequence[str]) -> list[
     int8 = "int8" in options.precisions
     if options.io_dtype != "float32":
         if not int8 or "tflite" not in formats:
-            raise UsageError(f"--io-dtype {options.io_dtype} applies to TFLite int8 only",
-                             hint="add --precision int8 and --formats tflite, or leave --io-dtype out")
+            raise UsageError(
+                f"--io-dtype {options.io_dtype} applies to TFLite int8 only",
+                hint="add --precision int8 and --formats tflite, or leave --io-dtype out",
+            )
         if "onnx" in formats:
-            warnings.append(f"--io-dtype {options.io_dtype} applies to TFLite; the ONNX int8 file keeps float32 "
-                            "input/output (its QuantizeLinear/DequantizeLinear do the conversion)")
+            warnings.append(
+                f"--io-dtype {options.io_dtype} applies to TFLite; the ONNX int8 file keeps float32 "
+                "input/output (its QuantizeLinear/DequantizeLinear do the conversion)"
+            )
     if options.calibration != "minmax":
         if not int8 or "onnx" not in formats:
-            raise UsageError(f"--calibration {options.calibration} applies to ONNX int8 only",
-                             hint="TFLite's converter calibrates by min/max; leave --calibration out")
+            raise UsageError(
+                f"--calibration {options.calibration} applies to ONNX int8 only",
+                hint="TFLite's converter calibrates by min/max; leave --calibration out",
+            )
         if "tflite" in formats:
-            warnings.append(f"--calibration {options.calibration} applies to ONNX; TFLite's converter "
-                            "calibrates by min/max")
+            warnings.append(
+                f"--calibration {options.calibration} applies to ONNX; TFLite's converter calibrates by min/max"
+            )
     onnx_quantized = "onnx" in formats and bool({"int8", "dynamic"} & set(options.precisions))
-    for flag, value in (("--activation-type", options.activation_type), ("--weight-type", options.weight_type),
-                        ("--target", None if options.target == recipes.DEFAULT_TARGET else options.target)):
+    for flag, value in (
+        ("--activation-type", options.activation_type),
+        ("--weight-type", options.weight_type),
+        ("--target", None if options.target == recipes.DEFAULT_TARGET else options.target),
+    ):
         if value is not None and not onnx_quantized:
-            raise UsageError(f"{flag} applies to ONNX int8 and dynamic only",
-                             hint="add --formats onnx with --precision int8 or dynamic, or leave it out")
+            raise UsageError(
+                f"{flag} applies to ONNX int8 and dynamic only",
+                hint="add --formats onnx with --precision int8 or dynamic, or leave it out",
+            )
     if options.gate_data is not None and not onnx_quantized:
-        raise UsageError("--accuracy-data applies to ONNX int8 and dynamic only (the recipe fallback)",
-                         hint="add --formats onnx with --precision int8 or dynamic, or leave it out")
+        raise UsageError(
+            "--accuracy-data applies to ONNX int8 and dynamic only (the recipe fallback)",
+            hint="add --formats onnx with --precision int8 or dynamic, or leave it out",
+        )
     if options.reduce_range and ("onnx" not in formats or not ({"int8", "dynamic"} & set(options.precisions))):
-        raise UsageError("--reduce-range applies to ONNX int8 and dynamic only",
-                         hint="add --formats onnx with --precision int8 or dynamic, or leave it out")
+        raise UsageError(
+            "--reduce-range applies to ONNX int8 and dynamic only",
+            hint="add --formats onnx with --precision int8 or dynamic, or leave it out",
+        )
     return warnings
 
 
@@ -262,28 +328,44 @@ class _CountingImages(ImageSet):
             raise
 
 
-def collect_calibration(source: str | os.PathLike[str] | None, pre: Preprocessing, count: int = DEFAULT_CALIB_SAMPLES,
-                        *, seed: int = 0) -> Calibration:
+def collect_calibration(
+    source: str | os.PathLike[str] | None, pre: Preprocessing, count: int = DEFAULT_CALIB_SAMPLES, *, seed: int = 0
+) -> Calibration:
     """Up to ``count`` images of ``source`` through the model's preprocessing. Unreadable files are
     skipped and counted (one warning from the data layer); no source, or no readable image, is an error."""
     if source is None:
-        raise UsageError("int8 needs calibration images",
-                         hint="pass --calib DATA: an image folder, a .npy/.npz file, or 'demo'")
+        raise UsageError(
+            "int8 needs calibration images", hint="pass --calib DATA: an image folder, a .npy/.npz file, or 'demo'"
+        )
     images = open_images(source, split="train")
     counting = _CountingImages(**{f.name: getattr(images, f.name) for f in fields(images)})
     arrays = calibration_images(counting, pre, count, seed=seed)
     demo = str(source) == DEMO
     split = "train" if demo or (Path(source).is_dir() and has_splits(Path(source))) else "all"
-    record = {"source": DEMO if demo else str(Path(source).resolve()), "split": split, "requested": count,
-              "used": len(arrays), "skipped_files": len(images.skipped) + len(counting.failures),
-              "seed": seed, "preprocessing": pre.to_dict()}
+    record = {
+        "source": DEMO if demo else str(Path(source).resolve()),
+        "split": split,
+        "requested": count,
+        "used": len(arrays),
+        "skipped_files": len(images.skipped) + len(counting.failures),
+        "seed": seed,
+        "preprocessing": pre.to_dict(),
+    }
     return Calibration(arrays, record)
 
 
 # -- ONNX --------------------------------------------------------------------------------------------------
-def _onnx_artifacts(source: Path, parent: Artifact, staging: Path, options: QuantizeOptions,
-                    calibration: Calibration | None, warnings: list[str], timings: dict[str, float],
-                    step_done: Callable[[], None], tools: GateTools | None = None) -> list[Artifact]:
+def _onnx_artifacts(
+    source: Path,
+    parent: Artifact,
+    staging: Path,
+    options: QuantizeOptions,
+    calibration: Calibration | None,
+    warnings: list[str],
+    timings: dict[str, float],
+    step_done: Callable[[], None],
+    tools: GateTools | None = None,
+) -> list[Artifact]:
     model = parent.meta.model
     metadata = quantize_onnx.read_metadata(source)
     cpu = quantize_onnx.cpu_int8_facts()
@@ -302,64 +384,105 @@ def _onnx_artifacts(source: Path, parent: Artifact, staging: Path, options: Quan
         if precision == "fp16":
             step = quantize_onnx.to_fp16(source, path)
         elif precision == "dynamic":
-            step = quantize_with_fallback(options.recipes("dynamic"), path, parent,
-                                          lambda recipe, out: quantize_onnx.quantize_dynamic(prepared, out, recipe),
-                                          gate, host_family=host)
+            step = quantize_with_fallback(
+                options.recipes("dynamic"),
+                path,
+                parent,
+                lambda recipe, out: quantize_onnx.quantize_dynamic(prepared, out, recipe),
+                gate,
+                host_family=host,
+            )
         else:
             assert calibration is not None
 
             def make_static(recipe: recipes.Recipe, out: Path) -> dict[str, Any]:
                 assert calibration is not None
-                return quantize_onnx.quantize_static(prepared, out, calibration.images, input_name=parent.input.name,
-                                                     batch=parent.input.shape[0], recipe=recipe,
-                                                     method=options.calibration)
+                return quantize_onnx.quantize_static(
+                    prepared,
+                    out,
+                    calibration.images,
+                    input_name=parent.input.name,
+                    batch=parent.input.shape[0],
+                    recipe=recipe,
+                    method=options.calibration,
+                )
 
-            step = quantize_with_fallback(options.recipes("int8"), path, parent, make_static, gate,
-                                          per_layer=lambda quantized: _per_layer(prepared, quantized, parent,
-                                                                                 calibration, tools),
-                                          host_family=host)
+            step = quantize_with_fallback(
+                options.recipes("int8"),
+                path,
+                parent,
+                make_static,
+                gate,
+                per_layer=lambda quantized: _per_layer(prepared, quantized, parent, calibration, tools),
+                host_family=host,
+            )
             record = {**calibration.record, "used": step["calibration_images"]}
         if precision in ("dynamic", "int8"):
-            step = {**step, "target": options.target, "pre_process": "onnxruntime.quantization.quant_pre_process",
-                    "host_cpu": cpu}
+            step = {
+                **step,
+                "target": options.target,
+                "pre_process": "onnxruntime.quantization.quant_pre_process",
+                "host_cpu": cpu,
+            }
             for text in _recipe_warnings(step, cpu, options.target, artifact_filename(model, "onnx", precision)):
                 step.setdefault("warning", text)
                 if text not in warnings:
                     warnings.append(text)
                     log.warning("%s", text)
-        quantize_onnx.finish(path, metadata, {"precision": precision, "parent_sha256": parent.sha256,
-                                              "quantization": json.dumps(step, sort_keys=True, default=str)})
+        quantize_onnx.finish(
+            path,
+            metadata,
+            {
+                "precision": precision,
+                "parent_sha256": parent.sha256,
+                "quantization": json.dumps(step, sort_keys=True, default=str),
+            },
+        )
         inputs, outputs = quantize_onnx.io_specs(path, parent.inputs, parent.outputs)
         opts = {**step, "io_dtype": "float32", "batch": parent.options.get("batch", parent.input.shape[0])}
         if record:
             opts["calibration"] = record
-        made.append(Artifact.from_file(path, format="onnx", precision=precision, inputs=inputs, outputs=outputs,
-                                       meta=parent.meta, parent_sha256=parent.sha256,
-                                       tools=tool_versions("onnxruntime", "onnx"), options=opts))
+        made.append(
+            Artifact.from_file(
+                path,
+                format="onnx",
+                precision=precision,
+                inputs=inputs,
+                outputs=outputs,
+                meta=parent.meta,
+                parent_sha256=parent.sha256,
+                tools=tool_versions("onnxruntime", "onnx"),
+                options=opts,
+            )
+        )
         timings[f"onnx_{precision}"] = time.perf_counter() - t0
         step_done()
     prepared.unlink(missing_ok=True)
     return made
 
 
-def _accuracy_gate(options: QuantizeOptions, parent: Artifact, staging: Path,
-                   tools: GateTools | None) -> AccuracyGate | None:
+def _accuracy_gate(
+    options: QuantizeOptions, parent: Artifact, staging: Path, tools: GateTools | None
+) -> AccuracyGate | None:
     """The fallback's gate: labelled images and PyTorch's logits on them (None without --accuracy-data)."""
     if options.gate_data is None or options.explicit_recipe or tools is None:
         return None  # the user's own settings are made as asked, never swapped for another recipe
     manifest = Manifest.load(staging.parent)
     max_drop = tools.default_max_drop if options.max_drop is None else options.max_drop
-    return AccuracyGate(tools.labelled_arrays(options.gate_data, manifest, limit=options.gate_limit), max_drop,
-                        tools.predict)
+    return AccuracyGate(
+        tools.labelled_arrays(options.gate_data, manifest, limit=options.gate_limit), max_drop, tools.predict
+    )
 
 
-def _per_layer(prepared: Path, quantized: Path, parent: Artifact, calibration: Calibration,
-               tools: GateTools | None) -> Any:
+def _per_layer(
+    prepared: Path, quantized: Path, parent: Artifact, calibration: Calibration, tools: GateTools | None
+) -> Any:
     if tools is None:  # no gate, no fallback: never asked
         return None
     try:
-        return tools.per_layer_report(prepared, quantized, calibration.images, input_name=parent.input.name,
-                                      batch=parent.input.shape[0])
+        return tools.per_layer_report(
+            prepared, quantized, calibration.images, input_name=parent.input.name, batch=parent.input.shape[0]
+        )
     except ShufflekitError as exc:
         log.warning("no per-layer report, so no layer is kept in float: %s", exc.one_line())
         return None
@@ -374,14 +497,18 @@ def _recipe_warnings(step: dict[str, Any], cpu: dict[str, Any], target: str, nam
         missing = ", ".join(recipes.family_description(f) for f in recipes.KERNEL_FAMILIES if f in wanted - holds)
         texts.append(f"{name}: the {step.get('recipe')} recipe does not hold on {missing}")
     if cpu.get("overflow_risk") and "x86-avx2" not in holds:
-        texts.append(f"{name}: this CPU has no VNNI (x86 without avx512_vnni/avx_vnni), where the "
-                     f"{step.get('recipe')} recipe saturates in ONNX Runtime's int8 kernels; leave --target and "
-                     "the recipe options out (or pass --reduce-range) for a file that holds on every CPU")
+        texts.append(
+            f"{name}: this CPU has no VNNI (x86 without avx512_vnni/avx_vnni), where the "
+            f"{step.get('recipe')} recipe saturates in ONNX Runtime's int8 kernels; leave --target and "
+            "the recipe options out (or pass --reduce-range) for a file that holds on every CPU"
+        )
     fallback = step.get("fallback")
     if fallback and not fallback.get("passed"):
         best = max(fallback["attempts"], key=lambda a: a["top1"] or 0.0)
-        texts.append(f"{name}: no recipe passed the accuracy gate ({len(fallback['attempts'])} tried); kept "
-                     f"{best['recipe']} at top-1 {best['top1']:.2f}% ({best['drop']:.2f} points below PyTorch)")
+        texts.append(
+            f"{name}: no recipe passed the accuracy gate ({len(fallback['attempts'])} tried); kept "
+            f"{best['recipe']} at top-1 {best['top1']:.2f}% ({best['drop']:.2f} points below PyTorch)"
+        )
     return texts
 
 
@@ -393,8 +520,14 @@ def _tflite_layout(manifest: Manifest, options: QuantizeOptions) -> str:
     return (fp32[0].input.layout or "NHWC") if fp32 else "NHWC"
 
 
-def _tflite_artifacts(manifest: Manifest, parent: Artifact, staging: Path, options: QuantizeOptions,
-                      calibration: Calibration | None, timings: dict[str, float]) -> list[Artifact]:
+def _tflite_artifacts(
+    manifest: Manifest,
+    parent: Artifact,
+    staging: Path,
+    options: QuantizeOptions,
+    calibration: Calibration | None,
+    timings: dict[str, float],
+) -> list[Artifact]:
     from .tflite import TFLiteTarget, convert_to_tflite
 
     model = parent.meta.model
@@ -402,12 +535,18 @@ def _tflite_artifacts(manifest: Manifest, parent: Artifact, staging: Path, optio
     for precision in options.precisions:
         io_dtype = options.io_dtype if precision == "int8" else "float32"
         variant = f"{io_dtype}io" if io_dtype != "float32" else ""
-        targets.append(TFLiteTarget(precision, staging / artifact_filename(model, "tflite", precision, variant), io_dtype))
+        targets.append(
+            TFLiteTarget(precision, staging / artifact_filename(model, "tflite", precision, variant), io_dtype)
+        )
     layout = _tflite_layout(manifest, options)
     t0 = time.perf_counter()
-    conversion = convert_to_tflite(manifest.folder / parent.name, targets,
-                                   layout=layout, calibration=calibration.images if calibration else None,
-                                   per_channel=True if options.per_channel is None else options.per_channel)
+    conversion = convert_to_tflite(
+        manifest.folder / parent.name,
+        targets,
+        layout=layout,
+        calibration=calibration.images if calibration else None,
+        per_channel=True if options.per_channel is None else options.per_channel,
+    )
     timings["tflite_onnx2tf"] = conversion.onnx2tf_seconds
     timings["tflite_total"] = time.perf_counter() - t0
     made = []
@@ -415,12 +554,23 @@ def _tflite_artifacts(manifest: Manifest, parent: Artifact, staging: Path, optio
         opts: dict[str, Any] = {**result.options, "batch": parent.options.get("batch", parent.input.shape[0])}
         if result.target.precision == "int8":
             assert calibration is not None
-            opts.update(calibration={**calibration.record, "used": int(result.options.get("calibration_samples", 0))},
-                        calibration_method="minmax (TFLiteConverter representative dataset)")
-        made.append(Artifact.from_file(result.path, format="tflite", precision=result.target.precision,
-                                       inputs=result.inputs, outputs=result.outputs, meta=parent.meta,
-                                       parent_sha256=parent.sha256,
-                                       tools=tool_versions("onnx2tf", "tensorflow", "tf_keras", "onnx"), options=opts))
+            opts.update(
+                calibration={**calibration.record, "used": int(result.options.get("calibration_samples", 0))},
+                calibration_method="minmax (TFLiteConverter representative dataset)",
+            )
+        made.append(
+            Artifact.from_file(
+                result.path,
+                format="tflite",
+                precision=result.target.precision,
+                inputs=result.inputs,
+                outputs=result.outputs,
+                meta=parent.meta,
+                parent_sha256=parent.sha256,
+                tools=tool_versions("onnx2tf", "tensorflow", "tf_keras", "onnx"),
+                options=opts,
+            )
+        )
         timings[f"tflite_{result.target.precision}"] = result.seconds
     return made
 
@@ -430,12 +580,15 @@ def _commit(folder: Path, parent: Artifact, staging: Path, made: Sequence[Artifa
     """Rename the finished files into the folder and add them to the manifest, under the manifest lock;
     refuse when the parent changed meanwhile (another export), so no child names a parent it was not
     made from."""
+
     def build() -> Manifest:
         manifest = Manifest.load(folder)
         current = {a.name: a for a in manifest.artifacts}.get(parent.name)
         if current is None or current.sha256 != parent.sha256:
-            raise ExportError(f"{parent.name} changed in {folder} while it was being quantized",
-                              hint="nothing was added; run shufflekit quantize again")
+            raise ExportError(
+                f"{parent.name} changed in {folder} while it was being quantized",
+                hint="nothing was added; run shufflekit quantize again",
+            )
         for artifact in made:
             manifest.add(artifact)
         return manifest

@@ -66,8 +66,7 @@ def cpu_int8_facts(path: Path = _CPUINFO) -> dict[str, Any]:
     flags = cpu_flags(path)
     x86 = machine in ("x86_64", "amd64", "i386", "i686") or "avx2" in flags or "sse2" in flags
     vnni = bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
-    return {"machine": machine, "x86": x86, "avx2": "avx2" in flags, "vnni": vnni,
-            "overflow_risk": x86 and not vnni}
+    return {"machine": machine, "x86": x86, "avx2": "avx2" in flags, "vnni": vnni, "overflow_risk": x86 and not vnni}
 
 
 # -- steps --------------------------------------------------------------------------------------------
@@ -75,8 +74,9 @@ def _ort_quantization() -> Any:
     try:
         from onnxruntime import quantization
     except ImportError as exc:
-        raise BackendMissingError(f"ONNX quantization needs onnxruntime ({exc})",
-                                  hint="pip install 'shufflekit[onnx]'") from None
+        raise BackendMissingError(
+            f"ONNX quantization needs onnxruntime ({exc})", hint="pip install 'shufflekit[onnx]'"
+        ) from None
     return quantization
 
 
@@ -109,8 +109,10 @@ def pre_process(source: Path, target: Path) -> None:
         with _quiet():
             quantization.quant_pre_process(str(source), str(target))
     except Exception as exc:  # noqa: BLE001 - shape inference and optimizer errors alike
-        raise ExportError(f"ONNX Runtime's quantization pre-processing of {source.name} failed: {_first_line(exc)}",
-                          hint="run with -vv for details") from None
+        raise ExportError(
+            f"ONNX Runtime's quantization pre-processing of {source.name} failed: {_first_line(exc)}",
+            hint="run with -vv for details",
+        ) from None
 
 
 def to_fp16(source: Path, target: Path) -> dict[str, Any]:
@@ -120,8 +122,9 @@ def to_fp16(source: Path, target: Path) -> dict[str, Any]:
     try:
         from onnxruntime.transformers.float16 import convert_float_to_float16
     except ImportError as exc:
-        raise BackendMissingError(f"ONNX fp16 conversion needs onnxruntime ({exc})",
-                                  hint="pip install 'shufflekit[onnx]'") from None
+        raise BackendMissingError(
+            f"ONNX fp16 conversion needs onnxruntime ({exc})", hint="pip install 'shufflekit[onnx]'"
+        ) from None
     model = onnx.load(str(source))
     try:
         converted = convert_float_to_float16(model, keep_io_types=True)
@@ -138,10 +141,14 @@ def quantize_dynamic(source: Path, target: Path, recipe: Recipe) -> dict[str, An
     QuantType = quantization.QuantType
     try:
         with _quiet():
-            quantization.quantize_dynamic(str(source), str(target), per_channel=recipe.per_channel,
-                                          reduce_range=recipe.reduce_range,
-                                          weight_type=QuantType.QUInt8 if recipe.weight_type == "uint8" else QuantType.QInt8,
-                                          nodes_to_exclude=list(recipe.exclude_nodes))
+            quantization.quantize_dynamic(
+                str(source),
+                str(target),
+                per_channel=recipe.per_channel,
+                reduce_range=recipe.reduce_range,
+                weight_type=QuantType.QUInt8 if recipe.weight_type == "uint8" else QuantType.QInt8,
+                nodes_to_exclude=list(recipe.exclude_nodes),
+            )
     except Exception as exc:  # noqa: BLE001
         raise ExportError(f"dynamic int8 quantization of {source.name} failed: {_first_line(exc)}") from None
     return {"quantizer": "onnxruntime.quantization.quantize_dynamic", **recipe.to_dict()}
@@ -170,32 +177,54 @@ def calibration_batches(calibration: np.ndarray, batch: int | str) -> list[np.nd
     fill one is left out), or groups of 16 for a free batch dimension."""
     size = batch if isinstance(batch, int) else _DYNAMIC_BATCH_FEED
     stop = len(calibration) if not isinstance(batch, int) else len(calibration) - len(calibration) % size
-    return [np.ascontiguousarray(calibration[i:i + size], dtype=np.float32) for i in range(0, stop, size)]
+    return [np.ascontiguousarray(calibration[i : i + size], dtype=np.float32) for i in range(0, stop, size)]
 
 
-def quantize_static(source: Path, target: Path, calibration: np.ndarray, *, input_name: str, batch: int | str,
-                    recipe: Recipe, method: str) -> dict[str, Any]:
+def quantize_static(
+    source: Path,
+    target: Path,
+    calibration: np.ndarray,
+    *,
+    input_name: str,
+    batch: int | str,
+    recipe: Recipe,
+    method: str,
+) -> dict[str, Any]:
     """Weights and activations in QDQ format by ``recipe``, activation ranges calibrated on ``calibration``."""
     quantization = _ort_quantization()
     batches = calibration_batches(calibration, batch)
     if not batches:
-        raise ExportError(f"{len(calibration)} calibration images cannot fill one batch of {batch}",
-                          hint="pass more calibration images (--calib-samples)")
+        raise ExportError(
+            f"{len(calibration)} calibration images cannot fill one batch of {batch}",
+            hint="pass more calibration images (--calib-samples)",
+        )
     QuantType = quantization.QuantType
     types = {"uint8": QuantType.QUInt8, "int8": QuantType.QInt8}
     try:
         with _quiet():
             quantization.quantize_static(
-                str(source), str(target), _Reader(input_name, batches),
-                quant_format=quantization.QuantFormat.QDQ, per_channel=recipe.per_channel,
-                reduce_range=recipe.reduce_range, activation_type=types[recipe.activation_type],
-                weight_type=types[recipe.weight_type], nodes_to_exclude=list(recipe.exclude_nodes),
-                calibrate_method=getattr(quantization.CalibrationMethod, _ORT_METHOD[method]))
+                str(source),
+                str(target),
+                _Reader(input_name, batches),
+                quant_format=quantization.QuantFormat.QDQ,
+                per_channel=recipe.per_channel,
+                reduce_range=recipe.reduce_range,
+                activation_type=types[recipe.activation_type],
+                weight_type=types[recipe.weight_type],
+                nodes_to_exclude=list(recipe.exclude_nodes),
+                calibrate_method=getattr(quantization.CalibrationMethod, _ORT_METHOD[method]),
+            )
     except Exception as exc:  # noqa: BLE001
-        raise ExportError(f"static int8 quantization of {source.name} failed: {_first_line(exc)}",
-                          hint="run with -vv for details") from None
-    return {"quantizer": "onnxruntime.quantization.quantize_static", "quant_format": "QDQ", **recipe.to_dict(),
-            "calibration_method": method, "calibration_images": int(sum(len(b) for b in batches))}
+        raise ExportError(
+            f"static int8 quantization of {source.name} failed: {_first_line(exc)}", hint="run with -vv for details"
+        ) from None
+    return {
+        "quantizer": "onnxruntime.quantization.quantize_static",
+        "quant_format": "QDQ",
+        **recipe.to_dict(),
+        "calibration_method": method,
+        "calibration_images": int(sum(len(b) for b in batches)),
+    }
 
 
 # -- finishing a file -----------------------------------------------------------------------------------
@@ -225,8 +254,9 @@ def read_metadata(path: Path) -> dict[str, str]:
     return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
 
 
-def io_specs(path: Path, parent_inputs: tuple[TensorSpec, ...],
-             parent_outputs: tuple[TensorSpec, ...]) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+def io_specs(
+    path: Path, parent_inputs: tuple[TensorSpec, ...], parent_outputs: tuple[TensorSpec, ...]
+) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
     """The file's inputs and outputs, read from its graph (names and dtypes), with the parent's shapes
     and layout; a quantizer that changed an input or output is a bug caught here."""
     import onnx
@@ -234,11 +264,17 @@ def io_specs(path: Path, parent_inputs: tuple[TensorSpec, ...],
     graph = onnx.load(str(path), load_external_data=False).graph
 
     def specs(values: Any, parents: tuple[TensorSpec, ...]) -> tuple[TensorSpec, ...]:
-        found = tuple(TensorSpec(v.name, p.shape, onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type).name,
-                                 p.layout) for v, p in zip(values, parents))
+        found = tuple(
+            TensorSpec(
+                v.name, p.shape, onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type).name, p.layout
+            )
+            for v, p in zip(values, parents)
+        )
         if len(values) != len(parents) or any((f.name, f.dtype) != (p.name, p.dtype) for f, p in zip(found, parents)):
-            raise ExportError(f"{path.name} changed its inputs or outputs during quantization",
-                              hint="report this as a bug with the converter versions")
+            raise ExportError(
+                f"{path.name} changed its inputs or outputs during quantization",
+                hint="report this as a bug with the converter versions",
+            )
         return found
 
     return specs(graph.input, parent_inputs), specs(graph.output, parent_outputs)

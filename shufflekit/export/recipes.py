@@ -30,9 +30,11 @@ from ..errors import UsageError
 KERNEL_FAMILIES = ("x86-avx2", "x86-vnni", "arm64")
 TARGETS = ("any",) + KERNEL_FAMILIES
 DEFAULT_TARGET = "any"
-_FAMILY_HELP = {"x86-avx2": "x86 without VNNI (AVX2: 16-bit pair sums saturate)",
-                "x86-vnni": "x86 with AVX512-VNNI or AVX-VNNI (32-bit accumulation)",
-                "arm64": "ARM64 (NEON / dot-product kernels, 32-bit accumulation)"}
+_FAMILY_HELP = {
+    "x86-avx2": "x86 without VNNI (AVX2: 16-bit pair sums saturate)",
+    "x86-vnni": "x86 with AVX512-VNNI or AVX-VNNI (32-bit accumulation)",
+    "arm64": "ARM64 (NEON / dot-product kernels, 32-bit accumulation)",
+}
 
 
 @dataclass(frozen=True)
@@ -54,27 +56,49 @@ class Recipe:
     def valid_for(self, target: str) -> bool:
         return set(KERNEL_FAMILIES if target == "any" else (target,)) <= set(self.holds_on)
 
-    def with_settings(self, *, per_channel: bool | None = None, reduce_range: bool | None = None,
-                      activation_type: str | None = None, weight_type: str | None = None) -> Recipe:
+    def with_settings(
+        self,
+        *,
+        per_channel: bool | None = None,
+        reduce_range: bool | None = None,
+        activation_type: str | None = None,
+        weight_type: str | None = None,
+    ) -> Recipe:
         """The recipe with the user's explicit settings; a changed recipe is named ``custom``, and it holds
         only where its arithmetic says it does."""
-        changed = {k: v for k, v in {"per_channel": per_channel, "reduce_range": reduce_range,
-                                     "activation_type": activation_type, "weight_type": weight_type}.items()
-                   if v is not None and getattr(self, k) != v}
+        changed = {
+            k: v
+            for k, v in {
+                "per_channel": per_channel,
+                "reduce_range": reduce_range,
+                "activation_type": activation_type,
+                "weight_type": weight_type,
+            }.items()
+            if v is not None and getattr(self, k) != v
+        }
         if not changed:
             return self
         custom = replace(self, name="custom", **changed)
-        return replace(custom, holds_on=_families_for(custom),
-                       why="settings given by the user: " + ", ".join(f"{k}={v}" for k, v in changed.items()))
+        return replace(
+            custom,
+            holds_on=_families_for(custom),
+            why="settings given by the user: " + ", ".join(f"{k}={v}" for k, v in changed.items()),
+        )
 
     def with_float_nodes(self, nodes: tuple[str, ...], why: str) -> Recipe:
         return replace(self, name=f"{self.name}+float-layers", exclude_nodes=tuple(nodes), why=why)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"recipe": self.name, "activation_type": self.activation_type, "weight_type": self.weight_type,
-                "per_channel": self.per_channel, "reduce_range": self.reduce_range,
-                "holds_on": list(self.holds_on), "recipe_why": self.why,
-                "nodes_kept_in_float": list(self.exclude_nodes)}
+        return {
+            "recipe": self.name,
+            "activation_type": self.activation_type,
+            "weight_type": self.weight_type,
+            "per_channel": self.per_channel,
+            "reduce_range": self.reduce_range,
+            "holds_on": list(self.holds_on),
+            "recipe_why": self.why,
+            "nodes_kept_in_float": list(self.exclude_nodes),
+        }
 
 
 def _families_for(recipe: Recipe) -> tuple[str, ...]:
@@ -92,36 +116,92 @@ def _families_for(recipe: Recipe) -> tuple[str, ...]:
 
 _ALL = KERNEL_FAMILIES
 STATIC_RECIPES = (
-    Recipe("portable", "int8", "uint8", "int8", per_channel=True, reduce_range=True, holds_on=_ALL,
-           why="7-bit per-channel weights: no int16 saturation on x86 without VNNI, the same results on "
-               "VNNI and ARM64 (demo: 94.2% on x86 AVX2 and ARM64)"),
-    Recipe("per-tensor", "int8", "uint8", "int8", per_channel=False, reduce_range=True, holds_on=_ALL,
-           why="one 7-bit scale per weight tensor: coarser, but cannot saturate anywhere"),
-    Recipe("u8u8", "int8", "uint8", "uint8", per_channel=True, reduce_range=False, holds_on=_ALL,
-           why="uint8 weights: ONNX Runtime's u8u8 kernels widen before adding, on every CPU "
-               "(demo: 93.6% on x86 AVX2 and ARM64)"),
-    Recipe("full-range", "int8", "uint8", "int8", per_channel=True, reduce_range=False,
-           holds_on=("x86-vnni", "arm64"),
-           why="8-bit per-channel weights: the most accurate where int8 dot products accumulate in 32 bits "
-               "(VNNI, ARM64); saturates on x86 without VNNI (demo: 63.2%)"),
+    Recipe(
+        "portable",
+        "int8",
+        "uint8",
+        "int8",
+        per_channel=True,
+        reduce_range=True,
+        holds_on=_ALL,
+        why="7-bit per-channel weights: no int16 saturation on x86 without VNNI, the same results on "
+        "VNNI and ARM64 (demo: 94.2% on x86 AVX2 and ARM64)",
+    ),
+    Recipe(
+        "per-tensor",
+        "int8",
+        "uint8",
+        "int8",
+        per_channel=False,
+        reduce_range=True,
+        holds_on=_ALL,
+        why="one 7-bit scale per weight tensor: coarser, but cannot saturate anywhere",
+    ),
+    Recipe(
+        "u8u8",
+        "int8",
+        "uint8",
+        "uint8",
+        per_channel=True,
+        reduce_range=False,
+        holds_on=_ALL,
+        why="uint8 weights: ONNX Runtime's u8u8 kernels widen before adding, on every CPU "
+        "(demo: 93.6% on x86 AVX2 and ARM64)",
+    ),
+    Recipe(
+        "full-range",
+        "int8",
+        "uint8",
+        "int8",
+        per_channel=True,
+        reduce_range=False,
+        holds_on=("x86-vnni", "arm64"),
+        why="8-bit per-channel weights: the most accurate where int8 dot products accumulate in 32 bits "
+        "(VNNI, ARM64); saturates on x86 without VNNI (demo: 63.2%)",
+    ),
 )
 DYNAMIC_RECIPES = (
-    Recipe("portable", "dynamic", "uint8", "uint8", per_channel=False, reduce_range=False, holds_on=_ALL,
-           why="per-tensor uint8 weights: the one ConvInteger kernel every CPU has, ARM64 included (demo: 94.4% "
-               "on x86 AVX2 and ARM64)"),
-    Recipe("portable-7bit", "dynamic", "uint8", "uint8", per_channel=False, reduce_range=True, holds_on=_ALL,
-           why="7-bit uint8 weights: a smaller range, for a model whose activations are wide"),
-    Recipe("full-range", "dynamic", "uint8", "int8", per_channel=False, reduce_range=False, holds_on=("x86-vnni",),
-           why="8-bit int8 weights: x86 with VNNI only; ONNX Runtime on ARM64 has no ConvInteger kernel for int8 "
-               "weights, and 8-bit pair sums may saturate without VNNI"),
+    Recipe(
+        "portable",
+        "dynamic",
+        "uint8",
+        "uint8",
+        per_channel=False,
+        reduce_range=False,
+        holds_on=_ALL,
+        why="per-tensor uint8 weights: the one ConvInteger kernel every CPU has, ARM64 included (demo: 94.4% "
+        "on x86 AVX2 and ARM64)",
+    ),
+    Recipe(
+        "portable-7bit",
+        "dynamic",
+        "uint8",
+        "uint8",
+        per_channel=False,
+        reduce_range=True,
+        holds_on=_ALL,
+        why="7-bit uint8 weights: a smaller range, for a model whose activations are wide",
+    ),
+    Recipe(
+        "full-range",
+        "dynamic",
+        "uint8",
+        "int8",
+        per_channel=False,
+        reduce_range=False,
+        holds_on=("x86-vnni",),
+        why="8-bit int8 weights: x86 with VNNI only; ONNX Runtime on ARM64 has no ConvInteger kernel for int8 "
+        "weights, and 8-bit pair sums may saturate without VNNI",
+    ),
 )
 
 
 def check_target(target: str) -> str:
     value = (target or DEFAULT_TARGET).strip().lower()
     if value not in TARGETS:
-        raise UsageError(f"unknown --target {target!r}",
-                         hint=f"use any (every CPU) or one of {', '.join(KERNEL_FAMILIES)}")
+        raise UsageError(
+            f"unknown --target {target!r}", hint=f"use any (every CPU) or one of {', '.join(KERNEL_FAMILIES)}"
+        )
     return value
 
 

@@ -48,7 +48,7 @@ def _one_image(rng: np.random.Generator, size: int) -> np.ndarray:
         if rng.random() < 0.5:
             mask = (np.abs(ys - cy) < extent) & (np.abs(xs - cx) < extent * rng.uniform(0.5, 2))
         else:
-            mask = (ys - cy) ** 2 + (xs - cx) ** 2 < extent ** 2
+            mask = (ys - cy) ** 2 + (xs - cx) ** 2 < extent**2
         image = np.where(mask[None], colour, image)
     # Stripes (high frequencies) on part of the images.
     if rng.random() < 0.5:
@@ -102,23 +102,35 @@ class Reference:
         """Write atomically; returns the file's sha256 for the manifest."""
         with atomic_path(path, suffix=".npz") as tmp:
             with open(tmp, "wb") as handle:
-                np.savez(handle, inputs=self.inputs.astype(np.float32), logits=self.logits.astype(np.float32),
-                         seed=np.int64(self.seed))
+                np.savez(
+                    handle,
+                    inputs=self.inputs.astype(np.float32),
+                    logits=self.logits.astype(np.float32),
+                    seed=np.int64(self.seed),
+                )
         return sha256_file(path)
 
     @classmethod
     def load(cls, path: str | Path, *, sha256: str | None = None) -> Reference:
         path = Path(path)
         if not path.is_file():
-            raise IntegrityError(f"parity reference {path.name} is missing from {path.parent}",
-                                 hint="re-export the folder, or pass --checkpoint to recompute it")
+            raise IntegrityError(
+                f"parity reference {path.name} is missing from {path.parent}",
+                hint="re-export the folder, or pass --checkpoint to recompute it",
+            )
         if sha256 is not None and sha256_file(path) != sha256:
-            raise IntegrityError(f"parity reference {path.name} was changed after export (sha256 mismatch)",
-                                 hint="refusing to use it; re-export the folder")
+            raise IntegrityError(
+                f"parity reference {path.name} was changed after export (sha256 mismatch)",
+                hint="refusing to use it; re-export the folder",
+            )
         try:
             with np.load(path, allow_pickle=False) as data:
-                return cls(np.asarray(data["inputs"], dtype=np.float32), np.asarray(data["logits"], dtype=np.float32),
-                           int(data["seed"]))
+                return cls(
+                    np.asarray(data["inputs"], dtype=np.float32),
+                    np.asarray(data["logits"], dtype=np.float32),
+                    int(data["seed"]),
+                )
         except (OSError, KeyError, ValueError) as exc:
-            raise IntegrityError(f"parity reference {path.name} is unreadable ({exc})",
-                                 hint="re-export the folder") from None
+            raise IntegrityError(
+                f"parity reference {path.name} is unreadable ({exc})", hint="re-export the folder"
+            ) from None

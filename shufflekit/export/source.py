@@ -31,8 +31,14 @@ class ModelSource:
         return self.record.get("checkpoint_sha256")
 
 
-def load_source(*, model: str | None = None, checkpoint: str | Path | None = None, num_classes: int | None = None,
-                input_size: int | None = None, seed: int = 0) -> ModelSource:
+def load_source(
+    *,
+    model: str | None = None,
+    checkpoint: str | Path | None = None,
+    num_classes: int | None = None,
+    input_size: int | None = None,
+    seed: int = 0,
+) -> ModelSource:
     """The model to export, in eval mode, with its metadata and a record of where it came from."""
     from ..models import model_spec
 
@@ -44,14 +50,24 @@ def load_source(*, model: str | None = None, checkpoint: str | Path | None = Non
         from ..models.checkpoints import load_checkpoint
 
         loaded = load_checkpoint(checkpoint, model=model, num_classes=num_classes, input_size=input_size)
-        return ModelSource(loaded.model, loaded.meta,
-                           {"kind": "checkpoint", "checkpoint": str(Path(checkpoint).resolve()),
-                            "checkpoint_sha256": loaded.sha256, "layout": loaded.layout})
+        return ModelSource(
+            loaded.model,
+            loaded.meta,
+            {
+                "kind": "checkpoint",
+                "checkpoint": str(Path(checkpoint).resolve()),
+                "checkpoint_sha256": loaded.sha256,
+                "layout": loaded.layout,
+            },
+        )
     if model is None:
         raise UsageError("no model to export", hint="pass --model NAME (see `shufflekit models`) or --checkpoint PATH")
     model_spec(model)  # unknown names fail here with the registry's hint
-    meta = ModelMeta(model=model, num_classes=1000 if num_classes is None else num_classes,
-                     preprocessing=Preprocessing.for_size(input_size or 224))
+    meta = ModelMeta(
+        model=model,
+        num_classes=1000 if num_classes is None else num_classes,
+        preprocessing=Preprocessing.for_size(input_size or 224),
+    )
     net = seeded_model(model, num_classes=meta.num_classes, input_size=meta.input_size, seed=seed)
     return ModelSource(net, meta, {"kind": "seed", "seed": seed, "note": "random weights, BatchNorm made non-trivial"})
 
@@ -60,19 +76,25 @@ def rebuild_source(record: dict[str, Any], meta: ModelMeta, *, checkpoint: str |
     """The model a manifest's source record describes (to recompute a parity reference)."""
     if checkpoint is not None or record.get("kind") == "checkpoint":
         path = Path(checkpoint or record.get("checkpoint", ""))
-        source = load_source(model=meta.model, checkpoint=path, num_classes=meta.num_classes,
-                             input_size=meta.input_size)
+        source = load_source(
+            model=meta.model, checkpoint=path, num_classes=meta.num_classes, input_size=meta.input_size
+        )
         expected = record.get("checkpoint_sha256")
         if expected != source.sha256:
             made_from = f"checkpoint sha256 {expected[:12]}" if expected else f"seed {record.get('seed')}"
-            raise UsageError(f"checkpoint {path} (sha256 {source.sha256[:12]}) is not what this folder was "
-                             f"exported from ({made_from})", hint="pass the checkpoint the folder was exported from")
+            raise UsageError(
+                f"checkpoint {path} (sha256 {source.sha256[:12]}) is not what this folder was "
+                f"exported from ({made_from})",
+                hint="pass the checkpoint the folder was exported from",
+            )
         return source
     if record.get("kind") == "seed" and isinstance(record.get("seed"), int):
         net = seeded_model(meta.model, num_classes=meta.num_classes, input_size=meta.input_size, seed=record["seed"])
         return ModelSource(net, meta, dict(record))
-    raise UsageError("the manifest does not say which model it was exported from",
-                     hint="pass --checkpoint PATH, or re-export the folder")
+    raise UsageError(
+        "the manifest does not say which model it was exported from",
+        hint="pass --checkpoint PATH, or re-export the folder",
+    )
 
 
 def seeded_model(name: str, *, num_classes: int, input_size: int, seed: int) -> Any:
@@ -93,8 +115,9 @@ def seeded_model(name: str, *, num_classes: int, input_size: int, seed: int) -> 
                 module.bias.data = torch.empty(channels).normal_(0.0, 0.25, generator=generator)
                 module.reset_running_stats()
                 module.momentum = None  # cumulative average: the statistics of exactly this batch
-    images = torch.from_numpy(reference_inputs(_STATS_IMAGES, Preprocessing.for_size(input_size),
-                                               seed=seed + _STATS_SEED_OFFSET))
+    images = torch.from_numpy(
+        reference_inputs(_STATS_IMAGES, Preprocessing.for_size(input_size), seed=seed + _STATS_SEED_OFFSET)
+    )
     net.train()
     with torch.no_grad():
         net(images)

@@ -68,13 +68,16 @@ class TFLiteTarget:
 
     def __post_init__(self) -> None:
         if self.precision not in TFLITE_PRECISIONS:
-            raise UsageError(f"unknown TFLite precision {self.precision!r}",
-                             hint=f"use one of {', '.join(TFLITE_PRECISIONS)}")
+            raise UsageError(
+                f"unknown TFLite precision {self.precision!r}", hint=f"use one of {', '.join(TFLITE_PRECISIONS)}"
+            )
         if self.io_dtype not in IO_DTYPES:
             raise UsageError(f"unknown input/output dtype {self.io_dtype!r}", hint=f"use one of {', '.join(IO_DTYPES)}")
         if self.io_dtype != "float32" and self.precision != "int8":
-            raise UsageError(f"{self.io_dtype} input/output needs full-integer int8, not {self.precision}",
-                             hint="pass --precision int8, or keep float32 input/output")
+            raise UsageError(
+                f"{self.io_dtype} input/output needs full-integer int8, not {self.precision}",
+                hint="pass --precision int8, or keep float32 input/output",
+            )
 
 
 @dataclass(frozen=True)
@@ -97,9 +100,15 @@ class TFLiteConversion:
     seconds: float  # everything, imports included
 
 
-def convert_to_tflite(onnx_path: str | Path, targets: Sequence[TFLiteTarget], *, layout: str = "NHWC",
-                      calibration: np.ndarray | None = None, per_channel: bool = True,
-                      progress: ProgressFn | None = None) -> TFLiteConversion:
+def convert_to_tflite(
+    onnx_path: str | Path,
+    targets: Sequence[TFLiteTarget],
+    *,
+    layout: str = "NHWC",
+    calibration: np.ndarray | None = None,
+    per_channel: bool = True,
+    progress: ProgressFn | None = None,
+) -> TFLiteConversion:
     """Convert ``onnx_path`` once and write every target atomically.
 
     ``calibration``: NCHW float32 model inputs (already normalised, like the reference inputs), needed
@@ -135,12 +144,23 @@ def convert_to_tflite(onnx_path: str | Path, targets: Sequence[TFLiteTarget], *,
         for index, target in enumerate(targets, start=2):
             t0 = time.perf_counter()
             with _captured_output(workspace.log):
-                blob = _run_converter(model, concrete, target, layout=layout, calibration=calibration,
-                                      per_channel=per_channel, log_path=workspace.log)
+                blob = _run_converter(
+                    model,
+                    concrete,
+                    target,
+                    layout=layout,
+                    calibration=calibration,
+                    per_channel=per_channel,
+                    log_path=workspace.log,
+                )
             with atomic_path(target.path, suffix=".tflite") as tmp:
                 tmp.write_bytes(blob)
             inputs, outputs = read_io_specs(target.path, layout=layout)
-            options: dict[str, Any] = {"layout": layout, "io_dtype": target.io_dtype, "converter": "onnx2tf+TFLiteConverter"}
+            options: dict[str, Any] = {
+                "layout": layout,
+                "io_dtype": target.io_dtype,
+                "converter": "onnx2tf+TFLiteConverter",
+            }
             if target.precision == "int8":
                 options.update(per_channel=per_channel, calibration_samples=len(calibration))
             if target.precision == "dynamic":
@@ -212,7 +232,9 @@ def _conversion_failed(what: str, exc: BaseException, log_path: Path) -> ExportE
     tail = _log_tail(log_path)
     log.info("%s failed; last converter output:\n%s", what, tail)
     meaningful = [line for line in tail.splitlines() if "Error" in line or "error" in line]
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else (meaningful[-1] if meaningful else type(exc).__name__)
+    reason = (
+        str(exc).strip().splitlines()[0] if str(exc).strip() else (meaningful[-1] if meaningful else type(exc).__name__)
+    )
     return ExportError(f"{what} failed: {reason[:200]}", hint="run with -v to see the converter's output")
 
 
@@ -226,15 +248,18 @@ def _onnx_to_keras(onnx_path: Path, workspace: _Workspace, *, layout: str, for_i
         except ImportError as exc:
             from ..errors import BackendMissingError
 
-            raise BackendMissingError(f"TFLite export needs onnx2tf and TensorFlow ({exc})",
-                                      hint="pip install 'shufflekit[tflite]'") from None
+            raise BackendMissingError(
+                f"TFLite export needs onnx2tf and TensorFlow ({exc})", hint="pip install 'shufflekit[tflite]'"
+            ) from None
         local = workspace.root / "model.onnx"
         shutil.copyfile(onnx_path, local)  # onnx2tf renames ops in the file it is given
         try:
             graph = onnx.load(str(local), load_external_data=False).graph
         except Exception as exc:  # noqa: BLE001 - protobuf decode errors and the like
-            raise ExportError(f"{onnx_path.name} is not a readable ONNX file ({_first_line(exc)})",
-                              hint="the file is truncated or damaged; export it again") from None
+            raise ExportError(
+                f"{onnx_path.name} is not a readable ONNX file ({_first_line(exc)})",
+                hint="the file is truncated or damaged; export it again",
+            ) from None
         input_name = graph.input[0].name
         # onnx2tf pads MaxPool explicitly with the float minimum; calibrated to int8, that minimum
         # stretches the tensor's scale until every activation rounds to zero (constant logits; onnx2tf
@@ -264,20 +289,31 @@ def _onnx_to_keras(onnx_path: Path, workspace: _Workspace, *, layout: str, for_i
 def _max_pool_inputs_non_negative(graph: Any) -> bool:
     producers = {out: node for node in graph.node for out in node.output}
     pools = [node for node in graph.node if node.op_type == "MaxPool"]
-    return all(producers.get(node.input[0]) is not None and producers[node.input[0]].op_type == "Relu"
-               for node in pools)
+    return all(
+        producers.get(node.input[0]) is not None and producers[node.input[0]].op_type == "Relu" for node in pools
+    )
 
 
 def _concrete_function(model: Any) -> Any:
     import tensorflow as tf
 
-    run = tf.function(lambda *inputs: model(inputs),
-                      input_signature=[tf.TensorSpec(t.shape, t.dtype, name=t.name.split(":")[0]) for t in model.inputs])
+    run = tf.function(
+        lambda *inputs: model(inputs),
+        input_signature=[tf.TensorSpec(t.shape, t.dtype, name=t.name.split(":")[0]) for t in model.inputs],
+    )
     return run.get_concrete_function()
 
 
-def _run_converter(model: Any, concrete: Any, target: TFLiteTarget, *, layout: str, calibration: np.ndarray | None,
-                   per_channel: bool, log_path: Path) -> bytes:
+def _run_converter(
+    model: Any,
+    concrete: Any,
+    target: TFLiteTarget,
+    *,
+    layout: str,
+    calibration: np.ndarray | None,
+    per_channel: bool,
+    log_path: Path,
+) -> bytes:
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
@@ -308,21 +344,27 @@ def _run_converter(model: Any, concrete: Any, target: TFLiteTarget, *, layout: s
         raise _conversion_failed(f"TFLite {target.precision} conversion", exc, log_path) from None
 
 
-def _representative_dataset(model: Any, calibration: np.ndarray, layout: str) -> Callable[[], Iterator[list[np.ndarray]]]:
+def _representative_dataset(
+    model: Any, calibration: np.ndarray, layout: str
+) -> Callable[[], Iterator[list[np.ndarray]]]:
     batch = model.inputs[0].shape[0]
     batch = batch if isinstance(batch, int) and batch > 0 else 1
     data = calibration.transpose(0, 2, 3, 1) if layout == "NHWC" else calibration
     if len(data) < batch:
-        raise UsageError(f"{len(data)} calibration samples cannot fill one batch of {batch}",
-                         hint="give at least one batch of calibration images")
+        raise UsageError(
+            f"{len(data)} calibration samples cannot fill one batch of {batch}",
+            hint="give at least one batch of calibration images",
+        )
     expected = tuple(d for d in model.inputs[0].shape[1:])
     if tuple(data.shape[1:]) != expected:
-        raise UsageError(f"calibration samples of shape {tuple(calibration.shape[1:])} do not fit the model input",
-                         hint="calibrate with images at the model's input size")
+        raise UsageError(
+            f"calibration samples of shape {tuple(calibration.shape[1:])} do not fit the model input",
+            hint="calibrate with images at the model's input size",
+        )
 
     def generate() -> Iterator[list[np.ndarray]]:
         for start in range(0, len(data) - batch + 1, batch):
-            yield [np.ascontiguousarray(data[start:start + batch], dtype=np.float32)]
+            yield [np.ascontiguousarray(data[start : start + batch], dtype=np.float32)]
 
     return generate
 
@@ -347,7 +389,9 @@ def _interpreter(path: Path) -> Any:
     return Interpreter(model_path=str(path))
 
 
-def read_io_specs(path: str | Path, *, layout: str | None = None) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+def read_io_specs(
+    path: str | Path, *, layout: str | None = None
+) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
     """Input and output specs as the file declares them (names, shapes, dtypes, quantisation).
     ``layout`` is checked against the input's shape and recorded on image inputs."""
     path = Path(path)
@@ -355,8 +399,10 @@ def read_io_specs(path: str | Path, *, layout: str | None = None) -> tuple[tuple
         interpreter = _interpreter(path)
         details_in, details_out = interpreter.get_input_details(), interpreter.get_output_details()
     except Exception as exc:  # noqa: BLE001 - a damaged flatbuffer raises ValueError or RuntimeError
-        raise ExportError(f"{path.name} is not a loadable TFLite model ({str(exc).splitlines()[0][:120]})",
-                          hint="the file is truncated or damaged; re-export it") from None
+        raise ExportError(
+            f"{path.name} is not a loadable TFLite model ({str(exc).splitlines()[0][:120]})",
+            hint="the file is truncated or damaged; re-export it",
+        ) from None
     inputs = tuple(_spec(d, image=True, layout=layout, path=path) for d in details_in)
     outputs = tuple(_spec(d, image=False, layout=None, path=path) for d in details_out)
     return inputs, outputs
@@ -373,18 +419,28 @@ def _spec(detail: Mapping[str, Any], *, image: bool, layout: str | None, path: P
         channels_last = shape[3] == 3
         spec_layout = "NHWC" if channels_last else "NCHW"
         if layout is not None and spec_layout != layout:
-            raise ExportError(f"{path.name} has a {spec_layout} input {shape}, not the {layout} asked for",
-                              hint="report this as a converter bug")
-    return TensorSpec(name=str(detail["name"]), shape=shape, dtype=np.dtype(detail["dtype"]).name,
-                      layout=spec_layout, quantization=quant)
+            raise ExportError(
+                f"{path.name} has a {spec_layout} input {shape}, not the {layout} asked for",
+                hint="report this as a converter bug",
+            )
+    return TensorSpec(
+        name=str(detail["name"]),
+        shape=shape,
+        dtype=np.dtype(detail["dtype"]).name,
+        layout=spec_layout,
+        quantization=quant,
+    )
 
 
 def convert_fp32(request: ConversionRequest) -> Converted:
     """The export's converter: the float32 TFLite file of the exported ONNX file."""
-    conversion = convert_to_tflite(request.onnx, [TFLiteTarget("fp32", request.out)], layout=request.layout,
-                                   progress=request.progress)
+    conversion = convert_to_tflite(
+        request.onnx, [TFLiteTarget("fp32", request.out)], layout=request.layout, progress=request.progress
+    )
     result = conversion.results[0]
-    return Converted(inputs=result.inputs, outputs=result.outputs,
-                     tools=("onnx2tf", "tensorflow", "tf_keras", "onnx"),
-                     options={**result.options, "batch": request.batch})
-
+    return Converted(
+        inputs=result.inputs,
+        outputs=result.outputs,
+        tools=("onnx2tf", "tensorflow", "tf_keras", "onnx"),
+        options={**result.options, "batch": request.batch},
+    )

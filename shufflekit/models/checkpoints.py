@@ -66,19 +66,23 @@ def read_checkpoint_file(path: str | Path) -> Any:
         if "Weights only load failed" in text:
             found = re.search(r"(?:GLOBAL|global) ([\w.]+)", text)
             what = f" ({found.group(1)})" if found else ""
-            raise CheckpointError(f"checkpoint {path} carries pickled code{what}; refused and not executed",
-                                  hint="save a plain state_dict or a shufflekit checkpoint instead") from None
-        raise CheckpointError(f"checkpoint {path} is damaged or truncated ({text.splitlines()[0][:80]})",
-                              hint="copy or download it again") from None
+            raise CheckpointError(
+                f"checkpoint {path} carries pickled code{what}; refused and not executed",
+                hint="save a plain state_dict or a shufflekit checkpoint instead",
+            ) from None
+        raise CheckpointError(
+            f"checkpoint {path} is damaged or truncated ({text.splitlines()[0][:80]})", hint="copy or download it again"
+        ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
         first = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
-        raise CheckpointError(f"checkpoint {path} is damaged or truncated ({first})",
-                              hint="copy or download it again") from None
+        raise CheckpointError(
+            f"checkpoint {path} is damaged or truncated ({first})", hint="copy or download it again"
+        ) from None
 
 
 def _strip_prefix(state: Mapping[str, Any], prefix: str) -> dict[str, Any]:
     if state and all(key.startswith(prefix) for key in state):
-        return {key[len(prefix):]: value for key, value in state.items()}
+        return {key[len(prefix) :]: value for key, value in state.items()}
     return dict(state)
 
 
@@ -96,8 +100,10 @@ def _unwrap(payload: Any, path: Path) -> tuple[str, dict[str, torch.Tensor], dic
             state, layout = state[wrapper], "megvii"
             break
     if not isinstance(state, Mapping) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"checkpoint {path} holds no state dict of tensors",
-                              hint="expected a shufflekit, torchvision or Megvii ShuffleNet checkpoint")
+        raise CheckpointError(
+            f"checkpoint {path} holds no state dict of tensors",
+            hint="expected a shufflekit, torchvision or Megvii ShuffleNet checkpoint",
+        )
     state = _strip_prefix(_strip_prefix(state, "module."), "model.")
     if "first_conv.0.weight" in state and any(".branch_main." in key for key in state):
         from .megvii import convert_megvii_v2, splits_in_halves  # only for Megvii's own v2 key names
@@ -116,13 +122,23 @@ def _signature(name: str) -> tuple[tuple[str, tuple[int, ...]], ...]:
     """Key names and shapes of a variant, classifier excluded (it depends on the class count)."""
     with torch.device("meta"):
         model = model_spec(name)(num_classes=1)
-    return tuple(sorted((k, tuple(v.shape)) for k, v in model.state_dict().items()
-                        if not k.endswith(_IGNORED_SUFFIX) and k not in _CLASSIFIER_WEIGHTS and k != "fc.bias"))
+    return tuple(
+        sorted(
+            (k, tuple(v.shape))
+            for k, v in model.state_dict().items()
+            if not k.endswith(_IGNORED_SUFFIX) and k not in _CLASSIFIER_WEIGHTS and k != "fc.bias"
+        )
+    )
 
 
 def _state_signature(state: Mapping[str, torch.Tensor]) -> tuple[tuple[str, tuple[int, ...]], ...]:
-    return tuple(sorted((k, tuple(v.shape)) for k, v in state.items()
-                        if not k.endswith(_IGNORED_SUFFIX) and k not in _CLASSIFIER_WEIGHTS and k != "fc.bias"))
+    return tuple(
+        sorted(
+            (k, tuple(v.shape))
+            for k, v in state.items()
+            if not k.endswith(_IGNORED_SUFFIX) and k not in _CLASSIFIER_WEIGHTS and k != "fc.bias"
+        )
+    )
 
 
 def identify_variant(state: Mapping[str, torch.Tensor]) -> tuple[str | None, int | None]:
@@ -135,8 +151,9 @@ def identify_variant(state: Mapping[str, torch.Tensor]) -> tuple[str | None, int
     return None, classes
 
 
-def load_checkpoint(path: str | Path, *, model: str | None = None, num_classes: int | None = None,
-                    input_size: int | None = None) -> LoadedCheckpoint:
+def load_checkpoint(
+    path: str | Path, *, model: str | None = None, num_classes: int | None = None, input_size: int | None = None
+) -> LoadedCheckpoint:
     """Load a checkpoint into its variant. ``model`` and ``num_classes`` are checked against the file
     when given; the file's own metadata wins over guesses. Returns the model in eval mode."""
     path = Path(path)
@@ -149,15 +166,20 @@ def load_checkpoint(path: str | Path, *, model: str | None = None, num_classes: 
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"checkpoint {path} has unreadable metadata ({exc})") from None
     if found is None:
-        raise CheckpointError(f"checkpoint {path} matches no ShuffleNet variant shufflekit knows",
-                              hint="its layer names or shapes differ from every entry of `shufflekit models`")
+        raise CheckpointError(
+            f"checkpoint {path} matches no ShuffleNet variant shufflekit knows",
+            hint="its layer names or shapes differ from every entry of `shufflekit models`",
+        )
     if model is not None and model != found:
         model_spec(model)  # an unknown name gets the registry's own message
-        raise CheckpointError(f"checkpoint {path} holds {found}, not {model}",
-                              hint=f"pass --model {found} or leave --model out")
+        raise CheckpointError(
+            f"checkpoint {path} holds {found}, not {model}", hint=f"pass --model {found} or leave --model out"
+        )
     if num_classes is not None and classes is not None and num_classes != classes:
-        raise CheckpointError(f"checkpoint {path} has {classes} classes, not {num_classes}",
-                              hint=f"pass --num-classes {classes} or leave it out")
+        raise CheckpointError(
+            f"checkpoint {path} has {classes} classes, not {num_classes}",
+            hint=f"pass --num-classes {classes} or leave it out",
+        )
     if meta is None:
         size = input_size or 224
         try:
@@ -166,8 +188,11 @@ def load_checkpoint(path: str | Path, *, model: str | None = None, num_classes: 
             raise UsageError(str(exc)) from None
     elif input_size is not None and input_size != meta.input_size:
         try:
-            meta = meta.with_(preprocessing=Preprocessing.for_size(input_size, mean=meta.preprocessing.mean,
-                                                                   std=meta.preprocessing.std))
+            meta = meta.with_(
+                preprocessing=Preprocessing.for_size(
+                    input_size, mean=meta.preprocessing.mean, std=meta.preprocessing.std
+                )
+            )
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     net = model_spec(found)(num_classes=meta.num_classes)
@@ -179,5 +204,6 @@ def load_checkpoint(path: str | Path, *, model: str | None = None, num_classes: 
         net.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise CheckpointError(f"checkpoint {path} does not fit {found}: {str(exc).splitlines()[0][:120]}") from None
-    return LoadedCheckpoint(model=net.eval(), meta=meta, layout=layout, sha256=sha256_file(path), path=path,
-                            extra=extra)
+    return LoadedCheckpoint(
+        model=net.eval(), meta=meta, layout=layout, sha256=sha256_file(path), path=path, extra=extra
+    )

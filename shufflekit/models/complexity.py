@@ -75,8 +75,9 @@ def measure(model: nn.Module, input_size: int) -> Complexity:
         with _MemoryAccessCounter() as mac:
             model(x)
     params = sum(p.numel() for p in model.parameters())
-    return Complexity(input_size=input_size, params=params, mult_adds=flops.get_total_flops() // 2,
-                      memory_access=mac.elements)
+    return Complexity(
+        input_size=input_size, params=params, mult_adds=flops.get_total_flops() // 2, memory_access=mac.elements
+    )
 
 
 @functools.cache
@@ -86,5 +87,9 @@ def model_complexity(name: str, input_size: int = 224, num_classes: int = 1000) 
     with torch.device("meta"):  # shapes are all that is counted: skip weight initialisation
         model = model_spec(name)(num_classes=num_classes)
         folded = measure(model, input_size)
-    return Complexity(input_size=input_size, params=sum(p.numel() for p in model.parameters()),
-                      mult_adds=folded.mult_adds, memory_access=folded.memory_access)
+    return Complexity(
+        input_size=input_size,
+        params=sum(p.numel() for p in model.parameters()),
+        mult_adds=folded.mult_adds,
+        memory_access=folded.memory_access,
+    )

@@ -55,24 +55,30 @@ class _Reader:
             raise CheckpointError(f"Megvii ShuffleNet v2 checkpoint lacks {key}", hint=_UNSUPPORTED_HINT)
         value = self.left.pop(key)
         if value.dim() != ndim:
-            raise CheckpointError(f"Megvii checkpoint tensor {key} has shape {tuple(value.shape)}, not {ndim}-D",
-                                  hint=_UNSUPPORTED_HINT)
+            raise CheckpointError(
+                f"Megvii checkpoint tensor {key} has shape {tuple(value.shape)}, not {ndim}-D", hint=_UNSUPPORTED_HINT
+            )
         return value
 
     def conv(self, prefix: str, *, kernel: int, depthwise: bool = False) -> torch.Tensor:
         weight = self.take(f"{prefix}.weight", 4)
         if tuple(weight.shape[2:]) != (kernel, kernel) or (depthwise and weight.shape[1] != 1):
             kind = "depthwise " if depthwise else ""
-            raise CheckpointError(f"Megvii checkpoint conv {prefix} has shape {tuple(weight.shape)}, not a "
-                                  f"{kind}{kernel}x{kernel} conv as in ShuffleNet v2", hint=_UNSUPPORTED_HINT)
+            raise CheckpointError(
+                f"Megvii checkpoint conv {prefix} has shape {tuple(weight.shape)}, not a "
+                f"{kind}{kernel}x{kernel} conv as in ShuffleNet v2",
+                hint=_UNSUPPORTED_HINT,
+            )
         return weight
 
     def bn(self, prefix: str, channels: int) -> dict[str, torch.Tensor]:
         params = {name: self.take(f"{prefix}.{name}", 1) for name in _BN_PARAMS}
         for name, value in params.items():
             if value.shape[0] != channels:
-                raise CheckpointError(f"Megvii checkpoint tensor {prefix}.{name} has {value.shape[0]} channels, "
-                                      f"not {channels}", hint=_UNSUPPORTED_HINT)
+                raise CheckpointError(
+                    f"Megvii checkpoint tensor {prefix}.{name} has {value.shape[0]} channels, not {channels}",
+                    hint=_UNSUPPORTED_HINT,
+                )
         if f"{prefix}.{_COUNTER}" in self.left:
             params[_COUNTER] = self.left.pop(f"{prefix}.{_COUNTER}")
         return params
@@ -84,8 +90,9 @@ class _Writer:
     def __init__(self) -> None:
         self.state: dict[str, torch.Tensor] = {}
 
-    def conv(self, prefix: str, weight: torch.Tensor, *, out: list[int] | None = None,
-             inp: list[int] | None = None) -> None:
+    def conv(
+        self, prefix: str, weight: torch.Tensor, *, out: list[int] | None = None, inp: list[int] | None = None
+    ) -> None:
         if out is not None:
             weight = weight.index_select(0, torch.tensor(out, dtype=torch.long))
         if inp is not None:
@@ -118,8 +125,9 @@ def _torchvision_life(position: int, units: int, half: int) -> int:
     return life
 
 
-def _pair_new_channels(megvii: range, torchvision: range, life_m: Callable[[int], int],
-                       life_t: Callable[[int], int]) -> dict[int, int]:
+def _pair_new_channels(
+    megvii: range, torchvision: range, life_m: Callable[[int], int], life_t: Callable[[int], int]
+) -> dict[int, int]:
     """torchvision position -> Megvii position for freshly computed channels, pairing equal lifetimes."""
     by_life_m = sorted(megvii, key=lambda m: (life_m(m), m))
     by_life_t = sorted(torchvision, key=lambda t: (life_t(t), t))
@@ -130,8 +138,10 @@ def _pair_new_channels(megvii: range, torchvision: range, life_m: Callable[[int]
 
 
 def _size_name(channels: tuple[int, ...]) -> str:
-    return next((name for name, sizes in MEGVII_V2_SIZES.items() if sizes == channels),
-                "with widths " + "/".join(map(str, channels)))
+    return next(
+        (name for name, sizes in MEGVII_V2_SIZES.items() if sizes == channels),
+        "with widths " + "/".join(map(str, channels)),
+    )
 
 
 def _blocks(state: Mapping[str, torch.Tensor]) -> list[list[int]]:
@@ -142,8 +152,7 @@ def _blocks(state: Mapping[str, torch.Tensor]) -> list[list[int]]:
         if f"features.{index}.branch_proj.0.weight" in state:
             stages.append([])
         elif not stages:
-            raise CheckpointError("Megvii checkpoint's first unit has no projection branch",
-                                  hint=_UNSUPPORTED_HINT)
+            raise CheckpointError("Megvii checkpoint's first unit has no projection branch", hint=_UNSUPPORTED_HINT)
         stages[-1].append(index)
         index += 1
     if not stages:
@@ -165,8 +174,9 @@ def _projecting_splits(state: Mapping[str, torch.Tensor], stages: list[list[int]
         proj = state.get(f"features.{stage[0]}.branch_proj.2.weight")
         main = state.get(f"features.{stage[0]}.branch_main.5.weight")
         if proj is None or main is None or proj.dim() != 4 or main.dim() != 4:
-            raise CheckpointError(f"Megvii checkpoint unit features.{stage[0]} lacks its 1x1 convs",
-                                  hint=_UNSUPPORTED_HINT)
+            raise CheckpointError(
+                f"Megvii checkpoint unit features.{stage[0]} lacks its 1x1 convs", hint=_UNSUPPORTED_HINT
+            )
         outs.append((proj.shape[0], main.shape[0]))
     return outs
 
@@ -184,7 +194,8 @@ def _check_widths(state: Mapping[str, torch.Tensor], stages: list[list[int]]) ->
                 f"Megvii ShuffleNet v2 {_size_name(channels)} cannot be converted exactly: its first "
                 f"stage-{stage_number} unit splits {proj_out} + {main_out} channels where torchvision's layout "
                 f"splits {half} + {half}",
-                hint="load it as it is (shufflekit's *_megvii variants take Megvii's own layout)")
+                hint="load it as it is (shufflekit's *_megvii variants take Megvii's own layout)",
+            )
 
 
 def convert_megvii_v2(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -212,28 +223,33 @@ def convert_megvii_v2(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tens
 
     last = src.conv("conv_last.0", kernel=1)
     if last.shape[1] != len(order):
-        raise CheckpointError(f"Megvii checkpoint conv_last reads {last.shape[1]} channels, not {len(order)}",
-                              hint=_UNSUPPORTED_HINT)
+        raise CheckpointError(
+            f"Megvii checkpoint conv_last reads {last.shape[1]} channels, not {len(order)}", hint=_UNSUPPORTED_HINT
+        )
     dst.conv("conv5.0", last, inp=order)
     dst.bn("conv5.1", src.bn("conv_last.1", last.shape[0]))
 
     fc = src.take("classifier.0.weight", 2)
     if fc.shape[1] != last.shape[0]:
-        raise CheckpointError(f"Megvii checkpoint classifier reads {fc.shape[1]} features, not {last.shape[0]}",
-                              hint=_UNSUPPORTED_HINT)
+        raise CheckpointError(
+            f"Megvii checkpoint classifier reads {fc.shape[1]} features, not {last.shape[0]}", hint=_UNSUPPORTED_HINT
+        )
     dst.state["fc.weight"] = fc
     bias = src.left.pop("classifier.0.bias", None)  # Megvii's classifier has none: a zero bias is the same
     dst.state["fc.bias"] = bias if bias is not None else torch.zeros(fc.shape[0], dtype=fc.dtype)
 
     if src.left:
         extra = sorted(src.left)
-        raise CheckpointError(f"Megvii checkpoint has {len(extra)} tensors ShuffleNet v2 does not (first: {extra[0]})",
-                              hint=_UNSUPPORTED_HINT)
+        raise CheckpointError(
+            f"Megvii checkpoint has {len(extra)} tensors ShuffleNet v2 does not (first: {extra[0]})",
+            hint=_UNSUPPORTED_HINT,
+        )
     return dst.state
 
 
-def _convert_projecting_unit(src: _Reader, dst: _Writer, megvii: str, tv: str, order: list[int],
-                             units_after: int) -> list[int]:
+def _convert_projecting_unit(
+    src: _Reader, dst: _Writer, megvii: str, tv: str, order: list[int], units_after: int
+) -> list[int]:
     """Stride 2: both branches read the whole map; Megvii concatenates (proj, main), torchvision
     interleaves (branch1, branch2). Returns the order of the unit's output."""
     channels = len(order)
@@ -249,10 +265,15 @@ def _convert_projecting_unit(src: _Reader, dst: _Writer, megvii: str, tv: str, o
     main_out = src.conv(f"{megvii}.branch_main.5", kernel=1)
     main_bn3 = src.bn(f"{megvii}.branch_main.6", main_out.shape[0])
     half = proj.shape[0]
-    if (dw.shape[0], proj.shape[1], main_in.shape[1]) != (channels,) * 3 or mid != half or main_dw.shape[0] != mid \
-            or tuple(main_out.shape[:2]) != (half, mid):
-        raise CheckpointError(f"Megvii checkpoint unit {megvii} does not have ShuffleNet v2's shapes",
-                              hint=_UNSUPPORTED_HINT)
+    if (
+        (dw.shape[0], proj.shape[1], main_in.shape[1]) != (channels,) * 3
+        or mid != half
+        or main_dw.shape[0] != mid
+        or tuple(main_out.shape[:2]) != (half, mid)
+    ):
+        raise CheckpointError(
+            f"Megvii checkpoint unit {megvii} does not have ShuffleNet v2's shapes", hint=_UNSUPPORTED_HINT
+        )
 
     out_channels = 2 * half
     life_m = partial(_megvii_life, units=units_after)
@@ -275,15 +296,17 @@ def _convert_projecting_unit(src: _Reader, dst: _Writer, megvii: str, tv: str, o
     return [channel for i in range(half) for channel in (q1[i], half + q2[i])]
 
 
-def _convert_splitting_unit(src: _Reader, dst: _Writer, megvii: str, tv: str, order: list[int],
-                            units_after: int) -> list[int]:
+def _convert_splitting_unit(
+    src: _Reader, dst: _Writer, megvii: str, tv: str, order: list[int], units_after: int
+) -> list[int]:
     """Stride 1: torchvision keeps positions [0, half) and transforms [half, C); Megvii keeps its even
     channels and transforms its odd ones. Returns the order of the unit's output."""
     channels = len(order)
     half = channels // 2
     if channels % 4:  # Megvii's split asserts it too
-        raise CheckpointError(f"Megvii checkpoint unit {megvii} does not have ShuffleNet v2's shapes",
-                              hint=_UNSUPPORTED_HINT)
+        raise CheckpointError(
+            f"Megvii checkpoint unit {megvii} does not have ShuffleNet v2's shapes", hint=_UNSUPPORTED_HINT
+        )
     kept, transformed = order[:half], order[half:]
     if any(m % 2 for m in kept) or not all(m % 2 for m in transformed):  # guaranteed by the pairing
         raise RuntimeError("internal error: torchvision's kept half is not Megvii's even channels")
@@ -294,14 +317,21 @@ def _convert_splitting_unit(src: _Reader, dst: _Writer, megvii: str, tv: str, or
     main_bn2 = src.bn(f"{megvii}.branch_main.4", mid)
     main_out = src.conv(f"{megvii}.branch_main.5", kernel=1)
     main_bn3 = src.bn(f"{megvii}.branch_main.6", main_out.shape[0])
-    if tuple(main_in.shape[:2]) != (half, half) or main_dw.shape[0] != half \
-            or tuple(main_out.shape[:2]) != (half, half):
-        raise CheckpointError(f"Megvii checkpoint unit {megvii} does not have ShuffleNet v2's shapes",
-                              hint=_UNSUPPORTED_HINT)
+    if (
+        tuple(main_in.shape[:2]) != (half, half)
+        or main_dw.shape[0] != half
+        or tuple(main_out.shape[:2]) != (half, half)
+    ):
+        raise CheckpointError(
+            f"Megvii checkpoint unit {megvii} does not have ShuffleNet v2's shapes", hint=_UNSUPPORTED_HINT
+        )
 
-    pairs = _pair_new_channels(range(half, channels), range(1, channels, 2),
-                               partial(_megvii_life, units=units_after),
-                               partial(_torchvision_life, units=units_after, half=half))
+    pairs = _pair_new_channels(
+        range(half, channels),
+        range(1, channels, 2),
+        partial(_megvii_life, units=units_after),
+        partial(_torchvision_life, units=units_after, half=half),
+    )
     q = [pairs[2 * i + 1] - half for i in range(half)]
 
     dst.conv(f"{tv}.branch2.0", main_in, inp=[(m - 1) // 2 for m in transformed])

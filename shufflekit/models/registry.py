@@ -59,8 +59,11 @@ for _width in (1.0, 1.5, 2.0):
     register(ModelSpec(f"shufflenet_v2_{_width_tag(_width)}_megvii", "v2", _width, None, _v2_megvii_builder(_width)))
 for _groups in shufflenet_v1.GROUPS:
     for _width in shufflenet_v1.WIDTHS:
-        register(ModelSpec(f"shufflenet_v1_g{_groups}_{_width_tag(_width)}", "v1", _width, _groups,
-                           _v1_builder(_groups, _width)))
+        register(
+            ModelSpec(
+                f"shufflenet_v1_g{_groups}_{_width_tag(_width)}", "v1", _width, _groups, _v1_builder(_groups, _width)
+            )
+        )
 
 
 def list_models() -> list[ModelSpec]:

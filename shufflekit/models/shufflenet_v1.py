@@ -69,8 +69,14 @@ class ShuffleV1Unit(nn.Module):
 
 
 class ShuffleNetV1(nn.Module):
-    def __init__(self, channels: Sequence[int], *, groups: int, num_classes: int = 1000,
-                 stage_repeats: Sequence[int] = STAGE_REPEATS) -> None:
+    def __init__(
+        self,
+        channels: Sequence[int],
+        *,
+        groups: int,
+        num_classes: int = 1000,
+        stage_repeats: Sequence[int] = STAGE_REPEATS,
+    ) -> None:
         super().__init__()
         conv1_out, *stage_outs = channels
         self.first_conv = nn.Sequential(*conv_bn(3, conv1_out, 3, 2))
@@ -79,8 +85,15 @@ class ShuffleNetV1(nn.Module):
         inp = conv1_out
         for stage, (repeats, out) in enumerate(zip(stage_repeats, stage_outs)):
             for index in range(repeats):
-                units.append(ShuffleV1Unit(inp, out, groups=groups, stride=2 if index == 0 else 1,
-                                           group_first_pointwise=not (stage == 0 and index == 0)))
+                units.append(
+                    ShuffleV1Unit(
+                        inp,
+                        out,
+                        groups=groups,
+                        stride=2 if index == 0 else 1,
+                        group_first_pointwise=not (stage == 0 and index == 0),
+                    )
+                )
                 inp = out
         self.features = nn.Sequential(*units)
         self.classifier = nn.Sequential(nn.Linear(inp, num_classes, bias=False))

@@ -58,8 +58,9 @@ class ShuffleV2Unit(nn.Module):
 
 
 class ShuffleNetV2(nn.Module):
-    def __init__(self, stage_channels: Sequence[int], *, num_classes: int = 1000,
-                 stage_repeats: Sequence[int] = STAGE_REPEATS) -> None:
+    def __init__(
+        self, stage_channels: Sequence[int], *, num_classes: int = 1000, stage_repeats: Sequence[int] = STAGE_REPEATS
+    ) -> None:
         super().__init__()
         if len(stage_channels) != 5 or len(stage_repeats) != 3:
             raise ValueError("need 5 channel counts (conv1, stage2-4, conv5) and 3 repeat counts")

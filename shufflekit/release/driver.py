@@ -54,8 +54,9 @@ class Context:
     def outcome(self, unit: Unit, status: str, seconds: float = 0.0, note: str = "") -> None:
         self.on_event(self.log.add(UnitOutcome(unit, status, seconds, note)))
 
-    def skip_if_done(self, unit: Unit, manifest: Manifest | None,
-                     extra_check: Callable[[], bool] | None = None) -> bool:
+    def skip_if_done(
+        self, unit: Unit, manifest: Manifest | None, extra_check: Callable[[], bool] | None = None
+    ) -> bool:
         if is_done(self.folder, manifest, unit) and (extra_check is None or extra_check()):
             self.outcome(unit, "skipped", note="unchanged")
             return True
@@ -79,9 +80,13 @@ class Context:
         mark_done(self.folder, unit, outputs)
         self.outcome(unit, "skipped", note=note)
 
-    def run(self, plans: list[Planned[T]], work: Callable[[], Any],
-            outputs: Callable[[Planned[T], Any], Mapping[str, str]] | None = None,
-            note: Callable[[Planned[T], Any], str] | None = None) -> Any:
+    def run(
+        self,
+        plans: list[Planned[T]],
+        work: Callable[[], Any],
+        outputs: Callable[[Planned[T], Any], Mapping[str, str]] | None = None,
+        note: Callable[[Planned[T], Any], str] | None = None,
+    ) -> Any:
         """Run the units ``plans`` by one call of ``work`` (one tool call makes them all), time it, and
         mark and report each unit with its share of the time. Returns what ``work`` returned."""
         if not plans:
@@ -90,8 +95,9 @@ class Context:
         result = work()
         seconds = (time.perf_counter() - started) / len(plans)
         for plan in plans:
-            self.finish(plan.unit, seconds, outputs(plan, result) if outputs else None,
-                        note(plan, result) if note else "")
+            self.finish(
+                plan.unit, seconds, outputs(plan, result) if outputs else None, note(plan, result) if note else ""
+            )
         return result
 
     def record_deferred(self) -> None:

@@ -21,9 +21,23 @@ def stage_evaluate(ctx: Context) -> None:
 
     # what evaluate_release is given, but the artifact: the data (what it is), the image limit and the gate
     settings = {"data": data_fingerprint(str(data)), "limit": ctx.options.eval_limit, "max_drop": ctx.options.max_drop}
-    plans = [Planned(Unit("evaluate", a.name, fingerprint("evaluate", {"artifact": a.sha256, **settings})), a,
-                     partial(fresh, ctx, "accuracy", a)) for a in manifest.artifacts]
+    plans = [
+        Planned(
+            Unit("evaluate", a.name, fingerprint("evaluate", {"artifact": a.sha256, **settings})),
+            a,
+            partial(fresh, ctx, "accuracy", a),
+        )
+        for a in manifest.artifacts
+    ]
     pending = ctx.pending(plans, manifest)
-    ctx.run(pending, lambda: evaluate_release(ctx.folder, data, select=[p.item.name for p in pending],
-                                              limit=ctx.options.eval_limit, max_drop=ctx.options.max_drop,
-                                              progress=ctx.progress))
+    ctx.run(
+        pending,
+        lambda: evaluate_release(
+            ctx.folder,
+            data,
+            select=[p.item.name for p in pending],
+            limit=ctx.options.eval_limit,
+            max_drop=ctx.options.max_drop,
+            progress=ctx.progress,
+        ),
+    )

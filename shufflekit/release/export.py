@@ -23,8 +23,13 @@ def _export_unit(ctx: Context, checkpoint: Path | None) -> tuple[Unit, dict[str,
     options = ctx.options
     export_options = _export_options(ctx)
     source = {"checkpoint_sha256": sha256_file(checkpoint)} if checkpoint else {"seed": export_options.seed}
-    inputs = {"model": options.model, "num_classes": options.num_classes, "input_size": options.input_size,
-              **source, **options_inputs(export_options, data={"reference_data"})}
+    inputs = {
+        "model": options.model,
+        "num_classes": options.num_classes,
+        "input_size": options.input_size,
+        **source,
+        **options_inputs(export_options, data={"reference_data"}),
+    }
     return Unit("export", "", fingerprint("export", inputs)), source
 
 
@@ -79,7 +84,14 @@ def stage_export(ctx: Context, checkpoint: Path | None) -> None:
         return
     started = time.perf_counter()
     options = ctx.options
-    export_model(ctx.folder, model=options.model, checkpoint=checkpoint, num_classes=options.num_classes,
-                 input_size=options.input_size, options=_export_options(ctx), progress=ctx.progress)
+    export_model(
+        ctx.folder,
+        model=options.model,
+        checkpoint=checkpoint,
+        num_classes=options.num_classes,
+        input_size=options.input_size,
+        options=_export_options(ctx),
+        progress=ctx.progress,
+    )
     ctx.finish(unit, time.perf_counter() - started, outputs_of(ctx.folder, _export_outputs(Manifest.load(ctx.folder))))
     ctx.record_deferred()

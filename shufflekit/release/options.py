@@ -50,8 +50,7 @@ def check_options(options: ReleaseOptions) -> ReleaseOptions:
     if out.exists() and not out.is_dir():
         raise UsageError(f"output folder {out} is a file", hint="pass a folder path for --out (it is created)")
     if options.demo and options.checkpoint is not None:
-        raise UsageError("--demo trains its own checkpoint; --checkpoint cannot go with it",
-                         hint="drop one of them")
+        raise UsageError("--demo trains its own checkpoint; --checkpoint cannot go with it", hint="drop one of them")
     if not options.demo and options.model is None and options.checkpoint is None:
         raise UsageError("no model to release", hint="pass --model NAME (see `shufflekit models`), or --demo")
     if options.model is not None:
@@ -66,8 +65,10 @@ def check_options(options: ReleaseOptions) -> ReleaseOptions:
     if options.num_classes is not None and options.num_classes < 1:
         raise UsageError(f"--num-classes must be at least 1, got {options.num_classes}")
     if options.data is not None and options.data != "demo" and not Path(options.data).exists():
-        raise DataError(f"data {options.data} does not exist",
-                        hint="pass an image folder (one subfolder per class), a .npy/.npz file, or demo")
+        raise DataError(
+            f"data {options.data} does not exist",
+            hint="pass an image folder (one subfolder per class), a .npy/.npz file, or demo",
+        )
     if options.eval_limit is not None and options.eval_limit < 1:
         raise UsageError(f"--limit must be at least 1, got {options.eval_limit}")
     if options.max_drop < 0:
@@ -79,10 +80,13 @@ def check_options(options: ReleaseOptions) -> ReleaseOptions:
     from ..export.quantize import QuantizeOptions
 
     quantize = (options.quantize or QuantizeOptions(precisions=("fp16", "dynamic", "int8"))).checked()
-    if quantize.io_dtype != "float32" and ("int8" not in quantize.precisions
-                                           or "tflite" not in (quantize.formats or ("onnx", "tflite"))):
-        raise UsageError(f"--io-dtype {quantize.io_dtype} applies to TFLite int8 only",
-                         hint="keep int8 and tflite in --precisions/--formats, or leave --io-dtype out")
+    if quantize.io_dtype != "float32" and (
+        "int8" not in quantize.precisions or "tflite" not in (quantize.formats or ("onnx", "tflite"))
+    ):
+        raise UsageError(
+            f"--io-dtype {quantize.io_dtype} applies to TFLite int8 only",
+            hint="keep int8 and tflite in --precisions/--formats, or leave --io-dtype out",
+        )
     options = replace(options, quantize=quantize)
     device_keys(options.devices, options.connect)  # a malformed address fails here, before any work
     if options.demo:
@@ -99,5 +103,3 @@ def device_keys(devices: Sequence[str], connect: Any) -> dict[str, str]:
     if LOCAL not in keys.values():
         keys = {LOCAL: LOCAL, **keys}
     return keys
-
-

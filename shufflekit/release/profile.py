@@ -57,16 +57,29 @@ def stage_profile(ctx: Context) -> None:
     artifacts = manifest.artifacts
     settings = options.profile.to_dict()
     if options.data is not None and options.profile.parity:
-        settings["device_accuracy"] = {"data": data_fingerprint(str(options.data)), "max_drop": options.max_drop,
-                                       "samples": options.device_accuracy_samples}
+        settings["device_accuracy"] = {
+            "data": data_fingerprint(str(options.data)),
+            "max_drop": options.max_drop,
+            "samples": options.device_accuracy_samples,
+        }
     plans: dict[str, list[Planned[Artifact]]] = {}
     for address, key in keys.items():
         planned = []
         for artifact in artifacts:
             tool = native_tool(ctx, key, artifact)
-            unit = Unit("profile", f"{key} {artifact.name}",
-                        fingerprint("profile", {"artifact": artifact.sha256, "device": key, "settings": settings,
-                                                "tool": tool.sha256 if tool is not None else None}))
+            unit = Unit(
+                "profile",
+                f"{key} {artifact.name}",
+                fingerprint(
+                    "profile",
+                    {
+                        "artifact": artifact.sha256,
+                        "device": key,
+                        "settings": settings,
+                        "tool": tool.sha256 if tool is not None else None,
+                    },
+                ),
+            )
             planned.append(Planned(unit, artifact, partial(_still_measured, ctx, key, artifact)))
         plan = ctx.pending(planned, manifest)
         if plan:
@@ -75,12 +88,10 @@ def stage_profile(ctx: Context) -> None:
         return
     ctx.device_accuracy = _device_accuracy_images(ctx, manifest)
     # a worker records its own device's failures; anything else (a bug) is raised after the others finish
-    per_device({address: partial(_device_worker, ctx, address, keys[address], plan)
-                for address, plan in plans.items()})
+    per_device({address: partial(_device_worker, ctx, address, keys[address], plan) for address, plan in plans.items()})
 
 
-def _device_worker(ctx: Context, address: str, key: str, plan: list[Planned[Artifact]],
-                   stop: threading.Event) -> None:
+def _device_worker(ctx: Context, address: str, key: str, plan: list[Planned[Artifact]], stop: threading.Event) -> None:
     """Measure ``plan`` on one device. A device that cannot be used (unreachable, refused login, no
     Python, numpy or runtime) fails as a whole, checked once before the first artifact; after that, an
     artifact the device cannot run (a runtime too old for an operator, a missing delegate) fails alone
@@ -105,10 +116,18 @@ def _device_worker(ctx: Context, address: str, key: str, plan: list[Planned[Arti
         started = time.perf_counter()
         try:
             native = options.native if native_tool(ctx, key, artifact) is not None else None
-            report = profile_folder(ctx.folder, [artifact.name], settings=options.profile, device=address,
-                                    connect=options.connect, native=native, accuracy=ctx.device_accuracy,
-                                    max_drop=options.max_drop, judge=device_parity,
-                                    progress=partial(_device_progress, ctx, key, index, len(plan)))
+            report = profile_folder(
+                ctx.folder,
+                [artifact.name],
+                settings=options.profile,
+                device=address,
+                connect=options.connect,
+                native=native,
+                accuracy=ctx.device_accuracy,
+                max_drop=options.max_drop,
+                judge=device_parity,
+                progress=partial(_device_progress, ctx, key, index, len(plan)),
+            )
         except ShufflekitError as exc:
             if stop.is_set():  # interrupted: the runner was stopped, not refused by the device
                 return

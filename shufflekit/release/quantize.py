@@ -39,7 +39,10 @@ def unit_options(ctx: Context, fmt: str, precisions: tuple[str, ...]) -> Quantiz
     # the accuracy-aware recipe fallback, judged on the data's labelled images
     gated = onnx_quantized and options.data is not None and _labelled(ctx, str(options.data))
     return replace(
-        q, precisions=precisions, formats=(fmt,), calib=calib,
+        q,
+        precisions=precisions,
+        formats=(fmt,),
+        calib=calib,
         calib_samples=options.calib_samples if calib is not None else DEFAULT_CALIB_SAMPLES,
         calibration=q.calibration if fmt == "onnx" and int8 else "minmax",
         io_dtype=q.io_dtype if fmt == "tflite" and int8 else "float32",
@@ -48,9 +51,12 @@ def unit_options(ctx: Context, fmt: str, precisions: tuple[str, ...]) -> Quantiz
         weight_type=q.weight_type if onnx_quantized else None,
         target=q.target if onnx_quantized else "any",
         gate_data=options.data if gated else None,
-        max_drop=options.max_drop if gated else None, gate_limit=options.eval_limit if gated else None,
+        max_drop=options.max_drop if gated else None,
+        gate_limit=options.eval_limit if gated else None,
         skip_recipes=tuple(sorted(r for r in q.skip_recipes if r.split(":")[0] in precisions))
-        if onnx_quantized else ())
+        if onnx_quantized
+        else (),
+    )
 
 
 def _quant_units(ctx: Context, parent: Artifact) -> list[tuple[Unit, str, str]]:
@@ -58,9 +64,12 @@ def _quant_units(ctx: Context, parent: Artifact) -> list[tuple[Unit, str, str]]:
     units = []
     for fmt in q.formats or FORMATS:
         for precision in q.precisions:
-            inputs = {"parent_sha256": parent.sha256, "format": fmt, "precision": precision,
-                      **options_inputs(unit_options(ctx, fmt, (precision,)), exclude=_NOT_FINGERPRINTED,
-                                       data=_DATA_FIELDS)}
+            inputs = {
+                "parent_sha256": parent.sha256,
+                "format": fmt,
+                "precision": precision,
+                **options_inputs(unit_options(ctx, fmt, (precision,)), exclude=_NOT_FINGERPRINTED, data=_DATA_FIELDS),
+            }
             units.append((Unit("quantize", f"{fmt}:{precision}", fingerprint("quantize", inputs)), fmt, precision))
     return units
 
@@ -70,8 +79,9 @@ def _io_dtype(ctx: Context, fmt: str, precision: str) -> str:
     return io_dtype if fmt == "tflite" and precision == "int8" else "float32"
 
 
-def _made_from(manifest: Manifest, parent: Artifact, fmt: str, precision: str,
-               io_dtype: str = "float32") -> Artifact | None:
+def _made_from(
+    manifest: Manifest, parent: Artifact, fmt: str, precision: str, io_dtype: str = "float32"
+) -> Artifact | None:
     """The release's own file of that format and precision (with the release's input/output type), made
     from ``parent``; other variants `shufflekit quantize` may have added are left alone."""
     name = artifact_filename(parent.meta.model, fmt, precision, f"{io_dtype}io" if io_dtype != "float32" else "")
@@ -107,8 +117,7 @@ def stage_quantize(ctx: Context) -> None:
         fmt = batch[0].item[0]
         options = unit_options(ctx, fmt, tuple(plan.item[1] for plan in batch))
         work = partial(export_quantize.quantize_release, ctx.folder, options, progress=ctx.progress, gate=TOOLS)
-        ctx.run(batch, work,
-                outputs=lambda plan, _: _made_output(ctx, parent, *plan.item))
+        ctx.run(batch, work, outputs=lambda plan, _: _made_output(ctx, parent, *plan.item))
 
 
 def _still_made(ctx: Context, parent: Artifact, fmt: str, precision: str, io_dtype: str) -> bool:
@@ -161,8 +170,9 @@ def recipes_failed_on_devices(ctx: Context) -> dict[str, str]:
             continue
         for device, entry in row.device_accuracy.items():
             if not entry.get("passed"):
-                found.setdefault(key, f"{device} (top-1 {entry.get('top1')}% vs PyTorch's "
-                                      f"{entry.get('pytorch_top1')}%)")
+                found.setdefault(
+                    key, f"{device} (top-1 {entry.get('top1')}% vs PyTorch's {entry.get('pytorch_top1')}%)"
+                )
         for device, errors in ctx.artifact_errors.items():  # a device whose runtime has no kernel for it
             if "has no kernel for" in errors.get(row.name, ""):
                 found.setdefault(key, f"{device} (it does not load there: no kernel)")
@@ -173,9 +183,15 @@ def recipes_failed_on_devices(ctx: Context) -> dict[str, str]:
             current = manifest.results(RELEASE_KIND).get(RECIPE_SKIPS, {})
             if current.get("parent_sha256") != parent:  # recorded for another model: void
                 current = {}
-            manifest.record(RecipeFallback(skip=tuple(sorted(set(current.get("skip", [])) | set(found))),
-                                           why={**current.get("why", {}), **found}, parent_sha256=parent,
-                                           measured_at=""), RECIPE_SKIPS)
+            manifest.record(
+                RecipeFallback(
+                    skip=tuple(sorted(set(current.get("skip", [])) | set(found))),
+                    why={**current.get("why", {}), **found},
+                    parent_sha256=parent,
+                    measured_at="",
+                ),
+                RECIPE_SKIPS,
+            )
     return found
 
 
@@ -196,8 +212,11 @@ def recipe_fallback_notes(ctx: Context) -> list[str]:
     why = _recorded_skips(ctx.manifest).get("why") or {}
     if not why:
         return []
-    return ["recipe fallback: " + "; ".join(f"{recipe} failed on {where}" for recipe, where in sorted(why.items()))
-            + "; made again with the next recipe"]
+    return [
+        "recipe fallback: "
+        + "; ".join(f"{recipe} failed on {where}" for recipe, where in sorted(why.items()))
+        + "; made again with the next recipe"
+    ]
 
 
 def with_recorded_recipe_skips(ctx: Context) -> Any:
@@ -207,5 +226,3 @@ def with_recorded_recipe_skips(ctx: Context) -> Any:
         return ctx.options
     q = ctx.options.quantize
     return replace(ctx.options, quantize=replace(q, skip_recipes=tuple(sorted(set(q.skip_recipes) | set(recorded)))))
-
-

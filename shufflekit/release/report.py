@@ -24,8 +24,11 @@ def record_release_facts(ctx: Context) -> None:
     current = manifest.results(RELEASE_KIND)
     updates: dict[str, dict[str, Any]] = {}
     model = current.get("model", {})
-    if model.get("model") != meta.model or model.get("input_size") != meta.input_size \
-            or model.get("num_classes") != meta.num_classes:
+    if (
+        model.get("model") != meta.model
+        or model.get("input_size") != meta.input_size
+        or model.get("num_classes") != meta.num_classes
+    ):
         facts: dict[str, Any] = {"model": meta.model, "input_size": meta.input_size, "num_classes": meta.num_classes}
         try:
             from ..models.complexity import model_complexity

@@ -81,19 +81,28 @@ class ReleaseReport:
         """Device failures first (exit 2: the environment), then failed checks (exit 1)."""
         if self.device_errors or self.artifact_errors:
             parts = [f"{device} could not be used ({error})" for device, error in self.device_errors.items()]
-            parts += [f"{name} did not run on {device} ({error})"
-                      for device, errors in self.artifact_errors.items() for name, error in errors.items()]
-            raise DeviceError(f"profiling failed: {'; '.join(parts)}; every other result was kept",
-                              hint="fix the device (or the artifact) and run the same command again: only what "
-                                   "is missing runs")
+            parts += [
+                f"{name} did not run on {device} ({error})"
+                for device, errors in self.artifact_errors.items()
+                for name, error in errors.items()
+            ]
+            raise DeviceError(
+                f"profiling failed: {'; '.join(parts)}; every other result was kept",
+                hint="fix the device (or the artifact) and run the same command again: only what is missing runs",
+            )
         failed = self.parity_failures + self.accuracy_failures
         if failed:
-            raise CheckFailed(f"release checks failed: {'; '.join(failed)}",
-                              hint=f"see {self.html.name} and the table above")
+            raise CheckFailed(
+                f"release checks failed: {'; '.join(failed)}", hint=f"see {self.html.name} and the table above"
+            )
 
 
-def release(options: ReleaseOptions, *, progress: ProgressFn | None = None,
-            on_event: Callable[[UnitOutcome], None] | None = None) -> ReleaseReport:
+def release(
+    options: ReleaseOptions,
+    *,
+    progress: ProgressFn | None = None,
+    on_event: Callable[[UnitOutcome], None] | None = None,
+) -> ReleaseReport:
     """Run every stage into ``options.out``; see the module docstring. Returns what ran and what failed;
     the caller prints it and calls ``raise_if_failed``."""
     started = time.perf_counter()
@@ -118,8 +127,12 @@ def release(options: ReleaseOptions, *, progress: ProgressFn | None = None,
         skips = recipes_failed_on_devices(ctx)  # a device's own kernels lost accuracy with a recipe
         if not skips:
             break
-        ctx.options = options = replace(options, quantize=replace(
-            options.quantize, skip_recipes=tuple(sorted(set(options.quantize.skip_recipes) | set(skips)))))
+        ctx.options = options = replace(
+            options,
+            quantize=replace(
+                options.quantize, skip_recipes=tuple(sorted(set(options.quantize.skip_recipes) | set(skips)))
+            ),
+        )
         for device in [d for d, errors in ctx.artifact_errors.items() if not errors]:
             del ctx.artifact_errors[device]
     ctx.notes.extend(recipe_fallback_notes(ctx))
@@ -131,8 +144,14 @@ def release(options: ReleaseOptions, *, progress: ProgressFn | None = None,
     record_release_facts(ctx)
     stage_report(ctx)
 
-    report = ReleaseReport(folder, ctx.log, list(dict.fromkeys(ctx.notes)), dict(ctx.device_errors),
-                           {d: dict(e) for d, e in ctx.artifact_errors.items()}, seconds=time.perf_counter() - started)
+    report = ReleaseReport(
+        folder,
+        ctx.log,
+        list(dict.fromkeys(ctx.notes)),
+        dict(ctx.device_errors),
+        {d: dict(e) for d, e in ctx.artifact_errors.items()},
+        seconds=time.perf_counter() - started,
+    )
     _collect_failures(report)
     return report
 
@@ -154,6 +173,8 @@ def _collect_failures(report: ReleaseReport) -> None:
             if row.accuracy_passed is not False and not entry.get("passed"):
                 report.accuracy_failures.append(f"accuracy {row.name} on {device}: {entry.get('failure')}")
         if row.accuracy_passed is False:
-            report.accuracy_failures.append(f"accuracy {row.name}: top-1 {row.top1}% ({row.top1_delta:+.1f} points)"
-                                            if row.top1 is not None and row.top1_delta is not None
-                                            else f"accuracy {row.name}: failed the gate")
+            report.accuracy_failures.append(
+                f"accuracy {row.name}: top-1 {row.top1}% ({row.top1_delta:+.1f} points)"
+                if row.top1 is not None and row.top1_delta is not None
+                else f"accuracy {row.name}: failed the gate"
+            )

@@ -48,8 +48,9 @@ def options_inputs(options: Any, *, exclude: Collection[str] = (), data: Collect
 
 def fingerprint(unit: str, inputs: Mapping[str, Any]) -> str:
     """sha256 of the unit's name, its inputs (sha256s of files, options) and shufflekit's version."""
-    canonical = json.dumps({"unit": unit, "inputs": inputs, "shufflekit": __version__}, sort_keys=True,
-                           separators=(",", ":"), default=str)
+    canonical = json.dumps(
+        {"unit": unit, "inputs": inputs, "shufflekit": __version__}, sort_keys=True, separators=(",", ":"), default=str
+    )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -117,13 +118,27 @@ def is_done(folder: Path, manifest: Manifest | None, unit: Unit) -> bool:
     return True
 
 
-def mark_done(folder: Path, unit: Unit, outputs: Mapping[str, str] = (), seconds: float = 0.0,  # type: ignore[assignment]
-              **extra: Any) -> None:
+def mark_done(
+    folder: Path,
+    unit: Unit,
+    outputs: Mapping[str, str] = (),
+    seconds: float = 0.0,  # type: ignore[assignment]
+    **extra: Any,
+) -> None:
     """Record a finished unit: its fingerprint and the sha256 of each file it made."""
     with update_manifest(folder) as manifest:
-        manifest.record(StageRecord.from_dict({"fingerprint": unit.fingerprint, "outputs": dict(outputs or {}),
-                                               "seconds": round(seconds, 3), "finished_at": utc_now(), **extra}),
-                        unit.key)
+        manifest.record(
+            StageRecord.from_dict(
+                {
+                    "fingerprint": unit.fingerprint,
+                    "outputs": dict(outputs or {}),
+                    "seconds": round(seconds, 3),
+                    "finished_at": utc_now(),
+                    **extra,
+                }
+            ),
+            unit.key,
+        )
 
 
 def outputs_of(folder: Path, names: list[str]) -> dict[str, str]:

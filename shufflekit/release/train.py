@@ -38,7 +38,12 @@ def stage_train(ctx: Context) -> Path:
         checkpoint.unlink()
         result = train(config, checkpoint, resume=False, progress=ctx.progress)
     top1 = result.val_top1
-    ctx.finish(unit, time.perf_counter() - started, outputs_of(ctx.folder, [checkpoint.name]),
-               f"{options.demo_epochs} epochs, validation top-1 {top1:.1f}%" if top1 is not None
-               else f"{options.demo_epochs} epochs")
+    ctx.finish(
+        unit,
+        time.perf_counter() - started,
+        outputs_of(ctx.folder, [checkpoint.name]),
+        f"{options.demo_epochs} epochs, validation top-1 {top1:.1f}%"
+        if top1 is not None
+        else f"{options.demo_epochs} epochs",
+    )
     return checkpoint

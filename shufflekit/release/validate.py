@@ -22,15 +22,28 @@ def stage_validate(ctx: Context) -> None:
 
     manifest = Manifest.load(ctx.folder)
     reference_sha = (manifest.reference or {}).get("sha256")
-    plans = [Planned(Unit("validate", a.name, fingerprint("validate", {"artifact": a.sha256,
-                                                                       "reference": reference_sha})),
-                     a, partial(fresh, ctx, "parity", a)) for a in manifest.artifacts]
+    plans = [
+        Planned(
+            Unit("validate", a.name, fingerprint("validate", {"artifact": a.sha256, "reference": reference_sha})),
+            a,
+            partial(fresh, ctx, "parity", a),
+        )
+        for a in manifest.artifacts
+    ]
     pending = ctx.pending(plans, manifest)
 
     def note(plan: Planned[Artifact], report: object) -> str:
         result = {r.artifact: r for r in report.results}.get(plan.item.name)  # type: ignore[attr-defined]
-        return "pass" if result is not None and result.passed else \
-            f"FAIL: {result.failures[0]}" if result is not None else "no result"
+        return (
+            "pass"
+            if result is not None and result.passed
+            else f"FAIL: {result.failures[0]}"
+            if result is not None
+            else "no result"
+        )
 
-    ctx.run(pending, lambda: validate_release(ctx.folder, select=[p.item.name for p in pending], progress=ctx.progress),
-            note=note)
+    ctx.run(
+        pending,
+        lambda: validate_release(ctx.folder, select=[p.item.name for p in pending], progress=ctx.progress),
+        note=note,
+    )

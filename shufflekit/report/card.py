@@ -36,8 +36,11 @@ def pick(view: ReleaseView, fmt: str, prefer: tuple[str, ...]) -> ArtifactRow | 
     rows = [r for r in view.rows if r.artifact.format == fmt]
     for precision in prefer:
         for row in rows:
-            if row.artifact.precision == precision and row.parity_passed is not False \
-                    and row.accuracy_passed is not False:
+            if (
+                row.artifact.precision == precision
+                and row.parity_passed is not False
+                and row.accuracy_passed is not False
+            ):
                 return row
     return rows[0] if rows else None
 
@@ -67,7 +70,7 @@ def write_card(view: ReleaseView) -> str:
     if facts is not None and facts.params:
         details.append(f"{facts.params / 1e6:.2f}M parameters")
     if facts is not None and facts.mult_adds:
-        details.append(f"{facts.mult_adds / 1e6:.1f}M multiply-adds per image (the papers' \"FLOPs\")")
+        details.append(f'{facts.mult_adds / 1e6:.1f}M multiply-adds per image (the papers\' "FLOPs")')
     if details:
         out.append(", ".join(details) + ".")
     out += ["", _source_line(view), ""]
@@ -76,31 +79,48 @@ def write_card(view: ReleaseView) -> str:
         out.append(f"- **{verdict.word}** {verdict.headline()}")
         out += [f"  - {reason}" for reason in verdict.reasons()]
     if view.emulated:
-        out.append("- Emulated devices: parity and accuracy are the device's own kernels; their latency is the "
-                   "emulator's and is not shown as the device's speed.")
+        out.append(
+            "- Emulated devices: parity and accuracy are the device's own kernels; their latency is the "
+            "emulator's and is not shown as the device's speed."
+        )
     out.append("")
 
-    out += ["## Preprocessing", "",
-            f"1. Decode to RGB; resize the shorter side to {pre.resize_size} px (bilinear).",
-            f"2. Center-crop {pre.input_size}x{pre.input_size}.",
-            "3. Scale to [0, 1] (divide by 255).",
-            f"4. Normalize per channel: (x - mean) / std with mean = {list(pre.mean)}, std = {list(pre.std)}.",
-            "5. Lay out as each file's input says: ONNX takes NCHW, TFLite NHWC (batch 1).", "",
-            "Inputs and outputs per file:", ""]
+    out += [
+        "## Preprocessing",
+        "",
+        f"1. Decode to RGB; resize the shorter side to {pre.resize_size} px (bilinear).",
+        f"2. Center-crop {pre.input_size}x{pre.input_size}.",
+        "3. Scale to [0, 1] (divide by 255).",
+        f"4. Normalize per channel: (x - mean) / std with mean = {list(pre.mean)}, std = {list(pre.std)}.",
+        "5. Lay out as each file's input says: ONNX takes NCHW, TFLite NHWC (batch 1).",
+        "",
+        "Inputs and outputs per file:",
+        "",
+    ]
     for row in view.rows:
         out.append(f"- `{row.name}`: {_io_notes(row.artifact)}")
     out += ["", "The output is logits; apply softmax for probabilities. Class i is line i+1 of `labels.txt`.", ""]
 
-    out += ["## Labels", "", f"{len(labels)} classes in `labels.txt` (one per line, in output order)"
-            + (": " + ", ".join(f"`{label}`" for label in labels) if len(labels) <= 30 else "."), ""]
+    out += [
+        "## Labels",
+        "",
+        f"{len(labels)} classes in `labels.txt` (one per line, in output order)"
+        + (": " + ", ".join(f"`{label}`" for label in labels) if len(labels) <= 30 else "."),
+        "",
+    ]
 
     columns, rows = artifact_table(view, full_sha=True)
     out += ["## Artifacts", "", _md_table(columns, rows), ""]
-    out.append("Parity: each file run in its runtime on the stored reference inputs and compared with PyTorch "
-               "(tolerances per format and precision; int8 judged by top-1 agreement). "
-               + ("Accuracy: top-1 on the evaluation data, Δ in points against PyTorch. " if view.has_accuracy
-                  else "Accuracy: not measured (released without --data). ")
-               + "Latency: median per image over the timed runs, on each device.")
+    out.append(
+        "Parity: each file run in its runtime on the stored reference inputs and compared with PyTorch "
+        "(tolerances per format and precision; int8 judged by top-1 agreement). "
+        + (
+            "Accuracy: top-1 on the evaluation data, Δ in points against PyTorch. "
+            if view.has_accuracy
+            else "Accuracy: not measured (released without --data). "
+        )
+        + "Latency: median per image over the timed runs, on each device."
+    )
     out.append("")
     if view.devices:
         out += ["## Devices", "", _md_table(DEVICE_COLUMNS, device_rows(view)), ""]
@@ -110,11 +130,16 @@ def write_card(view: ReleaseView) -> str:
 
     out += _how_to_run(view)
     tools = sorted({f"{k} {v}" for row in view.rows for k, v in row.artifact.tools.items()})
-    out += ["## Provenance", "",
-            "Everything above is read from `manifest.json` (sha256, sizes, tensor specs, preprocessing, labels, "
-            "parity, accuracy, latency per device, lineage, tool versions). `report.html` has the plots. "
-            "Rebuild both with `shufflekit report <this folder>`.", "",
-            "Tools: " + ", ".join(tools) + ".", ""]
+    out += [
+        "## Provenance",
+        "",
+        "Everything above is read from `manifest.json` (sha256, sizes, tensor specs, preprocessing, labels, "
+        "parity, accuracy, latency per device, lineage, tool versions). `report.html` has the plots. "
+        "Rebuild both with `shufflekit report <this folder>`.",
+        "",
+        "Tools: " + ", ".join(tools) + ".",
+        "",
+    ]
     return "\n".join(out)
 
 
@@ -124,11 +149,15 @@ def _source_line(view: ReleaseView) -> str:
     if source.get("kind") == "checkpoint":
         text = f"Weights: checkpoint sha256 `{str(source.get('checkpoint_sha256', ''))[:16]}`"
         if training.get("val_top1") is not None:
-            text += f", trained {training.get('epochs', '?')} epochs on {training.get('data', 'its data')} " \
-                    f"(validation top-1 {training['val_top1']:.1f}%)"
+            text += (
+                f", trained {training.get('epochs', '?')} epochs on {training.get('data', 'its data')} "
+                f"(validation top-1 {training['val_top1']:.1f}%)"
+            )
         return text + "."
-    return ("Weights: random (seed {}), with non-trivial BatchNorm statistics: for checking the toolchain, "
-            "not for predictions.".format(source.get("seed", "?")))
+    return (
+        "Weights: random (seed {}), with non-trivial BatchNorm statistics: for checking the toolchain, "
+        "not for predictions.".format(source.get("seed", "?"))
+    )
 
 
 def _how_to_run(view: ReleaseView) -> list[str]:
@@ -146,76 +175,108 @@ def _how_to_run(view: ReleaseView) -> list[str]:
         quant = spec.quantization
         if quant is not None:
             low, high = (-128, 127) if spec.dtype == "int8" else (0, 255)
-            feed = (f"val q = Math.round(v / {quant.scale:.8g}f) + {quant.zero_point}\n"
-                    f"        input.put(q.coerceIn({low}, {high}).toByte())  // {spec.dtype} input")
+            feed = (
+                f"val q = Math.round(v / {quant.scale:.8g}f) + {quant.zero_point}\n"
+                f"        input.put(q.coerceIn({low}, {high}).toByte())  // {spec.dtype} input"
+            )
             alloc = f"ByteBuffer.allocateDirect({size} * {size} * 3)"
         else:
             feed = "input.putFloat(v)"
             alloc = f"ByteBuffer.allocateDirect(4 * {size} * {size} * 3)"
-        out += [f"### Android (Kotlin, LiteRT / TensorFlow Lite): `{name}`", "",
-                "Add the LiteRT (or TensorFlow Lite) interpreter dependency to the app, put the .tflite file and "
-                "labels.txt in `assets/`, then:", "", "```kotlin",
-                f"val model = FileUtil.loadMappedFile(context, \"{name}\")",
-                "val interpreter = Interpreter(model, Interpreter.Options().setNumThreads(4))",
-                f"val bitmap = centerCrop(resizeShorterSide(source, {pre.resize_size}), {size})  // RGB, {size}x{size}",
-                f"val mean = floatArrayOf({mean}); val std = floatArrayOf({std})",
-                f"val input = {alloc}.order(ByteOrder.nativeOrder())",
-                f"for (y in 0 until {size}) for (x in 0 until {size}) {{",
-                "    val p = bitmap.getPixel(x, y)",
-                "    val rgb = intArrayOf((p shr 16) and 0xFF, (p shr 8) and 0xFF, p and 0xFF)",
-                "    for (c in 0 until 3) {",
-                "        val v = (rgb[c] / 255f - mean[c]) / std[c]",
-                f"        {feed}",
-                "    }",
-                "}",
-                _kotlin_output(mobile.artifact, classes),
-                "```", ""]
-        out += [f"### iOS (Swift, TensorFlowLiteSwift): `{name}`", "", "```swift",
-                "import TensorFlowLite",
-                f"let path = Bundle.main.path(forResource: \"{name.rsplit('.', 1)[0]}\", ofType: \"tflite\")!",
-                "let interpreter = try Interpreter(modelPath: path)",
-                "try interpreter.allocateTensors()",
-                f"// inputData: {size}x{size}x3 values, row-major RGB, normalized as in Preprocessing"
-                + (f", then quantized to {spec.dtype}" if quant is not None else " (Float32)"),
-                "try interpreter.copy(inputData, toInputAt: 0)",
-                "try interpreter.invoke()",
-                "let output = try interpreter.output(at: 0)",
-                _swift_output(mobile.artifact),
-                "```", ""]
-    out += ["### Python", "", "```python", "import numpy as np", "from PIL import Image", "",
-            f"MEAN, STD = np.array({list(pre.mean)}, np.float32), np.array({list(pre.std)}, np.float32)",
-            "labels = open('labels.txt').read().splitlines()", "",
-            "def preprocess(path):",
-            "    image = Image.open(path).convert('RGB')",
-            "    w, h = image.size  # shorter side to %d, as torchvision's Resize" % pre.resize_size,
-            f"    size = ({pre.resize_size}, int({pre.resize_size} * h / w)) if w <= h else "
-            f"(int({pre.resize_size} * w / h), {pre.resize_size})",
-            "    image = image.resize(size, Image.BILINEAR)",
-            f"    left, top = round((image.width - {size}) / 2), round((image.height - {size}) / 2)",
-            f"    image = image.crop((left, top, left + {size}, top + {size}))",
-            "    x = (np.asarray(image, np.float32) / 255 - MEAN) / STD",
-            "    return x[None]  # NHWC, batch 1", ""]
+        out += [
+            f"### Android (Kotlin, LiteRT / TensorFlow Lite): `{name}`",
+            "",
+            "Add the LiteRT (or TensorFlow Lite) interpreter dependency to the app, put the .tflite file and "
+            "labels.txt in `assets/`, then:",
+            "",
+            "```kotlin",
+            f'val model = FileUtil.loadMappedFile(context, "{name}")',
+            "val interpreter = Interpreter(model, Interpreter.Options().setNumThreads(4))",
+            f"val bitmap = centerCrop(resizeShorterSide(source, {pre.resize_size}), {size})  // RGB, {size}x{size}",
+            f"val mean = floatArrayOf({mean}); val std = floatArrayOf({std})",
+            f"val input = {alloc}.order(ByteOrder.nativeOrder())",
+            f"for (y in 0 until {size}) for (x in 0 until {size}) {{",
+            "    val p = bitmap.getPixel(x, y)",
+            "    val rgb = intArrayOf((p shr 16) and 0xFF, (p shr 8) and 0xFF, p and 0xFF)",
+            "    for (c in 0 until 3) {",
+            "        val v = (rgb[c] / 255f - mean[c]) / std[c]",
+            f"        {feed}",
+            "    }",
+            "}",
+            _kotlin_output(mobile.artifact, classes),
+            "```",
+            "",
+        ]
+        out += [
+            f"### iOS (Swift, TensorFlowLiteSwift): `{name}`",
+            "",
+            "```swift",
+            "import TensorFlowLite",
+            f'let path = Bundle.main.path(forResource: "{name.rsplit(".", 1)[0]}", ofType: "tflite")!',
+            "let interpreter = try Interpreter(modelPath: path)",
+            "try interpreter.allocateTensors()",
+            f"// inputData: {size}x{size}x3 values, row-major RGB, normalized as in Preprocessing"
+            + (f", then quantized to {spec.dtype}" if quant is not None else " (Float32)"),
+            "try interpreter.copy(inputData, toInputAt: 0)",
+            "try interpreter.invoke()",
+            "let output = try interpreter.output(at: 0)",
+            _swift_output(mobile.artifact),
+            "```",
+            "",
+        ]
+    out += [
+        "### Python",
+        "",
+        "```python",
+        "import numpy as np",
+        "from PIL import Image",
+        "",
+        f"MEAN, STD = np.array({list(pre.mean)}, np.float32), np.array({list(pre.std)}, np.float32)",
+        "labels = open('labels.txt').read().splitlines()",
+        "",
+        "def preprocess(path):",
+        "    image = Image.open(path).convert('RGB')",
+        "    w, h = image.size  # shorter side to %d, as torchvision's Resize" % pre.resize_size,
+        f"    size = ({pre.resize_size}, int({pre.resize_size} * h / w)) if w <= h else "
+        f"(int({pre.resize_size} * w / h), {pre.resize_size})",
+        "    image = image.resize(size, Image.BILINEAR)",
+        f"    left, top = round((image.width - {size}) / 2), round((image.height - {size}) / 2)",
+        f"    image = image.crop((left, top, left + {size}, top + {size}))",
+        "    x = (np.asarray(image, np.float32) / 255 - MEAN) / STD",
+        "    return x[None]  # NHWC, batch 1",
+        "",
+    ]
     if python_onnx is not None:
-        out += [f"# ONNX Runtime (pip install onnxruntime): {python_onnx.name}",
-                "import onnxruntime as ort",
-                f"session = ort.InferenceSession('{python_onnx.name}', providers=['CPUExecutionProvider'])",
-                f"logits = session.run(None, {{'{python_onnx.artifact.input.name}': "
-                "preprocess('image.jpg').transpose(0, 3, 1, 2)})[0]",
-                "print(labels[int(logits.argmax())])", ""]
+        out += [
+            f"# ONNX Runtime (pip install onnxruntime): {python_onnx.name}",
+            "import onnxruntime as ort",
+            f"session = ort.InferenceSession('{python_onnx.name}', providers=['CPUExecutionProvider'])",
+            f"logits = session.run(None, {{'{python_onnx.artifact.input.name}': "
+            "preprocess('image.jpg').transpose(0, 3, 1, 2)})[0]",
+            "print(labels[int(logits.argmax())])",
+            "",
+        ]
     if mobile is not None:
         spec = mobile.artifact.input
-        out += [f"# LiteRT (pip install ai-edge-litert; on boards tflite-runtime): {mobile.name}",
-                "from ai_edge_litert.interpreter import Interpreter",
-                f"interpreter = Interpreter(model_path='{mobile.name}')",
-                "interpreter.allocate_tensors()",
-                "inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]",
-                "x = preprocess('image.jpg')"]
+        out += [
+            f"# LiteRT (pip install ai-edge-litert; on boards tflite-runtime): {mobile.name}",
+            "from ai_edge_litert.interpreter import Interpreter",
+            f"interpreter = Interpreter(model_path='{mobile.name}')",
+            "interpreter.allocate_tensors()",
+            "inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]",
+            "x = preprocess('image.jpg')",
+        ]
         if spec.quantization is not None:
-            out += ["scale, zero = inp['quantization']",
-                    "x = np.clip(np.round(x / scale) + zero, -128 if inp['dtype'] == np.int8 else 0, "
-                    "127 if inp['dtype'] == np.int8 else 255).astype(inp['dtype'])"]
-        out += ["interpreter.set_tensor(inp['index'], x)", "interpreter.invoke()",
-                "y = interpreter.get_tensor(out['index'])"]
+            out += [
+                "scale, zero = inp['quantization']",
+                "x = np.clip(np.round(x / scale) + zero, -128 if inp['dtype'] == np.int8 else 0, "
+                "127 if inp['dtype'] == np.int8 else 255).astype(inp['dtype'])",
+            ]
+        out += [
+            "interpreter.set_tensor(inp['index'], x)",
+            "interpreter.invoke()",
+            "y = interpreter.get_tensor(out['index'])",
+        ]
         if mobile.artifact.outputs[0].quantization is not None:
             out += ["scale, zero = out['quantization']", "y = (y.astype(np.float32) - zero) * scale"]
         out += ["print(labels[int(y.argmax())])"]
@@ -226,25 +287,33 @@ def _how_to_run(view: ReleaseView) -> list[str]:
 def _kotlin_output(artifact: Artifact, classes: int) -> str:
     spec = artifact.outputs[0]
     if spec.quantization is None:
-        return (f"val logits = Array(1) {{ FloatArray({classes}) }}\n"
-                "interpreter.run(input, logits)\n"
-                "val best = logits[0].indices.maxByOrNull { logits[0][it] }!!  // index into labels.txt")
+        return (
+            f"val logits = Array(1) {{ FloatArray({classes}) }}\n"
+            "interpreter.run(input, logits)\n"
+            "val best = logits[0].indices.maxByOrNull { logits[0][it] }!!  // index into labels.txt"
+        )
     q = spec.quantization
-    return (f"val raw = Array(1) {{ ByteArray({classes}) }}\n"
-            "interpreter.run(input, raw)\n"
-            f"val logits = raw[0].map {{ (it - {q.zero_point}) * {q.scale:.8g}f }}\n"
-            "val best = logits.indices.maxByOrNull { logits[it] }!!  // index into labels.txt")
+    return (
+        f"val raw = Array(1) {{ ByteArray({classes}) }}\n"
+        "interpreter.run(input, raw)\n"
+        f"val logits = raw[0].map {{ (it - {q.zero_point}) * {q.scale:.8g}f }}\n"
+        "val best = logits.indices.maxByOrNull { logits[it] }!!  // index into labels.txt"
+    )
 
 
 def _swift_output(artifact: Artifact) -> str:
     spec = artifact.outputs[0]
     if spec.quantization is None:
-        return ("let logits = output.data.withUnsafeBytes { Array($0.bindMemory(to: Float32.self)) }\n"
-                "let best = logits.indices.max { logits[$0] < logits[$1] }!  // index into labels.txt")
+        return (
+            "let logits = output.data.withUnsafeBytes { Array($0.bindMemory(to: Float32.self)) }\n"
+            "let best = logits.indices.max { logits[$0] < logits[$1] }!  // index into labels.txt"
+        )
     q = spec.quantization
-    return ("let raw = [Int8](output.data)\n"
-            f"let logits = raw.map {{ (Float32($0) - {q.zero_point}) * {q.scale:.8g} }}\n"
-            "let best = logits.indices.max { logits[$0] < logits[$1] }!  // index into labels.txt")
+    return (
+        "let raw = [Int8](output.data)\n"
+        f"let logits = raw.map {{ (Float32($0) - {q.zero_point}) * {q.scale:.8g} }}\n"
+        "let best = logits.indices.max { logits[$0] < logits[$1] }!  // index into labels.txt"
+    )
 
 
 def labels_text(view: ReleaseView) -> str:

@@ -34,8 +34,12 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _table(columns: list[str], rows: list[list[str]], numeric: set[int] = frozenset(),  # type: ignore[assignment]
-           failing: frozenset[str] = frozenset()) -> str:
+def _table(
+    columns: list[str],
+    rows: list[list[str]],
+    numeric: set[int] = frozenset(),  # type: ignore[assignment]
+    failing: frozenset[str] = frozenset(),
+) -> str:
     head = "".join(f"<th>{_e(c)}</th>" for c in columns)
     body = []
     for row in rows:
@@ -47,30 +51,34 @@ def _table(columns: list[str], rows: list[list[str]], numeric: set[int] = frozen
                 cls = "pass"
             elif "FAIL" in text or text in failing:  # a failing file is red wherever it appears
                 cls = "fail"
-            cells.append(f"<td class=\"{cls}\">{_e(text)}</td>" if cls else f"<td>{_e(text)}</td>")
+            cells.append(f'<td class="{cls}">{_e(text)}</td>' if cls else f"<td>{_e(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
 def _figure(png: bytes | None, alt: str, caption: str) -> str:
     if png is None:
-        return f"<p class=\"note\">{_e(alt)}: no figures recorded.</p>"
+        return f'<p class="note">{_e(alt)}: no figures recorded.</p>'
     data = base64.b64encode(png).decode("ascii")
-    return (f"<figure><img alt=\"{_e(alt)}\" src=\"data:image/png;base64,{data}\">"
-            f"<figcaption>{_e(caption)}</figcaption></figure>")
+    return (
+        f'<figure><img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{_e(caption)}</figcaption></figure>"
+    )
 
 
 def _badges(view: ReleaseView) -> str:
     parity = [r.parity_passed for r in view.rows if r.parity_passed is not None]
-    items = [f"{len(view.rows)} artifacts",
-             f"parity: {sum(parity)}/{len(parity)} pass" if parity else "parity: not run"]
+    items = [
+        f"{len(view.rows)} artifacts",
+        f"parity: {sum(parity)}/{len(parity)} pass" if parity else "parity: not run",
+    ]
     if view.has_accuracy:
         acc = [r.accuracy_passed for r in view.rows if r.accuracy_passed is not None]
         items.append(f"accuracy gate: {sum(acc)}/{len(acc)} pass" if acc else "accuracy measured")
     else:
         items.append("accuracy: not measured")
     items.append("devices: " + (", ".join(view.devices) or "none"))
-    return "<div class=\"badges\">" + "".join(f"<span>{_e(i)}</span>" for i in items) + "</div>"
+    return '<div class="badges">' + "".join(f"<span>{_e(i)}</span>" for i in items) + "</div>"
 
 
 def _op_types_table(view: ReleaseView) -> str:
@@ -80,17 +88,27 @@ def _op_types_table(view: ReleaseView) -> str:
             types = entry.op_types
             if not types:
                 continue
-            rows = [[t["op_type"], t.get("category", ""), str(t.get("count", "")), f"{t['ms']:.4f}",
-                     f"{t['share'] * 100:.1f}%"] for t in types[:8]]
-            parts.append(f"<h3 style=\"font-size:14px\">{_e(row.name)} @ {_e(device)}</h3>"
-                         + _table(["op type", "category", "count", "ms", "share"], rows, {2, 3, 4}))
-    return "".join(parts) or "<p class=\"note\">No operator profile recorded.</p>"
+            rows = [
+                [
+                    t["op_type"],
+                    t.get("category", ""),
+                    str(t.get("count", "")),
+                    f"{t['ms']:.4f}",
+                    f"{t['share'] * 100:.1f}%",
+                ]
+                for t in types[:8]
+            ]
+            parts.append(
+                f'<h3 style="font-size:14px">{_e(row.name)} @ {_e(device)}</h3>'
+                + _table(["op type", "category", "count", "ms", "share"], rows, {2, 3, 4})
+            )
+    return "".join(parts) or '<p class="note">No operator profile recorded.</p>'
 
 
 def _stages_table(view: ReleaseView) -> str:
     stages = view.manifest.results(StageRecord)
     if not stages:
-        return "<p class=\"note\">No release stages recorded (a folder made by single commands).</p>"
+        return '<p class="note">No release stages recorded (a folder made by single commands).</p>'
     totals: dict[str, list] = {}
     for name, entry in stages.items():
         total = totals.setdefault(name.split(" ")[0], [0, 0.0, ""])
@@ -98,11 +116,17 @@ def _stages_table(view: ReleaseView) -> str:
         total[1] += float(entry.seconds)
         total[2] = max(total[2], entry.finished_at)
     order = ["train", "export", "quantize", "validate", "evaluate", "profile", "report"]
-    rows = [[stage, str(count), f"{seconds:.1f}", finished] for stage, (count, seconds, finished)
-            in sorted(totals.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order))]
-    return (_table(["stage", "units", "seconds (when they ran)", "last finished"], rows, {1, 2})
-            + "<p class=\"note\">Each unit is recorded with the sha256 of its inputs and options; a rerun skips "
-              "the units whose inputs are unchanged and whose files are intact.</p>")
+    rows = [
+        [stage, str(count), f"{seconds:.1f}", finished]
+        for stage, (count, seconds, finished) in sorted(
+            totals.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)
+        )
+    ]
+    return (
+        _table(["stage", "units", "seconds (when they ran)", "last finished"], rows, {1, 2})
+        + '<p class="note">Each unit is recorded with the sha256 of its inputs and options; a rerun skips '
+        "the units whose inputs are unchanged and whose files are intact.</p>"
+    )
 
 
 def _verdict(view: ReleaseView) -> str:
@@ -111,11 +135,18 @@ def _verdict(view: ReleaseView) -> str:
     for verdict in view.verdicts():
         cls = "pass" if verdict.ship else "fail"
         reasons = "".join(f"<li>{_e(r)}</li>" for r in verdict.reasons())
-        items.append(f"<li class=\"{cls}\"><strong>{verdict.word}</strong> {_e(verdict.headline())}"
-                     + (f"<ul>{reasons}</ul>" if reasons else "") + "</li>")
-    note = ("<p class=\"note\">Emulated devices: parity and accuracy come from the device's own kernels; "
-            "their latency is the emulator's and is never shown as the device's speed.</p>" if view.emulated else "")
-    return f"<ul class=\"verdict\">{''.join(items)}</ul>{note}"
+        items.append(
+            f'<li class="{cls}"><strong>{verdict.word}</strong> {_e(verdict.headline())}'
+            + (f"<ul>{reasons}</ul>" if reasons else "")
+            + "</li>"
+        )
+    note = (
+        '<p class="note">Emulated devices: parity and accuracy come from the device\'s own kernels; '
+        "their latency is the emulator's and is never shown as the device's speed.</p>"
+        if view.emulated
+        else ""
+    )
+    return f'<ul class="verdict">{"".join(items)}</ul>{note}'
 
 
 def write_html(view: ReleaseView) -> str:
@@ -135,27 +166,39 @@ def write_html(view: ReleaseView) -> str:
     notes = view.notes
     body = [
         f"<h1>{_e(title)}</h1>",
-        f"<p class=\"sub\">{_e(meta.num_classes)} classes, {pre.input_size}x{pre.input_size} RGB input"
-        + (f", {_e(', '.join(complexity))}" if complexity else "") + f"; {len(view.rows)} files, {human_size(total)}."
+        f'<p class="sub">{_e(meta.num_classes)} classes, {pre.input_size}x{pre.input_size} RGB input'
+        + (f", {_e(', '.join(complexity))}" if complexity else "")
+        + f"; {len(view.rows)} files, {human_size(total)}."
         + "</p>",
-        "<h2>Verdict</h2>", _verdict(view),
+        "<h2>Verdict</h2>",
+        _verdict(view),
         _badges(view),
-        "<h2>Artifacts</h2>", _table(columns, rows, numeric, failing),
-        "<p class=\"note\">Parity: against PyTorch on the stored reference inputs. Top-1: accuracy on the evaluation "
+        "<h2>Artifacts</h2>",
+        _table(columns, rows, numeric, failing),
+        '<p class="note">Parity: against PyTorch on the stored reference inputs. Top-1: accuracy on the evaluation '
         "data, Δ in points against PyTorch. p50: median latency per image on each device.</p>",
         "<h2>Accuracy vs latency</h2>",
-        _figure(plots.accuracy_vs_latency(view), "accuracy vs latency",
-                "Like Figure 1 of the ShuffleNet V2 paper, measured on these devices: what matters is the speed on the "
-                "target device, not FLOPs."),
+        _figure(
+            plots.accuracy_vs_latency(view),
+            "accuracy vs latency",
+            "Like Figure 1 of the ShuffleNet V2 paper, measured on these devices: what matters is the speed on the "
+            "target device, not FLOPs.",
+        ),
         "<h2>Where the time goes</h2>",
-        _figure(plots.op_breakdown(view), "operator breakdown",
-                "Share of operator time per category (Figure 2 of the ShuffleNet V2 paper, on these devices)."),
+        _figure(
+            plots.op_breakdown(view),
+            "operator breakdown",
+            "Share of operator time per category (Figure 2 of the ShuffleNet V2 paper, on these devices).",
+        ),
         _op_types_table(view),
         "<h2>Latency distribution</h2>",
-        _figure(plots.latency_distribution(view), "latency distribution",
-                "Per-image latency over the timed runs of each artifact on each device."),
+        _figure(
+            plots.latency_distribution(view),
+            "latency distribution",
+            "Per-image latency over the timed runs of each artifact on each device.",
+        ),
         "<h2>Devices</h2>",
-        _table(DEVICE_COLUMNS, device_rows(view)) if view.devices else "<p class=\"note\">No latency measured.</p>",
+        _table(DEVICE_COLUMNS, device_rows(view)) if view.devices else '<p class="note">No latency measured.</p>',
         "<h2>Preprocessing and labels</h2>",
         f"<p>Resize the shorter side to {pre.resize_size}, center-crop {pre.input_size}, scale to [0, 1], "
         f"normalize with mean {_e(list(pre.mean))} and std {_e(list(pre.std))}; ONNX NCHW, TFLite NHWC. "
@@ -163,10 +206,16 @@ def write_html(view: ReleaseView) -> str:
     ]
     if notes:
         body += ["<h2>Notes</h2>", "<ul>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>"]
-    body += ["<h2>Release stages</h2>", _stages_table(view),
-             "<p class=\"note\">Written from <code>manifest.json</code>, the single source of truth; "
-             "<code>shufflekit report &lt;folder&gt;</code> rebuilds this page and README.md.</p>"]
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{_e(title)}</title><style>{_CSS}</style></head>\n<body><main>\n"
-            + "\n".join(body) + "\n</main></body></html>\n")
+    body += [
+        "<h2>Release stages</h2>",
+        _stages_table(view),
+        '<p class="note">Written from <code>manifest.json</code>, the single source of truth; '
+        "<code>shufflekit report &lt;folder&gt;</code> rebuilds this page and README.md.</p>",
+    ]
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head>\n<body><main>\n"
+        + "\n".join(body)
+        + "\n</main></body></html>\n"
+    )

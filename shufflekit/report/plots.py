@@ -16,10 +16,17 @@ from ..runtimes import opcategories
 from .view import ReleaseView, device_label
 
 _CATEGORY_COLORS = {
-    opcategories.CONV: "#1f77b4", opcategories.DEPTHWISE: "#aec7e8", opcategories.ELEMENTWISE: "#ff7f0e",
-    opcategories.SHUFFLE: "#d62728", opcategories.CONCAT_SPLIT: "#9467bd", opcategories.POOLING: "#2ca02c",
-    opcategories.FC: "#8c564b", opcategories.PAD: "#e377c2", opcategories.LAYOUT: "#7f7f7f",
-    opcategories.QUANT: "#bcbd22", opcategories.OTHER: "#17becf",
+    opcategories.CONV: "#1f77b4",
+    opcategories.DEPTHWISE: "#aec7e8",
+    opcategories.ELEMENTWISE: "#ff7f0e",
+    opcategories.SHUFFLE: "#d62728",
+    opcategories.CONCAT_SPLIT: "#9467bd",
+    opcategories.POOLING: "#2ca02c",
+    opcategories.FC: "#8c564b",
+    opcategories.PAD: "#e377c2",
+    opcategories.LAYOUT: "#7f7f7f",
+    opcategories.QUANT: "#bcbd22",
+    opcategories.OTHER: "#17becf",
 }
 
 
@@ -27,8 +34,9 @@ def _pyplot():  # noqa: ANN202 - matplotlib is optional and imported lazily
     try:
         import matplotlib
     except ImportError:
-        raise BackendMissingError("the report's plots need matplotlib",
-                                  hint="install it with: pip install 'shufflekit[report]'") from None
+        raise BackendMissingError(
+            "the report's plots need matplotlib", hint="install it with: pip install 'shufflekit[report]'"
+        ) from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -64,8 +72,15 @@ def accuracy_vs_latency(view: ReleaseView) -> bytes | None:
             y = row.top1 if with_accuracy else row.artifact.size_bytes / 1e6
             if x is None or y is None:
                 continue
-            ax.scatter([x], [y], s=46, color=get_precision(row.artifact.precision).color,
-                       marker=get_format(row.artifact.format).marker, zorder=3, label=row.key)
+            ax.scatter(
+                [x],
+                [y],
+                s=46,
+                color=get_precision(row.artifact.precision).color,
+                marker=get_format(row.artifact.format).marker,
+                zorder=3,
+                label=row.key,
+            )
             xs.append(x)
         if with_accuracy and view.pytorch_accuracy is not None:
             top1 = view.pytorch_accuracy.top1
@@ -81,16 +96,22 @@ def accuracy_vs_latency(view: ReleaseView) -> bytes | None:
     for index in range(len(devices), rows * columns):
         axes[index // columns][index % columns].axis("off")
     title = "Accuracy vs latency" if with_accuracy else "Size vs latency (no accuracy: released without --data)"
-    fig.suptitle(f"{title}: {view.meta.model}, {view.meta.input_size}x{view.meta.input_size} "
-                 "(circle = ONNX, square = TFLite)", fontsize=10)
+    fig.suptitle(
+        f"{title}: {view.meta.model}, {view.meta.input_size}x{view.meta.input_size} (circle = ONNX, square = TFLite)",
+        fontsize=10,
+    )
     fig.tight_layout()
     return _png(fig)
 
 
 def op_breakdown(view: ReleaseView) -> bytes | None:
     """Share of operator time per category, one bar per artifact and device."""
-    bars = [(f"{row.name} @ {device}", entry) for row in view.rows for device, entry in row.op_profile.items()
-            if entry.categories]
+    bars = [
+        (f"{row.name} @ {device}", entry)
+        for row in view.rows
+        for device, entry in row.op_profile.items()
+        if entry.categories
+    ]
     if not bars:
         return None
     plt = _pyplot()
@@ -101,8 +122,13 @@ def op_breakdown(view: ReleaseView) -> bytes | None:
         left = 0.0
         for category in used:
             share = shares.get(category, 0.0) * 100
-            ax.barh(index, share, left=left, color=_CATEGORY_COLORS.get(category, "#333333"),
-                    label=category if index == 0 else None)
+            ax.barh(
+                index,
+                share,
+                left=left,
+                color=_CATEGORY_COLORS.get(category, "#333333"),
+                label=category if index == 0 else None,
+            )
             if share >= 7:
                 ax.text(left + share / 2, index, f"{share:.0f}%", ha="center", va="center", fontsize=7)
             left += share
@@ -112,8 +138,15 @@ def op_breakdown(view: ReleaseView) -> bytes | None:
     ax.set_xlabel("share of operator time (%)")
     ax.set_title("Runtime decomposition by operator type")
     handles, labels = ax.get_legend_handles_labels()
-    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.6 / max(1, len(bars)) - 0.08),
-              ncol=4, fontsize=7, frameon=False)
+    ax.legend(
+        handles,
+        labels,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.6 / max(1, len(bars)) - 0.08),
+        ncol=4,
+        fontsize=7,
+        frameon=False,
+    )
     return _png(fig)
 
 
@@ -134,8 +167,15 @@ def latency_distribution(view: ReleaseView) -> bytes | None:
         lat = entry.latency_ms
         if times:
             data = [t * scale for t in times]
-            ax.boxplot([data], positions=[index], vert=False, whis=(1, 99), widths=0.6, showfliers=True,
-                       flierprops={"markersize": 2})
+            ax.boxplot(
+                [data],
+                positions=[index],
+                vert=False,
+                whis=(1, 99),
+                widths=0.6,
+                showfliers=True,
+                flierprops={"markersize": 2},
+            )
             values.extend(data)
         else:
             low, high = lat["min_ms"] * scale, lat["max_ms"] * scale

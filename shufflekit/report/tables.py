@@ -79,13 +79,23 @@ def device_rows(view: ReleaseView) -> list[list[str]]:
         facts = view.device_facts.get(device) or DeviceFacts()
         runtimes = facts.runtimes
         if isinstance(runtimes, dict):
-            runtimes = ", ".join(f"{k} {v.get('version', '') if isinstance(v, dict) else v}".strip()
-                                 for k, v in runtimes.items())
+            runtimes = ", ".join(
+                f"{k} {v.get('version', '') if isinstance(v, dict) else v}".strip() for k, v in runtimes.items()
+            )
         cpu = facts.cpu_model or facts.android_model or "?"
         if device in view.emulated:
             cpu = f"emulated {facts.machine or ''}: {view.emulated[device]}"
-        rows.append([device, str(cpu), str(facts.logical_cores or "?"), facts.governor or "", facts.os or "",
-                     facts.python or "", str(runtimes or "")])
+        rows.append(
+            [
+                device,
+                str(cpu),
+                str(facts.logical_cores or "?"),
+                facts.governor or "",
+                facts.os or "",
+                facts.python or "",
+                str(runtimes or ""),
+            ]
+        )
     return rows
 
 

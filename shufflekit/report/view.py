@@ -77,8 +77,11 @@ class ArtifactRow:
             first = (self.parity.failures if self.parity else ()) or ("?",)
             found.append(f"parity failed on this computer ({first[0]})")
         if self.accuracy_passed is False:
-            found.append(f"top-1 {self.top1:.1f}% is {-(self.top1_delta or 0):.1f} points below PyTorch"
-                         if self.top1 is not None else "failed the accuracy gate")
+            found.append(
+                f"top-1 {self.top1:.1f}% is {-(self.top1_delta or 0):.1f} points below PyTorch"
+                if self.top1 is not None
+                else "failed the accuracy gate"
+            )
         checked = self.device_parity.get(device)
         if checked is not None and not checked.passed and self.parity_passed is not False:
             found.append(f"parity failed on the device ({(checked.failures or ('?',))[0]})")
@@ -139,12 +142,18 @@ class ReleaseView:
         found = []
         for device in self.devices or ["local"]:  # no device profiled yet: this computer's checks alone
             problems = {r.name: r.problems(self, device) for r in self.rows}
-            found.append(DeviceVerdict(device, self.emulated.get(device),
-                                       [r.name for r in self.rows if not problems[r.name]],
-                                       {n: p for n, p in problems.items() if p},
-                                       parity_on_device=any(device in r.device_parity for r in self.rows),
-                                       accuracy_on_device=any(device in r.device_accuracy for r in self.rows),
-                                       profiled=bool(self.devices), unusable=self.device_failure(device)))
+            found.append(
+                DeviceVerdict(
+                    device,
+                    self.emulated.get(device),
+                    [r.name for r in self.rows if not problems[r.name]],
+                    {n: p for n, p in problems.items() if p},
+                    parity_on_device=any(device in r.device_parity for r in self.rows),
+                    accuracy_on_device=any(device in r.device_accuracy for r in self.rows),
+                    profiled=bool(self.devices),
+                    unusable=self.device_failure(device),
+                )
+            )
         return found
 
 
@@ -168,16 +177,22 @@ class DeviceVerdict:
         total = len(self.holds) + len(self.fails)
         if self.ship:
             checks = [c for c, on in (("parity", self.parity_on_device), ("accuracy", self.accuracy_on_device)) if on]
-            how = (" and ".join(checks) + " on the device" if checks else
-                   "ran there; parity and accuracy judged on this computer" if self.profiled else
-                   "checked on this computer; not profiled on any device")
+            how = (
+                " and ".join(checks) + " on the device"
+                if checks
+                else "ran there; parity and accuracy judged on this computer"
+                if self.profiled
+                else "checked on this computer; not profiled on any device"
+            )
             return f"{where}: all {total} files hold ({how})"
         if self.unusable:
             return f"{where}: the device could not be used ({self.unusable})"
         if not self.holds:
             return f"{where}: none of the {total} files holds"
-        return f"{where}: {', '.join(self.fails)} {'fails' if len(self.fails) == 1 else 'fail'} " \
-               f"({len(self.holds)} of {total} hold)"
+        return (
+            f"{where}: {', '.join(self.fails)} {'fails' if len(self.fails) == 1 else 'fail'} "
+            f"({len(self.holds)} of {total} hold)"
+        )
 
     @property
     def word(self) -> str:
@@ -200,8 +215,14 @@ def load_view(folder: str | Path, manifest: Manifest | None = None) -> ReleaseVi
     devices = manifest.groups(Latency)
     devices.sort(key=lambda d: (d != "local", d))
     latency = {d: manifest.results(Latency, group=d) for d in devices}
-    times = {d: {name: entry.times_ms for name, entry in manifest.results(LatencyTimes, group=d).items()
-                 if name in latency[d] and entry.sha256 == latency[d][name].sha256} for d in devices}
+    times = {
+        d: {
+            name: entry.times_ms
+            for name, entry in manifest.results(LatencyTimes, group=d).items()
+            if name in latency[d] and entry.sha256 == latency[d][name].sha256
+        }
+        for d in devices
+    }
     ops = {d: manifest.results(OpProfile, group=d) for d in manifest.groups(OpProfile)}
     on_device = {d: manifest.results(DeviceParity, group=d) for d in manifest.groups(DeviceParity)}
     accuracy_on = {d: manifest.results(DeviceAccuracy, group=d) for d in manifest.groups(DeviceAccuracy)}
@@ -214,15 +235,20 @@ def load_view(folder: str | Path, manifest: Manifest | None = None) -> ReleaseVi
     rows = []
     for artifact in sorted(manifest.artifacts, key=_sort_key):
         name = artifact.name
-        rows.append(ArtifactRow(
-            artifact, parity.get(name), accuracy.get(name),
-            # an emulator's speed is not the device's: its latency entries are kept out of every table and plot
-            {d: latency[d][name] for d in devices if name in latency[d] and d not in emulated},
-            {d: ops[d][name] for d in ops if name in ops[d] and d not in emulated},
-            {d: on_device[d][name] for d in on_device if name in on_device[d]},
-            {d: accuracy_on[d][name] for d in accuracy_on if name in accuracy_on[d]},
-            {d for d in devices if name in latency[d]},
-            {d: times[d][name] for d in devices if name in times[d] and d not in emulated}))
+        rows.append(
+            ArtifactRow(
+                artifact,
+                parity.get(name),
+                accuracy.get(name),
+                # an emulator's speed is not the device's: its latency entries are kept out of every table and plot
+                {d: latency[d][name] for d in devices if name in latency[d] and d not in emulated},
+                {d: ops[d][name] for d in ops if name in ops[d] and d not in emulated},
+                {d: on_device[d][name] for d in on_device if name in on_device[d]},
+                {d: accuracy_on[d][name] for d in accuracy_on if name in accuracy_on[d]},
+                {d for d in devices if name in latency[d]},
+                {d: times[d][name] for d in devices if name in times[d] and d not in emulated},
+            )
+        )
     failures = manifest.results(ProfileFailures).get(ProfileFailures.entry or "") or ProfileFailures()
     notes = manifest.results(ReleaseNotes).get(ReleaseNotes.entry or "")
     model = manifest.results(ModelFacts).get(ModelFacts.entry or "")
@@ -230,8 +256,18 @@ def load_view(folder: str | Path, manifest: Manifest | None = None) -> ReleaseVi
     devices = measured + [d for d in list(failures.artifacts) + list(failures.devices) if d not in measured]
     devices = list(dict.fromkeys(devices))
     facts = {d: manifest.device_facts(d) or DeviceFacts() for d in devices}
-    return ReleaseView(Path(folder), manifest, rows, devices, facts, accuracy.get("pytorch"), model,
-                       notes.lines if notes else (), failures, emulated)
+    return ReleaseView(
+        Path(folder),
+        manifest,
+        rows,
+        devices,
+        facts,
+        accuracy.get("pytorch"),
+        model,
+        notes.lines if notes else (),
+        failures,
+        emulated,
+    )
 
 
 def human_size(size: int) -> str:

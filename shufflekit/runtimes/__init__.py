@@ -6,17 +6,27 @@ file (``device_file``); measurements run it through a transport (``profile``, ``
 """
 
 from .base import (
-                   RUNTIME_EXTRAS,
-                   Runtime,
-                   RuntimeOptions,
-                   Session,
-                   get_runtime,
-                   list_runtimes,
-                   load_session,
-                   providers_available,
-                   register_runtime,
-                   runtime_for_format,
+    RUNTIME_EXTRAS,
+    Runtime,
+    RuntimeOptions,
+    Session,
+    get_runtime,
+    list_runtimes,
+    load_session,
+    providers_available,
+    register_runtime,
+    runtime_for_format,
 )
 
-__all__ = ["RUNTIME_EXTRAS", "Runtime", "RuntimeOptions", "Session", "get_runtime", "list_runtimes", "load_session",
-           "providers_available", "register_runtime", "runtime_for_format"]
+__all__ = [
+    "RUNTIME_EXTRAS",
+    "Runtime",
+    "RuntimeOptions",
+    "Session",
+    "get_runtime",
+    "list_runtimes",
+    "load_session",
+    "providers_available",
+    "register_runtime",
+    "runtime_for_format",
+]

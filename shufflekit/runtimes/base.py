@@ -78,8 +78,12 @@ class RuntimeOptions:
         return backends.parse_providers(self.provider) or ["cpu"]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"runtime": self.runtime, "provider": self.provider, "threads": self.threads,
-                "allow_fallback": self.allow_fallback}
+        return {
+            "runtime": self.runtime,
+            "provider": self.provider,
+            "threads": self.threads,
+            "allow_fallback": self.allow_fallback,
+        }
 
 
 @runtime_checkable
@@ -113,8 +117,9 @@ class DeviceBackendMissingError(BackendMissingError, DeviceError):
     """A runtime the job needs is missing on the device."""
 
 
-def translate(exc: RunnerError | Mapping[str, Any], *, subject: str = "", device: str | None = None,
-              own_python: bool = False) -> ShufflekitError:
+def translate(
+    exc: RunnerError | Mapping[str, Any], *, subject: str = "", device: str | None = None, own_python: bool = False
+) -> ShufflekitError:
     """A runner failure -> the shufflekit error a user sees (one line, with what to do): the one mapping,
     for a session opened here and for a job run on a device (``device``: its key; the message names it
     and a failure of the job there is a DeviceError). A missing runtime's hint says where to install it:
@@ -127,8 +132,11 @@ def translate(exc: RunnerError | Mapping[str, Any], *, subject: str = "", device
     error: ShufflekitError
     if exc.kind == "backend_missing":
         extra = details.get("extra", "all")
-        hint = f"on the device: {exc.hint}" if device and exc.hint and not own_python else \
-            f"install it with: pip install 'shufflekit[{extra}]'"
+        hint = (
+            f"on the device: {exc.hint}"
+            if device and exc.hint and not own_python
+            else f"install it with: pip install 'shufflekit[{extra}]'"
+        )
         error = (DeviceBackendMissingError if device else BackendMissingError)(f"{prefix}{exc.message}", hint=hint)
     elif exc.kind == "provider_unavailable":
         error = ProviderUnavailableError(f"{prefix}{exc.message}", hint=exc.hint)
@@ -202,18 +210,28 @@ class RunnerSession:
         A runtime with an in-session profiler (ONNX Runtime): its profile (this ends profiling); else the
         backend's own op profiler (TFLite: ``device.backends.litert_ops``)."""
         if not self._options.op_profile:
-            raise UsageError(f"{self.path.name} was opened without op profiling",
-                             hint="open it with RuntimeOptions(op_profile=True)")
+            raise UsageError(
+                f"{self.path.name} was opened without op profiling", hint="open it with RuntimeOptions(op_profile=True)"
+            )
         if self._backend.summarize_profile is not None:
             return self._backend.summarize_profile(self._end_profiling())
-        return self._guard(lambda: self._backend.profile_ops(
-            str(self.path), self._options.providers, self._options.threads, self._options.allow_fallback,
-            [self.prepare(_example(self))], warmup=2, runs=10))
+        return self._guard(
+            lambda: self._backend.profile_ops(
+                str(self.path),
+                self._options.providers,
+                self._options.threads,
+                self._options.allow_fallback,
+                [self.prepare(_example(self))],
+                warmup=2,
+                runs=10,
+            )
+        )
 
     def _end_profiling(self) -> list[dict[str, Any]]:
         if self._profile_ended:
-            raise UsageError(f"the op profile of {self.path.name} was already read",
-                             hint="open a new session to profile again")
+            raise UsageError(
+                f"the op profile of {self.path.name} was already read", hint="open a new session to profile again"
+            )
         self._profile_ended = True
         path = Path(self._inner.end_profiling())
         try:
@@ -300,13 +318,24 @@ def _load_builtin() -> None:
     """One host Runtime per backend of the device package (a new runtime is one backend module there)."""
     for backend in backends.all_backends():
         if backend.name not in _REGISTRY:
-            register_runtime(Runtime(name=backend.name, formats=backend.formats, extra=backend.extra,
-                                     open=functools.partial(open_with_runner, backend.name),
-                                     describe=backend.describe))
+            register_runtime(
+                Runtime(
+                    name=backend.name,
+                    formats=backend.formats,
+                    extra=backend.extra,
+                    open=functools.partial(open_with_runner, backend.name),
+                    describe=backend.describe,
+                )
+            )
 
 
-def load_session(target: Artifact | str | Path, folder: str | Path | None = None,
-                 options: RuntimeOptions | None = None, *, layout: str | None = None) -> Session:
+def load_session(
+    target: Artifact | str | Path,
+    folder: str | Path | None = None,
+    options: RuntimeOptions | None = None,
+    *,
+    layout: str | None = None,
+) -> Session:
     """Open an artifact of a release folder (its sha256 checked first) or a bare model file.
 
     With an Artifact, ``folder`` is its release folder and the image-input layout comes from its input
@@ -328,8 +357,9 @@ def load_session(target: Artifact | str | Path, folder: str | Path | None = None
         fmt = known.name if known is not None else ""
     runtime = get_runtime(options.runtime) if options.runtime else runtime_for_format(fmt)
     if fmt and fmt not in runtime.formats:
-        raise UsageError(f"runtime {runtime.name} cannot run a {fmt} file ({path.name})",
-                         hint=f"use {runtime_for_format(fmt).name}")
+        raise UsageError(
+            f"runtime {runtime.name} cannot run a {fmt} file ({path.name})", hint=f"use {runtime_for_format(fmt).name}"
+        )
     return runtime.open(path, options, layout)
 
 
@@ -340,8 +370,14 @@ def open_with_runner(runtime: str, path: Path, options: RuntimeOptions, layout: 
     if options.op_profile and backend.summarize_profile is not None:  # its profiler runs inside the session
         prefix = str(Path(tempfile.mkdtemp(prefix="shufflekit-ortprof-")) / "profile")
     try:
-        inner = open_session(str(path), runtime=backend.name, providers=options.providers, threads=options.threads,
-                             allow_fallback=options.allow_fallback, profile_prefix=prefix)
+        inner = open_session(
+            str(path),
+            runtime=backend.name,
+            providers=options.providers,
+            threads=options.threads,
+            allow_fallback=options.allow_fallback,
+            profile_prefix=prefix,
+        )
     except RunnerError as exc:
         raise translate(exc, subject=path.name) from None
     return RunnerSession(inner, path, layout, options)

@@ -36,7 +36,7 @@ def per_device(work: Mapping[str, Callable[[threading.Event], T]]) -> dict[str, 
     """Run ``work[device](stop)`` for every device at once; their results by device, in the given order."""
     stop = threading.Event()
     if len(work) == 1:  # no thread for one device: a traceback and Ctrl-C read as usual
-        (device, job), = work.items()
+        ((device, job),) = work.items()
         return {device: job(stop)}
     with ThreadPoolExecutor(max_workers=max(1, len(work)), thread_name_prefix="device") as pool:
         futures: dict[str, Future[T]] = {device: pool.submit(job, stop) for device, job in work.items()}

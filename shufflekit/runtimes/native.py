@@ -51,19 +51,46 @@ TOOL_FOR_FORMAT = {f.name: f.native_tool for f in formats() if f.native_tool}  #
 RUNTIME_FOR_TOOL = {BENCHMARK_MODEL: "litert", PERF_TEST: "onnxruntime"}
 _DESCRIBE = {BENCHMARK_MODEL: "TFLite's benchmark_model", PERF_TEST: "ONNX Runtime's onnxruntime_perf_test"}
 # Strings each tool's binary holds (its flag names, its output labels): how an oddly named file is told.
-_MARKERS = {BENCHMARK_MODEL: (b"enable_op_profiling", b"Inference timings in us"),
-            PERF_TEST: (b"onnxruntime_perf_test", b"Total inference requests")}
+_MARKERS = {
+    BENCHMARK_MODEL: (b"enable_op_profiling", b"Inference timings in us"),
+    PERF_TEST: (b"onnxruntime_perf_test", b"Total inference requests"),
+}
 # TFLite delegates by name -> benchmark_model flags (cpu: the tool's default, XNNPACK in current builds)
-TFLITE_FLAGS = {"cpu": [], "xnnpack": ["--use_xnnpack=true"], "builtin": ["--use_xnnpack=false"],
-                "none": ["--use_xnnpack=false"], "gpu": ["--use_gpu=true"], "nnapi": ["--use_nnapi=true"]}
+TFLITE_FLAGS = {
+    "cpu": [],
+    "xnnpack": ["--use_xnnpack=true"],
+    "builtin": ["--use_xnnpack=false"],
+    "none": ["--use_xnnpack=false"],
+    "gpu": ["--use_gpu=true"],
+    "nnapi": ["--use_nnapi=true"],
+}
 # ONNX Runtime providers onnxruntime_perf_test takes with -e (shufflekit's short names are its names)
-PERF_TEST_PROVIDERS = ("cpu", "cuda", "tensorrt", "xnnpack", "acl", "armnn", "coreml", "nnapi", "qnn", "openvino",
-                       "dml", "rocm")
+PERF_TEST_PROVIDERS = (
+    "cpu",
+    "cuda",
+    "tensorrt",
+    "xnnpack",
+    "acl",
+    "armnn",
+    "coreml",
+    "nnapi",
+    "qnn",
+    "openvino",
+    "dml",
+    "rocm",
+)
 _PERF_RESULT = "perf_result.csv"
 _ORT_PROFILE = "ort_profile"
 # Flags whose loss changes what a figure means; the others (timing bounds, memory monitor) only add notes.
-_ESSENTIAL_FLAGS = ("--graph", "--num_runs", "--warmup_runs", "--use_xnnpack", "--use_gpu", "--use_nnapi",
-                    "--enable_op_profiling")
+_ESSENTIAL_FLAGS = (
+    "--graph",
+    "--num_runs",
+    "--warmup_runs",
+    "--use_xnnpack",
+    "--use_gpu",
+    "--use_nnapi",
+    "--enable_op_profiling",
+)
 
 
 def identify(path: Path) -> str | None:
@@ -94,8 +121,10 @@ class NativeBinary:
     def from_path(cls, path: str | Path) -> NativeBinary:
         path = Path(path).expanduser()
         if not path.is_file():
-            raise UsageError(f"--benchmark-binary {path} does not exist",
-                             hint="give the path of benchmark_model or onnxruntime_perf_test on this computer")
+            raise UsageError(
+                f"--benchmark-binary {path} does not exist",
+                hint="give the path of benchmark_model or onnxruntime_perf_test on this computer",
+            )
         return cls(path.absolute(), identify(path), sha256_file(path), path.stat().st_size)
 
     def record(self) -> dict[str, Any]:
@@ -116,16 +145,20 @@ class NativeTools:
         if twice:
             raise UsageError(f"--benchmark-binary names two {twice[0]} binaries", hint="give one per tool")
         if len(binaries) > 2 or sum(1 for b in binaries if b.tool is None) > 1:
-            raise UsageError("--benchmark-binary takes one benchmark_model and one onnxruntime_perf_test at most",
-                             hint="name the files after their tool so each can be told apart")
+            raise UsageError(
+                "--benchmark-binary takes one benchmark_model and one onnxruntime_perf_test at most",
+                hint="name the files after their tool so each can be told apart",
+            )
         return cls(binaries)
 
     def for_artifact(self, art: Artifact) -> NativeBinary:
         """The binary that measures ``art``, or one UsageError line naming the mismatch."""
         want = TOOL_FOR_FORMAT.get(art.format)
         if want is None:
-            raise UsageError(f"no native benchmark tool measures {art.format} artifacts ({art.name})",
-                             hint="profile them without --benchmark-binary")
+            raise UsageError(
+                f"no native benchmark tool measures {art.format} artifacts ({art.name})",
+                hint="profile them without --benchmark-binary",
+            )
         for binary in self.binaries:
             if binary.tool == want:
                 return binary
@@ -134,10 +167,11 @@ class NativeTools:
             return replace(unknown[0], tool=want)
         given = ", ".join(f"{b.path.name} ({_DESCRIBE[b.tool]})" for b in self.binaries if b.tool)
         other = next(fmt for fmt, tool in TOOL_FOR_FORMAT.items() if tool != want)
-        raise UsageError(f"--benchmark-binary {given} cannot measure {art.name}: {art.format} artifacts need "
-                         f"{_DESCRIBE[want]}",
-                         hint=f"add --benchmark-binary PATH/{want}, or name only the {other} artifacts "
-                              f"(shufflekit profile DIR {other} --benchmark-binary ...)")
+        raise UsageError(
+            f"--benchmark-binary {given} cannot measure {art.name}: {art.format} artifacts need {_DESCRIBE[want]}",
+            hint=f"add --benchmark-binary PATH/{want}, or name only the {other} artifacts "
+            f"(shufflekit profile DIR {other} --benchmark-binary ...)",
+        )
 
     def check(self, chosen: Sequence[Artifact], options: Any, settings: Any) -> None:
         """Refuse, before anything runs, what the tools cannot do for these artifacts."""
@@ -145,26 +179,43 @@ class NativeTools:
             binary = self.for_artifact(art)
             fixed = art.input.shape[0] if art.input.shape and isinstance(art.input.shape[0], int) else 1
             if settings.batch != fixed:
-                raise UsageError(f"{binary.path.name} runs {art.name} at the model's own batch ({fixed}); "
-                                 f"--batch {settings.batch} needs the Python runner",
-                                 hint=f"pass --batch {fixed}, or profile without --benchmark-binary")
+                raise UsageError(
+                    f"{binary.path.name} runs {art.name} at the model's own batch ({fixed}); "
+                    f"--batch {settings.batch} needs the Python runner",
+                    hint=f"pass --batch {fixed}, or profile without --benchmark-binary",
+                )
             providers = list(options.providers)
             if binary.tool == BENCHMARK_MODEL:
                 if len(providers) != 1 or providers[0] not in TFLITE_FLAGS:
-                    raise UsageError(f"benchmark_model takes one delegate by name, not {options.provider!r}",
-                                     hint=f"pass --provider with one of {', '.join(TFLITE_FLAGS)}")
+                    raise UsageError(
+                        f"benchmark_model takes one delegate by name, not {options.provider!r}",
+                        hint=f"pass --provider with one of {', '.join(TFLITE_FLAGS)}",
+                    )
             else:
                 if options.allow_fallback:
-                    raise UsageError("onnxruntime_perf_test has no provider fallback; --allow-fallback cannot "
-                                     "be honoured", hint="leave out --allow-fallback with --benchmark-binary")
+                    raise UsageError(
+                        "onnxruntime_perf_test has no provider fallback; --allow-fallback cannot be honoured",
+                        hint="leave out --allow-fallback with --benchmark-binary",
+                    )
                 chosen_eps = [p for p in providers if p != "cpu"]
                 bad = [p for p in providers if p not in PERF_TEST_PROVIDERS]
                 if bad or len(chosen_eps) > 1:
-                    raise UsageError(f"onnxruntime_perf_test runs one provider (-e), not {options.provider!r}",
-                                     hint=f"pass --provider with one of {', '.join(PERF_TEST_PROVIDERS)}")
+                    raise UsageError(
+                        f"onnxruntime_perf_test runs one provider (-e), not {options.provider!r}",
+                        hint=f"pass --provider with one of {', '.join(PERF_TEST_PROVIDERS)}",
+                    )
 
-    def measure(self, device: str, art: Artifact, path: Path, options: Any, settings: Any, *, timeout: float,
-                connect: Any = None) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    def measure(
+        self,
+        device: str,
+        art: Artifact,
+        path: Path,
+        options: Any,
+        settings: Any,
+        *,
+        timeout: float,
+        connect: Any = None,
+    ) -> tuple[str, dict[str, Any], dict[str, Any]]:
         """Push the tool and ``path`` to ``device``, run, read. Returns (device key, result, device facts)
         in the shapes profile.run_on_device returns them."""
         from .remote import open_transport, parse_address
@@ -218,16 +269,24 @@ class _ToolRun:
         address, name = self.transport.address, self.binary.path.name
         line = last_error_line(text)
         if rc in (126, 127) or "Exec format error" in text or "not executable" in text:
-            return DeviceError(f"{address}: {name} cannot be executed on the device ({line})",
-                               hint=f"use a build of the tool for this device's CPU "
-                                    f"({self.facts.get('machine') or 'see `uname -m` there'})")
-        if "not supported in this build" in line or line.startswith(("Failed to apply", "ERROR: Failed to apply")) \
-                or ("Failed to create" in line and "delegate" in line):
-            return ProviderUnavailableError(f"{address}: {name} cannot use the requested provider for "
-                                            f"{self.art.name} ({line})",
-                                            hint="pick a provider this build of the tool has (--provider cpu)")
-        return DeviceError(f"{address}: {name} failed on {self.art.name} (exit {rc}): {line}",
-                           hint="run it by hand on the device to see its whole output (or -vv here)")
+            return DeviceError(
+                f"{address}: {name} cannot be executed on the device ({line})",
+                hint=f"use a build of the tool for this device's CPU "
+                f"({self.facts.get('machine') or 'see `uname -m` there'})",
+            )
+        if (
+            "not supported in this build" in line
+            or line.startswith(("Failed to apply", "ERROR: Failed to apply"))
+            or ("Failed to create" in line and "delegate" in line)
+        ):
+            return ProviderUnavailableError(
+                f"{address}: {name} cannot use the requested provider for {self.art.name} ({line})",
+                hint="pick a provider this build of the tool has (--provider cpu)",
+            )
+        return DeviceError(
+            f"{address}: {name} failed on {self.art.name} (exit {rc}): {line}",
+            hint="run it by hand on the device to see its whole output (or -vv here)",
+        )
 
     def unreadable(self, exc: NativeOutputError) -> NativeOutputError:
         return NativeOutputError(f"{self.transport.address}: {self.art.name}: {exc.message}", hint=exc.hint)
@@ -238,11 +297,20 @@ class _ToolRun:
 
 def _common(run: _ToolRun, path: Path, options: Any, settings: Any) -> dict[str, Any]:
     art = run.art
-    return {"runtime": RUNTIME_FOR_TOOL[run.binary.tool], "runtime_version": None,
-            "providers_requested": list(options.providers), "model": art.name, "model_bytes": path.stat().st_size,
-            "input": art.input.to_dict(), "layout": art.input.layout, "batch": settings.batch,
-            "batching": "one call per batch (the tool runs the model at its own batch)",
-            "seconds_requested": settings.seconds, "rss_before_load_bytes": None, "rss_after_bytes": None}
+    return {
+        "runtime": RUNTIME_FOR_TOOL[run.binary.tool],
+        "runtime_version": None,
+        "providers_requested": list(options.providers),
+        "model": art.name,
+        "model_bytes": path.stat().st_size,
+        "input": art.input.to_dict(),
+        "layout": art.input.layout,
+        "batch": settings.batch,
+        "batching": "one call per batch (the tool runs the model at its own batch)",
+        "seconds_requested": settings.seconds,
+        "rss_before_load_bytes": None,
+        "rss_after_bytes": None,
+    }
 
 
 def _op_runs(settings: Any, iters: int) -> int:
@@ -252,8 +320,9 @@ def _op_runs(settings: Any, iters: int) -> int:
 # ------------------------------------------------------------------------------------------------------
 # benchmark_model
 # ------------------------------------------------------------------------------------------------------
-def benchmark_model_args(model: str, options: Any, settings: Any, timeout: float, *, op_profile: bool = False,
-                         runs: int | None = None) -> list[str]:
+def benchmark_model_args(
+    model: str, options: Any, settings: Any, timeout: float, *, op_profile: bool = False, runs: int | None = None
+) -> list[str]:
     """Flags that ask benchmark_model for exactly the runner's loop: ``warmup`` untimed runs (no minimum
     time), then ``iters`` timed runs (no minimum time) or runs for ``seconds``."""
     warmup = min(settings.warmup, 10) if op_profile else settings.warmup
@@ -283,39 +352,71 @@ def _measure_tflite(run: _ToolRun, path: Path, options: Any, settings: Any) -> d
     notes, warnings = list(out.notes), []
     lost = [f for f in out.unconsumed if f.split("=", 1)[0] in _ESSENTIAL_FLAGS]
     if any(f.startswith("--graph") for f in lost):
-        raise DeviceError(f"{run.transport.address}: {run.binary.path.name} did not take --graph: is it "
-                          f"benchmark_model?", hint="pass TFLite's benchmark_model with --benchmark-binary")
+        raise DeviceError(
+            f"{run.transport.address}: {run.binary.path.name} did not take --graph: is it benchmark_model?",
+            hint="pass TFLite's benchmark_model with --benchmark-binary",
+        )
     if out.unconsumed:
-        warnings.append(f"the tool did not know {' '.join(out.unconsumed)} (an older build); the figures are what it "
-                     f"measured: {out.warmup.count} warm-up and {out.timed.count} timed runs")
+        warnings.append(
+            f"the tool did not know {' '.join(out.unconsumed)} (an older build); the figures are what it "
+            f"measured: {out.warmup.count} warm-up and {out.timed.count} timed runs"
+        )
     ran, fallback = _tflite_delegate(run, out, options)
-    threads = options.threads if options.threads and not any(f.startswith("--num_threads") for f in out.unconsumed) \
-        else None
+    threads = (
+        options.threads if options.threads and not any(f.startswith("--num_threads") for f in out.unconsumed) else None
+    )
     latency = out.timed.latency_ms()
     partitions = sum(d["partitions"] for d in out.delegated_nodes) if out.delegated_nodes else None
     result = _common(run, path, options, settings)
-    result.update({
-        "runtime_version": out.version, "interpreter": run.binary.path.name,
-        "providers": ran, "delegate": ran[0], "fallback": bool(fallback), "fallback_from": fallback,
-        "threads": threads, "delegate_partitions": partitions,
-        "warmup": out.warmup.count, "iters": out.timed.count,
-        "load_ms": ms_from_us(out.init_us), "first_inference_ms": ms_from_us(out.first_inference_us),
-        "latency_ms": latency,
-        "throughput_ips": settings.batch * 1e3 / latency["mean_ms"] if latency["mean_ms"] else None,
-        "peak_rss_bytes": int(out.peak_memory_mb * 1048576) if out.peak_memory_mb is not None else None,
-        "tool": run.tool_record(
-            version=out.version, banner=out.banner, argv=[run.binary.path.name, *_relative(args, run.workdir)],
-            params=out.params, unconsumed_flags=out.unconsumed,
-            reported={k: v for k, v in {
-                "memory_delta_mb": out.memory_delta_mb, "model_mb": out.model_mb,
-                "warmup_avg_ms": ms_from_us(out.warmup.avg),
-                "delegates_applied": out.applied, "delegates_declined": out.declined,
-                "delegated_nodes": out.delegated_nodes}.items() if v not in (None, [], {})},
-            notes=notes + _stat_notes(latency), warnings=warnings),
-    })
+    result.update(
+        {
+            "runtime_version": out.version,
+            "interpreter": run.binary.path.name,
+            "providers": ran,
+            "delegate": ran[0],
+            "fallback": bool(fallback),
+            "fallback_from": fallback,
+            "threads": threads,
+            "delegate_partitions": partitions,
+            "warmup": out.warmup.count,
+            "iters": out.timed.count,
+            "load_ms": ms_from_us(out.init_us),
+            "first_inference_ms": ms_from_us(out.first_inference_us),
+            "latency_ms": latency,
+            "throughput_ips": settings.batch * 1e3 / latency["mean_ms"] if latency["mean_ms"] else None,
+            "peak_rss_bytes": int(out.peak_memory_mb * 1048576) if out.peak_memory_mb is not None else None,
+            "tool": run.tool_record(
+                version=out.version,
+                banner=out.banner,
+                argv=[run.binary.path.name, *_relative(args, run.workdir)],
+                params=out.params,
+                unconsumed_flags=out.unconsumed,
+                reported={
+                    k: v
+                    for k, v in {
+                        "memory_delta_mb": out.memory_delta_mb,
+                        "model_mb": out.model_mb,
+                        "warmup_avg_ms": ms_from_us(out.warmup.avg),
+                        "delegates_applied": out.applied,
+                        "delegates_declined": out.declined,
+                        "delegated_nodes": out.delegated_nodes,
+                    }.items()
+                    if v not in (None, [], {})
+                },
+                notes=notes + _stat_notes(latency),
+                warnings=warnings,
+            ),
+        }
+    )
     if settings.op_profile:
-        op_args = benchmark_model_args(run.remote(path.name), options, settings, run.timeout, op_profile=True,
-                                       runs=_op_runs(settings, out.timed.count))
+        op_args = benchmark_model_args(
+            run.remote(path.name),
+            options,
+            settings,
+            run.timeout,
+            op_profile=True,
+            runs=_op_runs(settings, out.timed.count),
+        )
         try:
             result["op_profile"] = parse_benchmark_model_ops(run(op_args))
         except NativeOutputError as exc:
@@ -335,12 +436,17 @@ def _tflite_delegate(run: _ToolRun, out: Any, options: Any) -> tuple[list[str], 
     """(what ran, fallback_from) from the tool's own statements; a requested delegate that did not take
     the graph is an error unless --allow-fallback (benchmark_model itself falls back silently)."""
     requested = options.providers[0]
-    xnnpack = out.xnnpack_created or "XNNPACK" in out.applied or any(
-        "xnnpack" in d["kernel"].lower() for d in out.delegated_nodes)
+    xnnpack = (
+        out.xnnpack_created
+        or "XNNPACK" in out.applied
+        or any("xnnpack" in d["kernel"].lower() for d in out.delegated_nodes)
+    )
     if requested in ("builtin", "none"):
         if "XNNPACK" in out.applied or "--use_xnnpack=false" in out.unconsumed:
-            raise ProviderUnavailableError(f"{run.transport.address}: {run.binary.path.name} cannot switch XNNPACK "
-                                           f"off", hint="use --provider cpu with this build of the tool")
+            raise ProviderUnavailableError(
+                f"{run.transport.address}: {run.binary.path.name} cannot switch XNNPACK off",
+                hint="use --provider cpu with this build of the tool",
+            )
         return ["builtin"], []
     if requested == "cpu":
         return ["xnnpack" if xnnpack else "builtin"], []
@@ -350,12 +456,17 @@ def _tflite_delegate(run: _ToolRun, out: Any, options: Any) -> tuple[list[str], 
         return [requested], []
     if name in out.applied:  # partially: the rest of the graph ran on the CPU
         return [requested, cpu_kernels], []
-    why = ("it took no operator of the model" if name in out.declined
-           else "; ".join(out.notes) or f"the tool reports no {name} delegate applied")
+    why = (
+        "it took no operator of the model"
+        if name in out.declined
+        else "; ".join(out.notes) or f"the tool reports no {name} delegate applied"
+    )
     if not options.allow_fallback:
         raise ProviderUnavailableError(
             f"{run.transport.address}: {run.binary.path.name} did not run {run.art.name} on the {requested} "
-            f"delegate ({why})", hint="pass --allow-fallback to record its CPU run instead, or --provider cpu")
+            f"delegate ({why})",
+            hint="pass --allow-fallback to record its CPU run instead, or --provider cpu",
+        )
     return [cpu_kernels], [requested]
 
 
@@ -367,8 +478,15 @@ def _relative(args: Sequence[str], workdir: str) -> list[str]:
 # ------------------------------------------------------------------------------------------------------
 # onnxruntime_perf_test
 # ------------------------------------------------------------------------------------------------------
-def perf_test_args(model: str, result_file: str, options: Any, settings: Any, *, profile_prefix: str | None = None,
-                   runs: int | None = None) -> list[str]:
+def perf_test_args(
+    model: str,
+    result_file: str,
+    options: Any,
+    settings: Any,
+    *,
+    profile_prefix: str | None = None,
+    runs: int | None = None,
+) -> list[str]:
     """-I: random inputs (no test-data folder); -s: its latency statistics; -m times -r N or -m duration
     -t S (whole seconds); -x threads; -e the provider; -p the profiler's file prefix."""
     providers = [p for p in options.providers if p != "cpu"] or ["cpu"]
@@ -394,8 +512,10 @@ def _measure_onnx(run: _ToolRun, path: Path, options: Any, settings: Any) -> dic
         raise run.unreadable(exc) from None
     notes, warnings = list(out.notes), []
     if settings.warmup != 1:
-        warnings.append(f"onnxruntime_perf_test runs exactly one warm-up inference (it has no option for more); "
-                     f"--warmup {settings.warmup} could not be applied")
+        warnings.append(
+            f"onnxruntime_perf_test runs exactly one warm-up inference (it has no option for more); "
+            f"--warmup {settings.warmup} could not be applied"
+        )
     if settings.seconds is not None and math.ceil(settings.seconds) != settings.seconds:
         warnings.append(f"onnxruntime_perf_test times whole seconds: ran {max(1, math.ceil(settings.seconds))} s")
     if times:
@@ -404,28 +524,59 @@ def _measure_onnx(run: _ToolRun, path: Path, options: Any, settings: Any) -> dic
     else:
         p = out.percentiles_s
         ms = lambda key: ms_from_s(p.get(key))  # noqa: E731
-        latency = {"mean_ms": out.mean_ms, "std_ms": None, "min_ms": ms("min"), "p50_ms": ms("p50"),
-                   "p90_ms": ms("p90"), "p99_ms": ms("p99"), "max_ms": ms("max")}
+        latency = {
+            "mean_ms": out.mean_ms,
+            "std_ms": None,
+            "min_ms": ms("min"),
+            "p50_ms": ms("p50"),
+            "p90_ms": ms("p90"),
+            "p99_ms": ms("p99"),
+            "max_ms": ms("max"),
+        }
         total = out.total_s
         warnings.append("no per-run times (no result file came back): figures as the tool printed them")
     requests = len(times) if times else out.requests
     ep = ([p for p in options.providers if p != "cpu"] or ["cpu"])[0]
     providers = [ORT_PROVIDERS[ep]] + (["CPUExecutionProvider"] if ep != "cpu" else [])
     result = _common(run, path, options, settings)
-    result.update({
-        "providers": providers, "fallback": False, "fallback_from": [], "threads": options.threads,
-        "warmup": 1, "iters": requests,
-        "load_ms": ms_from_s(out.session_s),
-        "first_inference_ms": out.first_ms, "latency_ms": latency,
-        "throughput_ips": requests * settings.batch / total if total else out.per_second,
-        "peak_rss_bytes": out.peak_bytes,
-        "tool": run.tool_record(
-            banner=out.banner, argv=[run.binary.path.name, *_relative(args, run.workdir)],
-            reported={k: v for k, v in {"cpu_percent": out.cpu_percent, "inferences_per_second": out.per_second,
-                                        "percentiles_s": out.percentiles_s}.items() if v not in (None, {})},
-            notes=notes + (["statistics computed from the tool's per-run times (its result file), as the runner "
-                            "computes its own"] if times else []), warnings=warnings),
-    })
+    result.update(
+        {
+            "providers": providers,
+            "fallback": False,
+            "fallback_from": [],
+            "threads": options.threads,
+            "warmup": 1,
+            "iters": requests,
+            "load_ms": ms_from_s(out.session_s),
+            "first_inference_ms": out.first_ms,
+            "latency_ms": latency,
+            "throughput_ips": requests * settings.batch / total if total else out.per_second,
+            "peak_rss_bytes": out.peak_bytes,
+            "tool": run.tool_record(
+                banner=out.banner,
+                argv=[run.binary.path.name, *_relative(args, run.workdir)],
+                reported={
+                    k: v
+                    for k, v in {
+                        "cpu_percent": out.cpu_percent,
+                        "inferences_per_second": out.per_second,
+                        "percentiles_s": out.percentiles_s,
+                    }.items()
+                    if v not in (None, {})
+                },
+                notes=notes
+                + (
+                    [
+                        "statistics computed from the tool's per-run times (its result file), as the runner "
+                        "computes its own"
+                    ]
+                    if times
+                    else []
+                ),
+                warnings=warnings,
+            ),
+        }
+    )
     if settings.op_profile:
         result["op_profile"] = _ort_op_profile(run, path, options, settings, requests)
     if settings.keep_times and times:
@@ -443,35 +594,55 @@ def _pull_times(run: _ToolRun, requests: int) -> list[float] | None:
             return None
         times = parse_perf_test_times(local.read_text(encoding="utf-8", errors="replace"))
     if len(times) != requests:
-        raise NativeOutputError(f"cannot read {PERF_TEST}'s output: its result file holds {len(times)} runs where "
-                                f"it reported {requests} requests",
-                                hint="this tool version writes its result file differently; profile without "
-                                     "--benchmark-binary, or report it")
+        raise NativeOutputError(
+            f"cannot read {PERF_TEST}'s output: its result file holds {len(times)} runs where "
+            f"it reported {requests} requests",
+            hint="this tool version writes its result file differently; profile without "
+            "--benchmark-binary, or report it",
+        )
     return times
 
 
 def _ort_op_profile(run: _ToolRun, path: Path, options: Any, settings: Any, iters: int) -> dict[str, Any]:
     """A second run with ONNX Runtime's profiler on (-p), read like the runner reads its own profile."""
     runs = _op_runs(settings, iters)
-    run(perf_test_args(run.remote(path.name), run.remote("profile_" + _PERF_RESULT), options, settings,
-                       profile_prefix=run.remote(_ORT_PROFILE), runs=runs))
+    run(
+        perf_test_args(
+            run.remote(path.name),
+            run.remote("profile_" + _PERF_RESULT),
+            options,
+            settings,
+            profile_prefix=run.remote(_ORT_PROFILE),
+            runs=runs,
+        )
+    )
     listing = run.transport.run(["ls", "-1", run.workdir], timeout=60)
-    names = sorted(n.strip() for n in listing.stdout.splitlines()
-                   if n.strip().startswith(_ORT_PROFILE) and n.strip().endswith(".json"))
+    names = sorted(
+        n.strip()
+        for n in listing.stdout.splitlines()
+        if n.strip().startswith(_ORT_PROFILE) and n.strip().endswith(".json")
+    )
     if not names:
-        return {"available": False, "method": None,
-                "reason": f"{run.binary.path.name} -p wrote no profile file into its folder"}
+        return {
+            "available": False,
+            "method": None,
+            "reason": f"{run.binary.path.name} -p wrote no profile file into its folder",
+        }
     with tempfile.TemporaryDirectory(prefix="shufflekit-native-") as tmp:
         local = Path(tmp) / "profile.json"
         run.transport.pull(run.remote(names[-1]), local)
         try:
             events = json.loads(local.read_text(encoding="utf-8"))
         except ValueError as exc:
-            raise NativeOutputError(f"{run.transport.address}: {run.art.name}: {PERF_TEST}'s profile file is not "
-                                    f"JSON ({exc})", hint="profile without --op-profile") from None
+            raise NativeOutputError(
+                f"{run.transport.address}: {run.art.name}: {PERF_TEST}'s profile file is not JSON ({exc})",
+                hint="profile without --op-profile",
+            ) from None
     if not isinstance(events, list):
-        raise NativeOutputError(f"{run.transport.address}: {run.art.name}: {PERF_TEST}'s profile file is not a "
-                                f"list of trace events", hint="profile without --op-profile")
+        raise NativeOutputError(
+            f"{run.transport.address}: {run.art.name}: {PERF_TEST}'s profile file is not a list of trace events",
+            hint="profile without --op-profile",
+        )
     prof = summarize_ort_profile(events, skip_runs=1, batches=1)  # the tool's one warm-up run
     prof["method"] = "onnxruntime profiler through onnxruntime_perf_test -p (kernel time per node, on the device)"
     for node in prof["nodes"]:

@@ -49,8 +49,10 @@ def collect(transport: Any, timeout: float = 60.0) -> dict[str, Any]:
     """Run the facts script through ``transport`` (sh must exist there) and read its sections."""
     result = transport.run(["sh", "-c", FACTS_SCRIPT], timeout=timeout)
     if "@@end" not in result.stdout:
-        raise DeviceError(f"{transport.address}: the device's shell could not report its facts "
-                          f"({result.last_error_line()})", hint="check that the device has a POSIX sh")
+        raise DeviceError(
+            f"{transport.address}: the device's shell could not report its facts ({result.last_error_line()})",
+            hint="check that the device has a POSIX sh",
+        )
     return parse_facts(result.stdout)
 
 
@@ -113,11 +115,14 @@ def parse_facts(text: str) -> dict[str, Any]:
     props = dict(line.split("=", 1) for line in s.get("android", []) if "=" in line)
     props = {k: v.strip() for k, v in props.items() if v.strip()}
     if props:
-        facts["android_model"] = " ".join(filter(None, (props.get("ro.product.manufacturer"),
-                                                        props.get("ro.product.model")))) or None
+        facts["android_model"] = (
+            " ".join(filter(None, (props.get("ro.product.manufacturer"), props.get("ro.product.model")))) or None
+        )
         if props.get("ro.build.version.release"):
-            facts["os"] = f"Android {props['ro.build.version.release']}" + \
-                (f" (API {props['ro.build.version.sdk']})" if props.get("ro.build.version.sdk") else "") + \
-                (f", {facts['os']}" if facts.get("os") else "")
+            facts["os"] = (
+                f"Android {props['ro.build.version.release']}"
+                + (f" (API {props['ro.build.version.sdk']})" if props.get("ro.build.version.sdk") else "")
+                + (f", {facts['os']}" if facts.get("os") else "")
+            )
         facts["soc"] = props.get("ro.soc.model") or props.get("ro.board.platform")
     return facts

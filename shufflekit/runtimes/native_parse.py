@@ -34,8 +34,10 @@ PERF_TEST = "onnxruntime_perf_test"
 NUM = r"[-+]?(?:nan|inf|(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)"
 _NUM = re.compile(rf"^{NUM}$", re.IGNORECASE)
 # Log prefixes the tools put before a line: TFLite's logger, and adb logcat's when read from there.
-_PREFIX = re.compile(r"^(?:\d\d-\d\d \d\d:\d\d:\d\d\.\d+\s+\d+\s+\d+\s+[VDIWEF] [\w.]+\s*: )?"
-                     r"(?:(?:INFO|WARN|WARNING|ERROR|VERBOSE|DEBUG): )?")
+_PREFIX = re.compile(
+    r"^(?:\d\d-\d\d \d\d:\d\d:\d\d\.\d+\s+\d+\s+\d+\s+[VDIWEF] [\w.]+\s*: )?"
+    r"(?:(?:INFO|WARN|WARNING|ERROR|VERBOSE|DEBUG): )?"
+)
 
 
 def ms_from_us(value: float | None) -> float | None:
@@ -61,9 +63,11 @@ def unreadable(tool: str, line_no: int, line: str, why: str) -> NativeOutputErro
     shown = " ".join(line.split())
     shown = shown if len(shown) <= 120 else shown[:117] + "..."
     what = tool if " " in tool else f"{tool}'s output"  # a tool's name, or e.g. "X's result file"
-    return NativeOutputError(f"cannot read {what}: line {line_no} {shown!r}: {why}",
-                             hint="this tool version prints a format shufflekit does not know; run it by hand "
-                                  "on the device to see, or profile without --benchmark-binary")
+    return NativeOutputError(
+        f"cannot read {what}: line {line_no} {shown!r}: {why}",
+        hint="this tool version prints a format shufflekit does not know; run it by hand "
+        "on the device to see, or profile without --benchmark-binary",
+    )
 
 
 def strip_prefix(line: str) -> str:
@@ -101,8 +105,15 @@ class RunStat:
         n = self.count
         std = self.std or 0.0
         sample_std = std * math.sqrt(n / (n - 1)) if n > 1 else 0.0
-        data: dict[str, float | None] = {"mean_ms": ms(self.avg), "std_ms": ms(sample_std), "min_ms": ms(self.min),
-                                         "p50_ms": None, "p90_ms": None, "p99_ms": None, "max_ms": ms(self.max)}
+        data: dict[str, float | None] = {
+            "mean_ms": ms(self.avg),
+            "std_ms": ms(sample_std),
+            "min_ms": ms(self.min),
+            "p50_ms": None,
+            "p90_ms": None,
+            "p99_ms": None,
+            "max_ms": ms(self.max),
+        }
         if self.all_same:
             data.update(p50_ms=ms(self.curr), p90_ms=ms(self.curr), p99_ms=ms(self.curr))
         for key, value in self.percentiles.items():
@@ -189,21 +200,29 @@ class BenchmarkModelOutput:
 
 _B_VERSION = re.compile(r"^(?:TensorFlow|Tensorflow|LiteRT|TFLite|TensorFlow Lite) [Vv]ersion\s*:?\s*(\S+)")
 _B_PARAM = re.compile(r"^([A-Za-z#][^:\[\]]*?)\s*:\s*\[(.*)\]$")
-_B_APPLIED = re.compile(r"^(?:Explicitly )?[Aa]pplied (\w+) delegate, and the model graph will be "
-                        r"(completely|partially) executed")
+_B_APPLIED = re.compile(
+    r"^(?:Explicitly )?[Aa]pplied (\w+) delegate, and the model graph will be "
+    r"(completely|partially) executed"
+)
 _B_DECLINED = re.compile(r"^Though (\w+) delegate is (?:explicitly )?applied, the model graph will not be executed")
-_B_REPLACING = re.compile(r"^Replacing (\d+) out of (\d+) node\(s\) with delegate \(([^)]*)\) node, "
-                          r"yielding (\d+) partitions")
+_B_REPLACING = re.compile(
+    r"^Replacing (\d+) out of (\d+) node\(s\) with delegate \(([^)]*)\) node, "
+    r"yielding (\d+) partitions"
+)
 
 # (prefix, full pattern): a line that starts with the prefix must match the pattern.
 _B_LINES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("Initialized session in", re.compile(rf"^Initialized session in ({NUM})\s*ms\.?$")),
     ("The input model file size (MB):", re.compile(rf"^The input model file size \(MB\): ({NUM})$")),
-    ("Memory footprint delta from the start of the tool (MB):",
-     re.compile(rf"^Memory footprint delta from the start of the tool \(MB\): init=({NUM}) overall=({NUM})$")),
+    (
+        "Memory footprint delta from the start of the tool (MB):",
+        re.compile(rf"^Memory footprint delta from the start of the tool \(MB\): init=({NUM}) overall=({NUM})$"),
+    ),
     ("Peak memory footprint (MB):", re.compile(rf"^Peak memory footprint \(MB\): init=({NUM}) overall=({NUM})$")),
-    ("Overall peak memory footprint (MB) via periodic monitoring:",
-     re.compile(rf"^Overall peak memory footprint \(MB\) via periodic monitoring: ({NUM})$")),
+    (
+        "Overall peak memory footprint (MB) via periodic monitoring:",
+        re.compile(rf"^Overall peak memory footprint \(MB\) via periodic monitoring: ({NUM})$"),
+    ),
 )
 
 
@@ -212,8 +231,15 @@ def parse_benchmark_model(text: str) -> BenchmarkModelOutput:
     tool = BENCHMARK_MODEL
     stats: list[tuple[int, RunStat]] = []
     sections = 0
-    out: dict[str, Any] = {"timings": {}, "params": {}, "unconsumed": [], "applied": {}, "declined": [],
-                           "delegated_nodes": [], "notes": []}
+    out: dict[str, Any] = {
+        "timings": {},
+        "params": {},
+        "unconsumed": [],
+        "applied": {},
+        "declined": [],
+        "delegated_nodes": [],
+        "notes": [],
+    }
     values: dict[str, Any] = {}
     in_profile = False
     for line_no, raw in enumerate(text.splitlines(), start=1):
@@ -250,34 +276,63 @@ def parse_benchmark_model(text: str) -> BenchmarkModelOutput:
             _benchmark_model_fact(line, out)
     if sections != len(stats) or len(stats) != 2:
         if not stats:
-            raise NativeOutputError(f"{tool} printed no run statistics ('count=...' lines); its last line was "
-                                    f"{last_error_line(text)!r}", hint="check that the binary is TFLite's "
-                                    "benchmark_model and that it ran the model (run it by hand on the device)")
-        raise NativeOutputError(f"cannot read {tool}'s output: expected one warm-up and one timed phase, found "
-                                f"{len(stats)} statistics lines after {sections} 'Running benchmark' lines",
-                                hint="pass the plain benchmark_model binary (not a multi-option variant)")
+            raise NativeOutputError(
+                f"{tool} printed no run statistics ('count=...' lines); its last line was {last_error_line(text)!r}",
+                hint="check that the binary is TFLite's "
+                "benchmark_model and that it ran the model (run it by hand on the device)",
+            )
+        raise NativeOutputError(
+            f"cannot read {tool}'s output: expected one warm-up and one timed phase, found "
+            f"{len(stats)} statistics lines after {sections} 'Running benchmark' lines",
+            hint="pass the plain benchmark_model binary (not a multi-option variant)",
+        )
     (_, warmup), (timed_line, timed) = stats
     if timed.count < 1:
-        raise NativeOutputError(f"{tool} ran no timed iteration (line {timed_line}: count=0)",
-                                hint="give it more time: raise --seconds, or check the device is not stuck")
+        raise NativeOutputError(
+            f"{tool} ran no timed iteration (line {timed_line}: count=0)",
+            hint="give it more time: raise --seconds, or check the device is not stuck",
+        )
     timings = out["timings"]
-    _agree(tool, timed_line, "the timed phase's avg", timed.avg, "'Inference (avg)'",
-           timings.get("Inference (avg)", timings.get("Inference")))
+    _agree(
+        tool,
+        timed_line,
+        "the timed phase's avg",
+        timed.avg,
+        "'Inference (avg)'",
+        timings.get("Inference (avg)", timings.get("Inference")),
+    )
     if warmup.count:
-        _agree(tool, timed_line, "the warm-up phase's first run", warmup.first, "'First inference'",
-               timings.get("First inference"))
+        _agree(
+            tool,
+            timed_line,
+            "the warm-up phase's first run",
+            warmup.first,
+            "'First inference'",
+            timings.get("First inference"),
+        )
     init_ms = values.get("Initialized session in", [None])[0]
     init_us = timings.get("Init", init_ms * 1e3 if init_ms is not None else None)
-    memory = values.get("Memory footprint delta from the start of the tool (MB):") or \
-        values.get("Peak memory footprint (MB):")
+    memory = values.get("Memory footprint delta from the start of the tool (MB):") or values.get(
+        "Peak memory footprint (MB):"
+    )
     return BenchmarkModelOutput(
-        warmup=warmup, timed=timed, init_us=init_us, timings=timings,
+        warmup=warmup,
+        timed=timed,
+        init_us=init_us,
+        timings=timings,
         model_mb=values.get("The input model file size (MB):", [None])[0],
         memory_delta_mb={"init": memory[0], "overall": memory[1]} if memory else None,
         peak_memory_mb=values.get("Overall peak memory footprint (MB) via periodic monitoring:", [None])[0],
-        version=out.get("version"), banner=out.get("banner"), params=out["params"], unconsumed=out["unconsumed"],
-        xnnpack_created=bool(out.get("xnnpack_created")), applied=out["applied"], declined=out["declined"],
-        delegated_nodes=out["delegated_nodes"], notes=out["notes"])
+        version=out.get("version"),
+        banner=out.get("banner"),
+        params=out["params"],
+        unconsumed=out["unconsumed"],
+        xnnpack_created=bool(out.get("xnnpack_created")),
+        applied=out["applied"],
+        declined=out["declined"],
+        delegated_nodes=out["delegated_nodes"],
+        notes=out["notes"],
+    )
 
 
 def _timing_pairs(text: str, line_no: int, raw: str) -> dict[str, float]:
@@ -296,10 +351,12 @@ def _agree(tool: str, line_no: int, what: str, value: float | None, other_what: 
     if value is None or other is None or not math.isfinite(other):
         return
     if abs(value - other) > 5e-3 * max(abs(value), abs(other)) + 1e-9:
-        raise NativeOutputError(f"cannot read {tool}'s output: {what} ({value:g}) and {other_what} ({other:g}) "
-                                f"disagree (near line {line_no})",
-                                hint="this tool version prints its figures differently; profile without "
-                                     "--benchmark-binary, or report the output")
+        raise NativeOutputError(
+            f"cannot read {tool}'s output: {what} ({value:g}) and {other_what} ({other:g}) "
+            f"disagree (near line {line_no})",
+            hint="this tool version prints its figures differently; profile without "
+            "--benchmark-binary, or report the output",
+        )
 
 
 def _benchmark_model_fact(line: str, out: dict[str, Any]) -> None:
@@ -320,8 +377,14 @@ def _benchmark_model_fact(line: str, out: dict[str, Any]) -> None:
         return
     match = _B_REPLACING.match(line)
     if match:
-        out["delegated_nodes"].append({"nodes": int(match.group(1)), "of": int(match.group(2)),
-                                       "kernel": match.group(3), "partitions": int(match.group(4))})
+        out["delegated_nodes"].append(
+            {
+                "nodes": int(match.group(1)),
+                "of": int(match.group(2)),
+                "kernel": match.group(3),
+                "partitions": int(match.group(4)),
+            }
+        )
         return
     if ("unsupported on this platform" in line or "is not supported" in line) and len(out["notes"]) < 20:
         out["notes"].append(line)
@@ -335,30 +398,54 @@ def _benchmark_model_fact(line: str, out: dict[str, Any]) -> None:
 # XNNPACK's operator names (its operator-type strings, e.g. "Convolution (NHWC, F32) DWConv") by the
 # words they start with, in the categories of opcategories.
 _XNNPACK_CATEGORIES: tuple[tuple[str, str], ...] = (
-    ("Convolution", opcategories.CONV), ("Deconvolution", opcategories.CONV),
-    ("Fully Connected", opcategories.FC), ("Dynamic Fully Connected", opcategories.FC),
+    ("Convolution", opcategories.CONV),
+    ("Deconvolution", opcategories.CONV),
+    ("Fully Connected", opcategories.FC),
+    ("Dynamic Fully Connected", opcategories.FC),
     ("Batch Matrix Multiply", opcategories.FC),
-    ("Max Pooling", opcategories.POOLING), ("Average Pooling", opcategories.POOLING),
-    ("Global Average Pooling", opcategories.POOLING), ("ArgMax Pooling", opcategories.POOLING),
-    ("Global Sum Pooling", opcategories.POOLING), ("Mean", opcategories.POOLING), ("Sum", opcategories.POOLING),
-    ("Transpose", opcategories.SHUFFLE), ("Copy", opcategories.SHUFFLE), ("Channel Shuffle", opcategories.SHUFFLE),
-    ("Depth To Space", opcategories.SHUFFLE), ("Space To Depth", opcategories.SHUFFLE),
-    ("Slice", opcategories.CONCAT_SPLIT), ("Concatenate", opcategories.CONCAT_SPLIT),
+    ("Max Pooling", opcategories.POOLING),
+    ("Average Pooling", opcategories.POOLING),
+    ("Global Average Pooling", opcategories.POOLING),
+    ("ArgMax Pooling", opcategories.POOLING),
+    ("Global Sum Pooling", opcategories.POOLING),
+    ("Mean", opcategories.POOLING),
+    ("Sum", opcategories.POOLING),
+    ("Transpose", opcategories.SHUFFLE),
+    ("Copy", opcategories.SHUFFLE),
+    ("Channel Shuffle", opcategories.SHUFFLE),
+    ("Depth To Space", opcategories.SHUFFLE),
+    ("Space To Depth", opcategories.SHUFFLE),
+    ("Slice", opcategories.CONCAT_SPLIT),
+    ("Concatenate", opcategories.CONCAT_SPLIT),
     ("Even Split", opcategories.CONCAT_SPLIT),
     ("Constant Pad", opcategories.PAD),
     ("Convert", opcategories.QUANT),
-    ("Binary Elementwise", opcategories.ELEMENTWISE), ("Unary Elementwise", opcategories.ELEMENTWISE),
-    ("Add", opcategories.ELEMENTWISE), ("Subtract", opcategories.ELEMENTWISE),
-    ("Multiply", opcategories.ELEMENTWISE), ("Divide", opcategories.ELEMENTWISE),
-    ("Maximum", opcategories.ELEMENTWISE), ("Minimum", opcategories.ELEMENTWISE),
-    ("Clamp", opcategories.ELEMENTWISE), ("Sigmoid", opcategories.ELEMENTWISE),
-    ("HardSwish", opcategories.ELEMENTWISE), ("Leaky ReLU", opcategories.ELEMENTWISE),
-    ("Softmax", opcategories.ELEMENTWISE), ("Tanh", opcategories.ELEMENTWISE), ("Abs", opcategories.ELEMENTWISE),
-    ("Negate", opcategories.ELEMENTWISE), ("Square", opcategories.ELEMENTWISE), ("ELU", opcategories.ELEMENTWISE),
-    ("PReLU", opcategories.ELEMENTWISE), ("Reciprocal Square Root", opcategories.ELEMENTWISE),
-    ("Squared Difference", opcategories.ELEMENTWISE), ("Bankers Rounding", opcategories.ELEMENTWISE),
-    ("Ceiling", opcategories.ELEMENTWISE), ("Floor", opcategories.ELEMENTWISE),
-    ("Resize Bilinear", opcategories.OTHER), ("Unpooling", opcategories.OTHER),
+    ("Binary Elementwise", opcategories.ELEMENTWISE),
+    ("Unary Elementwise", opcategories.ELEMENTWISE),
+    ("Add", opcategories.ELEMENTWISE),
+    ("Subtract", opcategories.ELEMENTWISE),
+    ("Multiply", opcategories.ELEMENTWISE),
+    ("Divide", opcategories.ELEMENTWISE),
+    ("Maximum", opcategories.ELEMENTWISE),
+    ("Minimum", opcategories.ELEMENTWISE),
+    ("Clamp", opcategories.ELEMENTWISE),
+    ("Sigmoid", opcategories.ELEMENTWISE),
+    ("HardSwish", opcategories.ELEMENTWISE),
+    ("Leaky ReLU", opcategories.ELEMENTWISE),
+    ("Softmax", opcategories.ELEMENTWISE),
+    ("Tanh", opcategories.ELEMENTWISE),
+    ("Abs", opcategories.ELEMENTWISE),
+    ("Negate", opcategories.ELEMENTWISE),
+    ("Square", opcategories.ELEMENTWISE),
+    ("ELU", opcategories.ELEMENTWISE),
+    ("PReLU", opcategories.ELEMENTWISE),
+    ("Reciprocal Square Root", opcategories.ELEMENTWISE),
+    ("Squared Difference", opcategories.ELEMENTWISE),
+    ("Bankers Rounding", opcategories.ELEMENTWISE),
+    ("Ceiling", opcategories.ELEMENTWISE),
+    ("Floor", opcategories.ELEMENTWISE),
+    ("Resize Bilinear", opcategories.OTHER),
+    ("Unpooling", opcategories.OTHER),
 )
 _DELEGATE_KERNEL = re.compile(r"^TfLite\w*Delegate\w*$|^DELEGATE$")
 
@@ -391,11 +478,15 @@ def parse_benchmark_model_ops(text: str) -> dict[str, Any]:
     replace the kernel rows so no time is counted twice."""
     tool = BENCHMARK_MODEL
     lines = text.splitlines()
-    start = next((i for i, raw in enumerate(lines) if strip_prefix(raw).startswith("Operator-wise Profiling Info")),
-                 None)
+    start = next(
+        (i for i, raw in enumerate(lines) if strip_prefix(raw).startswith("Operator-wise Profiling Info")), None
+    )
     if start is None:
-        return {"available": False, "method": None,
-                "reason": f"{tool} printed no 'Operator-wise Profiling Info' (is this build's op profiler on?)"}
+        return {
+            "available": False,
+            "method": None,
+            "reason": f"{tool} printed no 'Operator-wise Profiling Info' (is this build's op profiler on?)",
+        }
     rows: list[dict[str, Any]] = []
     internal: list[dict[str, Any]] = []
     run_stat: RunStat | None = None
@@ -431,8 +522,10 @@ def parse_benchmark_model_ops(text: str) -> dict[str, Any]:
             continue
         (internal if in_delegate else rows).append(_op_row(columns, line, line_no + 1, raw))
     if not rows and not internal:
-        raise NativeOutputError(f"cannot read {tool}'s output: its op profile has no 'Run Order' rows",
-                                hint="run with fewer options, or profile without --op-profile")
+        raise NativeOutputError(
+            f"cannot read {tool}'s output: its op profile has no 'Run Order' rows",
+            hint="run with fewer options, or profile without --op-profile",
+        )
     per_op = any(r["name"].startswith("Delegate/") for r in rows) or internal
     nodes = [r for r in rows if not (per_op and _DELEGATE_KERNEL.match(r["op_type"]))] + internal
     placement: dict[str, int] = {}
@@ -440,12 +533,15 @@ def parse_benchmark_model_ops(text: str) -> dict[str, Any]:
         node["provider"] = provider_of(node["op_type"], node["name"])
         node["category"] = categorize_op(node["op_type"])
         placement[node["provider"]] = placement.get(node["provider"], 0) + 1
-    return {"available": True,
-            "method": "benchmark_model --enable_op_profiling (TFLite's own op profiler, on the device)",
-            "runs": run_stat.count if run_stat else None, "nodes": nodes,
-            "node_sum_ms": float(sum(n["mean_ms"] for n in nodes)),
-            "run_ms": ms_from_us(run_stat.avg) if run_stat else None,
-            "node_providers": placement}
+    return {
+        "available": True,
+        "method": "benchmark_model --enable_op_profiling (TFLite's own op profiler, on the device)",
+        "runs": run_stat.count if run_stat else None,
+        "nodes": nodes,
+        "node_sum_ms": float(sum(n["mean_ms"] for n in nodes)),
+        "run_ms": ms_from_us(run_stat.avg) if run_stat else None,
+        "node_providers": placement,
+    }
 
 
 _CELL = re.compile(rf"{NUM}%?", re.IGNORECASE)
@@ -473,8 +569,13 @@ def _op_row(columns: list[str], line: str, line_no: int, raw: str) -> dict[str, 
     bracketed = re.match(r"^\[(.*)\](?::(\d+))?$", name)
     if bracketed:
         name = f"{bracketed.group(2)}:{bracketed.group(1)}" if bracketed.group(2) else bracketed.group(1)
-    return {"name": name, "op_type": op_type, "calls": calls, "mean_ms": row["avg ms"] * calls,
-            "first_ms": row.get("first")}
+    return {
+        "name": name,
+        "op_type": op_type,
+        "calls": calls,
+        "mean_ms": row["avg ms"] * calls,
+        "first_ms": row.get("first"),
+    }
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -545,21 +646,36 @@ def parse_perf_test(text: str) -> PerfTestOutput:
             found.setdefault(key, number(match.group(1), line_no, raw, tool))
             break
     if "requests" not in found or "mean_ms" not in found:
-        raise NativeOutputError(f"{tool} printed no summary ('Total inference requests' / 'Average inference time "
-                                f"cost'); its last line was {last_error_line(text)!r}",
-                                hint="check that the binary is onnxruntime_perf_test and that it ran the model")
+        raise NativeOutputError(
+            f"{tool} printed no summary ('Total inference requests' / 'Average inference time "
+            f"cost'); its last line was {last_error_line(text)!r}",
+            hint="check that the binary is onnxruntime_perf_test and that it ran the model",
+        )
     requests = int(found["requests"])
     if requests < 1:
         raise NativeOutputError(f"{tool} ran no timed inference (0 requests)", hint="raise --iters or --seconds")
     if "total_s" in found:
-        _agree(tool, 0, "'Total inference time cost' / requests", found["total_s"] / requests * 1e3,
-               "'Average inference time cost'", found["mean_ms"])
-    return PerfTestOutput(requests=requests, mean_ms=found["mean_ms"], total_s=found.get("total_s"),
-                          session_s=found.get("session_s"), first_ms=found.get("first_ms"),
-                          run_time_s=found.get("run_time_s"), per_second=found.get("per_second"),
-                          cpu_percent=found.get("cpu_percent"),
-                          peak_bytes=int(found["peak_bytes"]) if "peak_bytes" in found else None,
-                          percentiles_s=percentiles, banner=banner)
+        _agree(
+            tool,
+            0,
+            "'Total inference time cost' / requests",
+            found["total_s"] / requests * 1e3,
+            "'Average inference time cost'",
+            found["mean_ms"],
+        )
+    return PerfTestOutput(
+        requests=requests,
+        mean_ms=found["mean_ms"],
+        total_s=found.get("total_s"),
+        session_s=found.get("session_s"),
+        first_ms=found.get("first_ms"),
+        run_time_s=found.get("run_time_s"),
+        per_second=found.get("per_second"),
+        cpu_percent=found.get("cpu_percent"),
+        peak_bytes=int(found["peak_bytes"]) if "peak_bytes" in found else None,
+        percentiles_s=percentiles,
+        banner=banner,
+    )
 
 
 def parse_perf_test_times(text: str) -> list[float]:

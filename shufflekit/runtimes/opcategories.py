@@ -26,8 +26,18 @@ OTHER = "other"
 
 CATEGORIES = (CONV, DEPTHWISE, ELEMENTWISE, SHUFFLE, CONCAT_SPLIT, POOLING, FC, PAD, LAYOUT, QUANT, OTHER)
 
-_CONVS = {"Conv", "FusedConv", "NhwcConv", "NhwcFusedConv", "QLinearConv", "ConvInteger", "ConvTranspose",
-          "CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV"}
+_CONVS = {
+    "Conv",
+    "FusedConv",
+    "NhwcConv",
+    "NhwcFusedConv",
+    "QLinearConv",
+    "ConvInteger",
+    "ConvTranspose",
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "TRANSPOSE_CONV",
+}
 
 _BY_NAME: dict[str, str] = {}
 
@@ -38,23 +48,32 @@ def _add(category: str, names: str) -> None:
 
 
 # ONNX Runtime (onnx domain, com.microsoft contrib and fused kernels)
-_add(ELEMENTWISE, "Add Sub Mul Div Relu LeakyRelu Clip Sigmoid HardSigmoid HardSwish Tanh Sum Max Min Neg Abs "
-                  "BatchNormalization Erf Gelu FastGelu BiasGelu Sqrt Pow Exp Where Not Equal QLinearAdd QLinearMul "
-                  "QLinearSigmoid QLinearLeakyRelu Softmax LogSoftmax")
+_add(
+    ELEMENTWISE,
+    "Add Sub Mul Div Relu LeakyRelu Clip Sigmoid HardSigmoid HardSwish Tanh Sum Max Min Neg Abs "
+    "BatchNormalization Erf Gelu FastGelu BiasGelu Sqrt Pow Exp Where Not Equal QLinearAdd QLinearMul "
+    "QLinearSigmoid QLinearLeakyRelu Softmax LogSoftmax",
+)
 _add(SHUFFLE, "Transpose Reshape Flatten Squeeze Unsqueeze Identity Expand Gather Tile DepthToSpace SpaceToDepth")
 _add(CONCAT_SPLIT, "Concat Split Slice QLinearConcat")
-_add(POOLING, "MaxPool AveragePool GlobalAveragePool GlobalMaxPool ReduceMean ReduceMax QLinearAveragePool "
-              "QLinearGlobalAveragePool")
-_add(FC, "Gemm MatMul FusedGemm FusedMatMul QGemm MatMulInteger QLinearMatMul MatMulIntegerToFloat "
-         "DynamicQuantizeMatMul")
+_add(
+    POOLING,
+    "MaxPool AveragePool GlobalAveragePool GlobalMaxPool ReduceMean ReduceMax QLinearAveragePool "
+    "QLinearGlobalAveragePool",
+)
+_add(
+    FC, "Gemm MatMul FusedGemm FusedMatMul QGemm MatMulInteger QLinearMatMul MatMulIntegerToFloat DynamicQuantizeMatMul"
+)
 _add(PAD, "Pad")
 _add(LAYOUT, "ReorderInput ReorderOutput")
 _add(QUANT, "QuantizeLinear DequantizeLinear DynamicQuantizeLinear Cast")
 # TFLite builtins
-_add(ELEMENTWISE, "ADD SUB MUL DIV RELU RELU6 RELU_N1_TO_1 RELU_0_TO_1 LEAKY_RELU HARD_SWISH LOGISTIC TANH MAXIMUM "
-                  "MINIMUM ABS NEG SQRT RSQRT EXP POW SQUARED_DIFFERENCE SOFTMAX LOG_SOFTMAX PRELU ADD_N")
-_add(SHUFFLE, "TRANSPOSE RESHAPE SQUEEZE EXPAND_DIMS GATHER GATHER_ND TILE DEPTH_TO_SPACE SPACE_TO_DEPTH "
-              "BROADCAST_TO")
+_add(
+    ELEMENTWISE,
+    "ADD SUB MUL DIV RELU RELU6 RELU_N1_TO_1 RELU_0_TO_1 LEAKY_RELU HARD_SWISH LOGISTIC TANH MAXIMUM "
+    "MINIMUM ABS NEG SQRT RSQRT EXP POW SQUARED_DIFFERENCE SOFTMAX LOG_SOFTMAX PRELU ADD_N",
+)
+_add(SHUFFLE, "TRANSPOSE RESHAPE SQUEEZE EXPAND_DIMS GATHER GATHER_ND TILE DEPTH_TO_SPACE SPACE_TO_DEPTH BROADCAST_TO")
 _add(CONCAT_SPLIT, "CONCATENATION SPLIT SPLIT_V STRIDED_SLICE SLICE PACK UNPACK")
 _add(POOLING, "AVERAGE_POOL_2D MAX_POOL_2D MEAN SUM REDUCE_MAX L2_POOL_2D")
 _add(FC, "FULLY_CONNECTED BATCH_MATMUL")
@@ -98,13 +117,17 @@ def breakdown(nodes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     for node in nodes:
         category = node.get("category") or categorize(node["op_type"], node.get("input_shapes"))
         by_category[category] = by_category.get(category, 0.0) + float(node["mean_ms"])
-        entry = by_type.setdefault(node["op_type"], {"op_type": node["op_type"], "ms": 0.0, "count": 0,
-                                                     "category": category})
+        entry = by_type.setdefault(
+            node["op_type"], {"op_type": node["op_type"], "ms": 0.0, "count": 0, "category": category}
+        )
         entry["ms"] += float(node["mean_ms"])
         entry["count"] += 1
     total = sum(by_category.values())
-    categories = [{"category": c, "ms": by_category[c], "share": by_category[c] / total if total else 0.0}
-                  for c in CATEGORIES if c in by_category]
+    categories = [
+        {"category": c, "ms": by_category[c], "share": by_category[c] / total if total else 0.0}
+        for c in CATEGORIES
+        if c in by_category
+    ]
     types = sorted(by_type.values(), key=lambda e: -e["ms"])
     for entry in types:
         entry["share"] = entry["ms"] / total if total else 0.0

@@ -54,8 +54,14 @@ class ProfileSettings:
             raise translate(exc) from None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"warmup": self.warmup, "iters": self.iters if self.seconds is None else None,
-                "seconds": self.seconds, "batch": self.batch, "op_profile": self.op_profile, "parity": self.parity}
+        return {
+            "warmup": self.warmup,
+            "iters": self.iters if self.seconds is None else None,
+            "seconds": self.seconds,
+            "batch": self.batch,
+            "op_profile": self.op_profile,
+            "parity": self.parity,
+        }
 
 
 @dataclass
@@ -95,19 +101,43 @@ class ArtifactProfile:
     def summary(self) -> dict[str, Any]:
         """The figures that go into the manifest (kind ``latency``)."""
         r = self.result
-        keys = ("runtime", "runtime_version", "interpreter", "providers_requested", "providers", "fallback",
-                "fallback_from", "xnnpack_declined", "ops", "delegate_partitions", "threads", "batch", "batching",
-                "warmup", "iters",
-                "seconds_requested", "load_ms", "first_inference_ms", "throughput_ips", "peak_rss_bytes",
-                "rss_before_load_bytes", "tool")
+        keys = (
+            "runtime",
+            "runtime_version",
+            "interpreter",
+            "providers_requested",
+            "providers",
+            "fallback",
+            "fallback_from",
+            "xnnpack_declined",
+            "ops",
+            "delegate_partitions",
+            "threads",
+            "batch",
+            "batching",
+            "warmup",
+            "iters",
+            "seconds_requested",
+            "load_ms",
+            "first_inference_ms",
+            "throughput_ips",
+            "peak_rss_bytes",
+            "rss_before_load_bytes",
+            "tool",
+        )
         data = {k: r[k] for k in keys if k in r}
         host = r.get("host") or {}
         if host.get("emulated"):  # the emulator's speed, not the device's: tables and plots leave it out
             data.update(emulated=True, emulator=host.get("emulator"))
-        data.update(latency_ms=dict(r["latency_ms"]), per_image_p50_ms=self.per_image_p50_ms,
-                    mult_adds=self.mult_adds, us_per_mmac=self.us_per_mmac,
-                    format=self.artifact.format, precision=self.artifact.precision,
-                    size_bytes=self.artifact.size_bytes)
+        data.update(
+            latency_ms=dict(r["latency_ms"]),
+            per_image_p50_ms=self.per_image_p50_ms,
+            mult_adds=self.mult_adds,
+            us_per_mmac=self.us_per_mmac,
+            format=self.artifact.format,
+            precision=self.artifact.precision,
+            size_bytes=self.artifact.size_bytes,
+        )
         return data
 
     def op_summary(self) -> dict[str, Any] | None:
@@ -115,12 +145,26 @@ class ArtifactProfile:
         if prof is None or parts is None:
             return None
         nodes = sorted(prof["nodes"], key=lambda n: -n["mean_ms"])[:_MANIFEST_NODES]
-        return {"method": prof["method"], "runs": prof["runs"], "node_sum_ms": prof["node_sum_ms"],
-                "run_ms": prof.get("run_ms"), "benchmark_mean_ms": self.latency["mean_ms"],
-                "node_providers": prof.get("node_providers"), "categories": parts["categories"],
-                "op_types": parts["op_types"],
-                "nodes": [{"name": n["name"], "op_type": n["op_type"], "category": n["category"],
-                           "provider": n.get("provider"), "mean_ms": n["mean_ms"]} for n in nodes]}
+        return {
+            "method": prof["method"],
+            "runs": prof["runs"],
+            "node_sum_ms": prof["node_sum_ms"],
+            "run_ms": prof.get("run_ms"),
+            "benchmark_mean_ms": self.latency["mean_ms"],
+            "node_providers": prof.get("node_providers"),
+            "categories": parts["categories"],
+            "op_types": parts["op_types"],
+            "nodes": [
+                {
+                    "name": n["name"],
+                    "op_type": n["op_type"],
+                    "category": n["category"],
+                    "provider": n.get("provider"),
+                    "mean_ms": n["mean_ms"],
+                }
+                for n in nodes
+            ],
+        }
 
     def to_dict(self) -> dict[str, Any]:
         data = {"artifact": self.artifact.name, **self.summary()}
@@ -144,9 +188,14 @@ class ProfileReport:
     profiles: list[ArtifactProfile] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"folder": str(self.folder), "device": self.device, "host": self.host,
-                "options": self.options.to_dict(), "settings": self.settings.to_dict(),
-                "artifacts": [p.to_dict() for p in self.profiles]}
+        return {
+            "folder": str(self.folder),
+            "device": self.device,
+            "host": self.host,
+            "options": self.options.to_dict(),
+            "settings": self.settings.to_dict(),
+            "artifacts": [p.to_dict() for p in self.profiles],
+        }
 
 
 def select_artifacts(manifest: Manifest, selectors: Sequence[str], options: RuntimeOptions) -> list[Artifact]:
@@ -158,12 +207,16 @@ def select_artifacts(manifest: Manifest, selectors: Sequence[str], options: Runt
         runtime = get_runtime(options.runtime)
         misfits = [a for a in chosen if a.format not in runtime.formats]
         if selectors and misfits:
-            raise UsageError(f"runtime {runtime.name} cannot run {misfits[0].name} ({misfits[0].format})",
-                             hint=f"leave out --runtime, or pick {', '.join(runtime.formats)} artifacts")
+            raise UsageError(
+                f"runtime {runtime.name} cannot run {misfits[0].name} ({misfits[0].format})",
+                hint=f"leave out --runtime, or pick {', '.join(runtime.formats)} artifacts",
+            )
         chosen = [a for a in chosen if a.format in runtime.formats]
         if not chosen:
-            raise UsageError(f"no artifact in {manifest.folder} runs on {runtime.name}",
-                             hint=f"it runs {', '.join(runtime.formats)} artifacts")
+            raise UsageError(
+                f"no artifact in {manifest.folder} runs on {runtime.name}",
+                hint=f"it runs {', '.join(runtime.formats)} artifacts",
+            )
     for art in chosen:
         check_provider(options, runtime_for_format(art.format).name, art)
     return chosen
@@ -176,21 +229,35 @@ def check_provider(options: RuntimeOptions, runtime: str, art: Artifact) -> None
     names = options.providers
     bad = backend.unknown_providers(names)
     if backend.max_providers is not None and len(names) > backend.max_providers:
-        raise UsageError(f"{backend.label} takes one delegate, got {options.provider!r} for {art.name}",
-                         hint=f"pass one of {', '.join(backend.providers)}")
+        raise UsageError(
+            f"{backend.label} takes one delegate, got {options.provider!r} for {art.name}",
+            hint=f"pass one of {', '.join(backend.providers)}",
+        )
     if bad:
         other = next((f for b in backends.all_backends() for f in b.formats if f != art.format), "")
-        raise UsageError(f"{runtime} has no provider {bad[0]!r} (for {art.name})",
-                         hint=f"its providers: {', '.join(sorted(backend.providers))}; to profile only the other "
-                              f"artifacts name them, e.g. `shufflekit profile DIR {other} --provider {bad[0]}`")
+        raise UsageError(
+            f"{runtime} has no provider {bad[0]!r} (for {art.name})",
+            hint=f"its providers: {', '.join(sorted(backend.providers))}; to profile only the other "
+            f"artifacts name them, e.g. `shufflekit profile DIR {other} --provider {bad[0]}`",
+        )
 
 
 def benchmark_job(art: Artifact, model: str, options: RuntimeOptions, settings: ProfileSettings) -> dict[str, Any]:
-    return {"mode": "benchmark", "model": model, "runtime": runtime_for_format(art.format).name,
-            "provider": options.provider, "threads": options.threads, "allow_fallback": options.allow_fallback,
-            "layout": art.input.layout, "batch": settings.batch, "warmup": settings.warmup,
-            "iters": settings.iters if settings.seconds is None else None, "seconds": settings.seconds,
-            "op_profile": settings.op_profile, "keep_times": settings.keep_times}
+    return {
+        "mode": "benchmark",
+        "model": model,
+        "runtime": runtime_for_format(art.format).name,
+        "provider": options.provider,
+        "threads": options.threads,
+        "allow_fallback": options.allow_fallback,
+        "layout": art.input.layout,
+        "batch": settings.batch,
+        "warmup": settings.warmup,
+        "iters": settings.iters if settings.seconds is None else None,
+        "seconds": settings.seconds,
+        "op_profile": settings.op_profile,
+        "keep_times": settings.keep_times,
+    }
 
 
 def _timeout(settings: ProfileSettings) -> float:
@@ -198,9 +265,17 @@ def _timeout(settings: ProfileSettings) -> float:
     return 900.0 + budget
 
 
-def run_on_device(device: str, art: Artifact, path: Path, job: dict[str, Any], *, timeout: float,
-                  connect: Any = None, parity_inputs: Path | None = None,
-                  parity_outputs: Path | None = None) -> tuple[str, dict[str, Any], dict[str, Any]]:
+def run_on_device(
+    device: str,
+    art: Artifact,
+    path: Path,
+    job: dict[str, Any],
+    *,
+    timeout: float,
+    connect: Any = None,
+    parity_inputs: Path | None = None,
+    parity_outputs: Path | None = None,
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """Run one job on ``device`` ('local' or a remote address): the one measuring path, through the
     device's transport. Returns (device key, result, device facts). ``connect``: the remote layer's
     ConnectOptions (host keys, ssh config, timeouts). With ``parity_inputs``, the device also predicts
@@ -213,8 +288,16 @@ def run_on_device(device: str, art: Artifact, path: Path, job: dict[str, Any], *
     if parity_inputs is not None and parity_outputs is not None:
         job = {**job, "parity_inputs": parity_inputs.name, "parity_outputs": parity_outputs.name}
         files, pull = [path, parity_inputs], [parity_outputs.name]
-    remote = run_job(address, {**job, "model": path.name}, files, artifact_format=art.format, timeout=timeout,
-                     options=connect, pull=pull, pull_into=parity_outputs.parent if pull and parity_outputs else None)
+    remote = run_job(
+        address,
+        {**job, "model": path.name},
+        files,
+        artifact_format=art.format,
+        timeout=timeout,
+        options=connect,
+        pull=pull,
+        pull_into=parity_outputs.parent if pull and parity_outputs else None,
+    )
     return remote.address, remote.result, {**remote.device, **remote.result.get("host", {})}
 
 
@@ -241,14 +324,31 @@ class DeviceJudge(Protocol):
 
     def write_inputs(self, reference: Any, folder: Path, accuracy: Any = None) -> Path: ...
 
-    def judge_device_outputs(self, artifact: Artifact, result: dict[str, Any], outputs_path: Path, reference: Any,
-                             accuracy: Any, max_drop: float | None) -> tuple[Any, Any]: ...
+    def judge_device_outputs(
+        self,
+        artifact: Artifact,
+        result: dict[str, Any],
+        outputs_path: Path,
+        reference: Any,
+        accuracy: Any,
+        max_drop: float | None,
+    ) -> tuple[Any, Any]: ...
 
 
-def profile_folder(folder: str | Path, selectors: Sequence[str] = (), *, options: RuntimeOptions | None = None,
-                   settings: ProfileSettings | None = None, device: str = LOCAL, connect: Any = None,
-                   progress: ProgressFn | None = None, native: Any = None, accuracy: Any = None,
-                   max_drop: float | None = None, judge: DeviceJudge | None = None) -> ProfileReport:
+def profile_folder(
+    folder: str | Path,
+    selectors: Sequence[str] = (),
+    *,
+    options: RuntimeOptions | None = None,
+    settings: ProfileSettings | None = None,
+    device: str = LOCAL,
+    connect: Any = None,
+    progress: ProgressFn | None = None,
+    native: Any = None,
+    accuracy: Any = None,
+    max_drop: float | None = None,
+    judge: DeviceJudge | None = None,
+) -> ProfileReport:
     """Profile the selected artifacts of a release folder on ``device`` and record the figures in its
     manifest (each artifact's as soon as it is measured, so an interruption keeps the earlier ones).
     ``native``: a native.NativeTools (--benchmark-binary) that measures instead of the Python runner.
@@ -268,32 +368,42 @@ def profile_folder(folder: str | Path, selectors: Sequence[str] = (), *, options
         art.verify(folder)
     mult_adds = model_mult_adds(manifest)
     # Native tools print timings only; parity needs the Python runner's outputs.
-    reference = judge.stored_reference(manifest) if judge is not None and settings.parity and native is None \
-        else None
+    reference = judge.stored_reference(manifest) if judge is not None and settings.parity and native is None else None
     if native is not None or judge is None:
         accuracy = None
     report = ProfileReport(folder, device, {}, options, settings)
     timeout = _timeout(settings)
     with tempfile.TemporaryDirectory(prefix="shufflekit-parity-") as scratch:
-        inputs = judge.write_inputs(reference, Path(scratch), accuracy) \
-            if judge is not None and (reference is not None or accuracy is not None) else None
+        inputs = (
+            judge.write_inputs(reference, Path(scratch), accuracy)
+            if judge is not None and (reference is not None or accuracy is not None)
+            else None
+        )
         outputs = Path(scratch) / (judge.OUTPUTS_NAME if judge is not None else "outputs.npy")
         for index, art in enumerate(chosen):
             progress("profile", index, len(chosen))
             path = art.verify(folder)
             parity = on_device = None
             if native is not None:  # categories come with the tool's op names (XNNPACK's too)
-                key, result, facts = native.measure(device, art, path, options, settings, timeout=timeout,
-                                                    connect=connect)
+                key, result, facts = native.measure(
+                    device, art, path, options, settings, timeout=timeout, connect=connect
+                )
             else:
                 job = benchmark_job(art, str(path), options, settings)
                 outputs.unlink(missing_ok=True)  # never judge the previous artifact's answer
-                key, result, facts = run_on_device(device, art, path, job, timeout=timeout, connect=connect,
-                                                   parity_inputs=inputs, parity_outputs=outputs)
+                key, result, facts = run_on_device(
+                    device,
+                    art,
+                    path,
+                    job,
+                    timeout=timeout,
+                    connect=connect,
+                    parity_inputs=inputs,
+                    parity_outputs=outputs,
+                )
                 result["op_profile"] = _with_categories(result.get("op_profile"))
                 if judge is not None and inputs is not None and result.get("parity_outputs") and outputs.is_file():
-                    parity, on_device = judge.judge_device_outputs(art, result, outputs, reference, accuracy,
-                                                                           max_drop)
+                    parity, on_device = judge.judge_device_outputs(art, result, outputs, reference, accuracy, max_drop)
             profile = ArtifactProfile(art, result, mult_adds, parity, on_device)
             report.profiles.append(profile)
             report.device, report.host = key, facts
@@ -302,11 +412,20 @@ def profile_folder(folder: str | Path, selectors: Sequence[str] = (), *, options
     return report
 
 
-def profile_devices(folder: str | Path, selectors: Sequence[str] = (), *, devices: Sequence[str] = (LOCAL,),
-                    options: RuntimeOptions | None = None, settings: ProfileSettings | None = None,
-                    connect: Any = None, progress: ProgressFn | None = None, native: Any = None,
-                    accuracy: Any = None, max_drop: float | None = None,
-                    judge: DeviceJudge | None = None) -> list[ProfileReport]:
+def profile_devices(
+    folder: str | Path,
+    selectors: Sequence[str] = (),
+    *,
+    devices: Sequence[str] = (LOCAL,),
+    options: RuntimeOptions | None = None,
+    settings: ProfileSettings | None = None,
+    connect: Any = None,
+    progress: ProgressFn | None = None,
+    native: Any = None,
+    accuracy: Any = None,
+    max_drop: float | None = None,
+    judge: DeviceJudge | None = None,
+) -> list[ProfileReport]:
     """``profile_folder`` on several devices at once, one worker per device (the manifest's lock merges
     their results). Every device runs to its end; the first failure is raised after the others finish,
     so what they measured is kept."""
@@ -319,9 +438,18 @@ def profile_devices(folder: str | Path, selectors: Sequence[str] = (), *, device
 
     def work(device: str) -> Callable[[Any], ProfileReport]:
         return lambda stop: profile_folder(
-            folder, selectors, options=options, settings=settings, device=device, connect=connect,
-            progress=_per_device(progress, device) if len(devices) > 1 else progress, native=native,
-            accuracy=accuracy, max_drop=max_drop, judge=judge)
+            folder,
+            selectors,
+            options=options,
+            settings=settings,
+            device=device,
+            connect=connect,
+            progress=_per_device(progress, device) if len(devices) > 1 else progress,
+            native=native,
+            accuracy=accuracy,
+            max_drop=max_drop,
+            judge=judge,
+        )
 
     return list(per_device({d: work(d) for d in devices}).values())
 

@@ -14,10 +14,17 @@ if TYPE_CHECKING:
     from .profile import ProfileReport
 
 _COLORS = {
-    opcategories.CONV: "#1f77b4", opcategories.DEPTHWISE: "#aec7e8", opcategories.ELEMENTWISE: "#ff7f0e",
-    opcategories.SHUFFLE: "#d62728", opcategories.CONCAT_SPLIT: "#9467bd", opcategories.POOLING: "#2ca02c",
-    opcategories.FC: "#8c564b", opcategories.PAD: "#e377c2", opcategories.LAYOUT: "#7f7f7f",
-    opcategories.QUANT: "#bcbd22", opcategories.OTHER: "#17becf",
+    opcategories.CONV: "#1f77b4",
+    opcategories.DEPTHWISE: "#aec7e8",
+    opcategories.ELEMENTWISE: "#ff7f0e",
+    opcategories.SHUFFLE: "#d62728",
+    opcategories.CONCAT_SPLIT: "#9467bd",
+    opcategories.POOLING: "#2ca02c",
+    opcategories.FC: "#8c564b",
+    opcategories.PAD: "#e377c2",
+    opcategories.LAYOUT: "#7f7f7f",
+    opcategories.QUANT: "#bcbd22",
+    opcategories.OTHER: "#17becf",
 }
 
 
@@ -25,8 +32,10 @@ def _pyplot():  # noqa: ANN202 - matplotlib is optional and imported lazily
     try:
         import matplotlib
     except ImportError:
-        raise BackendMissingError("matplotlib is not installed, so no plots can be drawn",
-                                  hint="install it with: pip install 'shufflekit[report]'") from None
+        raise BackendMissingError(
+            "matplotlib is not installed, so no plots can be drawn",
+            hint="install it with: pip install 'shufflekit[report]'",
+        ) from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -54,9 +63,13 @@ def _latency(report: ProfileReport, path: Path) -> Path:
     profiles = report.profiles
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.55 * len(profiles)))
     labels = [p.artifact.name for p in profiles]
-    series = [p.result.get("times_ms") or [v for v in (p.latency["min_ms"], p.latency["p50_ms"], p.latency["max_ms"])
-                                           if v is not None]  # a native tool may print no p50
-              for p in profiles]
+    series = [
+        p.result.get("times_ms")
+        or [
+            v for v in (p.latency["min_ms"], p.latency["p50_ms"], p.latency["max_ms"]) if v is not None
+        ]  # a native tool may print no p50
+        for p in profiles
+    ]
     ax.boxplot(series, vert=False, showfliers=True, whis=(1, 99), flierprops={"markersize": 2})
     ax.set_yticks(range(1, len(labels) + 1), labels=labels)
     ax.invert_yaxis()  # the table's order, top to bottom
@@ -81,8 +94,11 @@ def _breakdown(report: ProfileReport, path: Path) -> Path:
     plt = _pyplot()
     profiles = [p for p in report.profiles if p.breakdown]
     fig, ax = plt.subplots(figsize=(9, 1.4 + 0.55 * len(profiles)))
-    used = [c for c in opcategories.CATEGORIES
-            if any(e["category"] == c for p in profiles for e in p.breakdown["categories"])]
+    used = [
+        c
+        for c in opcategories.CATEGORIES
+        if any(e["category"] == c for p in profiles for e in p.breakdown["categories"])
+    ]
     for row, p in enumerate(profiles):
         shares = {e["category"]: e["share"] for e in p.breakdown["categories"]}
         left = 0.0

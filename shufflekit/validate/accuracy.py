@@ -60,17 +60,37 @@ class AccuracyResult:
         return f"top-1 {self.top1:.2f}% is {self.drop:.2f} points below PyTorch's (limit {self.max_drop:g})"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "key": self.key, "runtime": self.runtime, "top1": self.top1, "top5": self.top5,
-                "samples": self.samples, "agreement": self.agreement, "delta_top1": self.delta_top1,
-                "delta_top5": self.delta_top5, "max_drop": self.max_drop, "passed": self.passed,
-                "failure": self.failure()}
+        return {
+            "name": self.name,
+            "key": self.key,
+            "runtime": self.runtime,
+            "top1": self.top1,
+            "top5": self.top5,
+            "samples": self.samples,
+            "agreement": self.agreement,
+            "delta_top1": self.delta_top1,
+            "delta_top5": self.delta_top5,
+            "max_drop": self.max_drop,
+            "passed": self.passed,
+            "failure": self.failure(),
+        }
 
     def as_record(self, **more: Any) -> Accuracy:
         """The manifest record of this result, with the run's common fields (data, samples, limit...)."""
-        fields = {"name": self.name, "key": self.key, "runtime": self.runtime, "top1": self.top1, "top5": self.top5,
-                  "samples": self.samples, "agreement": self.agreement, "delta_top1": self.delta_top1,
-                  "delta_top5": self.delta_top5, "max_drop": self.max_drop, "passed": self.passed,
-                  "failure": self.failure()}
+        fields = {
+            "name": self.name,
+            "key": self.key,
+            "runtime": self.runtime,
+            "top1": self.top1,
+            "top5": self.top5,
+            "samples": self.samples,
+            "agreement": self.agreement,
+            "delta_top1": self.delta_top1,
+            "delta_top5": self.delta_top5,
+            "max_drop": self.max_drop,
+            "passed": self.passed,
+            "failure": self.failure(),
+        }
         return Accuracy(**{**fields, **more})
 
 
@@ -93,18 +113,27 @@ class AccuracyReport:
         return [r for r in self.results if not r.passed]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"folder": str(self.folder), "data": self.data, "samples": self.samples, "max_drop": self.max_drop,
-                "checkpoint": self.checkpoint, "passed": self.passed, "pytorch": self.pytorch.to_dict(),
-                "results": [r.to_dict() for r in self.results]}
+        return {
+            "folder": str(self.folder),
+            "data": self.data,
+            "samples": self.samples,
+            "max_drop": self.max_drop,
+            "checkpoint": self.checkpoint,
+            "passed": self.passed,
+            "pytorch": self.pytorch.to_dict(),
+            "results": [r.to_dict() for r in self.results],
+        }
 
     def raise_if_failed(self) -> None:
         if self.passed:
             return
         worst = "; ".join(f"{r.name} -{r.drop:.2f}" for r in self.failed)
-        raise CheckFailed(f"{len(self.failed)} of {len(self.results)} artifacts lose more than {self.max_drop:g} "
-                          f"points of top-1 against PyTorch ({worst})",
-                          hint="see the table above; calibrate on more or better images, try per-channel or "
-                               "--calibration entropy, or ship a float artifact")
+        raise CheckFailed(
+            f"{len(self.failed)} of {len(self.results)} artifacts lose more than {self.max_drop:g} "
+            f"points of top-1 against PyTorch ({worst})",
+            hint="see the table above; calibrate on more or better images, try per-channel or "
+            "--calibration entropy, or ship a float artifact",
+        )
 
 
 class _Tally:
@@ -127,10 +156,19 @@ class _Tally:
         return 100.0 * count / self.total if self.total else 0.0
 
 
-def evaluate_release(folder: str | Path, data: str | Path, *, limit: int | None = None,
-                     max_drop: float = DEFAULT_MAX_DROP, select: Sequence[str] = (),
-                     checkpoint: str | Path | None = None, batch_size: int = 64, record: bool = True,
-                     runtime_options: Any = None, progress: ProgressFn | None = None) -> AccuracyReport:
+def evaluate_release(
+    folder: str | Path,
+    data: str | Path,
+    *,
+    limit: int | None = None,
+    max_drop: float = DEFAULT_MAX_DROP,
+    select: Sequence[str] = (),
+    checkpoint: str | Path | None = None,
+    batch_size: int = 64,
+    record: bool = True,
+    runtime_options: Any = None,
+    progress: ProgressFn | None = None,
+) -> AccuracyReport:
     """Top-1/top-5 of PyTorch and of every (selected) artifact on the labelled images of ``data``
     (a folder with class subfolders, its val/ split when it has one, an .npz with labels, or 'demo').
 
@@ -165,17 +203,30 @@ def evaluate_release(folder: str | Path, data: str | Path, *, limit: int | None 
             session.close()
 
     reference, per_artifact = tallies[0], tallies[1:]
-    torch_result = AccuracyResult(PYTORCH, PYTORCH, "torch", reference.percent(reference.top1),
-                                  reference.percent(reference.top5), reference.total)
+    torch_result = AccuracyResult(
+        PYTORCH, PYTORCH, "torch", reference.percent(reference.top1), reference.percent(reference.top5), reference.total
+    )
     results = []
     for artifact, session, tally in zip(artifacts, sessions, per_artifact):
         top1, top5 = tally.percent(tally.top1), tally.percent(tally.top5)
-        results.append(AccuracyResult(artifact.name, artifact.key, session.runtime, top1, top5, tally.total,
-                                      agreement=tally.percent(tally.agree), delta_top1=top1 - torch_result.top1,
-                                      delta_top5=top5 - torch_result.top5, max_drop=max_drop))
+        results.append(
+            AccuracyResult(
+                artifact.name,
+                artifact.key,
+                session.runtime,
+                top1,
+                top5,
+                tally.total,
+                agreement=tally.percent(tally.agree),
+                delta_top1=top1 - torch_result.top1,
+                delta_top5=top5 - torch_result.top5,
+                max_drop=max_drop,
+            )
+        )
     data_name = str(data) if str(data) == "demo" else str(Path(data).resolve())
-    report = AccuracyReport(folder, data_name, reference.total, max_drop, torch_result, tuple(results),
-                            checkpoint=source.sha256)
+    report = AccuracyReport(
+        folder, data_name, reference.total, max_drop, torch_result, tuple(results), checkpoint=source.sha256
+    )
     if record:
         _record(folder, artifacts, report, limit)
     return report
@@ -218,8 +269,9 @@ def top1_percent(logits: np.ndarray, labels: np.ndarray) -> float:
     return 100.0 * float((np.argmax(np.asarray(logits), axis=1) == labels).mean()) if len(labels) else 0.0
 
 
-def labelled_arrays(data: str | Path, manifest: Manifest, *, limit: int | None = None,
-                    checkpoint: str | Path | None = None) -> LabelledArrays:
+def labelled_arrays(
+    data: str | Path, manifest: Manifest, *, limit: int | None = None, checkpoint: str | Path | None = None
+) -> LabelledArrays:
     """The validation images of ``data`` through the model's preprocessing, with PyTorch's logits."""
     import torch
 
@@ -236,8 +288,12 @@ def labelled_arrays(data: str | Path, manifest: Manifest, *, limit: int | None =
     if not arrays:
         raise UsageError(f"no readable labelled image in {data}", hint="check the data folder")
     name = str(data) if str(data) == "demo" else str(Path(data).resolve())
-    return LabelledArrays(np.concatenate(arrays).astype(np.float32), np.concatenate(labels),
-                          np.concatenate(logits).astype(np.float32), name)
+    return LabelledArrays(
+        np.concatenate(arrays).astype(np.float32),
+        np.concatenate(labels),
+        np.concatenate(logits).astype(np.float32),
+        name,
+    )
 
 
 def _pytorch_source(manifest: Manifest, checkpoint: str | Path | None) -> Any:
@@ -248,16 +304,23 @@ def _pytorch_source(manifest: Manifest, checkpoint: str | Path | None) -> Any:
     if checkpoint is None and record.get("kind") == "checkpoint":
         path = Path(str(record.get("checkpoint", "")))
         if not path.is_file():
-            raise CheckpointError(f"the checkpoint this folder was exported from is missing ({path})",
-                                  hint="pass --checkpoint PATH to the same file (checked by sha256)")
+            raise CheckpointError(
+                f"the checkpoint this folder was exported from is missing ({path})",
+                hint="pass --checkpoint PATH to the same file (checked by sha256)",
+            )
     if checkpoint is None and record.get("kind") == "seed":
-        log.warning("%s was exported from a seeded, untrained model: its accuracy is chance level",
-                    manifest.folder)
+        log.warning("%s was exported from a seeded, untrained model: its accuracy is chance level", manifest.folder)
     return rebuild_source(record, manifest.meta, checkpoint=checkpoint)
 
 
-def _run(images: Any, manifest: Manifest, model: Any, sessions: Sequence[tuple[Artifact, Any]], batch_size: int,
-         progress: ProgressFn) -> list[_Tally]:
+def _run(
+    images: Any,
+    manifest: Manifest,
+    model: Any,
+    sessions: Sequence[tuple[Artifact, Any]],
+    batch_size: int,
+    progress: ProgressFn,
+) -> list[_Tally]:
     import torch
 
     from ..data import iter_batches

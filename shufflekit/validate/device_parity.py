@@ -73,16 +73,27 @@ class DeviceAccuracy:
     def failure(self) -> str | None:
         if self.passed:
             return None
-        return (f"top-1 {self.top1:.2f}% on the device is {self.drop:.2f} points below PyTorch's "
-                f"{self.pytorch_top1:.2f}% on the same {self.samples} images (limit {self.max_drop:g} "
-                f"+ {self.margin:.1f} sampling margin)")
+        return (
+            f"top-1 {self.top1:.2f}% on the device is {self.drop:.2f} points below PyTorch's "
+            f"{self.pytorch_top1:.2f}% on the same {self.samples} images (limit {self.max_drop:g} "
+            f"+ {self.margin:.1f} sampling margin)"
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"artifact": self.artifact, "runtime": self.runtime, "top1": round(self.top1, 2),
-                "pytorch_top1": round(self.pytorch_top1, 2), "delta_top1": round(-self.drop, 2),
-                "samples": self.samples, "max_drop": self.max_drop, "margin": round(self.margin, 2),
-                "discordant": self.discordant, "data": self.data, "passed": self.passed,
-                "failure": self.failure()}
+        return {
+            "artifact": self.artifact,
+            "runtime": self.runtime,
+            "top1": round(self.top1, 2),
+            "pytorch_top1": round(self.pytorch_top1, 2),
+            "delta_top1": round(-self.drop, 2),
+            "samples": self.samples,
+            "max_drop": self.max_drop,
+            "margin": round(self.margin, 2),
+            "discordant": self.discordant,
+            "data": self.data,
+            "passed": self.passed,
+            "failure": self.failure(),
+        }
 
     def as_record(self) -> DeviceAccuracyRecord:
         return DeviceAccuracyRecord.from_dict(self.to_dict())
@@ -101,9 +112,14 @@ def write_inputs(reference: Reference | None, folder: Path, accuracy: Any = None
     return path
 
 
-def judge_device_outputs(artifact: Artifact, result: dict[str, Any], outputs_path: Path,
-                         reference: Reference | None, accuracy: Any = None,
-                         max_drop: float | None = None) -> tuple[ParityResult | None, DeviceAccuracy | None]:
+def judge_device_outputs(
+    artifact: Artifact,
+    result: dict[str, Any],
+    outputs_path: Path,
+    reference: Reference | None,
+    accuracy: Any = None,
+    max_drop: float | None = None,
+) -> tuple[ParityResult | None, DeviceAccuracy | None]:
     """The outputs the runner wrote on the device: the reference part against PyTorch's by (format,
     precision), the labelled part by its top-1 against PyTorch's on the same images."""
     outputs = np.load(outputs_path, allow_pickle=False)
@@ -112,8 +128,14 @@ def judge_device_outputs(artifact: Artifact, result: dict[str, Any], outputs_pat
     count = 0
     if reference is not None:
         count = reference.samples
-        parity = judge_outputs(artifact, runtime, tuple(result.get("providers") or ()), reference,
-                               outputs[:count], tolerance_for(artifact.format, artifact.precision))
+        parity = judge_outputs(
+            artifact,
+            runtime,
+            tuple(result.get("providers") or ()),
+            reference,
+            outputs[:count],
+            tolerance_for(artifact.format, artifact.precision),
+        )
     if accuracy is not None:
         logits = outputs[count:]
         if len(logits) == len(accuracy.labels):
@@ -125,7 +147,14 @@ def judge_device_outputs(artifact: Artifact, result: dict[str, Any], outputs_pat
                 gate = min(gate, DEFAULT_MAX_DROP)
             right = np.argmax(logits, axis=1) == accuracy.labels
             torch_right = np.argmax(accuracy.pytorch_logits, axis=1) == accuracy.labels
-            on_device = DeviceAccuracy(artifact.name, runtime, top1_percent(logits, accuracy.labels),
-                                       accuracy.pytorch_top1, len(accuracy.labels), float(gate), accuracy.data,
-                                       int((right != torch_right).sum()))
+            on_device = DeviceAccuracy(
+                artifact.name,
+                runtime,
+                top1_percent(logits, accuracy.labels),
+                accuracy.pytorch_top1,
+                len(accuracy.labels),
+                float(gate),
+                accuracy.data,
+                int((right != torch_right).sum()),
+            )
     return parity, on_device

@@ -36,8 +36,9 @@ class _Tools:
         finally:
             session.close()
 
-    def per_layer_report(self, prepared: Path, quantized: Path, images: np.ndarray, *, input_name: str,
-                         batch: Any) -> Any:
+    def per_layer_report(
+        self, prepared: Path, quantized: Path, images: np.ndarray, *, input_name: str, batch: Any
+    ) -> Any:
         from .per_layer import per_layer_report
 
         return per_layer_report(prepared, quantized, images, input_name=input_name, batch=batch)

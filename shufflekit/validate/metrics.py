@@ -43,9 +43,15 @@ def compare(reference: np.ndarray, outputs: np.ndarray) -> ParityMetrics:
     ref_top = np.argsort(-reference, axis=1)[:, :k]
     out_top = np.argsort(-outputs, axis=1)[:, :k]
     overlap = [len(set(a) & set(b)) / k for a, b in zip(ref_top, out_top)]
-    return ParityMetrics(samples=len(reference), max_abs=float(diff.max()), max_rel=float(diff.max() / scale),
-                         cosine=float(cosines.min()), top1=float((ref_top[:, 0] == out_top[:, 0]).mean()),
-                         top5=float(np.mean(overlap)), finite=True)
+    return ParityMetrics(
+        samples=len(reference),
+        max_abs=float(diff.max()),
+        max_rel=float(diff.max() / scale),
+        cosine=float(cosines.min()),
+        top1=float((ref_top[:, 0] == out_top[:, 0]).mean()),
+        top5=float(np.mean(overlap)),
+        finite=True,
+    )
 
 
 def judge(metrics: ParityMetrics, tolerance: Tolerance) -> list[str]:
@@ -54,8 +60,9 @@ def judge(metrics: ParityMetrics, tolerance: Tolerance) -> list[str]:
         return ["outputs hold NaN or infinity"]
     failures = []
     if tolerance.max_rel is not None and metrics.max_rel > tolerance.max_rel:
-        failures.append(f"max rel err {metrics.max_rel:.2e} > {tolerance.max_rel:.0e} "
-                        f"({metrics.max_rel / tolerance.max_rel:.0f}x)")
+        failures.append(
+            f"max rel err {metrics.max_rel:.2e} > {tolerance.max_rel:.0e} ({metrics.max_rel / tolerance.max_rel:.0f}x)"
+        )
     if tolerance.min_cosine is not None and metrics.cosine < tolerance.min_cosine:
         failures.append(f"cosine {metrics.cosine:.6f} < {tolerance.min_cosine}")
     if tolerance.min_top1 is not None and metrics.top1 < tolerance.min_top1:

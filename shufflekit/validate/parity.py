@@ -50,17 +50,32 @@ class ParityResult:
         return not self.failures
 
     def to_dict(self) -> dict[str, Any]:
-        return {"artifact": self.artifact, "key": self.key, "runtime": self.runtime, "providers": list(self.providers),
-                "passed": self.passed, "failures": list(self.failures),
-                "metrics": self.metrics.to_dict() if self.metrics else None, "tolerance": self.tolerance.to_dict(),
-                "accuracy": self.accuracy}
+        return {
+            "artifact": self.artifact,
+            "key": self.key,
+            "runtime": self.runtime,
+            "providers": list(self.providers),
+            "passed": self.passed,
+            "failures": list(self.failures),
+            "metrics": self.metrics.to_dict() if self.metrics else None,
+            "tolerance": self.tolerance.to_dict(),
+            "accuracy": self.accuracy,
+        }
 
     def as_record(self, cls: type[P] = Parity, **more: Any) -> P:  # type: ignore[assignment]
         """The manifest record of this result (``Parity`` on this computer, ``DeviceParity`` on a device)."""
-        return cls(artifact=self.artifact, key=self.key, runtime=self.runtime, providers=tuple(self.providers),
-                   passed=self.passed, failures=tuple(self.failures),
-                   metrics=self.metrics.to_dict() if self.metrics else None, tolerance=self.tolerance.to_dict(),
-                   accuracy=self.accuracy, **more)
+        return cls(
+            artifact=self.artifact,
+            key=self.key,
+            runtime=self.runtime,
+            providers=tuple(self.providers),
+            passed=self.passed,
+            failures=tuple(self.failures),
+            metrics=self.metrics.to_dict() if self.metrics else None,
+            tolerance=self.tolerance.to_dict(),
+            accuracy=self.accuracy,
+            **more,
+        )
 
 
 @dataclass(frozen=True)
@@ -80,17 +95,24 @@ class ParityReport:
         return [r for r in self.results if not r.passed]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"folder": str(self.folder), "samples": self.samples, "reference": self.reference,
-                "source": self.source, "passed": self.passed, "results": [r.to_dict() for r in self.results]}
+        return {
+            "folder": str(self.folder),
+            "samples": self.samples,
+            "reference": self.reference,
+            "source": self.source,
+            "passed": self.passed,
+            "results": [r.to_dict() for r in self.results],
+        }
 
     def raise_if_failed(self) -> None:
         if self.passed:
             return
         worst = "; ".join(f"{r.artifact}: {r.failures[0]}" for r in self.failed)
-        hint = seeded_weights_hint(self.source, [r.key for r in self.failed]) or \
-            "see the table above; re-export, or check the converter versions"
-        raise CheckFailed(f"parity failed for {len(self.failed)} of {len(self.results)} artifacts ({worst})",
-                          hint=hint)
+        hint = (
+            seeded_weights_hint(self.source, [r.key for r in self.failed])
+            or "see the table above; re-export, or check the converter versions"
+        )
+        raise CheckFailed(f"parity failed for {len(self.failed)} of {len(self.results)} artifacts ({worst})", hint=hint)
 
 
 def seeded_weights_hint(source: str, failed_keys: Sequence[str]) -> str | None:
@@ -99,13 +121,22 @@ def seeded_weights_hint(source: str, failed_keys: Sequence[str]) -> str | None:
     small differences that fp16 rounding and int8 steps swamp."""
     if source != "seed" or not failed_keys or any(k.endswith(":fp32") for k in failed_keys):
         return None
-    return ("this folder holds seeded random weights, on which reduced-precision agreement measures "
-            "noise rather than quantization quality; judge fp16/int8 on a trained checkpoint")
+    return (
+        "this folder holds seeded random weights, on which reduced-precision agreement measures "
+        "noise rather than quantization quality; judge fp16/int8 on a trained checkpoint"
+    )
 
 
-def validate_release(folder: str | Path, *, checkpoint: str | Path | None = None, samples: int | None = None,
-                     select: Sequence[str] = (), record: bool = True, progress: ProgressFn | None = None,
-                     runtime_options: Any = None) -> ParityReport:
+def validate_release(
+    folder: str | Path,
+    *,
+    checkpoint: str | Path | None = None,
+    samples: int | None = None,
+    select: Sequence[str] = (),
+    record: bool = True,
+    progress: ProgressFn | None = None,
+    runtime_options: Any = None,
+) -> ParityReport:
     """Run every (selected) artifact on the reference inputs and compare with PyTorch's outputs.
 
     ``checkpoint``: recompute the reference from this checkpoint (it must be the one the folder was
@@ -147,16 +178,23 @@ def validate_release(folder: str | Path, *, checkpoint: str | Path | None = None
     return report
 
 
-def judge_outputs(artifact: Artifact, runtime: str, providers: tuple[str, ...], reference: Reference, outputs: np.ndarray,
-           tolerance: Tolerance) -> ParityResult:
+def judge_outputs(
+    artifact: Artifact,
+    runtime: str,
+    providers: tuple[str, ...],
+    reference: Reference,
+    outputs: np.ndarray,
+    tolerance: Tolerance,
+) -> ParityResult:
     """One artifact's outputs on the reference inputs against PyTorch's, judged by ``tolerance``."""
     outputs = np.asarray(outputs)
     if outputs.shape != reference.logits.shape:
         failure = f"output shape {outputs.shape} differs from PyTorch's {reference.logits.shape}"
         return ParityResult(artifact.name, artifact.key, runtime, providers, None, tolerance, (failure,))
     metrics = compare(reference.logits, outputs)
-    return ParityResult(artifact.name, artifact.key, runtime, providers, metrics, tolerance,
-                        tuple(judge(metrics, tolerance)))
+    return ParityResult(
+        artifact.name, artifact.key, runtime, providers, metrics, tolerance, tuple(judge(metrics, tolerance))
+    )
 
 
 def _with_accuracy(result: ParityResult, measured: Accuracy | None) -> ParityResult:
@@ -168,8 +206,10 @@ def _with_accuracy(result: ParityResult, measured: Accuracy | None) -> ParityRes
     failures = result.failures
     limit = result.tolerance.max_accuracy_drop
     if limit is not None and drop > limit + 1e-9:
-        failures += (f"top-1 accuracy {drop:.2f} points below PyTorch's > {limit:g} "
-                     f"(shufflekit evaluate, {measured.samples} images)",)
+        failures += (
+            f"top-1 accuracy {drop:.2f} points below PyTorch's > {limit:g} "
+            f"(shufflekit evaluate, {measured.samples} images)",
+        )
     return replace(result, accuracy=summary, failures=failures)
 
 
@@ -185,8 +225,9 @@ def _record(folder: Path, artifacts: Sequence[Artifact], report: ParityReport) -
 
 
 # -- the reference -------------------------------------------------------------------------------------
-def load_reference(manifest: Manifest, *, checkpoint: str | Path | None = None,
-                   samples: int | None = None) -> tuple[Reference, str]:
+def load_reference(
+    manifest: Manifest, *, checkpoint: str | Path | None = None, samples: int | None = None
+) -> tuple[Reference, str]:
     """The folder's stored reference, or one recomputed from the recorded source (or ``checkpoint``)."""
     record = manifest.reference
     stored: Reference | None = None
@@ -202,8 +243,11 @@ def load_reference(manifest: Manifest, *, checkpoint: str | Path | None = None,
         overlap = min(stored.samples, reference.samples)
         error = np.abs(reference.logits[:overlap] - stored.logits[:overlap]).max()
         if error > _REBUILD_MATCH * max(float(np.abs(stored.logits).max()), 1e-12):
-            raise IntegrityError("the model rebuilt from the recorded source does not reproduce the stored reference "
-                                 f"(max abs diff {error:.2e})", hint="re-export the folder with this shufflekit version")
+            raise IntegrityError(
+                "the model rebuilt from the recorded source does not reproduce the stored reference "
+                f"(max abs diff {error:.2e})",
+                hint="re-export the folder with this shufflekit version",
+            )
     how = f"checkpoint {Path(checkpoint).name}" if checkpoint else f"{manifest.source.get('kind', 'source')}"
     return reference, f"recomputed from {how}"
 
@@ -224,6 +268,8 @@ def _check_reference_fits(reference: Reference, manifest: Manifest) -> None:
     meta = manifest.meta
     expected = (3, meta.input_size, meta.input_size)
     if tuple(reference.inputs.shape[1:]) != expected or reference.logits.shape[1] != meta.num_classes:
-        raise IntegrityError(f"parity reference {manifest.reference['file']} does not fit the model "
-                             f"(inputs {reference.inputs.shape[1:]}, {reference.logits.shape[1]} classes)",
-                             hint="re-export the folder")
+        raise IntegrityError(
+            f"parity reference {manifest.reference['file']} does not fit the model "
+            f"(inputs {reference.inputs.shape[1:]}, {reference.logits.shape[1]} classes)",
+            hint="re-export the folder",
+        )

@@ -40,8 +40,13 @@ class LayerError:
     own_sqnr_db: float | None  # before vs after its own QDQ pair
 
     def to_dict(self) -> dict[str, Any]:
-        return {"tensor": self.tensor, "node": self.node, "op_type": self.op_type,
-                "sqnr_db": _round(self.sqnr_db), "own_sqnr_db": _round(self.own_sqnr_db)}
+        return {
+            "tensor": self.tensor,
+            "node": self.node,
+            "op_type": self.op_type,
+            "sqnr_db": _round(self.sqnr_db),
+            "own_sqnr_db": _round(self.own_sqnr_db),
+        }
 
 
 @dataclass(frozen=True)
@@ -77,27 +82,45 @@ class PerLayerReport:
             worst = self.worst
             tail = f"; the lowest is {worst.sqnr_db:.1f} dB at {worst.node} ({worst.op_type})" if worst else ""
             return f"{self.artifact} stays within {self.threshold_db:g} dB SQNR of float at every layer{tail}"
-        return (f"{self.artifact} departs from float at {first.node} ({first.op_type}, tensor {first.tensor}): "
-                f"{first.sqnr_db:.1f} dB SQNR, below {self.threshold_db:g} dB")
+        return (
+            f"{self.artifact} departs from float at {first.node} ({first.op_type}, tensor {first.tensor}): "
+            f"{first.sqnr_db:.1f} dB SQNR, below {self.threshold_db:g} dB"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         first, worst = self.first_departure, self.worst
-        return {"artifact": self.artifact, "parent": self.parent, "samples": self.samples, "tool": self.tool,
-                "threshold_db": self.threshold_db, "summary": self.summary(),
-                "first_departure": first.to_dict() if first else None, "worst": worst.to_dict() if worst else None,
-                "layers": [layer.to_dict() for layer in self.layers]}
+        return {
+            "artifact": self.artifact,
+            "parent": self.parent,
+            "samples": self.samples,
+            "tool": self.tool,
+            "threshold_db": self.threshold_db,
+            "summary": self.summary(),
+            "first_departure": first.to_dict() if first else None,
+            "worst": worst.to_dict() if worst else None,
+            "layers": [layer.to_dict() for layer in self.layers],
+        }
 
 
-def per_layer_report(float_model: str | Path, quantized_model: str | Path, inputs: np.ndarray, *, input_name: str,
-                     batch: int | str = 1, threshold_db: float = DEFAULT_THRESHOLD_DB,
-                     artifact: str | None = None, parent: str | None = None) -> PerLayerReport:
+def per_layer_report(
+    float_model: str | Path,
+    quantized_model: str | Path,
+    inputs: np.ndarray,
+    *,
+    input_name: str,
+    batch: int | str = 1,
+    threshold_db: float = DEFAULT_THRESHOLD_DB,
+    artifact: str | None = None,
+    parent: str | None = None,
+) -> PerLayerReport:
     """Compare every quantized activation of ``quantized_model`` (QDQ format) with ``float_model``'s on
     ``inputs`` (NCHW float32, the model's own preprocessing)."""
     try:
         from onnxruntime.quantization import qdq_loss_debug as debug
     except ImportError as exc:
-        raise BackendMissingError(f"the per-layer report needs onnxruntime ({exc})",
-                                  hint="pip install 'shufflekit[onnx]'") from None
+        raise BackendMissingError(
+            f"the per-layer report needs onnxruntime ({exc})", hint="pip install 'shufflekit[onnx]'"
+        ) from None
     import onnx
 
     from ..export.quantize_onnx import _quiet, calibration_batches
@@ -105,8 +128,10 @@ def per_layer_report(float_model: str | Path, quantized_model: str | Path, input
     float_model, quantized_model = Path(float_model), Path(quantized_model)
     graph = onnx.load(str(quantized_model), load_external_data=False).graph
     if not any(node.op_type == "QuantizeLinear" for node in graph.node):
-        raise UsageError(f"{quantized_model.name} has no QuantizeLinear node: the per-layer report is for static "
-                         "int8 (QDQ) files", hint="pick an int8 ONNX artifact")
+        raise UsageError(
+            f"{quantized_model.name} has no QuantizeLinear node: the per-layer report is for static int8 (QDQ) files",
+            hint="pick an int8 ONNX artifact",
+        )
     feeds = calibration_batches(np.asarray(inputs[:_BATCH_SAMPLES], dtype=np.float32), batch)
     if not feeds:
         raise UsageError(f"{len(inputs)} inputs cannot fill one batch of {batch}", hint="pass more images")
@@ -123,10 +148,16 @@ def per_layer_report(float_model: str | Path, quantized_model: str | Path, input
     for tensor, (node, op_type) in producers.items():  # graph order
         if tensor in errors:
             entry = errors[tensor]
-            layers.append(LayerError(tensor, node, op_type, _finite(entry.get("xmodel_err")),
-                                     _finite(entry.get("qdq_err"))))
-    return PerLayerReport(artifact or quantized_model.name, parent or float_model.name, int(sum(len(f) for f in feeds)),
-                          threshold_db, tuple(layers))
+            layers.append(
+                LayerError(tensor, node, op_type, _finite(entry.get("xmodel_err")), _finite(entry.get("qdq_err")))
+            )
+    return PerLayerReport(
+        artifact or quantized_model.name,
+        parent or float_model.name,
+        int(sum(len(f) for f in feeds)),
+        threshold_db,
+        tuple(layers),
+    )
 
 
 class _Feeds:
@@ -178,8 +209,9 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
-def per_layer_for_folder(folder: str | Path, select: Sequence[str] = (), *,
-                         threshold_db: float = DEFAULT_THRESHOLD_DB) -> list[PerLayerReport]:
+def per_layer_for_folder(
+    folder: str | Path, select: Sequence[str] = (), *, threshold_db: float = DEFAULT_THRESHOLD_DB
+) -> list[PerLayerReport]:
     """The per-layer report of every static int8 ONNX artifact of a release folder (or those selected),
     each against its fp32 parent pre-processed as the quantizer saw it, on the folder's reference inputs."""
     from ..artifacts import Manifest
@@ -190,9 +222,11 @@ def per_layer_for_folder(folder: str | Path, select: Sequence[str] = (), *,
     manifest = Manifest.load(folder)
     chosen = [a for a in manifest.select(select) if a.format == "onnx" and a.precision == "int8"]
     if not chosen:
-        raise UsageError(f"{folder} has no int8 ONNX artifact{' among those named' if select else ''}",
-                         hint="the per-layer report is for static int8 (QDQ) ONNX files: shufflekit quantize "
-                              f"{folder} --precision int8 --calib DATA")
+        raise UsageError(
+            f"{folder} has no int8 ONNX artifact{' among those named' if select else ''}",
+            hint="the per-layer report is for static int8 (QDQ) ONNX files: shufflekit quantize "
+            f"{folder} --precision int8 --calib DATA",
+        )
     reference = stored_reference(manifest)
     if reference is None:
         raise UsageError(f"{folder} has no parity reference to feed", hint="re-export the folder")
@@ -206,7 +240,16 @@ def per_layer_for_folder(folder: str | Path, select: Sequence[str] = (), *,
             prepared = Path(scratch) / f"{parent.sha256[:12]}.onnx"
             if not prepared.exists():
                 pre_process(parent.verify(folder), prepared)
-            reports.append(per_layer_report(prepared, artifact.verify(folder), reference.inputs,
-                                            input_name=artifact.input.name, batch=artifact.input.shape[0],
-                                            threshold_db=threshold_db, artifact=artifact.name, parent=parent.name))
+            reports.append(
+                per_layer_report(
+                    prepared,
+                    artifact.verify(folder),
+                    reference.inputs,
+                    input_name=artifact.input.name,
+                    batch=artifact.input.shape[0],
+                    threshold_db=threshold_db,
+                    artifact=artifact.name,
+                    parent=parent.name,
+                )
+            )
     return reports

@@ -13,5 +13,12 @@ from ..export.reference import (
     synthetic_images,
 )
 
-__all__ = ["DEFAULT_SAMPLES", "DEFAULT_SEED", "REFERENCE_NAME", "Reference", "normalize", "reference_inputs",
-           "synthetic_images"]
+__all__ = [
+    "DEFAULT_SAMPLES",
+    "DEFAULT_SEED",
+    "REFERENCE_NAME",
+    "Reference",
+    "normalize",
+    "reference_inputs",
+    "synthetic_images",
+]

@@ -134,8 +134,12 @@ def test_npy_images_go_through_the_same_preprocessing(tmp_path):
 
 def test_npz_carries_labels_and_class_names(tmp_path):
     pixels = np.stack([np.asarray(_image((i * 40, 0, 0))) for i in range(6)])
-    np.savez(tmp_path / "set.npz", images=pixels, labels=np.array([0, 1, 2, 0, 1, 2]),
-             classes=np.array(["ant", "bee", "cow"]))
+    np.savez(
+        tmp_path / "set.npz",
+        images=pixels,
+        labels=np.array([0, 1, 2, 0, 1, 2]),
+        classes=np.array(["ant", "bee", "cow"]),
+    )
     images = open_images(tmp_path / "set.npz", split="val")
     assert images.classes == ("ant", "bee", "cow") and images.labels.tolist() == [0, 1, 2, 0, 1, 2]
     # Re-indexed by name to another label order (a model's):
@@ -145,11 +149,14 @@ def test_npz_carries_labels_and_class_names(tmp_path):
         open_images(tmp_path / "set.npz", split="val", classes=("bee", "cow"))
 
 
-@pytest.mark.parametrize("array, message", [
-    (np.zeros((2, 8, 8, 3), np.float32), "not uint8 pixels"),
-    (np.zeros((2, 3, 16, 16), np.uint8), "channels-first"),
-    (np.zeros((2, 8, 8, 4), np.uint8), "not \\(N, H, W, 3\\)"),
-])
+@pytest.mark.parametrize(
+    "array, message",
+    [
+        (np.zeros((2, 8, 8, 3), np.float32), "not uint8 pixels"),
+        (np.zeros((2, 3, 16, 16), np.uint8), "channels-first"),
+        (np.zeros((2, 8, 8, 4), np.uint8), "not \\(N, H, W, 3\\)"),
+    ],
+)
 def test_npy_of_the_wrong_kind_is_one_clear_error(tmp_path, array, message):
     np.save(tmp_path / "x.npy", array)
     with pytest.raises(DataError, match=message):

@@ -15,15 +15,21 @@ def _one_error_line(result) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--model", "shufflenet_v3"], "unknown model 'shufflenet_v3'"),
-    (["--model", "shufflenet_v2_x0_5", "--checkpoint", "missing.pt"], "checkpoint missing.pt does not exist"),
-    (["--model", "shufflenet_v2_x0_5", "--input-size", "100"], "input size 100 is not a positive multiple of 32"),
-    (["--model", "shufflenet_v2_x0_5", "--batch", "zero"], "batch 'zero' is neither a positive integer nor 'dynamic'"),
-    (["--model", "shufflenet_v2_x0_5", "--formats", "onnx,coreml"], "unknown format coreml"),
-    (["--model", "shufflenet_v2_x0_5", "--num-classes", "0"], "num_classes must be at least 1"),
-    ([], "no model to export"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "shufflenet_v3"], "unknown model 'shufflenet_v3'"),
+        (["--model", "shufflenet_v2_x0_5", "--checkpoint", "missing.pt"], "checkpoint missing.pt does not exist"),
+        (["--model", "shufflenet_v2_x0_5", "--input-size", "100"], "input size 100 is not a positive multiple of 32"),
+        (
+            ["--model", "shufflenet_v2_x0_5", "--batch", "zero"],
+            "batch 'zero' is neither a positive integer nor 'dynamic'",
+        ),
+        (["--model", "shufflenet_v2_x0_5", "--formats", "onnx,coreml"], "unknown format coreml"),
+        (["--model", "shufflenet_v2_x0_5", "--num-classes", "0"], "num_classes must be at least 1"),
+        ([], "no model to export"),
+    ],
+)
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(main, ["export", *args, "--out", "release"])
@@ -42,7 +48,17 @@ def test_output_folder_that_is_a_file(tmp_path):
 def test_damaged_checkpoint_is_one_line(tmp_path):
     checkpoint = tmp_path / "cut.pt"
     checkpoint.write_bytes(b"PK\x03\x04 truncated")
-    result = CliRunner().invoke(main, ["export", "--model", "shufflenet_v2_x0_5", "--checkpoint", str(checkpoint),
-                                       "--out", str(tmp_path / "release")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "export",
+            "--model",
+            "shufflenet_v2_x0_5",
+            "--checkpoint",
+            str(checkpoint),
+            "--out",
+            str(tmp_path / "release"),
+        ],
+    )
     assert "damaged or truncated" in _one_error_line(result)
     assert not (tmp_path / "release").exists()

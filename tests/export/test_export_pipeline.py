@@ -48,7 +48,8 @@ def test_manifest_records_every_artifact_with_lineage_tools_and_reference(small_
     assert reference.inputs.std() > 0.5 and len(np.unique(reference.inputs)) > 10_000
     assert len(set(reference.logits.argmax(1))) >= 4
     assert sorted(p.name for p in small_release.iterdir()) == sorted(
-        [".manifest.lock", "manifest.json", "reference.npz", onnx.name, tflite.name])
+        [".manifest.lock", "manifest.json", "reference.npz", onnx.name, tflite.name]
+    )
 
 
 def test_seeded_model_has_non_trivial_batchnorm():
@@ -69,8 +70,12 @@ def test_export_from_checkpoint_records_its_sha256(tmp_path):
     from shufflekit.metadata import ModelMeta, Preprocessing
     from shufflekit.models.checkpoints import save_checkpoint
 
-    meta = ModelMeta(model=SMALL_V2, num_classes=SMALL_CLASSES, preprocessing=Preprocessing.for_size(SMALL_SIZE),
-                     labels=tuple(f"class-{i}" for i in range(SMALL_CLASSES)))
+    meta = ModelMeta(
+        model=SMALL_V2,
+        num_classes=SMALL_CLASSES,
+        preprocessing=Preprocessing.for_size(SMALL_SIZE),
+        labels=tuple(f"class-{i}" for i in range(SMALL_CLASSES)),
+    )
     checkpoint = tmp_path / "ckpt.pt"
     save_checkpoint(checkpoint, seeded_model(SMALL_V2, num_classes=SMALL_CLASSES, input_size=SMALL_SIZE, seed=5), meta)
     out = tmp_path / "release"
@@ -96,8 +101,9 @@ def test_a_failed_re_export_leaves_the_previous_release_untouched(tmp_path, monk
 
     monkeypatch.setattr(tflite, "convert_to_tflite", failing)
     with pytest.raises(ExportError, match="simulated"):
-        export_model(out, model=SMALL_V2, num_classes=SMALL_CLASSES, input_size=SMALL_SIZE,
-                     options=ExportOptions(seed=1))  # new weights, so every file would change
+        export_model(
+            out, model=SMALL_V2, num_classes=SMALL_CLASSES, input_size=SMALL_SIZE, options=ExportOptions(seed=1)
+        )  # new weights, so every file would change
     assert _snapshot(out) == before
     assert not list(out.glob(".staging-*")) and not list(out.glob(".*.partial"))
 
@@ -109,8 +115,17 @@ def test_re_export_keeps_valid_children_and_drops_orphans(tmp_path):
     (onnx,) = manifest.artifacts
     child_path = out / "child_int8.onnx"  # stands in for a quantized artifact made from the ONNX file
     child_path.write_bytes(b"quantized bytes")
-    manifest.add(Artifact.from_file(child_path, format="onnx", precision="int8", inputs=onnx.inputs,
-                                    outputs=onnx.outputs, meta=onnx.meta, parent_sha256=onnx.sha256))
+    manifest.add(
+        Artifact.from_file(
+            child_path,
+            format="onnx",
+            precision="int8",
+            inputs=onnx.inputs,
+            outputs=onnx.outputs,
+            meta=onnx.meta,
+            parent_sha256=onnx.sha256,
+        )
+    )
     manifest.record(Latency(latency_ms={"mean_ms": 1.0}), onnx, group="local")
     manifest.save()
 
@@ -119,8 +134,13 @@ def test_re_export_keeps_valid_children_and_drops_orphans(tmp_path):
     assert same.kept == ("child_int8.onnx",) and child_path.exists()
     assert Manifest.load(out).results(Latency, group="local")  # still about the same bytes
 
-    other = export_model(out, model=SMALL_V2, num_classes=SMALL_CLASSES, input_size=SMALL_SIZE,
-                         options=ExportOptions(formats=("onnx",), seed=1))
+    other = export_model(
+        out,
+        model=SMALL_V2,
+        num_classes=SMALL_CLASSES,
+        input_size=SMALL_SIZE,
+        options=ExportOptions(formats=("onnx",), seed=1),
+    )
     assert other.dropped == ("child_int8.onnx",) and not child_path.exists()
     manifest = Manifest.load(out)
     assert [a.name for a in manifest.artifacts] == [onnx.name]

@@ -18,7 +18,9 @@ SHAPE_INPUTS = {"Reshape": [1], "Slice": [1, 2, 3, 4], "Split": [1], "Expand": [
 
 @pytest.fixture(scope="module")
 def sources():
-    return {name: load_source(model=name, num_classes=SMALL_CLASSES, input_size=SMALL_SIZE) for name in (SMALL_V2, SMALL_V1)}
+    return {
+        name: load_source(model=name, num_classes=SMALL_CLASSES, input_size=SMALL_SIZE) for name in (SMALL_V2, SMALL_V1)
+    }
 
 
 def _torch_logits(source, images):
@@ -99,10 +101,12 @@ def test_dynamo_exporter_gives_the_same_model(tmp_path, sources):
     from shufflekit.export.reference import reference_inputs
 
     source = sources[SMALL_V2]
-    made = export_onnx(source.model, source.meta, tmp_path / "d.onnx", source=source.record, exporter="dynamo", opset=18)
+    made = export_onnx(
+        source.model, source.meta, tmp_path / "d.onnx", source=source.record, exporter="dynamo", opset=18
+    )
     images = reference_inputs(2, source.meta.preprocessing)
     session = ort.InferenceSession(str(made.path), providers=["CPUExecutionProvider"])
-    got = np.concatenate([session.run(None, {"input": images[i:i + 1]})[0] for i in range(2)])
+    got = np.concatenate([session.run(None, {"input": images[i : i + 1]})[0] for i in range(2)])
     want = _torch_logits(source, images)
     assert np.abs(got - want).max() < 1e-4 * np.abs(want).max()
     assert read_metadata(made.path)["model"] == SMALL_V2
@@ -115,7 +119,9 @@ def test_dynamo_below_opset_18_is_refused(tmp_path, sources):
     assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("value, expected", [("1", 1), ("8", 8), ("dynamic", "dynamic"), ("Dynamic", "dynamic"), (2, 2)])
+@pytest.mark.parametrize(
+    "value, expected", [("1", 1), ("8", 8), ("dynamic", "dynamic"), ("Dynamic", "dynamic"), (2, 2)]
+)
 def test_parse_batch(value, expected):
     assert parse_batch(value) == expected
 

@@ -36,6 +36,7 @@ def no_network(monkeypatch):
         def blocked(*args, **kwargs):
             attempts.append(f"{what} {args[1:] if what == 'connect' else args}")
             raise NetworkAttempt(f"network blocked by the test: {what}")
+
         return blocked
 
     monkeypatch.setattr(socket.socket, "connect", refuse("connect"))
@@ -81,10 +82,14 @@ def test_one_conversion_makes_every_precision_offline_and_leaves_nothing(tmp_pat
     monkeypatch.chdir(user_cwd)
     out = tmp_path / "out"
     onnx_sha = sha256_file(onnx_path)
-    targets = [TFLiteTarget("fp32", out / "fp32.tflite"), TFLiteTarget("fp16", out / "fp16.tflite"),
-               TFLiteTarget("dynamic", out / "dynamic.tflite"), TFLiteTarget("int8", out / "int8.tflite"),
-               TFLiteTarget("int8", out / "int8_io.tflite", io_dtype="int8"),
-               TFLiteTarget("int8", out / "uint8_io.tflite", io_dtype="uint8")]
+    targets = [
+        TFLiteTarget("fp32", out / "fp32.tflite"),
+        TFLiteTarget("fp16", out / "fp16.tflite"),
+        TFLiteTarget("dynamic", out / "dynamic.tflite"),
+        TFLiteTarget("int8", out / "int8.tflite"),
+        TFLiteTarget("int8", out / "int8_io.tflite", io_dtype="int8"),
+        TFLiteTarget("int8", out / "uint8_io.tflite", io_dtype="uint8"),
+    ]
     calibration = reference_inputs(16, source.meta.preprocessing, seed=3)
     private_tmp = tmp_path / "tmp"  # the conversion's own temporary folder must go too
     private_tmp.mkdir()
@@ -103,7 +108,10 @@ def test_one_conversion_makes_every_precision_offline_and_leaves_nothing(tmp_pat
     assert by_name["fp32.tflite"].inputs[0].layout == "NHWC"
     assert by_name["int8_io.tflite"].inputs[0].dtype == "int8" and by_name["int8_io.tflite"].inputs[0].quantization
     assert by_name["uint8_io.tflite"].outputs[0].dtype == "uint8" and by_name["uint8_io.tflite"].outputs[0].quantization
-    assert by_name["int8.tflite"].inputs[0].dtype == "float32" and by_name["int8.tflite"].options["calibration_samples"] == 16
+    assert (
+        by_name["int8.tflite"].inputs[0].dtype == "float32"
+        and by_name["int8.tflite"].options["calibration_samples"] == 16
+    )
     from ai_edge_litert.interpreter import Interpreter
 
     for name in by_name:  # 5-D tensors break TFLite GPU delegates: the shuffle must stay 4-D here too
@@ -111,10 +119,13 @@ def test_one_conversion_makes_every_precision_offline_and_leaves_nothing(tmp_pat
         assert max(ranks) <= 4, (name, ranks)
     device_python = Path(__file__).resolve().parents[2] / ".venv-device" / "bin" / "python"
     if device_python.exists():  # made by `make test`: tflite-runtime 2.14, what Raspberry Pis run
-        loads = "import sys\nfrom tflite_runtime.interpreter import Interpreter\nfor p in sys.argv[1:]:\n" \
-                "    Interpreter(model_path=p).allocate_tensors()\n"
-        done = subprocess.run([str(device_python), "-c", loads, *(str(out / n) for n in by_name)],
-                              capture_output=True, text=True)
+        loads = (
+            "import sys\nfrom tflite_runtime.interpreter import Interpreter\nfor p in sys.argv[1:]:\n"
+            "    Interpreter(model_path=p).allocate_tensors()\n"
+        )
+        done = subprocess.run(
+            [str(device_python), "-c", loads, *(str(out / n) for n in by_name)], capture_output=True, text=True
+        )
         assert done.returncode == 0, done.stderr[-500:]
     sizes = {name: (out / name).stat().st_size for name in by_name}
     assert sizes["fp16.tflite"] < 0.6 * sizes["fp32.tflite"] and sizes["int8.tflite"] < 0.45 * sizes["fp32.tflite"]

@@ -10,8 +10,12 @@ from shufflekit.models import get_model, list_models
 from shufflekit.models.checkpoints import _signature, identify_variant, load_checkpoint, save_checkpoint
 
 # Published torchvision parameter counts (torchvision.models.ShuffleNet_V2_*_Weights meta["num_params"]).
-TORCHVISION_NUM_PARAMS = {"shufflenet_v2_x0_5": 1366792, "shufflenet_v2_x1_0": 2278604,
-                          "shufflenet_v2_x1_5": 3503624, "shufflenet_v2_x2_0": 7393996}
+TORCHVISION_NUM_PARAMS = {
+    "shufflenet_v2_x0_5": 1366792,
+    "shufflenet_v2_x1_0": 2278604,
+    "shufflenet_v2_x1_5": 3503624,
+    "shufflenet_v2_x2_0": 7393996,
+}
 
 
 def _trained_like(model: torch.nn.Module) -> torch.nn.Module:
@@ -29,12 +33,21 @@ def _trained_like(model: torch.nn.Module) -> torch.nn.Module:
 def torchvision_reference_forward(state, x):
     """torchvision's ShuffleNetV2 forward written from its source, over a bare state dict: 5-D
     view/transpose shuffle, chunk split, mean pooling. Independent of shufflekit's modules."""
+
     def cbr(prefix, idx, x, stride=1, groups=1, relu=True):
         w = state[f"{prefix}.{idx}.weight"]
         x = F.conv2d(x, w, None, stride, w.shape[-1] // 2, 1, groups)
         bn = f"{prefix}.{idx + 1}"
-        x = F.batch_norm(x, state[f"{bn}.running_mean"], state[f"{bn}.running_var"], state[f"{bn}.weight"],
-                         state[f"{bn}.bias"], False, 0.0, 1e-5)
+        x = F.batch_norm(
+            x,
+            state[f"{bn}.running_mean"],
+            state[f"{bn}.running_var"],
+            state[f"{bn}.weight"],
+            state[f"{bn}.bias"],
+            False,
+            0.0,
+            1e-5,
+        )
         return F.relu(x) if relu else x
 
     def shuffle(x, groups):
@@ -67,10 +80,20 @@ def test_v2_has_torchvision_key_layout(name):
     model = get_model(name)
     state = model.state_dict()
     assert sum(p.numel() for p in model.parameters()) == TORCHVISION_NUM_PARAMS[name]
-    for key in ("conv1.0.weight", "conv1.1.running_var", "stage2.0.branch1.0.weight", "stage2.0.branch1.2.weight",
-                "stage2.0.branch2.0.weight", "stage2.0.branch2.3.weight", "stage2.0.branch2.5.weight",
-                "stage2.1.branch2.0.weight", "stage4.3.branch2.6.running_mean", "conv5.0.weight", "fc.weight",
-                "fc.bias"):
+    for key in (
+        "conv1.0.weight",
+        "conv1.1.running_var",
+        "stage2.0.branch1.0.weight",
+        "stage2.0.branch1.2.weight",
+        "stage2.0.branch2.0.weight",
+        "stage2.0.branch2.3.weight",
+        "stage2.0.branch2.5.weight",
+        "stage2.1.branch2.0.weight",
+        "stage4.3.branch2.6.running_mean",
+        "conv5.0.weight",
+        "fc.weight",
+        "fc.bias",
+    ):
         assert key in state, key
     assert not any(k.startswith("stage2.1.branch1") for k in state)  # stride-1 units have an empty branch1
 
@@ -89,8 +112,13 @@ def test_torchvision_checkpoint_loads_unchanged_and_gives_same_outputs(tmp_path)
 
 def test_shufflekit_checkpoint_round_trip_keeps_weights_and_metadata(tmp_path):
     model = _trained_like(get_model("shufflenet_v1_g3_x0_5", num_classes=5))
-    meta = ModelMeta("shufflenet_v1_g3_x0_5", 5, Preprocessing.for_size(96, mean=(0.5, 0.5, 0.5)),
-                     labels=("a", "b", "c", "d", "e"), training={"epochs": 3})
+    meta = ModelMeta(
+        "shufflenet_v1_g3_x0_5",
+        5,
+        Preprocessing.for_size(96, mean=(0.5, 0.5, 0.5)),
+        labels=("a", "b", "c", "d", "e"),
+        training={"epochs": 3},
+    )
     path = tmp_path / "ck.pt"
     save_checkpoint(path, model, meta, epoch=3)
     loaded = load_checkpoint(path)

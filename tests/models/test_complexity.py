@@ -7,14 +7,24 @@ from torch import nn
 from shufflekit.models.complexity import measure, model_complexity
 
 PAPER_MULT_ADDS = {
-    "shufflenet_v2_x0_5": 41e6, "shufflenet_v2_x1_0": 146e6, "shufflenet_v2_x1_5": 299e6,
+    "shufflenet_v2_x0_5": 41e6,
+    "shufflenet_v2_x1_0": 146e6,
+    "shufflenet_v2_x1_5": 299e6,
     "shufflenet_v2_x2_0": 591e6,
-    "shufflenet_v1_g1_x1_0": 143e6, "shufflenet_v1_g2_x1_0": 140e6, "shufflenet_v1_g3_x1_0": 137e6,
-    "shufflenet_v1_g4_x1_0": 133e6, "shufflenet_v1_g8_x1_0": 137e6,
-    "shufflenet_v1_g3_x0_5": 38e6, "shufflenet_v1_g3_x2_0": 524e6,
+    "shufflenet_v1_g1_x1_0": 143e6,
+    "shufflenet_v1_g2_x1_0": 140e6,
+    "shufflenet_v1_g3_x1_0": 137e6,
+    "shufflenet_v1_g4_x1_0": 133e6,
+    "shufflenet_v1_g8_x1_0": 137e6,
+    "shufflenet_v1_g3_x0_5": 38e6,
+    "shufflenet_v1_g3_x2_0": 524e6,
 }
-PAPER_PARAMS_V2 = {"shufflenet_v2_x0_5": 1.4e6, "shufflenet_v2_x1_0": 2.3e6, "shufflenet_v2_x1_5": 3.5e6,
-                   "shufflenet_v2_x2_0": 7.4e6}
+PAPER_PARAMS_V2 = {
+    "shufflenet_v2_x0_5": 1.4e6,
+    "shufflenet_v2_x1_0": 2.3e6,
+    "shufflenet_v2_x1_5": 3.5e6,
+    "shufflenet_v2_x2_0": 7.4e6,
+}
 
 
 @pytest.mark.parametrize("name,expected", sorted(PAPER_MULT_ADDS.items()))

@@ -13,8 +13,12 @@ from shufflekit.models.megvii import convert_megvii_v2
 from shufflekit.models.shufflenet_v2 import ShuffleNetV2
 
 # Megvii's stage_out_channels (first conv, stages 2-4, conv_last) per model size; repeats 4, 8, 4.
-MEGVII_SIZES = {"0.5x": (24, 48, 96, 192, 1024), "1.0x": (24, 116, 232, 464, 1024),
-                "1.5x": (24, 176, 352, 704, 1024), "2.0x": (24, 244, 488, 976, 2048)}
+MEGVII_SIZES = {
+    "0.5x": (24, 48, 96, 192, 1024),
+    "1.0x": (24, 116, 232, 464, 1024),
+    "1.5x": (24, 176, 352, 704, 1024),
+    "2.0x": (24, 244, 488, 976, 2048),
+}
 REPEATS = (4, 8, 4)
 
 
@@ -58,20 +62,29 @@ def megvii_state_dict(size, *, num_classes=1000, counters=True, seed=0):
             conv(f"{p}.branch_proj.0", inp, 1, 3), bn(f"{p}.branch_proj.1", inp)
             conv(f"{p}.branch_proj.2", inp, inp, 1), bn(f"{p}.branch_proj.3", inp)
     conv("conv_last.0", last, channels[3], 1), bn("conv_last.1", last)
-    state["classifier.0.weight"] = torch.randn(num_classes, last, generator=gen) * last ** -0.5  # no bias
+    state["classifier.0.weight"] = torch.randn(num_classes, last, generator=gen) * last**-0.5  # no bias
     return state
 
 
 def megvii_reference_forward(state, x):
     """Megvii's v2 forward: no shuffle after the concat; a stride-1 unit keeps the even channels and
     transforms the odd ones; global average pool (its AvgPool2d(7) at 224x224); classifier without bias."""
+
     def cbr(key, x, stride=1, relu=True):
         w = state[f"{key[0]}.{key[1]}.weight"]
         groups = x.shape[1] if w.shape[1] == 1 else 1
         x = F.conv2d(x, w, None, stride, w.shape[-1] // 2, 1, groups)
         b = f"{key[0]}.{key[1] + 1}"
-        x = F.batch_norm(x, state[f"{b}.running_mean"], state[f"{b}.running_var"], state[f"{b}.weight"],
-                         state[f"{b}.bias"], False, 0.0, 1e-5)
+        x = F.batch_norm(
+            x,
+            state[f"{b}.running_mean"],
+            state[f"{b}.running_var"],
+            state[f"{b}.weight"],
+            state[f"{b}.bias"],
+            False,
+            0.0,
+            1e-5,
+        )
         return F.relu(x) if relu else x
 
     def even_odd(x):
@@ -138,12 +151,16 @@ def test_permutation_matters(tmp_path):
     loaded = load_checkpoint(save_megvii(tmp_path / "m.pth.tar", state))
     renamed = {}
     for key, value in loaded.model.state_dict().items():
-        megvii_key = (key.replace("conv1.", "first_conv.").replace("conv5.", "conv_last.")
-                      .replace("fc.weight", "classifier.0.weight").replace("branch1", "branch_proj")
-                      .replace("branch2", "branch_main"))
+        megvii_key = (
+            key.replace("conv1.", "first_conv.")
+            .replace("conv5.", "conv_last.")
+            .replace("fc.weight", "classifier.0.weight")
+            .replace("branch1", "branch_proj")
+            .replace("branch2", "branch_main")
+        )
         for stage, first in (("stage2.", 0), ("stage3.", 4), ("stage4.", 12)):
             if megvii_key.startswith(stage):
-                unit, rest = megvii_key[len(stage):].split(".", 1)
+                unit, rest = megvii_key[len(stage) :].split(".", 1)
                 megvii_key = f"features.{first + int(unit)}.{rest}"
         renamed[key] = state.get(megvii_key, value)
     loaded.model.load_state_dict(renamed)
@@ -152,8 +169,11 @@ def test_permutation_matters(tmp_path):
         assert not torch.allclose(loaded.model(x), megvii_reference_forward(state, x), atol=1e-2)
 
 
-@pytest.mark.parametrize("channels", [(58, 116, 232, 464, 64), (88, 176, 352, 704, 64), (122, 244, 488, 976, 64)],
-                         ids=["1.0x-stages", "1.5x-stages", "2.0x-stages"])
+@pytest.mark.parametrize(
+    "channels",
+    [(58, 116, 232, 464, 64), (88, 176, 352, 704, 64), (122, 244, 488, 976, 64)],
+    ids=["1.0x-stages", "1.5x-stages", "2.0x-stages"],
+)
 def test_channel_bookkeeping_holds_at_the_wider_stage_widths(channels):
     """Megvii's code built with a first conv half as wide as stage 2 has torchvision's split at every
     unit; then widths like 116 (a quarter of 29) convert exactly too, so the permutation is general."""
@@ -165,8 +185,14 @@ def test_channel_bookkeeping_holds_at_the_wider_stage_widths(channels):
         assert torch.allclose(model.eval()(x), megvii_reference_forward(state, x), atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("size,name", [("1.0x", "shufflenet_v2_x1_0_megvii"), ("1.5x", "shufflenet_v2_x1_5_megvii"),
-                                       ("2.0x", "shufflenet_v2_x2_0_megvii")])
+@pytest.mark.parametrize(
+    "size,name",
+    [
+        ("1.0x", "shufflenet_v2_x1_0_megvii"),
+        ("1.5x", "shufflenet_v2_x1_5_megvii"),
+        ("2.0x", "shufflenet_v2_x2_0_megvii"),
+    ],
+)
 def test_wider_megvii_v2_loads_in_its_own_layout_and_gives_megvii_outputs(tmp_path, size, name):
     """From 1.0x up Megvii's first stage-2 unit is 24 (projection) + the rest (main), torchvision's is
     half + half: no permutation bridges that, so the file loads as it is into the *_megvii variant."""

@@ -24,8 +24,11 @@ from shufflekit.validate.accuracy import evaluate_release
 from shufflekit.validate.parity import validate_release
 
 MODEL = "shufflenet_v2_x0_5"
-MADE = {f"{MODEL}_{p}.{ext}": (fmt, p) for fmt, ext in (("onnx", "onnx"), ("tflite", "tflite"))
-        for p in ("fp16", "dynamic", "int8")}
+MADE = {
+    f"{MODEL}_{p}.{ext}": (fmt, p)
+    for fmt, ext in (("onnx", "onnx"), ("tflite", "tflite"))
+    for p in ("fp16", "dynamic", "int8")
+}
 
 
 def _cli(*args: str):
@@ -40,8 +43,11 @@ def _one_error_line(result) -> str:
 
 def _snapshot(folder: Path) -> dict[str, str]:
     """Every file and folder in ``folder`` (hidden ones too) with its content hash."""
-    return {str(p.relative_to(folder)): (sha256_file(p) if p.is_file() else "dir")
-            for p in sorted(folder.rglob("*")) if p.name != ".manifest.lock"}
+    return {
+        str(p.relative_to(folder)): (sha256_file(p) if p.is_file() else "dir")
+        for p in sorted(folder.rglob("*"))
+        if p.name != ".manifest.lock"
+    }
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +72,8 @@ def test_every_precision_keeps_accuracy_within_the_gate_and_passes_validate(quan
     judged = {r.artifact: r for r in parity.results}
     for name in MADE:  # quantized files are judged by class agreement and the accuracy just measured
         assert judged[name].accuracy["delta_top1"] == pytest.approx(
-            next(r.delta_top1 for r in accuracy.results if r.name == name))
+            next(r.delta_top1 for r in accuracy.results if r.name == name)
+        )
         if MADE[name][1] in ("dynamic", "int8"):
             assert judged[name].tolerance.max_rel is None  # never a tiny absolute tolerance
     recorded = Manifest.load(quantized_copy).results("accuracy")
@@ -80,8 +87,17 @@ def test_every_precision_keeps_parity_on_a_board_python(quantized_copy):
     device_python = Path(__file__).resolve().parents[2] / ".venv-device" / "bin" / "python"
     if not device_python.exists():
         pytest.skip(".venv-device is missing; `make test` builds it")
-    result = _cli("profile", quantized_copy, "--warmup", "0", "--iters", "1", "--device",
-                  f"local?python={device_python}", "--json")
+    result = _cli(
+        "profile",
+        quantized_copy,
+        "--warmup",
+        "0",
+        "--iters",
+        "1",
+        "--device",
+        f"local?python={device_python}",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)["artifacts"]
     assert len(rows) == 8 and all(r["parity"]["passed"] for r in rows), [r["parity"]["failures"] for r in rows]
@@ -139,8 +155,10 @@ def test_onnx_files_pass_the_checker_keep_float_io_and_carry_the_model_metadata(
 
 @pytest.mark.slow
 def test_tflite_int8_with_uint8_input_and_output_for_apps(trained_release_copy):
-    report = quantize_release(trained_release_copy, QuantizeOptions(
-        precisions=("int8",), formats=("tflite",), calib="demo", calib_samples=64, io_dtype="uint8"))
+    report = quantize_release(
+        trained_release_copy,
+        QuantizeOptions(precisions=("int8",), formats=("tflite",), calib="demo", calib_samples=64, io_dtype="uint8"),
+    )
     (artifact,) = report.artifacts
     assert artifact.name == f"{MODEL}_int8_uint8io.tflite"
     assert artifact.input.dtype == "uint8" and artifact.input.quantization is not None
@@ -172,8 +190,9 @@ def test_empty_calibration_data_is_one_line_and_changes_nothing(trained_release_
     assert _snapshot(trained_release_copy) == before
 
 
-def test_corrupt_calibration_files_are_skipped_counted_and_calibration_still_works(trained_release_copy, tmp_path,
-                                                                                     digit_pngs, caplog):
+def test_corrupt_calibration_files_are_skipped_counted_and_calibration_still_works(
+    trained_release_copy, tmp_path, digit_pngs, caplog
+):
     calib = tmp_path / "calib"
     for path in digit_pngs:
         (calib / path.parent.name).mkdir(parents=True, exist_ok=True)
@@ -182,8 +201,19 @@ def test_corrupt_calibration_files_are_skipped_counted_and_calibration_still_wor
     (calib / "3" / "garbage.png").write_bytes(b"\x89PNG but not really")
     (calib / "3" / "truncated.png").write_bytes(digit_pngs[0].read_bytes()[:60])  # header reads, pixels do not
     (calib / "3" / "notes.txt").write_text("not an image")
-    result = _cli("quantize", trained_release_copy, "--precision", "int8", "--formats", "onnx",
-                  "--calib", calib, "--calib-samples", "500", "--json")
+    result = _cli(
+        "quantize",
+        trained_release_copy,
+        "--precision",
+        "int8",
+        "--formats",
+        "onnx",
+        "--calib",
+        calib,
+        "--calib-samples",
+        "500",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     warnings = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
     assert len(warnings) == 1 and "skipped 3 files that are not readable images" in warnings[0]  # counted once
@@ -208,14 +238,20 @@ def test_a_failure_midway_leaves_the_folder_as_it_was(trained_release_copy, monk
 
 
 # -- options ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("args, expected", [
-    (["--precision", "int4"], "unknown precision int4"),
-    (["--precision", "int8", "--formats", "onnx", "--calib", "demo", "--io-dtype", "uint8"], "TFLite int8 only"),
-    (["--precision", "int8", "--formats", "tflite", "--calib", "demo", "--calibration", "entropy"], "ONNX int8 only"),
-    (["--precision", "fp16", "--formats", "tflite", "--reduce-range"], "ONNX int8 and dynamic only"),
-    (["--precision", "int8", "--calib", "demo", "--calib-samples", "0"], "at least 1"),
-    (["--precision", "fp16", "--formats", "coreml"], "unknown format coreml"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--precision", "int4"], "unknown precision int4"),
+        (["--precision", "int8", "--formats", "onnx", "--calib", "demo", "--io-dtype", "uint8"], "TFLite int8 only"),
+        (
+            ["--precision", "int8", "--formats", "tflite", "--calib", "demo", "--calibration", "entropy"],
+            "ONNX int8 only",
+        ),
+        (["--precision", "fp16", "--formats", "tflite", "--reduce-range"], "ONNX int8 and dynamic only"),
+        (["--precision", "int8", "--calib", "demo", "--calib-samples", "0"], "at least 1"),
+        (["--precision", "fp16", "--formats", "coreml"], "unknown format coreml"),
+    ],
+)
 def test_options_that_cannot_apply_are_one_line(trained_release, args, expected):
     before = _snapshot(trained_release)
     result = _cli("quantize", trained_release, *args)
@@ -245,32 +281,35 @@ def test_cpu_facts_come_from_cpuinfo(tmp_path):
     assert quantize_onnx.cpu_flags(tmp_path / "missing") == frozenset()
 
 
-def test_a_recipe_that_saturates_without_vnni_is_warned_on_such_a_cpu_and_the_default_is_not(trained_release_copy,
-                                                                                               monkeypatch, tmp_path):
+def test_a_recipe_that_saturates_without_vnni_is_warned_on_such_a_cpu_and_the_default_is_not(
+    trained_release_copy, monkeypatch, tmp_path
+):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("flags\t\t: sse2 avx avx2 fma\n")
     real = quantize_onnx.cpu_int8_facts
-    monkeypatch.setattr(quantize_onnx, "cpu_int8_facts", lambda: {**real(cpuinfo), "x86": True,
-                                                                  "overflow_risk": True})
-    report = quantize_release(trained_release_copy, QuantizeOptions(precisions=("int8",), formats=("onnx",),
-                                                                    calib="demo", calib_samples=32,
-                                                                    target="x86-vnni"))
+    monkeypatch.setattr(quantize_onnx, "cpu_int8_facts", lambda: {**real(cpuinfo), "x86": True, "overflow_risk": True})
+    report = quantize_release(
+        trained_release_copy,
+        QuantizeOptions(precisions=("int8",), formats=("onnx",), calib="demo", calib_samples=32, target="x86-vnni"),
+    )
     (artifact,) = report.artifacts
     assert artifact.options["recipe"] == "full-range" and artifact.options["reduce_range"] is False
     assert artifact.options["holds_on"] == ["x86-vnni", "arm64"] and artifact.options["target"] == "x86-vnni"
     assert any("no VNNI" in w for w in report.warnings) and "VNNI" in artifact.options["warning"]
 
-    report = quantize_release(trained_release_copy, QuantizeOptions(precisions=("int8", "dynamic"),
-                                                                    formats=("onnx",), calib="demo",
-                                                                    calib_samples=32))
+    report = quantize_release(
+        trained_release_copy,
+        QuantizeOptions(precisions=("int8", "dynamic"), formats=("onnx",), calib="demo", calib_samples=32),
+    )
     assert not report.warnings and all("warning" not in a.options for a in report.artifacts)
     assert {a.options["recipe"] for a in report.artifacts} == {"portable"}
     assert Manifest.load(trained_release_copy).artifact(f"{MODEL}_int8.onnx").options["reduce_range"] is True
 
 
 def test_explicit_settings_make_a_custom_recipe_that_says_where_it_holds(trained_release_copy):
-    report = quantize_release(trained_release_copy, QuantizeOptions(precisions=("dynamic",), formats=("onnx",),
-                                                                    weight_type="int8"))
+    report = quantize_release(
+        trained_release_copy, QuantizeOptions(precisions=("dynamic",), formats=("onnx",), weight_type="int8")
+    )
     (artifact,) = report.artifacts
     assert artifact.options["recipe"] == "custom" and artifact.options["weight_type"] == "int8"
     assert "arm64" not in artifact.options["holds_on"]  # ConvInteger has no int8-weight kernel on ARM64
@@ -278,11 +317,23 @@ def test_explicit_settings_make_a_custom_recipe_that_says_where_it_holds(trained
 
 
 def test_the_cli_adds_onnx_artifacts_with_a_table(trained_release_copy):
-    result = _cli("quantize", trained_release_copy, "--precision", "fp16", "--precision", "dynamic",
-                  "--formats", "onnx", "--per-tensor")
+    result = _cli(
+        "quantize",
+        trained_release_copy,
+        "--precision",
+        "fp16",
+        "--precision",
+        "dynamic",
+        "--formats",
+        "onnx",
+        "--per-tensor",
+    )
     assert result.exit_code == 0, result.output
     assert f"{MODEL}_fp16.onnx" in result.output and "per-tensor" in result.output
     manifest = Manifest.load(trained_release_copy)
     assert manifest.artifact(f"{MODEL}_dynamic.onnx").options["per_channel"] is False
-    assert np.isclose(manifest.artifact(f"{MODEL}_fp16.onnx").size_bytes,
-                      manifest.artifact(f"{MODEL}_fp32.onnx").size_bytes / 2, rtol=0.05)
+    assert np.isclose(
+        manifest.artifact(f"{MODEL}_fp16.onnx").size_bytes,
+        manifest.artifact(f"{MODEL}_fp32.onnx").size_bytes / 2,
+        rtol=0.05,
+    )

@@ -44,10 +44,13 @@ def test_a_target_unlocks_the_recipe_valid_only_there():
         recipes.ladder("int8", "riscv")
 
 
-@pytest.mark.parametrize("settings, missing", [
-    ({"reduce_range": False}, "x86-avx2"),  # 8-bit u8 x s8 pair sums saturate int16 without VNNI
-    ({"weight_type": "uint8"}, None),  # u8 x u8 widens first: holds everywhere
-])
+@pytest.mark.parametrize(
+    "settings, missing",
+    [
+        ({"reduce_range": False}, "x86-avx2"),  # 8-bit u8 x s8 pair sums saturate int16 without VNNI
+        ({"weight_type": "uint8"}, None),  # u8 x u8 widens first: holds everywhere
+    ],
+)
 def test_explicit_settings_hold_where_their_arithmetic_does(settings, missing):
     custom = recipes.default_recipe("int8").with_settings(**settings)
     assert custom.name == "custom" and "user" in custom.why
@@ -63,9 +66,18 @@ def test_the_kernel_family_of_a_device_comes_from_its_facts():
 
 
 def test_with_accuracy_data_every_file_records_the_gate_it_passed(trained_release_copy):
-    report = quantize_release(trained_release_copy, QuantizeOptions(
-        precisions=("dynamic", "int8"), formats=("onnx",), calib="demo", calib_samples=64, gate_data="demo",
-        gate_limit=100), gate=TOOLS)
+    report = quantize_release(
+        trained_release_copy,
+        QuantizeOptions(
+            precisions=("dynamic", "int8"),
+            formats=("onnx",),
+            calib="demo",
+            calib_samples=64,
+            gate_data="demo",
+            gate_limit=100,
+        ),
+        gate=TOOLS,
+    )
     for artifact in report.artifacts:
         fallback = artifact.options["fallback"]
         assert fallback["passed"] and fallback["gate_images"] == 100 and fallback["gate_data"] == "demo"
@@ -82,18 +94,23 @@ class _Unpassable(AccuracyGate):
 
 
 def test_a_gate_no_recipe_passes_tries_the_whole_ladder_then_float_layers_and_keeps_the_best(
-        trained_release_copy, monkeypatch):
+    trained_release_copy, monkeypatch
+):
     import shufflekit.export.quantize as quantize
 
     monkeypatch.setattr(quantize, "AccuracyGate", _Unpassable)
-    report = quantize_release(trained_release_copy, QuantizeOptions(
-        precisions=("int8",), formats=("onnx",), calib="demo", calib_samples=64, gate_data="demo", gate_limit=60),
-        gate=TOOLS)
+    report = quantize_release(
+        trained_release_copy,
+        QuantizeOptions(
+            precisions=("int8",), formats=("onnx",), calib="demo", calib_samples=64, gate_data="demo", gate_limit=60
+        ),
+        gate=TOOLS,
+    )
     (artifact,) = report.artifacts
     attempts = artifact.options["fallback"]["attempts"]
     ladder = [r.name for r in recipes.ladder("int8")]
-    assert [a["recipe"] for a in attempts[:len(ladder)]] == ladder  # in order, each measured
-    float_rungs = attempts[len(ladder):]
+    assert [a["recipe"] for a in attempts[: len(ladder)]] == ladder  # in order, each measured
+    float_rungs = attempts[len(ladder) :]
     assert float_rungs and all(a["recipe"] == "portable+float-layers" for a in float_rungs)
     assert len(float_rungs) <= len(FLOAT_LAYER_STEPS)
     assert artifact.options["fallback"]["passed"] is False
@@ -108,9 +125,13 @@ def test_layers_kept_in_float_are_recorded_and_the_file_still_runs(trained_relea
     monkeypatch.setattr(quantize, "AccuracyGate", _Unpassable)
     monkeypatch.setattr(recipes, "STATIC_RECIPES", recipes.STATIC_RECIPES[:1])  # straight to the float rungs
     monkeypatch.setattr("shufflekit.export.fallback.FLOAT_LAYER_STEPS", (2,))
-    report = quantize_release(trained_release_copy, QuantizeOptions(
-        precisions=("int8",), formats=("onnx",), calib="demo", calib_samples=64, gate_data="demo", gate_limit=60),
-        gate=TOOLS)
+    report = quantize_release(
+        trained_release_copy,
+        QuantizeOptions(
+            precisions=("int8",), formats=("onnx",), calib="demo", calib_samples=64, gate_data="demo", gate_limit=60
+        ),
+        gate=TOOLS,
+    )
     (artifact,) = report.artifacts
     kept = [a for a in artifact.options["fallback"]["attempts"] if a["recipe"].endswith("float-layers")]
     assert len(kept) == 1
@@ -139,11 +160,15 @@ def test_validate_per_layer_names_where_an_int8_file_departs_from_float(quantize
     assert all(layer["sqnr_db"] is None or layer["sqnr_db"] > 0 for layer in layers)
     assert report["worst"]["sqnr_db"] == min(layer["sqnr_db"] for layer in layers if layer["sqnr_db"] is not None)
 
-    strict = CliRunner().invoke(main, ["validate", str(quantized_copy), "--per-layer", "--threshold-db", "199",
-                                       "--json"])
+    strict = CliRunner().invoke(
+        main, ["validate", str(quantized_copy), "--per-layer", "--threshold-db", "199", "--json"]
+    )
     first = json.loads(strict.stdout)["per_layer"][0]["first_departure"]
-    assert first is not None and first["sqnr_db"] < 199 and "departs from float at" in \
-        json.loads(strict.stdout)["per_layer"][0]["summary"]
+    assert (
+        first is not None
+        and first["sqnr_db"] < 199
+        and "departs from float at" in json.loads(strict.stdout)["per_layer"][0]["summary"]
+    )
 
     table = CliRunner().invoke(main, ["validate", str(quantized_copy), "--per-layer"], terminal_width=200)
     assert "per-layer error against" in table.output and "SQNR vs float dB" in table.output

@@ -28,8 +28,14 @@ class Released:
     def options(self, folder: Path | None = None, **changes):
         from shufflekit.release import ReleaseOptions
 
-        fields = {"out": folder or self.folder, "checkpoint": self.checkpoint, "data": "demo",
-                  "calib_samples": CALIB_SAMPLES, "eval_limit": EVAL_LIMIT, "profile": PROFILE}
+        fields = {
+            "out": folder or self.folder,
+            "checkpoint": self.checkpoint,
+            "data": "demo",
+            "calib_samples": CALIB_SAMPLES,
+            "eval_limit": EVAL_LIMIT,
+            "profile": PROFILE,
+        }
         fields.update(changes)
         return ReleaseOptions(**fields)
 

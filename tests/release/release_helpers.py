@@ -8,8 +8,18 @@ from shufflekit.runtimes.profile import ProfileSettings
 PROFILE = ProfileSettings(warmup=2, iters=10, op_profile=True, keep_times=True)
 CALIB_SAMPLES = 32
 EVAL_LIMIT = 100
-CLI_FAST = ["--data", "demo", "--calib-samples", str(CALIB_SAMPLES), "--limit", str(EVAL_LIMIT),
-            "--warmup", str(PROFILE.warmup), "--iters", str(PROFILE.iters)]
+CLI_FAST = [
+    "--data",
+    "demo",
+    "--calib-samples",
+    str(CALIB_SAMPLES),
+    "--limit",
+    str(EVAL_LIMIT),
+    "--warmup",
+    str(PROFILE.warmup),
+    "--iters",
+    str(PROFILE.iters),
+]
 INTERRUPT_AFTER_PROFILES = 3
 LEFTOVER = ".shufflenet_v2_x0_5_fp16.tflite.abc123.tflite.partial"
 

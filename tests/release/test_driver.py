@@ -25,8 +25,11 @@ class _Options:
 def test_every_option_field_is_fingerprinted_unless_excluded(tmp_path):
     (tmp_path / "images.npy").write_bytes(b"x")
     base = options_inputs(_Options(data=str(tmp_path / "images.npy")), exclude={"workers"}, data={"data"})
-    assert base == {"precision": "int8", "data": {"kind": "file", "sha256": base["data"]["sha256"]},
-                    "inner": {"size": 1}}
+    assert base == {
+        "precision": "int8",
+        "data": {"kind": "file", "sha256": base["data"]["sha256"]},
+        "inner": {"size": 1},
+    }
     assert options_inputs(_Options(workers=8), exclude={"workers"}) == options_inputs(_Options(), exclude={"workers"})
     changed = [_Options(precision="fp16"), _Options(inner=_Inner(2)), _Options(data="demo")]
     prints = {fingerprint("unit", options_inputs(o, exclude={"workers"}, data={"data"})) for o in changed}
@@ -37,12 +40,16 @@ def test_the_driver_skips_done_units_and_reruns_one_whose_result_is_gone(release
     events = []
     ctx = Context(released_copy.folder, released_copy.options(), lambda *a: None, events.append)
     present = {"a": True, "b": True}
-    plans = [Planned(Unit("probe", name, fingerprint("probe", {"name": name})), name,
-                     lambda name=name: present[name]) for name in ("a", "b")]
+    plans = [
+        Planned(Unit("probe", name, fingerprint("probe", {"name": name})), name, lambda name=name: present[name])
+        for name in ("a", "b")
+    ]
     calls = []
     ctx.run(ctx.pending(plans), lambda: calls.append("work") or "made", note=lambda plan, result: f"{result}")
     assert calls == ["work"] and [(e.unit.key, e.status, e.note) for e in events] == [
-        ("probe a", "ran", "made"), ("probe b", "ran", "made")]
+        ("probe a", "ran", "made"),
+        ("probe b", "ran", "made"),
+    ]
 
     events.clear()
     assert ctx.pending(plans) == [] and [e.status for e in events] == ["skipped", "skipped"]

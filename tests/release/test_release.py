@@ -49,8 +49,9 @@ def test_release_holds_every_artifact_and_a_manifest_that_agrees_with_the_files(
     stages = manifest.results("release_stages")
     assert {"export", "report"} <= set(stages)
     assert {f"quantize {k}" for k in KINDS if not k.endswith("fp32")} <= set(stages)
-    assert {f"validate {n}" for n in names} | {f"evaluate {n}" for n in names} | {f"profile local {n}" for n in names} \
-        <= set(stages)
+    assert {f"validate {n}" for n in names} | {f"evaluate {n}" for n in names} | {
+        f"profile local {n}" for n in names
+    } <= set(stages)
     assert not list(folder.glob(".*.partial")) and not list(folder.glob(".staging-*"))
     # the human side: labels, model card and report, written from that manifest
     assert (folder / "labels.txt").read_text().splitlines() == list(manifest.meta.label_names())
@@ -60,13 +61,15 @@ def test_release_holds_every_artifact_and_a_manifest_that_agrees_with_the_files(
         assert f"{latency[artifact.name]['per_image_p50_ms']:.3f}" in card
     for section in ("## Preprocessing", "## Labels", "## Artifacts", "### Android", "### iOS", "### Python"):
         assert section in card
-    assert stages["report"]["outputs"] == {n: sha256_file(folder / n) for n in ("labels.txt", "README.md", "report.html")}
+    assert stages["report"]["outputs"] == {
+        n: sha256_file(folder / n) for n in ("labels.txt", "README.md", "report.html")
+    }
 
 
 def test_report_html_is_self_contained_with_its_plots_inline(released):
     html = (released.folder / "report.html").read_text()
     assert not URL.search(html), URL.search(html)
-    assert html.count("src=\"data:image/png;base64,") == 3  # accuracy vs latency, op breakdown, distribution
+    assert html.count('src="data:image/png;base64,') == 3  # accuracy vs latency, op breakdown, distribution
     assert re.findall(r"\b(?:src|href)=\"(?!data:)", html) == []  # nothing loaded from anywhere else
     assert "<script" not in html and "<link" not in html and "@import" not in html
     for artifact in Manifest.load(released.folder).artifacts:
@@ -79,10 +82,17 @@ def test_an_interrupted_release_resumes_without_redoing_finished_work(released):
     assert _ran(first) >= {"quantize onnx:fp16", "quantize onnx:dynamic", "quantize onnx:int8"}
     assert not any(key.startswith(("quantize tflite", "validate", "profile")) for key in _ran(first))
     # run 2 kept them, removed the half-written file, and made only the TFLite precisions
-    assert {key for key, status in second if status == "skipped"} >= {"export", "quantize onnx:fp16",
-                                                                     "quantize onnx:dynamic", "quantize onnx:int8"}
+    assert {key for key, status in second if status == "skipped"} >= {
+        "export",
+        "quantize onnx:fp16",
+        "quantize onnx:dynamic",
+        "quantize onnx:int8",
+    }
     assert {k for k in _ran(second) if k.startswith("quantize")} == {
-        "quantize tflite:fp16", "quantize tflite:dynamic", "quantize tflite:int8"}
+        "quantize tflite:fp16",
+        "quantize tflite:dynamic",
+        "quantize tflite:int8",
+    }
     assert not (released.folder / LEFTOVER).exists()
     profiled_before = [k for k in _ran(second) if k.startswith("profile")]
     assert len(profiled_before) == INTERRUPT_AFTER_PROFILES
@@ -94,8 +104,11 @@ def test_an_interrupted_release_resumes_without_redoing_finished_work(released):
 
 def test_a_rerun_skips_every_stage_and_changes_nothing(released_copy):
     folder = released_copy.folder
-    before = {p.name: (p.stat().st_mtime_ns, sha256_file(p)) for p in folder.iterdir() if p.is_file()
-              and p.name != "manifest.json" and not p.name.startswith(".")}
+    before = {
+        p.name: (p.stat().st_mtime_ns, sha256_file(p))
+        for p in folder.iterdir()
+        if p.is_file() and p.name != "manifest.json" and not p.name.startswith(".")
+    }
     report, outcomes, error = run_release(released_copy.options())
     assert error is None and report.ok
     assert outcomes and {status for _, status in outcomes} == {"skipped"}, [o for o in outcomes if o[1] != "skipped"]
@@ -146,16 +159,33 @@ def test_report_rebuilds_the_card_and_the_page_from_the_manifest_alone(released_
 
 
 @pytest.mark.ssh
-def test_a_release_with_ssh_devices_merges_every_device_into_the_manifest(released_copy, ssh_client, device_python,
-                                                                          device_tmp):
+def test_a_release_with_ssh_devices_merges_every_device_into_the_manifest(
+    released_copy, ssh_client, device_python, device_tmp
+):
     """Two ssh devices (the server by address and by its Host alias: one worker each, at once) beside
     the local figures already there; all three land in one manifest and one report."""
     folder = released_copy.folder
     by_url = ssh_client.url(python=device_python, tmp=str(device_tmp))
     by_alias = f"ssh://{ssh_client.alias}?python={device_python}&tmp={device_tmp}"
-    result = CliRunner().invoke(main, ["release", "--checkpoint", str(released_copy.checkpoint), *CLI_FAST,
-                                       "--device", by_url, "--device", by_alias, "--ssh-config", str(ssh_client.config),
-                                       "--connect-timeout", "5", "--out", str(folder)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "release",
+            "--checkpoint",
+            str(released_copy.checkpoint),
+            *CLI_FAST,
+            "--device",
+            by_url,
+            "--device",
+            by_alias,
+            "--ssh-config",
+            str(ssh_client.config),
+            "--connect-timeout",
+            "5",
+            "--out",
+            str(folder),
+        ],
+    )
     manifest = Manifest.load(folder)
     names = {a.name for a in manifest.artifacts}
     devices = set(manifest.groups("latency"))
@@ -198,9 +228,22 @@ def test_an_unreachable_device_fails_alone_in_one_line_and_keeps_the_rest(releas
     ssh_config = tmp_path / "ssh_config"
     ssh_config.write_text("Host *\n  UserKnownHostsFile /dev/null\n  IdentityAgent none\n")
     result = CliRunner().invoke(
-        main, ["release", "--checkpoint", str(released_copy.checkpoint), *CLI_FAST, "--device",
-               f"ssh://nobody@127.0.0.1:{port}", "--ssh-config", str(ssh_config), "--connect-timeout", "1",
-               "--out", str(folder)])
+        main,
+        [
+            "release",
+            "--checkpoint",
+            str(released_copy.checkpoint),
+            *CLI_FAST,
+            "--device",
+            f"ssh://nobody@127.0.0.1:{port}",
+            "--ssh-config",
+            str(ssh_config),
+            "--connect-timeout",
+            "1",
+            "--out",
+            str(folder),
+        ],
+    )
     assert result.exit_code == 2, (result.output, result.stderr)
     errors = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(errors) == 1 and errors[0].startswith("error: ") and f"127.0.0.1:{port}" in errors[0], result.stderr
@@ -211,8 +254,9 @@ def test_an_unreachable_device_fails_alone_in_one_line_and_keeps_the_rest(releas
     assert f"127.0.0.1:{port} could not be used" in (folder / "README.md").read_text()  # and the card says so
 
 
-def test_an_artifact_the_device_cannot_run_fails_alone_and_the_rest_is_measured(released_copy, ssh_client, device_python,
-                                                                                 tmp_path):
+def test_an_artifact_the_device_cannot_run_fails_alone_and_the_rest_is_measured(
+    released_copy, ssh_client, device_python, tmp_path
+):
     """A board with onnxruntime but no TFLite runtime: the device Python with tflite_runtime hidden (a
     package on PYTHONPATH whose import fails, as on a board where it was never installed)."""
     shim = tmp_path / "shim" / "tflite_runtime"
@@ -222,9 +266,21 @@ def test_an_artifact_the_device_cannot_run_fails_alone_and_the_rest_is_measured(
     board_python.write_text(f'#!/bin/sh\nPYTHONPATH={shim.parent} exec {device_python} "$@"\n')
     board_python.chmod(0o755)
     folder = released_copy.folder
-    result = CliRunner().invoke(main, ["release", "--checkpoint", str(released_copy.checkpoint), *CLI_FAST,
-                                       "--device", ssh_client.url(python=str(board_python)),
-                                       "--ssh-config", str(ssh_client.config), "--out", str(folder)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "release",
+            "--checkpoint",
+            str(released_copy.checkpoint),
+            *CLI_FAST,
+            "--device",
+            ssh_client.url(python=str(board_python)),
+            "--ssh-config",
+            str(ssh_client.config),
+            "--out",
+            str(folder),
+        ],
+    )
     assert result.exit_code == 2, result.output
     manifest = Manifest.load(folder)
     (board,) = set(manifest.groups("latency")) - {"local"}
@@ -249,9 +305,20 @@ def test_an_android_phone_is_measured_with_native_tools(released_copy, tmp_path,
     tools = [tests / "runtimes" / "native_tools" / name for name in ("benchmark_model", "onnxruntime_perf_test")]
     folder = released_copy.folder
     phone = f"adb://emulator-5554?tmp={phone_tmp}&python=/system/bin/no-python3"  # a phone has no Python
-    result = CliRunner().invoke(main, ["release", "--checkpoint", str(released_copy.checkpoint), *CLI_FAST,
-                                       "--device", phone, *(f"--benchmark-binary={t}" for t in tools),
-                                       "--out", str(folder)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "release",
+            "--checkpoint",
+            str(released_copy.checkpoint),
+            *CLI_FAST,
+            "--device",
+            phone,
+            *(f"--benchmark-binary={t}" for t in tools),
+            "--out",
+            str(folder),
+        ],
+    )
     assert result.exit_code == 0, result.output
     manifest = Manifest.load(folder)
     measured = manifest.results("latency", group="adb://emulator-5554")
@@ -263,8 +330,10 @@ def test_an_android_phone_is_measured_with_native_tools(released_copy, tmp_path,
 
 def test_benchmark_binary_without_a_device_is_one_line(tmp_path):
     tool = Path(__file__).resolve().parents[1] / "runtimes" / "native_tools" / "benchmark_model"
-    result = CliRunner().invoke(main, ["release", "--model", "shufflenet_v2_x0_5", "--benchmark-binary", str(tool),
-                                       "--out", str(tmp_path / "out")])
+    result = CliRunner().invoke(
+        main,
+        ["release", "--model", "shufflenet_v2_x0_5", "--benchmark-binary", str(tool), "--out", str(tmp_path / "out")],
+    )
     assert result.exit_code == 2 and "none is given" in _one_error_line(result)
     assert not (tmp_path / "out").exists()
 
@@ -275,28 +344,33 @@ def _one_error_line(result) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["--model", "shufflenet_v9"], "unknown model"),
-    (["--model", "shufflenet_v2_x0_5", "--checkpoint", "missing.pt"], "missing.pt does not exist"),
-    (["--model", "shufflenet_v2_x0_5", "--input-size", "100"], "multiple of 32"),
-    (["--model", "shufflenet_v2_x0_5", "--data", "no-such-folder"], "no-such-folder does not exist"),
-    (["--model", "shufflenet_v2_x0_5", "--device", "ftp://board"], "ftp://board"),
-    (["--demo", "--checkpoint", "model.pt"], "--demo trains its own checkpoint"),
-    (["--model", "shufflenet_v2_x0_5", "--limit", "0"], "--limit"),
-    (["--model", "shufflenet_v2_x0_5", "--target", "riscv"], "unknown --target"),
-    (["--model", "shufflenet_v2_x0_5", "--precisions", "int4"], "unknown precision int4"),
-    (["--model", "shufflenet_v2_x0_5", "--formats", "coreml"], "unknown format coreml"),
-    (["--model", "shufflenet_v2_x0_5", "--precisions", "fp16", "--io-dtype", "int8"], "applies to TFLite int8"),
-    (["--model", "shufflenet_v2_x0_5", "--device-accuracy-samples", "0"], "--device-accuracy-samples"),
-    (["--model", "shufflenet_v2_x0_5", "--device", "local?name=local"], "bad name"),
-    ([], "no model to release"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--model", "shufflenet_v9"], "unknown model"),
+        (["--model", "shufflenet_v2_x0_5", "--checkpoint", "missing.pt"], "missing.pt does not exist"),
+        (["--model", "shufflenet_v2_x0_5", "--input-size", "100"], "multiple of 32"),
+        (["--model", "shufflenet_v2_x0_5", "--data", "no-such-folder"], "no-such-folder does not exist"),
+        (["--model", "shufflenet_v2_x0_5", "--device", "ftp://board"], "ftp://board"),
+        (["--demo", "--checkpoint", "model.pt"], "--demo trains its own checkpoint"),
+        (["--model", "shufflenet_v2_x0_5", "--limit", "0"], "--limit"),
+        (["--model", "shufflenet_v2_x0_5", "--target", "riscv"], "unknown --target"),
+        (["--model", "shufflenet_v2_x0_5", "--precisions", "int4"], "unknown precision int4"),
+        (["--model", "shufflenet_v2_x0_5", "--formats", "coreml"], "unknown format coreml"),
+        (["--model", "shufflenet_v2_x0_5", "--precisions", "fp16", "--io-dtype", "int8"], "applies to TFLite int8"),
+        (["--model", "shufflenet_v2_x0_5", "--device-accuracy-samples", "0"], "--device-accuracy-samples"),
+        (["--model", "shufflenet_v2_x0_5", "--device", "local?name=local"], "bad name"),
+        ([], "no model to release"),
+    ],
+)
 def test_bad_input_is_one_line_and_nothing_is_written(tmp_path, args, expected):
     out = tmp_path / "out"
     (tmp_path / "model.pt").write_bytes(b"")
-    result = CliRunner().invoke(main, ["release", *args, "--out", str(out)],
-                                                catch_exceptions=False) if args else \
-        CliRunner().invoke(main, ["release", "--out", str(out)])
+    result = (
+        CliRunner().invoke(main, ["release", *args, "--out", str(out)], catch_exceptions=False)
+        if args
+        else CliRunner().invoke(main, ["release", "--out", str(out)])
+    )
     assert result.exit_code == 2, (result.stdout, result.stderr)
     assert expected.lower() in _one_error_line(result).lower()
     assert not out.exists()

@@ -19,14 +19,46 @@ MODEL = "shufflenet_v2_x0_5"
 
 
 def test_a_recipe_that_fails_on_a_device_is_replaced_and_every_device_gets_a_verdict(
-        trained_release, tmp_path, ssh_client, arm64_python, avx2_python):
+    trained_release, tmp_path, ssh_client, arm64_python, avx2_python
+):
     out = tmp_path / "release"
     arm, avx2 = ssh_client.url(python=arm64_python, name="arm64"), ssh_client.url(python=avx2_python, name="avx2")
-    result = CliRunner().invoke(main, [
-        "release", "--checkpoint", str(trained_release.parent / "model.pt"), "--out", str(out), "--data", "demo",
-        "--calib-samples", str(CALIB_SAMPLES), "--limit", "100", "--warmup", "0", "--iters", "2", "--no-op-profile",
-        "--precisions", "int8", "--formats", "onnx", "--target", "x86-vnni", "--device-accuracy-samples", "100",
-        "--device", arm, "--device", avx2, "--ssh-config", str(ssh_client.config)], terminal_width=200)
+    result = CliRunner().invoke(
+        main,
+        [
+            "release",
+            "--checkpoint",
+            str(trained_release.parent / "model.pt"),
+            "--out",
+            str(out),
+            "--data",
+            "demo",
+            "--calib-samples",
+            str(CALIB_SAMPLES),
+            "--limit",
+            "100",
+            "--warmup",
+            "0",
+            "--iters",
+            "2",
+            "--no-op-profile",
+            "--precisions",
+            "int8",
+            "--formats",
+            "onnx",
+            "--target",
+            "x86-vnni",
+            "--device-accuracy-samples",
+            "100",
+            "--device",
+            arm,
+            "--device",
+            avx2,
+            "--ssh-config",
+            str(ssh_client.config),
+        ],
+        terminal_width=200,
+    )
     assert result.exit_code == 0, result.output
 
     manifest = Manifest.load(out)
@@ -43,10 +75,11 @@ def test_a_recipe_that_fails_on_a_device_is_replaced_and_every_device_gets_a_ver
     lines = result.output.splitlines()
     verdict = lines.index("verdict:")
     assert verdict < next(i for i, line in enumerate(lines) if line.lstrip().startswith("┏"))  # verdict first
-    heads = lines[verdict + 1:verdict + 4]
+    heads = lines[verdict + 1 : verdict + 4]
     assert any(line.strip().startswith("SHIP local") for line in heads)
-    assert any("SHIP arm64 (emulated)" in line for line in heads) and any("SHIP avx2 (emulated)" in line
-                                                                           for line in heads)
+    assert any("SHIP arm64 (emulated)" in line for line in heads) and any(
+        "SHIP avx2 (emulated)" in line for line in heads
+    )
 
     card = (out / "README.md").read_text()
     assert card.index("## Verdict") < card.index("## Artifacts")

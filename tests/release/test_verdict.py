@@ -17,8 +17,9 @@ MODEL = "shufflenet_v2_x0_5"
 
 def _record_failures(folder, devices=None, artifacts=None) -> None:
     with update_manifest(folder) as manifest:
-        manifest.record("release", "profile_failures", {"devices": devices or {}, "artifacts": artifacts or {},
-                                                        "measured_at": ""})
+        manifest.record(
+            "release", "profile_failures", {"devices": devices or {}, "artifacts": artifacts or {}, "measured_at": ""}
+        )
 
 
 def test_every_file_checked_on_a_device_ships_there(released_copy):

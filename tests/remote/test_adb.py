@@ -56,8 +56,9 @@ def test_the_only_device_attached_is_picked_and_several_are_refused(android, mon
             pass
 
 
-@pytest.mark.parametrize("state, says", [("unauthorized", "accept the USB debugging prompt"),
-                                         ("offline", "is offline")])
+@pytest.mark.parametrize(
+    "state, says", [("unauthorized", "accept the USB debugging prompt"), ("offline", "is offline")]
+)
 def test_a_device_that_is_not_ready_is_one_line(android, monkeypatch, state, says):
     monkeypatch.setenv("FAKE_ADB_DEVICES", f"emulator-5554={state}")
     with pytest.raises(DeviceError, match=says):
@@ -96,8 +97,15 @@ def test_a_whole_job_runs_through_adb_and_leaves_nothing(android, device_python,
     images = tmp_path / "images.npy"
     np.save(images, np.zeros((1, 3, 32, 32), np.float32))
     job = {"mode": "run", "model": tiny_onnx.name, "inputs": images.name, "outputs": "logits.npy"}
-    done = run_job(_address(android, python=device_python), job, [tiny_onnx, images], artifact_format="onnx",
-                   pull=["logits.npy"], pull_into=tmp_path / "back", timeout=120)
+    done = run_job(
+        _address(android, python=device_python),
+        job,
+        [tiny_onnx, images],
+        artifact_format="onnx",
+        pull=["logits.npy"],
+        pull_into=tmp_path / "back",
+        timeout=120,
+    )
     assert np.load(done.pulled["logits.npy"]).shape == (1, 10) and done.address == "adb://emulator-5554"
     assert list((android / "data/local/tmp").iterdir()) == []
 

@@ -4,20 +4,28 @@ from shufflekit.errors import UsageError
 from shufflekit.runtimes.remote import parse_address
 
 
-@pytest.mark.parametrize("text, scheme, host, user, port, serial", [
-    ("local", "local", None, None, None, None),
-    ("ssh://pi@raspberrypi.local:2222", "ssh", "raspberrypi.local", "pi", 2222, None),
-    ("ssh://Board-7", "ssh", "Board-7", None, None, None),  # aliases are case-sensitive in ssh_config
-    ("ssh://root@[fe80::1]:22", "ssh", "fe80::1", "root", 22, None),
-    ("ssh://10.0.0.5/", "ssh", "10.0.0.5", None, None, None),
-    ("adb://", "adb", None, None, None, None),
-    ("adb://emulator-5554", "adb", None, None, None, "emulator-5554"),
-    ("adb://192.168.1.20:5555", "adb", None, None, None, "192.168.1.20:5555"),
-])
+@pytest.mark.parametrize(
+    "text, scheme, host, user, port, serial",
+    [
+        ("local", "local", None, None, None, None),
+        ("ssh://pi@raspberrypi.local:2222", "ssh", "raspberrypi.local", "pi", 2222, None),
+        ("ssh://Board-7", "ssh", "Board-7", None, None, None),  # aliases are case-sensitive in ssh_config
+        ("ssh://root@[fe80::1]:22", "ssh", "fe80::1", "root", 22, None),
+        ("ssh://10.0.0.5/", "ssh", "10.0.0.5", None, None, None),
+        ("adb://", "adb", None, None, None, None),
+        ("adb://emulator-5554", "adb", None, None, None, "emulator-5554"),
+        ("adb://192.168.1.20:5555", "adb", None, None, None, "192.168.1.20:5555"),
+    ],
+)
 def test_addresses_users_write(text, scheme, host, user, port, serial):
     address = parse_address(text)
     assert (address.scheme, address.host, address.user, address.port, address.serial) == (
-        scheme, host, user, port, serial)
+        scheme,
+        host,
+        user,
+        port,
+        serial,
+    )
 
 
 def test_options_ride_with_the_address_but_not_in_its_key():
@@ -27,24 +35,27 @@ def test_options_ride_with_the_address_but_not_in_its_key():
     assert parse_address(str(address)) == address
 
 
-@pytest.mark.parametrize("text, says", [
-    ("ssh://-oProxyCommand=touch%20x", "bad host"),  # would be read by ssh as an option
-    ("ssh://-oProxyCommand=sh", "bad host"),
-    ("ssh://-l@host", "bad user"),
-    ("ssh://pi:secret@board", "passwords are never taken"),
-    ("ssh://board:0", "bad port"),
-    ("ssh://board:70000", "bad port"),
-    ("ssh://board/home/pi", "bad ssh address"),
-    ("ssh://", "no host"),
-    ("ssh://bo ard", "bad host"),
-    ("adb://-s", "bad adb serial"),
-    ("ftp://board", "unknown device address scheme"),
-    ("ssh://board?evil=1", "unknown option 'evil'"),
-    ("ssh://board?python=-c", "bad value"),
-    ("ssh://board?tmp=relative/dir", "not an absolute path"),
-    ("raspberrypi", "unknown device address"),
-    ("", "empty device address"),
-])
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("ssh://-oProxyCommand=touch%20x", "bad host"),  # would be read by ssh as an option
+        ("ssh://-oProxyCommand=sh", "bad host"),
+        ("ssh://-l@host", "bad user"),
+        ("ssh://pi:secret@board", "passwords are never taken"),
+        ("ssh://board:0", "bad port"),
+        ("ssh://board:70000", "bad port"),
+        ("ssh://board/home/pi", "bad ssh address"),
+        ("ssh://", "no host"),
+        ("ssh://bo ard", "bad host"),
+        ("adb://-s", "bad adb serial"),
+        ("ftp://board", "unknown device address scheme"),
+        ("ssh://board?evil=1", "unknown option 'evil'"),
+        ("ssh://board?python=-c", "bad value"),
+        ("ssh://board?tmp=relative/dir", "not an absolute path"),
+        ("raspberrypi", "unknown device address"),
+        ("", "empty device address"),
+    ],
+)
 def test_bad_addresses_are_one_line_usage_errors(text, says):
     with pytest.raises(UsageError) as info:
         parse_address(text)

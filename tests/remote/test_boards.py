@@ -26,8 +26,9 @@ TIMEOUT = 300  # seconds; emulated runs take a few
 
 
 def _run(python: str, code: str, *args: str, cwd: Path | None = None, stdin: str = "") -> subprocess.CompletedProcess:
-    return subprocess.run([python, "-c", code, *args], input=stdin, capture_output=True, text=True, cwd=cwd,
-                          timeout=TIMEOUT)
+    return subprocess.run(
+        [python, "-c", code, *args], input=stdin, capture_output=True, text=True, cwd=cwd, timeout=TIMEOUT
+    )
 
 
 # --- a Conv+Relu model, its NumPy reference and (with TensorFlow) the same model as TFLite -----------
@@ -51,9 +52,11 @@ def conv_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     graph = helper.make_graph(
         [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c"], ["y"])],
-        "conv_relu", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        "conv_relu",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])],
-        [numpy_helper.from_array(WEIGHTS, "w"), numpy_helper.from_array(BIAS, "b")])
+        [numpy_helper.from_array(WEIGHTS, "w"), numpy_helper.from_array(BIAS, "b")],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8  # onnxruntime 1.22 on the arm64 board reads it
     onnx.checker.check_model(model)
@@ -110,6 +113,7 @@ def _on_board(python: str, code: str, model: Path) -> tuple[str, np.ndarray]:
 
 # --- the arm64 board ------------------------------------------------------------------------------------
 
+
 def test_arm64_board_runs_onnxruntime_as_aarch64(arm64_python, conv_onnx):
     machine, output = _on_board(arm64_python, _RUN_ONNX, conv_onnx)
     assert machine == "aarch64"
@@ -123,8 +127,10 @@ def test_arm64_board_runs_tflite_as_aarch64(arm64_python, conv_tflite):
 
 
 def test_arm64_board_says_it_is_emulated_and_sees_none_of_the_hosts_packages(arm64_python, tmp_path):
-    code = ("import json, os, sys, importlib.util as u; print(json.dumps({'emulator': os.environ.get("
-            "'SHUFFLEKIT_EMULATOR'), 'torch': u.find_spec('torch') is not None, 'path': sys.path}))")
+    code = (
+        "import json, os, sys, importlib.util as u; print(json.dumps({'emulator': os.environ.get("
+        "'SHUFFLEKIT_EMULATOR'), 'torch': u.find_spec('torch') is not None, 'path': sys.path}))"
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT / ".venv" / "lib")}  # a host path must not leak in
     result = subprocess.run([arm64_python, "-c", code], capture_output=True, text=True, env=env, timeout=TIMEOUT)
     assert result.returncode == 0, result.stderr
@@ -156,10 +162,13 @@ def test_boards_are_devices_over_ssh_with_a_plain_path(ssh_client, arm64_python,
 
 # --- the x86-avx2 board -----------------------------------------------------------------------------------
 
+
 def test_avx2_board_has_avx2_and_neither_avx512_nor_vnni(avx2_python):
     # /proc/cpuinfo on the board is the host's; the CPUID the board's code sees is qemu's Haswell.
-    code = ("import json, os; from numpy.core._multiarray_umath import __cpu_features__ as f; "
-            "print(json.dumps({'emulator': os.environ.get('SHUFFLEKIT_EMULATOR'), 'features': f}))")
+    code = (
+        "import json, os; from numpy.core._multiarray_umath import __cpu_features__ as f; "
+        "print(json.dumps({'emulator': os.environ.get('SHUFFLEKIT_EMULATOR'), 'features': f}))"
+    )
     result = _run(avx2_python, code)
     assert result.returncode == 0, result.stderr
     assert "warning" not in result.stderr  # qemu's TCG warnings are silenced in the launcher
@@ -179,8 +188,11 @@ def test_avx2_board_runs_onnxruntime_and_tflite_runtime(avx2_python, conv_onnx, 
 
 
 def test_avx2_board_holds_the_device_requirements_pins(avx2_python):
-    pins = [line.strip() for line in (ROOT / "scripts" / "device-requirements.txt").read_text().splitlines()
-            if line.strip() and not line.startswith("#")]
+    pins = [
+        line.strip()
+        for line in (ROOT / "scripts" / "device-requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert list(boards.X86_REQUIREMENTS) == pins
     board = load_board(AVX2)
     assert board.kind == "x86-avx2" and board.arch == "x86_64" and board.cpu == "Haswell"
@@ -189,20 +201,30 @@ def test_avx2_board_holds_the_device_requirements_pins(avx2_python):
 
 # --- the launcher as a device's Python: arguments, stdin, stdout, stderr and exit code pass through ------
 
+
 @pytest.mark.parametrize("board", ["arm64_python", "avx2_python"], ids=["arm64", "x86-avx2"])
 def test_launcher_passes_arguments_streams_and_exit_code(board, request, tmp_path):
     python = request.getfixturevalue(board)
     script = tmp_path / "echo.py"
-    script.write_text("import sys\ndata = sys.stdin.read()\nprint(sys.argv[1:], data.upper())\n"
-                      "print('to stderr', file=sys.stderr)\nsys.exit(len(data))\n")
-    result = subprocess.run([python, str(script), "a b", "--flag"], input="hello", capture_output=True, text=True,
-                            cwd=tmp_path, timeout=TIMEOUT)
+    script.write_text(
+        "import sys\ndata = sys.stdin.read()\nprint(sys.argv[1:], data.upper())\n"
+        "print('to stderr', file=sys.stderr)\nsys.exit(len(data))\n"
+    )
+    result = subprocess.run(
+        [python, str(script), "a b", "--flag"],
+        input="hello",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=TIMEOUT,
+    )
     assert result.stdout == "['a b', '--flag'] HELLO\n"
     assert "to stderr" in result.stderr
     assert result.returncode == 5
 
 
 # --- build_board: what it refuses and what it keeps (no emulator runs) --------------------------------------
+
 
 def test_a_folder_not_made_by_shufflekit_is_refused_and_left_untouched(tmp_path):
     folder = tmp_path / "mine"
@@ -238,9 +260,18 @@ def test_an_up_to_date_board_is_not_rebuilt(arm64_python):
 def test_a_board_of_another_kind_is_replaced_only_with_force(tmp_path):
     folder = tmp_path / "board"
     folder.mkdir()
-    manifest = {"made_by": "shufflekit", "format": boards.FORMAT, "kind": "arm64", "arch": "aarch64",
-                "emulator": "qemu-aarch64-static 7.2.22 (user-mode), aarch64", "qemu": "/usr/bin/qemu-aarch64-static",
-                "cpu": None, "python": "3.11.2", "packages": {}, "requirements": list(boards.ARM64_REQUIREMENTS)}
+    manifest = {
+        "made_by": "shufflekit",
+        "format": boards.FORMAT,
+        "kind": "arm64",
+        "arch": "aarch64",
+        "emulator": "qemu-aarch64-static 7.2.22 (user-mode), aarch64",
+        "qemu": "/usr/bin/qemu-aarch64-static",
+        "cpu": None,
+        "python": "3.11.2",
+        "packages": {},
+        "requirements": list(boards.ARM64_REQUIREMENTS),
+    }
     (folder / "board.json").write_text(json.dumps(manifest))
     (folder / "python").write_text("#!/bin/sh\n")
     with pytest.raises(UsageError, match="add --force"):
@@ -259,8 +290,10 @@ def test_board_list_gives_the_address_to_use(arm64_python, avx2_python):
     result = CliRunner().invoke(main, ["board", "list", "--json", str(ARM64), str(AVX2)])
     assert result.exit_code == 0, result.output
     listed = json.loads(result.stdout)["boards"]
-    assert [b["address"] for b in listed] == [f"local?python={arm64_python}&name=board-arm64",
-                                              f"local?python={avx2_python}&name=board-avx2"]
+    assert [b["address"] for b in listed] == [
+        f"local?python={arm64_python}&name=board-arm64",
+        f"local?python={avx2_python}&name=board-avx2",
+    ]
     assert [b["kind"] for b in listed] == ["arm64", "x86-avx2"]
 
 
@@ -269,8 +302,14 @@ def test_a_board_label_is_always_an_address_the_tool_accepts(tmp_path):
     from shufflekit.runtimes.remote.boards import Board
 
     for name in ("local", ".board-arm64", "x" * 80, "my board (2)"):
-        board = Board(folder=tmp_path / name, kind="arm64", arch="aarch64", emulator="qemu", python=tmp_path / name /
-                      "python", packages={})
+        board = Board(
+            folder=tmp_path / name,
+            kind="arm64",
+            arch="aarch64",
+            emulator="qemu",
+            python=tmp_path / name / "python",
+            packages={},
+        )
         assert parse_address(board.address).key == board.label != "local"
     with pytest.raises(UsageError, match="device address cannot carry"):
         build_board("x86-avx2", tmp_path / "a&b")

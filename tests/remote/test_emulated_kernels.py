@@ -25,9 +25,24 @@ BOARDS = {"arm64": "arm64_python", "x86-avx2": "avx2_python"}
 
 
 def _profile(ssh_client, python: str, folder, *selectors: str, samples: int = 60):
-    result = CliRunner().invoke(main, ["profile", str(folder), *selectors, *ONCE, "--data", "demo",
-                                       "--accuracy-samples", str(samples), "--device", ssh_client.url(python=python),
-                                       "--ssh-config", str(ssh_client.config), "--json"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "profile",
+            str(folder),
+            *selectors,
+            *ONCE,
+            "--data",
+            "demo",
+            "--accuracy-samples",
+            str(samples),
+            "--device",
+            ssh_client.url(python=python),
+            "--ssh-config",
+            str(ssh_client.config),
+            "--json",
+        ],
+    )
     rows = json.loads(result.stdout)["artifacts"] if result.stdout.strip().startswith("{") else []
     return result, {r["artifact"]: r for r in rows}
 
@@ -51,12 +66,14 @@ def test_every_precision_of_both_formats_holds_on_the_emulated_board(board, requ
     assert all(e.get("emulated") for e in manifest.results("latency", group=key).values())
 
 
-def test_full_range_int8_saturates_without_vnni_and_the_device_gate_says_so(ssh_client, avx2_python, arm64_python,
-                                                                           trained_release_copy):
+def test_full_range_int8_saturates_without_vnni_and_the_device_gate_says_so(
+    ssh_client, avx2_python, arm64_python, trained_release_copy
+):
     """Today's former default (uint8 activations, 8-bit per-channel int8 weights) keeps its accuracy where
     int8 dot products accumulate in 32 bits (ARM64) and loses it on x86 without VNNI."""
-    quantize_release(trained_release_copy, QuantizeOptions(precisions=("int8",), formats=("onnx",), calib="demo",
-                                                           target="x86-vnni"))
+    quantize_release(
+        trained_release_copy, QuantizeOptions(precisions=("int8",), formats=("onnx",), calib="demo", target="x86-vnni")
+    )
     artifact = Manifest.load(trained_release_copy).artifact(f"{MODEL}_int8.onnx")
     assert artifact.options["recipe"] == "full-range" and "x86-avx2" not in artifact.options["holds_on"]
 
@@ -71,10 +88,13 @@ def test_full_range_int8_saturates_without_vnni_and_the_device_gate_says_so(ssh_
     assert rows[f"{MODEL}_int8.onnx"]["accuracy"]["passed"]
 
 
-def test_dynamic_onnx_with_int8_weights_does_not_load_on_arm64_the_default_does(ssh_client, arm64_python,
-                                                                               trained_release_copy):
-    quantize_release(trained_release_copy, QuantizeOptions(precisions=("dynamic",), formats=("onnx",),
-                                                           weight_type="int8", per_channel=True))
+def test_dynamic_onnx_with_int8_weights_does_not_load_on_arm64_the_default_does(
+    ssh_client, arm64_python, trained_release_copy
+):
+    quantize_release(
+        trained_release_copy,
+        QuantizeOptions(precisions=("dynamic",), formats=("onnx",), weight_type="int8", per_channel=True),
+    )
     result, _ = _profile(ssh_client, arm64_python, trained_release_copy, "onnx:dynamic")
     assert result.exit_code != 0
     assert "ConvInteger" in result.stderr and len(result.stderr.strip().splitlines()) == 1
@@ -87,17 +107,29 @@ def test_dynamic_onnx_with_int8_weights_does_not_load_on_arm64_the_default_does(
 
 
 def test_devices_says_a_board_is_emulated(ssh_client, arm64_python):
-    result = CliRunner().invoke(main, ["devices", ssh_client.url(python=arm64_python), "--ssh-config",
-                                       str(ssh_client.config)])
+    result = CliRunner().invoke(
+        main, ["devices", ssh_client.url(python=arm64_python), "--ssh-config", str(ssh_client.config)]
+    )
     assert result.exit_code == 0, result.output
     assert "aarch64" in result.output and "qemu-aarch64" in result.output
     assert "latency is the emulator's" in result.output
 
 
 def test_the_profile_table_never_shows_an_emulated_latency(ssh_client, avx2_python, quantized_copy):
-    result = CliRunner().invoke(main, ["profile", str(quantized_copy), "tflite:fp32", *ONCE, "--device",
-                                       ssh_client.url(python=avx2_python), "--ssh-config", str(ssh_client.config)],
-                                terminal_width=240)
+    result = CliRunner().invoke(
+        main,
+        [
+            "profile",
+            str(quantized_copy),
+            "tflite:fp32",
+            *ONCE,
+            "--device",
+            ssh_client.url(python=avx2_python),
+            "--ssh-config",
+            str(ssh_client.config),
+        ],
+        terminal_width=240,
+    )
     assert result.exit_code == 0, result.output
     assert "EMULATED" in result.output and "emulated" in result.output
     lines = result.output.splitlines()

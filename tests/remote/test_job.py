@@ -24,7 +24,7 @@ def _host_logits(model: Path, images: np.ndarray) -> np.ndarray:
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    return np.concatenate([session.run(None, {"images": images[i:i + 1]})[0] for i in range(len(images))])
+    return np.concatenate([session.run(None, {"images": images[i : i + 1]})[0] for i in range(len(images))])
 
 
 def _running_in(folder: Path) -> list[int]:
@@ -51,7 +51,8 @@ def images(tmp_path) -> Path:
 @pytest.mark.ssh
 @pytest.mark.parametrize("fmt, runtime", [("onnx", "onnxruntime"), ("tflite", "tflite_runtime")])
 def test_exported_artifact_runs_on_the_lean_device_within_parity_of_pytorch(
-        ssh_client, device_python, device_tmp, small_release, tmp_path, fmt, runtime):
+    ssh_client, device_python, device_tmp, small_release, tmp_path, fmt, runtime
+):
     """Export -> push -> run -> pull -> compare: the release's own artifact, on a Raspberry Pi-like
     Python (numpy<2, onnxruntime / tflite-runtime), judged against PyTorch with the tolerance table."""
     from shufflekit.artifacts import Manifest
@@ -64,10 +65,23 @@ def test_exported_artifact_runs_on_the_lean_device_within_parity_of_pytorch(
     inputs = tmp_path / "inputs.npy"
     np.save(inputs, reference.inputs[:4])
     address = ssh_client.address(python=device_python, tmp=str(device_tmp))
-    job = {"mode": "run", "model": artifact.name, "inputs": inputs.name, "outputs": "logits.npy",
-           "layout": artifact.input.layout}
-    done = run_job(address, job, [artifact.path_in(small_release), inputs], artifact_format=fmt,
-                   pull=["logits.npy"], pull_into=tmp_path / "back", timeout=300, options=ssh_client.options())
+    job = {
+        "mode": "run",
+        "model": artifact.name,
+        "inputs": inputs.name,
+        "outputs": "logits.npy",
+        "layout": artifact.input.layout,
+    }
+    done = run_job(
+        address,
+        job,
+        [artifact.path_in(small_release), inputs],
+        artifact_format=fmt,
+        pull=["logits.npy"],
+        pull_into=tmp_path / "back",
+        timeout=300,
+        options=ssh_client.options(),
+    )
     device_logits = np.load(done.pulled["logits.npy"])
     assert device_logits.shape == reference.logits[:4].shape
     assert judge(compare(reference.logits[:4], device_logits), tolerance_for(fmt, "fp32")) == []
@@ -89,14 +103,21 @@ def test_benchmark_job_returns_latency_figures_from_the_device(ssh_client, devic
 
 
 @pytest.mark.ssh
-def test_device_without_a_runtime_is_one_line_before_anything_is_copied(ssh_client, bare_device_python,
-                                                                        device_tmp, tiny_onnx):
+def test_device_without_a_runtime_is_one_line_before_anything_is_copied(
+    ssh_client, bare_device_python, device_tmp, tiny_onnx
+):
     address = ssh_client.address(python=bare_device_python, tmp=str(device_tmp))
     with pytest.raises(DeviceError) as info:
-        run_job(address, {"mode": "benchmark", "model": tiny_onnx.name}, [tiny_onnx], artifact_format="onnx",
-                options=ssh_client.options())
-    assert info.value.one_line() == (f"{address}: no runtime for onnx artifacts on the device; "
-                                     "install onnxruntime there (pip install onnxruntime)")
+        run_job(
+            address,
+            {"mode": "benchmark", "model": tiny_onnx.name},
+            [tiny_onnx],
+            artifact_format="onnx",
+            options=ssh_client.options(),
+        )
+    assert info.value.one_line() == (
+        f"{address}: no runtime for onnx artifacts on the device; install onnxruntime there (pip install onnxruntime)"
+    )
     with pytest.raises(DeviceError, match="no runtime for tflite artifacts.*ai-edge-litert"):
         run_job(address, {}, [], artifact_format="tflite", options=ssh_client.options())
     assert list(device_tmp.iterdir()) == []
@@ -108,8 +129,13 @@ def test_a_failing_job_reports_the_runners_line_and_cleans_up(ssh_client, device
     broken.write_bytes(b"this is not a model")
     address = ssh_client.address(python=device_python, tmp=str(device_tmp))
     with pytest.raises(DeviceError) as info:
-        run_job(address, {"mode": "benchmark", "model": broken.name}, [broken], artifact_format="onnx",
-                options=ssh_client.options())
+        run_job(
+            address,
+            {"mode": "benchmark", "model": broken.name},
+            [broken],
+            artifact_format="onnx",
+            options=ssh_client.options(),
+        )
     line = info.value.one_line()
     assert line.startswith(f"{address}: ") and "broken.onnx" in line and "\n" not in line
     assert list(device_tmp.iterdir()) == []
@@ -158,8 +184,9 @@ def test_ctrl_c_stops_the_job_on_the_device_and_cleans_up(ssh_client, device_pyt
 
 
 @pytest.mark.ssh
-def test_not_enough_space_on_the_device_is_one_line_before_copying(ssh_client, device_python, device_tmp,
-                                                                   tiny_onnx, tmp_path):
+def test_not_enough_space_on_the_device_is_one_line_before_copying(
+    ssh_client, device_python, device_tmp, tiny_onnx, tmp_path
+):
     free = os.statvfs(device_tmp).f_bavail * os.statvfs(device_tmp).f_frsize
     huge = tmp_path / "huge.tflite"
     with open(huge, "wb") as handle:  # sparse: large on paper, nothing on disk
@@ -199,10 +226,18 @@ def test_a_disk_that_fills_up_during_the_copy_is_named(ssh_client, tiny_disk, tm
 def test_local_runs_the_same_job_through_the_same_path(device_python, device_tmp, tiny_onnx, images, tmp_path):
     address = parse_address(f"local?python={device_python}&tmp={device_tmp}")
     job = {"mode": "run", "model": tiny_onnx.name, "inputs": images.name, "outputs": "logits.npy"}
-    done = run_job(address, job, [tiny_onnx, images], artifact_format="onnx", pull=["logits.npy"],
-                   pull_into=tmp_path / "back", timeout=120)
-    np.testing.assert_allclose(np.load(done.pulled["logits.npy"]), _host_logits(tiny_onnx, np.load(images)),
-                               rtol=1e-5, atol=1e-5)
+    done = run_job(
+        address,
+        job,
+        [tiny_onnx, images],
+        artifact_format="onnx",
+        pull=["logits.npy"],
+        pull_into=tmp_path / "back",
+        timeout=120,
+    )
+    np.testing.assert_allclose(
+        np.load(done.pulled["logits.npy"]), _host_logits(tiny_onnx, np.load(images)), rtol=1e-5, atol=1e-5
+    )
     assert done.result["host"]["numpy"].startswith("1.") and done.address == "local"
     assert list(device_tmp.iterdir()) == []
 
@@ -210,7 +245,12 @@ def test_local_runs_the_same_job_through_the_same_path(device_python, device_tmp
 def test_local_timeout_kills_the_job(device_tmp, tiny_onnx):
     address = parse_address(f"local?tmp={device_tmp}")
     with pytest.raises(DeviceTimeoutError):
-        run_job(address, {"mode": "benchmark", "model": tiny_onnx.name, "warmup": 0, "seconds": 60}, [tiny_onnx],
-                artifact_format="onnx", timeout=3)
+        run_job(
+            address,
+            {"mode": "benchmark", "model": tiny_onnx.name, "warmup": 0, "seconds": 60},
+            [tiny_onnx],
+            artifact_format="onnx",
+            timeout=3,
+        )
     assert list(device_tmp.iterdir()) == []
     assert _running_in(device_tmp) == []

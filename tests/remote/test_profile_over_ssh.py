@@ -17,8 +17,19 @@ FAST = ("--warmup", "1", "--iters", "3")
 
 def test_profile_on_an_ssh_board_files_figures_under_its_address(ssh_client, device_python, small_release_copy):
     device = ssh_client.url(python=device_python)
-    result = CliRunner().invoke(main, ["profile", str(small_release_copy), *FAST, "--device", device,
-                                       "--ssh-config", str(ssh_client.config), "--json"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "profile",
+            str(small_release_copy),
+            *FAST,
+            "--device",
+            device,
+            "--ssh-config",
+            str(ssh_client.config),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     key = ssh_client.address().key  # the address without ?python=: where the figures are filed
@@ -33,8 +44,16 @@ def test_profile_on_an_ssh_board_files_figures_under_its_address(ssh_client, dev
 
 def test_profile_refuses_an_unknown_host_key_until_trusted(ssh_client, device_python, small_release_copy):
     ssh_client.forget_server()
-    args = ["profile", str(small_release_copy), "onnx:fp32", *FAST, "--device", ssh_client.url(python=device_python),
-            "--ssh-config", str(ssh_client.config)]
+    args = [
+        "profile",
+        str(small_release_copy),
+        "onnx:fp32",
+        *FAST,
+        "--device",
+        ssh_client.url(python=device_python),
+        "--ssh-config",
+        str(ssh_client.config),
+    ]
     refused = CliRunner().invoke(main, args)
     assert refused.exit_code == 2
     assert refused.stderr.startswith("error: ") and "not in known_hosts" in refused.stderr
@@ -43,13 +62,25 @@ def test_profile_refuses_an_unknown_host_key_until_trusted(ssh_client, device_py
     assert trusted.exit_code == 0, trusted.output
 
 
-def test_profile_on_an_ssh_board_judges_the_boards_outputs_against_pytorch(ssh_client, device_python,
-                                                                           small_release_copy):
+def test_profile_on_an_ssh_board_judges_the_boards_outputs_against_pytorch(
+    ssh_client, device_python, small_release_copy
+):
     """Export -> push -> run -> pull -> compare: the board predicts the folder's reference inputs with its
     own kernels (tflite-runtime and onnxruntime under numpy<2) and the host judges them like validate."""
     device = ssh_client.url(python=device_python)
-    result = CliRunner().invoke(main, ["profile", str(small_release_copy), *FAST, "--device", device,
-                                       "--ssh-config", str(ssh_client.config), "--json"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "profile",
+            str(small_release_copy),
+            *FAST,
+            "--device",
+            device,
+            "--ssh-config",
+            str(ssh_client.config),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)["artifacts"]
     assert all(r["parity"]["passed"] and r["parity"]["metrics"]["samples"] == 16 for r in rows)
@@ -59,11 +90,23 @@ def test_profile_on_an_ssh_board_judges_the_boards_outputs_against_pytorch(ssh_c
     assert {r["runtime"] for r in recorded.values()} == {"onnxruntime", "litert"}
 
 
-def test_a_board_whose_outputs_differ_from_pytorch_fails_parity_and_keeps_its_figures(ssh_client, device_python,
-                                                                                     small_release_copy):
+def test_a_board_whose_outputs_differ_from_pytorch_fails_parity_and_keeps_its_figures(
+    ssh_client, device_python, small_release_copy
+):
     _shift_reference_logits(small_release_copy, by=0.5)  # PyTorch now says something the board cannot match
-    result = CliRunner().invoke(main, ["profile", str(small_release_copy), "tflite:fp32", *FAST, "--device",
-                                       ssh_client.url(python=device_python), "--ssh-config", str(ssh_client.config)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "profile",
+            str(small_release_copy),
+            "tflite:fp32",
+            *FAST,
+            "--device",
+            ssh_client.url(python=device_python),
+            "--ssh-config",
+            str(ssh_client.config),
+        ],
+    )
     assert result.exit_code == 1, result.output
     assert "parity on the device failed for 1 artifact(s)" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

@@ -22,10 +22,12 @@ def test_push_run_pull_through_sshd_into_the_device_python(ssh_client, device_py
     payload = tmp_path / "payload.bin"
     payload.write_bytes(os.urandom(300_000) + b"\x00\r\n\xff")
     script = tmp_path / "digest.py"
-    script.write_text("import hashlib, sys, numpy\n"
-                      "data = open(sys.argv[1], 'rb').read()\n"
-                      "open('digest.txt', 'w').write(hashlib.sha256(data).hexdigest() + ' ' + numpy.__version__)\n"
-                      "print('ran')\n")
+    script.write_text(
+        "import hashlib, sys, numpy\n"
+        "data = open(sys.argv[1], 'rb').read()\n"
+        "open('digest.txt', 'w').write(hashlib.sha256(data).hexdigest() + ' ' + numpy.__version__)\n"
+        "print('ran')\n"
+    )
     with open_transport(ssh_client.address(tmp=str(device_tmp)), ssh_client.options()) as device:
         work = device.make_workdir()
         assert Path(work).parent == device_tmp and oct(Path(work).stat().st_mode & 0o777) == "0o700"
@@ -77,8 +79,7 @@ def test_changed_host_key_is_refused_even_with_trust_new_host_key(ssh_client):
 
 
 def test_wrong_user_key_is_a_login_error_and_never_a_password_prompt(ssh_client):
-    config = ssh_client.config.read_text().replace(str(ssh_client.server.user_key),
-                                                   str(ssh_client.server.stranger_key))
+    config = ssh_client.config.read_text().replace(str(ssh_client.server.user_key), str(ssh_client.server.stranger_key))
     ssh_client.config.write_text(config)
     with pytest.raises(DeviceError, match="login refused") as info:
         with open_transport(ssh_client.address(), ssh_client.options()):
@@ -106,14 +107,15 @@ def test_device_without_python_or_runtime(ssh_client, bare_device_python):
 
 def test_quoting_names_with_spaces_quotes_and_command_substitution(ssh_client, device_tmp, tmp_path):
     """Nothing the user or a file name supplies is ever read by the remote shell."""
-    nasty = tmp_path / "it's a \"model\" $(touch pwned) `touch pwned2`; rm -rf x.bin"
+    nasty = tmp_path / 'it\'s a "model" $(touch pwned) `touch pwned2`; rm -rf x.bin'
     nasty.write_bytes(b"weights")
     with open_transport(ssh_client.address(tmp=str(device_tmp)), ssh_client.options()) as device:
         work = device.make_workdir()
         device.push([nasty], work)
         listed = device.run(["ls", "-1", work], timeout=30)
-        echoed = device.run(["printf", "%s\n", "$(touch pwned)", "`touch pwned2`", "$HOME", "a;b", "*"],
-                            timeout=30, cwd=work)
+        echoed = device.run(
+            ["printf", "%s\n", "$(touch pwned)", "`touch pwned2`", "$HOME", "a;b", "*"], timeout=30, cwd=work
+        )
         device.pull(f"{work}/{nasty.name}", tmp_path / "back.bin")
         assert not any(Path(work, name).exists() for name in ("pwned", "pwned2"))
         device.remove_workdir(work)

@@ -22,8 +22,16 @@ def _export_onnx(model, path: Path, batch: int | None) -> None:
 
     x = torch.randn(batch or 1, 3, SIZE, SIZE)
     dynamic = {"input": {0: "batch"}, "logits": {0: "batch"}} if batch is None else None
-    torch.onnx.export(model, (x,), str(path), input_names=["input"], output_names=["logits"], opset_version=17,
-                      dynamo=False, dynamic_axes=dynamic)
+    torch.onnx.export(
+        model,
+        (x,),
+        str(path),
+        input_names=["input"],
+        output_names=["logits"],
+        opset_version=17,
+        dynamo=False,
+        dynamic_axes=dynamic,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -96,14 +104,28 @@ def release_folder(tmp_path: Path, tiny_models: dict) -> tuple[Path, Manifest]:
     manifest = Manifest.new(tmp_path, meta)
     onnx_path = tmp_path / "model.onnx"
     shutil.copy(tiny_models["onnx"], onnx_path)
-    manifest.add(Artifact.from_file(onnx_path, format="onnx", precision="fp32", meta=meta,
-                                    inputs=(TensorSpec("input", (1, 3, SIZE, SIZE), "float32", "NCHW"),),
-                                    outputs=(TensorSpec("logits", (1, CLASSES), "float32"),)))
+    manifest.add(
+        Artifact.from_file(
+            onnx_path,
+            format="onnx",
+            precision="fp32",
+            meta=meta,
+            inputs=(TensorSpec("input", (1, 3, SIZE, SIZE), "float32", "NCHW"),),
+            outputs=(TensorSpec("logits", (1, CLASSES), "float32"),),
+        )
+    )
     tfl_path = tmp_path / "model.tflite"
     shutil.copy(tiny_models["tflite_fp32"], tfl_path)
-    manifest.add(Artifact.from_file(tfl_path, format="tflite", precision="fp32", meta=meta,
-                                    inputs=(TensorSpec("x", (1, 16, 16, 3), "float32", "NHWC"),),
-                                    outputs=(TensorSpec("y", (1, 5), "float32"),)))
+    manifest.add(
+        Artifact.from_file(
+            tfl_path,
+            format="tflite",
+            precision="fp32",
+            meta=meta,
+            inputs=(TensorSpec("x", (1, 16, 16, 3), "float32", "NHWC"),),
+            outputs=(TensorSpec("y", (1, 5), "float32"),),
+        )
+    )
     manifest.save()
     return tmp_path, manifest
 
@@ -127,31 +149,64 @@ def full_release(small_release: Path, tmp_path_factory: pytest.TempPathFactory) 
     onnx_art = next(a for a in manifest.artifacts if a.key == "onnx:fp32")
     calibration = np.random.default_rng(0).standard_normal((8, 3, SIZE, SIZE)).astype(np.float32)
     stem = onnx_art.name[: -len("_fp32.onnx")]
-    targets = [TFLiteTarget("fp16", folder / f"{stem}_fp16.tflite"),
-               TFLiteTarget("dynamic", folder / f"{stem}_dynamic.tflite"),
-               TFLiteTarget("int8", folder / f"{stem}_int8.tflite", io_dtype="int8")]
+    targets = [
+        TFLiteTarget("fp16", folder / f"{stem}_fp16.tflite"),
+        TFLiteTarget("dynamic", folder / f"{stem}_dynamic.tflite"),
+        TFLiteTarget("int8", folder / f"{stem}_int8.tflite", io_dtype="int8"),
+    ]
     conversion = convert_to_tflite(folder / onnx_art.name, targets, layout="NHWC", calibration=calibration)
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self.items = iter([{onnx_art.input.name: calibration[i:i + 1]} for i in range(len(calibration))])
+            self.items = iter([{onnx_art.input.name: calibration[i : i + 1]} for i in range(len(calibration))])
 
         def get_next(self):
             return next(self.items, None)
 
     int8_onnx = folder / f"{stem}_int8.onnx"
-    quantize_static(str(folder / onnx_art.name), str(int8_onnx), Reader(), quant_format=QuantFormat.QDQ,
-                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True)
+    quantize_static(
+        str(folder / onnx_art.name),
+        str(int8_onnx),
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        activation_type=QuantType.QInt8,
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+    )
     with update_manifest(folder) as m:
         for result in conversion.results:
-            m.add(Artifact.from_file(result.path, format="tflite", precision=result.target.precision,
-                                     meta=m.meta, inputs=result.inputs, outputs=result.outputs,
-                                     parent_sha256=onnx_art.sha256, options=dict(result.options)))
-        m.add(Artifact.from_file(int8_onnx, format="onnx", precision="int8", meta=m.meta, inputs=onnx_art.inputs,
-                                 outputs=onnx_art.outputs, parent_sha256=onnx_art.sha256,
-                                 options={"quantization": "static QDQ, per-channel"}))
+            m.add(
+                Artifact.from_file(
+                    result.path,
+                    format="tflite",
+                    precision=result.target.precision,
+                    meta=m.meta,
+                    inputs=result.inputs,
+                    outputs=result.outputs,
+                    parent_sha256=onnx_art.sha256,
+                    options=dict(result.options),
+                )
+            )
+        m.add(
+            Artifact.from_file(
+                int8_onnx,
+                format="onnx",
+                precision="int8",
+                meta=m.meta,
+                inputs=onnx_art.inputs,
+                outputs=onnx_art.outputs,
+                parent_sha256=onnx_art.sha256,
+                options={"quantization": "static QDQ, per-channel"},
+            )
+        )
     assert {a.key for a in Manifest.load(folder).artifacts} == {
-        "onnx:fp32", "onnx:int8", "tflite:fp32", "tflite:fp16", "tflite:dynamic", "tflite:int8"}
+        "onnx:fp32",
+        "onnx:int8",
+        "tflite:fp32",
+        "tflite:fp16",
+        "tflite:dynamic",
+        "tflite:int8",
+    }
     return folder
 
 

@@ -56,11 +56,17 @@ def test_benchmark_by_seconds_runs_until_the_time_is_up(tiny_models: dict) -> No
     assert result["latency_ms"]["mean_ms"] * result["iters"] >= 200 * 0.9
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"iters": 0}, "iterations must be at least 1"), ({"iters": -3}, "iterations must be at least 1"),
-    ({"seconds": 0}, "seconds must be more than 0"), ({"warmup": -1}, "warmup must be 0 or more"),
-    ({"iters": 5, "seconds": 1.0}, "both given"), ({"batch": 0}, "batch must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"iters": 0}, "iterations must be at least 1"),
+        ({"iters": -3}, "iterations must be at least 1"),
+        ({"seconds": 0}, "seconds must be more than 0"),
+        ({"warmup": -1}, "warmup must be 0 or more"),
+        ({"iters": 5, "seconds": 1.0}, "both given"),
+        ({"batch": 0}, "batch must be at least 1"),
+    ],
+)
 def test_bad_counts_are_refused_before_anything_runs(tiny_models: dict, kwargs: dict, match: str) -> None:
     with pytest.raises(RunnerError, match=match) as info:
         bench.benchmark(str(tiny_models["onnx"]), **kwargs)
@@ -107,8 +113,17 @@ def _job(tmp_path: Path, job: dict, python: str = sys.executable) -> tuple[int, 
 
 
 def test_job_mode_benchmarks_and_prints_one_json_object(tmp_path: Path, tiny_models: dict) -> None:
-    code, reply, stderr = _job(tmp_path, {"mode": "benchmark", "model": str(tiny_models["tflite_int8"]),
-                                          "layout": "NHWC", "warmup": 2, "iters": 10, "threads": 1})
+    code, reply, stderr = _job(
+        tmp_path,
+        {
+            "mode": "benchmark",
+            "model": str(tiny_models["tflite_int8"]),
+            "layout": "NHWC",
+            "warmup": 2,
+            "iters": 10,
+            "threads": 1,
+        },
+    )
     assert code == 0 and reply["ok"], stderr
     _check_stats(reply["result"], 10)
     assert reply["result"]["runtime"] == "litert" and reply["result"]["input"]["dtype"] == "int8"
@@ -117,8 +132,16 @@ def test_job_mode_benchmarks_and_prints_one_json_object(tmp_path: Path, tiny_mod
 def test_job_mode_run_writes_dequantized_outputs(tmp_path: Path, tiny_models: dict) -> None:
     ref = np.load(tiny_models["keras_reference"])
     np.save(tmp_path / "in.npy", ref["images"])
-    code, reply, stderr = _job(tmp_path, {"mode": "run", "model": str(tiny_models["tflite_fp32"]), "layout": "NHWC",
-                                          "inputs": str(tmp_path / "in.npy"), "outputs": str(tmp_path / "out.npy")})
+    code, reply, stderr = _job(
+        tmp_path,
+        {
+            "mode": "run",
+            "model": str(tiny_models["tflite_fp32"]),
+            "layout": "NHWC",
+            "inputs": str(tmp_path / "in.npy"),
+            "outputs": str(tmp_path / "out.npy"),
+        },
+    )
     assert code == 0 and reply["ok"], stderr
     np.testing.assert_allclose(np.load(tmp_path / "out.npy"), ref["logits"], rtol=1e-4, atol=1e-5)
     assert reply["result"]["shape"] == [3, 5]
@@ -157,8 +180,19 @@ def _device_python() -> str:
 @pytest.mark.parametrize("key,layout", [("tflite_fp32", "NHWC"), ("tflite_int8", "NHWC"), ("onnx", "NCHW")])
 def test_job_mode_in_the_lean_device_environment(tmp_path: Path, tiny_models: dict, key: str, layout: str) -> None:
     python = _device_python()
-    code, reply, stderr = _job(tmp_path, {"mode": "benchmark", "model": str(tiny_models[key]), "layout": layout,
-                                          "batch": 2, "warmup": 1, "iters": 5, "op_profile": True}, python=python)
+    code, reply, stderr = _job(
+        tmp_path,
+        {
+            "mode": "benchmark",
+            "model": str(tiny_models[key]),
+            "layout": layout,
+            "batch": 2,
+            "warmup": 1,
+            "iters": 5,
+            "op_profile": True,
+        },
+        python=python,
+    )
     assert code == 0 and reply["ok"], stderr
     result = reply["result"]
     _check_stats(result, 5, numpy_version=result["host"]["numpy"])
@@ -175,9 +209,17 @@ def test_run_job_in_the_lean_device_environment_matches_the_host(tmp_path: Path,
     python = _device_python()
     ref = np.load(tiny_models["keras_reference"])
     np.save(tmp_path / "in.npy", ref["images"])
-    code, reply, stderr = _job(tmp_path, {"mode": "run", "model": str(tiny_models["tflite_int8"]), "layout": "NHWC",
-                                          "inputs": str(tmp_path / "in.npy"), "outputs": str(tmp_path / "out.npy")},
-                               python=python)
+    code, reply, stderr = _job(
+        tmp_path,
+        {
+            "mode": "run",
+            "model": str(tiny_models["tflite_int8"]),
+            "layout": "NHWC",
+            "inputs": str(tmp_path / "in.npy"),
+            "outputs": str(tmp_path / "out.npy"),
+        },
+        python=python,
+    )
     assert code == 0 and reply["ok"], stderr
     from shufflekit.runtimes import load_session
 

@@ -47,8 +47,9 @@ def test_model_input_is_laid_out_and_quantized_for_an_int8_nhwc_model() -> None:
     images = np.random.default_rng(2).uniform(-1, 1, (2, 3, 4, 4)).astype(np.float32)
     fed = tensors.to_model_input(images, spec, "NHWC")
     assert fed.dtype == np.int8 and fed.shape == (2, 4, 4, 3)
-    np.testing.assert_allclose(tensors.dequantize(fed, 0.05, -10), np.transpose(images, (0, 2, 3, 1)),
-                               atol=0.025 + 1e-6)
+    np.testing.assert_allclose(
+        tensors.dequantize(fed, 0.05, -10), np.transpose(images, (0, 2, 3, 1)), atol=0.025 + 1e-6
+    )
     out = tensors.TensorInfo("y", (1, 3), "int8", quantization=(0.5, 2))
     np.testing.assert_allclose(tensors.from_model_output(np.array([[2, 4, -2]], np.int8), out), [[0.0, 1.0, -2.0]])
 

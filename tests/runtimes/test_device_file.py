@@ -28,8 +28,18 @@ def _ids(path: Path) -> str:
 
 def test_the_device_package_has_one_module_per_concern() -> None:
     names = {_ids(p) for p in MODULES}
-    assert {"errors.py", "tensors.py", "bench.py", "facts.py", "procfs.py", "job.py", "__main__.py",
-            "backends/__init__.py", "backends/onnxruntime.py", "backends/litert.py"} <= names
+    assert {
+        "errors.py",
+        "tensors.py",
+        "bench.py",
+        "facts.py",
+        "procfs.py",
+        "job.py",
+        "__main__.py",
+        "backends/__init__.py",
+        "backends/onnxruntime.py",
+        "backends/litert.py",
+    } <= names
 
 
 @pytest.mark.parametrize("path", MODULES, ids=_ids)
@@ -81,12 +91,17 @@ def test_the_device_package_imports_nothing_of_the_host_in_a_bare_python(tmp_pat
     """The zipapp alone, with a Python whose path holds only the standard library and numpy: importing
     every module loads no shufflekit host code and no runtime."""
     pyz = device_file(cache=tmp_path / "cache")
-    names = [f"shufflekit_device.{_ids(p)[:-3].replace('/', '.')}".removesuffix(".__init__") for p in MODULES
-             if p.name != "__main__.py"]
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import importlib\n"
-            f"for name in {names!r}: importlib.import_module(name)\n"
-            "loaded = sorted(m.split('.')[0] for m in sys.modules)\n"
-            "print(' '.join(sorted(set(loaded))))\n")
+    names = [
+        f"shufflekit_device.{_ids(p)[:-3].replace('/', '.')}".removesuffix(".__init__")
+        for p in MODULES
+        if p.name != "__main__.py"
+    ]
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import importlib\n"
+        f"for name in {names!r}: importlib.import_module(name)\n"
+        "loaded = sorted(m.split('.')[0] for m in sys.modules)\n"
+        "print(' '.join(sorted(set(loaded))))\n"
+    )
     # -I: no PYTHONPATH, no user site, no current folder; only this Python's own packages
     done = subprocess.run([sys.executable, "-I", "-c", code, str(pyz)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -104,8 +119,14 @@ def test_the_file_runs_standalone_in_the_lean_device_python(tmp_path: Path) -> N
     alone.mkdir()
     shutil.copy(device_file(cache=tmp_path / "cache"), alone)
     (alone / "job.json").write_text(json.dumps({"mode": "probe"}))
-    done = subprocess.run([python, packing.FILE_NAME, "job.json"], cwd=alone, capture_output=True, text=True,
-                          timeout=120, env={"PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        [python, packing.FILE_NAME, "job.json"],
+        cwd=alone,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     reply = json.loads(done.stdout.splitlines()[-1])
     assert done.returncode == 0 and reply["ok"] and reply["protocol"] == 1, done.stderr
     assert reply["result"]["host"]["logical_cores"] >= 1
@@ -155,8 +176,10 @@ def test_one_facts_parser_for_the_runner_the_probe_and_the_native_tools() -> Non
     from shufflekit.runtimes import native_facts
     from shufflekit.runtimes.remote import probe
 
-    board = ("processor\t: 0\nCPU implementer\t: 0x41\nCPU part\t: 0xd03\n\n"
-             "processor\t: 1\nCPU implementer\t: 0x41\nCPU part\t: 0xd08\n")
+    board = (
+        "processor\t: 0\nCPU implementer\t: 0x41\nCPU part\t: 0xd03\n\n"
+        "processor\t: 1\nCPU implementer\t: 0x41\nCPU part\t: 0xd08\n"
+    )
     assert procfs.cpu_model(board) == "ARM implementer 0x41 part 0xd03/0xd08" == native_facts.cpu_model(board)
     assert procfs.logical_cores(board) == 2
     assert probe.probe_source().startswith(Path(procfs.__file__).read_text())

@@ -18,7 +18,8 @@ from shufflekit.runtimes.profile import ProfileSettings, RuntimeOptions, benchma
 
 
 def test_plain_local_takes_the_transport_path_with_the_probe_and_the_device_file(
-        release_folder: tuple[Path, Manifest], tmp_path: Path) -> None:
+    release_folder: tuple[Path, Manifest], tmp_path: Path
+) -> None:
     folder, manifest = release_folder
     art = manifest.select(["onnx"])[0]
     job = benchmark_job(art, art.name, RuntimeOptions(), ProfileSettings(warmup=1, iters=3))
@@ -31,8 +32,9 @@ def test_plain_local_takes_the_transport_path_with_the_probe_and_the_device_file
     assert set(same) == set(facts)  # `local` and a named local device record the same facts
 
 
-def test_a_broken_file_fails_the_same_way_on_local_and_on_a_device(tmp_path: Path,
-                                                                  release_folder: tuple[Path, Manifest]) -> None:
+def test_a_broken_file_fails_the_same_way_on_local_and_on_a_device(
+    tmp_path: Path, release_folder: tuple[Path, Manifest]
+) -> None:
     _folder, manifest = release_folder
     art = manifest.select(["onnx"])[0]
     broken = tmp_path / "broken.onnx"
@@ -44,9 +46,16 @@ def test_a_broken_file_fails_the_same_way_on_local_and_on_a_device(tmp_path: Pat
     assert "broken.onnx" in info.value.one_line()
 
 
-@pytest.mark.parametrize("kind, cls", [("provider_unavailable", ProviderUnavailableError), ("bad_input", UsageError),
-                                       ("load_failed", IntegrityError), ("no_kernel", DeviceError),
-                                       ("backend_missing", BackendMissingError)])
+@pytest.mark.parametrize(
+    "kind, cls",
+    [
+        ("provider_unavailable", ProviderUnavailableError),
+        ("bad_input", UsageError),
+        ("load_failed", IntegrityError),
+        ("no_kernel", DeviceError),
+        ("backend_missing", BackendMissingError),
+    ],
+)
 def test_one_error_mapping_for_sessions_here_and_jobs_on_devices(kind: str, cls: type) -> None:
     error = RunnerError(kind, "it failed", hint="do this", extra="onnx", available=["cpu"])
     here = translate(error, subject="m.onnx")

@@ -38,7 +38,6 @@ FAST = ("--warmup", "3", "--iters", "20")
 ORT_RUNS = (0.001802, 0.001791, 0.001833, 0.001788, 0.001947, 0.001796, 0.001810, 0.001757)
 
 
-
 @pytest.fixture
 def release(tmp_path: Path) -> Path:
     """A release folder with one TFLite and one ONNX file (their bytes are never run: the stand-ins only
@@ -50,9 +49,16 @@ def release(tmp_path: Path) -> Path:
     for fmt, layout, shape in (("tflite", "NHWC", (1, 64, 64, 3)), ("onnx", "NCHW", (1, 3, 64, 64))):
         path = folder / f"shufflenet_v2_x0_5_fp32.{fmt}"
         path.write_bytes(os.urandom(3000))
-        manifest.add(Artifact.from_file(path, format=fmt, precision="fp32", meta=meta,
-                                        inputs=(TensorSpec("input", shape, "float32", layout),),
-                                        outputs=(TensorSpec("logits", (1, 10), "float32"),)))
+        manifest.add(
+            Artifact.from_file(
+                path,
+                format=fmt,
+                precision="fp32",
+                meta=meta,
+                inputs=(TensorSpec("input", shape, "float32", layout),),
+                outputs=(TensorSpec("logits", (1, 10), "float32"),),
+            )
+        )
     manifest.save()
     return folder
 
@@ -104,8 +110,17 @@ def test_both_tools_measure_locally_and_the_figures_are_theirs(release, tools, t
     device_tmp = tmp_path / "device"
     device_tmp.mkdir()
     bm, ort = tools("linux_x86-64_benchmark_model"), tools("onnxruntime_perf_test", "onnxruntime_perf_test")
-    result = _profile(release, *FAST, "--device", f"local?tmp={device_tmp}", "--benchmark-binary", bm,
-                      "--benchmark-binary", ort, "--json")
+    result = _profile(
+        release,
+        *FAST,
+        "--device",
+        f"local?tmp={device_tmp}",
+        "--benchmark-binary",
+        bm,
+        "--benchmark-binary",
+        ort,
+        "--json",
+    )
     rows = _rows(result)
     tfl, onnx = rows["tflite"], rows["onnx"]
     # benchmark_model: its Stat lines (us) as the runner's fields (ms); its median is the p50, p90/p99
@@ -147,8 +162,18 @@ def runner_sha(path: Path) -> str:
 def test_android_over_adb_with_op_profiles_leaves_nothing_behind(release, tools, android):
     bm, ort = tools("android_aarch64_benchmark_model"), tools("onnxruntime_perf_test", "onnxruntime_perf_test")
     device = f"adb://emulator-5554?tmp={android}"
-    result = _profile(release, *FAST, "--op-profile", "--device", device, "--benchmark-binary", bm,
-                      "--benchmark-binary", ort, "--json")
+    result = _profile(
+        release,
+        *FAST,
+        "--op-profile",
+        "--device",
+        device,
+        "--benchmark-binary",
+        bm,
+        "--benchmark-binary",
+        ort,
+        "--json",
+    )
     rows = _rows(result)
     assert json.loads(result.stdout)["device"] == "adb://emulator-5554"
     tfl = rows["tflite"]
@@ -178,8 +203,18 @@ def test_android_over_adb_with_op_profiles_leaves_nothing_behind(release, tools,
 def test_a_board_over_ssh(release, tools, ssh_client, tmp_path):
     device_tmp = tmp_path / "board-tmp"
     device_tmp.mkdir()
-    result = _profile(release, "tflite", *FAST, "--device", ssh_client.url(tmp=str(device_tmp)),
-                      "--ssh-config", ssh_client.config, "--benchmark-binary", tools("benchmark_model"), "--json")
+    result = _profile(
+        release,
+        "tflite",
+        *FAST,
+        "--device",
+        ssh_client.url(tmp=str(device_tmp)),
+        "--ssh-config",
+        ssh_client.config,
+        "--benchmark-binary",
+        tools("benchmark_model"),
+        "--json",
+    )
     row = _rows(result)["tflite"]
     assert row["iters"] == 20 and row["tool"]["name"] == "benchmark_model"
     assert json.loads(result.stdout)["device"] == ssh_client.address().key
@@ -187,8 +222,15 @@ def test_a_board_over_ssh(release, tools, ssh_client, tmp_path):
 
 
 def test_a_tool_that_fails_is_one_line_and_cleaned_up(release, tools, android):
-    result = _profile(release, "tflite", *FAST, "--device", f"adb://?tmp={android}",
-                      "--benchmark-binary", tools("benchmark_model_fail"))
+    result = _profile(
+        release,
+        "tflite",
+        *FAST,
+        "--device",
+        f"adb://?tmp={android}",
+        "--benchmark-binary",
+        tools("benchmark_model_fail"),
+    )
     line = _one_error_line(result)
     assert "benchmark_model_fail failed on shufflenet_v2_x0_5_fp32.tflite (exit 1)" in line
     assert "Failed to construct interpreter" in line
@@ -197,8 +239,15 @@ def test_a_tool_that_fails_is_one_line_and_cleaned_up(release, tools, android):
 
 
 def test_unexpected_output_is_one_line_naming_the_line_and_no_figure_is_recorded(release, tools, android):
-    result = _profile(release, "tflite", *FAST, "--device", f"adb://?tmp={android}",
-                      "--benchmark-binary", tools("benchmark_model_garbled"))
+    result = _profile(
+        release,
+        "tflite",
+        *FAST,
+        "--device",
+        f"adb://?tmp={android}",
+        "--benchmark-binary",
+        tools("benchmark_model_garbled"),
+    )
     line = _one_error_line(result)
     assert re.search(r"cannot read benchmark_model's output: line \d+ 'INFO: count=3 first=2140 .* avg=1866.5us", line)
     assert "'1866.5us' is not a number" in line
@@ -225,8 +274,10 @@ def test_a_renamed_tool_is_known_by_its_contents(tmp_path):
 def test_the_wrong_tool_for_the_format_is_refused_before_anything_runs(release, tools):
     ort = tools("onnxruntime_perf_test", "onnxruntime_perf_test")
     line = _one_error_line(_profile(release, "tflite", "--benchmark-binary", ort))
-    assert "onnxruntime_perf_test (ONNX Runtime's onnxruntime_perf_test) cannot measure " \
-           "shufflenet_v2_x0_5_fp32.tflite: tflite artifacts need TFLite's benchmark_model" in line
+    assert (
+        "onnxruntime_perf_test (ONNX Runtime's onnxruntime_perf_test) cannot measure "
+        "shufflenet_v2_x0_5_fp32.tflite: tflite artifacts need TFLite's benchmark_model" in line
+    )
     line = _one_error_line(_profile(release, "--benchmark-binary", tools("benchmark_model")))
     assert "onnx artifacts need ONNX Runtime's onnxruntime_perf_test" in line
     assert Manifest.load(release).results("latency", group="local") == {}
@@ -235,11 +286,14 @@ def test_the_wrong_tool_for_the_format_is_refused_before_anything_runs(release, 
 def test_what_the_tools_cannot_do_is_refused(release, tools):
     bm, ort = tools("benchmark_model"), tools("onnxruntime_perf_test", "onnxruntime_perf_test")
     assert "--batch 4 needs the Python runner" in _one_error_line(
-        _profile(release, "tflite", "--batch", "4", "--benchmark-binary", bm))
+        _profile(release, "tflite", "--batch", "4", "--benchmark-binary", bm)
+    )
     assert "onnxruntime_perf_test runs one provider" in _one_error_line(
-        _profile(release, "onnx", "--provider", "cuda,xnnpack", "--benchmark-binary", ort))
+        _profile(release, "onnx", "--provider", "cuda,xnnpack", "--benchmark-binary", ort)
+    )
     assert "has no provider fallback" in _one_error_line(
-        _profile(release, "onnx", "--allow-fallback", "--benchmark-binary", ort))
+        _profile(release, "onnx", "--allow-fallback", "--benchmark-binary", ort)
+    )
     assert "does not exist" in _one_error_line(_profile(release, "--benchmark-binary", "/nowhere/benchmark_model"))
 
 
@@ -249,8 +303,11 @@ def test_a_delegate_the_tool_could_not_apply_is_an_error_unless_fallback_is_allo
     assert "did not run shufflenet_v2_x0_5_fp32.tflite on the nnapi delegate (it took no operator" in line
     line = _one_error_line(_profile(release, "tflite", *FAST, "--provider", "gpu", "--benchmark-binary", bm))
     assert "GPU acceleration is unsupported on this platform" in line
-    row = _rows(_profile(release, "tflite", *FAST, "--provider", "nnapi", "--allow-fallback",
-                         "--benchmark-binary", bm, "--json"))["tflite"]
+    row = _rows(
+        _profile(
+            release, "tflite", *FAST, "--provider", "nnapi", "--allow-fallback", "--benchmark-binary", bm, "--json"
+        )
+    )["tflite"]
     assert row["fallback"] is True and row["fallback_from"] == ["nnapi"] and row["providers"] == ["xnnpack"]
 
 
@@ -283,6 +340,12 @@ def test_a_tool_that_never_finishes_is_stopped_and_cleaned_up(release, tools, tm
     native = NativeTools.from_paths([tools("benchmark_model_hang")])
     art = Manifest.load(release).select(["tflite"])[0]
     with pytest.raises(DeviceTimeoutError, match="ran past its 2 s limit"):
-        native.measure(f"local?tmp={device_tmp}", art, release / art.name, RuntimeOptions(),
-                       ProfileSettings(warmup=1, iters=5), timeout=2)
+        native.measure(
+            f"local?tmp={device_tmp}",
+            art,
+            release / art.name,
+            RuntimeOptions(),
+            ProfileSettings(warmup=1, iters=5),
+            timeout=2,
+        )
     assert list(device_tmp.iterdir()) == []

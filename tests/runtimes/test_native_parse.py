@@ -198,19 +198,25 @@ def test_stat_lines_of_every_shape():
     same = parse_run_stat("count=9 curr=1200(all same)", 1, "")  # every run the same: every percentile too
     assert same.all_same and same.latency_ms()["p90_ms"] == 1.2 and same.first == 1200
     assert parse_run_stat("count=0", 1, "").count == 0
-    newer = parse_run_stat("count=200 first=22931 curr=21788 min=19918 max=46079 avg=22493.8 std=2717 p5=20123 "
-                           "median=21899 p95=25453", 1, "").latency_ms()
+    newer = parse_run_stat(
+        "count=200 first=22931 curr=21788 min=19918 max=46079 avg=22493.8 std=2717 p5=20123 median=21899 p95=25453",
+        1,
+        "",
+    ).latency_ms()
     assert (newer["p50_ms"], newer["p5_ms"], newer["p95_ms"]) == (21.899, 20.123, 25.453)
 
 
-@pytest.mark.parametrize("line, why", [
-    ("count=50 first=1 curr=2 min=3 max=4 avg=fast std=1", "'fast' is not a number"),
-    ("count=50 first=1 curr=2 min=3 max=4 avg=99 std=1", "min <= avg <= max does not hold"),
-    ("count=50 first=1 curr=2 min=3 max=4 std=1", "no avg"),
-    ("count=fifty", "'fifty' is not a number"),
-    ("count=5 first=1 curr=2 min=1 max=4 avg=2 std=1 mean=2", "unknown field 'mean'"),
-    ("count=50 first=1 curr=2 min=1 max=4 avg=2 std=1 (approx)", "not a statistics line"),
-])
+@pytest.mark.parametrize(
+    "line, why",
+    [
+        ("count=50 first=1 curr=2 min=3 max=4 avg=fast std=1", "'fast' is not a number"),
+        ("count=50 first=1 curr=2 min=3 max=4 avg=99 std=1", "min <= avg <= max does not hold"),
+        ("count=50 first=1 curr=2 min=3 max=4 std=1", "no avg"),
+        ("count=fifty", "'fifty' is not a number"),
+        ("count=5 first=1 curr=2 min=1 max=4 avg=2 std=1 mean=2", "unknown field 'mean'"),
+        ("count=50 first=1 curr=2 min=1 max=4 avg=2 std=1 (approx)", "not a statistics line"),
+    ],
+)
 def test_a_stat_line_that_reads_wrong_is_refused_naming_it(line, why):
     with pytest.raises(NativeOutputError) as caught:
         parse_run_stat(line, 12, line)
@@ -226,12 +232,28 @@ def test_tf_2_3_output_and_its_op_table_with_the_start_column():
     assert out.memory_delta_mb == {"init": 0, "overall": 23.1172} and out.peak_memory_mb is None
     assert out.params["Num threads"] == "4" and out.model_mb == 9.07716
     prof = parse_benchmark_model_ops(TF_2_3)
-    assert [n["op_type"] for n in prof["nodes"]] == ["CONV_2D", "MAX_POOL_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE",
-                                                     "CONCATENATION", "FULLY_CONNECTED"]  # init table left out
-    assert prof["nodes"][0] == {"name": "0:stage1/conv/Relu", "op_type": "CONV_2D", "calls": 1, "mean_ms": 1.081,
-                                "first_ms": 1.216, "provider": "builtin", "category": "conv"}
-    assert [n["category"] for n in prof["nodes"]][2:5] == ["depthwise conv", "transpose/reshape/shuffle",
-                                                          "concat/split"]
+    assert [n["op_type"] for n in prof["nodes"]] == [
+        "CONV_2D",
+        "MAX_POOL_2D",
+        "DEPTHWISE_CONV_2D",
+        "TRANSPOSE",
+        "CONCATENATION",
+        "FULLY_CONNECTED",
+    ]  # init table left out
+    assert prof["nodes"][0] == {
+        "name": "0:stage1/conv/Relu",
+        "op_type": "CONV_2D",
+        "calls": 1,
+        "mean_ms": 1.081,
+        "first_ms": 1.216,
+        "provider": "builtin",
+        "category": "conv",
+    }
+    assert [n["category"] for n in prof["nodes"]][2:5] == [
+        "depthwise conv",
+        "transpose/reshape/shuffle",
+        "concat/split",
+    ]
     assert prof["runs"] == 59 and prof["run_ms"] == pytest.approx(16.9819)
 
 
@@ -242,7 +264,9 @@ def test_litert_output_spaced_table_and_per_call_times():
     assert out.first_inference_us == 905463 and out.warmup.all_same
     prof = parse_benchmark_model_ops(LITERT_SPACED)
     dw = prof["nodes"][1]
-    assert dw["op_type"] == "Convolution (NHWC, F32) DWConv" and dw["name"] == "Delegate/Convolution (NHWC, F32) DWConv:1"
+    assert (
+        dw["op_type"] == "Convolution (NHWC, F32) DWConv" and dw["name"] == "Delegate/Convolution (NHWC, F32) DWConv:1"
+    )
     assert dw["calls"] == 13 and dw["mean_ms"] == pytest.approx(0.051 * 13)  # per call x calls per run
     assert dw["category"] == "depthwise conv" and dw["provider"] == "xnnpack"
     assert prof["nodes"][3]["name"] == "57:StatefulPartitionedCall:0" and prof["nodes"][3]["provider"] == "builtin"
@@ -250,8 +274,11 @@ def test_litert_output_spaced_table_and_per_call_times():
 
 def test_delegate_internal_operators_replace_the_delegate_kernel_row():
     prof = parse_benchmark_model_ops(DELEGATE_INTERNAL)
-    assert [n["op_type"] for n in prof["nodes"]] == ["SOFTMAX", "Convolution (NHWC, F32) GEMM",
-                                                     "Max Pooling (NHWC, F32)"]  # no time counted twice
+    assert [n["op_type"] for n in prof["nodes"]] == [
+        "SOFTMAX",
+        "Convolution (NHWC, F32) GEMM",
+        "Max Pooling (NHWC, F32)",
+    ]  # no time counted twice
     assert prof["nodes"][1]["mean_ms"] == pytest.approx(0.029 * 24)
     assert prof["run_ms"] == pytest.approx(1.7082)  # the model's runs, not the delegate's
 
@@ -265,11 +292,15 @@ def test_the_2019_readme_output():
 
 def test_benchmark_model_output_that_does_not_add_up_is_refused():
     with pytest.raises(NativeOutputError, match="expected one warm-up and one timed phase"):
-        parse_benchmark_model("Running benchmark for at least 1 iterations\ncount=3 first=1 curr=1 min=1 max=1 "
-                              "avg=1 std=0\n")
+        parse_benchmark_model(
+            "Running benchmark for at least 1 iterations\ncount=3 first=1 curr=1 min=1 max=1 avg=1 std=0\n"
+        )
     disagree = TF_2_3.replace("Inference (avg): 16993.4", "Inference (avg): 19993.4")
-    with pytest.raises(NativeOutputError, match=r"the timed phase's avg \(16993.4\) and 'Inference \(avg\)' "
-                                                r"\(19993.4\) disagree"):
+    with pytest.raises(
+        NativeOutputError,
+        match=r"the timed phase's avg \(16993.4\) and 'Inference \(avg\)' "
+        r"\(19993.4\) disagree",
+    ):
         parse_benchmark_model(disagree)
     bad_memory = TF_2_3.replace("init=0 overall=23.1172", "init=0 overall=23.1 MB")
     with pytest.raises(NativeOutputError, match="line 18 'Peak memory footprint"):
@@ -283,8 +314,15 @@ def test_perf_test_outputs_of_three_generations():
     now = parse_perf_test(PERF_TEST_NOW)
     assert (now.requests, now.mean_ms, now.session_s, now.first_ms) == (100, 14.4871, 0.0842319, 12)
     assert now.peak_bytes == 158171136 and now.cpu_percent == 68
-    assert now.percentiles_s == {"min": 0.013911, "max": 0.019052, "p50": 0.014321, "p90": 0.015167,
-                                 "p95": 0.015522, "p99": 0.019052, "p999": 0.019052}
+    assert now.percentiles_s == {
+        "min": 0.013911,
+        "max": 0.019052,
+        "p50": 0.014321,
+        "p90": 0.015167,
+        "p95": 0.015522,
+        "p99": 0.019052,
+        "p999": 0.019052,
+    }
     old = parse_perf_test(PERF_TEST_2020)
     assert old.first_ms is None and old.percentiles_s == {} and old.requests == 10  # not printed: None
     oldest = parse_perf_test(PERF_TEST_2019)
@@ -306,19 +344,32 @@ def test_perf_test_output_that_reads_wrong_is_refused():
 def test_perf_test_result_file_rows():
     rows = "model,0.0145,158171136,68,0\nmodel,0.0139,158171136,68,1\n\nMin Latency: 0.0139 s\n"
     assert parse_perf_test_times(rows) == [0.0145, 0.0139]
-    with pytest.raises(NativeOutputError, match="cannot read onnxruntime_perf_test's result file: line 2 'model,slow,1,2,1'"):
+    with pytest.raises(
+        NativeOutputError, match="cannot read onnxruntime_perf_test's result file: line 2 'model,slow,1,2,1'"
+    ):
         parse_perf_test_times("model,0.0145,158171136,68,0\nmodel,slow,1,2,1\n")
 
 
-@pytest.mark.parametrize("op_type, category", [
-    ("Convolution (NHWC, F32) IGEMM", opcategories.CONV), ("Convolution (NHWC, QC8) DWConv", opcategories.DEPTHWISE),
-    ("Convolution (NHWC, F32) GEMM", opcategories.CONV), ("Fully Connected (NC, F32) GEMM", opcategories.FC),
-    ("Max Pooling (NHWC, F32)", opcategories.POOLING), ("Global Average Pooling (NWC, F32)", opcategories.POOLING),
-    ("Mean (ND)", opcategories.POOLING), ("Transpose (ND, X32)", opcategories.SHUFFLE),
-    ("Copy (NC, X32)", opcategories.SHUFFLE), ("Slice (ND, X32)", opcategories.CONCAT_SPLIT),
-    ("Constant Pad (ND, X32)", opcategories.PAD), ("Convert (NC, F32, QD8)", opcategories.QUANT),
-    ("Binary Elementwise (ND)", opcategories.ELEMENTWISE), ("Add (ND, QS8)", opcategories.ELEMENTWISE),
-    ("DEPTHWISE_CONV_2D", opcategories.DEPTHWISE), ("TfLiteXNNPackDelegate", opcategories.OTHER),
-])
+@pytest.mark.parametrize(
+    "op_type, category",
+    [
+        ("Convolution (NHWC, F32) IGEMM", opcategories.CONV),
+        ("Convolution (NHWC, QC8) DWConv", opcategories.DEPTHWISE),
+        ("Convolution (NHWC, F32) GEMM", opcategories.CONV),
+        ("Fully Connected (NC, F32) GEMM", opcategories.FC),
+        ("Max Pooling (NHWC, F32)", opcategories.POOLING),
+        ("Global Average Pooling (NWC, F32)", opcategories.POOLING),
+        ("Mean (ND)", opcategories.POOLING),
+        ("Transpose (ND, X32)", opcategories.SHUFFLE),
+        ("Copy (NC, X32)", opcategories.SHUFFLE),
+        ("Slice (ND, X32)", opcategories.CONCAT_SPLIT),
+        ("Constant Pad (ND, X32)", opcategories.PAD),
+        ("Convert (NC, F32, QD8)", opcategories.QUANT),
+        ("Binary Elementwise (ND)", opcategories.ELEMENTWISE),
+        ("Add (ND, QS8)", opcategories.ELEMENTWISE),
+        ("DEPTHWISE_CONV_2D", opcategories.DEPTHWISE),
+        ("TfLiteXNNPackDelegate", opcategories.OTHER),
+    ],
+)
 def test_operator_names_fall_in_the_runners_categories(op_type, category):
     assert categorize_op(op_type) == category

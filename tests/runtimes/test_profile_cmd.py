@@ -71,14 +71,17 @@ def test_parity_on_the_device_is_judged_and_a_failure_exits_1(full_release_copy:
     with validate's explanation, after every figure was recorded."""
     result = _invoke(str(full_release_copy), "--warmup", "1", "--iters", "2", "--json")
     assert result.exit_code == 1, result.output
-    verdicts = {row["precision"] + ":" + row["format"]: row["parity"]["passed"]
-                for row in json.loads(result.stdout)["artifacts"]}
+    verdicts = {
+        row["precision"] + ":" + row["format"]: row["parity"]["passed"]
+        for row in json.loads(result.stdout)["artifacts"]
+    }
     assert verdicts["fp32:onnx"] and verdicts["fp32:tflite"] and not all(verdicts.values())
     assert "parity on the device failed" in result.stderr and "seeded random weights" in result.stderr
     manifest = Manifest.load(full_release_copy)
     recorded = manifest.results("device_parity", group="local")
-    assert {name: entry["passed"] for name, entry in recorded.items()} == \
-        {row["artifact"]: row["parity"]["passed"] for row in json.loads(result.stdout)["artifacts"]}
+    assert {name: entry["passed"] for name, entry in recorded.items()} == {
+        row["artifact"]: row["parity"]["passed"] for row in json.loads(result.stdout)["artifacts"]
+    }
     assert set(manifest.results("latency", group="local")) == set(recorded)
     skipped = _invoke(str(full_release_copy), "onnx:int8", *FAST)  # --no-parity: latency alone
     assert skipped.exit_code == 0, skipped.output
@@ -125,15 +128,25 @@ def test_plots_are_png_files(profiled) -> None:
 def test_table_output_names_every_column_and_the_host(full_release_copy: Path) -> None:
     result = _invoke(str(full_release_copy), "onnx:fp32", "tflite:fp32", *FAST)
     assert result.exit_code == 0, result.output
-    for text in ("p50", "p99", "img/s", "peak RSS MB", "µs/M-MAC", "mult-adds", "local:", "_fp32.onnx",
-                 "_fp32.tflite"):
+    for text in ("p50", "p99", "img/s", "peak RSS MB", "µs/M-MAC", "mult-adds", "local:", "_fp32.onnx", "_fp32.tflite"):
         assert text in result.output
     assert "_int8" not in result.output
 
 
 def test_batch_and_seconds_and_threads(full_release_copy: Path) -> None:
-    result = _invoke(str(full_release_copy), "onnx:fp32", "--batch", "3", "--seconds", "0.3", "--threads", "1",
-                     "--warmup", "0", "--json")
+    result = _invoke(
+        str(full_release_copy),
+        "onnx:fp32",
+        "--batch",
+        "3",
+        "--seconds",
+        "0.3",
+        "--threads",
+        "1",
+        "--warmup",
+        "0",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     row = json.loads(result.output)["artifacts"][0]
     assert row["batch"] == 3 and row["threads"] == 1 and row["seconds_requested"] == 0.3
@@ -173,12 +186,18 @@ def test_artifact_missing_from_the_manifest(full_release_copy: Path) -> None:
     assert "no artifact matches 'nope.onnx'" in line
 
 
-@pytest.mark.parametrize("args,expected", [
-    (["--iters", "0"], "--iters must be at least 1"), (["--iters", "-5"], "--iters must be at least 1"),
-    (["--seconds", "0"], "--seconds must be more than 0"), (["--warmup", "-1"], "--warmup must be 0 or more"),
-    (["--batch", "0"], "--batch must be at least 1"), (["--threads", "0"], "threads must be at least 1"),
-    (["--iters", "3", "--seconds", "1"], "--iters and --seconds both given"),
-])
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (["--iters", "0"], "--iters must be at least 1"),
+        (["--iters", "-5"], "--iters must be at least 1"),
+        (["--seconds", "0"], "--seconds must be more than 0"),
+        (["--warmup", "-1"], "--warmup must be 0 or more"),
+        (["--batch", "0"], "--batch must be at least 1"),
+        (["--threads", "0"], "threads must be at least 1"),
+        (["--iters", "3", "--seconds", "1"], "--iters and --seconds both given"),
+    ],
+)
 def test_bad_counts_are_one_line_and_nothing_runs(full_release_copy: Path, args: list, expected: str) -> None:
     before = (full_release_copy / "manifest.json").read_bytes()
     result = _invoke(str(full_release_copy), *args)
@@ -208,9 +227,16 @@ def test_a_batch_the_model_cannot_take(tmp_path: Path, tiny_models: dict) -> Non
     meta = ModelMeta(model="shufflenet_v2_x0_5", num_classes=10, preprocessing=Preprocessing.for_size(64))
     manifest = Manifest.new(tmp_path, meta)
     shutil.copy(tiny_models["onnx_b2"], tmp_path / "b2.onnx")
-    manifest.add(Artifact.from_file(tmp_path / "b2.onnx", format="onnx", precision="fp32", meta=meta,
-                                    inputs=(TensorSpec("input", (2, 3, 64, 64), "float32", "NCHW"),),
-                                    outputs=(TensorSpec("logits", (2, 10), "float32"),)))
+    manifest.add(
+        Artifact.from_file(
+            tmp_path / "b2.onnx",
+            format="onnx",
+            precision="fp32",
+            meta=meta,
+            inputs=(TensorSpec("input", (2, 3, 64, 64), "float32", "NCHW"),),
+            outputs=(TensorSpec("logits", (2, 10), "float32"),),
+        )
+    )
     manifest.save()
     line = _error_line(_invoke(str(tmp_path), "--batch", "3", *FAST))
     assert "fixed at batch 2 and cannot take a batch of 3" in line and "--batch 2" in line
@@ -234,10 +260,16 @@ def test_categories_of_ort_and_tflite_operators() -> None:
     assert cat("Gemm") == cat("FULLY_CONNECTED") == opcategories.FC
     assert cat("Add") == cat("RELU") == opcategories.ELEMENTWISE
     assert cat("SomethingNew") == opcategories.OTHER
-    parts = opcategories.breakdown([{"op_type": "Conv", "mean_ms": 3.0, "input_shapes": [[1, 8, 4, 4], [8, 8, 1, 1]]},
-                                    {"op_type": "Transpose", "mean_ms": 1.0}])
-    assert [(c["category"], c["share"]) for c in parts["categories"]] == [("conv", 0.75),
-                                                                         ("transpose/reshape/shuffle", 0.25)]
+    parts = opcategories.breakdown(
+        [
+            {"op_type": "Conv", "mean_ms": 3.0, "input_shapes": [[1, 8, 4, 4], [8, 8, 1, 1]]},
+            {"op_type": "Transpose", "mean_ms": 1.0},
+        ]
+    )
+    assert [(c["category"], c["share"]) for c in parts["categories"]] == [
+        ("conv", 0.75),
+        ("transpose/reshape/shuffle", 0.25),
+    ]
     assert np.isclose(parts["total_ms"], 4.0)
 
 
@@ -249,8 +281,16 @@ def test_profile_on_a_device_environment_through_the_remote_layer(full_release_c
         if os.environ.get("CI"):
             pytest.fail(".venv-device is missing (make test builds it)")
         pytest.skip(".venv-device is missing; `make test` builds it")
-    result = _invoke(str(full_release_copy), "tflite:fp32", "tflite:int8", "onnx:fp32", *FAST,
-                     "--device", f"local?python={device_python}", "--json")
+    result = _invoke(
+        str(full_release_copy),
+        "tflite:fp32",
+        "tflite:int8",
+        "onnx:fp32",
+        *FAST,
+        "--device",
+        f"local?python={device_python}",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     rows = {r["artifact"]: r for r in report["artifacts"]}
@@ -271,9 +311,16 @@ def test_xnnpack_declining_a_model_is_recorded_and_never_hidden(tmp_path: Path, 
     meta = ModelMeta(model="shufflenet_v2_x0_5", num_classes=3, preprocessing=Preprocessing.for_size(64))
     manifest = Manifest.new(tmp_path, meta)
     shutil.copy(tiny_models["tflite_no_xnnpack"], tmp_path / "odd.tflite")
-    manifest.add(Artifact.from_file(tmp_path / "odd.tflite", format="tflite", precision="fp32", meta=meta,
-                                    inputs=(TensorSpec("x", (1, 16, 16, 3), "float32", "NHWC"),),
-                                    outputs=(TensorSpec("y", (1, 3), "float32"),)))
+    manifest.add(
+        Artifact.from_file(
+            tmp_path / "odd.tflite",
+            format="tflite",
+            precision="fp32",
+            meta=meta,
+            inputs=(TensorSpec("x", (1, 16, 16, 3), "float32", "NHWC"),),
+            outputs=(TensorSpec("y", (1, 3), "float32"),),
+        )
+    )
     manifest.save()
     result = _invoke(str(tmp_path), *FAST)
     assert result.exit_code == 0, result.output

@@ -160,14 +160,16 @@ def test_missing_backend_names_the_pip_extra(monkeypatch, tiny_models: dict, mod
 def test_registry_refuses_a_duplicate_name() -> None:
     existing = list_runtimes()[0]
     with pytest.raises(ValueError, match="registered twice"):
-        register_runtime(Runtime(name=existing.name, formats=existing.formats, extra=existing.extra,
-                                 open=existing.open))
+        register_runtime(
+            Runtime(name=existing.name, formats=existing.formats, extra=existing.extra, open=existing.open)
+        )
 
 
 @pytest.mark.parametrize("runtime", [r.name for r in list_runtimes()])
 def test_every_registered_runtime_opens_its_format(tiny_models: dict, runtime: str) -> None:
-    path, layout, size = ((tiny_models["onnx"], "NCHW", SIZE) if runtime == "onnxruntime"
-                          else (tiny_models["tflite_fp32"], "NHWC", 16))
+    path, layout, size = (
+        (tiny_models["onnx"], "NCHW", SIZE) if runtime == "onnxruntime" else (tiny_models["tflite_fp32"], "NHWC", 16)
+    )
     with load_session(path, options=RuntimeOptions(runtime=runtime), layout=layout) as session:
         assert session.runtime == runtime
         assert len(session.run(session.prepare(_images(1, size=size)))) == 1

@@ -115,8 +115,22 @@ def test_resume_refuses_a_changed_schedule_and_a_fresh_run_refuses_to_overwrite(
 
 def test_cli_trains_reports_and_gives_one_line_errors(tiny_folder, tmp_path):
     out = tmp_path / "cli.pt"
-    args = ["train", "--model", SMALL_V2, "--data", str(tiny_folder), "--epochs", "1", "--batch-size", "8",
-            "--input-size", "32", "--no-hflip", "--out", str(out)]
+    args = [
+        "train",
+        "--model",
+        SMALL_V2,
+        "--data",
+        str(tiny_folder),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--input-size",
+        "32",
+        "--no-hflip",
+        "--out",
+        str(out),
+    ]
     result = CliRunner().invoke(main, [*args, "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
@@ -126,14 +140,17 @@ def test_cli_trains_reports_and_gives_one_line_errors(tiny_folder, tmp_path):
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 2
     assert again.stderr.strip().splitlines() == [
-        f"error: {out} exists already; pass --resume to continue it, or choose another --out"]
-    bad = CliRunner().invoke(main, ["train", "--model", "shufflenet_v9", "--data", "demo", "--out",
-                                    str(tmp_path / "x.pt")])
+        f"error: {out} exists already; pass --resume to continue it, or choose another --out"
+    ]
+    bad = CliRunner().invoke(
+        main, ["train", "--model", "shufflenet_v9", "--data", "demo", "--out", str(tmp_path / "x.pt")]
+    )
     assert bad.exit_code == 2 and bad.stderr.startswith("error: unknown model 'shufflenet_v9'")
     empty = tmp_path / "empty" / "cls"
     empty.mkdir(parents=True)
-    nothing = CliRunner().invoke(main, ["train", "--model", SMALL_V2, "--data", str(empty.parent), "--out",
-                                        str(tmp_path / "y.pt")])
+    nothing = CliRunner().invoke(
+        main, ["train", "--model", SMALL_V2, "--data", str(empty.parent), "--out", str(tmp_path / "y.pt")]
+    )
     assert nothing.exit_code == 2 and "holds no images" in nothing.stderr
     assert not (tmp_path / "x.pt").exists() and not (tmp_path / "y.pt").exists()
 
@@ -142,11 +159,37 @@ def test_cli_trains_reports_and_gives_one_line_errors(tiny_folder, tmp_path):
 def test_torchrun_trains_with_distributed_data_parallel_on_two_cpu_processes(tiny_folder, tmp_path):
     out = tmp_path / "ddp.pt"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                          "-m", "shufflekit", "train", "--model", SMALL_V2, "--data", str(tiny_folder),
-                          "--epochs", "1", "--batch-size", "4", "--input-size", "32", "--no-hflip",
-                          "--out", str(out), "--json"],
-                         capture_output=True, text=True, env=env, timeout=300)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "shufflekit",
+            "train",
+            "--model",
+            SMALL_V2,
+            "--data",
+            str(tiny_folder),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "4",
+            "--input-size",
+            "32",
+            "--no-hflip",
+            "--out",
+            str(out),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert len([line for line in run.stdout.splitlines() if line.startswith("{")]) == 1  # rank 0 only
     meta = load_checkpoint(out).meta

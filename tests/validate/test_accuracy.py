@@ -46,8 +46,17 @@ def _add_swapped_classes_artifact(folder: Path) -> str:
             init.CopyFrom(numpy_helper.from_array(values, init.name))
     path = folder / f"{MODEL}_dynamic_broken.onnx"
     onnx.save(model, str(path))
-    manifest.add(Artifact.from_file(path, format="onnx", precision="dynamic", inputs=parent.inputs,
-                                    outputs=parent.outputs, meta=parent.meta, parent_sha256=parent.sha256))
+    manifest.add(
+        Artifact.from_file(
+            path,
+            format="onnx",
+            precision="dynamic",
+            inputs=parent.inputs,
+            outputs=parent.outputs,
+            meta=parent.meta,
+            parent_sha256=parent.sha256,
+        )
+    )
     manifest.save()
     return path.name
 

@@ -90,8 +90,9 @@ def test_a_failure_on_seeded_weights_says_so():
     from shufflekit.validate.parity import ParityReport, ParityResult
 
     def report(key: str, source: str) -> ParityReport:
-        failed = ParityResult("m.tflite", key, "litert", ("xnnpack",), None, tolerance_for(*key.split(":")),
-                              ("cosine 0.998 < 0.999",))
+        failed = ParityResult(
+            "m.tflite", key, "litert", ("xnnpack",), None, tolerance_for(*key.split(":")), ("cosine 0.998 < 0.999",)
+        )
         return ParityReport(Path("r"), 16, "stored", (failed,), source)
 
     with pytest.raises(CheckFailed, match="seeded random weights"):

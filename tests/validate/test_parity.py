@@ -53,8 +53,17 @@ def test_v2_release_passes_and_results_are_recorded(small_release_copy):
 @pytest.mark.slow
 def test_v1_exported_by_the_cli_to_onnx_and_tflite_passes(tmp_path):
     out = tmp_path / "v1"
-    exported = _cli("export", "--model", SMALL_V1, "--num-classes", str(SMALL_CLASSES), "--input-size",
-                    str(SMALL_SIZE), "--out", str(out))
+    exported = _cli(
+        "export",
+        "--model",
+        SMALL_V1,
+        "--num-classes",
+        str(SMALL_CLASSES),
+        "--input-size",
+        str(SMALL_SIZE),
+        "--out",
+        str(out),
+    )
     assert exported.exit_code == 0, exported.output
     assert "shufflenet_v1_g3_x0_5_fp32.tflite" in exported.output
     result = _cli("validate", str(out), "--json")
@@ -92,8 +101,21 @@ def test_a_megvii_1_0x_checkpoint_exports_to_onnx_and_tflite_and_passes(tmp_path
 @pytest.mark.slow
 def test_nchw_tflite_with_a_fixed_batch_of_2_passes(tmp_path):
     out = tmp_path / "nchw"
-    exported = _cli("export", "--model", SMALL_V2, "--num-classes", str(SMALL_CLASSES), "--input-size",
-                    str(SMALL_SIZE), "--batch", "2", "--layout", "nchw", "--out", str(out))
+    exported = _cli(
+        "export",
+        "--model",
+        SMALL_V2,
+        "--num-classes",
+        str(SMALL_CLASSES),
+        "--input-size",
+        str(SMALL_SIZE),
+        "--batch",
+        "2",
+        "--layout",
+        "nchw",
+        "--out",
+        str(out),
+    )
     assert exported.exit_code == 0, exported.output
     manifest = Manifest.load(out)
     tflite, onnx = manifest.select(["tflite"])[0], manifest.select(["onnx"])[0]
@@ -105,10 +127,25 @@ def test_nchw_tflite_with_a_fixed_batch_of_2_passes(tmp_path):
 
 def test_dynamic_batch_onnx_passes_and_dynamic_tflite_is_refused(tmp_path):
     out = tmp_path / "dynamic"
-    refused = _cli("export", "--model", SMALL_V2, "--input-size", str(SMALL_SIZE), "--batch", "dynamic", "--out", str(out))
+    refused = _cli(
+        "export", "--model", SMALL_V2, "--input-size", str(SMALL_SIZE), "--batch", "dynamic", "--out", str(out)
+    )
     assert refused.exit_code == 2 and "fixed batch" in _one_error_line(refused) and not out.exists()
-    exported = _cli("export", "--model", SMALL_V2, "--num-classes", str(SMALL_CLASSES), "--input-size", str(SMALL_SIZE),
-                    "--batch", "dynamic", "--formats", "onnx", "--out", str(out))
+    exported = _cli(
+        "export",
+        "--model",
+        SMALL_V2,
+        "--num-classes",
+        str(SMALL_CLASSES),
+        "--input-size",
+        str(SMALL_SIZE),
+        "--batch",
+        "dynamic",
+        "--formats",
+        "onnx",
+        "--out",
+        str(out),
+    )
     assert exported.exit_code == 0, exported.output
     (onnx,) = Manifest.load(out).artifacts
     assert onnx.input.shape == ("batch", 3, SMALL_SIZE, SMALL_SIZE)
@@ -156,13 +193,16 @@ def test_truncated_artifact_is_one_line(small_release_copy, name):
     assert name in _one_error_line(result)
 
 
-@pytest.mark.parametrize("damage", [
-    lambda text: "{ not json",
-    lambda text: json.dumps({"schema": "something else"}),
-    lambda text: text.replace('"artifacts": [', '"artifacts": [{"name": 5}, ', 1),
-    lambda text: text.replace('"format": "onnx"', '"format": "coreml"', 1),
-    lambda text: text.replace('"reference": {', '"reference": {"file": 3, "x": {', 1),
-])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda text: "{ not json",
+        lambda text: json.dumps({"schema": "something else"}),
+        lambda text: text.replace('"artifacts": [', '"artifacts": [{"name": 5}, ', 1),
+        lambda text: text.replace('"format": "onnx"', '"format": "coreml"', 1),
+        lambda text: text.replace('"reference": {', '"reference": {"file": 3, "x": {', 1),
+    ],
+)
 def test_manifest_edited_into_nonsense_is_one_line(small_release_copy, damage):
     path = small_release_copy / "manifest.json"
     path.write_text(damage(path.read_text()))
@@ -204,7 +244,9 @@ def test_checkpoint_must_be_the_one_exported(tmp_path):
     paths = []
     for seed in (3, 4):
         paths.append(tmp_path / f"seed{seed}.pt")
-        save_checkpoint(paths[-1], seeded_model(SMALL_V2, num_classes=SMALL_CLASSES, input_size=SMALL_SIZE, seed=seed), meta)
+        save_checkpoint(
+            paths[-1], seeded_model(SMALL_V2, num_classes=SMALL_CLASSES, input_size=SMALL_SIZE, seed=seed), meta
+        )
     out = tmp_path / "release"
     export_model(out, model=SMALL_V2, checkpoint=paths[0], options=ExportOptions(formats=("onnx",)))
     good = _cli("validate", str(out), "--checkpoint", str(paths[0]))
@@ -242,5 +284,7 @@ def test_the_reference_catches_layout_and_batchnorm_mistakes(small_release):
     assert judge(compare(reference.logits, no_bn), fp32)
     swapped = reference.inputs[:, ::-1].copy()  # BGR instead of RGB
     with torch.no_grad():
-        bgr = seeded_model(SMALL_V2, num_classes=SMALL_CLASSES, input_size=SMALL_SIZE, seed=0)(torch.from_numpy(swapped))
+        bgr = seeded_model(SMALL_V2, num_classes=SMALL_CLASSES, input_size=SMALL_SIZE, seed=0)(
+            torch.from_numpy(swapped)
+        )
     assert judge(compare(reference.logits, bgr.numpy()), fp32)

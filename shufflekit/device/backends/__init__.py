@@ -11,10 +11,19 @@ from __future__ import annotations
 # The built-in backends register themselves on import; ONNX Runtime first: the order names are listed in
 # ("known: onnxruntime, litert").
 from . import (
-                       litert,  # noqa: F401
-                       onnxruntime,  # noqa: F401
+    litert,  # noqa: F401
+    onnxruntime,  # noqa: F401
 )
 from .registry import Backend, all_backends, canonical, for_format, for_path, get, names, parse_providers, register
 
-__all__ = ["Backend", "all_backends", "canonical", "for_format", "for_path", "get", "names", "parse_providers",
-           "register"]
+__all__ = [
+    "Backend",
+    "all_backends",
+    "canonical",
+    "for_format",
+    "for_path",
+    "get",
+    "names",
+    "parse_providers",
+    "register",
+]

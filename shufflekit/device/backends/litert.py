@@ -32,25 +32,35 @@ def import_tflite() -> Tuple[Any, str, Optional[str]]:
     errors = []
     try:
         from ai_edge_litert import interpreter as module
+
         return module, "ai-edge-litert", _dist_version("ai-edge-litert", "ai_edge_litert")
     except ImportError as exc:
         errors.append(str(exc))
     try:
         import tflite_runtime
         from tflite_runtime import interpreter as module
-        return module, "tflite-runtime", getattr(tflite_runtime, "__version__", None) or _dist_version(
-            "tflite-runtime", "tflite_runtime")
+
+        return (
+            module,
+            "tflite-runtime",
+            getattr(tflite_runtime, "__version__", None) or _dist_version("tflite-runtime", "tflite_runtime"),
+        )
     except ImportError as exc:
         errors.append(str(exc))
     try:
         import tensorflow as tf
+
         module = _TfLiteShim(tf)
         return module, "tensorflow", tf.__version__
     except ImportError as exc:
         errors.append(str(exc))
-    raise RunnerError("backend_missing", "no TFLite interpreter is installed (ai-edge-litert, tflite-runtime or "
-                      "tensorflow)", hint="pip install ai-edge-litert (or tflite-runtime on a board)",
-                      package="ai-edge-litert", extra="tflite")
+    raise RunnerError(
+        "backend_missing",
+        "no TFLite interpreter is installed (ai-edge-litert, tflite-runtime or tensorflow)",
+        hint="pip install ai-edge-litert (or tflite-runtime on a board)",
+        package="ai-edge-litert",
+        extra="tflite",
+    )
 
 
 class _TfLiteShim:
@@ -65,8 +75,9 @@ class _TfLiteShim:
 class TfliteSession:
     runtime = "litert"
 
-    def __init__(self, path: str, delegate: Optional[str] = None, threads: Optional[int] = None,
-                 allow_fallback: bool = False) -> None:
+    def __init__(
+        self, path: str, delegate: Optional[str] = None, threads: Optional[int] = None, allow_fallback: bool = False
+    ) -> None:
         module, backend, version = import_tflite()
         self.path = str(path)
         self.module = module
@@ -78,8 +89,13 @@ class TfliteSession:
         delegates = []
         if requested in ("none", "builtin"):
             if resolver_type is None:
-                raise RunnerError("provider_unavailable", "this %s build cannot switch XNNPACK off" % backend,
-                                  hint="available: cpu, xnnpack", available=["cpu", "xnnpack"], missing=[requested])
+                raise RunnerError(
+                    "provider_unavailable",
+                    "this %s build cannot switch XNNPACK off" % backend,
+                    hint="available: cpu, xnnpack",
+                    available=["cpu", "xnnpack"],
+                    missing=[requested],
+                )
             plan = ["builtin"]
         elif requested in ("cpu", "xnnpack"):
             # "cpu" is TFLite's CPU path: XNNPACK where it takes the model, the built-in kernels where it
@@ -95,10 +111,13 @@ class TfliteSession:
                 plan = ["xnnpack", "builtin"]
             else:
                 raise RunnerError(
-                    "provider_unavailable", "TFLite delegate %r is not available here (%s)" % (requested, why),
+                    "provider_unavailable",
+                    "TFLite delegate %r is not available here (%s)" % (requested, why),
                     hint="available: %s; pass --allow-fallback to use the CPU instead"
-                         % ", ".join(available_tflite_delegates(module)),
-                    available=available_tflite_delegates(module), missing=[requested])
+                    % ", ".join(available_tflite_delegates(module)),
+                    available=available_tflite_delegates(module),
+                    missing=[requested],
+                )
         actual, errors = None, []
         for attempt in plan:
             kwargs: Dict[str, Any] = {"model_path": self.path}
@@ -114,28 +133,39 @@ class TfliteSession:
             except (ValueError, RuntimeError) as exc:
                 errors.append("%s: %s" % (attempt, first_line(exc)))
                 continue
-            if attempt == "xnnpack" and self._ops() and not any(
-                    op.get("op_name") == "DELEGATE" for op in self._ops()):
+            if attempt == "xnnpack" and self._ops() and not any(op.get("op_name") == "DELEGATE" for op in self._ops()):
                 # XNNPACK declined every node: that run is the built-in kernels, say so
                 errors.append("xnnpack: took no operator")
                 if "builtin" in plan:
                     continue
-                raise RunnerError("provider_unavailable", "XNNPACK takes none of the operators of %s" % (
-                    os.path.basename(self.path)), hint="available: builtin (the built-in kernels); pass "
-                                                       "--allow-fallback or --provider cpu",
-                    available=["cpu", "builtin"], missing=["xnnpack"])
+                raise RunnerError(
+                    "provider_unavailable",
+                    "XNNPACK takes none of the operators of %s" % (os.path.basename(self.path)),
+                    hint="available: builtin (the built-in kernels); pass --allow-fallback or --provider cpu",
+                    available=["cpu", "builtin"],
+                    missing=["xnnpack"],
+                )
             actual = attempt
             break
         if actual is None:
-            if len(errors) == 1 and requested == "xnnpack" and "builtin" not in plan and _loads_builtin(
-                    module, resolver_type, self.path):
-                raise RunnerError("provider_unavailable", "XNNPACK cannot run %s (%s)" % (
-                    os.path.basename(self.path), errors[0]), hint="available: builtin (the built-in kernels); pass "
-                                                                  "--allow-fallback or --provider cpu",
-                    available=["cpu", "builtin"], missing=["xnnpack"])
-            raise RunnerError("load_failed", "TFLite cannot load %s: %s" % (os.path.basename(self.path),
-                                                                           errors[-1].split(": ", 1)[-1]),
-                              hint="check the file is a complete .tflite model (re-export it)")
+            if (
+                len(errors) == 1
+                and requested == "xnnpack"
+                and "builtin" not in plan
+                and _loads_builtin(module, resolver_type, self.path)
+            ):
+                raise RunnerError(
+                    "provider_unavailable",
+                    "XNNPACK cannot run %s (%s)" % (os.path.basename(self.path), errors[0]),
+                    hint="available: builtin (the built-in kernels); pass --allow-fallback or --provider cpu",
+                    available=["cpu", "builtin"],
+                    missing=["xnnpack"],
+                )
+            raise RunnerError(
+                "load_failed",
+                "TFLite cannot load %s: %s" % (os.path.basename(self.path), errors[-1].split(": ", 1)[-1]),
+                hint="check the file is a complete .tflite model (re-export it)",
+            )
         if actual == "builtin" and plan[0] == "xnnpack":
             self.declined = errors[0] if errors else None
             if requested == "xnnpack":
@@ -143,10 +173,17 @@ class TfliteSession:
         ops = self._ops()
         delegate_nodes = sum(1 for op in ops if op.get("op_name") == "DELEGATE")
         self.info = {
-            "runtime": "litert", "runtime_version": version, "interpreter": backend,
-            "providers_requested": [requested], "providers": [actual], "delegate": actual,
-            "fallback": bool(self.fallback), "fallback_from": self.fallback, "threads": self.threads,
-            "ops": sum(1 for op in ops if op.get("op_name") != "DELEGATE"), "delegate_partitions": delegate_nodes,
+            "runtime": "litert",
+            "runtime_version": version,
+            "interpreter": backend,
+            "providers_requested": [requested],
+            "providers": [actual],
+            "delegate": actual,
+            "fallback": bool(self.fallback),
+            "fallback_from": self.fallback,
+            "threads": self.threads,
+            "ops": sum(1 for op in ops if op.get("op_name") != "DELEGATE"),
+            "delegate_partitions": delegate_nodes,
         }
         if self.declined:
             self.info["xnnpack_declined"] = self.declined
@@ -168,8 +205,9 @@ class TfliteSession:
         shape = [int(d) if int(d) >= 0 else None for d in signature]
         scale, zero = detail.get("quantization", (0.0, 0))
         quant = (float(scale), int(zero)) if scale else None
-        return TensorInfo(detail["name"], shape, np.dtype(detail["dtype"]).name, quantization=quant,
-                          index=int(detail["index"]))
+        return TensorInfo(
+            detail["name"], shape, np.dtype(detail["dtype"]).name, quantization=quant, index=int(detail["index"])
+        )
 
     def run(self, feeds: Feeds) -> List[Any]:
         it = self.interpreter
@@ -178,9 +216,13 @@ class TfliteSession:
             x = feeds[info.name]
             if x.shape != self._shapes[k]:  # (cached: asking the interpreter costs more than a small op)
                 if len(x.shape) != len(info.shape) or any(
-                        want is not None and want != got for want, got in zip(info.shape, x.shape)):
-                    raise RunnerError("bad_input", "input %r takes shape %s, got %s" % (
-                        info.name, shape_text(info.shape), list(x.shape)), hint=shape_hint(self.inputs))
+                    want is not None and want != got for want, got in zip(info.shape, x.shape)
+                ):
+                    raise RunnerError(
+                        "bad_input",
+                        "input %r takes shape %s, got %s" % (info.name, shape_text(info.shape), list(x.shape)),
+                        hint=shape_hint(self.inputs),
+                    )
                 it.resize_tensor_input(info.index, list(x.shape))
                 resized = True
         if resized:
@@ -191,9 +233,11 @@ class TfliteSession:
                 it.set_tensor(info.index, feeds[info.name])
             it.invoke()
         except (ValueError, RuntimeError) as exc:
-            raise RunnerError("run_failed", "TFLite failed to run %s: %s" % (os.path.basename(self.path),
-                                                                            first_line(exc)),
-                              hint=shape_hint(self.inputs)) from None
+            raise RunnerError(
+                "run_failed",
+                "TFLite failed to run %s: %s" % (os.path.basename(self.path), first_line(exc)),
+                hint=shape_hint(self.inputs),
+            ) from None
         return [it.get_tensor(o.index) for o in self.outputs]
 
     def close(self) -> None:
@@ -204,8 +248,9 @@ def _loads_builtin(module: Any, resolver_type: Any, path: str) -> bool:
     if resolver_type is None:
         return False
     try:
-        module.Interpreter(model_path=path,
-                           experimental_op_resolver_type=resolver_type.BUILTIN_WITHOUT_DEFAULT_DELEGATES).allocate_tensors()
+        module.Interpreter(
+            model_path=path, experimental_op_resolver_type=resolver_type.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        ).allocate_tensors()
         return True
     except (ValueError, RuntimeError):
         return False
@@ -247,6 +292,7 @@ def available_tflite_delegates(module: Any = None) -> List[str]:
 def _dist_version(dist: str, module_name: str) -> Optional[str]:
     try:
         from importlib import metadata
+
         return metadata.version(dist)
     except Exception:
         module = sys.modules.get(module_name)
@@ -262,12 +308,20 @@ def unknown_providers(names: Sequence[str]) -> List[str]:
     return [p for p in names if p not in TFLITE_DELEGATES and "/" not in p]
 
 
-def _open(path: str, providers: Optional[List[str]] = None, threads: Optional[int] = None,
-          allow_fallback: bool = False, profile_prefix: Optional[str] = None) -> TfliteSession:
+def _open(
+    path: str,
+    providers: Optional[List[str]] = None,
+    threads: Optional[int] = None,
+    allow_fallback: bool = False,
+    profile_prefix: Optional[str] = None,
+) -> TfliteSession:
     providers = list(providers or [])
     if len(providers) > 1:
-        raise RunnerError("bad_input", "TFLite takes one delegate, got %s" % ", ".join(providers),
-                          hint="pass one of: %s" % ", ".join(TFLITE_DELEGATES))
+        raise RunnerError(
+            "bad_input",
+            "TFLite takes one delegate, got %s" % ", ".join(providers),
+            hint="pass one of: %s" % ", ".join(TFLITE_DELEGATES),
+        )
     if profile_prefix:
         raise RunnerError("bad_input", "TFLite sessions have no built-in profiler", hint="use profile_tflite_ops")
     return TfliteSession(path, providers[0] if providers else None, threads, allow_fallback)
@@ -279,11 +333,24 @@ def _profile_ops(*args: Any, **kwargs: Any) -> Dict[str, Any]:
     return profile_tflite_ops(*args, load=import_tflite, open_session=TfliteSession, **kwargs)
 
 
-BACKEND = register(Backend(
-    name="litert", label="TFLite",
-    describe="TFLite (ai-edge-litert / tflite_runtime / tensorflow.lite); delegates xnnpack, none, gpu, nnapi",
-    aliases=("tflite",), formats=("tflite",), extensions=(".tflite",),
-    providers=TFLITE_DELEGATES, modules=("ai_edge_litert", "tflite_runtime", "tensorflow"), extra="tflite",
-    install_hint="install a TFLite interpreter there (pip install ai-edge-litert, or tflite-runtime with numpy<2)",
-    load=import_tflite, open=_open, available_providers=available_tflite_delegates, profile_ops=_profile_ops,
-    versions=versions, unknown_providers=unknown_providers, max_providers=1))
+BACKEND = register(
+    Backend(
+        name="litert",
+        label="TFLite",
+        describe="TFLite (ai-edge-litert / tflite_runtime / tensorflow.lite); delegates xnnpack, none, gpu, nnapi",
+        aliases=("tflite",),
+        formats=("tflite",),
+        extensions=(".tflite",),
+        providers=TFLITE_DELEGATES,
+        modules=("ai_edge_litert", "tflite_runtime", "tensorflow"),
+        extra="tflite",
+        install_hint="install a TFLite interpreter there (pip install ai-edge-litert, or tflite-runtime with numpy<2)",
+        load=import_tflite,
+        open=_open,
+        available_providers=available_tflite_delegates,
+        profile_ops=_profile_ops,
+        versions=versions,
+        unknown_providers=unknown_providers,
+        max_providers=1,
+    )
+)

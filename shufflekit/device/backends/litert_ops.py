@@ -30,9 +30,18 @@ def _tflite_schema() -> Tuple[Any, Optional[str]]:
     return None, "no TFLite flatbuffer schema (ai-edge-litert or tensorflow) is installed"
 
 
-def profile_tflite_ops(path: str, providers: Any, threads: Optional[int], allow_fallback: bool,
-                       feeds_list: Sequence[Feeds], warmup: int = 5, runs: int = 50, *,
-                       load: Callable[[], Any], open_session: Callable[..., Any]) -> Dict[str, Any]:
+def profile_tflite_ops(
+    path: str,
+    providers: Any,
+    threads: Optional[int],
+    allow_fallback: bool,
+    feeds_list: Sequence[Feeds],
+    warmup: int = 5,
+    runs: int = 50,
+    *,
+    load: Callable[[], Any],
+    open_session: Callable[..., Any],
+) -> Dict[str, Any]:
     """Per-operator times for TFLite, measured in isolation.
 
     The TFLite Python interpreters (ai-edge-litert, tflite-runtime, tensorflow.lite) expose no op profiler
@@ -44,17 +53,23 @@ def profile_tflite_ops(path: str, providers: Any, threads: Optional[int], allow_
     """
     found, why = _tflite_schema()
     if found is None:
-        return {"available": False, "method": None,
-                "reason": "the TFLite Python interpreter offers no per-operator profiler, and isolated-operator "
-                          "timing needs the flatbuffer schema: %s" % why}
+        return {
+            "available": False,
+            "method": None,
+            "reason": "the TFLite Python interpreter offers no per-operator profiler, and isolated-operator "
+            "timing needs the flatbuffer schema: %s" % why,
+        }
     schema, flatbuffers = found
     module, _backend, _ = load()  # litert's import_tflite and TfliteSession, handed in (no import cycle)
     delegates = parse_providers(providers)
     probe = open_session(path, delegates[0] if delegates else None, threads, allow_fallback)
     delegate = probe.info["delegate"]
     if delegate not in ("xnnpack", "builtin"):
-        return {"available": False, "method": None,
-                "reason": "isolated-operator timing runs on xnnpack or the built-in kernels, not %s" % delegate}
+        return {
+            "available": False,
+            "method": None,
+            "reason": "isolated-operator timing runs on xnnpack or the built-in kernels, not %s" % delegate,
+        }
     resolver_type = getattr(module, "OpResolverType", None)
     with open(str(path), "rb") as handle:
         blob = handle.read()
@@ -73,13 +88,20 @@ def profile_tflite_ops(path: str, providers: Any, threads: Optional[int], allow_
         content = _one_op_model(schema, flatbuffers, model, graph, op, inputs)
         times, ran_on = _time_one_op(module, resolver_type, content, inputs, values, delegate, threads, warmup, runs)
         tensor_name = graph.tensors[op.outputs[0]].name if op.outputs else None
-        nodes.append({"name": "%d:%s" % (index, tensor_name.decode() if isinstance(tensor_name, bytes)
-                                          else tensor_name),
-                      "op_type": op_type, "provider": ran_on, "calls": len(times),
-                      "mean_ms": float(np.mean(times)) * 1e3, "median_ms": float(np.median(times)) * 1e3,
-                      "input_shapes": [list(values[t].shape) if t in values else list(graph.tensors[t].shape)
-                                       for t in op.inputs if t >= 0],
-                      "output_shapes": [list(graph.tensors[t].shape) for t in op.outputs]})
+        nodes.append(
+            {
+                "name": "%d:%s" % (index, tensor_name.decode() if isinstance(tensor_name, bytes) else tensor_name),
+                "op_type": op_type,
+                "provider": ran_on,
+                "calls": len(times),
+                "mean_ms": float(np.mean(times)) * 1e3,
+                "median_ms": float(np.median(times)) * 1e3,
+                "input_shapes": [
+                    list(values[t].shape) if t in values else list(graph.tensors[t].shape) for t in op.inputs if t >= 0
+                ],
+                "output_shapes": [list(graph.tensors[t].shape) for t in op.outputs],
+            }
+        )
         if floor is None or nodes[-1]["median_ms"] < floor:
             floor = nodes[-1]["median_ms"]
     per_batch = len(feeds_list)
@@ -89,11 +111,17 @@ def profile_tflite_ops(path: str, providers: Any, threads: Optional[int], allow_
     placement: Dict[Any, int] = {}
     for node in nodes:
         placement[node["provider"]] = placement.get(node["provider"], 0) + 1
-    return {"available": True,
-            "method": "isolated operators (each op run alone as a one-op model on its recorded inputs; "
-                      "the TFLite Python interpreter has no op profiler)",
-            "runs": int(runs), "nodes": nodes, "node_sum_ms": float(sum(n["mean_ms"] for n in nodes)),
-            "run_ms": None, "invoke_floor_ms": floor, "node_providers": placement}
+    return {
+        "available": True,
+        "method": "isolated operators (each op run alone as a one-op model on its recorded inputs; "
+        "the TFLite Python interpreter has no op profiler)",
+        "runs": int(runs),
+        "nodes": nodes,
+        "node_sum_ms": float(sum(n["mean_ms"] for n in nodes)),
+        "run_ms": None,
+        "invoke_floor_ms": floor,
+        "node_providers": placement,
+    }
 
 
 def _has_data(model: Any, graph: Any, tensor: int) -> bool:
@@ -101,8 +129,9 @@ def _has_data(model: Any, graph: Any, tensor: int) -> bool:
     return buffer is not None and buffer.data is not None and len(buffer.data) > 0
 
 
-def _all_tensor_values(module: Any, resolver_type: Any, blob: bytes, session: Any,
-                       feeds: Feeds) -> Dict[int, np.ndarray]:
+def _all_tensor_values(
+    module: Any, resolver_type: Any, blob: bytes, session: Any, feeds: Feeds
+) -> Dict[int, np.ndarray]:
     """Every tensor of one full run (built-in kernels, all intermediates kept), by index."""
     kwargs = {"model_content": blob, "experimental_preserve_all_tensors": True}
     if resolver_type is not None:
@@ -126,6 +155,7 @@ def _all_tensor_values(module: Any, resolver_type: Any, blob: bytes, session: An
 
 def _one_op_model(schema: Any, flatbuffers: Any, model: Any, graph: Any, op: Any, inputs: Sequence[int]) -> bytes:
     import copy
+
     used = {graph.tensors[t].buffer for t in op.inputs if t >= 0}
     one = copy.copy(model)
     sub = copy.copy(graph)
@@ -138,8 +168,17 @@ def _one_op_model(schema: Any, flatbuffers: Any, model: Any, graph: Any, op: Any
     return bytes(builder.Output())
 
 
-def _time_one_op(module: Any, resolver_type: Any, content: bytes, inputs: Sequence[int], values: Dict[int, np.ndarray],
-                 delegate: str, threads: Optional[int], warmup: int, runs: int) -> Tuple[List[float], str]:
+def _time_one_op(
+    module: Any,
+    resolver_type: Any,
+    content: bytes,
+    inputs: Sequence[int],
+    values: Dict[int, np.ndarray],
+    delegate: str,
+    threads: Optional[int],
+    warmup: int,
+    runs: int,
+) -> Tuple[List[float], str]:
     attempts = [delegate] if delegate == "builtin" else [delegate, "builtin"]
     for attempt in attempts:
         kwargs: Dict[str, Any] = {"model_content": content}
@@ -155,8 +194,11 @@ def _time_one_op(module: Any, resolver_type: Any, content: bytes, inputs: Sequen
             it.invoke()
         except (RuntimeError, ValueError, KeyError):
             continue  # XNNPACK refuses some ops alone (e.g. a quantized op on its own): time it on built-ins
-        delegated = any(op.get("op_name") == "DELEGATE" for op in it._get_ops_details()) \
-            if hasattr(it, "_get_ops_details") else attempt != "builtin"
+        delegated = (
+            any(op.get("op_name") == "DELEGATE" for op in it._get_ops_details())
+            if hasattr(it, "_get_ops_details")
+            else attempt != "builtin"
+        )
         for _ in range(int(warmup)):
             it.invoke()
         clock = time.perf_counter
@@ -167,5 +209,6 @@ def _time_one_op(module: Any, resolver_type: Any, content: bytes, inputs: Sequen
             invoke()
             times.append(clock() - start)
         return times, ("xnnpack" if delegated else "builtin")
-    raise RunnerError("run_failed", "an operator of the model cannot be run on its own",
-                      hint="profile without --op-profile")
+    raise RunnerError(
+        "run_failed", "an operator of the model cannot be run on its own", hint="profile without --op-profile"
+    )

@@ -98,12 +98,15 @@ def for_path(path: str, runtime: Optional[str] = None) -> Backend:
     for backend in _REGISTRY.values():
         if ext in backend.extensions:
             return backend
-    raise RunnerError("bad_input", "cannot tell the runtime of %s from its extension" % os.path.basename(str(path)),
-                      hint="name the runtime: %s" % " or ".join(_REGISTRY))
+    raise RunnerError(
+        "bad_input",
+        "cannot tell the runtime of %s from its extension" % os.path.basename(str(path)),
+        hint="name the runtime: %s" % " or ".join(_REGISTRY),
+    )
 
 
 def parse_providers(value: Any) -> Optional[List[str]]:
-    """"cuda,cpu" or ["cuda", "cpu"] -> ["cuda", "cpu"]; None or "" -> None (the runtime's default)."""
+    """ "cuda,cpu" or ["cuda", "cpu"] -> ["cuda", "cpu"]; None or "" -> None (the runtime's default)."""
     if value is None:
         return None
     if isinstance(value, str):

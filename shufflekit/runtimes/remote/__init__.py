@@ -24,5 +24,12 @@ def open_transport(address: DeviceAddress | str, options: ConnectOptions | None 
     return LocalTransport(address, options)
 
 
-__all__ = ["ConnectOptions", "DeviceAddress", "DeviceTimeoutError", "RunResult", "Transport", "open_transport",
-           "parse_address"]
+__all__ = [
+    "ConnectOptions",
+    "DeviceAddress",
+    "DeviceTimeoutError",
+    "RunResult",
+    "Transport",
+    "open_transport",
+    "parse_address",
+]

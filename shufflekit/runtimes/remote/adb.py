@@ -23,11 +23,15 @@ from .transport import ConnectOptions, DeviceTimeoutError, PosixShellTransport, 
 _ADB_ERRORS = (
     (re.compile(r"^(adb: |error: )(error: )?device '[^']*' not found", re.M), "is not attached (see `adb devices`)"),
     (re.compile(r"^(adb: |error: )no devices/emulators found", re.M), "is not attached: no adb device found"),
-    (re.compile(r"^(adb: |error: )device unauthorized", re.M),
-     "has not authorized this computer: accept the USB debugging prompt on the device"),
+    (
+        re.compile(r"^(adb: |error: )device unauthorized", re.M),
+        "has not authorized this computer: accept the USB debugging prompt on the device",
+    ),
     (re.compile(r"^(adb: |error: )device offline", re.M), "is offline: reconnect it, or run `adb reconnect`"),
-    (re.compile(r"^(adb: |error: )more than one device", re.M),
-     "is ambiguous: more than one device is attached, name one with adb://SERIAL"),
+    (
+        re.compile(r"^(adb: |error: )more than one device", re.M),
+        "is ambiguous: more than one device is attached, name one with adb://SERIAL",
+    ),
 )
 
 
@@ -48,20 +52,23 @@ def adb_binary() -> str | None:
 def _require_adb() -> str:
     found = adb_binary()
     if not found:
-        raise DeviceError("`adb` is not installed on this computer",
-                          hint="install Android platform-tools (Debian/Ubuntu: apt-get install adb) and put "
-                               "adb on PATH")
+        raise DeviceError(
+            "`adb` is not installed on this computer",
+            hint="install Android platform-tools (Debian/Ubuntu: apt-get install adb) and put adb on PATH",
+        )
     return found
 
 
 def list_adb_devices(timeout: float = 15.0) -> list[AdbDevice]:
     """Devices `adb devices -l` reports, in every state."""
     try:
-        done = subprocess.run([_require_adb(), "devices", "-l"], stdin=subprocess.DEVNULL, capture_output=True,
-                              timeout=timeout)
+        done = subprocess.run(
+            [_require_adb(), "devices", "-l"], stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout
+        )
     except subprocess.TimeoutExpired:
-        raise DeviceError(f"`adb devices` did not answer within {timeout:g} s",
-                          hint="restart the adb server: adb kill-server") from None
+        raise DeviceError(
+            f"`adb devices` did not answer within {timeout:g} s", hint="restart the adb server: adb kill-server"
+        ) from None
     if done.returncode != 0:
         detail = done.stderr.decode("utf-8", "replace").strip().splitlines()
         raise DeviceError(f"`adb devices` failed ({detail[-1] if detail else done.returncode})")
@@ -98,12 +105,16 @@ class AdbTransport(PosixShellTransport):
             ready = [d for d in devices if d.state == "device"]
             if not ready:
                 states = ", ".join(f"{d.serial} ({d.state})" for d in devices)
-                raise DeviceError("adb://: no Android device is ready" + (f" ({states})" if states else ""),
-                                  hint="connect one with USB debugging on and check `adb devices`")
+                raise DeviceError(
+                    "adb://: no Android device is ready" + (f" ({states})" if states else ""),
+                    hint="connect one with USB debugging on and check `adb devices`",
+                )
             if len(ready) > 1:
                 names = ", ".join(d.serial for d in ready)
-                raise DeviceError(f"adb://: {len(ready)} devices are attached ({names})",
-                                  hint=f"name one, e.g. adb://{ready[0].serial}")
+                raise DeviceError(
+                    f"adb://: {len(ready)} devices are attached ({names})",
+                    hint=f"name one, e.g. adb://{ready[0].serial}",
+                )
             self.serial = ready[0].serial
         else:
             match = next((d for d in devices if d.serial == self.serial), None)
@@ -111,15 +122,20 @@ class AdbTransport(PosixShellTransport):
                 raise DeviceError(f"{self.address}: the device is not attached (see `adb devices`)")
             if match.state != "device":
                 raise _adb_failure(self.address, f"adb: device {match.state}") or DeviceError(
-                    f"{self.address}: the device is {match.state}", hint="check `adb devices`")
+                    f"{self.address}: the device is {match.state}", hint="check `adb devices`"
+                )
         return self
 
     def _adb(self, *args: str, timeout: float, stdout=None) -> RunResult:  # noqa: ANN001
         argv = [_require_adb(), "-s", self.serial or "", *args]
         try:
-            done = subprocess.run(argv, stdin=subprocess.DEVNULL,
-                                  stdout=stdout if stdout is not None else subprocess.PIPE,
-                                  stderr=subprocess.PIPE, timeout=timeout)
+            done = subprocess.run(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=stdout if stdout is not None else subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                timeout=timeout,
+            )
         except subprocess.TimeoutExpired:
             raise DeviceTimeoutError(f"{self.address}: no answer within {timeout:g} s") from None
         out = done.stdout.decode("utf-8", "replace") if isinstance(done.stdout, bytes) else ""
@@ -138,21 +154,21 @@ class AdbTransport(PosixShellTransport):
     def push(self, sources: Sequence[Path], remote_dir: str, *, executable: bool = False) -> None:
         if not sources:
             return
-        result = self._adb("push", *map(str, sources), remote_dir.rstrip("/") + "/",
-                           timeout=self.options.command_timeout)
+        result = self._adb(
+            "push", *map(str, sources), remote_dir.rstrip("/") + "/", timeout=self.options.command_timeout
+        )
         if result.rc != 0:
             raise copy_error(self.address, "cannot copy files to the device", result.last_error_line())
         if executable:
             targets = [f"{remote_dir.rstrip('/')}/{Path(s).name}" for s in sources]
             result = self._exec(quote_argv(["chmod", "755", *targets]), timeout=self.options.command_timeout)
             if result.rc != 0:
-                raise DeviceError(f"{self.address}: cannot make the pushed tools executable "
-                                  f"({result.last_error_line()})")
+                raise DeviceError(
+                    f"{self.address}: cannot make the pushed tools executable ({result.last_error_line()})"
+                )
 
     def pull(self, remote_path: str, local_path: Path) -> None:
         with atomic_path(local_path) as tmp:
             result = self._adb("pull", remote_path, str(tmp), timeout=self.options.command_timeout)
             if result.rc != 0:
-                raise copy_error(self.address, f"cannot copy {remote_path} from the device",
-                                  result.last_error_line())
-
+                raise copy_error(self.address, f"cannot copy {remote_path} from the device", result.last_error_line())

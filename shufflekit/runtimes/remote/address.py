@@ -83,21 +83,30 @@ def _parse_params(query: str, raw: str) -> dict[str, str]:
     try:
         pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=True)
     except ValueError:
-        raise UsageError(f"cannot read the options in device address {raw!r}",
-                         hint="write e.g. ssh://pi@board?python=/home/pi/venv/bin/python") from None
+        raise UsageError(
+            f"cannot read the options in device address {raw!r}",
+            hint="write e.g. ssh://pi@board?python=/home/pi/venv/bin/python",
+        ) from None
     for name, value in pairs:
         if name not in _PARAMS:
-            raise UsageError(f"unknown option {name!r} in device address {raw!r}",
-                             hint="the options are python=PATH, tmp=DIR and name=LABEL")
+            raise UsageError(
+                f"unknown option {name!r} in device address {raw!r}",
+                hint="the options are python=PATH, tmp=DIR and name=LABEL",
+            )
         if not value or value.startswith("-") or "\x00" in value or "\n" in value:
-            raise UsageError(f"bad value {value!r} for {name} in device address {raw!r}",
-                             hint="give a path on the device")
+            raise UsageError(
+                f"bad value {value!r} for {name} in device address {raw!r}", hint="give a path on the device"
+            )
         if name == "name" and (not _NAME.match(value) or value in ("local",) or len(value) > 64):
-            raise UsageError(f"bad name {value!r} in device address {raw!r}",
-                             hint="a label of letters, digits, '.', '_', '+' or '-' (not 'local'), e.g. name=arm64-board")
+            raise UsageError(
+                f"bad name {value!r} in device address {raw!r}",
+                hint="a label of letters, digits, '.', '_', '+' or '-' (not 'local'), e.g. name=arm64-board",
+            )
         if name == "tmp" and not value.startswith("/"):
-            raise UsageError(f"tmp={value} in device address {raw!r} is not an absolute path",
-                             hint="give a folder on the device such as /home/pi/tmp")
+            raise UsageError(
+                f"tmp={value} in device address {raw!r} is not an absolute path",
+                hint="give a folder on the device such as /home/pi/tmp",
+            )
         params[name] = value
     return params
 
@@ -115,8 +124,9 @@ _SSH = re.compile(r"^(?:(?P<user>[^@/]*)@)?(?:\[(?P<v6>[^\]/]*)\]|(?P<host>[^:@/
 def _parse_ssh(base: str, raw: str, params: dict[str, str]) -> DeviceAddress:
     match = _SSH.match(base.split("://", 1)[1])
     if not match:
-        raise UsageError(f"bad ssh address {raw!r}",
-                         hint="write ssh://[user@]host[:port]; passwords are never taken, use keys")
+        raise UsageError(
+            f"bad ssh address {raw!r}", hint="write ssh://[user@]host[:port]; passwords are never taken, use keys"
+        )
     user, port_text = match["user"], match["port"]
     host = match["v6"] if match["v6"] is not None else match["host"]
     if not host:
@@ -124,8 +134,10 @@ def _parse_ssh(base: str, raw: str, params: dict[str, str]) -> DeviceAddress:
     if not (_NAME.match(host) or (match["v6"] is not None and _is_ipv6(host))):
         raise UsageError(f"bad host {host!r} in ssh address {raw!r}", hint=_HINT)
     if user is not None and not _NAME.match(user):
-        raise UsageError(f"bad user {user!r} in ssh address {raw!r}",
-                         hint="write ssh://user@host; passwords are never taken, use keys")
+        raise UsageError(
+            f"bad user {user!r} in ssh address {raw!r}",
+            hint="write ssh://user@host; passwords are never taken, use keys",
+        )
     port = None
     if port_text is not None:
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:

@@ -63,9 +63,24 @@ ARM64_REQUIREMENTS = ("numpy==1.26.4", "onnxruntime==1.22.1", "ai-edge-litert==1
 # makes the usual stdlib modules (lzma, bz2, sqlite3, readline, curses, crypt, uuid) importable.
 # Debian 12's python3.11 carries its own libmpdec, so there is no libmpdec3.
 ARM64_DEBS = (
-    "python3.11-minimal", "libpython3.11-minimal", "libpython3.11-stdlib", "libc6", "libexpat1", "zlib1g",
-    "libssl3", "libffi8", "libgcc-s1", "libstdc++6",
-    "libbz2-1.0", "liblzma5", "libcrypt1", "libuuid1", "libsqlite3-0", "libncursesw6", "libtinfo6", "libreadline8",
+    "python3.11-minimal",
+    "libpython3.11-minimal",
+    "libpython3.11-stdlib",
+    "libc6",
+    "libexpat1",
+    "zlib1g",
+    "libssl3",
+    "libffi8",
+    "libgcc-s1",
+    "libstdc++6",
+    "libbz2-1.0",
+    "liblzma5",
+    "libcrypt1",
+    "libuuid1",
+    "libsqlite3-0",
+    "libncursesw6",
+    "libtinfo6",
+    "libreadline8",
 )
 # Haswell less the features qemu's TCG cannot emulate and would warn about on every thread (TSX hle/rtm,
 # pcid, x2apic, tsc-deadline, invpcid): the CPU the guest sees either way, without the noise on stderr.
@@ -119,10 +134,19 @@ class Board:
         return name[:64]
 
     def to_dict(self) -> dict:
-        return {"folder": str(self.folder), "kind": self.kind, "arch": self.arch, "emulator": self.emulator,
-                "python": str(self.python), "python_version": self.python_version, "qemu": self.qemu,
-                "cpu": self.cpu, "packages": dict(self.packages), "built_at": self.built_at,
-                "address": self.address}
+        return {
+            "folder": str(self.folder),
+            "kind": self.kind,
+            "arch": self.arch,
+            "emulator": self.emulator,
+            "python": str(self.python),
+            "python_version": self.python_version,
+            "qemu": self.qemu,
+            "cpu": self.cpu,
+            "packages": dict(self.packages),
+            "built_at": self.built_at,
+            "address": self.address,
+        }
 
 
 def cache_dir() -> Path:
@@ -139,16 +163,21 @@ def load_board(folder: str | os.PathLike[str]) -> Board:
     folder = Path(folder).absolute()
     data = _read_manifest(folder)
     if data is None:
-        raise UsageError(f"{folder} is not a board: it has no readable {MANIFEST}",
-                         hint="build one with `shufflekit board build --kind arm64|x86-avx2 DIR`")
+        raise UsageError(
+            f"{folder} is not a board: it has no readable {MANIFEST}",
+            hint="build one with `shufflekit board build --kind arm64|x86-avx2 DIR`",
+        )
     if data.get("made_by") != MADE_BY or data.get("kind") not in _KINDS:
-        raise UsageError(f"{folder / MANIFEST} is not a shufflekit board manifest",
-                         hint="build one with `shufflekit board build --kind arm64|x86-avx2 DIR`")
+        raise UsageError(
+            f"{folder / MANIFEST} is not a shufflekit board manifest",
+            hint="build one with `shufflekit board build --kind arm64|x86-avx2 DIR`",
+        )
     return _board_from(folder, data)
 
 
-def build_board(kind: str, folder: str | os.PathLike[str], *, force: bool = False,
-                progress: ProgressFn | None = None) -> Board:
+def build_board(
+    kind: str, folder: str | os.PathLike[str], *, force: bool = False, progress: ProgressFn | None = None
+) -> Board:
     """Build (or find up to date) a board of ``kind`` in ``folder`` and check that it runs.
 
     A folder that exists and is not empty is refused unless it holds a shufflekit board: one of the same
@@ -160,8 +189,10 @@ def build_board(kind: str, folder: str | os.PathLike[str], *, force: bool = Fals
     say = progress or (lambda line: None)
     target = Path(folder).absolute()
     if any(c in str(target) for c in "&?=#\n"):  # the launcher path goes into a device address
-        raise UsageError(f"board folder {target} has a character a device address cannot carry (& ? = #)",
-                         hint="choose a folder path without them")
+        raise UsageError(
+            f"board folder {target} has a character a device address cannot carry (& ? = #)",
+            hint="choose a folder path without them",
+        )
     existing = _check_target(target, spec, force)
     if existing is not None:
         say(f"{target}: {kind} board is up to date ({_packages_text(existing.packages)})")
@@ -175,8 +206,9 @@ def build_board(kind: str, folder: str | os.PathLike[str], *, force: bool = Fals
         _remove_leftovers(target)
         tmp = Path(tempfile.mkdtemp(prefix=f"{target.name}.partial-", dir=target.parent))
     except OSError as exc:
-        raise UsageError(f"cannot make the board folder {target}: {exc.strerror or exc}",
-                         hint="choose a folder you can write to") from None
+        raise UsageError(
+            f"cannot make the board folder {target}: {exc.strerror or exc}", hint="choose a folder you can write to"
+        ) from None
     try:
         if kind == "arm64":
             _make_arm64(tmp, qemu, emulator, spec, say)
@@ -185,32 +217,49 @@ def build_board(kind: str, folder: str | os.PathLike[str], *, force: bool = Fals
         say(f"checking the board: numpy, onnxruntime and the TFLite interpreter under {spec.qemu}")
         facts = _verify(tmp / LAUNCHER, spec)
         if facts["machine"] != spec.arch:
-            raise DeviceError(f"the {kind} board reports machine {facts['machine']!r}, not {spec.arch!r}",
-                              hint=f"check that {qemu} is a qemu-user build for {spec.arch}")
-        manifest = {"made_by": MADE_BY, "format": FORMAT, "kind": kind, "arch": spec.arch, "emulator": emulator,
-                    "qemu": qemu, "cpu": spec.cpu, "python": facts["python"], "packages": facts["packages"],
-                    "requirements": list(spec.requirements),
-                    "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            raise DeviceError(
+                f"the {kind} board reports machine {facts['machine']!r}, not {spec.arch!r}",
+                hint=f"check that {qemu} is a qemu-user build for {spec.arch}",
+            )
+        manifest = {
+            "made_by": MADE_BY,
+            "format": FORMAT,
+            "kind": kind,
+            "arch": spec.arch,
+            "emulator": emulator,
+            "qemu": qemu,
+            "cpu": spec.cpu,
+            "python": facts["python"],
+            "packages": facts["packages"],
+            "requirements": list(spec.requirements),
+            "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         _swap_into_place(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     board = load_board(target)
-    say(f"built the {kind} board in {target} ({_size_mb(target):.0f} MB, {time.monotonic() - started:.0f} s): "
-        f"Python {board.python_version}, {_packages_text(board.packages)}")
+    say(
+        f"built the {kind} board in {target} ({_size_mb(target):.0f} MB, {time.monotonic() - started:.0f} s): "
+        f"Python {board.python_version}, {_packages_text(board.packages)}"
+    )
     return board
 
 
 # -- the target folder ------------------------------------------------------------------------------
+
 
 def _remove_leftovers(target: Path) -> None:
     """A build killed by a signal leaves its own NAME.partial-* / NAME.old-* folders beside the board
     (hundreds of MB): they carry this tool's prefixes and no finished board.json, so they are removed."""
     for prefix in (f"{target.name}.partial-", f"{target.name}.old-"):
         for leftover in target.parent.glob(f"{prefix}*"):
-            if leftover.is_dir() and not leftover.is_symlink() and (
-                    prefix.endswith(".partial-") or not (leftover / MANIFEST).exists()):
+            if (
+                leftover.is_dir()
+                and not leftover.is_symlink()
+                and (prefix.endswith(".partial-") or not (leftover / MANIFEST).exists())
+            ):
                 shutil.rmtree(leftover, ignore_errors=True)
 
 
@@ -225,14 +274,18 @@ def _check_target(target: Path, spec: _Kind, force: bool) -> Board | None:
         return None
     data = _read_manifest(target)
     if data is None or data.get("made_by") != MADE_BY:
-        raise UsageError(f"{target} is not empty and holds no shufflekit board; nothing was changed",
-                         hint="give a new or empty folder for the board")
+        raise UsageError(
+            f"{target} is not empty and holds no shufflekit board; nothing was changed",
+            hint="give a new or empty folder for the board",
+        )
     stale = _stale_reason(target, data, spec)
     if stale is None:
         return _board_from(target, data)
     if not force:
-        raise UsageError(f"{target} is not the {spec.kind} board with {', '.join(spec.requirements)}: {stale}",
-                         hint="add --force to rebuild it in place")
+        raise UsageError(
+            f"{target} is not the {spec.kind} board with {', '.join(spec.requirements)}: {stale}",
+            hint="add --force to rebuild it in place",
+        )
     return None
 
 
@@ -250,8 +303,12 @@ def _stale_reason(target: Path, data: dict, spec: _Kind) -> str | None:
         launcher = (target / LAUNCHER).read_text()
     except (OSError, UnicodeDecodeError):
         launcher = None
-    if (data.get("format") != FORMAT or qemu != data.get("qemu") or not os.access(target / LAUNCHER, os.X_OK)
-            or launcher != _launcher_text(spec, qemu, _emulator_text(spec, qemu))):
+    if (
+        data.get("format") != FORMAT
+        or qemu != data.get("qemu")
+        or not os.access(target / LAUNCHER, os.X_OK)
+        or launcher != _launcher_text(spec, qemu, _emulator_text(spec, qemu))
+    ):
         return "its board was made for another qemu or by another shufflekit"
     return None
 
@@ -266,10 +323,18 @@ def _read_manifest(folder: Path) -> dict | None:
 
 def _board_from(folder: Path, data: dict) -> Board:
     try:
-        return Board(folder=folder, kind=data["kind"], arch=data["arch"], emulator=data["emulator"],
-                     python=folder / LAUNCHER, packages=dict(data.get("packages") or {}),
-                     python_version=str(data.get("python") or ""), qemu=str(data.get("qemu") or ""),
-                     cpu=data.get("cpu"), built_at=str(data.get("built_at") or ""))
+        return Board(
+            folder=folder,
+            kind=data["kind"],
+            arch=data["arch"],
+            emulator=data["emulator"],
+            python=folder / LAUNCHER,
+            packages=dict(data.get("packages") or {}),
+            python_version=str(data.get("python") or ""),
+            qemu=str(data.get("qemu") or ""),
+            cpu=data.get("cpu"),
+            built_at=str(data.get("built_at") or ""),
+        )
     except (KeyError, TypeError) as exc:
         raise UsageError(f"{folder / MANIFEST} lacks {exc}", hint="rebuild the board with --force") from None
 
@@ -310,10 +375,12 @@ def _packages_text(packages: Mapping[str, str]) -> str:
 
 # -- qemu ---------------------------------------------------------------------------------------------
 
+
 def _find_qemu(name: str) -> str | None:
     """qemu's absolute path: on PATH, else where Debian puts it (PATH over ssh may be short)."""
-    found = shutil.which(name) or next((p for p in (f"/usr/bin/{name}", f"/usr/local/bin/{name}")
-                                        if os.access(p, os.X_OK)), None)
+    found = shutil.which(name) or next(
+        (p for p in (f"/usr/bin/{name}", f"/usr/local/bin/{name}") if os.access(p, os.X_OK)), None
+    )
     return str(Path(found).resolve()) if found else None
 
 
@@ -341,6 +408,7 @@ def _emulator_text(spec: _Kind, qemu: str) -> str:
 
 # -- the arm64 board ------------------------------------------------------------------------------------
 
+
 def _make_arm64(tmp: Path, qemu: str, emulator: str, spec: _Kind, say: ProgressFn) -> None:
     debs = _arm64_debs(say)
     root = tmp / "root"
@@ -350,8 +418,10 @@ def _make_arm64(tmp: Path, qemu: str, emulator: str, spec: _Kind, say: ProgressF
         _run(["dpkg-deb", "-x", str(deb), str(root)], f"dpkg-deb -x {deb.name}", timeout=300)
     python = root / "usr" / "bin" / "python3.11"
     if not python.exists():
-        raise DeviceError("python3.11-minimal:arm64 unpacked without usr/bin/python3.11",
-                          hint=f"delete {cache_dir() / 'debs-arm64'} and build again")
+        raise DeviceError(
+            "python3.11-minimal:arm64 unpacked without usr/bin/python3.11",
+            hint=f"delete {cache_dir() / 'debs-arm64'} and build again",
+        )
     # Debian's site.py adds PREFIX/local/lib/python3.11/dist-packages where it exists: pip's place on a Pi.
     site = root / "usr" / "local" / "lib" / "python3.11" / "dist-packages"
     site.mkdir(parents=True)
@@ -360,8 +430,15 @@ def _make_arm64(tmp: Path, qemu: str, emulator: str, spec: _Kind, say: ProgressF
     pip_flags = ["--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311"]
     for platform in platforms:
         pip_flags += ["--platform", platform]
-    _pip_install([sys.executable, "-m", "pip"], cache_dir() / "wheels-aarch64-cp311", spec.requirements,
-                 ["--target", str(site)] + pip_flags, pip_flags, f"{spec.arch}, glibc {glibc[0]}.{glibc[1]}", say)
+    _pip_install(
+        [sys.executable, "-m", "pip"],
+        cache_dir() / "wheels-aarch64-cp311",
+        spec.requirements,
+        ["--target", str(site)] + pip_flags,
+        pip_flags,
+        f"{spec.arch}, glibc {glibc[0]}.{glibc[1]}",
+        say,
+    )
     _compile([root / "usr" / "lib" / "python3.11", site])
     _write_launcher(tmp, spec, qemu, emulator)
 
@@ -374,14 +451,19 @@ def _arm64_debs(say: ProgressFn) -> list[Path]:
     if missing:
         for tool in ("apt-get", "dpkg", "dpkg-deb"):
             if shutil.which(tool) is None:
-                raise BackendMissingError(f"the arm64 board needs Debian's {tool}, which is not here",
-                                          hint="build it on Debian or Ubuntu (the .deb files come from Debian 12)")
-        foreign = _run(["dpkg", "--print-foreign-architectures"], "dpkg --print-foreign-architectures",
-                       timeout=60).stdout.split()
+                raise BackendMissingError(
+                    f"the arm64 board needs Debian's {tool}, which is not here",
+                    hint="build it on Debian or Ubuntu (the .deb files come from Debian 12)",
+                )
+        foreign = _run(
+            ["dpkg", "--print-foreign-architectures"], "dpkg --print-foreign-architectures", timeout=60
+        ).stdout.split()
         if "arm64" not in foreign:
             if os.geteuid() != 0:
-                raise BackendMissingError("dpkg does not know the arm64 architecture",
-                                          hint="as root: dpkg --add-architecture arm64 && apt-get update")
+                raise BackendMissingError(
+                    "dpkg does not know the arm64 architecture",
+                    hint="as root: dpkg --add-architecture arm64 && apt-get update",
+                )
             say("adding the arm64 architecture to dpkg (dpkg --add-architecture arm64; apt-get update)")
             _run(["dpkg", "--add-architecture", "arm64"], "dpkg --add-architecture arm64", timeout=60)
             _apt(["update"])
@@ -394,8 +476,10 @@ def _arm64_debs(say: ProgressFn) -> list[Path]:
     for name in ARM64_DEBS:
         deb = _cached_deb(folder, name)
         if deb is None:
-            raise DeviceError(f"apt-get download gave no {name}:arm64 package",
-                              hint="check that Debian's bookworm sources for arm64 are reachable")
+            raise DeviceError(
+                f"apt-get download gave no {name}:arm64 package",
+                hint="check that Debian's bookworm sources for arm64 are reachable",
+            )
         debs.append(deb)
     return debs
 
@@ -417,26 +501,50 @@ def _glibc_version(debs: Sequence[Path]) -> tuple[int, int]:
 
 # -- the x86-avx2 board ---------------------------------------------------------------------------------
 
+
 def _make_x86(tmp: Path, qemu: str, emulator: str, spec: _Kind, say: ProgressFn) -> None:
     say(f"making a venv of this host's Python {sys.version.split()[0]} (python -m venv)")
     venv = tmp / "venv"
     _run([sys.executable, "-m", "venv", str(venv)], "python -m venv", timeout=600)
     tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
-    _pip_install([str(venv / "bin" / "python"), "-m", "pip"], cache_dir() / f"wheels-x86_64-{tag}",
-                 spec.requirements, [], ["--only-binary=:all:"], "x86_64", say)
+    _pip_install(
+        [str(venv / "bin" / "python"), "-m", "pip"],
+        cache_dir() / f"wheels-x86_64-{tag}",
+        spec.requirements,
+        [],
+        ["--only-binary=:all:"],
+        "x86_64",
+        say,
+    )
     _compile([venv / "lib"])
     _write_launcher(tmp, spec, qemu, emulator)
 
 
 # -- shared steps -------------------------------------------------------------------------------------
 
-def _pip_install(pip: list[str], wheels: Path, requirements: Sequence[str], install_flags: list[str],
-                 download_flags: list[str], platform: str, say: ProgressFn) -> None:
+
+def _pip_install(
+    pip: list[str],
+    wheels: Path,
+    requirements: Sequence[str],
+    install_flags: list[str],
+    download_flags: list[str],
+    platform: str,
+    say: ProgressFn,
+) -> None:
     """Install from the wheel cache alone; when it lacks something, download into it first."""
     wheels.mkdir(parents=True, exist_ok=True)
     quiet = ["--disable-pip-version-check", "--no-input", "--quiet"]
-    offline = pip + ["install", *quiet, "--no-compile", "--no-index", "--find-links", str(wheels), *install_flags,
-                     *requirements]
+    offline = pip + [
+        "install",
+        *quiet,
+        "--no-compile",
+        "--no-index",
+        "--find-links",
+        str(wheels),
+        *install_flags,
+        *requirements,
+    ]
     say(f"installing {', '.join(requirements)} ({platform} wheels)")
     try:
         cached = subprocess.run(offline, stdin=subprocess.DEVNULL, capture_output=True, timeout=1800).returncode == 0
@@ -445,8 +553,9 @@ def _pip_install(pip: list[str], wheels: Path, requirements: Sequence[str], inst
     if cached:
         return
     say(f"downloading the wheels into {wheels} (pip download)")
-    _run(pip + ["download", *quiet, "--dest", str(wheels), *download_flags, *requirements],
-         "pip download", timeout=1800)
+    _run(
+        pip + ["download", *quiet, "--dest", str(wheels), *download_flags, *requirements], "pip download", timeout=1800
+    )
     _run(offline, "pip install", timeout=1800)
 
 
@@ -479,8 +588,21 @@ def _compile(folders: Sequence[Path]) -> None:
     """Byte-compile natively what a board imports: an emulated Python would compile each module on its
     first import, about 250x slower. Every 3.11.x reads the same bytecode. Skipped: tests and sympy
     (onnxruntime's tools import it, loading a model does not). Failures only cost speed."""
-    subprocess.run([sys.executable, "-m", "compileall", "-q", "-j0", "-x", r"/(sympy|mpmath|tests?|idlelib|lib2to3)/",
-                    *map(str, folders)], stdin=subprocess.DEVNULL, capture_output=True, timeout=900)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "compileall",
+            "-q",
+            "-j0",
+            "-x",
+            r"/(sympy|mpmath|tests?|idlelib|lib2to3)/",
+            *map(str, folders),
+        ],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=900,
+    )
 
 
 def _write_launcher(tmp: Path, spec: _Kind, qemu: str, emulator: str) -> None:
@@ -514,51 +636,67 @@ def _verify(launcher: Path, spec: _Kind) -> dict:
     names = [re.split(r"[=<>!~ ]", r, maxsplit=1)[0] for r in spec.requirements]
     code = f"NAMES = {names!r}\n" + _VERIFY
     try:
-        proc = subprocess.run([str(launcher), "-c", code], stdin=subprocess.DEVNULL, capture_output=True,
-                              text=True, timeout=600)
+        proc = subprocess.run(
+            [str(launcher), "-c", code], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600
+        )
     except subprocess.TimeoutExpired:
-        raise DeviceError(f"the {spec.kind} board's check ran past 600 s",
-                          hint="emulation is slow; try again on an idle machine") from None
+        raise DeviceError(
+            f"the {spec.kind} board's check ran past 600 s", hint="emulation is slow; try again on an idle machine"
+        ) from None
     steps = [line[5:] for line in proc.stdout.splitlines() if line.startswith("step:")]
     facts = [line[6:] for line in proc.stdout.splitlines() if line.startswith("facts:")]
     if proc.returncode == 0 and facts:
         return json.loads(facts[-1])
     where = steps[-1] if steps else "starting Python"
-    how = (f"killed by signal {-proc.returncode}" if proc.returncode < 0
-           else f"signal {proc.returncode - 128}" if proc.returncode > 128 else f"exit {proc.returncode}")
+    how = (
+        f"killed by signal {-proc.returncode}"
+        if proc.returncode < 0
+        else f"signal {proc.returncode - 128}"
+        if proc.returncode > 128
+        else f"exit {proc.returncode}"
+    )
     last = (proc.stderr.strip().splitlines() or [""])[-1][:300]
-    raise DeviceError(f"the {spec.kind} board failed at {where} ({how}){': ' + last if last else ''}",
-                      hint="the packages may not load under this qemu; nothing was left behind")
+    raise DeviceError(
+        f"the {spec.kind} board failed at {where} ({how}){': ' + last if last else ''}",
+        hint="the packages may not load under this qemu; nothing was left behind",
+    )
 
 
 def _apt(argv: list[str], *, cwd: Path | None = None, update_first_on_failure: bool = False) -> None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     full = ["apt-get", "-q", "-o", "DPkg::Lock::Timeout=300", *argv]
-    proc = subprocess.run(full, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          timeout=1800)
+    proc = subprocess.run(
+        full, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=1800
+    )
     if proc.returncode != 0 and update_first_on_failure:
         _run(["apt-get", "-q", "-o", "DPkg::Lock::Timeout=300", "update"], "apt-get update", env=env, timeout=1800)
-        proc = subprocess.run(full, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=1800)
+        proc = subprocess.run(
+            full, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=1800
+        )
     if proc.returncode != 0:
         words = [a for a in argv if not a.startswith("-") and "::" not in a]
-        raise DeviceError(f"apt-get {' '.join(words)[:120]} failed: "
-                          f"{_last_error(proc.stderr or proc.stdout)}",
-                          hint="check the Debian sources in /etc/apt and the network")
+        raise DeviceError(
+            f"apt-get {' '.join(words)[:120]} failed: {_last_error(proc.stderr or proc.stdout)}",
+            hint="check the Debian sources in /etc/apt and the network",
+        )
 
 
-def _run(argv: Sequence[str], what: str, *, cwd: Path | None = None, env: Mapping[str, str] | None = None,
-         timeout: float) -> subprocess.CompletedProcess:
+def _run(
+    argv: Sequence[str], what: str, *, cwd: Path | None = None, env: Mapping[str, str] | None = None, timeout: float
+) -> subprocess.CompletedProcess:
     try:
-        proc = subprocess.run(list(argv), cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                              text=True, timeout=timeout)
+        proc = subprocess.run(
+            list(argv), cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
+        )
     except FileNotFoundError:
         raise BackendMissingError(f"{argv[0]} is not installed", hint=f"it is needed for {what}") from None
     except subprocess.TimeoutExpired:
         raise DeviceError(f"{what} ran past {timeout:g} s", hint="check the network and try again") from None
     if proc.returncode != 0:
-        raise DeviceError(f"{what} failed: {_last_error(proc.stderr or proc.stdout)}",
-                          hint="see the message; the half-built board was removed")
+        raise DeviceError(
+            f"{what} failed: {_last_error(proc.stderr or proc.stdout)}",
+            hint="see the message; the half-built board was removed",
+        )
     return proc
 
 

@@ -57,13 +57,18 @@ def _runtimes():
         except Exception as exc:  # installed but broken (e.g. a numpy it was not built for)
             entry["error"] = _short(exc)
         found["onnxruntime"] = entry
-    for module, distribution, submodule in (("ai_edge_litert", "ai-edge-litert", "ai_edge_litert.interpreter"),
-                                            ("tflite_runtime", "tflite-runtime", "tflite_runtime.interpreter"),
-                                            ("tensorflow", "tensorflow", None)):
+    for module, distribution, submodule in (
+        ("ai_edge_litert", "ai-edge-litert", "ai_edge_litert.interpreter"),
+        ("tflite_runtime", "tflite-runtime", "tflite_runtime.interpreter"),
+        ("tensorflow", "tensorflow", None),
+    ):
         if not _has_module(module):
             continue
-        entry = {"version": _version(distribution) or _version(distribution.replace("-", "_"))
-                 or (_version("tensorflow-cpu") if module == "tensorflow" else None)}
+        entry = {
+            "version": _version(distribution)
+            or _version(distribution.replace("-", "_"))
+            or (_version("tensorflow-cpu") if module == "tensorflow" else None)
+        }
         if submodule:  # the light interpreters are imported: one built for another numpy fails here
             try:
                 __import__(submodule)

@@ -42,10 +42,19 @@ class RemoteResult:
     pulled: dict[str, Path] = field(default_factory=dict)
 
 
-def run_job(address: DeviceAddress, job: Mapping[str, Any], files: Sequence[Path], *,
-            artifact_format: str | None = None, pull: Sequence[str] = (), pull_into: Path | None = None,
-            timeout: float = 600.0, options: ConnectOptions | None = None, runner: Path | None = None,
-            progress: Progress | None = None) -> RemoteResult:
+def run_job(
+    address: DeviceAddress,
+    job: Mapping[str, Any],
+    files: Sequence[Path],
+    *,
+    artifact_format: str | None = None,
+    pull: Sequence[str] = (),
+    pull_into: Path | None = None,
+    timeout: float = 600.0,
+    options: ConnectOptions | None = None,
+    runner: Path | None = None,
+    progress: Progress | None = None,
+) -> RemoteResult:
     """Run ``job`` (JSON-able; names files by their base names) on the device at ``address``.
 
     ``files`` are pushed beside the device file and job.json; their base names must be unique. With
@@ -78,8 +87,10 @@ def _check_inputs(files: Sequence[Path], runner: Path, pull: Sequence[str], pull
     names = [f.name for f in files]
     duplicates = sorted({n for n in names if names.count(n) > 1} | ({runner.name, JOB_NAME} & set(names)))
     if duplicates:
-        raise UsageError(f"two files for the device share the name {duplicates[0]!r}",
-                         hint="give every file pushed with a job its own name")
+        raise UsageError(
+            f"two files for the device share the name {duplicates[0]!r}",
+            hint="give every file pushed with a job its own name",
+        )
     for f in files:
         if not f.is_file():
             raise UsageError(f"{f} does not exist", hint="check the path")
@@ -90,9 +101,19 @@ def _check_inputs(files: Sequence[Path], runner: Path, pull: Sequence[str], pull
             raise ValueError(f"pull names a file in the work folder, not a path: {name!r}")
 
 
-def _run_in(transport: Transport, workdir: str, job: Mapping[str, Any], files: list[Path], runner: Path,
-            pull: Sequence[str], pull_into: Path | None, timeout: float, facts: dict[str, Any],
-            report: Progress, steps: int) -> RemoteResult:
+def _run_in(
+    transport: Transport,
+    workdir: str,
+    job: Mapping[str, Any],
+    files: list[Path],
+    runner: Path,
+    pull: Sequence[str],
+    pull_into: Path | None,
+    timeout: float,
+    facts: dict[str, Any],
+    report: Progress,
+    steps: int,
+) -> RemoteResult:
     address = transport.address
     with tempfile.TemporaryDirectory(prefix="shufflekit-job-") as tmp:
         job_path = Path(tmp) / JOB_NAME
@@ -106,8 +127,10 @@ def _run_in(transport: Transport, workdir: str, job: Mapping[str, Any], files: l
     log.debug("%s: runner exit %s, stderr:\n%s", address, result.rc, result.stderr[-4000:])
     reply = _parse_output(address, result.stdout)
     if reply is None:
-        raise DeviceError(f"{address}: the job failed on the device ({result.last_error_line()})",
-                          hint="run with -vv to see the device's output")
+        raise DeviceError(
+            f"{address}: the job failed on the device ({result.last_error_line()})",
+            hint="run with -vv to see the device's output",
+        )
     if not reply.get("ok") or result.rc != 0:
         raise translate(reply.get("error") or {}, device=str(address), own_python=_own_python(address))
     report(f"{address}: copying results back", 3, steps)

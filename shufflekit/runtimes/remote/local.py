@@ -56,8 +56,14 @@ class LocalTransport:
     def run(self, argv: Sequence[str], *, timeout: float, cwd: str | None = None) -> RunResult:
         try:
             # A session of its own, so a timeout kills the job and everything it started.
-            proc = subprocess.Popen([str(a) for a in argv], cwd=cwd, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+            proc = subprocess.Popen(
+                [str(a) for a in argv],
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
         except OSError as exc:
             return RunResult(127, "", f"{argv[0]}: {exc.strerror}")
         try:
@@ -67,9 +73,10 @@ class LocalTransport:
             proc.communicate()
             if not isinstance(exc, subprocess.TimeoutExpired):
                 raise
-            raise DeviceTimeoutError(f"{self.address}: `{' '.join(map(str, argv))[:120]}` ran past its "
-                                     f"{timeout:g} s limit and was stopped",
-                                     hint=TIMEOUT_HINT) from None
+            raise DeviceTimeoutError(
+                f"{self.address}: `{' '.join(map(str, argv))[:120]}` ran past its {timeout:g} s limit and was stopped",
+                hint=TIMEOUT_HINT,
+            ) from None
         return RunResult(proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
 
     def make_workdir(self) -> str:
@@ -83,7 +90,6 @@ class LocalTransport:
 
     def free_bytes(self, path: str) -> int | None:
         return shutil.disk_usage(path).free
-
 
 
 def _os_error(address: DeviceAddress, what: str, exc: OSError) -> DeviceError:

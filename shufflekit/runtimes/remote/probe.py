@@ -45,29 +45,36 @@ def probe(transport: Transport, *, timeout: float = 60.0) -> dict[str, Any]:
     if result.rc in (126, 127):  # the shell's "not found" / "not executable"
         hint = "install Python 3.8+ there, or give its path with ?python=PATH"
         if address.scheme == "adb":  # the usual case: Android ships no Python
-            hint = ("an Android phone has no Python: measure it with the runtimes' native tools "
-                    "(shufflekit profile/release --benchmark-binary), or give a Python with ?python=PATH")
+            hint = (
+                "an Android phone has no Python: measure it with the runtimes' native tools "
+                "(shufflekit profile/release --benchmark-binary), or give a Python with ?python=PATH"
+            )
         raise DeviceError(f"{address}: no Python at {python!r} on the device", hint=hint)
     try:
         facts = json.loads(result.stdout.strip().splitlines()[-1]) if result.rc == 0 else None
     except (ValueError, IndexError):
         facts = None
     if not isinstance(facts, dict):
-        raise DeviceError(f"{address}: {python} on the device could not report itself "
-                          f"({result.last_error_line()})", hint="check that it is a working Python 3.8+")
+        raise DeviceError(
+            f"{address}: {python} on the device could not report itself ({result.last_error_line()})",
+            hint="check that it is a working Python 3.8+",
+        )
     if not facts.get("python_ok"):
-        raise DeviceError(f"{address}: Python {facts.get('python')} on the device is too old",
-                          hint="shufflekit's runner needs Python 3.8+; point ?python=PATH at a newer one")
+        raise DeviceError(
+            f"{address}: Python {facts.get('python')} on the device is too old",
+            hint="shufflekit's runner needs Python 3.8+; point ?python=PATH at a newer one",
+        )
     if not facts.get("numpy"):
-        raise DeviceError(f"{address}: numpy is not usable on the device ({facts.get('numpy_error')})",
-                          hint=f"install it for {python} there (pip install numpy)")
+        raise DeviceError(
+            f"{address}: numpy is not usable on the device ({facts.get('numpy_error')})",
+            hint=f"install it for {python} there (pip install numpy)",
+        )
     return facts
 
 
 def usable_runtimes(facts: dict[str, Any], artifact_format: str) -> list[str]:
     runtimes = facts.get("runtimes") or {}
-    return [m for m in RUNTIME_MODULES.get(artifact_format, ())
-            if m in runtimes and "error" not in runtimes[m]]
+    return [m for m in RUNTIME_MODULES.get(artifact_format, ()) if m in runtimes and "error" not in runtimes[m]]
 
 
 def require_runtime(facts: dict[str, Any], artifact_format: str, address: DeviceAddress) -> str:
@@ -75,19 +82,28 @@ def require_runtime(facts: dict[str, Any], artifact_format: str, address: Device
     found = usable_runtimes(facts, artifact_format)
     if found:
         return found[0]
-    broken = [f"{m}: {info['error']}" for m, info in (facts.get("runtimes") or {}).items()
-              if m in RUNTIME_MODULES.get(artifact_format, ()) and "error" in info]
+    broken = [
+        f"{m}: {info['error']}"
+        for m, info in (facts.get("runtimes") or {}).items()
+        if m in RUNTIME_MODULES.get(artifact_format, ()) and "error" in info
+    ]
     detail = f" ({'; '.join(broken)})" if broken else ""
     backend = backends.for_format(artifact_format)
     if backend is not None and address.scheme == "local" and address.python is None:
         # shufflekit's own Python: the runtime comes with shufflekit's extra, as the runner would say
         from ..base import translate
 
-        missing = RunnerError("backend_missing", f"{backend.modules[0]} is not installed{detail}",
-                              package=backend.modules[0], extra=backend.extra)
+        missing = RunnerError(
+            "backend_missing",
+            f"{backend.modules[0]} is not installed{detail}",
+            package=backend.modules[0],
+            extra=backend.extra,
+        )
         raise translate(missing, device=str(address), own_python=True)
-    raise DeviceError(f"{address}: no runtime for {artifact_format} artifacts on the device{detail}",
-                      hint=_INSTALL_HINT.get(artifact_format, "install one there"))
+    raise DeviceError(
+        f"{address}: no runtime for {artifact_format} artifacts on the device{detail}",
+        hint=_INSTALL_HINT.get(artifact_format, "install one there"),
+    )
 
 
 @dataclass
@@ -118,9 +134,13 @@ def check_device(address: DeviceAddress, options: ConnectOptions | None = None) 
     except ShufflekitError as exc:
         return DeviceCheck(str(address), False, error=exc.one_line())
     if not any(usable_runtimes(facts, fmt) for fmt in RUNTIME_MODULES):
-        return DeviceCheck(str(address), False, facts,
-                           error=f"{address}: no inference runtime works on the device; {_INSTALL_HINT['onnx']}, "
-                                 f"or {_INSTALL_HINT['tflite'].replace('install ', '', 1)}")
+        return DeviceCheck(
+            str(address),
+            False,
+            facts,
+            error=f"{address}: no inference runtime works on the device; {_INSTALL_HINT['onnx']}, "
+            f"or {_INSTALL_HINT['tflite'].replace('install ', '', 1)}",
+        )
     return DeviceCheck(str(address), True, facts)
 
 
@@ -135,8 +155,11 @@ class DevicesReport:
         return all(check.ok for check in self.checks)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"adb": [d.to_dict() for d in self.adb], "adb_note": self.adb_note,
-                "devices": [c.to_dict() for c in self.checks]}
+        return {
+            "adb": [d.to_dict() for d in self.adb],
+            "adb_note": self.adb_note,
+            "devices": [c.to_dict() for c in self.checks],
+        }
 
 
 def check_devices(addresses: Sequence[DeviceAddress], options: ConnectOptions | None = None) -> DevicesReport:

@@ -33,15 +33,25 @@ log = logging.getLogger(__name__)
 
 _PERSIST_S = 120
 # ssh's own failure texts (exit status 255), each mapped to one line a user can act on.
-_TRANSIENT = ("timed out", "Connection reset", "Connection closed", "kex_exchange_identification",
-              "Broken pipe", "No route to host", "Network is unreachable", "Temporary failure in name resolution")
+_TRANSIENT = (
+    "timed out",
+    "Connection reset",
+    "Connection closed",
+    "kex_exchange_identification",
+    "Broken pipe",
+    "No route to host",
+    "Network is unreachable",
+    "Temporary failure in name resolution",
+)
 
 
 def ssh_binary() -> str:
     found = shutil.which("ssh")
     if not found:
-        raise DeviceError("the OpenSSH client `ssh` is not installed on this computer",
-                          hint="install it (Debian/Ubuntu: apt-get install openssh-client)")
+        raise DeviceError(
+            "the OpenSSH client `ssh` is not installed on this computer",
+            hint="install it (Debian/Ubuntu: apt-get install openssh-client)",
+        )
     return found
 
 
@@ -51,28 +61,39 @@ def describe_ssh_failure(address: DeviceAddress, stderr: str, connect_timeout: f
     last = next((line.strip() for line in reversed(text.splitlines()) if line.strip()), "no message")
     host = address.host
     if "REMOTE HOST IDENTIFICATION HAS CHANGED" in text or "has changed and you have requested" in text:
-        return DeviceError(f"{address}: the host key of {host} has CHANGED since it was recorded in "
-                           "known_hosts; refusing to connect (this is what an attack looks like)",
-                           hint=f"if the device was reinstalled, check its new key, remove the old one with "
-                                f"`ssh-keygen -R {host}` and connect again; --trust-new-host-key never "
-                                "accepts a changed key")
+        return DeviceError(
+            f"{address}: the host key of {host} has CHANGED since it was recorded in "
+            "known_hosts; refusing to connect (this is what an attack looks like)",
+            hint=f"if the device was reinstalled, check its new key, remove the old one with "
+            f"`ssh-keygen -R {host}` and connect again; --trust-new-host-key never "
+            "accepts a changed key",
+        )
     if "Host key verification failed" in text or "host key is known" in text:
-        return DeviceError(f"{address}: the host key of {host} is not in known_hosts; refusing to connect",
-                           hint="check the key and add it (connect once with ssh), or pass "
-                                "--trust-new-host-key to record it on first use")
+        return DeviceError(
+            f"{address}: the host key of {host} is not in known_hosts; refusing to connect",
+            hint="check the key and add it (connect once with ssh), or pass "
+            "--trust-new-host-key to record it on first use",
+        )
     if "Permission denied" in text or "Too many authentication failures" in text:
-        return DeviceError(f"{address}: login refused ({last})",
-                           hint="check the user name and that your key (or agent) is in the device's "
-                                "authorized_keys; passwords are never asked for")
+        return DeviceError(
+            f"{address}: login refused ({last})",
+            hint="check the user name and that your key (or agent) is in the device's "
+            "authorized_keys; passwords are never asked for",
+        )
     if "Connection refused" in text:
-        return DeviceError(f"{address}: connection refused ({last})",
-                           hint="check the address and port, and that sshd runs on the device")
+        return DeviceError(
+            f"{address}: connection refused ({last})",
+            hint="check the address and port, and that sshd runs on the device",
+        )
     if "Could not resolve hostname" in text:
-        return DeviceError(f"{address}: unknown host ({last})",
-                           hint="check the name, or add a Host entry to your ssh config")
+        return DeviceError(
+            f"{address}: unknown host ({last})", hint="check the name, or add a Host entry to your ssh config"
+        )
     if "timed out" in text:
-        return DeviceError(f"{address}: the device did not answer within {connect_timeout:g} s ({last})",
-                           hint="check that it is on and on the network")
+        return DeviceError(
+            f"{address}: the device did not answer within {connect_timeout:g} s ({last})",
+            hint="check that it is on and on the network",
+        )
     return DeviceError(f"{address}: ssh failed ({last})", hint="try `ssh -v` to the same address")
 
 
@@ -94,8 +115,12 @@ class SshTransport(PosixShellTransport):
             "BatchMode=yes",
             f"StrictHostKeyChecking={'accept-new' if o.trust_new_host_key else 'yes'}",
             f"ConnectTimeout={max(1, round(o.connect_timeout))}",
-            "ServerAliveInterval=15", "ServerAliveCountMax=4",
-            "ForwardAgent=no", "ForwardX11=no", "ClearAllForwardings=yes", "PermitLocalCommand=no",
+            "ServerAliveInterval=15",
+            "ServerAliveCountMax=4",
+            "ForwardAgent=no",
+            "ForwardX11=no",
+            "ClearAllForwardings=yes",
+            "PermitLocalCommand=no",
             "LogLevel=ERROR",
         ):
             argv += ["-o", option]
@@ -124,8 +149,12 @@ class SshTransport(PosixShellTransport):
         attempts = 1 + max(0, self.options.retries)
         for attempt in range(1, attempts + 1):
             try:
-                done = subprocess.run(self._ssh_argv("-N", master=True), stdin=subprocess.DEVNULL,
-                                      capture_output=True, timeout=self.options.connect_timeout + 15)
+                done = subprocess.run(
+                    self._ssh_argv("-N", master=True),
+                    stdin=subprocess.DEVNULL,
+                    capture_output=True,
+                    timeout=self.options.connect_timeout + 15,
+                )
             except subprocess.TimeoutExpired:
                 stderr = "connection timed out"
             else:
@@ -141,11 +170,9 @@ class SshTransport(PosixShellTransport):
     def __exit__(self, *exc: object) -> None:
         if self._control_dir:
             try:
-                subprocess.run(self._ssh_argv("-O", "exit"), stdin=subprocess.DEVNULL, capture_output=True,
-                               timeout=15)
+                subprocess.run(self._ssh_argv("-O", "exit"), stdin=subprocess.DEVNULL, capture_output=True, timeout=15)
             except (subprocess.TimeoutExpired, OSError):
-                log.warning("the ssh master connection to %s did not close; it exits by itself when idle",
-                            self.address)
+                log.warning("the ssh master connection to %s did not close; it exits by itself when idle", self.address)
             self._remove_control_dir()
 
     def _remove_control_dir(self) -> None:
@@ -158,9 +185,13 @@ class SshTransport(PosixShellTransport):
         argv = self._ssh_argv() + [line]
         handle = open(stdin, "rb") if stdin is not None else None  # noqa: SIM115 - closed in the finally below
         try:
-            done = subprocess.run(argv, stdin=handle if handle else subprocess.DEVNULL,
-                                  stdout=stdout if stdout is not None else subprocess.PIPE,
-                                  stderr=subprocess.PIPE, timeout=timeout)
+            done = subprocess.run(
+                argv,
+                stdin=handle if handle else subprocess.DEVNULL,
+                stdout=stdout if stdout is not None else subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                timeout=timeout,
+            )
         except subprocess.TimeoutExpired:
             raise DeviceTimeoutError(f"{self.address}: no answer within {timeout:g} s") from None
         finally:
@@ -181,14 +212,12 @@ class SshTransport(PosixShellTransport):
                 line += f" && chmod 755 {shlex.quote(target)}"
             result = self._exec(line, timeout=self.options.command_timeout, stdin=Path(source))
             if result.rc != 0:
-                raise copy_error(self.address, f"cannot copy {Path(source).name} to the device",
-                                  result.last_error_line())
+                raise copy_error(
+                    self.address, f"cannot copy {Path(source).name} to the device", result.last_error_line()
+                )
 
     def pull(self, remote_path: str, local_path: Path) -> None:
         with atomic_path(local_path) as tmp, open(tmp, "wb") as handle:
-            result = self._exec(quote_argv(["cat", remote_path]), timeout=self.options.command_timeout,
-                                stdout=handle)
+            result = self._exec(quote_argv(["cat", remote_path]), timeout=self.options.command_timeout, stdout=handle)
             if result.rc != 0:
-                raise copy_error(self.address, f"cannot copy {remote_path} from the device",
-                                  result.last_error_line())
-
+                raise copy_error(self.address, f"cannot copy {remote_path} from the device", result.last_error_line())

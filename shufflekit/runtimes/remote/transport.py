@@ -109,9 +109,11 @@ def check_space(transport: Transport, workdir: str, files: Sequence[Path], needs
     needed = int(sum(Path(p).stat().st_size for p in files) * _SPACE_MARGIN) + _SPACE_SLACK
     free = transport.free_bytes(workdir)
     if free is not None and free < needed:
-        raise DeviceError(f"{transport.address}: not enough space on the device: {free / 1e6:.1f} MB free where "
-                          f"the work folder is, {needs} {needed / 1e6:.1f} MB",
-                          hint="free some space there, or pick another folder with ?tmp=DIR")
+        raise DeviceError(
+            f"{transport.address}: not enough space on the device: {free / 1e6:.1f} MB free where "
+            f"the work folder is, {needs} {needed / 1e6:.1f} MB",
+            hint="free some space there, or pick another folder with ?tmp=DIR",
+        )
 
 
 def parse_df_available(text: str) -> int | None:
@@ -134,8 +136,10 @@ def is_disk_full(text: str) -> bool:
 def copy_error(address: DeviceAddress, what: str, detail: str) -> DeviceError:
     """A failed copy to or from the device; a full disk gets its own line, it is the usual cause."""
     if is_disk_full(detail):
-        return DeviceError(f"{address}: the device's disk is full ({what}: {detail})",
-                           hint="free some space there, or pick another folder with ?tmp=DIR")
+        return DeviceError(
+            f"{address}: the device's disk is full ({what}: {detail})",
+            hint="free some space there, or pick another folder with ?tmp=DIR",
+        )
     return DeviceError(f"{address}: {what} ({detail})")
 
 
@@ -171,24 +175,30 @@ class PosixShellTransport:
                 self._kill_job(cwd)
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            raise DeviceTimeoutError(f"{self.address}: `{' '.join(map(str, argv))[:120]}` ran past its "
-                                     f"{timeout:g} s limit and was stopped on the device",
-                                     hint=TIMEOUT_HINT) from None
+            raise DeviceTimeoutError(
+                f"{self.address}: `{' '.join(map(str, argv))[:120]}` ran past its "
+                f"{timeout:g} s limit and was stopped on the device",
+                hint=TIMEOUT_HINT,
+            ) from None
 
     def _kill_job(self, cwd: str) -> None:
-        script = ('p=$(cat "$1" 2>/dev/null) || exit 0; '
-                  'kill -KILL "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null; exit 0')
+        script = (
+            'p=$(cat "$1" 2>/dev/null) || exit 0; kill -KILL "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null; exit 0'
+        )
         try:
-            self._exec(quote_argv(["sh", "-c", script, "sh", f"{cwd}/{PID_FILE}"]),
-                       timeout=self.options.command_timeout)
+            self._exec(
+                quote_argv(["sh", "-c", script, "sh", f"{cwd}/{PID_FILE}"]), timeout=self.options.command_timeout
+            )
         except DeviceError as exc:  # the folder is still removed by the caller
             log.warning("could not stop the job on %s: %s", self.address, exc.one_line())
 
     def make_workdir(self) -> str:
         base = self.address.tmp
         if base:
-            result = self._exec(quote_argv(["mktemp", "-d", f"{base.rstrip('/')}/{WORKDIR_PREFIX}XXXXXXXX"]),
-                                timeout=self.options.command_timeout)
+            result = self._exec(
+                quote_argv(["mktemp", "-d", f"{base.rstrip('/')}/{WORKDIR_PREFIX}XXXXXXXX"]),
+                timeout=self.options.command_timeout,
+            )
         else:  # the default base may name a variable; this constant script is ours, not user text
             script = f'exec mktemp -d "{self.default_tmp}/{WORKDIR_PREFIX}XXXXXXXX"'
             result = self._exec(quote_argv(["sh", "-c", script]), timeout=self.options.command_timeout)
@@ -197,16 +207,19 @@ class PosixShellTransport:
             detail = result.last_error_line()
             if is_disk_full(detail):
                 raise copy_error(self.address, "cannot make a work folder", detail)
-            raise DeviceError(f"{self.address}: cannot make a work folder on the device ({detail})",
-                              hint="check that the device's temporary folder is writable, or set ?tmp=DIR")
+            raise DeviceError(
+                f"{self.address}: cannot make a work folder on the device ({detail})",
+                hint="check that the device's temporary folder is writable, or set ?tmp=DIR",
+            )
         return path
 
     def remove_workdir(self, path: str) -> None:
-        result = self._exec(quote_argv(["rm", "-rf", "--", check_workdir(path)]),
-                            timeout=self.options.command_timeout)
+        result = self._exec(quote_argv(["rm", "-rf", "--", check_workdir(path)]), timeout=self.options.command_timeout)
         if result.rc != 0:
-            raise DeviceError(f"{self.address}: could not remove the work folder {path} "
-                              f"({result.last_error_line()})", hint="remove it by hand")
+            raise DeviceError(
+                f"{self.address}: could not remove the work folder {path} ({result.last_error_line()})",
+                hint="remove it by hand",
+            )
 
     def free_bytes(self, path: str) -> int | None:
         result = self._exec(quote_argv(["df", "-Pk", path]), timeout=self.options.command_timeout)
