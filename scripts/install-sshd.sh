@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs Debian's OpenSSH server for the ssh tests, which start their own sshd on 127.0.0.1 with
-# throwaway keys (tests/remote/conftest.py). Idempotent: nothing to do when sshd is already there.
+# throwaway keys (tests/device_fixtures.py). Idempotent: nothing to do when sshd is already there.
 # A fresh install leaves the system's ssh service off: /etc/ssh/sshd_not_to_be_run keeps Debian's
 # ssh.service from starting, now or at boot, so setting up the tests opens no port.
 set -euo pipefail
