@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -63,8 +63,9 @@ class Preprocessing:
         return cls(
             input_size=int(data["input_size"]),
             resize_size=int(data["resize_size"]),
-            mean=tuple(float(v) for v in data["mean"]),
-            std=tuple(float(v) for v in data["std"]),
+            # the length is checked in __post_init__ (three values each)
+            mean=cast("tuple[float, float, float]", tuple(float(v) for v in data["mean"])),
+            std=cast("tuple[float, float, float]", tuple(float(v) for v in data["std"])),
         )
 
 

@@ -145,7 +145,7 @@ def profile_command(
             judge=device_parity,
         )
     several = len(reports) > 1
-    data = []
+    entries: list[dict[str, Any]] = []  # not `data`: that is the --data option
     for report in reports:
         plots = []
         if plot_dir is not None:
@@ -153,7 +153,7 @@ def profile_command(
 
             plots = write_plots(report, plot_dir / _safe(report.device) if several else plot_dir)
         if as_json:
-            data.append({**report.to_dict(), "plots": [str(p) for p in plots]})
+            entries.append({**report.to_dict(), "plots": [str(p) for p in plots]})
             continue
         _print_summary(report)
         if op_profile:
@@ -161,7 +161,7 @@ def profile_command(
         for path in plots:
             click.echo(f"wrote {path}")
     if as_json:
-        echo_json({"reports": data} if several else data[0])
+        echo_json({"reports": entries} if several else entries[0])
     _raise_on_parity_failure(reports)
 
 

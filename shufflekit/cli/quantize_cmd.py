@@ -3,7 +3,9 @@ ONNX model (ONNX Runtime quantization; TFLite from one onnx2tf conversion), adde
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -158,7 +160,7 @@ def quantize_command(
     click.echo(f"next: shufflekit validate {report.folder}; shufflekit evaluate {report.folder} --data DATA")
 
 
-def _how(options: dict) -> str:
+def _how(options: Mapping[str, Any]) -> str:
     parts = []
     if options.get("recipe"):
         parts.append(f"recipe {options['recipe']}")

@@ -318,7 +318,7 @@ def print_summary(report: Any) -> None:
     click.echo(f"manifest:       {(report.folder / 'manifest.json').resolve()}")
     click.echo(f"model card:     {report.card.resolve()}")
     click.echo(f"report:         {report.html.resolve()}")
-    verdict = (
+    outcome = (
         "ok"
         if report.ok
         else "FAILED: "
@@ -329,4 +329,4 @@ def print_summary(report: Any) -> None:
             + report.accuracy_failures
         )
     )
-    click.echo(f"done in {report.seconds:.0f} s: {verdict}")
+    click.echo(f"done in {report.seconds:.0f} s: {outcome}")

@@ -112,7 +112,7 @@ def export_onnx(
             hint=f"pass opset={DYNAMO_MIN_OPSET} or use the torchscript exporter",
         )
     size = meta.input_size
-    example = torch.zeros(1 if batch == "dynamic" else batch, 3, size, size)
+    example = torch.zeros(batch if isinstance(batch, int) else 1, 3, size, size)  # parse_batch: an int or "dynamic"
     model = model.eval()
     started = time.perf_counter()
     with atomic_path(path, suffix=".onnx") as raw:
@@ -185,6 +185,7 @@ def _torch_export(model: Any, example: Any, path: Path, *, batch: int | str, ops
         optimize=True,
         verbose=False,
     )
+    assert program is not None  # dynamo=True returns the program (None is the torchscript path's return)
     program.save(str(path), external_data=False)
 
 

@@ -66,7 +66,7 @@ class Recipe:
     ) -> Recipe:
         """The recipe with the user's explicit settings; a changed recipe is named ``custom``, and it holds
         only where its arithmetic says it does."""
-        changed = {
+        changed: dict[str, Any] = {  # bool or str, each for the field of its name
             k: v
             for k, v in {
                 "per_channel": per_channel,

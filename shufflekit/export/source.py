@@ -79,6 +79,7 @@ def rebuild_source(record: dict[str, Any], meta: ModelMeta, *, checkpoint: str |
         source = load_source(
             model=meta.model, checkpoint=path, num_classes=meta.num_classes, input_size=meta.input_size
         )
+        assert source.sha256 is not None  # a checkpoint source always records its sha256
         expected = record.get("checkpoint_sha256")
         if expected != source.sha256:
             made_from = f"checkpoint sha256 {expected[:12]}" if expected else f"seed {record.get('seed')}"

@@ -162,6 +162,7 @@ def convert_to_tflite(
                 "converter": "onnx2tf+TFLiteConverter",
             }
             if target.precision == "int8":
+                assert calibration is not None  # int8 makes needs_calibration: checked by _check_calibration
                 options.update(per_channel=per_channel, calibration_samples=len(calibration))
             if target.precision == "dynamic":
                 options.update(per_channel=per_channel)
@@ -385,7 +386,7 @@ def _interpreter(path: Path) -> Any:
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:  # boards: the lean tflite_runtime
-        from tflite_runtime.interpreter import Interpreter  # type: ignore[no-redef]
+        from tflite_runtime.interpreter import Interpreter
     return Interpreter(model_path=str(path))
 
 

@@ -163,15 +163,16 @@ def _collect_failures(report: ReleaseReport) -> None:
     view = load_view(report.folder)
     for row in view.rows:
         if row.parity_passed is False:
-            failures = (row.parity or {}).get("failures") or ["out of tolerance"]
+            assert row.parity is not None  # parity_passed is None without a parity record
+            failures = row.parity.get("failures") or ["out of tolerance"]
             report.parity_failures.append(f"parity {row.name}: {failures[0]}")
         for device, entry in row.device_parity.items():  # news only where the host's check passed
             if row.parity_passed is not False and not entry.get("passed"):
                 failures = entry.get("failures") or ["out of tolerance"]
                 report.parity_failures.append(f"parity {row.name} on {device}: {failures[0]}")
-        for device, entry in row.device_accuracy.items():  # the device's own kernels on labelled images
-            if row.accuracy_passed is not False and not entry.get("passed"):
-                report.accuracy_failures.append(f"accuracy {row.name} on {device}: {entry.get('failure')}")
+        for device, measured in row.device_accuracy.items():  # the device's own kernels on labelled images
+            if row.accuracy_passed is not False and not measured.get("passed"):
+                report.accuracy_failures.append(f"accuracy {row.name} on {device}: {measured.get('failure')}")
         if row.accuracy_passed is False:
             report.accuracy_failures.append(
                 f"accuracy {row.name}: top-1 {row.top1}% ({row.top1_delta:+.1f} points)"

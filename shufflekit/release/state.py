@@ -121,8 +121,8 @@ def is_done(folder: Path, manifest: Manifest | None, unit: Unit) -> bool:
 def mark_done(
     folder: Path,
     unit: Unit,
-    outputs: Mapping[str, str] = (),
-    seconds: float = 0.0,  # type: ignore[assignment]
+    outputs: Mapping[str, str] | None = None,
+    seconds: float = 0.0,
     **extra: Any,
 ) -> None:
     """Record a finished unit: its fingerprint and the sha256 of each file it made."""

@@ -178,14 +178,18 @@ def latency_distribution(view: ReleaseView) -> bytes | None:
             )
             values.extend(data)
         else:
-            low, high = lat["min_ms"] * scale, lat["max_ms"] * scale
-            ax.plot([low, high], [index, index], color="#555555", linewidth=1)
+            low, high = lat.get("min_ms"), lat.get("max_ms")
+            if low is not None and high is not None:  # onnxruntime_perf_test may print no Min / Max Latency
+                low, high = low * scale, high * scale
+                ax.plot([low, high], [index, index], color="#555555", linewidth=1)
+                values.extend([low, high])
             for key, marker in (("p50_ms", "|"), ("p90_ms", "x"), ("p99_ms", "+")):
-                if lat.get(key) is not None:  # a native tool may print no percentiles
-                    ax.plot([lat[key] * scale], [index], marker=marker, color="#d62728", markersize=8)
-            values.extend([low, high])
-        if lat.get("p50_ms") is not None:
-            ax.annotate(f"p50 {lat['p50_ms'] * scale:.3g} ms", (lat["p50_ms"] * scale, index - 0.32), fontsize=6)
+                value = lat.get(key)
+                if value is not None:  # a native tool may print no percentiles
+                    ax.plot([value * scale], [index], marker=marker, color="#d62728", markersize=8)
+        p50 = lat.get("p50_ms")
+        if p50 is not None:
+            ax.annotate(f"p50 {p50 * scale:.3g} ms", (p50 * scale, index - 0.32), fontsize=6)
     ax.set_yticks(range(1, len(series) + 1), labels=[label for label, _, _ in series], fontsize=7)
     ax.set_ylim(len(series) + 0.7, 0.3)
     positive = [v for v in values if v > 0]

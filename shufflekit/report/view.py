@@ -255,13 +255,13 @@ def load_view(folder: str | Path, manifest: Manifest | None = None) -> ReleaseVi
     measured = [d for d in devices if any(d in r.measured_on for r in rows)]
     devices = measured + [d for d in list(failures.artifacts) + list(failures.devices) if d not in measured]
     devices = list(dict.fromkeys(devices))
-    facts = {d: manifest.device_facts(d) or DeviceFacts() for d in devices}
+    device_facts = {d: manifest.device_facts(d) or DeviceFacts() for d in devices}
     return ReleaseView(
         Path(folder),
         manifest,
         rows,
         devices,
-        facts,
+        device_facts,
         accuracy.get("pytorch"),
         model,
         notes.lines if notes else (),

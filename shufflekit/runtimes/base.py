@@ -148,8 +148,9 @@ def translate(
         error = UsageError(f"{prefix}{exc.message}", hint=exc.hint)
     else:  # run_failed, internal: the job failed there
         error = DeviceError(f"{prefix}{exc.message}", hint=exc.hint)
-    error.kind = exc.kind  # type: ignore[attr-defined,union-attr]
-    error.available = list(details.get("available", []))  # type: ignore[attr-defined,union-attr]
+    # ad-hoc attributes that tag the error with the runner's failure (read with getattr, e.g. validate/gate.py)
+    error.kind = exc.kind  # type: ignore[union-attr]
+    error.available = list(details.get("available", []))  # type: ignore[union-attr]
     return error
 
 

@@ -100,7 +100,7 @@ def identify(path: Path) -> str | None:
         return PERF_TEST
     if "benchmark_model" in name:
         return BENCHMARK_MODEL
-    found = set()
+    found: set[str] = set()
     tail = b""
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -297,6 +297,7 @@ class _ToolRun:
 
 def _common(run: _ToolRun, path: Path, options: Any, settings: Any) -> dict[str, Any]:
     art = run.art
+    assert run.binary.tool is not None  # for_artifact() names the tool of every binary it returns
     return {
         "runtime": RUNTIME_FOR_TOOL[run.binary.tool],
         "runtime_version": None,
@@ -518,6 +519,7 @@ def _measure_onnx(run: _ToolRun, path: Path, options: Any, settings: Any) -> dic
         )
     if settings.seconds is not None and math.ceil(settings.seconds) != settings.seconds:
         warnings.append(f"onnxruntime_perf_test times whole seconds: ran {max(1, math.ceil(settings.seconds))} s")
+    total: float | None
     if times:
         latency = latency_stats(times)
         total = sum(times)

@@ -163,6 +163,8 @@ def parse_run_stat(text: str, line_no: int, line: str, tool: str = BENCHMARK_MOD
         return stat
     if missing:
         raise unreadable(tool, line_no, line, f"no {', '.join(missing)}")
+    # none of `full` is missing here
+    assert stat.min is not None and stat.max is not None and stat.avg is not None and stat.std is not None
     slack = 1e-5 * max(abs(stat.max), 1.0) + 1.0  # avg is printed to 6 digits, min/max in whole us
     if not (stat.min - slack <= stat.avg <= stat.max + slack) or not math.isfinite(stat.avg) or stat.std < 0:
         raise unreadable(tool, line_no, line, "min <= avg <= max does not hold")

@@ -92,15 +92,16 @@ def _latency(report: ProfileReport, path: Path) -> Path:
 
 def _breakdown(report: ProfileReport, path: Path) -> Path:
     plt = _pyplot()
-    profiles = [p for p in report.profiles if p.breakdown]
+    with_breakdown = [(p, b) for p in report.profiles if (b := p.breakdown)]
+    profiles = [p for p, _ in with_breakdown]
     fig, ax = plt.subplots(figsize=(9, 1.4 + 0.55 * len(profiles)))
     used = [
         c
         for c in opcategories.CATEGORIES
-        if any(e["category"] == c for p in profiles for e in p.breakdown["categories"])
+        if any(e["category"] == c for _, b in with_breakdown for e in b["categories"])
     ]
-    for row, p in enumerate(profiles):
-        shares = {e["category"]: e["share"] for e in p.breakdown["categories"]}
+    for row, (_, breakdown) in enumerate(with_breakdown):
+        shares = {e["category"]: e["share"] for e in breakdown["categories"]}
         left = 0.0
         for category in used:
             share = shares.get(category, 0.0) * 100

@@ -235,6 +235,7 @@ def load_reference(
         stored = Reference.load(manifest.folder / record["file"], sha256=record["sha256"])
         _check_reference_fits(stored, manifest)
     if checkpoint is None and stored is not None and (samples is None or samples <= stored.samples):
+        assert record is not None  # stored was loaded from it
         return stored.head(samples or stored.samples), f"stored {record['file']}"
     count = samples or (stored.samples if stored is not None else DEFAULT_SAMPLES)
     seed = stored.seed if stored is not None else int((record or {}).get("seed", 0))
@@ -268,6 +269,7 @@ def _check_reference_fits(reference: Reference, manifest: Manifest) -> None:
     meta = manifest.meta
     expected = (3, meta.input_size, meta.input_size)
     if tuple(reference.inputs.shape[1:]) != expected or reference.logits.shape[1] != meta.num_classes:
+        assert manifest.reference is not None  # only a stored reference is checked (load_reference)
         raise IntegrityError(
             f"parity reference {manifest.reference['file']} does not fit the model "
             f"(inputs {reference.inputs.shape[1:]}, {reference.logits.shape[1]} classes)",

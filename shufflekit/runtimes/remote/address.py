@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict, cast
 from urllib.parse import parse_qsl
 
 from ...errors import UsageError
@@ -22,6 +23,14 @@ _HINT = "use local, ssh://[user@]host[:port], a Host from your ssh config, adb:/
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]*$")  # host names, aliases, users, adb serials
 _SERIAL = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._:+-]*$")  # adb serials may be host:port
 _PARAMS = ("python", "tmp", "name")
+
+
+class _Params(TypedDict, total=False):
+    """The options an address may carry (``?python=...&tmp=...&name=...``)."""
+
+    python: str
+    tmp: str
+    name: str
 
 
 @dataclass(frozen=True)
@@ -76,10 +85,10 @@ def parse_address(text: str, *, ssh_config: str | Path | None = None) -> DeviceA
     raise UsageError(f"unknown device address scheme {scheme!r} in {raw!r}", hint=_HINT)
 
 
-def _parse_params(query: str, raw: str) -> dict[str, str]:
+def _parse_params(query: str, raw: str) -> _Params:
     params: dict[str, str] = {}
     if not query:
-        return params
+        return {}
     try:
         pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=True)
     except ValueError:
@@ -108,10 +117,10 @@ def _parse_params(query: str, raw: str) -> dict[str, str]:
                 hint="give a folder on the device such as /home/pi/tmp",
             )
         params[name] = value
-    return params
+    return cast(_Params, params)  # every key was checked against _PARAMS above
 
 
-def _parse_adb(base: str, raw: str, params: dict[str, str]) -> DeviceAddress:
+def _parse_adb(base: str, raw: str, params: _Params) -> DeviceAddress:
     serial = base.split("://", 1)[1].rstrip("/")
     if serial and not _SERIAL.match(serial):
         raise UsageError(f"bad adb serial {serial!r} in {raw!r}", hint="copy the serial from `adb devices`")
@@ -121,7 +130,7 @@ def _parse_adb(base: str, raw: str, params: dict[str, str]) -> DeviceAddress:
 _SSH = re.compile(r"^(?:(?P<user>[^@/]*)@)?(?:\[(?P<v6>[^\]/]*)\]|(?P<host>[^:@/\[\]]*))(?::(?P<port>[^/]*))?/?$")
 
 
-def _parse_ssh(base: str, raw: str, params: dict[str, str]) -> DeviceAddress:
+def _parse_ssh(base: str, raw: str, params: _Params) -> DeviceAddress:
     match = _SSH.match(base.split("://", 1)[1])
     if not match:
         raise UsageError(
