@@ -47,7 +47,8 @@ $(BARE_DEVICE_VENV)/.installed: $(DEVICE_REQS)
 test: setup test-deps
 	$(PY) -m pytest
 
-# The quick loop while editing: no conversions or training, no sshd or boards (about a minute).
+# The quick loop while editing: no onnx2tf conversions or training runs, no sshd or boards (about a minute;
+# tests that use such fixtures are marked slow or ssh in tests/conftest.py).
 test-fast: setup
 	$(PY) -m pytest -m "not slow and not ssh"
 

@@ -33,7 +33,19 @@ def _has_cuda() -> bool:
         return False
 
 
+# A test that uses one of these (directly or through another fixture) is slow (it converts with onnx2tf or
+# trains) or needs the sshd and device Pythons `make test-deps` sets up: marked so, `make test-fast` leaves it out.
+_SLOW_FIXTURES = {"small_release", "trained_release", "quantized", "tiny_models", "full_release", "released"}
+_SSH_FIXTURES = {"sshd_server", "ssh_client", "device_python", "bare_device_python", "arm64_python", "avx2_python"}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & _SLOW_FIXTURES:
+            item.add_marker(pytest.mark.slow)
+        if used & _SSH_FIXTURES:
+            item.add_marker(pytest.mark.ssh)
     if _has_cuda():
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU; none on this machine")

@@ -54,6 +54,7 @@ def small_onnx(tmp_path_factory):
     return source, made.path
 
 
+@pytest.mark.slow
 def test_the_socket_block_catches_onnx2tf_downloading(tmp_path, monkeypatch, no_network):
     """Control: without the sample file in the working directory, onnx2tf reaches for the network, and
     the block sees it. So a conversion that passes under the block really opened no connection."""
@@ -65,6 +66,7 @@ def test_the_socket_block_catches_onnx2tf_downloading(tmp_path, monkeypatch, no_
     assert no_network, "onnx2tf did not try the network: the guard in tflite.py may no longer be needed"
 
 
+@pytest.mark.slow
 def test_one_conversion_makes_every_precision_offline_and_leaves_nothing(tmp_path, monkeypatch, no_network, small_onnx):
     import onnx2tf
 
