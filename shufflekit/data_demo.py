@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import BackendMissingError, DataError
+from .files import cache_root
 from .splits import stratified_split
 
 DEMO_NAME = "demo-digits-v1"  # bump when the rendering changes, so old caches are not reused
@@ -28,17 +29,9 @@ VAL_FRACTION = 0.2
 SEED = 0
 
 
-def cache_dir() -> Path:
-    explicit = os.environ.get("SHUFFLEKIT_CACHE")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "shufflekit"
-
-
 def demo_folder() -> Path:
     """The demo image folder, written on first use. Works offline."""
-    root = cache_dir() / DEMO_NAME
+    root = cache_root() / DEMO_NAME
     if not root.is_dir():
         write_demo(root)
     return root

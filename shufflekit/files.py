@@ -64,3 +64,12 @@ def remove_partials(folder: str | os.PathLike[str]) -> int:
             leftover.unlink(missing_ok=True)
             count += 1
     return count
+
+
+def cache_root() -> Path:
+    """shufflekit's cache (the demo set, device files, board downloads): ``$SHUFFLEKIT_CACHE``, else
+    ``$XDG_CACHE_HOME/shufflekit``, else ``~/.cache/shufflekit``."""
+    explicit = os.environ.get("SHUFFLEKIT_CACHE")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "shufflekit"

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from .app import echo_json, main, print_table, progress_bar
+from .recipe_options import recipe_options
 
 
 @main.command("quantize")
@@ -31,45 +32,6 @@ from .app import echo_json, main, print_table, progress_bar
 )
 @click.option("--calib-samples", type=int, default=256, show_default=True, help="Calibration images to use.")
 @click.option(
-    "--per-channel/--per-tensor",
-    default=None,
-    help="Weight scales per output channel or one per tensor [default: the ONNX recipe's; TFLite per-channel].",
-)
-@click.option(
-    "--calibration",
-    type=click.Choice(["minmax", "entropy", "percentile"], case_sensitive=False),
-    default="minmax",
-    show_default=True,
-    help="How ONNX Runtime picks activation ranges (ONNX int8; TFLite's converter uses min/max).",
-)
-@click.option(
-    "--io-dtype",
-    type=click.Choice(["float32", "int8", "uint8"], case_sensitive=False),
-    default="float32",
-    show_default=True,
-    help="Input/output type of the TFLite int8 file (int8/uint8: the app quantizes the input). "
-    "ONNX int8 keeps float32 input/output.",
-)
-@click.option(
-    "--reduce-range/--full-range",
-    default=None,
-    help="7-bit or 8-bit ONNX weights [default: the recipe's; 7-bit holds on x86 without VNNI].",
-)
-@click.option(
-    "--activation-type",
-    type=click.Choice(["uint8", "int8"]),
-    help="ONNX int8 activations [default: the recipe's, uint8].",
-)
-@click.option("--weight-type", type=click.Choice(["uint8", "int8"]), help="ONNX weights [default: the recipe's].")
-@click.option(
-    "--target",
-    default="any",
-    show_default=True,
-    metavar="any|x86-avx2|x86-vnni|arm64",
-    help="CPUs the ONNX int8/dynamic files must hold on: any (x86 with and without VNNI, ARM64) or one "
-    "kernel family, which may unlock a faster recipe valid only there (recorded as such).",
-)
-@click.option(
     "--accuracy-data",
     metavar="DATA",
     help="Labelled images (folder with class subfolders, .npz with "
@@ -85,6 +47,7 @@ from .app import echo_json, main, print_table, progress_bar
 )
 @click.option("--limit", type=int, help="With --accuracy-data: classify this many images (a fixed subset).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@recipe_options
 def quantize_command(
     folder: Path,
     precisions: tuple[str, ...],

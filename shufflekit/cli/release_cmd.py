@@ -10,6 +10,7 @@ import click
 
 from .app import console, main, print_table, progress_bar
 from .devices_cmd import connect_options
+from .recipe_options import recipe_options
 
 DEMO_OUT = "demo-release"
 _STATUS_STYLE = {"ran": "green", "skipped": "cyan", "not run": "yellow", "failed": "bold red"}
@@ -83,40 +84,6 @@ _STATUS_STYLE = {"ran": "green", "skipped": "cyan", "not run": "yellow", "failed
     help="Formats to quantize: onnx, tflite (the fp32 file of each is always made).",
 )
 @click.option(
-    "--target",
-    default="any",
-    show_default=True,
-    metavar="any|x86-avx2|x86-vnni|arm64",
-    help="CPUs the ONNX int8/dynamic files must hold on: any (x86 with and without VNNI, ARM64), or one "
-    "kernel family, which may unlock a faster recipe valid only there (recorded as such).",
-)
-@click.option(
-    "--per-channel/--per-tensor",
-    default=None,
-    help="Weight scales per output channel or per tensor [default: the recipe's; TFLite per-channel].",
-)
-@click.option("--reduce-range/--full-range", default=None, help="7-bit or 8-bit ONNX weights [default: the recipe's].")
-@click.option(
-    "--calibration",
-    type=click.Choice(["minmax", "entropy", "percentile"], case_sensitive=False),
-    default="minmax",
-    show_default=True,
-    help="How ONNX Runtime picks int8 activation ranges.",
-)
-@click.option(
-    "--activation-type",
-    type=click.Choice(["uint8", "int8"]),
-    help="ONNX int8 activations [default: the recipe's, uint8].",
-)
-@click.option("--weight-type", type=click.Choice(["uint8", "int8"]), help="ONNX weights [default: the recipe's].")
-@click.option(
-    "--io-dtype",
-    type=click.Choice(["float32", "int8", "uint8"], case_sensitive=False),
-    default="float32",
-    show_default=True,
-    help="Input/output type of the TFLite int8 file.",
-)
-@click.option(
     "--device-accuracy-samples",
     type=int,
     default=100,
@@ -130,6 +97,7 @@ _STATUS_STYLE = {"ran": "green", "skipped": "cyan", "not run": "yellow", "failed
     help="Train the demo model (v2 0.5x on the built-in digits) briefly, then "
     "release it with every format and precision.",
 )
+@recipe_options
 @connect_options
 def release_command(
     model: str | None,

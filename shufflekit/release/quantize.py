@@ -14,14 +14,12 @@ from ..export import (
     quantize as export_quantize,  # called through the module: a test stands in for it
 )
 from ..export.pipeline import artifact_filename
-from ..export.quantize import DEFAULT_CALIB_SAMPLES, QuantizeOptions
+from ..export.quantize import DEFAULT_CALIB_SAMPLES, QUANT_FORMATS, QuantizeOptions
 from ..records import RELEASE_KIND, RecipeFallback
 from ..validate.gate import TOOLS
 from .driver import Context, Planned
 from .state import Unit, fingerprint, options_inputs
 
-QUANT_PRECISIONS = ("fp16", "dynamic", "int8")
-FORMATS = ("onnx", "tflite")
 # not in a unit's fingerprint: the unit's name says the format and precision; the data sets enter by
 # what they are (``options_inputs(data=...)``), not by their path
 _NOT_FINGERPRINTED = ("precisions", "formats")
@@ -62,7 +60,7 @@ def unit_options(ctx: Context, fmt: str, precisions: tuple[str, ...]) -> Quantiz
 def _quant_units(ctx: Context, parent: Artifact) -> list[tuple[Unit, str, str]]:
     q = ctx.options.quantize
     units = []
-    for fmt in q.formats or FORMATS:
+    for fmt in q.formats or QUANT_FORMATS:
         for precision in q.precisions:
             inputs = {
                 "parent_sha256": parent.sha256,

@@ -15,20 +15,6 @@ from ..records import DeviceFacts
 from ..runtimes import opcategories
 from .view import ReleaseView, device_label
 
-_CATEGORY_COLORS = {
-    opcategories.CONV: "#1f77b4",
-    opcategories.DEPTHWISE: "#aec7e8",
-    opcategories.ELEMENTWISE: "#ff7f0e",
-    opcategories.SHUFFLE: "#d62728",
-    opcategories.CONCAT_SPLIT: "#9467bd",
-    opcategories.POOLING: "#2ca02c",
-    opcategories.FC: "#8c564b",
-    opcategories.PAD: "#e377c2",
-    opcategories.LAYOUT: "#7f7f7f",
-    opcategories.QUANT: "#bcbd22",
-    opcategories.OTHER: "#17becf",
-}
-
 
 def _pyplot():  # noqa: ANN202 - matplotlib is optional and imported lazily
     try:
@@ -126,7 +112,7 @@ def op_breakdown(view: ReleaseView) -> bytes | None:
                 index,
                 share,
                 left=left,
-                color=_CATEGORY_COLORS.get(category, "#333333"),
+                color=opcategories.COLORS.get(category, "#333333"),
                 label=category if index == 0 else None,
             )
             if share >= 7:

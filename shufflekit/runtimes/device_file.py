@@ -17,6 +17,7 @@ import zipapp
 from pathlib import Path
 
 from ..errors import UsageError
+from ..files import cache_root
 
 FILE_NAME = "shufflekit-device.pyz"
 # Inside the zipapp the package is a top-level package of its own name, so it never shadows (or is
@@ -24,14 +25,6 @@ FILE_NAME = "shufflekit-device.pyz"
 PACKAGE = "shufflekit_device"
 SOURCE = Path(__file__).resolve().parents[1] / "device"
 _MAIN = "import sys\n\nfrom shufflekit_device.job import main\n\nsys.exit(main())\n"
-
-
-def cache_root() -> Path:
-    base = os.environ.get("SHUFFLEKIT_CACHE")
-    if base:
-        return Path(base)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "shufflekit"
 
 
 def sources(source: Path = SOURCE) -> list[Path]:

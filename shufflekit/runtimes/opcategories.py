@@ -132,3 +132,19 @@ def breakdown(nodes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     for entry in types:
         entry["share"] = entry["ms"] / total if total else 0.0
     return {"total_ms": total, "categories": categories, "op_types": types}
+
+
+# One colour per category, the same in every plot (profile --plot and report.html).
+COLORS = {
+    CONV: "#1f77b4",
+    DEPTHWISE: "#aec7e8",
+    ELEMENTWISE: "#ff7f0e",
+    SHUFFLE: "#d62728",
+    CONCAT_SPLIT: "#9467bd",
+    POOLING: "#2ca02c",
+    FC: "#8c564b",
+    PAD: "#e377c2",
+    LAYOUT: "#7f7f7f",
+    QUANT: "#bcbd22",
+    OTHER: "#17becf",
+}

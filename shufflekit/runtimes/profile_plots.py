@@ -13,20 +13,6 @@ from . import opcategories
 if TYPE_CHECKING:
     from .profile import ProfileReport
 
-_COLORS = {
-    opcategories.CONV: "#1f77b4",
-    opcategories.DEPTHWISE: "#aec7e8",
-    opcategories.ELEMENTWISE: "#ff7f0e",
-    opcategories.SHUFFLE: "#d62728",
-    opcategories.CONCAT_SPLIT: "#9467bd",
-    opcategories.POOLING: "#2ca02c",
-    opcategories.FC: "#8c564b",
-    opcategories.PAD: "#e377c2",
-    opcategories.LAYOUT: "#7f7f7f",
-    opcategories.QUANT: "#bcbd22",
-    opcategories.OTHER: "#17becf",
-}
-
 
 def _pyplot():  # noqa: ANN202 - matplotlib is optional and imported lazily
     try:
@@ -105,7 +91,7 @@ def _breakdown(report: ProfileReport, path: Path) -> Path:
         left = 0.0
         for category in used:
             share = shares.get(category, 0.0) * 100
-            ax.barh(row, share, left=left, color=_COLORS[category], label=category if row == 0 else None)
+            ax.barh(row, share, left=left, color=opcategories.COLORS[category], label=category if row == 0 else None)
             if share >= 6:
                 ax.text(left + share / 2, row, f"{share:.0f}%", ha="center", va="center", fontsize=7)
             left += share

@@ -77,21 +77,7 @@ class AccuracyResult:
 
     def as_record(self, **more: Any) -> Accuracy:
         """The manifest record of this result, with the run's common fields (data, samples, limit...)."""
-        fields = {
-            "name": self.name,
-            "key": self.key,
-            "runtime": self.runtime,
-            "top1": self.top1,
-            "top5": self.top5,
-            "samples": self.samples,
-            "agreement": self.agreement,
-            "delta_top1": self.delta_top1,
-            "delta_top5": self.delta_top5,
-            "max_drop": self.max_drop,
-            "passed": self.passed,
-            "failure": self.failure(),
-        }
-        return Accuracy(**{**fields, **more})
+        return Accuracy(**{**self.to_dict(), **more})
 
 
 @dataclass(frozen=True)

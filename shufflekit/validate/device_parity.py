@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 
 from ..artifacts import Artifact, Manifest
+from ..export.reference import Reference
 from ..records import DeviceAccuracy as DeviceAccuracyRecord
 from ..records import DeviceParity
 from .parity import ParityResult, judge_outputs
-from .reference import Reference
 from .tolerances import DEFAULT_MAX_DROP, tolerance_for
 
 RESULT_KIND = DeviceParity.kind  # one definition of each kind: the record classes'

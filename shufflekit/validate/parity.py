@@ -21,9 +21,9 @@ import numpy as np
 
 from ..artifacts import Artifact, Manifest, update_manifest
 from ..errors import CheckFailed, IntegrityError, UsageError
+from ..export.reference import DEFAULT_SAMPLES, Reference, reference_inputs
 from ..records import Accuracy, Parity, _ParityFields
 from .metrics import ParityMetrics, compare, judge
-from .reference import DEFAULT_SAMPLES, Reference, reference_inputs
 from .tolerances import Tolerance, tolerance_for
 
 log = logging.getLogger(__name__)

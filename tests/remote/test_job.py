@@ -56,9 +56,9 @@ def test_exported_artifact_runs_on_the_lean_device_within_parity_of_pytorch(
     """Export -> push -> run -> pull -> compare: the release's own artifact, on a Raspberry Pi-like
     Python (numpy<2, onnxruntime / tflite-runtime), judged against PyTorch with the tolerance table."""
     from shufflekit.artifacts import Manifest
+    from shufflekit.export.reference import REFERENCE_NAME, Reference
     from shufflekit.validate import tolerance_for
     from shufflekit.validate.metrics import compare, judge
-    from shufflekit.validate.reference import REFERENCE_NAME, Reference
 
     artifact = next(a for a in Manifest.load(small_release).artifacts if a.format == fmt and a.precision == "fp32")
     reference = Reference.load(small_release / REFERENCE_NAME)

@@ -11,10 +11,10 @@ from click.testing import CliRunner
 
 from shufflekit.artifacts import Manifest
 from shufflekit.cli import main
+from shufflekit.export.reference import Reference
 from shufflekit.files import sha256_file
 from shufflekit.validate.metrics import compare, judge
 from shufflekit.validate.parity import validate_release
-from shufflekit.validate.reference import Reference
 from shufflekit.validate.tolerances import tolerance_for
 
 SMALL_V2, SMALL_V1, SMALL_SIZE, SMALL_CLASSES = "shufflenet_v2_x0_5", "shufflenet_v1_g3_x0_5", 64, 10  # as conftest.py

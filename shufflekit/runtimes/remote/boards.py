@@ -45,6 +45,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ...errors import BackendMissingError, DeviceError, UsageError
+from ...files import cache_root
 
 BOARD_KINDS = ("arm64", "x86-avx2")
 MANIFEST = "board.json"
@@ -151,11 +152,7 @@ class Board:
 
 def cache_dir() -> Path:
     """Where downloaded .deb files and wheels are kept between builds."""
-    explicit = os.environ.get("SHUFFLEKIT_CACHE")
-    if explicit:
-        return Path(explicit) / "boards"
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "shufflekit" / "boards"
+    return cache_root() / "boards"
 
 
 def load_board(folder: str | os.PathLike[str]) -> Board:
