@@ -51,18 +51,24 @@ def collect_cases() -> list[Case]:
     collection, so two helpers cannot silently shadow each other's case)."""
     package = __name__.rsplit(".", 1)[0]
     here = Path(__file__).parent
+    modules = []
+    for info in sorted(pkgutil.iter_modules([str(here)]), key=lambda i: i.name):
+        if info.name.startswith("cases_"):
+            modules.append((info.name, getattr(importlib.import_module(f"{package}.{info.name}"), "CASES", [])))
+    return merge_cases(modules)
+
+
+def merge_cases(modules: Iterable[tuple[str, Iterable[Case]]]) -> list[Case]:
+    """The cases of every (module name, CASES); a duplicate id or a non-Case is a ValueError/TypeError."""
     cases: list[Case] = []
     seen: dict[str, str] = {}
-    for info in sorted(pkgutil.iter_modules([str(here)]), key=lambda i: i.name):
-        if not info.name.startswith("cases_"):
-            continue
-        module = importlib.import_module(f"{package}.{info.name}")
-        for case in getattr(module, "CASES", []):
+    for name, module_cases in modules:
+        for case in module_cases:
             if not isinstance(case, Case):
-                raise TypeError(f"{info.name}.CASES holds {case!r}, not a Case")
+                raise TypeError(f"{name}.CASES holds {case!r}, not a Case")
             if case.id in seen:
-                raise ValueError(f"bad-input case id {case.id!r} is defined twice ({seen[case.id]}, {info.name})")
-            seen[case.id] = info.name
+                raise ValueError(f"bad-input case id {case.id!r} is defined twice ({seen[case.id]}, {name})")
+            seen[case.id] = name
             cases.append(case)
     return cases
 

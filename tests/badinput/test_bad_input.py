@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from .conftest import make_workspace
-from .harness import Case, check_result, collect_cases, snapshot
+from .harness import Case, changes, check_result, collect_cases, snapshot
 
 CASES = collect_cases()
 
@@ -57,3 +57,77 @@ def _first_words() -> set[str]:
         argv = case.argv(fake)
         words.update(a for a in argv[:2] if not a.startswith("-"))
     return words
+
+
+# -- the harness catches what it promises to catch ------------------------------------------------------------
+def _fake_run(tmp_path: Path, body):
+    import click
+
+    @click.command()
+    def command() -> None:
+        body(tmp_path)
+
+    before = snapshot(tmp_path)
+    result = CliRunner().invoke(command, [], catch_exceptions=True)
+    return before, result, snapshot(tmp_path)
+
+
+def _refuse(message: str):
+    import click
+
+    def body(root: Path) -> None:
+        click.echo(f"error: {message}", err=True)
+        raise SystemExit(2)
+
+    return body
+
+
+_CASE = Case(id="self-test", argv=lambda ws: [], error=r"bad thing")
+
+
+@pytest.mark.parametrize(
+    ("what", "body"),
+    [
+        ("traceback", lambda root: 1 / 0),
+        ("no error line", lambda root: (_ for _ in ()).throw(SystemExit(2))),
+        ("wrong text", _refuse("something else")),
+        ("changed", lambda root: ((root / "ws" / "keep.txt").write_text("changed"), _refuse("bad thing")(root))),
+        ("removed", lambda root: ((root / "ws" / "keep.txt").unlink(), _refuse("bad thing")(root))),
+        ("created", lambda root: ((root / "ws" / "new.txt").write_text("x"), _refuse("bad thing")(root))),
+        ("in $HOME", lambda root: ((root / "ws" / ".sandbox" / "x").write_text("x"), _refuse("bad thing")(root))),
+        ("beside ws", lambda root: ((root / "stray").write_text("x"), _refuse("bad thing")(root))),
+    ],
+)
+def test_the_harness_catches(tmp_path: Path, what: str, body) -> None:
+    (tmp_path / "ws" / ".sandbox").mkdir(parents=True)
+    (tmp_path / "ws" / "keep.txt").write_text("the user's")
+    before, result, after = _fake_run(tmp_path, body)
+    with pytest.raises(AssertionError):
+        check_result(_CASE, result, before, after, out="ws/out", prefix="ws/")
+
+
+def test_the_harness_passes_a_clean_refusal(tmp_path: Path) -> None:
+    (tmp_path / "ws" / "keep.txt").parent.mkdir(parents=True)
+    (tmp_path / "ws" / "keep.txt").write_text("the user's")
+
+    def body(root: Path) -> None:
+        (root / "ws" / "out").mkdir()
+        (root / "ws" / "out" / "made.txt").write_text("the tool's own")
+        _refuse("a bad thing happened; do this")(root)
+
+    before, result, after = _fake_run(tmp_path, body)
+    check_result(_CASE, result, before, after, out="ws/out", prefix="ws/")
+    allowed = Case(id="self-test-2", argv=lambda ws: [], error="bad", may_create=("keep.*",), may_change=("keep.txt",))
+    assert not changes(
+        {"ws/keep.txt": "a"}, {"ws/keep.txt": "b", "ws/keep.new": "c"}, out=None, case=allowed, prefix="ws/"
+    )
+
+
+def test_duplicate_case_ids_fail_collection() -> None:
+    from .harness import merge_cases
+
+    one = Case(id="same", argv=lambda ws: [], error="x")
+    with pytest.raises(ValueError, match="'same' is defined twice"):
+        merge_cases([("cases_a", [one]), ("cases_b", [one])])
+    with pytest.raises(TypeError):
+        merge_cases([("cases_a", ["not a case"])])
