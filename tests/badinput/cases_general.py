@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 from .harness import SMALL, Case, Workspace
@@ -121,7 +122,7 @@ def _npy(rel: str, array_factory):
 
         path = ws.root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        array = array_factory(np)
+        array = array_factory(np, ws)
         if rel.endswith(".npz"):
             np.savez(path, **array)
         else:
@@ -130,8 +131,8 @@ def _npy(rel: str, array_factory):
     return setup
 
 
-def _object_array(np):
-    return np.array([_Exploit(Path("/nonexistent") / MARKER), 1], dtype=object)
+def _object_array(np, ws: Workspace):
+    return np.array([_Exploit(ws.root.parent / MARKER), 1], dtype=object)
 
 
 def _class_folders_without_images(ws: Workspace) -> None:
@@ -218,7 +219,7 @@ _TRAIN = [
         "train-data-npz-without-images",
         lambda ws: ["train", "--model", SMALL, "--data", "d.npz", *_TRAIN_OUT],
         r"no 'images' array",
-        setup=_npy("d.npz", lambda np: {"pixels": np.zeros((2, 8, 8, 3), np.uint8)}),
+        setup=_npy("d.npz", lambda np, ws: {"pixels": np.zeros((2, 8, 8, 3), np.uint8)}),
     ),
     Case(
         "train-data-random-bytes-npy",
@@ -603,6 +604,11 @@ _REPORT = [
 _DEVICES = [
     *_bad_address_cases("devices", lambda ws, a: ["devices", a]),
     Case("devices-unknown-alias", lambda ws: ["devices", "myboard"], r"unknown device address 'myboard'"),
+    *(  # where adb is installed the answer depends on what is attached: only where it is not
+        [Case("devices-adb-not-installed", lambda ws: ["devices", "adb://"], r"`adb` is not installed")]
+        if shutil.which("adb") is None
+        else []
+    ),
 ]
 
 _BOARD = [
