@@ -305,6 +305,21 @@ def test_report_and_validate_give_one_line_on_any_manifest(sandbox: Path, edits:
         assert not audit.outside, f"{command} opened files outside {folder}: {sorted(set(audit.outside))[:5]}"
 
 
+@pytest.mark.xfail(strict=False, reason="issue 12: absurd nesting is a RecursionError traceback in json.loads")
+@settings(FUZZ, max_examples=6)
+@given(depth=st.sampled_from([2_000, 100_000]), opener=st.sampled_from(["[", '{"a":']))
+def test_a_deeply_nested_manifest_is_one_line(sandbox: Path, depth: int, opener: str) -> None:
+    from shufflekit.artifacts import Manifest
+
+    closer = "]" if opener == "[" else "}"
+    with _fresh(sandbox) as folder:
+        folder.mkdir(parents=True)
+        (folder / "manifest.json").write_text(opener * depth + "1" + closer * depth)
+        with pytest.raises(ShufflekitError) as caught:
+            Manifest.load(folder)
+        _one_line(caught.value)
+
+
 @pytest.mark.xfail(
     strict=False,
     reason="issue 12: validate opens manifest.reference.file outside the folder ('../x', absolute paths, links), "
