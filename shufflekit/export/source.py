@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..metadata import ModelMeta, Preprocessing, check_input_size
+from ..metadata import MAX_NUM_CLASSES, ModelMeta, Preprocessing, check_input_size, check_num_classes
 
 _STATS_IMAGES = 8
 _STATS_SEED_OFFSET = 1_000_003  # other images than the parity reference's
@@ -44,8 +44,11 @@ def load_source(
 
     if input_size is not None:
         _check_size(input_size)
-    if num_classes is not None and num_classes < 1:
-        raise UsageError(f"num_classes must be at least 1, got {num_classes}", hint="pass --num-classes 1 or more")
+    if num_classes is not None:
+        try:
+            check_num_classes(num_classes)
+        except ValueError as exc:
+            raise UsageError(str(exc), hint=f"pass --num-classes from 1 to {MAX_NUM_CLASSES:,}") from None
     if checkpoint is not None:
         from ..models.checkpoints import load_checkpoint
 
