@@ -79,9 +79,16 @@ def rebuild_source(record: dict[str, Any], meta: ModelMeta, *, checkpoint: str |
     """The model a manifest's source record describes (to recompute a parity reference)."""
     if checkpoint is not None or record.get("kind") == "checkpoint":
         path = Path(checkpoint or record.get("checkpoint", ""))
-        source = load_source(
-            model=meta.model, checkpoint=path, num_classes=meta.num_classes, input_size=meta.input_size
-        )
+        # The variant and class count are compared here, not by load_checkpoint: its hints name --model and
+        # --num-classes, which the commands reading a folder (validate, evaluate, profile) do not have.
+        source = load_source(checkpoint=path, input_size=meta.input_size)
+        held = (source.meta.model, source.meta.num_classes)
+        if held != (meta.model, meta.num_classes):
+            raise UsageError(
+                f"checkpoint {path} holds {held[0]} with {held[1]} classes, but this folder was exported from "
+                f"{meta.model} with {meta.num_classes}",
+                hint="pass the checkpoint the folder was exported from",
+            )
         assert source.sha256 is not None  # a checkpoint source always records its sha256
         expected = record.get("checkpoint_sha256")
         if expected != source.sha256:

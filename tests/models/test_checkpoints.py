@@ -299,3 +299,18 @@ def test_huge_num_classes_is_refused_before_a_model_is_built():
 
     with pytest.raises(UsageError, match="num_classes must be an integer from 1 to 100,000"):
         load_source(model="shufflenet_v2_x0_5", num_classes=10_000_000_000)
+
+
+def test_folder_commands_never_hint_at_options_they_lack(tmp_path):
+    """validate/evaluate/profile rebuild the model of a folder; they have no --model or --num-classes."""
+    from shufflekit.export.source import rebuild_source
+
+    other = tmp_path / "x1.pt"
+    torch.save(get_model("shufflenet_v2_x1_0", num_classes=10).state_dict(), other)
+    meta = ModelMeta(model="shufflenet_v2_x0_5", num_classes=10, preprocessing=Preprocessing.for_size(64))
+    record = {"kind": "checkpoint", "checkpoint": "elsewhere.pt", "checkpoint_sha256": "0" * 64}
+    with pytest.raises(UsageError) as info:
+        rebuild_source(record, meta, checkpoint=other)
+    message = info.value.one_line()
+    assert "holds shufflenet_v2_x1_0 with 10 classes" in message and "exported from shufflenet_v2_x0_5" in message
+    assert "--model" not in message and "--num-classes" not in message
