@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import pickle
 import re
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, ShufflekitError, UsageError
-from ..files import atomic_path, sha256_file
+from ..files import atomic_path, not_regular, sha256_file
 from ..metadata import ModelMeta, Preprocessing
 from .registry import list_models, model_spec
 
@@ -57,25 +56,13 @@ _PICKLE_PROTOCOL = 0x80  # the legacy format opens with a pickle protocol opcode
 
 
 def check_regular_file(path: Path, what: str, error: type[ShufflekitError]) -> None:
-    """Refuse a FIFO, device, socket or folder before opening it (a FIFO would block the read forever)."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise error(f"{what} {path} does not exist", hint="check the path") from None
-    except OSError as exc:
-        raise error(f"{what} {path} cannot be read ({exc.strerror})", hint="check the path") from None
-    if not stat.S_ISREG(mode):
-        kind = (
-            "a folder"
-            if stat.S_ISDIR(mode)
-            else "a FIFO"
-            if stat.S_ISFIFO(mode)
-            else "a socket"
-            if stat.S_ISSOCK(mode)
-            else "a device"
-            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-            else "not a regular file"
-        )
+    """Refuse a missing path, a FIFO, device, socket or folder before opening it (a FIFO blocks forever)."""
+    kind = not_regular(path)
+    if kind == "missing":
+        raise error(f"{what} {path} does not exist", hint="check the path")
+    if kind is not None and kind.startswith("unreadable"):
+        raise error(f"{what} {path} is {kind}", hint="check the path")
+    if kind is not None:
         raise error(f"{what} {path} is {kind}, not a regular file", hint="pass a file")
 
 
