@@ -19,6 +19,7 @@ Only numpy and Pillow are needed here, so evaluation and calibration run without
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import warnings
@@ -26,7 +27,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -49,6 +50,10 @@ Layout = Literal["nchw", "nhwc"]
 # Images whose header claims more pixels than this are skipped before decoding: decoding one would take
 # gigabytes (Pillow's own decompression-bomb limit is 89 M pixels; a 100,000 x 100,000 PNG header is 10 G).
 MAX_IMAGE_PIXELS = 50_000_000
+
+
+# An .npz is decompressed whole into memory: members declaring more than this are refused before reading.
+MAX_NPZ_BYTES = 8 * 2**30
 
 
 class ImageTooLarge(ValueError):
@@ -285,6 +290,8 @@ def _open_array(path: Path, classes: Sequence[str] | None) -> ImageSet:
                         f"{path} has no 'images' array (it has {', '.join(archive.files) or 'none'})",
                         hint="save it with np.savez(path, images=..., labels=...)",
                     )
+                for key in ("images", "labels", "classes"):
+                    _check_member_size(archive, key, path)
                 images = archive["images"]
                 labels = archive.get("labels", None)
                 names = archive.get("classes", None)
@@ -314,6 +321,24 @@ def _open_array(path: Path, classes: Sequence[str] | None) -> ImageSet:
             hint="labels must index 'classes' (0-based)",
         )
     return ImageSet(source=str(path), items=images, labels=labels.astype(np.int64), classes=names)
+
+
+def _check_member_size(archive: Any, key: str, path: Path) -> None:
+    """Refuse an .npz member whose header declares more than MAX_NPZ_BYTES, before it is decompressed:
+    a few kilobytes of zeros can claim terabytes, and .npz members are read whole into memory."""
+    if f"{key}.npy" not in archive.zip.namelist():
+        return
+    with archive.zip.open(f"{key}.npy") as member:
+        version = np.lib.format.read_magic(member)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(member)
+    size = math.prod(shape) * dtype.itemsize
+    if size > MAX_NPZ_BYTES:
+        raise DataError(
+            f"{path}: '{key}' declares {size / 2**30:,.1f} GiB {tuple(shape)}, more than the "
+            f"{MAX_NPZ_BYTES / 2**30:.0f} GiB an .npz may hold",
+            hint="save it uncompressed with np.save (read memory-mapped) or as an image folder",
+        )
 
 
 def _check_pixels(path: Path, images: np.ndarray) -> np.ndarray:

@@ -239,7 +239,7 @@ def load_checkpoint(
     if model is not None and model != found:
         model_spec(model)  # an unknown name gets the registry's own message
         raise CheckpointError(
-            f"checkpoint {path} holds {found}, not {model}", hint=f"pass --model {found} or leave --model out"
+            f"checkpoint {path} holds {found}, not {model}", hint=f"pass --model {found}, or a checkpoint of {model}"
         )
     if num_classes is not None and classes is not None and num_classes != classes:
         raise CheckpointError(

@@ -304,3 +304,17 @@ def test_a_set_of_only_huge_images_is_one_data_error(tmp_path):
     (root / "cat" / "huge.png").write_bytes(_png_header(100_000, 100_000))
     with pytest.raises(DataError, match="holds no images"):
         open_images(root, split="train")
+
+
+def test_npz_member_declaring_terabytes_is_refused_before_decompressing(tmp_path):
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "|u1", "fortran_order": False, "shape": (1_000_000, 1000, 1000, 3)}
+    )
+    path = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("images.npy", header.getvalue() + b"\0" * 1024)
+    with pytest.raises(DataError, match=r"'images' declares [\d,.]+ GiB"):
+        open_images(path, split="val")
