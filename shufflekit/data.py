@@ -223,7 +223,12 @@ def open_images(
     if classes is not None and images.classes is not None and tuple(images.classes) != tuple(classes):
         images = relabel(images, classes)
     if len(images) == 0:
-        reason = f" ({len(images.skipped)} unreadable file(s) skipped)" if images.skipped else ""
+        first = images.skipped[0] if images.skipped else None
+        reason = (
+            f" ({len(images.skipped)} unreadable file(s) skipped, e.g. {Path(first.path).name}: {first.reason})"
+            if first
+            else ""
+        )
         raise DataError(
             f"{images.source} holds no images{reason}", hint="add JPEG or PNG files, one subfolder per class"
         )

@@ -223,7 +223,10 @@ def load_checkpoint(
         try:
             meta = ModelMeta.from_dict(meta_dict)
         except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"checkpoint {path} has unreadable metadata ({exc})") from None
+            raise CheckpointError(
+                f"checkpoint {path} has unreadable metadata ({exc})",
+                hint="re-save it with shufflekit.models.checkpoints.save_checkpoint, or save the plain state_dict",
+            ) from None
     if found is None and model is not None:
         with torch.device("meta"):  # shapes only: nothing is allocated
             wanted = model_spec(model)(num_classes=classes or 1)

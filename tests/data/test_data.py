@@ -302,7 +302,7 @@ def test_a_set_of_only_huge_images_is_one_data_error(tmp_path):
     root = tmp_path / "data"
     (root / "cat").mkdir(parents=True)
     (root / "cat" / "huge.png").write_bytes(_png_header(100_000, 100_000))
-    with pytest.raises(DataError, match="holds no images"):
+    with pytest.raises(DataError, match=r"holds no images .*huge\.png: too large to decode safely"):
         open_images(root, split="train")
 
 
