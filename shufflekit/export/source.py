@@ -104,7 +104,7 @@ def rebuild_source(record: dict[str, Any], meta: ModelMeta, *, checkpoint: str |
         return ModelSource(net, meta, dict(record))
     raise UsageError(
         "the manifest does not say which model it was exported from",
-        hint="pass --checkpoint PATH, or re-export the folder",
+        hint="re-export the folder; validate and evaluate also take --checkpoint PATH",
     )
 
 
