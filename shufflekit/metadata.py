@@ -3,6 +3,7 @@ which variant, how many classes, their labels, and how to preprocess an image fo
 
 from __future__ import annotations
 
+import numbers
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -28,9 +29,12 @@ def check_input_size(size: int) -> int:
 
 def check_num_classes(count: int) -> int:
     """At least one class, at most MAX_NUM_CLASSES (checked before a model of that size is built)."""
-    if type(count) is not int or not 1 <= count <= MAX_NUM_CLASSES:
+    if isinstance(count, bool) or not isinstance(count, numbers.Integral) or not 1 <= count <= MAX_NUM_CLASSES:
         raise ValueError(f"num_classes must be an integer from 1 to {MAX_NUM_CLASSES:,}, got {count!r}")
     return count
+
+
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def bad_label(label: str) -> str | None:
@@ -38,7 +42,9 @@ def bad_label(label: str) -> str | None:
     if not label.strip():
         return "is empty"
     for char in label:
-        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+        # Cc: newline, tab, ESC, NUL...; Zl/Zp: line and paragraph separators; bidi overrides reorder the text
+        # shown around them. Other format characters (the zero-width joiners of Persian or emoji) are text.
+        if unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in _BIDI_CONTROLS:
             return f"holds the control character {char!r}"
     if len(label) > 256:
         return f"is {len(label)} characters long (at most 256)"

@@ -318,3 +318,23 @@ def test_npz_member_declaring_terabytes_is_refused_before_decompressing(tmp_path
         archive.writestr("images.npy", header.getvalue() + b"\0" * 1024)
     with pytest.raises(DataError, match=r"'images' declares [\d,.]+ GiB"):
         open_images(path, split="val")
+
+
+@pytest.mark.parametrize(
+    "label, ok",
+    [
+        ("golden retriever", True),
+        ("café", True),
+        ("می\u200cخواهم", True),  # Persian writes with a zero-width non-joiner: text, not a control
+        ("a\nb", False),
+        ("a\rb", False),
+        ("nul\x00", False),
+        ("bidi\u202eevil", False),  # right-to-left override: shows text other than what is stored
+        ("", False),
+        ("x" * 300, False),
+    ],
+)
+def test_which_labels_can_be_class_names(label, ok):
+    from shufflekit.metadata import bad_label
+
+    assert (bad_label(label) is None) == ok
