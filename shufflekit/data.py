@@ -19,16 +19,21 @@ Only numpy and Pillow are needed here, so evaluation and calibration run without
 from __future__ import annotations
 
 import logging
+import math
 import os
+import re
+import warnings
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from .errors import BackendMissingError, DataError
-from .metadata import Preprocessing
+from .files import not_regular
+from .metadata import Preprocessing, bad_label
 from .splits import stratified_split
 
 if TYPE_CHECKING:
@@ -42,7 +47,20 @@ SPLITS = ("train", "val")
 Split = Literal["train", "val"]
 Layout = Literal["nchw", "nhwc"]
 
-# Errors Pillow raises for a file that is not an image, is truncated, or is damaged.
+# Images whose header claims more pixels than this are skipped before decoding: decoding one would take
+# gigabytes (Pillow's own decompression-bomb limit is 89 M pixels; a 100,000 x 100,000 PNG header is 10 G).
+MAX_IMAGE_PIXELS = 50_000_000
+
+
+# An .npz is decompressed whole into memory: members declaring more than this are refused before reading.
+MAX_NPZ_BYTES = 8 * 2**30
+
+
+class ImageTooLarge(ValueError):
+    """An image whose header claims more pixels than ``MAX_IMAGE_PIXELS``."""
+
+
+# Errors Pillow raises for a file that is not an image, is truncated, or is damaged (and ImageTooLarge).
 DECODE_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, SyntaxError, EOFError)
 
 
@@ -52,6 +70,38 @@ def _pil():  # noqa: ANN202 - Pillow is imported lazily and named in the error w
     except ImportError:
         raise BackendMissingError("reading images needs Pillow", hint="pip install 'shufflekit[data]'") from None
     return Image
+
+
+@contextmanager
+def _open_image(path: Path) -> Iterator[PILImage.Image]:
+    """Pillow's Image.open (header only), raising ImageTooLarge for an image too large to decode safely:
+    Pillow's own decompression-bomb error and warning included, which are no OSError."""
+    Image = _pil()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(path)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            found = re.search(r"\((\d+) pixels\)", str(exc))
+            raise ImageTooLarge(
+                f"too large to decode safely ({found.group(1) if found else 'too many'} pixels)"
+            ) from None
+    with image:
+        width, height = image.size
+        if width * height > MAX_IMAGE_PIXELS:
+            raise ImageTooLarge(f"too large to decode safely ({width} x {height} pixels)")
+        yield image
+
+
+def _check_class_names(where: Path, names: Sequence[str], what: str) -> None:
+    """Class names become labels.txt lines and card rows: a newline, tab or escape in one corrupts them."""
+    for name in names:
+        reason = bad_label(name)
+        if reason is not None:
+            raise DataError(
+                f"{where}: {what} {name!r} {reason}",
+                hint="rename it to printable text (letters, digits, spaces, punctuation)",
+            )
 
 
 @dataclass(frozen=True)
@@ -92,7 +142,7 @@ class ImageSet:
         Image = _pil()
         item = self.items[index]
         if isinstance(item, Path):
-            with Image.open(item) as image:
+            with _open_image(item) as image:  # checked again: the file may have changed since the scan
                 return image.convert("RGB")  # convert() decodes fully, so a truncated file fails here
         return Image.fromarray(np.ascontiguousarray(item))  # uint8 (H, W, 3): RGB
 
@@ -155,8 +205,14 @@ def open_images(
                 f"data {path} does not exist",
                 hint="pass an image folder (one subfolder per class), a .npy/.npz file, or 'demo'",
             )
+        kind = not_regular(path)
         if path.is_dir():
             images = _open_folder(path / split if has_splits(path) else path)
+        elif kind is not None:
+            raise DataError(
+                f"data {path} is {kind}, not a regular file or a folder",
+                hint="pass an image folder (one subfolder per class), a .npy/.npz file, or 'demo'",
+            )
         elif path.suffix.lower() in (".npy", ".npz"):
             images = _open_array(path, classes)
         else:
@@ -167,7 +223,12 @@ def open_images(
     if classes is not None and images.classes is not None and tuple(images.classes) != tuple(classes):
         images = relabel(images, classes)
     if len(images) == 0:
-        reason = f" ({len(images.skipped)} unreadable file(s) skipped)" if images.skipped else ""
+        first = images.skipped[0] if images.skipped else None
+        reason = (
+            f" ({len(images.skipped)} unreadable file(s) skipped, e.g. {Path(first.path).name}: {first.reason})"
+            if first
+            else ""
+        )
         raise DataError(
             f"{images.source} holds no images{reason}", hint="add JPEG or PNG files, one subfolder per class"
         )
@@ -188,20 +249,27 @@ def _open_folder(root: Path) -> ImageSet:
             f"data folder {root} has no class subfolders",
             hint="put the images of each class in a subfolder named after the class",
         )
-    Image = _pil()
+    _check_class_names(root, [p.name for p in class_dirs], "class folder")
+    _pil()  # a missing Pillow is named before the scan
     paths: list[Path] = []
     labels: list[int] = []
     skipped: list[Skipped] = []
     for label, class_dir in enumerate(class_dirs):
         for path in sorted(class_dir.rglob("*")):
-            if not path.is_file() or path.name.startswith("."):  # .DS_Store and friends are not data
+            if path.name.startswith(".") or path.is_dir():  # .DS_Store and friends are not data
                 continue
+            kind = not_regular(path)
+            if kind is not None:  # a FIFO, socket or device would block or never end when read
+                raise DataError(
+                    f"data folder {root} holds {path}, which is {kind}, not a regular file",
+                    hint="remove it from the folder (only image files belong there)",
+                )
             if path.suffix.lower() not in IMAGE_SUFFIXES:
                 skipped.append(Skipped(str(path), "not an image file"))
                 continue
             try:  # reads the header only: cheap, and catches files that are not images at all
-                with Image.open(path) as image:
-                    image.size  # noqa: B018
+                with _open_image(path):
+                    pass
             except DECODE_ERRORS as exc:
                 skipped.append(Skipped(str(path), _reason(exc)))
                 continue
@@ -227,6 +295,8 @@ def _open_array(path: Path, classes: Sequence[str] | None) -> ImageSet:
                         f"{path} has no 'images' array (it has {', '.join(archive.files) or 'none'})",
                         hint="save it with np.savez(path, images=..., labels=...)",
                     )
+                for key in ("images", "labels", "classes"):
+                    _check_member_size(archive, key, path)
                 images = archive["images"]
                 labels = archive.get("labels", None)
                 names = archive.get("classes", None)
@@ -247,6 +317,7 @@ def _open_array(path: Path, classes: Sequence[str] | None) -> ImageSet:
         )
     if names is not None:
         names = tuple(str(n) for n in np.asarray(names).reshape(-1))
+        _check_class_names(path, names, "class name")
     else:
         names = tuple(classes) if classes is not None else tuple(str(i) for i in range(int(labels.max(initial=0)) + 1))
     if labels.size and (labels.min() < 0 or labels.max() >= len(names)):
@@ -255,6 +326,24 @@ def _open_array(path: Path, classes: Sequence[str] | None) -> ImageSet:
             hint="labels must index 'classes' (0-based)",
         )
     return ImageSet(source=str(path), items=images, labels=labels.astype(np.int64), classes=names)
+
+
+def _check_member_size(archive: Any, key: str, path: Path) -> None:
+    """Refuse an .npz member whose header declares more than MAX_NPZ_BYTES, before it is decompressed:
+    a few kilobytes of zeros can claim terabytes, and .npz members are read whole into memory."""
+    if f"{key}.npy" not in archive.zip.namelist():
+        return
+    with archive.zip.open(f"{key}.npy") as member:
+        version = np.lib.format.read_magic(member)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(member)
+    size = math.prod(shape) * dtype.itemsize
+    if size > MAX_NPZ_BYTES:
+        raise DataError(
+            f"{path}: '{key}' declares {size / 2**30:,.1f} GiB {tuple(shape)}, more than the "
+            f"{MAX_NPZ_BYTES / 2**30:.0f} GiB an .npz may hold",
+            hint="save it uncompressed with np.save (read memory-mapped) or as an image folder",
+        )
 
 
 def _check_pixels(path: Path, images: np.ndarray) -> np.ndarray:

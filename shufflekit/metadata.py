@@ -3,20 +3,60 @@ which variant, how many classes, their labels, and how to preprocess an image fo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import numbers
+import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, cast
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 DEFAULT_INPUT_SIZE = 224
+# Upper bounds that keep a typo from becoming an out-of-memory crash: 2048 px is 84x the pixels of 224, and
+# 100,000 classes already make a 400 MB classifier on a 1024-wide ShuffleNet.
+MAX_INPUT_SIZE = 2048
+MAX_NUM_CLASSES = 100_000
 
 
 def check_input_size(size: int) -> int:
     """ShuffleNet downsamples by 32; other sizes change the graph's pooling and break exports."""
     if not isinstance(size, int) or size < 32 or size % 32:
         raise ValueError(f"input size {size} is not a positive multiple of 32: use e.g. 96, 128, 160, 224, 320")
+    if size > MAX_INPUT_SIZE:
+        raise ValueError(f"input size {size} is above {MAX_INPUT_SIZE}: use e.g. 96, 128, 160, 224, 320")
     return size
+
+
+def check_num_classes(count: int) -> int:
+    """At least one class, at most MAX_NUM_CLASSES (checked before a model of that size is built)."""
+    if isinstance(count, bool) or not isinstance(count, numbers.Integral) or not 1 <= count <= MAX_NUM_CLASSES:
+        raise ValueError(f"num_classes must be an integer from 1 to {MAX_NUM_CLASSES:,}, got {count!r}")
+    return count
+
+
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def bad_label(label: str) -> str | None:
+    """Why ``label`` cannot be a class name (labels.txt holds one per line), or None when it can."""
+    if not label.strip():
+        return "is empty"
+    for char in label:
+        # Cc: newline, tab, ESC, NUL...; Zl/Zp: line and paragraph separators; bidi overrides reorder the text
+        # shown around them. Other format characters (the zero-width joiners of Persian or emoji) are text.
+        if unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in _BIDI_CONTROLS:
+            return f"holds the control character {char!r}"
+    if len(label) > 256:
+        return f"is {len(label)} characters long (at most 256)"
+    return None
+
+
+def check_labels(labels: Sequence[str], *, where: str) -> None:
+    """A ValueError naming the first label of ``where`` that would corrupt labels.txt or a card."""
+    for index, label in enumerate(labels):
+        reason = bad_label(label)
+        if reason is not None:
+            raise ValueError(f"{where} label {index} {label!r} {reason}")
 
 
 @dataclass(frozen=True)
@@ -80,10 +120,11 @@ class ModelMeta:
     training: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.num_classes < 1:
-            raise ValueError(f"num_classes must be at least 1, got {self.num_classes}")
+        check_num_classes(self.num_classes)
         if self.labels is not None and len(self.labels) != self.num_classes:
             raise ValueError(f"{len(self.labels)} labels for {self.num_classes} classes")
+        if self.labels is not None:
+            check_labels(self.labels, where="the model's")
 
     @property
     def input_size(self) -> int:

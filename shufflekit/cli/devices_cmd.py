@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from .app import echo_json, main, print_table
+from .numbers import Float
 
 
 def connect_options(command):  # noqa: ANN001, ANN201
@@ -24,7 +25,7 @@ def connect_options(command):  # noqa: ANN001, ANN201
     @click.option("--ssh-config", type=click.Path(dir_okay=False, exists=True), help="ssh client config file (ssh -F).")
     @click.option(
         "--connect-timeout",
-        type=click.FloatRange(min=1),
+        type=Float(1, 3600),
         default=10,
         show_default=True,
         help="Seconds to wait for a device to answer.",

@@ -9,6 +9,7 @@ import click
 
 from ..validate.tolerances import DEFAULT_MAX_DROP
 from .app import echo_json, main, print_table, progress_bar
+from .numbers import LIMIT, MAX_DROP
 
 
 @main.command("evaluate")
@@ -21,10 +22,10 @@ from .app import echo_json, main, print_table, progress_bar
     help="Labelled images: a folder with one subfolder per class (its val/ split when it has one), "
     "an .npz with images and labels, or 'demo'.",
 )
-@click.option("--limit", type=int, help="Evaluate a fixed random subset of this many images.")
+@click.option("--limit", type=LIMIT, help="Evaluate a fixed random subset of this many images.")
 @click.option(
     "--max-drop",
-    type=float,
+    type=MAX_DROP,
     default=DEFAULT_MAX_DROP,
     show_default=True,
     help="Top-1 percentage points an artifact may lose against PyTorch; more fails (exit 1).",

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from .app import main, print_table, progress_bar
+from .numbers import INPUT_SIZE, NUM_CLASSES
 
 
 @main.command("export")
@@ -22,9 +23,9 @@ from .app import main, print_table, progress_bar
     help="Weights to export (shufflekit, torchvision "
     "or Megvii file). Without one, a seeded model with non-trivial BatchNorm is exported.",
 )
-@click.option("--num-classes", type=int, help="Classes [default: the checkpoint's, else 1000].")
+@click.option("--num-classes", type=NUM_CLASSES, help="Classes [default: the checkpoint's, else 1000].")
 @click.option(
-    "--input-size", type=int, help="Square input side, a multiple of 32 [default: the checkpoint's, else 224]."
+    "--input-size", type=INPUT_SIZE, help="Square input side, a multiple of 32 [default: the checkpoint's, else 224]."
 )
 @click.option("--batch", default="1", show_default=True, metavar="1|N|dynamic", help="Batch dimension of the files.")
 @click.option("--formats", default="onnx,tflite", show_default=True, help="Comma-separated: onnx, tflite.")

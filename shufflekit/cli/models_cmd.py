@@ -7,11 +7,14 @@ from typing import Any
 import click
 
 from .app import echo_json, fmt_millions, main, print_table
+from .numbers import INPUT_SIZE, NUM_CLASSES
 
 
 @main.command("models")
-@click.option("--input-size", type=int, default=224, show_default=True, help="Square input side (multiple of 32).")
-@click.option("--num-classes", type=int, default=1000, show_default=True)
+@click.option(
+    "--input-size", type=INPUT_SIZE, default=224, show_default=True, help="Square input side (multiple of 32)."
+)
+@click.option("--num-classes", type=NUM_CLASSES, default=1000, show_default=True)
 @click.option("--family", type=click.Choice(["v1", "v2"]), help="Only this family.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def models_command(input_size: int, num_classes: int, family: str | None, as_json: bool) -> None:

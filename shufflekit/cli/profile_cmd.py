@@ -10,6 +10,7 @@ import click
 
 from .app import echo_json, main, print_table, progress_bar
 from .devices_cmd import connect_options
+from .numbers import BATCH, ITERS, MAX_DROP, SAMPLES, SECONDS, THREADS, WARMUP
 
 
 @main.command("profile")
@@ -27,13 +28,13 @@ from .devices_cmd import connect_options
     "comma-separated by priority) or TFLite delegate (cpu, xnnpack, builtin, gpu, nnapi).",
 )
 @click.option("--allow-fallback", is_flag=True, help="Run on what exists when the provider is missing (recorded).")
-@click.option("--threads", type=int, help="Intra-op / interpreter threads (default: the runtime's).")
-@click.option("--warmup", type=int, default=10, show_default=True, help="Untimed runs first.")
-@click.option("--iters", type=int, help="Timed iterations (default 100).")
-@click.option("--seconds", type=float, help="Time for this long instead of a number of iterations.")
+@click.option("--threads", type=THREADS, help="Intra-op / interpreter threads (default: the runtime's).")
+@click.option("--warmup", type=WARMUP, default=10, show_default=True, help="Untimed runs first.")
+@click.option("--iters", type=ITERS, help="Timed iterations (default 100).")
+@click.option("--seconds", type=SECONDS, help="Time for this long instead of a number of iterations.")
 @click.option(
     "--batch",
-    type=int,
+    type=BATCH,
     default=1,
     show_default=True,
     help="Images per timed iteration (a model fixed at batch 1 is run once per image).",
@@ -72,13 +73,15 @@ from .devices_cmd import connect_options
 )
 @click.option(
     "--accuracy-samples",
-    type=int,
+    type=SAMPLES,
     default=100,
     show_default=True,
     help="How many of the --data images each device classifies (a fixed subset over the classes).",
 )
 @click.option(
-    "--max-drop", type=float, help="Top-1 points a file may lose on a device [default: the tolerance table's, 1 point]."
+    "--max-drop",
+    type=MAX_DROP,
+    help="Top-1 points a file may lose on a device [default: the tolerance table's, 1 point].",
 )
 @click.option("--plot", "plot_dir", type=click.Path(path_type=Path), help="Write PNG plots into this folder.")
 @click.option("--json", "as_json", is_flag=True, help='Machine-readable output (several devices: {"reports": [...]}).')

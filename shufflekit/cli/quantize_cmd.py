@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from .app import echo_json, main, print_table, progress_bar
+from .numbers import CALIB_SAMPLES, LIMIT, MAX_DROP
 from .recipe_options import recipe_options
 
 
@@ -30,7 +31,7 @@ from .recipe_options import recipe_options
     help="Calibration images for int8: an image folder (its train/ split "
     "when it has one), a .npy/.npz file, or 'demo'. Required for int8.",
 )
-@click.option("--calib-samples", type=int, default=256, show_default=True, help="Calibration images to use.")
+@click.option("--calib-samples", type=CALIB_SAMPLES, default=256, show_default=True, help="Calibration images to use.")
 @click.option(
     "--accuracy-data",
     metavar="DATA",
@@ -40,12 +41,12 @@ from .recipe_options import recipe_options
 )
 @click.option(
     "--max-drop",
-    type=float,
+    type=MAX_DROP,
     default=1.0,
     show_default=True,
     help="With --accuracy-data: top-1 points a file may lose against PyTorch.",
 )
-@click.option("--limit", type=int, help="With --accuracy-data: classify this many images (a fixed subset).")
+@click.option("--limit", type=LIMIT, help="With --accuracy-data: classify this many images (a fixed subset).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @recipe_options
 def quantize_command(

@@ -10,6 +10,7 @@ import click
 
 from .app import console, main, print_table, progress_bar
 from .devices_cmd import connect_options
+from .numbers import CALIB_SAMPLES, INPUT_SIZE, ITERS, LIMIT, MAX_DROP, NUM_CLASSES, SAMPLES, WARMUP
 from .recipe_options import recipe_options
 
 DEMO_OUT = "demo-release"
@@ -50,21 +51,23 @@ _STATUS_STYLE = {"ran": "green", "skipped": "cyan", "not run": "yellow", "failed
     "of a format with no tool given use the runner. This computer always uses the runner.",
 )
 @click.option(
-    "--input-size", type=int, help="Square input side, a multiple of 32 [default: the checkpoint's, else 224]."
+    "--input-size", type=INPUT_SIZE, help="Square input side, a multiple of 32 [default: the checkpoint's, else 224]."
 )
-@click.option("--num-classes", type=int, help="Classes [default: the checkpoint's, else 1000].")
+@click.option("--num-classes", type=NUM_CLASSES, help="Classes [default: the checkpoint's, else 1000].")
 @click.option("--out", type=click.Path(path_type=Path), help=f"Release folder [required; {DEMO_OUT} with --demo].")
-@click.option("--calib-samples", type=int, default=256, show_default=True, help="Calibration images for int8.")
-@click.option("--limit", type=int, help="Evaluate accuracy on this many validation images (a fixed subset).")
+@click.option(
+    "--calib-samples", type=CALIB_SAMPLES, default=256, show_default=True, help="Calibration images for int8."
+)
+@click.option("--limit", type=LIMIT, help="Evaluate accuracy on this many validation images (a fixed subset).")
 @click.option(
     "--max-drop",
-    type=float,
+    type=MAX_DROP,
     default=1.0,
     show_default=True,
     help="Fail an artifact that loses more top-1 points than this against PyTorch.",
 )
-@click.option("--iters", type=int, default=100, show_default=True, help="Timed runs per artifact and device.")
-@click.option("--warmup", type=int, default=10, show_default=True, help="Untimed runs first.")
+@click.option("--iters", type=ITERS, default=100, show_default=True, help="Timed runs per artifact and device.")
+@click.option("--warmup", type=WARMUP, default=10, show_default=True, help="Untimed runs first.")
 @click.option(
     "--op-profile/--no-op-profile",
     default=True,
@@ -85,7 +88,7 @@ _STATUS_STYLE = {"ran": "green", "skipped": "cyan", "not run": "yellow", "failed
 )
 @click.option(
     "--device-accuracy-samples",
-    type=int,
+    type=SAMPLES,
     default=100,
     show_default=True,
     help="With --data: labelled images every device classifies with its own kernels (the accuracy gate "

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from .app import ProgressFn, console, echo_json, main
+from .numbers import INPUT_SIZE, Float, Int
 
 
 @main.command("train")
@@ -21,16 +22,20 @@ from .app import ProgressFn, console, echo_json, main
     required=True,
     help="Image folder (one subfolder per class, or train/ and val/ of them), .npz file, or 'demo'.",
 )
-@click.option("--epochs", type=int, help="Default 30; 15 on the demo set.")
-@click.option("--batch-size", type=int, help="Images per step and process. Default 64.")
-@click.option("--input-size", type=int, help="Square input side, a multiple of 32. Default 224; 32 on the demo set.")
-@click.option("--lr", type=float, help="Peak learning rate. Default 0.2 x global batch / 256.")
+@click.option("--epochs", type=Int(1, 10_000), help="Default 30; 15 on the demo set.")
+@click.option("--batch-size", type=Int(1, 65_536), help="Images per step and process. Default 64.")
+@click.option(
+    "--input-size", type=INPUT_SIZE, help="Square input side, a multiple of 32. Default 224; 32 on the demo set."
+)
+@click.option("--lr", type=Float(0, 100, low_open=True), help="Peak learning rate. Default 0.2 x global batch / 256.")
 @click.option(
     "--hflip/--no-hflip",
     default=None,
     help="Random horizontal flips (default on; off on the demo set: digits must not be mirrored).",
 )
-@click.option("--seed", type=int, help="Seeds weights, shuffling, augmentation and the val split. Default 0.")
+@click.option(
+    "--seed", type=Int(0, 2**32 - 1), help="Seeds weights, shuffling, augmentation and the val split. Default 0."
+)
 @click.option(
     "--out", required=True, type=click.Path(path_type=Path), help="Checkpoint file, rewritten after every epoch."
 )

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from .app import echo_json, main, print_table, progress_bar
+from .numbers import SAMPLES, Float
 
 
 @main.command("validate")
@@ -16,7 +17,7 @@ from .app import echo_json, main, print_table, progress_bar
     type=click.Path(path_type=Path),
     help="Recompute PyTorch's outputs from this checkpoint (the one the folder was exported from).",
 )
-@click.option("--samples", type=int, help="Reference inputs to use [default: all the folder stores].")
+@click.option("--samples", type=SAMPLES, help="Reference inputs to use [default: all the folder stores].")
 @click.option(
     "--per-layer",
     is_flag=True,
@@ -25,7 +26,7 @@ from .app import echo_json, main, print_table, progress_bar
 )
 @click.option(
     "--threshold-db",
-    type=float,
+    type=Float(-1000, 1000),
     default=20.0,
     show_default=True,
     help="With --per-layer: the SQNR below which a layer counts as departed from float.",

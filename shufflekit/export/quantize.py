@@ -272,7 +272,7 @@ def _check_applicable(options: QuantizeOptions, formats: Sequence[str]) -> list[
         if not int8 or "tflite" not in formats:
             raise UsageError(
                 f"--io-dtype {options.io_dtype} applies to TFLite int8 only",
-                hint="add --precision int8 and --formats tflite, or leave --io-dtype out",
+                hint="also make TFLite int8 (the int8 precision and the tflite format), or leave --io-dtype out",
             )
         if "onnx" in formats:
             warnings.append(
@@ -298,17 +298,17 @@ def _check_applicable(options: QuantizeOptions, formats: Sequence[str]) -> list[
         if value is not None and not onnx_quantized:
             raise UsageError(
                 f"{flag} applies to ONNX int8 and dynamic only",
-                hint="add --formats onnx with --precision int8 or dynamic, or leave it out",
+                hint="also make an ONNX int8 or dynamic file (the onnx format), or leave it out",
             )
     if options.gate_data is not None and not onnx_quantized:
         raise UsageError(
             "--accuracy-data applies to ONNX int8 and dynamic only (the recipe fallback)",
-            hint="add --formats onnx with --precision int8 or dynamic, or leave it out",
+            hint="also make an ONNX int8 or dynamic file (the onnx format), or leave it out",
         )
     if options.reduce_range and ("onnx" not in formats or not ({"int8", "dynamic"} & set(options.precisions))):
         raise UsageError(
             "--reduce-range applies to ONNX int8 and dynamic only",
-            hint="add --formats onnx with --precision int8 or dynamic, or leave it out",
+            hint="also make an ONNX int8 or dynamic file (the onnx format), or leave it out",
         )
     return warnings
 

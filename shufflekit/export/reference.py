@@ -116,7 +116,7 @@ class Reference:
         if not path.is_file():
             raise IntegrityError(
                 f"parity reference {path.name} is missing from {path.parent}",
-                hint="re-export the folder, or pass --checkpoint to recompute it",
+                hint="re-export the folder; validate recomputes it with --checkpoint PATH",
             )
         if sha256 is not None and sha256_file(path) != sha256:
             raise IntegrityError(

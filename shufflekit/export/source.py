@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..metadata import ModelMeta, Preprocessing, check_input_size
+from ..metadata import MAX_NUM_CLASSES, ModelMeta, Preprocessing, check_input_size, check_num_classes
 
 _STATS_IMAGES = 8
 _STATS_SEED_OFFSET = 1_000_003  # other images than the parity reference's
@@ -44,8 +44,11 @@ def load_source(
 
     if input_size is not None:
         _check_size(input_size)
-    if num_classes is not None and num_classes < 1:
-        raise UsageError(f"num_classes must be at least 1, got {num_classes}", hint="pass --num-classes 1 or more")
+    if num_classes is not None:
+        try:
+            check_num_classes(num_classes)
+        except ValueError as exc:
+            raise UsageError(str(exc), hint=f"pass --num-classes from 1 to {MAX_NUM_CLASSES:,}") from None
     if checkpoint is not None:
         from ..models.checkpoints import load_checkpoint
 
@@ -76,9 +79,16 @@ def rebuild_source(record: dict[str, Any], meta: ModelMeta, *, checkpoint: str |
     """The model a manifest's source record describes (to recompute a parity reference)."""
     if checkpoint is not None or record.get("kind") == "checkpoint":
         path = Path(checkpoint or record.get("checkpoint", ""))
-        source = load_source(
-            model=meta.model, checkpoint=path, num_classes=meta.num_classes, input_size=meta.input_size
-        )
+        # The variant and class count are compared here, not by load_checkpoint: its hints name --model and
+        # --num-classes, which the commands reading a folder (validate, evaluate, profile) do not have.
+        source = load_source(checkpoint=path, input_size=meta.input_size)
+        held = (source.meta.model, source.meta.num_classes)
+        if held != (meta.model, meta.num_classes):
+            raise UsageError(
+                f"checkpoint {path} holds {held[0]} with {held[1]} classes, but this folder was exported from "
+                f"{meta.model} with {meta.num_classes}",
+                hint="pass the checkpoint the folder was exported from",
+            )
         assert source.sha256 is not None  # a checkpoint source always records its sha256
         expected = record.get("checkpoint_sha256")
         if expected != source.sha256:
@@ -94,7 +104,7 @@ def rebuild_source(record: dict[str, Any], meta: ModelMeta, *, checkpoint: str |
         return ModelSource(net, meta, dict(record))
     raise UsageError(
         "the manifest does not say which model it was exported from",
-        hint="pass --checkpoint PATH, or re-export the folder",
+        hint="re-export the folder; validate and evaluate also take --checkpoint PATH",
     )
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import pickle
 import re
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +22,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import CheckpointError, UsageError
-from ..files import atomic_path, sha256_file
+from ..errors import CheckpointError, ShufflekitError, UsageError
+from ..files import atomic_path, not_regular, sha256_file
 from ..metadata import ModelMeta, Preprocessing
 from .registry import list_models, model_spec
 
@@ -52,32 +51,91 @@ def save_checkpoint(path: str | Path, model: nn.Module, meta: ModelMeta, **extra
         torch.save(payload, tmp)
 
 
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save since 1.6
+_PICKLE_PROTOCOL = 0x80  # the legacy format opens with a pickle protocol opcode
+
+
+def check_regular_file(path: Path, what: str, error: type[ShufflekitError]) -> None:
+    """Refuse a missing path, a FIFO, device, socket or folder before opening it (a FIFO blocks forever)."""
+    kind = not_regular(path)
+    if kind == "missing":
+        raise error(f"{what} {path} does not exist", hint="check the path")
+    if kind is not None and kind.startswith("unreadable"):
+        raise error(f"{what} {path} is {kind}", hint="check the path")
+    if kind is not None:
+        raise error(f"{what} {path} is {kind}, not a regular file", hint="pass a file")
+
+
 def read_checkpoint_file(path: str | Path) -> Any:
     """Open a checkpoint safely. Each failure is one line that says what to do."""
     path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"checkpoint {path} does not exist", hint="check the path")
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} is not a file")
+    check_regular_file(path, "checkpoint", CheckpointError)
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4)
+    except OSError as exc:
+        raise CheckpointError(f"checkpoint {path} cannot be read ({exc.strerror})", hint="check the path") from None
+    if head != _ZIP_MAGIC and head[:1] != bytes([_PICKLE_PROTOCOL]):
+        what = "is empty" if not head else "is not a PyTorch checkpoint (not a torch.save file)"
+        raise CheckpointError(
+            f"checkpoint {path} {what}",
+            hint="pass a file written by torch.save: a shufflekit, torchvision or Megvii checkpoint",
+        )
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
-        if "Weights only load failed" in text:
-            found = re.search(r"(?:GLOBAL|global) ([\w.]+)", text)
-            what = f" ({found.group(1)})" if found else ""
+        found = re.search(r"(?:GLOBAL|global) ([\w.]+)", text)
+        if "Weights only load failed" in text and found:
             raise CheckpointError(
-                f"checkpoint {path} carries pickled code{what}; refused and not executed",
+                f"checkpoint {path} carries pickled code ({found.group(1)}); refused and not executed",
                 hint="save a plain state_dict or a shufflekit checkpoint instead",
             ) from None
         raise CheckpointError(
-            f"checkpoint {path} is damaged or truncated ({text.splitlines()[0][:80]})", hint="copy or download it again"
+            f"checkpoint {path} is damaged or not a checkpoint ({_first_line(exc)})", hint="copy or download it again"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        first = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
+    except Exception as exc:  # noqa: BLE001 - any failure of the unpickler on foreign bytes is a damaged file
         raise CheckpointError(
-            f"checkpoint {path} is damaged or truncated ({first})", hint="copy or download it again"
+            f"checkpoint {path} is damaged or truncated ({_first_line(exc)})", hint="copy or download it again"
         ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first informative line of an error (torch's weights-only message opens with boilerplate)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for line in lines:
+        if "operand" in line or "GLOBAL" in line or "Unsupported" in line:
+            return line[:100]
+    return lines[0][:100] if lines else type(exc).__name__
+
+
+def check_finite(state: Mapping[str, torch.Tensor], path: Path) -> None:
+    """Refuse weights that are NaN or infinite (they would export an all-NaN model), naming the first."""
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        more = f" and {len(bad) - 1} more tensor(s)" if len(bad) > 1 else ""
+        raise CheckpointError(
+            f"checkpoint {path} has NaN or infinite weights in {bad[0]}{more}",
+            hint="use a checkpoint saved before training diverged",
+        )
+
+
+def _fit_message(net: nn.Module, state: Mapping[str, torch.Tensor]) -> str:
+    """Which keys are missing, unexpected or mis-shaped: the first few of each, and how many."""
+    expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shaped = [
+        f"{k} {tuple(state[k].shape)} instead of {expected[k]}"
+        for k in expected
+        if k in state and tuple(state[k].shape) != expected[k]
+    ]
+    parts = []
+    for label, keys in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", shaped)):
+        if keys:
+            more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
+            parts.append(f"{len(keys)} {label} ({', '.join(keys[:3])}{more})")
+    return "; ".join(parts)
 
 
 def _strip_prefix(state: Mapping[str, Any], prefix: str) -> dict[str, Any]:
@@ -158,13 +216,24 @@ def load_checkpoint(
     when given; the file's own metadata wins over guesses. Returns the model in eval mode."""
     path = Path(path)
     layout, state, meta_dict, extra = _unwrap(read_checkpoint_file(path), path)
+    check_finite(state, path)
     found, classes = identify_variant(state)
     meta = None
     if meta_dict is not None:
         try:
             meta = ModelMeta.from_dict(meta_dict)
         except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"checkpoint {path} has unreadable metadata ({exc})") from None
+            raise CheckpointError(
+                f"checkpoint {path} has unreadable metadata ({exc})",
+                hint="re-save it with shufflekit.models.checkpoints.save_checkpoint, or save the plain state_dict",
+            ) from None
+    if found is None and model is not None:
+        with torch.device("meta"):  # shapes only: nothing is allocated
+            wanted = model_spec(model)(num_classes=classes or 1)
+        raise CheckpointError(
+            f"checkpoint {path} does not fit {model}: {_fit_message(wanted, state)}",
+            hint="pass the checkpoint of that variant, or the whole state_dict",
+        )
     if found is None:
         raise CheckpointError(
             f"checkpoint {path} matches no ShuffleNet variant shufflekit knows",
@@ -173,7 +242,7 @@ def load_checkpoint(
     if model is not None and model != found:
         model_spec(model)  # an unknown name gets the registry's own message
         raise CheckpointError(
-            f"checkpoint {path} holds {found}, not {model}", hint=f"pass --model {found} or leave --model out"
+            f"checkpoint {path} holds {found}, not {model}", hint=f"pass --model {found}, or a checkpoint of {model}"
         )
     if num_classes is not None and classes is not None and num_classes != classes:
         raise CheckpointError(
@@ -200,10 +269,15 @@ def load_checkpoint(
     for key, value in expected.items():  # fill counters a published file may lack
         if key.endswith(_IGNORED_SUFFIX):
             state.setdefault(key, value)
+    misfit = _fit_message(net, state)
+    if misfit:
+        raise CheckpointError(
+            f"checkpoint {path} does not fit {found}: {misfit}", hint="save the model's whole state_dict"
+        )
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise CheckpointError(f"checkpoint {path} does not fit {found}: {str(exc).splitlines()[0][:120]}") from None
+        raise CheckpointError(f"checkpoint {path} does not fit {found}: {_first_line(exc)}") from None
     return LoadedCheckpoint(
         model=net.eval(), meta=meta, layout=layout, sha256=sha256_file(path), path=path, extra=extra
     )

@@ -292,7 +292,7 @@ def _pytorch_source(manifest: Manifest, checkpoint: str | Path | None) -> Any:
         if not path.is_file():
             raise CheckpointError(
                 f"the checkpoint this folder was exported from is missing ({path})",
-                hint="pass --checkpoint PATH to the same file (checked by sha256)",
+                hint="put it back at that path (checked by sha256); validate and evaluate also take --checkpoint PATH",
             )
     if checkpoint is None and record.get("kind") == "seed":
         log.warning("%s was exported from a seeded, untrained model: its accuracy is chance level", manifest.folder)

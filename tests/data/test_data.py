@@ -206,3 +206,135 @@ def test_demo_set_is_written_offline_and_identically(tmp_path, monkeypatch):
     assert demo_folder().is_dir()
     image = train.load(0)
     assert image.mode == "RGB" and image.size == (32, 32)
+
+
+# ------------------------------------------------------------ issue 12: FIFOs, control characters, bombs
+
+
+def _finishes(call, seconds: float = 20.0):
+    """Run ``call`` in a daemon thread; the old code blocked forever opening a FIFO, so never wait unbounded."""
+    import threading
+
+    outcome: dict[str, BaseException | object] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), "blocked (reading a FIFO?)"
+    return outcome
+
+
+@pytest.mark.parametrize("name", ["calib.npy", "calib.npz", "calib"])
+def test_fifo_as_data_is_refused_without_blocking(tmp_path, name):
+    import os
+
+    fifo = tmp_path / name
+    os.mkfifo(fifo)
+    outcome = _finishes(lambda: calibration_images(fifo, PRE, 4))
+    assert isinstance(outcome.get("error"), DataError), outcome
+    assert "is a FIFO, not a regular file" in outcome["error"].one_line()
+
+
+def test_fifo_inside_a_data_folder_is_refused(tmp_path):
+    import os
+
+    root = _folder_with_junk(tmp_path / "data")
+    os.mkfifo(root / "cat" / "stream.png")
+    outcome = _finishes(lambda: open_images(root, split="train"))
+    assert isinstance(outcome.get("error"), DataError), outcome
+    message = outcome["error"].one_line()
+    assert "stream.png" in message and "a FIFO" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("bad", ["two\nlines", "tab\there", "esc\x1b[2J", "bell\x07"])
+def test_class_folder_with_control_characters_is_refused(tmp_path, bad):
+    root = tmp_path / "data"
+    for name in ("ok", bad):
+        (root / name).mkdir(parents=True)
+        _image((10, 200, 10)).save(root / name / "0.png")
+    with pytest.raises(DataError) as info:
+        open_images(root, split="train")
+    message = info.value.one_line()
+    assert "control character" in message and repr(bad) in message and "\n" not in message
+
+
+def test_npz_class_names_with_control_characters_are_refused(tmp_path):
+    path = tmp_path / "set.npz"
+    images = np.zeros((2, 8, 8, 3), np.uint8)
+    np.savez(path, images=images, labels=np.array([0, 1]), classes=np.array(["fine", "evil\nline"]))
+    with pytest.raises(DataError, match="control character"):
+        open_images(path, split="val")
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims ``width`` x ``height`` pixels (a few bytes of pixel data follow)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\0" * 64)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("side", [100_000, 8_000], ids=["pillow-bomb-error", "above-our-limit"])
+def test_image_too_large_to_decode_is_skipped_in_one_warning(tmp_path, caplog, side):
+    root = tmp_path / "data"
+    (root / "cat").mkdir(parents=True)
+    _image((200, 30, 30)).save(root / "cat" / "0.png")
+    (root / "cat" / "huge.png").write_bytes(_png_header(side, side))
+    images = open_images(root, split="train")
+    assert len(images) == 1
+    with caplog.at_level(logging.WARNING, logger="shufflekit.data"):
+        images.warn_skipped()
+    assert "huge.png (too large to decode safely" in caplog.text
+
+
+def test_a_set_of_only_huge_images_is_one_data_error(tmp_path):
+    root = tmp_path / "data"
+    (root / "cat").mkdir(parents=True)
+    (root / "cat" / "huge.png").write_bytes(_png_header(100_000, 100_000))
+    with pytest.raises(DataError, match=r"holds no images .*huge\.png: too large to decode safely"):
+        open_images(root, split="train")
+
+
+def test_npz_member_declaring_terabytes_is_refused_before_decompressing(tmp_path):
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "|u1", "fortran_order": False, "shape": (1_000_000, 1000, 1000, 3)}
+    )
+    path = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("images.npy", header.getvalue() + b"\0" * 1024)
+    with pytest.raises(DataError, match=r"'images' declares [\d,.]+ GiB"):
+        open_images(path, split="val")
+
+
+@pytest.mark.parametrize(
+    "label, ok",
+    [
+        ("golden retriever", True),
+        ("café", True),
+        ("می\u200cخواهم", True),  # Persian writes with a zero-width non-joiner: text, not a control
+        ("a\nb", False),
+        ("a\rb", False),
+        ("nul\x00", False),
+        ("bidi\u202eevil", False),  # right-to-left override: shows text other than what is stored
+        ("", False),
+        ("x" * 300, False),
+    ],
+)
+def test_which_labels_can_be_class_names(label, ok):
+    from shufflekit.metadata import bad_label
+
+    assert (bad_label(label) is None) == ok

@@ -26,7 +26,7 @@ def _one_error_line(result) -> str:
             "batch 'zero' is neither a positive integer nor 'dynamic'",
         ),
         (["--model", "shufflenet_v2_x0_5", "--formats", "onnx,coreml"], "unknown format coreml"),
-        (["--model", "shufflenet_v2_x0_5", "--num-classes", "0"], "num_classes must be at least 1"),
+        (["--model", "shufflenet_v2_x0_5", "--num-classes", "0"], "--num-classes must be an integer from 1 to 100,000"),
         ([], "no model to export"),
     ],
 )

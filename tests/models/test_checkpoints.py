@@ -207,3 +207,110 @@ def test_input_size_not_multiple_of_32_is_refused(tmp_path):
     torch.save(get_model("shufflenet_v2_x0_5").state_dict(), path)
     with pytest.raises(UsageError, match="not a positive multiple of 32"):
         load_checkpoint(path, input_size=100)
+
+
+# ------------------------------------------------------------------ issue 12: every bad file is one line
+
+
+@pytest.fixture(scope="module")
+def small_state():
+    return get_model("shufflenet_v2_x0_5", num_classes=10).state_dict()
+
+
+def _one_line_error(path, **kwargs) -> str:
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path, **kwargs)
+    message = info.value.one_line()
+    assert "\n" not in message and str(path) in message
+    return message
+
+
+def test_text_file_is_not_a_checkpoint(tmp_path):
+    path = tmp_path / "notes.pt"
+    path.write_text("hello, this is a text file\n")  # torch.load raised KeyError(101) on it
+    assert "is not a PyTorch checkpoint" in _one_line_error(path)
+
+
+@pytest.mark.parametrize("head", [b"", b"\x80\x02", b"PK\x03\x04"], ids=["bare", "pickle-head", "zip-head"])
+def test_random_bytes_are_damaged_not_pickled_code(tmp_path, head):
+    import random
+
+    path = tmp_path / "noise.pt"
+    path.write_bytes(head + random.Random(0).randbytes(4096))
+    message = _one_line_error(path)
+    assert "pickled code" not in message
+    assert "not a PyTorch checkpoint" in message or "damaged" in message
+
+
+def test_fifo_is_refused_without_opening_it(tmp_path):
+    path = tmp_path / "pipe.pt"
+    os.mkfifo(path)  # opening it would block forever: nobody writes
+    assert "is a FIFO, not a regular file" in _one_line_error(path)
+
+
+def test_missing_key_is_named(tmp_path, small_state):
+    path = tmp_path / "nobias.pt"
+    torch.save({k: v for k, v in small_state.items() if k != "fc.bias"}, path)
+    message = _one_line_error(path)
+    assert "1 missing (fc.bias)" in message
+
+
+def test_missing_and_unexpected_keys_are_named_with_counts(tmp_path, small_state):
+    state = {k: v for k, v in small_state.items() if not k.startswith("conv5.")}
+    state["extra.weight"] = torch.zeros(1)
+    path = tmp_path / "partial.pt"
+    torch.save(state, path)
+    message = _one_line_error(path, model="shufflenet_v2_x0_5")
+    assert "missing (conv5.0.weight" in message and "more)" in message
+    assert "1 unexpected (extra.weight)" in message
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_nan_or_infinite_weights_are_refused_naming_the_tensor(tmp_path, small_state, bad):
+    state = {k: v.clone() for k, v in small_state.items()}
+    state["stage3.1.branch2.0.weight"].view(-1)[5] = bad
+    path = tmp_path / "diverged.pt"
+    torch.save(state, path)
+    message = _one_line_error(path)
+    assert "NaN or infinite weights in stage3.1.branch2.0.weight" in message
+
+
+@pytest.mark.parametrize("label", ["cat\nTrojan", "tab\there", "esc\x1b[31m", "   "])
+def test_labels_with_control_characters_are_refused(tmp_path, small_state, label):
+    meta = ModelMeta(model="shufflenet_v2_x0_5", num_classes=10, preprocessing=Preprocessing.for_size(64))
+    data = meta.to_dict()
+    data["labels"] = [f"c{i}" for i in range(9)] + [label]
+    path = tmp_path / "labels.pt"
+    torch.save({"format": "shufflekit.checkpoint/1", "meta": data, "state_dict": small_state}, path)
+    message = _one_line_error(path)
+    assert "label 9" in message and ("control character" in message or "empty" in message)
+
+
+def test_absurd_class_count_in_metadata_is_refused(tmp_path, small_state):
+    meta = ModelMeta(model="shufflenet_v2_x0_5", num_classes=10).to_dict()
+    meta["num_classes"] = 10_000_000_000
+    path = tmp_path / "huge.pt"
+    torch.save({"format": "shufflekit.checkpoint/1", "meta": meta, "state_dict": small_state}, path)
+    assert "num_classes must be an integer from 1 to 100,000" in _one_line_error(path)
+
+
+def test_huge_num_classes_is_refused_before_a_model_is_built():
+    from shufflekit.export.source import load_source
+
+    with pytest.raises(UsageError, match="num_classes must be an integer from 1 to 100,000"):
+        load_source(model="shufflenet_v2_x0_5", num_classes=10_000_000_000)
+
+
+def test_folder_commands_never_hint_at_options_they_lack(tmp_path):
+    """validate/evaluate/profile rebuild the model of a folder; they have no --model or --num-classes."""
+    from shufflekit.export.source import rebuild_source
+
+    other = tmp_path / "x1.pt"
+    torch.save(get_model("shufflenet_v2_x1_0", num_classes=10).state_dict(), other)
+    meta = ModelMeta(model="shufflenet_v2_x0_5", num_classes=10, preprocessing=Preprocessing.for_size(64))
+    record = {"kind": "checkpoint", "checkpoint": "elsewhere.pt", "checkpoint_sha256": "0" * 64}
+    with pytest.raises(UsageError) as info:
+        rebuild_source(record, meta, checkpoint=other)
+    message = info.value.one_line()
+    assert "holds shufflenet_v2_x1_0 with 10 classes" in message and "exported from shufflenet_v2_x0_5" in message
+    assert "--model" not in message and "--num-classes" not in message

@@ -248,7 +248,10 @@ def test_a_failure_midway_leaves_the_folder_as_it_was(trained_release_copy, monk
             "ONNX int8 only",
         ),
         (["--precision", "fp16", "--formats", "tflite", "--reduce-range"], "ONNX int8 and dynamic only"),
-        (["--precision", "int8", "--calib", "demo", "--calib-samples", "0"], "at least 1"),
+        (
+            ["--precision", "int8", "--calib", "demo", "--calib-samples", "0"],
+            "--calib-samples must be an integer from 1",
+        ),
         (["--precision", "fp16", "--formats", "coreml"], "unknown format coreml"),
     ],
 )

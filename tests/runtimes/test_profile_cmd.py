@@ -189,12 +189,12 @@ def test_artifact_missing_from_the_manifest(full_release_copy: Path) -> None:
 @pytest.mark.parametrize(
     "args,expected",
     [
-        (["--iters", "0"], "--iters must be at least 1"),
-        (["--iters", "-5"], "--iters must be at least 1"),
-        (["--seconds", "0"], "--seconds must be more than 0"),
-        (["--warmup", "-1"], "--warmup must be 0 or more"),
-        (["--batch", "0"], "--batch must be at least 1"),
-        (["--threads", "0"], "threads must be at least 1"),
+        (["--iters", "0"], "--iters must be an integer from 1"),
+        (["--iters", "-5"], "--iters must be an integer from 1"),
+        (["--seconds", "0"], "--seconds must be a number above 0"),
+        (["--warmup", "-1"], "--warmup must be an integer from 0"),
+        (["--batch", "0"], "--batch must be an integer from 1"),
+        (["--threads", "0"], "--threads must be an integer from 1"),
         (["--iters", "3", "--seconds", "1"], "--iters and --seconds both given"),
     ],
 )
