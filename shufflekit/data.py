@@ -23,6 +23,7 @@ import math
 import os
 import re
 import warnings
+import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -302,7 +303,7 @@ def _open_array(path: Path, classes: Sequence[str] | None) -> ImageSet:
                 names = archive.get("classes", None)
     except DataError:
         raise
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:  # np.load on a damaged .npz
         raise DataError(
             f"{path} is not a readable numpy file ({_reason(exc)})", hint="save uint8 images with np.save or np.savez"
         ) from None

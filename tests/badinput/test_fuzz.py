@@ -518,10 +518,6 @@ def test_data_files_give_a_data_error_or_images(
     _open_data(sandbox, source, split)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 12: an .npz (or a .npy) that starts like a zip but is not one raises zipfile.BadZipFile, not DataError",
-)
 @FUZZ
 @given(source=_data_source((".npz", ".npy"), _NOT_ZIP | _ZIPPISH), split=st.sampled_from(["train", "val"]))
 def test_npz_files_give_a_data_error_or_images(sandbox: Path, source: tuple[str, dict[str, bytes]], split: str) -> None:
