@@ -502,7 +502,12 @@ _PROFILE = [
     Case("profile-no-manifest", lambda ws: ["profile", "plain"], r"has no manifest\.json", setup=_mkdir("plain")),
     Case("profile-manifest-not-json", lambda ws: ["profile", "rel"], r"not valid JSON", setup=_manifest("")),
     Case("profile-iters-0", lambda ws: ["profile", "rel", "--iters", "0"], r"iters", setup=_empty_release),
-    Case("profile-warmup-negative-no-artifacts", lambda ws: ["profile", "rel", "--warmup", "-1"], r"warmup", setup=_empty_release),
+    Case(
+        "profile-warmup-negative-no-artifacts",
+        lambda ws: ["profile", "rel", "--warmup", "-1"],
+        r"warmup",
+        setup=_empty_release,
+    ),
     Case("profile-batch-0", lambda ws: ["profile", "rel", "--batch", "0"], r"batch", setup=_empty_release),
     Case("profile-threads-0", lambda ws: ["profile", "rel", "--threads", "0"], r"threads", setup=_empty_release),
     Case(
