@@ -32,7 +32,12 @@ def atomic_path(target: str | os.PathLike[str], *, suffix: str | None = None) ->
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=(suffix or "") + ".partial", dir=target.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=(suffix or "") + ".partial", dir=target.parent
+        )
+    except OSError as exc:  # a read-only or full folder: name the file meant, not a temporary name
+        raise OSError(exc.errno, exc.strerror, str(target)) from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -41,6 +46,11 @@ def atomic_path(target: str | os.PathLike[str], *, suffix: str | None = None) ->
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a release file is as readable as any other
         os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.filename is None or exc.filename == str(tmp):  # a full disk mid-write names no file
+            raise OSError(exc.errno, exc.strerror, str(target)) from exc
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
