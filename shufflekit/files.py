@@ -83,3 +83,25 @@ def cache_root() -> Path:
     if explicit:
         return Path(explicit)
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "shufflekit"
+
+
+def check_writable(folder: str | os.PathLike[str], what: str) -> None:
+    """Refuse a folder this process cannot write, before any work whose end is a write into it (the
+    manifest's lock and its save): a real probe, a temporary file of ``atomic_path``'s naming made and
+    removed, since root passes ``os.access`` on a read-only mount. ``what`` says why the command writes,
+    e.g. 'validate records its results in DIR/manifest.json'."""
+    import errno
+
+    from .errors import UsageError
+
+    folder = Path(folder)
+    try:
+        fd, name = tempfile.mkstemp(prefix=".write-probe.", suffix=".partial", dir=folder)
+    except OSError as exc:
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise UsageError(f"{folder} is read-only: {what}", hint="copy the folder somewhere writable") from None
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise UsageError(f"{folder} is on a full disk: {what}", hint="free some space and run it again") from None
+        raise
+    os.close(fd)
+    os.unlink(name)

@@ -209,7 +209,7 @@ def remove_dead_workspaces(tmp: str | os.PathLike[str] | None = None) -> list[Pa
     temporary directory) whose process no longer runs: what a killed conversion left. Only directories of
     exactly that name, owned by this user; one whose pid runs (or cannot be asked) is kept."""
     base = Path(tmp if tmp is not None else tempfile.gettempdir())
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(base.iterdir())
     except OSError:
@@ -277,9 +277,9 @@ class _InterruptSticks:
         while not self._stop.wait(self.REPEAT_S):
             _thread.interrupt_main(signal.SIGINT)
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if not self.active:
-            return False
+            return
         self.active = False  # from here on the handler only records
         self._stop.set()
         if self._repeater is not None:
@@ -288,7 +288,6 @@ class _InterruptSticks:
         signal.signal(signal.SIGINT, self.previous)
         if self.pending and not (exc_type is not None and issubclass(exc_type, KeyboardInterrupt)):
             raise KeyboardInterrupt
-        return False
 
 
 def _let_pending_signals_run() -> None:
