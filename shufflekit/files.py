@@ -4,6 +4,7 @@ never leaves a half-written file that looks whole; and content hashes."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import tempfile
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 _CHUNK = 1 << 20
+_FULL_OR_READ_ONLY = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
 _UMASK = os.umask(0o022)  # read once at import (os.umask can only be read by setting it)
 os.umask(_UMASK)
 
@@ -36,8 +38,10 @@ def atomic_path(target: str | os.PathLike[str], *, suffix: str | None = None) ->
         fd, tmp_name = tempfile.mkstemp(
             prefix=f".{target.name}.", suffix=(suffix or "") + ".partial", dir=target.parent
         )
-    except OSError as exc:  # a read-only or full folder: name the file meant, not a temporary name
-        raise OSError(exc.errno, exc.strerror, str(target)) from exc
+    except OSError as exc:
+        if exc.errno in _FULL_OR_READ_ONLY:  # name the file meant, not a temporary name
+            raise OSError(exc.errno, exc.strerror, str(target)) from exc
+        raise
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -48,7 +52,7 @@ def atomic_path(target: str | os.PathLike[str], *, suffix: str | None = None) ->
         os.replace(tmp, target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        if exc.filename is None or exc.filename == str(tmp):  # a full disk mid-write names no file
+        if exc.errno in _FULL_OR_READ_ONLY and exc.filename in (None, str(tmp)):  # a full disk names no file
             raise OSError(exc.errno, exc.strerror, str(target)) from exc
         raise
     except BaseException:
@@ -90,8 +94,6 @@ def check_writable(folder: str | os.PathLike[str], what: str) -> None:
     manifest's lock and its save): a real probe, a temporary file of ``atomic_path``'s naming made and
     removed, since root passes ``os.access`` on a read-only mount. ``what`` says why the command writes,
     e.g. 'validate records its results in DIR/manifest.json'."""
-    import errno
-
     from .errors import UsageError
 
     folder = Path(folder)

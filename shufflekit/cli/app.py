@@ -37,13 +37,14 @@ class _Group(click.Group):
             ctx.exit(2)
 
 
-_FILESYSTEM_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+_FILESYSTEM_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
 _FILESYSTEM_HINTS = {
-    errno.ENOSPC: "free some space (or write somewhere else) and run it again; files already there are unchanged",
-    errno.EDQUOT: "your disk quota is used up: free some space and run it again; files already there are unchanged",
+    errno.ENOSPC: "free some space (or write somewhere else) and run it again",
+    errno.EDQUOT: "your disk quota is used up: free some space and run it again",
+    errno.EFBIG: "the file system takes no file that large: write somewhere else",
     errno.EROFS: "the file system is read-only: copy the folder somewhere writable",
-    errno.EACCES: "you may not write there: copy the folder somewhere writable, or fix its permissions",
-    errno.EPERM: "you may not write there: copy the folder somewhere writable, or fix its permissions",
+    errno.EACCES: "check its permissions, or copy the folder somewhere you may write",
+    errno.EPERM: "check its permissions, or copy the folder somewhere you may write",
 }
 
 
