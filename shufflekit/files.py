@@ -4,6 +4,7 @@ never leaves a half-written file that looks whole; and content hashes."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import tempfile
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 _CHUNK = 1 << 20
+_FULL_OR_READ_ONLY = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
 _UMASK = os.umask(0o022)  # read once at import (os.umask can only be read by setting it)
 os.umask(_UMASK)
 
@@ -32,7 +34,14 @@ def atomic_path(target: str | os.PathLike[str], *, suffix: str | None = None) ->
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=(suffix or "") + ".partial", dir=target.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=(suffix or "") + ".partial", dir=target.parent
+        )
+    except OSError as exc:
+        if exc.errno in _FULL_OR_READ_ONLY:  # name the file meant, not a temporary name
+            raise OSError(exc.errno, exc.strerror, str(target)) from exc
+        raise
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -41,6 +50,11 @@ def atomic_path(target: str | os.PathLike[str], *, suffix: str | None = None) ->
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a release file is as readable as any other
         os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno in _FULL_OR_READ_ONLY and exc.filename in (None, str(tmp)):  # a full disk names no file
+            raise OSError(exc.errno, exc.strerror, str(target)) from exc
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -97,3 +111,23 @@ def not_regular(path: str | os.PathLike[str]) -> str | None:
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return "a device"
     return "not a regular file"
+
+
+def check_writable(folder: str | os.PathLike[str], what: str) -> None:
+    """Refuse a folder this process cannot write, before any work whose end is a write into it (the
+    manifest's lock and its save): a real probe, a temporary file of ``atomic_path``'s naming made and
+    removed, since root passes ``os.access`` on a read-only mount. ``what`` says why the command writes,
+    e.g. 'validate records its results in DIR/manifest.json'."""
+    from .errors import UsageError
+
+    folder = Path(folder)
+    try:
+        fd, name = tempfile.mkstemp(prefix=".write-probe.", suffix=".partial", dir=folder)
+    except OSError as exc:
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise UsageError(f"{folder} is read-only: {what}", hint="copy the folder somewhere writable") from None
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise UsageError(f"{folder} is on a full disk: {what}", hint="free some space and run it again") from None
+        raise
+    os.close(fd)
+    os.unlink(name)

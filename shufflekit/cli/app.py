@@ -3,6 +3,7 @@ rich tables, and a progress renderer for the library's progress callback. Only t
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -29,6 +30,30 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("error: interrupted; finished files were kept, partial ones removed", err=True)
             ctx.exit(130)
+        except OSError as exc:  # the last line of defence: a full disk or a read-only folder met mid-write
+            if exc.errno not in _FILESYSTEM_ERRNOS:
+                raise
+            click.echo(f"error: {filesystem_error_line(exc)}", err=True)
+            ctx.exit(2)
+
+
+_FILESYSTEM_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
+_FILESYSTEM_HINTS = {
+    errno.ENOSPC: "free some space (or write somewhere else) and run it again",
+    errno.EDQUOT: "your disk quota is used up: free some space and run it again",
+    errno.EFBIG: "the file system takes no file that large: write somewhere else",
+    errno.EROFS: "the file system is read-only: copy the folder somewhere writable",
+    errno.EACCES: "check its permissions, or copy the folder somewhere you may write",
+    errno.EPERM: "check its permissions, or copy the folder somewhere you may write",
+}
+
+
+def filesystem_error_line(exc: OSError) -> str:
+    """One line for an OSError a write met (ENOSPC, EROFS, EACCES...): the file and what to do."""
+    reason = exc.strerror or os.strerror(exc.errno or 0)
+    hint = _FILESYSTEM_HINTS.get(exc.errno or 0, "check the folder and run it again")
+    text = f"{exc.filename}: {reason}; {hint}" if exc.filename is not None else f"{reason}; {hint}"
+    return " ".join(text.split())
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

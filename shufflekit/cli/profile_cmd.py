@@ -132,6 +132,7 @@ def profile_command(
         native = NativeTools.from_paths(benchmark_binaries)
     from ..validate import device_parity
 
+    _check_before_measuring(folder, plot_dir)
     accuracy = device_accuracy_images(folder, data, accuracy_samples, max_drop) if data is not None else None
     with progress_bar(not as_json) as progress:
         reports = profile_devices(
@@ -166,6 +167,20 @@ def profile_command(
     if as_json:
         echo_json({"reports": entries} if several else entries[0])
     _raise_on_parity_failure(reports)
+
+
+def _check_before_measuring(folder: Path, plot_dir: Path | None) -> None:
+    """What would only fail once everything is measured: the --plot folder, and a folder the figures
+    cannot be recorded in (a read-only copy: profile always records, --json included)."""
+    from ..artifacts import MANIFEST_NAME, Manifest
+    from ..files import check_writable
+
+    if plot_dir is not None:
+        from ..runtimes.profile_plots import check_plot_folder
+
+        check_plot_folder(plot_dir)
+    Manifest.load(folder)  # a folder that is no release is refused as such, not as read-only
+    check_writable(folder, f"profile records its figures in {folder / MANIFEST_NAME}")
 
 
 def device_accuracy_images(folder: Path, data: str, samples: int, max_drop: float | None) -> Any:

@@ -18,10 +18,13 @@ tests/export/test_tflite.py blocks every socket during a conversion to prove no 
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import logging
 import os
+import re
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -139,11 +142,11 @@ def convert_to_tflite(
         onnx2tf_seconds = time.perf_counter() - started
         progress("convert to TFLite", 1, steps)
         results = []
-        with _captured_output(workspace.log):
+        with _captured_output(workspace.log), _InterruptSticks():
             concrete = _concrete_function(model)
         for index, target in enumerate(targets, start=2):
             t0 = time.perf_counter()
-            with _captured_output(workspace.log):
+            with _captured_output(workspace.log), _InterruptSticks():
                 blob = _run_converter(
                     model,
                     concrete,
@@ -184,7 +187,8 @@ def _offline_workspace() -> Iterator[_Workspace]:
     from .reference import synthetic_images
 
     with _process_wide:
-        root = Path(tempfile.mkdtemp(prefix="shufflekit-onnx2tf-"))
+        remove_dead_workspaces()
+        root = Path(tempfile.mkdtemp(prefix=f"{WORKSPACE_PREFIX}{os.getpid()}-"))
         previous = os.getcwd()
         try:
             count, size = _SAMPLE_SHAPE[0], _SAMPLE_SHAPE[1]
@@ -194,6 +198,100 @@ def _offline_workspace() -> Iterator[_Workspace]:
         finally:
             os.chdir(previous)
             shutil.rmtree(root, ignore_errors=True)
+
+
+WORKSPACE_PREFIX = "shufflekit-onnx2tf-"
+_WORKSPACE_NAME = re.compile(re.escape(WORKSPACE_PREFIX) + r"(\d+)-[a-z0-9_]{8}")  # mkdtemp's 8 characters
+
+
+def remove_dead_workspaces(tmp: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Remove the conversion directories (``shufflekit-onnx2tf-<pid>-XXXXXXXX`` in ``tmp``, default the
+    temporary directory) whose process no longer runs: what a killed conversion left. Only directories of
+    exactly that name, owned by this user; one whose pid runs (or cannot be asked) is kept."""
+    base = Path(tmp if tmp is not None else tempfile.gettempdir())
+    removed: list[Path] = []
+    try:
+        entries = list(base.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _WORKSPACE_NAME.fullmatch(entry.name)
+        if match is None or entry.is_symlink() or not entry.is_dir():
+            continue
+        pid = int(match.group(1))
+        try:
+            if entry.stat().st_uid != os.geteuid() or pid == os.getpid() or _pid_runs(pid):
+                continue
+        except OSError:
+            continue
+        log.info("removing %s, left by a conversion whose process %d no longer runs", entry, pid)
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry)
+    return removed
+
+
+def _pid_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # another user's process, or a pid we cannot ask about: keep its directory
+    return True
+
+
+class _InterruptSticks:
+    """While the block runs foreign code (onnx2tf, TensorFlow), make a Ctrl-C stick: the first SIGINT
+    raises KeyboardInterrupt as usual and then is raised again every ``REPEAT_S`` seconds, wherever the
+    main thread is in foreign code, until it leaves the block; a bare ``except:`` that swallowed it
+    (onnx2tf has dozens) gets the next one. The block re-raises it on exit if every one was swallowed.
+    Never raised inside this module's own frames, so the clean-up (working directory, file descriptors,
+    the workspace) always runs. Does nothing off the main thread or when SIGINT is not Python's default."""
+
+    REPEAT_S = 0.1
+
+    def __init__(self) -> None:
+        self.active = False
+        self.pending = False
+        self.previous: Any = None
+        self._stop = threading.Event()
+        self._repeater: threading.Thread | None = None
+
+    def __enter__(self) -> _InterruptSticks:
+        main = threading.current_thread() is threading.main_thread()
+        if main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+            self.active = True
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.pending = True
+        if not self.active or (frame is not None and frame.f_globals.get("__name__") == __name__):
+            return  # our own clean-up, or the block is ending: __exit__ raises it
+        if self._repeater is None:
+            self._repeater = threading.Thread(target=self._repeat, name="shufflekit-sigint", daemon=True)
+            self._repeater.start()
+        raise KeyboardInterrupt
+
+    def _repeat(self) -> None:
+        while not self._stop.wait(self.REPEAT_S):
+            _thread.interrupt_main(signal.SIGINT)
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if not self.active:
+            return
+        self.active = False  # from here on the handler only records
+        self._stop.set()
+        if self._repeater is not None:
+            self._repeater.join()
+        _let_pending_signals_run()  # a repeat already on its way lands in _handle, not in the default
+        signal.signal(signal.SIGINT, self.previous)
+        if self.pending and not (exc_type is not None and issubclass(exc_type, KeyboardInterrupt)):
+            raise KeyboardInterrupt
+
+
+def _let_pending_signals_run() -> None:
+    """A Python function call: the interpreter runs pending signal handlers on entering one."""
 
 
 @contextlib.contextmanager
@@ -272,16 +370,17 @@ def _onnx_to_keras(onnx_path: Path, workspace: _Workspace, *, layout: str, for_i
         if for_int8 and not zero_pad_max_pool:
             log.warning("a MaxPool input may be negative: int8 accuracy may suffer from its padding")
         try:
-            model = onnx2tf.convert(
-                input_onnx_file_path=str(local),
-                output_folder_path=str(workspace.root / "tf"),
-                disable_model_save=True,  # the Keras model is all we need: no SavedModel, no extra files
-                not_use_onnxsim=True,  # already simplified with onnxslim; onnxsim is not installed
-                keep_ncw_or_nchw_or_ncdhw_input_names=[input_name] if layout == "NCHW" else None,
-                output_integer_quantized_tflite=zero_pad_max_pool,
-                verbosity="error",
-                non_verbose=True,
-            )
+            with _InterruptSticks():
+                model = onnx2tf.convert(
+                    input_onnx_file_path=str(local),
+                    output_folder_path=str(workspace.root / "tf"),
+                    disable_model_save=True,  # the Keras model is all we need: no SavedModel, no extra files
+                    not_use_onnxsim=True,  # already simplified with onnxslim; onnxsim is not installed
+                    keep_ncw_or_nchw_or_ncdhw_input_names=[input_name] if layout == "NCHW" else None,
+                    output_integer_quantized_tflite=zero_pad_max_pool,
+                    verbosity="error",
+                    non_verbose=True,
+                )
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - onnx2tf raises anything, and sys.exit(1) on some errors
             raise _conversion_failed(f"onnx2tf conversion of {onnx_path.name}", exc, workspace.log) from None
         return model

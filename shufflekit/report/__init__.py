@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..artifacts import Manifest
-from ..files import atomic_write_text, sha256_file
+from ..files import atomic_write_text, check_writable, sha256_file
 
 LABELS_NAME = "labels.txt"
 CARD_NAME = "README.md"
@@ -38,6 +38,7 @@ def write_report(folder: str | Path, manifest: Manifest | None = None) -> Report
 
     folder = Path(folder)
     view = load_view(folder, manifest)
+    check_writable(folder, f"report writes {', '.join(REPORT_FILES)} into it")
     html_text = write_html(view)  # plots first: a missing matplotlib fails before anything is written
     atomic_write_text(folder / LABELS_NAME, labels_text(view))
     atomic_write_text(folder / CARD_NAME, write_card(view))

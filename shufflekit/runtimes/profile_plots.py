@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import BackendMissingError
-from ..files import atomic_path
+from ..errors import BackendMissingError, UsageError
+from ..files import atomic_path, check_writable
 from . import opcategories
 
 if TYPE_CHECKING:
@@ -28,13 +28,35 @@ def _pyplot():  # noqa: ANN202 - matplotlib is optional and imported lazily
     return plt
 
 
+LATENCY_PNG = "latency.png"
+BREAKDOWN_PNG = "op_breakdown.png"
+
+
+def check_plot_folder(folder: str | Path) -> None:
+    """Refuse, before anything is measured, a ``--plot`` folder the plots could not be written into: a
+    file (or a path through one), a plot name taken by a folder, or a read-only place."""
+    folder = Path(folder)
+    shown = str(folder)
+    hint = "name a folder for the PNG plots (it is made when missing)"
+    existing = folder
+    while not existing.exists() and not existing.is_symlink() and existing != existing.parent:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        where = "is a file" if existing == folder else f"lies under {existing}, which is a file"
+        raise UsageError(f"--plot {shown} {where}, not a folder", hint=hint)
+    for name in (LATENCY_PNG, BREAKDOWN_PNG):
+        if (folder / name).is_dir():
+            raise UsageError(f"--plot {shown} holds a folder named {name}", hint="move it, or name another folder")
+    check_writable(existing, f"profile writes its plots into {shown}")
+
+
 def write_plots(report: ProfileReport, folder: str | Path) -> list[Path]:
     """Write latency.png (and op_breakdown.png when operators were profiled) into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    written = [_latency(report, folder / "latency.png")]
+    written = [_latency(report, folder / LATENCY_PNG)]
     if any(p.breakdown for p in report.profiles):
-        written.append(_breakdown(report, folder / "op_breakdown.png"))
+        written.append(_breakdown(report, folder / BREAKDOWN_PNG))
     return written
 
 

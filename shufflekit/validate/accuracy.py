@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from ..artifacts import Artifact, Manifest, update_manifest
+from ..artifacts import MANIFEST_NAME, Artifact, Manifest, update_manifest
 from ..errors import CheckFailed, CheckpointError, UsageError
+from ..files import check_writable
 from ..records import Accuracy
 from .tolerances import DEFAULT_MAX_DROP
 
@@ -173,6 +174,8 @@ def evaluate_release(
     artifacts = manifest.select(select)
     if not artifacts:
         raise UsageError(f"{folder} lists no artifacts", hint="run `shufflekit export` into it first")
+    if record:  # before any measuring: the results go into the manifest at the end
+        check_writable(folder, f"evaluate records its results in {folder / MANIFEST_NAME}")
     for artifact in artifacts:  # refuse changed files before spending time on anything
         artifact.verify(folder)
     images = _labelled_images(data, manifest, limit)

@@ -19,9 +19,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..artifacts import Artifact, Manifest, update_manifest
+from ..artifacts import MANIFEST_NAME, Artifact, Manifest, update_manifest
 from ..errors import CheckFailed, IntegrityError, UsageError
 from ..export.reference import DEFAULT_SAMPLES, Reference, reference_inputs
+from ..files import check_writable
 from ..records import Accuracy, Parity, _ParityFields
 from .metrics import ParityMetrics, compare, judge
 from .tolerances import Tolerance, tolerance_for
@@ -153,6 +154,8 @@ def validate_release(
     artifacts = manifest.select(select)
     if not artifacts:
         raise UsageError(f"{folder} lists no artifacts", hint="run `shufflekit export` into it first")
+    if record:  # before any measuring: the results go into the manifest at the end
+        check_writable(folder, f"validate records its results in {folder / MANIFEST_NAME}")
     for artifact in artifacts:  # refuse changed files before spending time on anything
         artifact.verify(folder)
     reference, origin = load_reference(manifest, checkpoint=checkpoint, samples=samples)
