@@ -18,12 +18,34 @@ from .. import __version__
 from ..errors import ShufflekitError
 
 
+def usage_error_line(exc: click.UsageError) -> str:
+    """click's own parse errors (unknown option, missing argument, bad choice) as one line naming the
+    command's help, instead of click's four-line Usage block."""
+    names, ctx = [], exc.ctx
+    while ctx is not None and ctx.parent is not None:  # the root's own name is the program's, however run
+        names.insert(0, ctx.info_name or "")
+        ctx = ctx.parent
+    command = " ".join(["shufflekit", *names])
+    return " ".join(f"{exc.format_message().rstrip('.')}; see '{command} -h' for its options".split())
+
+
 class _Group(click.Group):
-    """Turns a ShufflekitError into 'error: <one line>' on stderr and the error's exit code."""
+    """Turns a ShufflekitError (and click's own usage errors) into 'error: <one line>' on stderr and the
+    error's exit code."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:  # an option of the group itself (shufflekit --bogus)
+            click.echo(f"error: {usage_error_line(exc)}", err=True)
+            ctx.exit(exc.exit_code)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            click.echo(f"error: {usage_error_line(exc)}", err=True)
+            ctx.exit(exc.exit_code)
         except ShufflekitError as exc:
             click.echo(f"error: {exc.one_line()}", err=True)
             ctx.exit(exc.exit_code)

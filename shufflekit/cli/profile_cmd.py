@@ -130,8 +130,10 @@ def profile_command(
         from ..runtimes.native import NativeTools
 
         native = NativeTools.from_paths(benchmark_binaries)
+    from ..runtimes.fanout import device_keys
     from ..validate import device_parity
 
+    device_keys(devices, getattr(connect, "ssh_config", None))  # a bad address is named before the folder is read
     _check_before_measuring(folder, plot_dir)
     accuracy = device_accuracy_images(folder, data, accuracy_samples, max_drop) if data is not None else None
     with progress_bar(not as_json) as progress:
