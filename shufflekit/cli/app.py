@@ -21,7 +21,8 @@ from ..errors import ShufflekitError
 def usage_error_line(exc: click.UsageError) -> str:
     """click's own parse errors (unknown option, missing argument, bad choice) as one line naming the
     command's help, instead of click's four-line Usage block."""
-    names, ctx = [], exc.ctx
+    names: list[str] = []
+    ctx = exc.ctx
     while ctx is not None and ctx.parent is not None:  # the root's own name is the program's, however run
         names.insert(0, ctx.info_name or "")
         ctx = ctx.parent
