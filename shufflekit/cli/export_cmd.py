@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from .app import main, print_table, progress_bar
+from .paths import NonEmptyPath
 
 
 @main.command("export")
@@ -35,7 +36,7 @@ from .app import main, print_table, progress_bar
     show_default=True,
     help="TFLite input layout (ONNX is always NCHW).",
 )
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Release folder to write.")
+@click.option("--out", "out", required=True, type=NonEmptyPath(path_type=Path), help="Release folder to write.")
 def export_command(
     model: str | None,
     checkpoint: Path | None,

@@ -10,6 +10,7 @@ import click
 
 from .app import console, main, print_table, progress_bar
 from .devices_cmd import connect_options
+from .paths import NonEmptyPath
 from .recipe_options import recipe_options
 
 DEMO_OUT = "demo-release"
@@ -53,7 +54,7 @@ _STATUS_STYLE = {"ran": "green", "skipped": "cyan", "not run": "yellow", "failed
     "--input-size", type=int, help="Square input side, a multiple of 32 [default: the checkpoint's, else 224]."
 )
 @click.option("--num-classes", type=int, help="Classes [default: the checkpoint's, else 1000].")
-@click.option("--out", type=click.Path(path_type=Path), help=f"Release folder [required; {DEMO_OUT} with --demo].")
+@click.option("--out", type=NonEmptyPath(path_type=Path), help=f"Release folder [required; {DEMO_OUT} with --demo].")
 @click.option("--calib-samples", type=int, default=256, show_default=True, help="Calibration images for int8.")
 @click.option("--limit", type=int, help="Evaluate accuracy on this many validation images (a fixed subset).")
 @click.option(

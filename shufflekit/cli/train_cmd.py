@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from .app import ProgressFn, console, echo_json, main
+from .paths import NonEmptyPath
 
 
 @main.command("train")
@@ -32,7 +33,7 @@ from .app import ProgressFn, console, echo_json, main
 )
 @click.option("--seed", type=int, help="Seeds weights, shuffling, augmentation and the val split. Default 0.")
 @click.option(
-    "--out", required=True, type=click.Path(path_type=Path), help="Checkpoint file, rewritten after every epoch."
+    "--out", required=True, type=NonEmptyPath(path_type=Path), help="Checkpoint file, rewritten after every epoch."
 )
 @click.option("--resume", is_flag=True, help="Continue the run saved in --out on its own schedule.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary on stdout.")

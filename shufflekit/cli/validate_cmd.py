@@ -7,10 +7,11 @@ from pathlib import Path
 import click
 
 from .app import echo_json, main, print_table, progress_bar
+from .paths import NonEmptyPath
 
 
 @main.command("validate")
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("folder", type=NonEmptyPath(path_type=Path))
 @click.option(
     "--checkpoint",
     type=click.Path(path_type=Path),
