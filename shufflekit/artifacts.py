@@ -16,7 +16,7 @@ from typing import Any, TypeVar, overload
 from . import __version__
 from .errors import IntegrityError, ManifestError, UsageError
 from .files import atomic_write_text, sha256_file
-from .folder import ReleaseFolder
+from .folder import ReleaseFolder, recorded_names
 from .formats import format_names, get_precision, precision_names, precisions
 from .metadata import ModelMeta
 from .records import SCHEMA, SCHEMA_V1, SHA256_RE, DeviceFacts, Record, kinds, record_class, registered
@@ -511,25 +511,6 @@ class Manifest:
 
 
 # -- checking and upgrading the stored form --------------------------------------------------------------
-def recorded_names(data: Any) -> set[str]:
-    """The file names a manifest's data records as the tool's: its artifacts, the parity reference and
-    the report files (``files``). Tolerant of any shape (it only ever shrinks what is owned)."""
-    if not isinstance(data, dict):
-        return set()
-    names: set[str] = set()
-    artifacts = data.get("artifacts")
-    for entry in artifacts if isinstance(artifacts, list) else []:
-        if isinstance(entry, dict) and isinstance(entry.get("name"), str):
-            names.add(entry["name"])
-    ref = data.get("reference")
-    if isinstance(ref, dict) and isinstance(ref.get("file"), str):
-        names.add(ref["file"])
-    files = data.get("files")
-    if isinstance(files, dict):
-        names.update(name for name in files if isinstance(name, str))
-    return {name for name in names if name and "/" not in name and name not in (".", "..")}
-
-
 def check_manifest_data(data: Mapping[str, Any]) -> None:
     """Every field of a version 2 manifest's data, as ``Manifest.load`` checks it (ManifestError naming
     the field on the first one that is wrong)."""

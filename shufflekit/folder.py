@@ -45,6 +45,25 @@ REPLACE_HINT = "move it away or choose another folder"
 _process_lock = threading.Lock()
 
 
+def recorded_names(data: Any) -> set[str]:
+    """The file names a manifest's data records as the tool's: its artifacts, the parity reference and
+    the report files (``files``). Tolerant of any shape (it only ever shrinks what is owned)."""
+    if not isinstance(data, dict):
+        return set()
+    names: set[str] = set()
+    artifacts = data.get("artifacts")
+    for entry in artifacts if isinstance(artifacts, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            names.add(entry["name"])
+    ref = data.get("reference")
+    if isinstance(ref, dict) and isinstance(ref.get("file"), str):
+        names.add(ref["file"])
+    files = data.get("files")
+    if isinstance(files, dict):
+        names.update(name for name in files if isinstance(name, str))
+    return {name for name in names if name and "/" not in name and name not in (".", "..")}
+
+
 class Saveable(Protocol):
     def save(self) -> None: ...
 
@@ -100,8 +119,6 @@ class ReleaseFolder:
         return {n for n in names if isinstance(n, str)} if isinstance(names, list) else set()
 
     def _recorded(self) -> set[str]:
-        from .artifacts import recorded_names  # artifacts imports this module
-
         try:
             data = json.loads((self.path / MANIFEST_FILE).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError):
