@@ -14,9 +14,10 @@ intact, is skipped. An interrupted run resumes with the units that had not finis
 files are removed first, and every file reused is checked against its sha256.
 
 Failures: bad input is refused before any work, a file in the folder that shufflekit did not make
-(a user's README.md, labels.txt, reference.npz, a same-named model file) among them: nothing is replaced. A parity or accuracy failure is recorded and fails the
-release at the end (exit 1) after the report shows it; a device that cannot be reached fails only its
-own worker: everything else is kept and the release ends with exit 2, naming the device.
+(a user's README.md, labels.txt, reference.npz, a same-named model file) among them: nothing is
+replaced. A parity or accuracy failure is recorded and fails the release at the end (exit 1) after the
+report shows it; a device that cannot be reached fails only its own worker: everything else is kept and
+the release ends with exit 2, naming the device.
 """
 
 from __future__ import annotations
