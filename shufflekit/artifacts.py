@@ -16,7 +16,7 @@ from typing import Any, TypeVar, overload
 from . import __version__
 from .errors import IntegrityError, ManifestError, UsageError
 from .files import atomic_write_text, sha256_file
-from .folder import ReleaseFolder
+from .folder import ReleaseFolder, recorded_names
 from .formats import format_names, get_precision, precision_names, precisions
 from .metadata import ModelMeta
 from .records import SCHEMA, SCHEMA_V1, SHA256_RE, DeviceFacts, Record, kinds, record_class, registered
@@ -362,6 +362,20 @@ class Manifest:
     def set_reference(self, **fields: Any) -> None:
         self._data["reference"] = dict(fields)
 
+    # -- the other files the tool wrote (labels.txt, README.md, report.html) ------------------------
+    @property
+    def files(self) -> dict[str, str]:
+        """name -> sha256 of the files beside the artifacts and the reference that shufflekit wrote (the
+        report's), so the folder knows it owns them (``folder.ReleaseFolder.owned_names``)."""
+        return dict(self._data.get("files") or {})
+
+    def set_files(self, files: Mapping[str, str]) -> None:
+        self._data["files"] = {**self.files, **files}
+
+    def owned_names(self) -> set[str]:
+        """Every file name in the folder this manifest records as shufflekit's."""
+        return recorded_names(self._data)
+
     # -- artifacts ----------------------------------------------------------------------------------
     @property
     def artifacts(self) -> list[Artifact]:
@@ -521,6 +535,14 @@ def check_manifest_data(data: Mapping[str, Any]) -> None:
         isinstance(ref, dict) and isinstance(ref.get("file"), str) and isinstance(ref.get("sha256"), str)
     ):
         raise _bad("reference", ref, "an object naming its file and sha256")
+    files = data.get("files", {})
+    if not isinstance(files, dict):
+        raise _bad("files", files, "an object of file name -> sha256")
+    for name, sha in files.items():
+        if not name or "/" in name or name.startswith("."):
+            raise _bad("files", name, "plain file names inside the folder")
+        if not isinstance(sha, str) or not SHA256_RE.match(sha):
+            raise _bad(f"files.{name}", sha, "a sha256")
     results = data.get("results", {})
     if not isinstance(results, dict):
         raise _bad("results", results, "an object")
@@ -706,6 +728,11 @@ def manifest_schema() -> dict[str, Any]:
                 "properties": {"file": {"type": "string"}, "sha256": {"type": "string"}},
             },
             "artifacts": {"type": "array", "items": {"$ref": "#/$defs/Artifact"}},
+            "files": {
+                "type": "object",
+                "propertyNames": {"pattern": "^[^./][^/]*$"},
+                "additionalProperties": sha,
+            },
             "results": {"type": "object", "properties": tables, "additionalProperties": False},
         },
         "$defs": defs,

@@ -13,6 +13,8 @@ from pathlib import Path
 
 _CHUNK = 1 << 20
 _FULL_OR_READ_ONLY = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
+PARTIAL_MARK = ".shufflekit-"  # in every temporary name atomic_path makes, and only in those
+PARTIAL_GLOB = f".*{PARTIAL_MARK}*.partial"
 _UMASK = os.umask(0o022)  # read once at import (os.umask can only be read by setting it)
 os.umask(_UMASK)
 
@@ -29,14 +31,16 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 def atomic_path(target: str | os.PathLike[str], *, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success rename it onto ``target``, on error delete it.
 
-    The temporary name starts with '.' and ends with '.partial' so no reader mistakes it for an artifact.
-    ``suffix`` keeps an extension tools insist on (onnx.save, torch.save do not care; some converters do).
+    The temporary name is ``.NAME.shufflekit-XXXXXXXX[SUFFIX].partial`` (``PARTIAL_GLOB``): it starts
+    with '.' so no reader mistakes it for an artifact, and carries the tool's mark so the clean-up
+    (``remove_partials``) never takes a user's own ``.notes.partial`` for one of ours. ``suffix`` keeps
+    an extension tools insist on (onnx.save, torch.save do not care; some converters do).
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd, tmp_name = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=(suffix or "") + ".partial", dir=target.parent
+            prefix=f".{target.name}{PARTIAL_MARK}", suffix=(suffix or "") + ".partial", dir=target.parent
         )
     except OSError as exc:
         if exc.errno in _FULL_OR_READ_ONLY:  # name the file meant, not a temporary name
@@ -70,10 +74,11 @@ def atomic_write_text(target: str | os.PathLike[str], text: str) -> None:
 
 
 def remove_partials(folder: str | os.PathLike[str]) -> int:
-    """Delete the temporary files (``atomic_path``'s ``.*.partial``) a killed process left behind; returns how
-    many. Only files: a folder of that name is not one this function's writers make."""
+    """Delete the temporary files (``atomic_path``'s ``.NAME.shufflekit-*.partial``) a killed process left
+    behind; returns how many. Only files of that mark: a user's ``.notes.partial`` or a folder of that
+    name is not one this function's writers make."""
     count = 0
-    for leftover in Path(folder).glob(".*.partial"):
+    for leftover in Path(folder).glob(PARTIAL_GLOB):
         if leftover.is_file() or leftover.is_symlink():
             leftover.unlink(missing_ok=True)
             count += 1
@@ -122,7 +127,7 @@ def check_writable(folder: str | os.PathLike[str], what: str) -> None:
 
     folder = Path(folder)
     try:
-        fd, name = tempfile.mkstemp(prefix=".write-probe.", suffix=".partial", dir=folder)
+        fd, name = tempfile.mkstemp(prefix=f".write-probe{PARTIAL_MARK}", suffix=".partial", dir=folder)
     except OSError as exc:
         if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
             raise UsageError(f"{folder} is read-only: {what}", hint="copy the folder somewhere writable") from None

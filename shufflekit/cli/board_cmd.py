@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from .app import echo_json, main, print_table
+from .paths import NonEmptyPath
 
 
 @main.group("board")
@@ -31,7 +32,7 @@ def board_group() -> None:
     help="Replace a board shufflekit built in DIR that is of another kind or holds other packages "
     "(an up-to-date one is kept; any other non-empty folder is always refused).",
 )
-@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("folder", type=NonEmptyPath(file_okay=False, path_type=Path))
 def build_command(kind: str, force: bool, folder: Path) -> None:
     """Build a board of KIND in FOLDER and check that numpy, onnxruntime and the TFLite interpreter load on it.
 
@@ -52,7 +53,7 @@ def build_command(kind: str, force: bool, folder: Path) -> None:
 
 
 @board_group.command("list")
-@click.argument("folders", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.argument("folders", nargs=-1, required=True, type=NonEmptyPath(file_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_command(folders: tuple[Path, ...], as_json: bool) -> None:
     """Show the boards built in FOLDERS: kind, emulator, Python, packages and the address to use."""

@@ -10,10 +10,11 @@ import click
 from ..validate.tolerances import DEFAULT_MAX_DROP
 from .app import echo_json, main, print_table, progress_bar
 from .numbers import LIMIT, MAX_DROP
+from .paths import NonEmptyPath
 
 
 @main.command("evaluate")
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("folder", type=NonEmptyPath(path_type=Path))
 @click.argument("artifacts", nargs=-1)
 @click.option(
     "--data",

@@ -8,6 +8,7 @@ import click
 
 from .app import main, print_table, progress_bar
 from .numbers import INPUT_SIZE, NUM_CLASSES
+from .paths import NonEmptyPath
 
 
 @main.command("export")
@@ -36,7 +37,7 @@ from .numbers import INPUT_SIZE, NUM_CLASSES
     show_default=True,
     help="TFLite input layout (ONNX is always NCHW).",
 )
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Release folder to write.")
+@click.option("--out", "out", required=True, type=NonEmptyPath(path_type=Path), help="Release folder to write.")
 def export_command(
     model: str | None,
     checkpoint: Path | None,

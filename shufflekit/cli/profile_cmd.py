@@ -11,10 +11,11 @@ import click
 from .app import echo_json, main, print_table, progress_bar
 from .devices_cmd import connect_options
 from .numbers import BATCH, ITERS, MAX_DROP, SAMPLES, SECONDS, THREADS, WARMUP
+from .paths import NonEmptyPath
 
 
 @main.command("profile")
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("folder", type=NonEmptyPath(path_type=Path))
 @click.argument("artifacts", nargs=-1)
 @click.option(
     "--runtime",
@@ -83,7 +84,7 @@ from .numbers import BATCH, ITERS, MAX_DROP, SAMPLES, SECONDS, THREADS, WARMUP
     type=MAX_DROP,
     help="Top-1 points a file may lose on a device [default: the tolerance table's, 1 point].",
 )
-@click.option("--plot", "plot_dir", type=click.Path(path_type=Path), help="Write PNG plots into this folder.")
+@click.option("--plot", "plot_dir", type=NonEmptyPath(path_type=Path), help="Write PNG plots into this folder.")
 @click.option("--json", "as_json", is_flag=True, help='Machine-readable output (several devices: {"reports": [...]}).')
 @connect_options
 def profile_command(

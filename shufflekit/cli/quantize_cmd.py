@@ -11,11 +11,12 @@ import click
 
 from .app import echo_json, main, print_table, progress_bar
 from .numbers import CALIB_SAMPLES, LIMIT, MAX_DROP
+from .paths import NonEmptyPath
 from .recipe_options import recipe_options
 
 
 @main.command("quantize")
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("folder", type=NonEmptyPath(path_type=Path))
 @click.option(
     "--precision",
     "precisions",

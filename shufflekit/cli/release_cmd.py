@@ -11,6 +11,7 @@ import click
 from .app import console, main, print_table, progress_bar
 from .devices_cmd import connect_options
 from .numbers import CALIB_SAMPLES, INPUT_SIZE, ITERS, LIMIT, MAX_DROP, NUM_CLASSES, SAMPLES, WARMUP
+from .paths import NonEmptyPath
 from .recipe_options import recipe_options
 
 DEMO_OUT = "demo-release"
@@ -54,7 +55,7 @@ _STATUS_STYLE = {"ran": "green", "skipped": "cyan", "not run": "yellow", "failed
     "--input-size", type=INPUT_SIZE, help="Square input side, a multiple of 32 [default: the checkpoint's, else 224]."
 )
 @click.option("--num-classes", type=NUM_CLASSES, help="Classes [default: the checkpoint's, else 1000].")
-@click.option("--out", type=click.Path(path_type=Path), help=f"Release folder [required; {DEMO_OUT} with --demo].")
+@click.option("--out", type=NonEmptyPath(path_type=Path), help=f"Release folder [required; {DEMO_OUT} with --demo].")
 @click.option(
     "--calib-samples", type=CALIB_SAMPLES, default=256, show_default=True, help="Calibration images for int8."
 )

@@ -8,10 +8,11 @@ from pathlib import Path
 import click
 
 from .app import main
+from .paths import NonEmptyPath
 
 
 @main.command("report")
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("folder", type=NonEmptyPath(path_type=Path))
 def report_command(folder: Path) -> None:
     """Rebuild FOLDER's report.html (plots inline, readable offline), README.md and labels.txt from its
     manifest.json, e.g. after `shufflekit profile` added a device."""

@@ -13,6 +13,7 @@ import click
 
 from .app import ProgressFn, console, echo_json, main
 from .numbers import INPUT_SIZE, Float, Int
+from .paths import NonEmptyPath
 
 
 @main.command("train")
@@ -37,7 +38,7 @@ from .numbers import INPUT_SIZE, Float, Int
     "--seed", type=Int(0, 2**32 - 1), help="Seeds weights, shuffling, augmentation and the val split. Default 0."
 )
 @click.option(
-    "--out", required=True, type=click.Path(path_type=Path), help="Checkpoint file, rewritten after every epoch."
+    "--out", required=True, type=NonEmptyPath(path_type=Path), help="Checkpoint file, rewritten after every epoch."
 )
 @click.option("--resume", is_flag=True, help="Continue the run saved in --out on its own schedule.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary on stdout.")

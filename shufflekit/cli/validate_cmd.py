@@ -8,10 +8,11 @@ import click
 
 from .app import echo_json, main, print_table, progress_bar
 from .numbers import SAMPLES, Float
+from .paths import NonEmptyPath
 
 
 @main.command("validate")
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("folder", type=NonEmptyPath(path_type=Path))
 @click.option(
     "--checkpoint",
     type=click.Path(path_type=Path),

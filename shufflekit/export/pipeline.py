@@ -5,7 +5,11 @@ Atomic per folder: everything is built in a staging directory inside the folder 
 then each finished file is renamed into place and the manifest is written last. Until that final
 rename the old manifest stays in charge; a reader that meets a file already replaced but still
 listed by the old manifest refuses it on its sha256, never uses it as the old one. A killed export
-leaves at most a ``.staging-*`` directory, which the next export into the folder removes.
+leaves at most a ``.shufflekit-staging-*`` directory, which the next export into the folder removes.
+
+A file the folder holds that its manifest does not record (a user's README.md, reference.npz, or a
+same-named model file) is never replaced: the export is refused naming it, before the model loads (the
+reference) and again before any conversion (the artifact names, once the model is known).
 
 Re-exporting keeps what is still valid: artifacts made by other commands (quantized children) stay
 when their lineage parent is still in the folder byte for byte, otherwise they are dropped with
@@ -111,19 +115,23 @@ def export_model(
     """Export a model (registry name, optionally with a checkpoint) into the release folder ``out``."""
     options = (options or ExportOptions()).checked()
     progress = progress or (lambda task, done, total: None)
+    if not str(out).strip():
+        raise UsageError("the output folder is an empty path (an unset shell variable?)", hint="pass --out DIR")
     out = Path(out)
     _check_folder(out)
     _previous_manifest(out)  # an unreadable manifest is refused before any work
+    folder = ReleaseFolder(out)
+    folder.check_replaceable(export_file_names(model, options), hint=OUT_HINT)  # before the model loads
     timings: dict[str, float] = {}
     started = time.perf_counter()
     source = load_source(
         model=model, checkpoint=checkpoint, num_classes=num_classes, input_size=input_size, seed=options.seed
     )
     timings["load_model"] = time.perf_counter() - started
+    folder.check_replaceable(export_file_names(source.meta.model, options), hint=OUT_HINT)  # before any conversion
     steps = 2 + len(options.formats)
     progress("export", 0, steps)
 
-    folder = ReleaseFolder(out)
     folder.remove_staging()  # what a killed export left; a .partial may be another command's, in flight
     with folder.staging() as staging:
         t0 = time.perf_counter()
@@ -239,6 +247,20 @@ def _convert_artifact(
 
 
 # -- folder handling ---------------------------------------------------------------------------------
+OUT_HINT = "move it away or choose another --out"
+
+
+def export_file_names(model: str | None, options: ExportOptions) -> list[str]:
+    """The names an export renames into the folder: the reference, and each format's file once the
+    model name is known."""
+    from .reference import REFERENCE_NAME
+
+    names = [REFERENCE_NAME]
+    if model:
+        names += [artifact_filename(model, fmt, "fp32") for fmt in options.formats]
+    return names
+
+
 def _check_folder(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise UsageError(f"output folder {out} is a file", hint="pass a folder path (it is created if missing)")
@@ -274,7 +296,10 @@ def _commit(
         found["kept"], found["dropped"] = _still_valid(previous, artifacts)
         data = Manifest.new(out, source.meta, source=source.record).to_dict()
         if previous is not None:
-            data["results"] = previous.to_dict().get("results", {})  # stale entries are filtered by sha256
+            old = previous.to_dict()
+            data["results"] = old.get("results", {})  # stale entries are filtered by sha256
+            if old.get("files"):
+                data["files"] = old["files"]  # the report's files stay the tool's (the next report rewrites them)
         manifest = Manifest(out, data)
         for artifact in [*found["kept"], *artifacts]:
             manifest.add(artifact)

@@ -197,6 +197,7 @@ def quantize_release(
     parent.verify(folder)  # a changed parent is refused before any work
     formats = options.formats or tuple(f for f in QUANT_FORMATS if any(a.format == f for a in manifest.artifacts))
     warnings = _check_applicable(options, formats)
+    ReleaseFolder(folder).check_replaceable(quantize_file_names(parent.meta.model, options, formats))  # before any work
     if not os.access(folder, os.W_OK):
         raise UsageError(f"cannot write to {folder}", hint="choose a release folder you can write to")
 
@@ -576,6 +577,21 @@ def _tflite_artifacts(
 
 
 # -- the folder --------------------------------------------------------------------------------------------
+def quantize_file_names(model: str, options: QuantizeOptions, formats: Sequence[str]) -> list[str]:
+    """The names a quantize run renames into the folder (as ``_onnx_artifacts``/``_tflite_artifacts``
+    name them)."""
+    names = []
+    for precision in options.precisions:
+        if "onnx" in formats:
+            names.append(artifact_filename(model, "onnx", precision))
+        if "tflite" in formats:
+            io_dtype = options.io_dtype if precision == "int8" else "float32"
+            names.append(
+                artifact_filename(model, "tflite", precision, f"{io_dtype}io" if io_dtype != "float32" else "")
+            )
+    return names
+
+
 def _commit(folder: Path, parent: Artifact, staging: Path, made: Sequence[Artifact]) -> None:
     """Rename the finished files into the folder and add them to the manifest, under the manifest lock;
     refuse when the parent changed meanwhile (another export), so no child names a parent it was not

@@ -52,6 +52,7 @@ def record_release_facts(ctx: Context) -> None:
 def _manifest_digest(manifest: Manifest) -> str:
     data = manifest.to_dict()
     data.pop("updated_at", None)
+    data.pop("files", None)  # written by the report itself
     data.get("results", {}).pop("release_stages", None)
     return fingerprint("manifest", data)
 

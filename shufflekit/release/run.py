@@ -13,9 +13,11 @@ is the sha256 of their inputs and options; a unit recorded with the same fingerp
 intact, is skipped. An interrupted run resumes with the units that had not finished; leftover temporary
 files are removed first, and every file reused is checked against its sha256.
 
-Failures: bad input is refused before any work. A parity or accuracy failure is recorded and fails the
-release at the end (exit 1) after the report shows it; a device that cannot be reached fails only its
-own worker: everything else is kept and the release ends with exit 2, naming the device.
+Failures: bad input is refused before any work, a file in the folder that shufflekit did not make
+(a user's README.md, labels.txt, reference.npz, a same-named model file) among them: nothing is
+replaced. A parity or accuracy failure is recorded and fails the release at the end (exit 1) after the
+report shows it; a device that cannot be reached fails only its own worker: everything else is kept and
+the release ends with exit 2, naming the device.
 """
 
 from __future__ import annotations
@@ -110,6 +112,7 @@ def release(
     folder = Path(options.out)
     if (folder / "manifest.json").exists():
         Manifest.load(folder)  # a damaged manifest is refused before any work (export says how to fix it)
+    ReleaseFolder(folder).check_replaceable(_release_file_names(options), hint="move it away or choose another --out")
     ctx = Context(folder, options, progress or (lambda task, done, total: None), on_event or (lambda o: None))
     ReleaseFolder(folder).clean_leftovers()
 
@@ -154,6 +157,20 @@ def release(
     )
     _collect_failures(report)
     return report
+
+
+def _release_file_names(options: ReleaseOptions) -> list[str]:
+    """The names the stages rename into the folder, as far as the options tell (all of them when the
+    model is named; the report's and the reference's always)."""
+    from ..export.pipeline import ExportOptions, export_file_names
+    from ..export.quantize import quantize_file_names
+    from ..report import REPORT_FILES
+
+    names = [*REPORT_FILES, *export_file_names(options.model, ExportOptions())]
+    if options.model and options.quantize is not None:
+        formats = options.quantize.formats or ("onnx", "tflite")
+        names += quantize_file_names(options.model, options.quantize, formats)
+    return names
 
 
 def _collect_failures(report: ReleaseReport) -> None:

@@ -13,7 +13,8 @@ from shufflekit.errors import ExportError, ManifestError
 from shufflekit.export import ExportOptions, export_model
 from shufflekit.export.onnx import read_metadata
 from shufflekit.export.reference import Reference
-from shufflekit.files import sha256_file
+from shufflekit.files import PARTIAL_GLOB, sha256_file
+from shufflekit.folder import STAGING_PREFIX
 from shufflekit.records import Latency
 
 SMALL_V2, SMALL_SIZE, SMALL_CLASSES = "shufflenet_v2_x0_5", 64, 10  # as conftest.py
@@ -105,7 +106,7 @@ def test_a_failed_re_export_leaves_the_previous_release_untouched(tmp_path, monk
             out, model=SMALL_V2, num_classes=SMALL_CLASSES, input_size=SMALL_SIZE, options=ExportOptions(seed=1)
         )  # new weights, so every file would change
     assert _snapshot(out) == before
-    assert not list(out.glob(".staging-*")) and not list(out.glob(".*.partial"))
+    assert not list(out.glob(f"{STAGING_PREFIX}*")) and not list(out.glob(PARTIAL_GLOB))
 
 
 def test_re_export_keeps_valid_children_and_drops_orphans(tmp_path):
@@ -150,7 +151,7 @@ def test_re_export_keeps_valid_children_and_drops_orphans(tmp_path):
 
 def test_an_interrupted_export_is_cleaned_by_the_next(tmp_path):
     out = tmp_path / "release"
-    leftover = out / ".staging-killed"
+    leftover = out / f"{STAGING_PREFIX}killed"
     leftover.mkdir(parents=True)
     (leftover / "half.onnx").write_bytes(b"half")
     export_model(out, model=SMALL_V2, num_classes=SMALL_CLASSES, input_size=SMALL_SIZE, options=ONNX_ONLY)

@@ -21,7 +21,7 @@ CLI_FAST = [
     str(PROFILE.iters),
 ]
 INTERRUPT_AFTER_PROFILES = 3
-LEFTOVER = ".shufflenet_v2_x0_5_fp16.tflite.abc123.tflite.partial"
+LEFTOVER = ".shufflenet_v2_x0_5_fp16.tflite.shufflekit-abc123.tflite.partial"  # as files.atomic_path names it
 
 
 class SimulatedCrash(RuntimeError):

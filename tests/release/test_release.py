@@ -15,7 +15,8 @@ from release_helpers import CLI_FAST, INTERRUPT_AFTER_PROFILES, LEFTOVER, run_re
 
 from shufflekit.artifacts import Manifest
 from shufflekit.cli import main
-from shufflekit.files import sha256_file
+from shufflekit.files import PARTIAL_GLOB, sha256_file
+from shufflekit.folder import STAGING_PREFIX
 
 KINDS = {f"{fmt}:{precision}" for fmt in ("onnx", "tflite") for precision in ("fp32", "fp16", "dynamic", "int8")}
 URL = re.compile(r"(?i)\b(?:https?|ftp)://|//[a-z0-9.-]+\.[a-z]{2,}/")
@@ -52,7 +53,7 @@ def test_release_holds_every_artifact_and_a_manifest_that_agrees_with_the_files(
     assert {f"validate {n}" for n in names} | {f"evaluate {n}" for n in names} | {
         f"profile local {n}" for n in names
     } <= set(stages)
-    assert not list(folder.glob(".*.partial")) and not list(folder.glob(".staging-*"))
+    assert not list(folder.glob(PARTIAL_GLOB)) and not list(folder.glob(f"{STAGING_PREFIX}*"))
     # the human side: labels, model card and report, written from that manifest
     assert (folder / "labels.txt").read_text().splitlines() == list(manifest.meta.label_names())
     card = (folder / "README.md").read_text()
