@@ -32,12 +32,14 @@ class ReportFiles:
 
 def write_report(folder: str | Path, manifest: Manifest | None = None) -> ReportFiles:
     """Write labels.txt, README.md and report.html into ``folder`` (each atomically)."""
+    from ..tensorspecs import check_present_files
     from .card import labels_text, write_card
     from .html import write_html
     from .view import load_view
 
     folder = Path(folder)
     view = load_view(folder, manifest)
+    check_present_files(view.manifest)  # the card describes each file's tensors: they must be the file's
     html_text = write_html(view)  # plots first: a missing matplotlib fails before anything is written
     atomic_write_text(folder / LABELS_NAME, labels_text(view))
     atomic_write_text(folder / CARD_NAME, write_card(view))
