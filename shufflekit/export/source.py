@@ -9,12 +9,15 @@ The recipe is deterministic, so the seed recorded in the manifest rebuilds the s
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import CheckpointError, ManifestError, UsageError
+from ..files import sha256_file
 from ..metadata import ModelMeta, Preprocessing, check_input_size
+from ..records import SHA256_RE
 
 _STATS_IMAGES = 8
 _STATS_SEED_OFFSET = 1_000_003  # other images than the parity reference's
@@ -75,7 +78,7 @@ def load_source(
 def rebuild_source(record: dict[str, Any], meta: ModelMeta, *, checkpoint: str | Path | None = None) -> ModelSource:
     """The model a manifest's source record describes (to recompute a parity reference)."""
     if checkpoint is not None or record.get("kind") == "checkpoint":
-        path = Path(checkpoint or record.get("checkpoint", ""))
+        path = Path(checkpoint) if checkpoint is not None else recorded_checkpoint(record)
         source = load_source(
             model=meta.model, checkpoint=path, num_classes=meta.num_classes, input_size=meta.input_size
         )
@@ -96,6 +99,44 @@ def rebuild_source(record: dict[str, Any], meta: ModelMeta, *, checkpoint: str |
         "the manifest does not say which model it was exported from",
         hint="pass --checkpoint PATH, or re-export the folder",
     )
+
+
+def recorded_checkpoint(record: dict[str, Any]) -> Path:
+    """The checkpoint a manifest's source record names. It lies outside the release folder by design (the
+    file the user exported from), so it is opened only as a checkpoint (``load_checkpoint``: weights only,
+    never pickled code) and only when it is a regular file whose bytes hash to the recorded sha256: an
+    edited manifest cannot make shufflekit read any other file."""
+    name, expected = record.get("checkpoint"), record.get("checkpoint_sha256")
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise ManifestError(f"field source.checkpoint: {name!r:.60} is not a path", hint=_SOURCE_HINT)
+    if not isinstance(expected, str) or not SHA256_RE.match(expected):
+        raise ManifestError(
+            f"field source.checkpoint_sha256: {expected!r:.60} is not a sha256 in hex", hint=_SOURCE_HINT
+        )
+    path = Path(name)
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        raise CheckpointError(
+            f"the checkpoint this folder was exported from is missing ({path})",
+            hint="pass --checkpoint PATH to the same file (checked by sha256)",
+        ) from None
+    if not stat.S_ISREG(mode):
+        raise CheckpointError(
+            f"the checkpoint this folder was exported from ({path}) is not a regular file",
+            hint="pass --checkpoint PATH to the same file (checked by sha256)",
+        )
+    found = sha256_file(path)
+    if found != expected:
+        raise CheckpointError(
+            f"checkpoint {path} (sha256 {found[:12]}) is not what this folder was exported from "
+            f"(checkpoint sha256 {expected[:12]})",
+            hint="pass --checkpoint PATH to the file the folder was exported from",
+        )
+    return path
+
+
+_SOURCE_HINT = "re-export the folder, or pass --checkpoint PATH"
 
 
 def seeded_model(name: str, *, num_classes: int, input_size: int, seed: int) -> Any:
