@@ -8,6 +8,7 @@ import datetime as _dt
 import json
 import math
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import metadata as _importlib_metadata
@@ -291,42 +292,39 @@ def _parse_manifest(path: Path) -> Any:
     try:
         with open(path, "rb") as handle:
             raw = handle.read(MAX_MANIFEST_BYTES + 1)
-        data = json.loads(raw.decode("utf-8"))
-    except RecursionError:
-        raise ManifestError(f"{path} nests deeper than any manifest shufflekit writes", hint=_CONFINED_HINT) from None
-    except json.JSONDecodeError as exc:
-        raise ManifestError(f"{path} is not valid JSON ({exc})", hint=_HINT) from None
-    except ValueError as exc:  # Python's limit on integer digits (no JSON a tool writes comes near it)
-        if not isinstance(exc, UnicodeDecodeError):
-            raise ManifestError(f"{path} holds a number too long to read", hint=_CONFINED_HINT) from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise ManifestError(f"{path} is not UTF-8 text ({exc.reason})", hint=_HINT) from None
     except OSError as exc:
         shown = " ".join(str(exc).split())[:120]
-        raise ManifestError(f"{path} is not valid JSON ({shown})", hint=_HINT) from None
-    if _depth(data) > MAX_DEPTH:
+        raise ManifestError(f"{path} cannot be read ({shown})", hint=_HINT) from None
+    # measured before parsing: json's C decoder recurses per level and, where a library raised the
+    # recursion limit (onnx2tf does), overflows the C stack (a segfault) long before a RecursionError
+    if _text_depth(text) > MAX_DEPTH:
         raise ManifestError(
             f"{path} nests deeper than any manifest shufflekit writes (more than {MAX_DEPTH} levels)",
             hint=_CONFINED_HINT,
         )
-    return data
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ManifestError(f"{path} nests deeper than any manifest shufflekit writes", hint=_CONFINED_HINT) from None
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"{path} is not valid JSON ({exc})", hint=_HINT) from None
+    except ValueError:  # Python's limit on integer digits (no JSON a tool writes comes near it)
+        raise ManifestError(f"{path} holds a number too long to read", hint=_CONFINED_HINT) from None
 
 
-def _depth(value: Any) -> int:
-    """How deep lists and objects nest (iteratively: no recursion limit to hit)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict):
-            children: Iterable[Any] = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        deepest = max(deepest, level)
-        if deepest > MAX_DEPTH:
-            return deepest
-        stack.extend((child, level + 1) for child in children)
-    return deepest
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+
+
+def _text_depth(text: str) -> int:
+    """How deep brackets nest in JSON text, strings left out (regex and numpy: C speed on 16 MiB)."""
+    import numpy as np
+
+    bare = np.frombuffer(_JSON_STRING.sub("", text).encode("utf-8", "replace"), dtype=np.uint8)
+    step = np.isin(bare, (ord("["), ord("{"))).astype(np.int32) - np.isin(bare, (ord("]"), ord("}")))
+    return int(np.cumsum(step).max(initial=0))
 
 
 def _shown(value: Any) -> str:
