@@ -300,7 +300,7 @@ def _parse_manifest(path: Path) -> Any:
         raise ManifestError(f"{path} cannot be read ({shown})", hint=_HINT) from None
     # measured before parsing: json's C decoder recurses per level and, where a library raised the
     # recursion limit (onnx2tf does), overflows the C stack (a segfault) long before a RecursionError
-    if _text_depth(text) > MAX_DEPTH:
+    if json_depth(text) > MAX_DEPTH:
         raise ManifestError(
             f"{path} nests deeper than any manifest shufflekit writes (more than {MAX_DEPTH} levels)",
             hint=_CONFINED_HINT,
@@ -318,7 +318,7 @@ def _parse_manifest(path: Path) -> Any:
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 
 
-def _text_depth(text: str) -> int:
+def json_depth(text: str) -> int:
     """How deep brackets nest in JSON text, strings left out (regex and numpy: C speed on 16 MiB)."""
     import numpy as np
 
