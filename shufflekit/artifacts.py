@@ -7,6 +7,8 @@ import contextlib
 import datetime as _dt
 import json
 import math
+import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import metadata as _importlib_metadata
@@ -146,9 +148,11 @@ class Artifact:
     def path_in(self, folder: str | Path) -> Path:
         return Path(folder) / self.name
 
-    def verify(self, folder: str | Path) -> Path:
-        """Return the file's path after checking it is the one recorded; refuse anything else."""
-        path = self.path_in(folder)
+    def verify(self, folder: str | Path, *, specs: bool = True) -> Path:
+        """Return the file's path after checking it is the one recorded; refuse anything else: a name that
+        resolves outside the folder (a symlink), another file than the one hashed, and (``specs``) a file
+        whose inputs and outputs are not the tensors the manifest lists (``tensorspecs``)."""
+        path = confined_path(folder, self.name, field=f"artifacts[{self.name}].name")
         if not path.is_file():
             raise IntegrityError(
                 f"artifact {self.name} is listed in the manifest but missing from {folder}",
@@ -159,6 +163,10 @@ class Artifact:
                 f"artifact {self.name} was changed after it was made (sha256 mismatch)",
                 hint="refusing to use it; re-export to get a trusted file",
             )
+        if specs:
+            from .tensorspecs import check_file_specs
+
+            check_file_specs(self, path)
         return path
 
     def to_dict(self) -> dict[str, Any]:
@@ -205,7 +213,7 @@ class Artifact:
                 raise _bad(f"{where}.{part}", items, "a non-empty list of tensors")
             tensors[part] = tuple(TensorSpec.from_dict(t, where=f"{where}.{part}[{i}]") for i, t in enumerate(items))
         try:
-            meta = ModelMeta.from_dict(_need(data, "meta", where))
+            meta = _check_finite(ModelMeta.from_dict(_need(data, "meta", where)), f"{where}.meta")
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ManifestError(f"field {where}.meta: {type(exc).__name__}: {exc}", hint=_HINT) from None
         parent = data.get("parent_sha256")
@@ -240,12 +248,101 @@ class Artifact:
 
 
 _HINT = "re-export the folder"
+MAX_MANIFEST_BYTES = 16 << 20  # a manifest shufflekit writes is a few hundred kB at most
+MAX_DEPTH = 64  # the deepest a manifest shufflekit writes nests is under 10
+
+
+def confined_path(folder: str | Path, name: Any, *, field: str) -> Path:
+    """``folder / name`` with symlinks resolved, after checking it stays inside ``folder`` (resolved too):
+    every file name a manifest holds goes through here before anything opens it. ``field`` names the
+    manifest field in the one-line refusal."""
+    root = Path(folder).resolve()
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise _bad(field, name, "a file name inside the folder")
+    try:
+        resolved = (root / name).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # a symlink loop, a name the OS refuses
+        raise ManifestError(f"field {field}: {_shown(name)} cannot be resolved ({exc})", hint=_CONFINED_HINT) from None
+    lexical = Path(os.path.normpath(root / name))
+    if lexical == root or not lexical.is_relative_to(root):
+        raise ManifestError(
+            f"field {field}: {_shown(name)} is outside the folder {folder} (refusing to read it)", hint=_CONFINED_HINT
+        )
+    if resolved == root or not resolved.is_relative_to(root):
+        raise ManifestError(
+            f"field {field}: {_shown(name)} is a symlink that leads outside the folder {folder} (refusing to read it)",
+            hint=_CONFINED_HINT,
+        )
+    return resolved
+
+
+_CONFINED_HINT = "re-export the folder or fix manifest.json"
+
+
+def _parse_manifest(path: Path) -> Any:
+    """json.loads of a manifest.json, where anything hostile (a huge file, deep nesting, a number of
+    thousands of digits, bytes that are not UTF-8) is one ManifestError."""
+    size = path.stat().st_size
+    if size > MAX_MANIFEST_BYTES:
+        raise ManifestError(
+            f"{path} is {size / 2**20:.1f} MiB, larger than any manifest shufflekit writes "
+            f"({MAX_MANIFEST_BYTES >> 20} MiB at most)",
+            hint=_CONFINED_HINT,
+        )
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_MANIFEST_BYTES + 1)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{path} is not UTF-8 text ({exc.reason})", hint=_HINT) from None
+    except OSError as exc:
+        shown = " ".join(str(exc).split())[:120]
+        raise ManifestError(f"{path} cannot be read ({shown})", hint=_HINT) from None
+    # measured before parsing: json's C decoder recurses per level and, where a library raised the
+    # recursion limit (onnx2tf does), overflows the C stack (a segfault) long before a RecursionError
+    if json_depth(text) > MAX_DEPTH:
+        raise ManifestError(
+            f"{path} nests deeper than any manifest shufflekit writes (more than {MAX_DEPTH} levels)",
+            hint=_CONFINED_HINT,
+        )
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ManifestError(f"{path} nests deeper than any manifest shufflekit writes", hint=_CONFINED_HINT) from None
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"{path} is not valid JSON ({exc})", hint=_HINT) from None
+    except ValueError:  # Python's limit on integer digits (no JSON a tool writes comes near it)
+        raise ManifestError(f"{path} holds a number too long to read", hint=_CONFINED_HINT) from None
+
+
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+
+
+def json_depth(text: str) -> int:
+    """How deep brackets nest in JSON text, strings left out (regex and numpy: C speed on 16 MiB)."""
+    import numpy as np
+
+    bare = np.frombuffer(_JSON_STRING.sub("", text).encode("utf-8", "replace"), dtype=np.uint8)
+    step = np.isin(bare, (ord("["), ord("{"))).astype(np.int32) - np.isin(bare, (ord("]"), ord("}")))
+    return int(np.cumsum(step).max(initial=0))
+
+
+def _shown(value: Any) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def _bad(where: str, value: Any, expected: str) -> ManifestError:
-    shown = repr(value)
-    shown = shown if len(shown) <= 60 else shown[:57] + "..."
-    return ManifestError(f"field {where}: {shown} is not {expected}", hint=_HINT)
+    return ManifestError(f"field {where}: {_shown(value)} is not {expected}", hint=_HINT)
+
+
+def _check_finite(meta: ModelMeta, where: str) -> ModelMeta:
+    """NaN or infinite mean/std (JSON's NaN, Infinity, 1e999) would normalise every image to nonsense."""
+    pre = meta.preprocessing
+    for key, values in (("mean", pre.mean), ("std", pre.std)):
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError(f"preprocessing.{key} must hold finite numbers, not {list(values)}")
+    return meta
 
 
 def _need(data: Mapping[str, Any], key: str, where: str) -> Any:
@@ -303,15 +400,22 @@ class Manifest:
         path = folder / MANIFEST_NAME
         if not folder.is_dir():
             raise ManifestError(f"{folder} is not a folder", hint="pass the folder that `shufflekit export` wrote")
-        if not path.is_file():
+        if not path.exists() and not path.is_symlink():
             raise ManifestError(
                 f"{folder} has no {MANIFEST_NAME}",
                 hint="pass a folder written by `shufflekit export` or `shufflekit release`",
             )
+        # a symlinked manifest.json is read only where it stays inside the folder; a FIFO or a folder of
+        # that name is refused before anything opens it (a FIFO would block the read for ever)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ManifestError(f"{path} is not valid JSON ({exc})", hint="re-export the folder") from None
+            resolved = confined_path(folder, MANIFEST_NAME, field=MANIFEST_NAME)
+        except ManifestError:
+            raise ManifestError(
+                f"{path} is a symlink that leads outside the folder (refusing to read it)", hint=_CONFINED_HINT
+            ) from None
+        if not resolved.is_file():
+            raise ManifestError(f"{path} is not a regular file", hint=_CONFINED_HINT)
+        data = _parse_manifest(resolved)
         if isinstance(data, dict) and data.get("schema") == SCHEMA_V1:
             data = upgrade_v1(data)
         manifest = cls(folder, data)
@@ -327,6 +431,7 @@ class Manifest:
             )
         try:
             check_manifest_data(data)
+            self.reference_path()  # its name stays inside the folder, symlinks resolved
         except ManifestError as exc:
             raise ManifestError(f"{path} is damaged: {exc.message}", hint=exc.hint) from None
 
@@ -358,6 +463,14 @@ class Manifest:
         seed, layout), or None for a folder without one."""
         ref = self._data.get("reference")
         return dict(ref) if ref else None
+
+    def reference_path(self) -> Path | None:
+        """Where the parity reference file is, checked to stay inside the folder (symlinks resolved);
+        None for a folder without one."""
+        ref = self.reference
+        if ref is None:
+            return None
+        return confined_path(self.folder, ref.get("file"), field="reference.file")
 
     def set_reference(self, **fields: Any) -> None:
         self._data["reference"] = dict(fields)
@@ -517,7 +630,7 @@ def check_manifest_data(data: Mapping[str, Any]) -> None:
     for key in ("model", "artifacts"):
         _need(data, key, "manifest")
     try:
-        ModelMeta.from_dict(data["model"])
+        _check_finite(ModelMeta.from_dict(data["model"]), "model")
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ManifestError(f"field model: {type(exc).__name__}: {exc}", hint=_HINT) from None
     if not isinstance(data.get("source", {}), dict):
@@ -535,6 +648,14 @@ def check_manifest_data(data: Mapping[str, Any]) -> None:
         isinstance(ref, dict) and isinstance(ref.get("file"), str) and isinstance(ref.get("sha256"), str)
     ):
         raise _bad("reference", ref, "an object naming its file and sha256")
+    if ref is not None:
+        if not ref["file"] or ref["file"].startswith("/") or ".." in Path(ref["file"]).parts:
+            raise ManifestError(
+                f"field reference.file: {_shown(ref['file'])} is outside the folder (refusing to read it)",
+                hint=_CONFINED_HINT,
+            )
+        if not SHA256_RE.match(ref["sha256"]):
+            raise _bad("reference.sha256", ref["sha256"], "a sha256 in hex")
     files = data.get("files", {})
     if not isinstance(files, dict):
         raise _bad("files", files, "an object of file name -> sha256")

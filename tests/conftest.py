@@ -71,9 +71,16 @@ def _schema_errors(root: Path) -> list[str]:
     if _validator is None:
         _validator = jsonschema.Draft202012Validator(json.loads(_SCHEMA_FILE.read_text()))
     found = []
+    from shufflekit.artifacts import MAX_DEPTH, MAX_MANIFEST_BYTES, json_depth
+
     for path in root.rglob("manifest.json"):
+        if not path.is_file() or path.stat().st_size > MAX_MANIFEST_BYTES:
+            continue  # a FIFO a test made would block the read; a huge one is the loader's to refuse
         try:
-            data = json.loads(path.read_text())
+            text = path.read_text()
+            if json_depth(text) > MAX_DEPTH:
+                continue  # json's C decoder overflows the C stack on deep nesting (the loader refuses it)
+            data = json.loads(text)
         except (OSError, ValueError):
             continue
         if not isinstance(data, dict) or data.get("schema") != "shufflekit.manifest/2":

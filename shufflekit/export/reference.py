@@ -9,8 +9,11 @@ sensor noise, in [0, 1], then normalised with the model's own mean/std. Only num
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -111,7 +114,17 @@ class Reference:
         return sha256_file(path)
 
     @classmethod
-    def load(cls, path: str | Path, *, sha256: str | None = None) -> Reference:
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        sha256: str | None = None,
+        input_shape: tuple[int, ...] | None = None,
+        num_classes: int | None = None,
+    ) -> Reference:
+        """Read a reference.npz (never a pickle). The arrays' headers are read first: names, dtypes and
+        shapes (against ``input_shape`` per sample and ``num_classes`` when given) are checked before any
+        array is, so a damaged, truncated or oversized file is one IntegrityError, never a traceback."""
         path = Path(path)
         if not path.is_file():
             raise IntegrityError(
@@ -124,13 +137,72 @@ class Reference:
                 hint="refusing to use it; re-export the folder",
             )
         try:
+            headers = _npz_headers(path)
+            _check_headers(headers, input_shape, num_classes)
             with np.load(path, allow_pickle=False) as data:
                 return cls(
                     np.asarray(data["inputs"], dtype=np.float32),
                     np.asarray(data["logits"], dtype=np.float32),
                     int(data["seed"]),
                 )
-        except (OSError, KeyError, ValueError) as exc:
+        except _Unfit as exc:
             raise IntegrityError(
-                f"parity reference {path.name} is unreadable ({exc})", hint="re-export the folder"
+                f"parity reference {path.name} does not fit the model ({exc})", hint="re-export the folder"
             ) from None
+        except (OSError, EOFError, KeyError, ValueError, TypeError, zipfile.BadZipFile, zlib.error) as exc:
+            shown = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
+            raise IntegrityError(
+                f"parity reference {path.name} is unreadable ({shown})", hint="re-export the folder"
+            ) from None
+
+
+_ARRAYS = {"inputs": 4, "logits": 2, "seed": 0}  # the members a reference holds, and each one's rank
+MAX_REFERENCE_BYTES = 1 << 31  # what the arrays may claim to hold, at most: no allocation of absurd sizes
+
+
+class _Unfit(ValueError):
+    """A reference whose arrays are not the model's (shape, dtype, members)."""
+
+
+def _npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype[Any]]]:
+    """Shape and dtype of every array in an .npz, from the .npy headers alone (no array is read)."""
+    headers = {}
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            name = info.filename.removesuffix(".npy")
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                if version == (1, 0):
+                    shape, _fortran, dtype = np.lib.format.read_array_header_1_0(member)
+                elif version == (2, 0):
+                    shape, _fortran, dtype = np.lib.format.read_array_header_2_0(member)
+                else:
+                    raise ValueError(f"{info.filename} has .npy version {version}")
+            headers[name] = (tuple(shape), dtype)
+    return headers
+
+
+def _check_headers(
+    headers: dict[str, tuple[tuple[int, ...], np.dtype[Any]]],
+    input_shape: tuple[int, ...] | None,
+    num_classes: int | None,
+) -> None:
+    missing = [n for n in _ARRAYS if n not in headers]
+    if missing:
+        raise _Unfit(f"no {', '.join(missing)} array")
+    total = 0
+    for name, rank in _ARRAYS.items():
+        shape, dtype = headers[name]
+        want = "i" if name == "seed" else "f"
+        if dtype.kind != want or dtype.hasobject or len(shape) != rank:
+            raise _Unfit(f"{name} is {dtype} of shape {shape}")
+        total += int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    if total > MAX_REFERENCE_BYTES:
+        raise _Unfit(f"its arrays claim {total / 2**30:.1f} GiB")
+    inputs, logits = headers["inputs"][0], headers["logits"][0]
+    if inputs[0] != logits[0] or inputs[0] < 1:
+        raise _Unfit(f"{inputs[0]} inputs, {logits[0]} outputs")
+    if input_shape is not None and inputs[1:] != tuple(input_shape):
+        raise _Unfit(f"inputs of {inputs[1:]}, the model takes {tuple(input_shape)}")
+    if num_classes is not None and logits[1] != num_classes:
+        raise _Unfit(f"{logits[1]} classes, the model has {num_classes}")

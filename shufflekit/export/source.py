@@ -9,12 +9,15 @@ The recipe is deterministic, so the seed recorded in the manifest rebuilds the s
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import CheckpointError, ManifestError, UsageError
+from ..files import sha256_file
 from ..metadata import MAX_NUM_CLASSES, ModelMeta, Preprocessing, check_input_size, check_num_classes
+from ..records import SHA256_RE
 
 _STATS_IMAGES = 8
 _STATS_SEED_OFFSET = 1_000_003  # other images than the parity reference's
@@ -78,7 +81,7 @@ def load_source(
 def rebuild_source(record: dict[str, Any], meta: ModelMeta, *, checkpoint: str | Path | None = None) -> ModelSource:
     """The model a manifest's source record describes (to recompute a parity reference)."""
     if checkpoint is not None or record.get("kind") == "checkpoint":
-        path = Path(checkpoint or record.get("checkpoint", ""))
+        path = Path(checkpoint) if checkpoint is not None else recorded_checkpoint(record)
         # The variant and class count are compared here, not by load_checkpoint: its hints name --model and
         # --num-classes, which the commands reading a folder (validate, evaluate, profile) do not have.
         source = load_source(checkpoint=path, input_size=meta.input_size)
@@ -106,6 +109,44 @@ def rebuild_source(record: dict[str, Any], meta: ModelMeta, *, checkpoint: str |
         "the manifest does not say which model it was exported from",
         hint="re-export the folder; validate and evaluate also take --checkpoint PATH",
     )
+
+
+def recorded_checkpoint(record: dict[str, Any]) -> Path:
+    """The checkpoint a manifest's source record names. It lies outside the release folder by design (the
+    file the user exported from), so it is opened only as a checkpoint (``load_checkpoint``: weights only,
+    never pickled code) and only when it is a regular file whose bytes hash to the recorded sha256: an
+    edited manifest cannot make shufflekit read any other file."""
+    name, expected = record.get("checkpoint"), record.get("checkpoint_sha256")
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise ManifestError(f"field source.checkpoint: {name!r:.60} is not a path", hint=_SOURCE_HINT)
+    if not isinstance(expected, str) or not SHA256_RE.match(expected):
+        raise ManifestError(
+            f"field source.checkpoint_sha256: {expected!r:.60} is not a sha256 in hex", hint=_SOURCE_HINT
+        )
+    path = Path(name)
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        raise CheckpointError(
+            f"the checkpoint this folder was exported from is missing ({path})",
+            hint="put it back at that path (checked by sha256); validate and evaluate also take --checkpoint PATH",
+        ) from None
+    if not stat.S_ISREG(mode):
+        raise CheckpointError(
+            f"the checkpoint this folder was exported from ({path}) is not a regular file",
+            hint="put it back at that path (checked by sha256); validate and evaluate also take --checkpoint PATH",
+        )
+    found = sha256_file(path)
+    if found != expected:
+        raise CheckpointError(
+            f"checkpoint {path} (sha256 {found[:12]}) is not what this folder was exported from "
+            f"(checkpoint sha256 {expected[:12]})",
+            hint="put the file the folder was exported from back; validate and evaluate also take --checkpoint PATH",
+        )
+    return path
+
+
+_SOURCE_HINT = "re-export the folder, or pass --checkpoint PATH"
 
 
 def seeded_model(name: str, *, num_classes: int, input_size: int, seed: int) -> Any:

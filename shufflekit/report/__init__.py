@@ -36,6 +36,7 @@ class ReportFiles:
 def write_report(folder: str | Path, manifest: Manifest | None = None) -> ReportFiles:
     """Write labels.txt, README.md and report.html into ``folder`` and record them in its manifest, in
     one commit (``ReleaseFolder.commit``). A same-named file the folder does not own is refused first."""
+    from ..tensorspecs import check_present_files
     from .card import labels_text, write_card
     from .html import write_html
     from .view import load_view
@@ -45,6 +46,7 @@ def write_report(folder: str | Path, manifest: Manifest | None = None) -> Report
     view = load_view(folder, manifest)
     check_writable(folder, f"report writes {', '.join(REPORT_FILES)} into it")
     release.check_replaceable(REPORT_FILES)  # before the plots are drawn
+    check_present_files(view.manifest)  # the card describes each file's tensors: they must be the file's
     html_text = write_html(view)  # plots first: a missing matplotlib fails before anything is written
     texts = {LABELS_NAME: labels_text(view), CARD_NAME: write_card(view), HTML_NAME: html_text}
     with release.staging("report") as staging:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..artifacts import MANIFEST_NAME, Artifact, Manifest, update_manifest
-from ..errors import CheckFailed, CheckpointError, UsageError
+from ..errors import CheckFailed, UsageError
 from ..files import check_writable
 from ..records import Accuracy
 from .tolerances import DEFAULT_MAX_DROP
@@ -286,17 +286,11 @@ def labelled_arrays(
 
 
 def _pytorch_source(manifest: Manifest, checkpoint: str | Path | None) -> Any:
-    """The model the folder was exported from; its checkpoint must be there, byte for byte."""
+    """The model the folder was exported from; its checkpoint must be there, byte for byte (checked
+    before it is opened: ``export.source.recorded_checkpoint``)."""
     from ..export.source import rebuild_source
 
     record = manifest.source
-    if checkpoint is None and record.get("kind") == "checkpoint":
-        path = Path(str(record.get("checkpoint", "")))
-        if not path.is_file():
-            raise CheckpointError(
-                f"the checkpoint this folder was exported from is missing ({path})",
-                hint="put it back at that path (checked by sha256); validate and evaluate also take --checkpoint PATH",
-            )
     if checkpoint is None and record.get("kind") == "seed":
         log.warning("%s was exported from a seeded, untrained model: its accuracy is chance level", manifest.folder)
     return rebuild_source(record, manifest.meta, checkpoint=checkpoint)

@@ -23,6 +23,7 @@ from ..artifacts import Artifact, Manifest
 from ..export.reference import Reference
 from ..records import DeviceAccuracy as DeviceAccuracyRecord
 from ..records import DeviceParity
+from . import parity
 from .parity import ParityResult, judge_outputs
 from .tolerances import DEFAULT_MAX_DROP, tolerance_for
 
@@ -33,12 +34,9 @@ OUTPUTS_NAME = "parity_outputs.npy"
 
 
 def stored_reference(manifest: Manifest) -> Reference | None:
-    """The folder's reference (inputs and PyTorch's logits), checked against its recorded sha256; None
-    for a folder exported without one. No torch needed."""
-    record = manifest.reference
-    if record is None:
-        return None
-    return Reference.load(manifest.folder / record["file"], sha256=record["sha256"])
+    """The folder's reference (inputs and PyTorch's logits), checked against its recorded sha256 and the
+    model; None for a folder exported without one. No torch needed."""
+    return parity.stored_reference(manifest)
 
 
 @dataclass(frozen=True)
