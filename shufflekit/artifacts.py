@@ -259,6 +259,8 @@ def confined_path(folder: str | Path, name: Any, *, field: str) -> Path:
     root = Path(folder).resolve()
     if not isinstance(name, str) or not name or "\x00" in name:
         raise _bad(field, name, "a file name inside the folder")
+    if any(len(part.encode("utf-8", "surrogateescape")) > _NAME_MAX for part in Path(name).parts):
+        raise _bad(field, name, f"a file name of at most {_NAME_MAX} bytes per part")
     try:
         resolved = (root / name).resolve()
     except (OSError, RuntimeError, ValueError) as exc:  # a symlink loop, a name the OS refuses
@@ -277,6 +279,7 @@ def confined_path(folder: str | Path, name: Any, *, field: str) -> Path:
 
 
 _CONFINED_HINT = "re-export the folder or fix manifest.json"
+_NAME_MAX = 255  # bytes in one path component on every file system a release lands on (else ENAMETOOLONG)
 
 
 def _parse_manifest(path: Path) -> Any:
@@ -643,6 +646,8 @@ def check_manifest_data(data: Mapping[str, Any]) -> None:
     names = [Artifact.from_dict(a, where=f"artifacts[{i}]").name for i, a in enumerate(data["artifacts"])]
     if len(set(names)) != len(names):
         raise ManifestError("lists an artifact twice", hint=_HINT)
+    if "reference" in data and data["reference"] is None:  # the schema has no null: absent means none
+        raise _bad("reference", None, "an object naming its file and sha256 (or no reference key)")
     ref = data.get("reference")
     if ref is not None and not (
         isinstance(ref, dict) and isinstance(ref.get("file"), str) and isinstance(ref.get("sha256"), str)

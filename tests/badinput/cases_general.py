@@ -380,7 +380,7 @@ _VALIDATE = [
     Case(
         "validate-manifest-binary",
         lambda ws: ["validate", "rel"],
-        r"not valid JSON",
+        r"not valid JSON|not UTF-8 text",
         setup=_write("rel/manifest.json", b"\xff\xfe\x00garbage"),
     ),
     Case(
