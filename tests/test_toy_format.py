@@ -16,7 +16,8 @@ from click.testing import CliRunner
 from shufflekit import formats
 from shufflekit.artifacts import Manifest
 from shufflekit.cli import main
-from shufflekit.export import converters
+from shufflekit.errors import ExportError
+from shufflekit.export import ExportOptions, converters, export_model
 from shufflekit.export.conversion import ConversionRequest, Converted
 from shufflekit.records import Parity
 from shufflekit.runtimes import base
@@ -96,3 +97,25 @@ def test_a_format_registered_in_a_test_is_exported_validated_and_reported(toy_fo
     reported = cli.invoke(main, ["report", str(out)])
     assert reported.exit_code == 0, reported.output
     assert toy.name in (out / "README.md").read_text() and toy.name in (out / "report.html").read_text()
+
+
+def _failing_convert(request: ConversionRequest) -> Converted:
+    request.out.write_bytes(b"half a file")  # a converter that dies mid-write
+    raise ExportError("toy conversion failed")
+
+
+def test_a_failed_export_into_a_new_folder_leaves_no_folder(tmp_path):
+    """A conversion that fails once the folder was made: the folder the export made is gone again."""
+    broken = formats.Format("brokentoy", ".broken", runtime="none", precisions=("fp32",), describe="always fails")
+    out = tmp_path / "new" / "release"
+    out.parent.mkdir()
+    with formats.registered(broken), converters.registered_converter("brokentoy", _failing_convert):
+        with pytest.raises(ExportError, match="toy conversion failed"):
+            export_model(
+                out,
+                model=SMALL_V2,
+                num_classes=SMALL_CLASSES,
+                input_size=SMALL_SIZE,
+                options=ExportOptions(formats=("onnx", "brokentoy")),
+            )
+    assert list(out.parent.iterdir()) == []

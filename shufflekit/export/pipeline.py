@@ -18,6 +18,7 @@ their files; results recorded on files that changed go stale through their sha25
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -132,27 +133,33 @@ def export_model(
     steps = 2 + len(options.formats)
     progress("export", 0, steps)
 
-    folder.remove_staging()  # what a killed export left; a .partial may be another command's, in flight
-    with folder.staging() as staging:
-        t0 = time.perf_counter()
-        reference_record = _write_reference(source, staging, options)
-        timings["reference"] = time.perf_counter() - t0
-        progress("export", 1, steps)
-
-        onnx_name = artifact_filename(source.meta.model, "onnx", "fp32")
-        made = _export_onnx_artifact(source, staging / onnx_name, options)
-        timings["onnx_export"] = made[1].seconds
-        artifacts = [made[0]] if "onnx" in options.formats else []
-        progress("export", 2, steps)
-
-        for fmt in options.formats:
-            if fmt == "onnx":
-                continue
+    created = not out.exists()
+    try:
+        folder.remove_staging()  # what a killed export left; a .partial may be another command's, in flight
+        with folder.staging() as staging:
             t0 = time.perf_counter()
-            artifacts.append(_convert_artifact(fmt, source, made[0], staging, options, progress))
-            timings[f"{fmt}_convert"] = time.perf_counter() - t0
-        progress("export", steps, steps)
-        kept, dropped = _commit(folder, staging, source, artifacts, reference_record)
+            reference_record = _write_reference(source, staging, options)
+            timings["reference"] = time.perf_counter() - t0
+            progress("export", 1, steps)
+
+            onnx_name = artifact_filename(source.meta.model, "onnx", "fp32")
+            made = _export_onnx_artifact(source, staging / onnx_name, options)
+            timings["onnx_export"] = made[1].seconds
+            artifacts = [made[0]] if "onnx" in options.formats else []
+            progress("export", 2, steps)
+
+            for fmt in options.formats:
+                if fmt == "onnx":
+                    continue
+                t0 = time.perf_counter()
+                artifacts.append(_convert_artifact(fmt, source, made[0], staging, options, progress))
+                timings[f"{fmt}_convert"] = time.perf_counter() - t0
+            progress("export", steps, steps)
+            kept, dropped = _commit(folder, staging, source, artifacts, reference_record)
+    except BaseException:
+        if created:  # a failed or interrupted export into a new folder leaves no folder behind
+            _remove_if_untouched(out)
+        raise
     timings["total"] = time.perf_counter() - started
     log.info("exported %s to %s: %s", source.meta.model, out, ", ".join(a.name for a in artifacts))
     return ExportReport(out, tuple(artifacts), tuple(a.name for a in kept), tuple(a.name for a in dropped), timings)
@@ -247,6 +254,16 @@ def _convert_artifact(
 
 
 # -- folder handling ---------------------------------------------------------------------------------
+def _remove_if_untouched(out: Path) -> None:
+    """Remove a folder this export created, when it holds nothing but the lock file (nobody else wrote)."""
+    from ..folder import LOCK_NAME
+
+    with contextlib.suppress(OSError):
+        if {p.name for p in out.iterdir()} <= {LOCK_NAME}:
+            (out / LOCK_NAME).unlink(missing_ok=True)
+            out.rmdir()
+
+
 OUT_HINT = "move it away or choose another --out"
 
 
