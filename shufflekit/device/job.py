@@ -24,6 +24,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
+import time
 import traceback
 from typing import Any, Dict, List, Optional
 
@@ -99,9 +101,24 @@ def run_job(job: Any) -> Dict[str, Any]:
     raise RunnerError("bad_input", "unknown job mode %r" % mode, hint="use probe, benchmark or run")
 
 
+def _exit_when_orphaned(interval: float = 1.0) -> None:
+    """A job whose parent is gone (the command killed, the ssh or adb session dropped) has no reader for
+    its answer: exit instead of measuring on, maybe for hours, on a device someone else may be timing."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent:  # re-parented to init or a subreaper
+                os._exit(3)
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """``shufflekit-device.pyz JOB.json|-`` -> one JSON object on stdout. Exit 0 ok, 2 a RunnerError, 1 a crash."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    _exit_when_orphaned()
     # Runtimes print to stdout from C++ (delegate banners, warnings): keep fd 1 for our JSON only.
     sys.stdout.flush()
     real_stdout = os.dup(1)
