@@ -22,10 +22,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from shufflekit.artifacts import Artifact, Manifest, TensorSpec
+from shufflekit.artifacts import Manifest
 from shufflekit.cli import main
 from shufflekit.device.bench import latency_stats
-from shufflekit.metadata import ModelMeta, Preprocessing
 from shufflekit.runtimes import RuntimeOptions
 from shufflekit.runtimes.native import NativeTools, identify
 from shufflekit.runtimes.profile import ProfileSettings
@@ -39,27 +38,11 @@ ORT_RUNS = (0.001802, 0.001791, 0.001833, 0.001788, 0.001947, 0.001796, 0.001810
 
 
 @pytest.fixture
-def release(tmp_path: Path) -> Path:
-    """A release folder with one TFLite and one ONNX file (their bytes are never run: the stand-ins only
-    check the file arrived)."""
+def release(tmp_path: Path, small_release: Path) -> Path:
+    """A copy of the session's release folder (one TFLite and one ONNX file). The stand-ins only check the
+    file arrived, but the files are real: the host checks every file's tensors against the manifest."""
     folder = tmp_path / "release"
-    folder.mkdir()
-    meta = ModelMeta(model="shufflenet_v2_x0_5", num_classes=10, preprocessing=Preprocessing.for_size(64))
-    manifest = Manifest.new(folder, meta)
-    for fmt, layout, shape in (("tflite", "NHWC", (1, 64, 64, 3)), ("onnx", "NCHW", (1, 3, 64, 64))):
-        path = folder / f"shufflenet_v2_x0_5_fp32.{fmt}"
-        path.write_bytes(os.urandom(3000))
-        manifest.add(
-            Artifact.from_file(
-                path,
-                format=fmt,
-                precision="fp32",
-                meta=meta,
-                inputs=(TensorSpec("input", shape, "float32", layout),),
-                outputs=(TensorSpec("logits", (1, 10), "float32"),),
-            )
-        )
-    manifest.save()
+    shutil.copytree(small_release, folder)
     return folder
 
 
