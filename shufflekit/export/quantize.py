@@ -36,6 +36,7 @@ from ..metadata import Preprocessing
 from . import quantize_onnx, recipes
 from .fallback import AccuracyGate, GateTools, quantize_with_fallback
 from .pipeline import artifact_filename
+from .tensorspecs import verified
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +195,7 @@ def quantize_release(
     started = time.perf_counter()
     manifest = Manifest.load(folder)
     parent = _fp32_onnx(manifest)
-    parent.verify(folder)  # a changed parent is refused before any work
+    verified(parent, folder)  # a changed parent is refused before any work
     formats = options.formats or tuple(f for f in QUANT_FORMATS if any(a.format == f for a in manifest.artifacts))
     warnings = _check_applicable(options, formats)
     ReleaseFolder(folder).check_replaceable(quantize_file_names(parent.meta.model, options, formats))  # before any work

@@ -9,6 +9,7 @@ from typing import Any
 from ..artifacts import Manifest
 from ..errors import ShufflekitError
 from ..export.pipeline import ExportOptions, export_model
+from ..export.tensorspecs import verified
 from ..files import sha256_file
 from .driver import Context
 from .state import Unit, fingerprint, options_inputs, outputs_of
@@ -67,7 +68,7 @@ def _already_exported(ctx: Context, manifest: Manifest | None, source: dict[str,
         return False
     try:
         for artifact in fp32.values():
-            artifact.verify(ctx.folder)
+            verified(artifact, ctx.folder)
         return sha256_file(ctx.folder / manifest.reference["file"]) == manifest.reference["sha256"]
     except (OSError, ShufflekitError):  # any doubt: export again
         return False

@@ -36,7 +36,7 @@ class ReportFiles:
 def write_report(folder: str | Path, manifest: Manifest | None = None) -> ReportFiles:
     """Write labels.txt, README.md and report.html into ``folder`` and record them in its manifest, in
     one commit (``ReleaseFolder.commit``). A same-named file the folder does not own is refused first."""
-    from ..tensorspecs import check_present_files
+    from ..export.tensorspecs import check_present_files
     from .card import labels_text, write_card
     from .html import write_html
     from .view import load_view

@@ -37,6 +37,7 @@ from ..errors import (
     ShufflekitError,
     UsageError,
 )
+from ..export.tensorspecs import verified
 from ..formats import format_of_path
 
 # The pip extra that brings each runtime (README "Installing"), and the other names a runtime answers to.
@@ -347,7 +348,7 @@ def load_session(
     if isinstance(target, Artifact):
         if folder is None:
             raise UsageError(f"artifact {target.name} needs its release folder", hint="pass the folder")
-        path = target.verify(folder)
+        path = verified(target, folder)
         fmt = target.format
         layout = layout or target.input.layout
     else:

@@ -22,6 +22,7 @@ from ..device import backends
 from ..device.bench import check_counts
 from ..device.errors import RunnerError
 from ..errors import UsageError
+from ..export.tensorspecs import verified
 from ..records import DeviceAccuracy, DeviceFacts, DeviceParity, Latency, OpProfile
 from . import opcategories
 from .base import RuntimeOptions, get_runtime, runtime_for_format, translate
@@ -365,7 +366,7 @@ def profile_folder(
     if native is not None:
         native.check(chosen, options, settings)
     for art in chosen:  # refuse a changed file before spending minutes on the others
-        art.verify(folder)
+        verified(art, folder)
     mult_adds = model_mult_adds(manifest)
     # Native tools print timings only; parity needs the Python runner's outputs.
     reference = judge.stored_reference(manifest) if judge is not None and settings.parity and native is None else None
@@ -382,7 +383,7 @@ def profile_folder(
         outputs = Path(scratch) / (judge.OUTPUTS_NAME if judge is not None else "outputs.npy")
         for index, art in enumerate(chosen):
             progress("profile", index, len(chosen))
-            path = art.verify(folder)
+            path = verified(art, folder)
             parity = on_device = None
             if native is not None:  # categories come with the tool's op names (XNNPACK's too)
                 key, result, facts = native.measure(

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..artifacts import MANIFEST_NAME, Artifact, Manifest, update_manifest
 from ..errors import CheckFailed, UsageError
+from ..export.tensorspecs import verified
 from ..files import check_writable
 from ..records import Accuracy
 from .tolerances import DEFAULT_MAX_DROP
@@ -177,7 +178,7 @@ def evaluate_release(
     if record:  # before any measuring: the results go into the manifest at the end
         check_writable(folder, f"evaluate records its results in {folder / MANIFEST_NAME}")
     for artifact in artifacts:  # refuse changed files before spending time on anything
-        artifact.verify(folder)
+        verified(artifact, folder)
     images = _labelled_images(data, manifest, limit)
     source = _pytorch_source(manifest, checkpoint)
     options = runtime_options or RuntimeOptions()

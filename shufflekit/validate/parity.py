@@ -22,6 +22,7 @@ import numpy as np
 from ..artifacts import MANIFEST_NAME, Artifact, Manifest, update_manifest
 from ..errors import CheckFailed, IntegrityError, UsageError
 from ..export.reference import DEFAULT_SAMPLES, Reference, reference_inputs
+from ..export.tensorspecs import verified
 from ..files import check_writable
 from ..records import Accuracy, Parity, _ParityFields
 from .metrics import ParityMetrics, compare, judge
@@ -157,7 +158,7 @@ def validate_release(
     if record:  # before any measuring: the results go into the manifest at the end
         check_writable(folder, f"validate records its results in {folder / MANIFEST_NAME}")
     for artifact in artifacts:  # refuse changed files before spending time on anything
-        artifact.verify(folder)
+        verified(artifact, folder)
     reference, origin = load_reference(manifest, checkpoint=checkpoint, samples=samples)
     options = runtime_options or RuntimeOptions()
     accuracy = manifest.results(Accuracy)  # fresh only: measured on these very files

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BackendMissingError, UsageError
+from ..export.tensorspecs import verified
 
 DEFAULT_THRESHOLD_DB = 20.0  # about 1% noise power: below it a layer is visibly off
 _BATCH_SAMPLES = 16  # inputs fed for the comparison (each activation of each sample is kept in memory)
@@ -239,11 +240,11 @@ def per_layer_for_folder(
                 raise UsageError(f"{artifact.name}'s fp32 parent is not in {folder}", hint="re-quantize the folder")
             prepared = Path(scratch) / f"{parent.sha256[:12]}.onnx"
             if not prepared.exists():
-                pre_process(parent.verify(folder), prepared)
+                pre_process(verified(parent, folder), prepared)
             reports.append(
                 per_layer_report(
                     prepared,
-                    artifact.verify(folder),
+                    verified(artifact, folder),
                     reference.inputs,
                     input_name=artifact.input.name,
                     batch=artifact.input.shape[0],

@@ -12,10 +12,10 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ManifestError, ShufflekitError
+from ..errors import ManifestError, ShufflekitError
 
 if TYPE_CHECKING:
-    from .artifacts import Artifact, Manifest, TensorSpec
+    from ..artifacts import Artifact, Manifest, TensorSpec
 
 log = logging.getLogger(__name__)
 HINT = "re-export the folder or fix manifest.json"
@@ -33,7 +33,7 @@ def file_specs(artifact: Artifact, path: Path) -> tuple[tuple[TensorSpec, ...], 
             # a host that only sends the file to a device may lack LiteRT: the device checks it when it loads it
             log.info("no TFLite interpreter here: the tensor specs of %s are not checked against the file", path.name)
             return None
-        from .export.tflite import read_io_specs
+        from .tflite import read_io_specs
 
         return read_io_specs(path)
     return None
@@ -83,7 +83,7 @@ def _mismatch(name: str, field: str, listed: Any, declared: Any) -> ManifestErro
 def _onnx_specs(path: Path) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
     import onnx
 
-    from .artifacts import TensorSpec
+    from ..artifacts import TensorSpec
 
     graph = onnx.load(str(path), load_external_data=False).graph
     initializers = {t.name for t in graph.initializer}
@@ -102,10 +102,19 @@ def check_present_files(manifest: Manifest) -> None:
     """``check_file_specs`` for every artifact of a folder whose file is there and is the one recorded
     (the report: a card must not describe tensors the file does not have). Missing or changed files are
     left to the commands that use them, which refuse them."""
-    from .artifacts import confined_path
-    from .files import sha256_file
+    from ..artifacts import confined_path
+    from ..files import sha256_file
 
     for artifact in manifest.artifacts:
         path = confined_path(manifest.folder, artifact.name, field=f"artifacts[{artifact.name}].name")
         if path.is_file() and path.stat().st_size == artifact.size_bytes and sha256_file(path) == artifact.sha256:
             check_file_specs(artifact, path)
+
+
+def verified(artifact: Artifact, folder: str | Path) -> Path:
+    """``Artifact.verify`` (confined, the bytes recorded) and then ``check_file_specs``: the path of a file
+    that is the one recorded and whose tensors are the ones the manifest lists. Every command that is
+    about to use a file goes through here."""
+    path = artifact.verify(folder)
+    check_file_specs(artifact, path)
+    return path
