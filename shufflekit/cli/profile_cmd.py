@@ -189,13 +189,9 @@ def _check_before_measuring(folder: Path, plot_dir: Path | None) -> None:
 def device_accuracy_images(folder: Path, data: str, samples: int, max_drop: float | None) -> Any:
     """The labelled subset every device classifies, with PyTorch's logits on it (computed here)."""
     from ..artifacts import Manifest
-    from ..errors import UsageError
     from ..validate.accuracy import labelled_arrays
 
-    if samples < 1:
-        raise UsageError(f"--accuracy-samples must be at least 1, got {samples}")
-    if max_drop is not None and not 0 <= max_drop <= 100:
-        raise UsageError(f"--max-drop must be between 0 and 100 points, got {max_drop}")
+    # --accuracy-samples and --max-drop are range-checked as they are parsed (cli/numbers)
     return labelled_arrays(data, Manifest.load(folder), limit=samples)
 
 

@@ -9,13 +9,12 @@ The recipe is deterministic, so the seed recorded in the manifest rebuilds the s
 
 from __future__ import annotations
 
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointError, ManifestError, UsageError
-from ..files import sha256_file
+from ..files import not_regular, sha256_file
 from ..metadata import MAX_NUM_CLASSES, ModelMeta, Preprocessing, check_input_size, check_num_classes
 from ..records import SHA256_RE
 
@@ -124,16 +123,11 @@ def recorded_checkpoint(record: dict[str, Any]) -> Path:
             f"field source.checkpoint_sha256: {expected!r:.60} is not a sha256 in hex", hint=_SOURCE_HINT
         )
     path = Path(name)
-    try:
-        mode = path.stat().st_mode
-    except (OSError, ValueError):
+    kind = not_regular(path)  # a FIFO would block the hash below
+    if kind is not None:
+        where = "is missing" if kind == "missing" or kind.startswith("unreadable") else "is not a regular file"
         raise CheckpointError(
-            f"the checkpoint this folder was exported from is missing ({path})",
-            hint="put it back at that path (checked by sha256); validate and evaluate also take --checkpoint PATH",
-        ) from None
-    if not stat.S_ISREG(mode):
-        raise CheckpointError(
-            f"the checkpoint this folder was exported from ({path}) is not a regular file",
+            f"the checkpoint this folder was exported from {where} ({path})",
             hint="put it back at that path (checked by sha256); validate and evaluate also take --checkpoint PATH",
         )
     found = sha256_file(path)
