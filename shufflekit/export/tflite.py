@@ -138,12 +138,10 @@ def convert_to_tflite(
     steps = 1 + len(targets)
     progress("convert to TFLite", 0, steps)
     with _offline_workspace() as workspace:
-        model = _onnx_to_keras(onnx_path, workspace, layout=layout, for_int8=needs_calibration)
+        model, concrete = _keras_model(onnx_path, workspace, layout=layout, for_int8=needs_calibration)
         onnx2tf_seconds = time.perf_counter() - started
         progress("convert to TFLite", 1, steps)
         results = []
-        with _captured_output(workspace.log), _InterruptSticks():
-            concrete = _concrete_function(model)
         for index, target in enumerate(targets, start=2):
             t0 = time.perf_counter()
             with _captured_output(workspace.log), _InterruptSticks():
@@ -338,7 +336,37 @@ def _conversion_failed(what: str, exc: BaseException, log_path: Path) -> ExportE
 
 
 # -- conversion steps ------------------------------------------------------------------------------
-def _onnx_to_keras(onnx_path: Path, workspace: _Workspace, *, layout: str, for_int8: bool) -> Any:
+# The last conversion's Keras model, by (sha256 of the ONNX bytes, layout): a release converts its fp32
+# file in the export stage and its fp16/dynamic/int8 files in the quantize stage, from the same ONNX
+# file; onnx2tf is the expensive step (about 8 s for v2 1.0x at 224), so it runs once per process. One
+# entry only: a process converting many models keeps one Keras model alive, not all of them.
+_last_keras: dict[tuple[str, str], tuple[Any, Any, bool]] = {}
+
+
+def _keras_model(onnx_path: Path, workspace: _Workspace, *, layout: str, for_int8: bool) -> tuple[Any, Any]:
+    """The onnx2tf Keras model of ``onnx_path`` and its concrete function, reused when the same bytes
+    were converted last. The same model serves every precision: MaxPool is padded with zeros wherever
+    its input is a ReLU's (exact in float, and what int8 needs), so fp32 and int8 share one conversion."""
+    from ..files import sha256_file
+
+    key = (sha256_file(onnx_path), layout)
+    cached = _last_keras.get(key)
+    if cached is not None:
+        log.info("reusing the onnx2tf conversion of %s", onnx_path.name)
+        model, concrete, zero_padded = cached
+    else:
+        _last_keras.clear()  # before converting: the old model's memory is freed first
+        model, zero_padded = _onnx_to_keras(onnx_path, workspace, layout=layout)
+        with _captured_output(workspace.log), _InterruptSticks():
+            concrete = _concrete_function(model)
+        _last_keras[key] = (model, concrete, zero_padded)
+    if for_int8 and not zero_padded:
+        log.warning("a MaxPool input may be negative: int8 accuracy may suffer from its padding")
+    return model, concrete
+
+
+def _onnx_to_keras(onnx_path: Path, workspace: _Workspace, *, layout: str) -> tuple[Any, bool]:
+    """The Keras model onnx2tf builds, and whether its MaxPool is padded with zeros."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with _captured_output(workspace.log):
         try:
@@ -363,12 +391,11 @@ def _onnx_to_keras(onnx_path: Path, workspace: _Workspace, *, layout: str, for_i
         # onnx2tf pads MaxPool explicitly with the float minimum; calibrated to int8, that minimum
         # stretches the tensor's scale until every activation rounds to zero (constant logits; onnx2tf
         # issue #444). Its int8 switch pads with 0 instead, exact where MaxPool follows a ReLU, as in
-        # every ShuffleNet. The switch only changes that padding and op names when no model is saved.
-        zero_pad_max_pool = for_int8 and _max_pool_inputs_non_negative(graph)
+        # every ShuffleNet, so it is used for every precision and one conversion serves them all. The
+        # switch only changes that padding and op names when no model is saved.
+        zero_pad_max_pool = _max_pool_inputs_non_negative(graph)
         if not graph.input[0].type.tensor_type.shape.dim[0].HasField("dim_value"):
             raise UsageError(DYNAMIC_BATCH_REFUSED, hint=DYNAMIC_BATCH_HINT)
-        if for_int8 and not zero_pad_max_pool:
-            log.warning("a MaxPool input may be negative: int8 accuracy may suffer from its padding")
         try:
             with _InterruptSticks():
                 model = onnx2tf.convert(
@@ -383,7 +410,7 @@ def _onnx_to_keras(onnx_path: Path, workspace: _Workspace, *, layout: str, for_i
                 )
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - onnx2tf raises anything, and sys.exit(1) on some errors
             raise _conversion_failed(f"onnx2tf conversion of {onnx_path.name}", exc, workspace.log) from None
-        return model
+        return model, zero_pad_max_pool
 
 
 def _max_pool_inputs_non_negative(graph: Any) -> bool:

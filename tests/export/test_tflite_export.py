@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from shufflekit.errors import ExportError, UsageError
+from shufflekit.export import tflite
 from shufflekit.export.onnx import export_onnx
 from shufflekit.export.reference import reference_inputs
 from shufflekit.export.source import load_source
@@ -79,6 +80,7 @@ def test_one_conversion_makes_every_precision_offline_and_leaves_nothing(tmp_pat
         return real_convert(*args, **kwargs)
 
     monkeypatch.setattr(onnx2tf, "convert", counting_convert)
+    monkeypatch.setattr(tflite, "_last_keras", {})  # an earlier test may have converted the same bytes
     user_cwd = tmp_path / "user-cwd"
     user_cwd.mkdir()
     monkeypatch.chdir(user_cwd)
@@ -151,6 +153,14 @@ def test_one_conversion_makes_every_precision_offline_and_leaves_nothing(tmp_pat
         # but int8 logits must follow the input. MaxPool padded with the float minimum made them constant.
         assert np.std(outputs[name], axis=0).mean() > 0.1 * np.std(want, axis=0).mean(), name
         assert compare(want, outputs[name]).cosine > 0.3, name
+
+    # A release converts fp32 in its export stage and the other precisions in its quantize stage, from
+    # the same ONNX bytes: the second conversion reuses the first's onnx2tf model, with the same result.
+    again = convert_to_tflite(onnx_path, [TFLiteTarget("fp16", tmp_path / "again" / "fp16.tflite")])
+    assert len(calls) == 1
+    session = load_session(again.results[0].path, layout="NHWC")
+    assert np.array_equal(session.predict(images), outputs["fp16.tflite"])
+    session.close()
 
 
 def test_int8_needs_calibration(tmp_path, small_onnx):

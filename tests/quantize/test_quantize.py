@@ -107,7 +107,8 @@ def test_every_precision_keeps_parity_on_a_board_python(quantized_copy):
 def test_artifacts_record_lineage_options_tools_and_the_calibration_used(quantized):
     manifest = Manifest.load(quantized.folder)
     parent = manifest.artifact(f"{MODEL}_fp32.onnx")
-    assert quantized.onnx2tf_conversions == 1  # every TFLite precision from ONE conversion
+    # every TFLite precision from ONE conversion (none when the export's, same process, is reused)
+    assert quantized.onnx2tf_conversions <= 1
     for name, (fmt, precision) in MADE.items():
         artifact = manifest.artifact(name)
         assert (artifact.format, artifact.precision) == (fmt, precision)
