@@ -107,6 +107,17 @@ def release(
 ) -> ReleaseReport:
     """Run every stage into ``options.out``; see the module docstring. Returns what ran and what failed;
     the caller prints it and calls ``raise_if_failed``."""
+    from ..validate.run_cache import shared_within_run
+
+    with shared_within_run():  # the labelled images and each file's predictions on them: made once
+        return _release(options, progress, on_event)
+
+
+def _release(
+    options: ReleaseOptions,
+    progress: ProgressFn | None,
+    on_event: Callable[[UnitOutcome], None] | None,
+) -> ReleaseReport:
     started = time.perf_counter()
     options = check_options(options)
     folder = Path(options.out)

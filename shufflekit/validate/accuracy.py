@@ -11,6 +11,7 @@ artifact (with its sha256, so a result never outlives the file) and one named ``
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,8 +23,9 @@ import numpy as np
 from ..artifacts import MANIFEST_NAME, Artifact, Manifest, update_manifest
 from ..errors import CheckFailed, UsageError
 from ..export.tensorspecs import verified
-from ..files import check_writable
+from ..files import check_writable, sha256_file
 from ..records import Accuracy
+from . import run_cache
 from .tolerances import DEFAULT_MAX_DROP
 
 log = logging.getLogger(__name__)
@@ -179,31 +181,35 @@ def evaluate_release(
         check_writable(folder, f"evaluate records its results in {folder / MANIFEST_NAME}")
     for artifact in artifacts:  # refuse changed files before spending time on anything
         verified(artifact, folder)
-    images = _labelled_images(data, manifest, limit)
-    source = _pytorch_source(manifest, checkpoint)
     options = runtime_options or RuntimeOptions()
-
-    sessions = []
-    try:
-        for artifact in artifacts:
-            sessions.append(load_session(artifact, folder, options))
-        tallies = _run(images, manifest, source.model, list(zip(artifacts, sessions)), batch_size, progress)
-    finally:
-        for session in sessions:
-            session.close()
+    source = _pytorch_source(manifest, checkpoint)
+    arrays = labelled_arrays(data, manifest, limit=limit, checkpoint=checkpoint) if run_cache.active() else None
+    if arrays is not None and run_cache.key_of(arrays.images) is not None:  # kept for the run: classified once
+        tallies, runtimes = _run_arrays(arrays, artifacts, folder, options, batch_size, progress)
+    else:
+        images = _labelled_images(data, manifest, limit)
+        sessions = []
+        try:
+            for artifact in artifacts:
+                sessions.append(load_session(artifact, folder, options))
+            tallies = _run(images, manifest, source.model, list(zip(artifacts, sessions)), batch_size, progress)
+        finally:
+            for session in sessions:
+                session.close()
+        runtimes = [session.runtime for session in sessions]
 
     reference, per_artifact = tallies[0], tallies[1:]
     torch_result = AccuracyResult(
         PYTORCH, PYTORCH, "torch", reference.percent(reference.top1), reference.percent(reference.top5), reference.total
     )
     results = []
-    for artifact, session, tally in zip(artifacts, sessions, per_artifact):
+    for artifact, runtime, tally in zip(artifacts, runtimes, per_artifact):
         top1, top5 = tally.percent(tally.top1), tally.percent(tally.top5)
         results.append(
             AccuracyResult(
                 artifact.name,
                 artifact.key,
-                session.runtime,
+                runtime,
                 top1,
                 top5,
                 tally.total,
@@ -262,7 +268,34 @@ def top1_percent(logits: np.ndarray, labels: np.ndarray) -> float:
 def labelled_arrays(
     data: str | Path, manifest: Manifest, *, limit: int | None = None, checkpoint: str | Path | None = None
 ) -> LabelledArrays:
-    """The validation images of ``data`` through the model's preprocessing, with PyTorch's logits."""
+    """The validation images of ``data`` through the model's preprocessing, with PyTorch's logits; once
+    per release run (``run_cache``): a subset (``limit``) is then taken from the whole set already made."""
+    key = _labelled_key(data, manifest, checkpoint)
+    whole = run_cache.peek((*key, None))
+    if limit is not None and whole is not None:
+        images = _labelled_images(data, manifest, None)
+        if len(whole.labels) == len(images):  # every image was readable: head() picks what --limit picks
+            subset: LabelledArrays = run_cache.once((*key, limit), lambda: whole.head(limit), nbytes=_nbytes)
+            return subset
+    return run_cache.once(
+        (*key, limit), lambda: _labelled_arrays(data, manifest, limit, checkpoint), nbytes=_nbytes
+    )
+
+
+def _nbytes(arrays: LabelledArrays) -> int:
+    return int(arrays.images.nbytes)
+
+
+def _labelled_key(data: str | Path, manifest: Manifest, checkpoint: str | Path | None) -> tuple[Any, ...]:
+    """What labelled arrays depend on: the data, the classes and preprocessing, the model source."""
+    name = str(data) if str(data) == "demo" else str(Path(data).resolve())
+    source = json.dumps(manifest.source, sort_keys=True, default=str)
+    return ("labelled", name, manifest.meta.label_names(), repr(manifest.meta.preprocessing), source, str(checkpoint))
+
+
+def _labelled_arrays(
+    data: str | Path, manifest: Manifest, limit: int | None, checkpoint: str | Path | None
+) -> LabelledArrays:
     import torch
 
     from ..data import iter_batches
@@ -292,9 +325,14 @@ def _pytorch_source(manifest: Manifest, checkpoint: str | Path | None) -> Any:
     from ..export.source import rebuild_source
 
     record = manifest.source
-    if checkpoint is None and record.get("kind") == "seed":
-        log.warning("%s was exported from a seeded, untrained model: its accuracy is chance level", manifest.folder)
-    return rebuild_source(record, manifest.meta, checkpoint=checkpoint)
+
+    def rebuild() -> Any:
+        if checkpoint is None and record.get("kind") == "seed":
+            log.warning("%s was exported from a seeded, untrained model: its accuracy is chance level", manifest.folder)
+        return rebuild_source(record, manifest.meta, checkpoint=checkpoint)
+
+    key = ("source", json.dumps(record, sort_keys=True, default=str), repr(manifest.meta), str(checkpoint))
+    return run_cache.once(key, rebuild)  # a release run builds it once (and warns once)
 
 
 def _run(
@@ -324,6 +362,64 @@ def _run(
             done += len(batch.indices)
             progress("evaluate", done, total)
     return tallies
+
+
+def _run_arrays(
+    arrays: LabelledArrays,
+    artifacts: Sequence[Artifact],
+    folder: Path,
+    options: Any,
+    batch_size: int,
+    progress: ProgressFn,
+) -> tuple[list[_Tally], list[str]]:
+    """``_run`` on labelled images kept for the run: PyTorch's logits are already there, and a file whose
+    predictions on them this run already made (the quantizer's gate) is not run again."""
+    from ..runtimes import load_session
+
+    tallies = [_Tally() for _ in range(1 + len(artifacts))]
+    torch_top1 = tallies[0].add(arrays.pytorch_logits, arrays.labels)
+    runtimes = []
+    progress("evaluate", 0, len(artifacts))
+    for index, (artifact, tally) in enumerate(zip(artifacts, tallies[1:]), start=1):
+        key = prediction_key(folder / artifact.name, arrays.images, options)
+        found = run_cache.predictions(key)
+        if found is None:
+            session = load_session(artifact, folder, options)
+            try:
+                parts = [
+                    np.asarray(session.predict_all(arrays.images[i : i + batch_size]), dtype=np.float32)
+                    for i in range(0, len(arrays.labels), batch_size)
+                ]
+            finally:
+                session.close()
+            found = (np.concatenate(parts), session.runtime)
+            run_cache.keep_predictions(key, *found)
+        tally.add(found[0], arrays.labels, torch_top1)
+        runtimes.append(found[1])
+        progress("evaluate", index, len(artifacts))
+    return tallies, runtimes
+
+
+def prediction_key(path: Path, images: np.ndarray, options: Any) -> tuple[Any, ...] | None:
+    """What a file's predictions on kept images depend on: the images, the runtime options, and the file's
+    computation (for ONNX its graph and opsets, not its metadata, which the quantizer writes after its
+    gate judged the file). None when the images are not kept for the run."""
+    images_key = run_cache.key_of(images)
+    if images_key is None:
+        return None
+    if path.suffix == ".onnx":
+        import hashlib
+
+        import onnx
+
+        model = onnx.load(str(path), load_external_data=False)
+        digest = hashlib.sha256(model.graph.SerializeToString())
+        for opset in model.opset_import:
+            digest.update(f"{opset.domain}:{opset.version};".encode())
+        content = "onnx graph " + digest.hexdigest()
+    else:
+        content = sha256_file(path)
+    return ("predictions", content, images_key, repr(options))
 
 
 def _record(folder: Path, artifacts: Sequence[Artifact], report: AccuracyReport, limit: int | None) -> None:

@@ -22,9 +22,17 @@ class _Tools:
         return labelled_arrays(data, manifest, limit=limit)
 
     def predict(self, path: Path, parent: Artifact, images: np.ndarray) -> np.ndarray | None:
+        """The file's logits on ``images`` on this computer; within a release run they are kept, so that
+        evaluate does not classify the same images with the same file again."""
         from ..errors import DeviceError
-        from ..runtimes import load_session
+        from ..runtimes import RuntimeOptions, load_session
+        from . import run_cache
+        from .accuracy import prediction_key
 
+        key = prediction_key(path, images, RuntimeOptions())
+        found = run_cache.predictions(key)
+        if found is not None:
+            return found[0]
         try:
             session = load_session(path)
         except DeviceError as exc:  # this CPU's runtime has no kernel for the file
@@ -32,9 +40,11 @@ class _Tools:
                 raise
             return None
         try:
-            return np.asarray(session.predict_all(images))
+            logits = np.asarray(session.predict_all(images), dtype=np.float32)
         finally:
             session.close()
+        run_cache.keep_predictions(key, logits, session.runtime)
+        return logits
 
     def per_layer_report(
         self, prepared: Path, quantized: Path, images: np.ndarray, *, input_name: str, batch: Any

@@ -153,3 +153,55 @@ def test_limit_takes_a_fixed_subset_spread_over_every_class(trained_release):
     assert len(set(first.labels.tolist())) == 10  # not the first classes of a class-sorted folder
     report = evaluate_release(trained_release, "demo", limit=60, select=["onnx"], record=False)
     assert report.samples == 60 and len(report.results) == 1
+
+
+def test_a_release_run_classifies_the_images_once_and_reuses_the_gates_predictions(trained_release_copy, monkeypatch):
+    """Inside a release run (run_cache), the quantizer's gate, evaluate and the device checks share one
+    set of labelled images with PyTorch's logits, and evaluate takes the gate's predictions of a file whose
+    graph it judged (the quantizer writes metadata after judging): the figures equal a separate evaluate."""
+    import shufflekit.runtimes as runtimes
+    from shufflekit.validate import accuracy, run_cache
+    from shufflekit.validate.gate import TOOLS
+
+    folder = trained_release_copy
+    broken = _add_swapped_classes_artifact(folder)
+    alone = evaluate_release(folder, "demo", record=False)
+
+    made, loaded = [], []
+    real_arrays, real_load = accuracy._labelled_arrays, runtimes.load_session
+    monkeypatch.setattr(accuracy, "_labelled_arrays", lambda *a: made.append(a) or real_arrays(*a))
+    monkeypatch.setattr(
+        runtimes,
+        "load_session",
+        lambda path, *a, **k: (
+            loaded.append(getattr(path, "name", None) or Path(str(path)).name) or real_load(path, *a, **k)
+        ),
+    )
+    with run_cache.shared_within_run():
+        manifest = Manifest.load(folder)
+        arrays = TOOLS.labelled_arrays("demo", manifest, limit=None)
+        gate_logits = TOOLS.predict(folder / broken, manifest.artifact(FP32[0]), arrays.images)
+        model = onnx.load(str(folder / broken))  # what the quantizer does after its gate: metadata only
+        model.metadata_props.add(key="quantization", value="{}")
+        onnx.save(model, str(folder / broken))
+        manifest.add(
+            Artifact.from_file(
+                folder / broken,
+                format="onnx",
+                precision="dynamic",
+                inputs=manifest.artifact(broken).inputs,
+                outputs=manifest.artifact(broken).outputs,
+                meta=manifest.meta,
+                parent_sha256=manifest.artifact(FP32[0]).sha256,
+            )
+        )
+        manifest.save()
+        loaded.clear()
+        shared = evaluate_release(folder, "demo", record=False)
+        assert TOOLS.labelled_arrays("demo", Manifest.load(folder), limit=60).labels.shape == (60,)
+    assert len(made) == 1  # one preprocessing and one PyTorch pass for the whole run (a subset: taken from it)
+    assert broken not in loaded and sorted(loaded) == sorted(FP32)  # the gate's predictions were taken
+    assert gate_logits is not None and gate_logits.shape == (len(arrays.labels), 10)
+    assert shared.pytorch.to_dict() == alone.pytorch.to_dict()
+    assert [r.to_dict() for r in shared.results] == [r.to_dict() for r in alone.results]
+    assert not run_cache.active()  # outside the run, nothing is kept
