@@ -137,6 +137,11 @@ def convert_to_tflite(
 
     steps = 1 + len(targets)
     progress("convert to TFLite", 0, steps)
+    from . import tflite_worker
+
+    worker = tflite_worker.current()
+    if worker is not None:  # a release: its converter process does it (and keeps the onnx2tf model)
+        return _converted_by(worker, onnx_path, targets, layout, calibration, per_channel, progress, started)
     with _offline_workspace() as workspace:
         model, concrete = _keras_model(onnx_path, workspace, layout=layout, for_int8=needs_calibration)
         onnx2tf_seconds = time.perf_counter() - started
@@ -170,6 +175,26 @@ def convert_to_tflite(
             results.append(TFLiteResult(target, inputs, outputs, time.perf_counter() - t0, options))
             progress("convert to TFLite", index, steps)
     return TFLiteConversion(tuple(results), onnx2tf_seconds, time.perf_counter() - started)
+
+
+def _converted_by(
+    worker: Any,
+    onnx_path: Path,
+    targets: Sequence[TFLiteTarget],
+    layout: str,
+    calibration: np.ndarray | None,
+    per_channel: bool,
+    progress: ProgressFn,
+    started: float,
+) -> TFLiteConversion:
+    """``convert_to_tflite`` done by the release's converter process; the files' specs are read here."""
+    reply = worker.convert(onnx_path, targets, layout=layout, calibration=calibration, per_channel=per_channel)
+    results = []
+    for target, made in zip(targets, reply["results"]):
+        inputs, outputs = read_io_specs(target.path, layout=layout)
+        results.append(TFLiteResult(target, inputs, outputs, float(made["seconds"]), made["options"]))
+    progress("convert to TFLite", 1 + len(targets), 1 + len(targets))
+    return TFLiteConversion(tuple(results), float(reply["onnx2tf_seconds"]), time.perf_counter() - started)
 
 
 # -- the offline workspace -------------------------------------------------------------------------

@@ -4,6 +4,8 @@ file made again with the next recipe of the ladder."""
 
 from __future__ import annotations
 
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -13,6 +15,7 @@ from ..errors import UsageError
 from ..export import (
     quantize as export_quantize,  # called through the module: a test stands in for it
 )
+from ..export import tflite_worker
 from ..export.pipeline import artifact_filename
 from ..export.quantize import DEFAULT_CALIB_SAMPLES, QUANT_FORMATS, QuantizeOptions
 from ..records import RELEASE_KIND, RecipeFallback
@@ -111,11 +114,29 @@ def stage_quantize(ctx: Context) -> None:
     tflite = [plan for plan in todo if plan.item[0] == "tflite"]
     if tflite:
         batches.append(tflite)  # one onnx2tf conversion for all of them
-    for batch in batches:
+
+    def run(batch: list[Planned[tuple[str, str]]]) -> None:
         fmt = batch[0].item[0]
         options = unit_options(ctx, fmt, tuple(plan.item[1] for plan in batch))
         work = partial(export_quantize.quantize_release, ctx.folder, options, progress=ctx.progress, gate=TOOLS)
         ctx.run(batch, work, outputs=lambda plan, _: _made_output(ctx, parent, *plan.item))
+
+    if tflite and tflite_worker.current() is not None and len(batches) > 1:
+        # The TFLite files are made by the converter process while this one quantizes the ONNX files: the
+        # stage takes the longer of the two. Each batch commits under the folder's lock, as two commands would.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="quantize-tflite") as pool:
+            converting = pool.submit(run, batches.pop())
+            try:
+                for batch in batches:
+                    run(batch)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    converting.result()  # wait for it; the first failure is the one reported
+                raise
+            converting.result()  # raises what it raised
+        return
+    for batch in batches:
+        run(batch)
 
 
 def _still_made(ctx: Context, parent: Artifact, fmt: str, precision: str, io_dtype: str) -> bool:

@@ -107,9 +107,12 @@ def release(
 ) -> ReleaseReport:
     """Run every stage into ``options.out``; see the module docstring. Returns what ran and what failed;
     the caller prints it and calls ``raise_if_failed``."""
+    from ..export.tflite_worker import conversions_in_worker
     from ..validate.run_cache import shared_within_run
 
-    with shared_within_run():  # the labelled images and each file's predictions on them: made once
+    # the labelled images and each file's predictions on them are made once; TFLite conversions run in a
+    # converter process of their own, beside the rest (export.tflite_worker)
+    with shared_within_run(), conversions_in_worker():
         return _release(options, progress, on_event)
 
 

@@ -188,3 +188,49 @@ def test_a_broken_onnx_file_is_one_line(tmp_path, monkeypatch):
     assert "\n" not in caught.value.one_line()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.onnx"]
     assert not (tmp_path / ONNX2TF_SAMPLE_FILE).exists()
+
+
+@pytest.mark.slow
+def test_a_release_converts_in_its_worker_process_like_in_this_one(tmp_path, small_onnx):
+    """export.tflite_worker: files that compute what the ONNX file computes, with the specs and options of
+    a conversion in this process, errors as the same one line, and a worker that died reported in one
+    line and replaced by the next run."""
+    from shufflekit.export import tflite_worker
+    from shufflekit.runtimes import load_session
+
+    source, onnx_path = small_onnx
+    calibration = reference_inputs(8, source.meta.preprocessing, seed=3)
+    with tflite_worker.conversions_in_worker():
+        worker = tflite_worker.current()
+        assert worker is not None
+        there = convert_to_tflite(
+            onnx_path,
+            [TFLiteTarget("fp32", tmp_path / "there.tflite"), TFLiteTarget("int8", tmp_path / "int8.tflite")],
+            calibration=calibration,
+        )
+        broken = tmp_path / "broken.onnx"
+        broken.write_bytes(b"\x08\x07not an onnx model")
+        with pytest.raises(ExportError) as caught:
+            convert_to_tflite(broken, [TFLiteTarget("fp32", tmp_path / "x.tflite")])
+    assert tflite_worker.current() is None
+    assert "is not a readable ONNX file" in caught.value.message and "\n" not in caught.value.one_line()
+    assert not (tmp_path / "x.tflite").exists()
+    assert there.results[0].inputs[0].shape == (1, SMALL_SIZE, SMALL_SIZE, 3)
+    assert there.results[1].options["calibration_samples"] == 8
+    images = reference_inputs(4, source.meta.preprocessing)
+    outputs = []
+    for path in (onnx_path, tmp_path / "there.tflite"):
+        session = load_session(path, layout="NHWC" if path.suffix == ".tflite" else None)
+        outputs.append(session.predict(images))
+        session.close()
+    assert judge(compare(outputs[0], outputs[1]), tolerance_for("tflite", "fp32")) == []
+
+    worker._proc.kill()  # a worker that died (out of memory, killed) fails the conversion in one line
+    worker._proc.wait()
+    with tflite_worker.conversions_in_worker():
+        restarted = tflite_worker.current()
+    assert restarted is not worker and restarted is not None and restarted.alive  # the next run starts a new one
+    with pytest.raises(ExportError, match="converter process ended"):
+        worker.convert(
+            onnx_path, [TFLiteTarget("fp32", tmp_path / "y.tflite")], layout="NHWC", calibration=None, per_channel=True
+        )
