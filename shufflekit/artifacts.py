@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import hashlib
 import json
 import math
 import os
@@ -278,9 +279,13 @@ _CONFINED_HINT = "re-export the folder or fix manifest.json"
 _NAME_MAX = 255  # bytes in one path component on every file system a release lands on (else ENAMETOOLONG)
 
 
-def _parse_manifest(path: Path) -> Any:
+_checked_texts: dict[str, None] = {}  # sha256 of manifest texts whose data passed check_manifest_data (oldest first)
+_CHECKED_TEXTS_KEPT = 256
+
+
+def _parse_manifest(path: Path) -> tuple[Any, str]:
     """json.loads of a manifest.json, where anything hostile (a huge file, deep nesting, a number of
-    thousands of digits, bytes that are not UTF-8) is one ManifestError."""
+    thousands of digits, bytes that are not UTF-8) is one ManifestError; with the sha256 of its bytes."""
     size = path.stat().st_size
     if size > MAX_MANIFEST_BYTES:
         raise ManifestError(
@@ -299,13 +304,14 @@ def _parse_manifest(path: Path) -> Any:
         raise ManifestError(f"{path} cannot be read ({shown})", hint=_HINT) from None
     # measured before parsing: json's C decoder recurses per level and, where a library raised the
     # recursion limit (onnx2tf does), overflows the C stack (a segfault) long before a RecursionError
-    if json_depth(text) > MAX_DEPTH:
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest not in _checked_texts and json_depth(text) > MAX_DEPTH:
         raise ManifestError(
             f"{path} nests deeper than any manifest shufflekit writes (more than {MAX_DEPTH} levels)",
             hint=_CONFINED_HINT,
         )
     try:
-        return json.loads(text)
+        return json.loads(text), digest
     except RecursionError:
         raise ManifestError(f"{path} nests deeper than any manifest shufflekit writes", hint=_CONFINED_HINT) from None
     except json.JSONDecodeError as exc:
@@ -414,14 +420,17 @@ class Manifest:
             ) from None
         if not resolved.is_file():
             raise ManifestError(f"{path} is not a regular file", hint=_CONFINED_HINT)
-        data = _parse_manifest(resolved)
+        data, digest = _parse_manifest(resolved)
         if isinstance(data, dict) and data.get("schema") == SCHEMA_V1:
             data = upgrade_v1(data)
         manifest = cls(folder, data)
-        manifest._check()
+        manifest._check(digest)
         return manifest
 
-    def _check(self) -> None:
+    def _check(self, digest: str | None = None) -> None:
+        """The manifest's checks. ``digest``: the sha256 of the text it was read from; the record checks
+        of a text that passed them already in this process are not run again (a release reads its
+        manifest dozens of times; the checks are a pure function of the text). The path checks always run."""
         data = self._data
         path = self.folder / MANIFEST_NAME
         if not isinstance(data, dict) or data.get("schema") != SCHEMA:
@@ -429,7 +438,12 @@ class Manifest:
                 f"{path} is not a shufflekit manifest (schema {SCHEMA!r} expected)", hint="re-export the folder"
             )
         try:
-            check_manifest_data(data)
+            if digest is None or digest not in _checked_texts:
+                check_manifest_data(data)
+                if digest is not None:
+                    _checked_texts[digest] = None
+                    while len(_checked_texts) > _CHECKED_TEXTS_KEPT:
+                        _checked_texts.pop(next(iter(_checked_texts)))
             self.reference_path()  # its name stays inside the folder, symlinks resolved
         except ManifestError as exc:
             raise ManifestError(f"{path} is damaged: {exc.message}", hint=exc.hint) from None

@@ -8,7 +8,7 @@ takes the longer of the two, not their sum. TensorFlow's console output, which a
 file by redirecting the process's descriptors 1 and 2, stays in that process too, so the main process's
 terminal is never redirected under a progress bar.
 
-Protocol: one JSON request per line on the worker's stdin, one JSON reply per line on a private
+Protocol (the worker is export.tflite_worker_main): one JSON request per line on its stdin, one JSON reply per line on a private
 descriptor (the worker's own stdout goes to its stderr, so nothing TensorFlow prints can corrupt a
 reply). Calibration images travel as a .npy file in a private temporary folder. Warnings the conversion
 logs come back with the reply and are logged again here. The worker ends at the end of its input: when
@@ -28,7 +28,7 @@ import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +44,7 @@ class ConversionWorker:
     def __init__(self) -> None:
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "shufflekit.export.tflite_worker"],
+            [sys.executable, "-m", "shufflekit.export.tflite_worker_main"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -52,6 +52,7 @@ class ConversionWorker:
             text=True,
         )
         self._lock = threading.Lock()
+        self._used = False  # a worker never asked anything is stopped at once, mid-import or not
 
     @property
     def alive(self) -> bool:
@@ -80,6 +81,7 @@ class ConversionWorker:
                 request["calibration"] = str(Path(private) / "calibration.npy")
                 np.save(request["calibration"], calibration)
             assert self._proc.stdin is not None and self._proc.stdout is not None
+            self._used = True
             try:
                 self._proc.stdin.write(json.dumps(request) + "\n")
                 self._proc.stdin.flush()
@@ -103,6 +105,10 @@ class ConversionWorker:
         return reply
 
     def close(self) -> None:
+        if not self._used:  # nothing to wait for (a rerun that converted nothing)
+            self._proc.kill()
+            self._proc.wait()
+            return
         with contextlib.suppress(OSError):
             if self._proc.stdin is not None:
                 self._proc.stdin.close()  # end of input: the worker returns
@@ -113,89 +119,36 @@ class ConversionWorker:
             self._proc.wait()
 
 
-_shared: ConversionWorker | None = None
-_current: ConversionWorker | None = None
+_shared: ConversionWorker | None = None  # kept for the process: a later run reuses its onnx2tf model
+_wanted = False  # inside conversions_in_worker
 
 
 def current() -> ConversionWorker | None:
-    """The worker conversions go to now (inside ``conversions_in_worker``), or None: in this process."""
-    return _current
+    """The worker conversions go to now (inside ``conversions_in_worker``; started on first use), or
+    None: conversions run in this process."""
+    global _shared
+    if not _wanted:
+        return None
+    if _shared is None or not _shared.alive:
+        _shared = ConversionWorker()
+        atexit.register(_shared.close)
+    return _shared
+
+
+def warm_up() -> None:
+    """Start the worker now, if conversions go to one, so TensorFlow loads while this process works."""
+    current()
 
 
 @contextlib.contextmanager
 def conversions_in_worker() -> Iterator[None]:
-    """Send the TFLite conversions made inside to the worker process, started now (so TensorFlow loads
-    meanwhile) or kept from an earlier run of this process, with its onnx2tf model."""
-    global _shared, _current
-    if _current is not None:  # nested: the outer run's worker
+    """Send the TFLite conversions made inside to the worker process (see ``current`` and ``warm_up``)."""
+    global _wanted
+    if _wanted:  # nested: the outer run's worker
         yield
         return
-    if _shared is None or not _shared.alive:
-        _shared = ConversionWorker()
-        atexit.register(_shared.close)
-    _current = _shared
+    _wanted = True
     try:
         yield
     finally:
-        _current = None
-
-
-# -- the worker's end -------------------------------------------------------------------------------------
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.texts: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.texts.append(record.getMessage())
-
-
-def _serve(requests: IO[str], replies: IO[str]) -> None:
-    from .tflite import TFLiteTarget, convert_to_tflite
-
-    collect = _Collect()
-    logging.getLogger("shufflekit").addHandler(collect)
-    for line in requests:
-        request = json.loads(line)
-        collect.texts.clear()
-        try:
-            calibration = np.load(request["calibration"]) if request["calibration"] else None
-            conversion = convert_to_tflite(
-                request["onnx"],
-                [TFLiteTarget(t["precision"], Path(t["path"]), t["io_dtype"]) for t in request["targets"]],
-                layout=request["layout"],
-                calibration=calibration,
-                per_channel=request["per_channel"],
-            )
-            reply: dict[str, Any] = {
-                "ok": True,
-                "results": [{"seconds": r.seconds, "options": dict(r.options)} for r in conversion.results],
-                "onnx2tf_seconds": conversion.onnx2tf_seconds,
-                "seconds": conversion.seconds,
-            }
-        except ShufflekitError as exc:
-            reply = {"ok": False, "error": type(exc).__name__, "message": exc.message, "hint": exc.hint}
-        except Exception as exc:  # noqa: BLE001 - a bug in the conversion: the main process reports it in one line
-            reply = {"ok": False, "error": "ExportError", "message": f"TFLite conversion failed: {exc}"[:300]}
-        reply["warnings"] = list(collect.texts)
-        replies.write(json.dumps(reply, default=str) + "\n")
-        replies.flush()
-
-
-def main() -> None:
-    replies = os.fdopen(os.dup(1), "w")  # a private descriptor for the replies
-    os.dup2(2, 1)  # anything else printed goes where stderr goes
-    sys.stdout = sys.stderr
-    try:
-        import onnx2tf  # noqa: F401 - loaded now, while the main process exports the ONNX file
-        import tensorflow  # noqa: F401
-    except ImportError:
-        pass  # the first request reports the missing backend in one line
-    try:
-        _serve(sys.stdin, replies)
-    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the main process reports it
-        sys.exit(130)
-
-
-if __name__ == "__main__":
-    main()
+        _wanted = False

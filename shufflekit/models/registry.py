@@ -1,14 +1,19 @@
-"""Every model variant by name. A variant is data: a row of (family, width, groups) and a builder."""
+"""Every model variant by name. A variant is data: a row of (family, width, groups) and a builder.
+
+The rows come from ``tables`` and the builders import their module (and torch) when called: naming and
+checking a model loads nothing heavy."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from ..errors import UsageError
-from . import shufflenet_v1, shufflenet_v2, shufflenet_v2_megvii
+from .tables import V1_GROUPS, V1_WIDTHS, V2_STAGE_CHANNELS
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -40,25 +45,40 @@ def register(spec: ModelSpec) -> ModelSpec:
 
 
 def _v2_builder(width: float) -> Callable[..., nn.Module]:
-    return lambda *, num_classes: shufflenet_v2.shufflenet_v2(width=width, num_classes=num_classes)
+    def build(*, num_classes: int) -> nn.Module:
+        from .shufflenet_v2 import shufflenet_v2
+
+        return shufflenet_v2(width=width, num_classes=num_classes)
+
+    return build
 
 
 def _v2_megvii_builder(width: float) -> Callable[..., nn.Module]:
-    return lambda *, num_classes: shufflenet_v2_megvii.shufflenet_v2_megvii(width=width, num_classes=num_classes)
+    def build(*, num_classes: int) -> nn.Module:
+        from .shufflenet_v2_megvii import shufflenet_v2_megvii
+
+        return shufflenet_v2_megvii(width=width, num_classes=num_classes)
+
+    return build
 
 
 def _v1_builder(groups: int, width: float) -> Callable[..., nn.Module]:
-    return lambda *, num_classes: shufflenet_v1.shufflenet_v1(groups=groups, width=width, num_classes=num_classes)
+    def build(*, num_classes: int) -> nn.Module:
+        from .shufflenet_v1 import shufflenet_v1
+
+        return shufflenet_v1(groups=groups, width=width, num_classes=num_classes)
+
+    return build
 
 
-for _width in shufflenet_v2.STAGE_CHANNELS:
+for _width in V2_STAGE_CHANNELS:
     register(ModelSpec(f"shufflenet_v2_{_width_tag(_width)}", "v2", _width, None, _v2_builder(_width)))
 # Megvii's official layout, for its published checkpoints: from 1.0x up it cannot be converted to the
 # torchvision layout (see shufflenet_v2_megvii.py); its 0.5x converts exactly, so it has no entry here.
 for _width in (1.0, 1.5, 2.0):
     register(ModelSpec(f"shufflenet_v2_{_width_tag(_width)}_megvii", "v2", _width, None, _v2_megvii_builder(_width)))
-for _groups in shufflenet_v1.GROUPS:
-    for _width in shufflenet_v1.WIDTHS:
+for _groups in V1_GROUPS:
+    for _width in V1_WIDTHS:
         register(
             ModelSpec(
                 f"shufflenet_v1_g{_groups}_{_width_tag(_width)}", "v1", _width, _groups, _v1_builder(_groups, _width)

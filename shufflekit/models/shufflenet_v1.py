@@ -17,15 +17,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from .layers import channel_shuffle, conv_bn, global_pool_flatten, make_divisible
-
-STAGE_REPEATS = (4, 8, 4)
-# Stage 2 output channels at 1x per group count (Table 1); stages 3 and 4 double it each time.
-STAGE2_CHANNELS = {1: 144, 2: 200, 3: 240, 4: 272, 8: 384}
-# conv1 width per multiplier, as the official code builds it (1.5x keeps 24); rounded up to a multiple
-# of g so the stride-2 unit's concat leaves a group-divisible residue for its last group conv.
-CONV1_CHANNELS = {0.25: 6, 0.5: 12, 1.0: 24, 1.5: 24, 2.0: 48}
-WIDTHS = tuple(CONV1_CHANNELS)
-GROUPS = tuple(STAGE2_CHANNELS)
+from .tables import V1_CONV1_CHANNELS as CONV1_CHANNELS
+from .tables import V1_GROUPS as GROUPS
+from .tables import V1_STAGE2_CHANNELS as STAGE2_CHANNELS
+from .tables import V1_STAGE_REPEATS as STAGE_REPEATS
+from .tables import V1_WIDTHS as WIDTHS
 
 
 def stage_channels(groups: int, width: float) -> tuple[int, int, int, int]:

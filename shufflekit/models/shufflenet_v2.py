@@ -12,15 +12,8 @@ import torch
 from torch import nn
 
 from .layers import channel_shuffle, conv_bn, global_pool_flatten, split_channels
-
-STAGE_REPEATS = (4, 8, 4)
-# Output channels of conv1, stage2, stage3, stage4, conv5 per width (Table 5).
-STAGE_CHANNELS = {
-    0.5: (24, 48, 96, 192, 1024),
-    1.0: (24, 116, 232, 464, 1024),
-    1.5: (24, 176, 352, 704, 1024),
-    2.0: (24, 244, 488, 976, 2048),
-}
+from .tables import V2_STAGE_CHANNELS as STAGE_CHANNELS
+from .tables import V2_STAGE_REPEATS as STAGE_REPEATS
 
 
 class ShuffleV2Unit(nn.Module):

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..artifacts import Manifest
 from ..errors import ShufflekitError
+from ..export import tflite_worker
 from ..export.pipeline import ExportOptions, export_model
 from ..export.tensorspecs import verified
 from ..files import sha256_file
@@ -84,6 +85,7 @@ def stage_export(ctx: Context, checkpoint: Path | None) -> None:
         ctx.keep(unit, outputs_of(ctx.folder, _export_outputs(manifest)), "kept: the folder already holds this export")
         return
     started = time.perf_counter()
+    tflite_worker.warm_up()  # TensorFlow loads in the converter process while torch exports the ONNX file
     options = ctx.options
     export_model(
         ctx.folder,
