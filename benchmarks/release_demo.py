@@ -94,8 +94,8 @@ def main() -> int:
     for stage in STAGES:
         wall_s = finished[stage] - previous if stage in finished else 0.0
         print(f"{stage:<10} {counts[stage]:>6} {per_stage[stage]:7.1f}  {wall_s:7.0f}")
-    print(f"{'the rest':<10} {'':>6} {'':>7}  {wall - (previous - launched):7.0f}   (the summary, and exiting)")
         previous = finished.get(stage, previous)
+    print(f"{'the rest':<10} {'':>6} {'':>7}  {wall - (previous - launched):7.0f}   (the summary, and exiting)")
     accuracy = manifest["results"].get("accuracy", {})
     top1 = {name: entry.get("top1") for name, entry in accuracy.items()}
     print(
