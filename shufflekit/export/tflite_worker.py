@@ -8,9 +8,9 @@ takes the longer of the two, not their sum. TensorFlow's console output, which a
 file by redirecting the process's descriptors 1 and 2, stays in that process too, so the main process's
 terminal is never redirected under a progress bar.
 
-Protocol (the worker is export.tflite_worker_main): one JSON request per line on its stdin, one JSON reply per line on a private
-descriptor (the worker's own stdout goes to its stderr, so nothing TensorFlow prints can corrupt a
-reply). Calibration images travel as a .npy file in a private temporary folder. Warnings the conversion
+Protocol (the worker is ``export.tflite_worker_main``): one JSON request per line on its stdin, one
+JSON reply per line on a private descriptor (the worker's own stdout goes to its stderr, so nothing
+TensorFlow prints can corrupt a reply). Calibration images travel as a .npy file in a private temporary folder. Warnings the conversion
 logs come back with the reply and are logged again here. The worker ends at the end of its input: when
 the main process closes it, or dies.
 """
