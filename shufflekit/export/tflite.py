@@ -111,12 +111,14 @@ def convert_to_tflite(
     calibration: np.ndarray | None = None,
     per_channel: bool = True,
     progress: ProgressFn | None = None,
+    optimize: bool = True,
 ) -> TFLiteConversion:
     """Convert ``onnx_path`` once and write every target atomically.
 
     ``calibration``: NCHW float32 model inputs (already normalised, like the reference inputs), needed
     for int8; it is transposed to the TFLite input layout here. Nothing is written to the working
-    directory and no network connection is opened.
+    directory and no network connection is opened. ``optimize``: onnx2tf is given the file with the exact
+    rewrites chosen for TFLite (``export.rewrites.TFLITE_REWRITES``), recorded as ``rewrites``.
     """
     started = time.perf_counter()
     progress = progress or (lambda task, done, total: None)
@@ -138,7 +140,10 @@ def convert_to_tflite(
     steps = 1 + len(targets)
     progress("convert to TFLite", 0, steps)
     with _offline_workspace() as workspace:
-        model = _onnx_to_keras(onnx_path, workspace, layout=layout, for_int8=needs_calibration)
+        given, rewrites = (
+            _rewritten_for_tflite(onnx_path, workspace) if optimize else (onnx_path, carried_rewrites(onnx_path))
+        )
+        model = _onnx_to_keras(given, workspace, layout=layout, for_int8=needs_calibration)
         onnx2tf_seconds = time.perf_counter() - started
         progress("convert to TFLite", 1, steps)
         results = []
@@ -163,6 +168,7 @@ def convert_to_tflite(
                 "layout": layout,
                 "io_dtype": target.io_dtype,
                 "converter": "onnx2tf+TFLiteConverter",
+                "rewrites": list(rewrites),
             }
             if target.precision == "int8":
                 assert calibration is not None  # int8 makes needs_calibration: checked by _check_calibration
@@ -338,6 +344,37 @@ def _conversion_failed(what: str, exc: BaseException, log_path: Path) -> ExportE
 
 
 # -- conversion steps ------------------------------------------------------------------------------
+def _rewritten_for_tflite(onnx_path: Path, workspace: _Workspace) -> tuple[Path, list[str]]:
+    """A copy of the ONNX file with TFLite's rewrites, under the same name (for messages) in the workspace.
+    An unreadable file is passed on unchanged: _onnx_to_keras says what is wrong with it."""
+    from .rewrites import TFLITE_REWRITES, rewrite_file
+
+    target = workspace.root / "rewritten" / onnx_path.name
+    target.parent.mkdir()
+    try:
+        import onnx
+
+        onnx.load(str(onnx_path), load_external_data=False)
+    except Exception:  # noqa: BLE001 - protobuf decode errors and the like
+        return onnx_path, []
+    applied = rewrite_file(onnx_path, target, TFLITE_REWRITES)
+    carried = carried_rewrites(onnx_path)
+    return target, carried + [name for name in applied if name not in carried]
+
+
+def carried_rewrites(onnx_path: Path) -> list[str]:
+    """The rewrites an ONNX file made by export_onnx already carries (its metadata), [] for any other file."""
+    import json
+
+    from .onnx import REWRITES_KEY, read_metadata
+
+    try:
+        names = json.loads(read_metadata(onnx_path).get(REWRITES_KEY, "[]"))
+    except Exception:  # noqa: BLE001 - an unreadable file: _onnx_to_keras says what is wrong with it
+        return []
+    return [str(n) for n in names] if isinstance(names, list) else []
+
+
 def _onnx_to_keras(onnx_path: Path, workspace: _Workspace, *, layout: str, for_int8: bool) -> Any:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with _captured_output(workspace.log):
@@ -535,7 +572,11 @@ def _spec(detail: Mapping[str, Any], *, image: bool, layout: str | None, path: P
 def convert_fp32(request: ConversionRequest) -> Converted:
     """The export's converter: the float32 TFLite file of the exported ONNX file."""
     conversion = convert_to_tflite(
-        request.onnx, [TFLiteTarget("fp32", request.out)], layout=request.layout, progress=request.progress
+        request.onnx,
+        [TFLiteTarget("fp32", request.out)],
+        layout=request.layout,
+        progress=request.progress,
+        optimize=request.optimize,
     )
     result = conversion.results[0]
     return Converted(
