@@ -363,6 +363,211 @@ def strided_split_as_shuffle(g: _Graph) -> int:
     return changed
 
 
+def _zero_channels(array: np.ndarray, extra: int, axis: int) -> np.ndarray:
+    shape = list(array.shape)
+    shape[axis] = extra
+    return np.concatenate([array, np.zeros(shape, array.dtype)], axis=axis)
+
+
+def _pad_reader(g: _Graph, reader: Any, width: int, extra: int, *, check: bool) -> bool:
+    """Let ``reader`` (a Conv) read ``extra`` more, zero, channels: zero weights for them in a dense Conv;
+    in a depthwise one, zero kernels (its extra outputs are zero) and the same for its dense readers."""
+    if _is_dense(g, reader):
+        if not check:
+            weight, _ = _conv_weights(g, reader)  # type: ignore[misc]
+            g.set_input_const(reader, 1, _zero_channels(weight, extra, 1))
+        return True
+    if _is_depthwise(g, reader, width):
+        readers = g.consumers(reader.output[0])
+        if reader.output[0] in g.outputs or not readers or not all(_is_dense(g, r) for r in readers):
+            return False
+        if not check:
+            weight, bias = _conv_weights(g, reader)  # type: ignore[misc]
+            g.set_input_const(reader, 1, _zero_channels(weight, extra, 0))
+            if bias is not None:
+                g.set_input_const(reader, 2, _zero_channels(bias, extra, 0))
+            _set_attr(reader, "group", width + extra)
+            for dense in readers:
+                _pad_reader(g, dense, width, extra, check=False)
+        return True
+    return False
+
+
+def pad_pooled_channels_for_nchwc(g: _Graph) -> int:
+    """Dense Conv [-> Relu] -> MaxPool read only by Convs (ShuffleNet's stem: 24 channels), its width not a
+    multiple of NCHWC_BLOCK: ONNX Runtime pools in NCHWc only at whole blocks, so it converts the
+    convolution's output to NCHW and back around the pool. Zero output channels are added up to the block
+    (a max over zeros is zero), and the readers get zero weights for them."""
+    changed = 0
+    for pool in list(g.graph.node):
+        width = g.channels(pool.input[0]) if pool.op_type == "MaxPool" else None
+        if width is None or width % NCHWC_BLOCK == 0:
+            continue
+        before = g.producer(pool.input[0])
+        relu = before if before is not None and before.op_type == "Relu" else None
+        conv = g.producer(relu.input[0]) if relu is not None else before
+        if conv is None or not _is_dense(g, conv) or g.only_consumer(conv.output[0]) is not (relu or pool):
+            continue
+        if relu is not None and g.only_consumer(relu.output[0]) is not pool:
+            continue
+        readers = g.consumers(pool.output[0])
+        extra = _round_up(width, NCHWC_BLOCK) - width
+        if pool.output[0] in g.outputs or not readers or len(pool.output) != 1:
+            continue
+        if not all(r.input[0] == pool.output[0] and _pad_reader(g, r, width, extra, check=True) for r in readers):
+            continue
+        weight, bias = _conv_weights(g, conv)  # type: ignore[misc]
+        g.set_input_const(conv, 1, _zero_channels(weight, extra, 0))
+        if bias is not None:
+            g.set_input_const(conv, 2, _zero_channels(bias, extra, 0))
+        for reader in readers:
+            _pad_reader(g, reader, width, extra, check=False)
+        changed += 1
+    return changed
+
+
+def concat_shuffle_as_interleave(g: _Graph) -> int:
+    """Concat(a, b) on channels followed by the 2-group shuffle: the shuffle interleaves a and b, which one
+    Concat on a new inner axis does (a and b viewed as [N, h, 1, HW]), in one copy instead of two."""
+    from onnx import helper, numpy_helper
+
+    changed = 0
+    for node in list(g.graph.node):
+        found = _shuffle_at(g, node)
+        if found is None:
+            continue
+        nodes, source, _ = found
+        concat = g.producer(source)
+        if concat is None or concat.op_type != "Concat" or len(concat.input) != 2 or _attr(concat, "axis") != 1:
+            continue
+        shape = g.shapes.get(source)
+        view = g.const(nodes[0].input[1])
+        halves = [g.channels(name) for name in concat.input]
+        if g.only_consumer(source) is not nodes[0] or shape is None or view is None or int(view[1]) != 2:
+            continue
+        _, channels, height, width = shape
+        assert channels is not None and height is not None and width is not None  # _shuffle_at checked them
+        if halves != [channels // 2, channels // 2]:
+            continue
+        g._fresh += 1
+        tag = f"{source}_interleave{g._fresh}"
+        for key, value in {
+            "pair": [-1, channels // 2, 1, height * width],
+            "back": [-1, channels, height, width],
+        }.items():
+            g.graph.initializer.append(numpy_helper.from_array(np.array(value, np.int64), f"{tag}_{key}"))
+        position = list(g.graph.node).index(concat)
+        new = [
+            helper.make_node("Reshape", [concat.input[0], f"{tag}_pair"], [f"{tag}_a"], name=f"{tag}_a"),
+            helper.make_node("Reshape", [concat.input[1], f"{tag}_pair"], [f"{tag}_b"], name=f"{tag}_b"),
+            helper.make_node("Concat", [f"{tag}_a", f"{tag}_b"], [f"{tag}_ab"], axis=2, name=f"{tag}_concat"),
+            helper.make_node("Reshape", [f"{tag}_ab", f"{tag}_back"], [nodes[-1].output[0]], name=f"{tag}_flatten"),
+        ]
+        g.remove([concat, *nodes])
+        for offset, made in enumerate(new):
+            g.graph.node.insert(position + offset, made)
+        changed += 1
+    return changed
+
+
+def _zero_rows(weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """Output channels of a Conv that are exactly zero whatever it reads (zero weights, zero or no bias)."""
+    zero = ~weight.reshape(len(weight), -1).any(axis=1)
+    return zero & (bias == 0) if bias is not None else zero
+
+
+def _droppable(g: _Graph, tensor: str, zero: np.ndarray) -> bool:
+    """Channels ``zero`` of ``tensor`` (all zero) reach only dense Convs, through Relu, MaxPool and
+    depthwise Convs that keep them zero: they can be removed."""
+    readers = g.consumers(tensor)
+    if tensor in g.outputs or not readers:
+        return False
+    for reader in readers:
+        if reader.input[0] != tensor:
+            return False
+        if _is_dense(g, reader):
+            continue
+        if reader.op_type in ("Relu", "MaxPool") and len(reader.output) == 1:
+            if not _droppable(g, reader.output[0], zero):
+                return False
+            continue
+        if not _is_depthwise(g, reader, len(zero)):
+            return False
+        weight, bias = _conv_weights(g, reader)  # type: ignore[misc]
+        if not _zero_rows(weight, bias)[zero].all() or not _droppable(g, reader.output[0], zero):
+            return False
+    return True
+
+
+def _drop(g: _Graph, tensor: str, keep: np.ndarray) -> None:
+    for reader in g.consumers(tensor):
+        if _is_dense(g, reader):
+            weight, _ = _conv_weights(g, reader)  # type: ignore[misc]
+            g.set_input_const(reader, 1, weight[:, keep])
+            continue
+        if reader.op_type == "Conv":  # depthwise (checked by _droppable)
+            weight, bias = _conv_weights(g, reader)  # type: ignore[misc]
+            g.set_input_const(reader, 1, weight[keep])
+            if bias is not None:
+                g.set_input_const(reader, 2, bias[keep])
+            _set_attr(reader, "group", int(keep.sum()))
+        _drop(g, reader.output[0], keep)
+
+
+def strip_zero_channels(g: _Graph) -> int:
+    """The inverse of the padding rewrites, for runtimes that gain nothing from aligned widths (TFLite:
+    XNNPACK pads inside its kernels; measured, the padded file is 2-4% slower): output channels of a
+    dense Conv that are exactly zero and reach only Convs are removed, and a channel slice that a Conv
+    reads with zero weights at its edge is narrowed."""
+    changed = 0
+    for conv in list(g.graph.node):
+        found = _conv_weights(g, conv) if _is_dense(g, conv) else None
+        if found is None:
+            continue
+        zero = _zero_rows(*found)
+        if zero.any() and not zero.all() and _droppable(g, conv.output[0], zero):
+            keep = ~zero
+            weight, bias = found
+            g.set_input_const(conv, 1, weight[keep])
+            if bias is not None:
+                g.set_input_const(conv, 2, bias[keep])
+            _drop(g, conv.output[0], keep)
+            changed += 1
+    for conv in list(g.graph.node):
+        if _is_dense(g, conv) and _narrow_slice_input(g, conv):
+            changed += 1
+    return changed
+
+
+def _narrow_slice_input(g: _Graph, conv: Any) -> bool:
+    sliced = g.producer(conv.input[0])
+    if sliced is None or sliced.op_type != "Slice" or g.only_consumer(sliced.output[0]) is not conv:
+        return False
+    consts = [g.const(name) if name else None for name in sliced.input[1:]]
+    starts, ends = consts[0], consts[1]
+    axes = consts[2] if len(consts) > 2 else np.array([0])
+    steps = consts[3] if len(consts) > 3 else np.array([1])
+    total = g.channels(sliced.input[0])
+    if starts is None or ends is None or axes is None or steps is None or total is None:
+        return False
+    if starts.shape != (1,) or int(axes[0]) not in (1, -3) or int(steps[0]) != 1:
+        return False
+    weight, _ = _conv_weights(g, conv)  # type: ignore[misc]
+    used = weight.transpose(1, 0, 2, 3).reshape(weight.shape[1], -1).any(axis=1)
+    if used.all() or not used.any():
+        return False
+    first, last = int(np.argmax(used)), len(used) - int(np.argmax(used[::-1]))
+    if first == 0 and last == len(used):
+        return False
+    start, end = int(starts[0]), min(int(ends[0]), total)
+    g.set_input_const(sliced, 1, np.array([start + first], starts.dtype))
+    g.set_input_const(sliced, 2, np.array([start + last], ends.dtype))
+    g.set_input_const(conv, 1, weight[:, first:last])
+    g.shapes.pop(sliced.output[0], None)
+    assert start + last <= end
+    return True
+
+
 REWRITES: dict[str, Rewrite] = {
     r.name: r
     for r in (
@@ -377,6 +582,21 @@ REWRITES: dict[str, Rewrite] = {
             pad_channels_for_nchwc,
         ),
         Rewrite(
+            "pad-pooled-channels-for-nchwc",
+            "the stem's pooled channels widened with zeros to a whole NCHWc block, so ONNX Runtime pools in NCHWc",
+            pad_pooled_channels_for_nchwc,
+        ),
+        Rewrite(
+            "concat-shuffle-as-interleave",
+            "concat + channel shuffle written as one concat on an inner axis",
+            concat_shuffle_as_interleave,
+        ),
+        Rewrite(
+            "strip-zero-channels",
+            "channels that are exactly zero and read only by convolutions removed (undoes the NCHWc padding)",
+            strip_zero_channels,
+        ),
+        Rewrite(
             "strided-split-as-shuffle",
             "the even/odd channel split written as reshape -> transpose -> reshape and contiguous slices",
             strided_split_as_shuffle,
@@ -385,8 +605,22 @@ REWRITES: dict[str, Rewrite] = {
 }
 # In the order they run. ONNX is the file ONNX Runtime loads; TFLite's list runs on the ONNX file given to
 # onnx2tf (already carrying the ONNX rewrites, unless the export was --no-optimize).
-ONNX_REWRITES: tuple[str, ...] = ("fold-shuffle-into-conv", "pad-channels-for-nchwc")
-TFLITE_REWRITES: tuple[str, ...] = ("fold-shuffle-into-conv", "strided-split-as-shuffle")
+ONNX_REWRITES: tuple[str, ...] = (
+    "fold-shuffle-into-conv",
+    "pad-channels-for-nchwc",
+    "pad-pooled-channels-for-nchwc",
+    "concat-shuffle-as-interleave",
+)
+TFLITE_REWRITES: tuple[str, ...] = ("strip-zero-channels", "fold-shuffle-into-conv", "strided-split-as-shuffle")
+UNDOES = {"strip-zero-channels": ("pad-channels-for-nchwc", "pad-pooled-channels-for-nchwc")}
+
+
+def combined(carried: Sequence[str], applied: Sequence[str]) -> list[str]:
+    """The rewrites a converted file carries: those of its ONNX source not undone, then those applied."""
+    undone = {name for step in applied for name in UNDOES.get(step, ()) if name in carried}
+    kept = [name for name in carried if name not in undone]
+    inverses = {step for step in applied if undone & set(UNDOES.get(step, ()))}  # said by what is no longer there
+    return kept + [name for name in applied if name not in kept and name not in inverses]
 
 
 def rewrite(model: Any, names: Sequence[str]) -> list[str]:

@@ -347,7 +347,7 @@ def _conversion_failed(what: str, exc: BaseException, log_path: Path) -> ExportE
 def _rewritten_for_tflite(onnx_path: Path, workspace: _Workspace) -> tuple[Path, list[str]]:
     """A copy of the ONNX file with TFLite's rewrites, under the same name (for messages) in the workspace.
     An unreadable file is passed on unchanged: _onnx_to_keras says what is wrong with it."""
-    from .rewrites import TFLITE_REWRITES, rewrite_file
+    from .rewrites import TFLITE_REWRITES, combined, rewrite_file
 
     target = workspace.root / "rewritten" / onnx_path.name
     target.parent.mkdir()
@@ -359,7 +359,7 @@ def _rewritten_for_tflite(onnx_path: Path, workspace: _Workspace) -> tuple[Path,
         return onnx_path, []
     applied = rewrite_file(onnx_path, target, TFLITE_REWRITES)
     carried = carried_rewrites(onnx_path)
-    return target, carried + [name for name in applied if name not in carried]
+    return target, combined(carried, applied)
 
 
 def carried_rewrites(onnx_path: Path) -> list[str]:

@@ -36,10 +36,17 @@ BUILDERS = {
     "v2_megvii_x0_5": lambda: MegviiShuffleNetV2(0.5, num_classes=CLASSES),
     "v1_g3_x0_5": lambda: shufflenet_v1(groups=3, width=0.5, num_classes=CLASSES),
 }
+# The 24-channel stem of every v2 is padded to 32 for NCHWc pooling; v1's stem pool also feeds an AvgPool.
+# strip-zero-channels finds nothing to strip in a plain graph (see its own test).
 APPLIES = {
     ("v2_x0_5", "fold-shuffle-into-conv"),
+    ("v2_x0_5", "pad-pooled-channels-for-nchwc"),
+    ("v2_x0_5", "concat-shuffle-as-interleave"),
     ("v2_unaligned", "fold-shuffle-into-conv"),
     ("v2_unaligned", "pad-channels-for-nchwc"),
+    ("v2_unaligned", "pad-pooled-channels-for-nchwc"),
+    ("v2_unaligned", "concat-shuffle-as-interleave"),
+    ("v2_megvii_x0_5", "pad-pooled-channels-for-nchwc"),
     ("v2_megvii_x0_5", "strided-split-as-shuffle"),
 }
 
@@ -127,6 +134,12 @@ def test_each_rewrite_keeps_the_outputs_and_changes_the_graph_where_it_applies(p
     elif step == "pad-channels-for-nchwc":
         groups = [a.i for n in rewritten.graph.node if n.op_type == "Conv" for a in n.attribute if a.name == "group"]
         assert 32 in groups and all(g % 4 == 0 for g in groups if g > 1)  # the 18-wide branches: 32 channels
+    elif step == "pad-pooled-channels-for-nchwc":
+        inits = {i.name: i for i in rewritten.graph.initializer}
+        stem = next(n for n in rewritten.graph.node if n.op_type == "Conv")
+        assert inits[stem.input[1]].dims[0] == 32  # 24 + 8 zero channels
+    elif step == "concat-shuffle-as-interleave":  # every shuffle (one per unit) becomes one Concat
+        assert before["Transpose"] > 0 and after["Transpose"] == 0 and after["Concat"] == before["Concat"]
     else:  # strided-split-as-shuffle: no step-2 slice left
         inits = {i.name: onnx.numpy_helper.to_array(i) for i in rewritten.graph.initializer}
         steps = [inits[n.input[4]] for n in rewritten.graph.node if n.op_type == "Slice" and len(n.input) > 4]
@@ -140,6 +153,22 @@ def test_the_onnx_rewrites_together_keep_the_outputs(plain):
         applied = rewrite(rewritten, ONNX_REWRITES)
         assert applied == [s for s in ONNX_REWRITES if (name, s) in APPLIES]
         _close(_run(rewritten, x), logits)
+
+
+def test_strip_zero_channels_undoes_the_padding(plain):
+    for name, (model, x, logits) in plain.items():
+        padded, unpadded = copy.deepcopy(model), copy.deepcopy(model)
+        rewrite(padded, ONNX_REWRITES)
+        rewrite(unpadded, [s for s in ONNX_REWRITES if not s.startswith("pad-")])
+        stripped = rewrite(padded, ["strip-zero-channels"])
+        assert stripped == (["strip-zero-channels"] if name != "v1_g3_x0_5" else [])
+        _close(_run(padded, x), logits)
+
+        def shapes(m: onnx.ModelProto) -> list[list[int]]:
+            inits = {i.name: list(i.dims) for i in m.graph.initializer}
+            return [inits[n.input[1]] for n in m.graph.node if n.op_type == "Conv"]
+
+        assert shapes(padded) == shapes(unpadded)
 
 
 def _merged(models: dict[str, onnx.ModelProto]) -> onnx.ModelProto:
@@ -173,7 +202,12 @@ def test_tflite_rewrites_keep_the_outputs_in_one_conversion(plain, tmp_path):
     source = tmp_path / "merged.onnx"
     onnx.save(merged, str(source))
     conversion = convert_to_tflite(source, [TFLiteTarget("fp32", tmp_path / "merged.tflite")])
-    assert conversion.results[0].options["rewrites"] == [*ONNX_REWRITES, "strided-split-as-shuffle"]
+    # the padding is stripped again for TFLite (XNNPACK gains nothing from it)
+    assert conversion.results[0].options["rewrites"] == [
+        "fold-shuffle-into-conv",
+        "concat-shuffle-as-interleave",
+        "strided-split-as-shuffle",
+    ]
     interpreter = Interpreter(model_path=str(tmp_path / "merged.tflite"))
     interpreter.allocate_tensors()
     for detail in interpreter.get_input_details():  # named after the ONNX inputs
@@ -197,13 +231,17 @@ def test_no_optimize_keeps_the_plain_graph(tmp_path):
         graphs[out] = (artifact.options["rewrites"], _ops(onnx.load(str(tmp_path / out / artifact.name))))
         assert json.loads(read_metadata(tmp_path / out / artifact.name)[REWRITES_KEY]) == artifact.options["rewrites"]
     assert graphs["plain"][0] == [] and graphs["plain"][1]["Transpose"] == 16  # every shuffle kept
-    assert graphs["ours"][0] == ["fold-shuffle-into-conv"] and graphs["ours"][1]["Transpose"] == 13
+    assert graphs["ours"][0] == [s for s in ONNX_REWRITES if s != "pad-channels-for-nchwc"]  # 0.5x: aligned
+    assert graphs["ours"][1]["Transpose"] == 0
 
 
 def test_the_release_records_the_rewrites_and_options_enter_the_fingerprint(small_release):
     manifest = Manifest.load(small_release)
     by_format = {a.format: a.options["rewrites"] for a in manifest.artifacts if a.precision == "fp32"}
-    assert by_format == {"onnx": ["fold-shuffle-into-conv"], "tflite": ["fold-shuffle-into-conv"]}
+    assert by_format == {
+        "onnx": ["fold-shuffle-into-conv", "pad-pooled-channels-for-nchwc", "concat-shuffle-as-interleave"],
+        "tflite": ["fold-shuffle-into-conv", "concat-shuffle-as-interleave"],
+    }
     assert ExportOptions(optimize=False).checked().optimize is False
     from shufflekit.release.state import options_inputs
 
