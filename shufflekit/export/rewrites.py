@@ -472,8 +472,8 @@ def concat_shuffle_as_interleave(g: _Graph) -> int:
 
 def _zero_rows(weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
     """Output channels of a Conv that are exactly zero whatever it reads (zero weights, zero or no bias)."""
-    zero = ~weight.reshape(len(weight), -1).any(axis=1)
-    return zero & (bias == 0) if bias is not None else zero
+    zero: np.ndarray = np.asarray(~weight.reshape(len(weight), -1).any(axis=1))
+    return np.asarray(zero & (bias == 0)) if bias is not None else zero
 
 
 def _droppable(g: _Graph, tensor: str, zero: np.ndarray) -> bool:
@@ -553,7 +553,7 @@ def _narrow_slice_input(g: _Graph, conv: Any) -> bool:
     if starts.shape != (1,) or int(axes[0]) not in (1, -3) or int(steps[0]) != 1:
         return False
     weight, _ = _conv_weights(g, conv)  # type: ignore[misc]
-    used = weight.transpose(1, 0, 2, 3).reshape(weight.shape[1], -1).any(axis=1)
+    used: np.ndarray = np.asarray(weight.transpose(1, 0, 2, 3).reshape(weight.shape[1], -1).any(axis=1))
     if used.all() or not used.any():
         return False
     first, last = int(np.argmax(used)), len(used) - int(np.argmax(used[::-1]))
