@@ -1,7 +1,8 @@
 """Our exported files against a plain export of the same weights (issue 15, goals 1 and 2).
 
-Plain: ``torch.onnx.export`` (TorchScript, opset 17, nothing else) for ONNX, and that file through plain
-onnx2tf (``convert_to_tflite(optimize=False)``) for TFLite. Ours: ``export_onnx`` (onnxslim and the ONNX
+Plain: ``torch.onnx.export`` (TorchScript, opset 17, nothing else) for ONNX; for TFLite, plain onnx2tf
+(``convert_to_tflite(optimize=False)``) of the ``--no-optimize`` export (torch.onnx.export + onnxslim: onnx2tf
+fails on the raw export of the Megvii layout). Ours: ``export_onnx`` (onnxslim and the ONNX
 rewrites of ``shufflekit.export.rewrites``) and ``convert_to_tflite`` of that file (TFLite's rewrites on top).
 Seeded weights (BatchNorm far from identity), 224x224, batch 1, 1000 classes.
 
@@ -75,7 +76,11 @@ def make_files(model: str, folder: Path) -> dict[str, Path]:
         )
     made = export_onnx(source.model, source.meta, files["ours:onnx"], source=source.record)
     print(f"{model}: ONNX rewrites {made.options['rewrites']}", flush=True)
-    convert_to_tflite(files["plain:onnx"], [TFLiteTarget("fp32", files["plain:tflite"])], optimize=False)
+    # onnx2tf fails on the raw torch.onnx.export of the Megvii layout (a Conv after its un-folded
+    # constants): TFLite's plain file is onnx2tf of the --no-optimize export (onnxslim, no rewrite).
+    unoptimized = folder / f"{model}_noopt.onnx"
+    export_onnx(source.model, source.meta, unoptimized, source=source.record, optimize=False)
+    convert_to_tflite(unoptimized, [TFLiteTarget("fp32", files["plain:tflite"])], optimize=False)
     conversion = convert_to_tflite(files["ours:onnx"], [TFLiteTarget("fp32", files["ours:tflite"])])
     print(f"{model}: TFLite rewrites {conversion.results[0].options['rewrites']}", flush=True)
     return files
