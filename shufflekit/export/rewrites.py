@@ -62,7 +62,8 @@ class _Graph:
             self.shapes[info.name] = [d.dim_value if d.HasField("dim_value") else None for d in dims]
         self.inits = {init.name: init for init in self.graph.initializer}
         self.outputs = {o.name for o in self.graph.output}
-        self._fresh = 0
+        self._taken = {name for n in self.graph.node for name in [*n.input, *n.output, n.name]}
+        self._taken |= set(self.inits) | {i.name for i in self.graph.input} | self.outputs
 
     # -- look-ups --------------------------------------------------------------------------------
     def producer(self, name: str) -> Any | None:
@@ -90,12 +91,20 @@ class _Graph:
         return shape[1] if shape and len(shape) == 4 else None
 
     # -- edits -----------------------------------------------------------------------------------
+    def fresh(self, base: str) -> str:
+        """A name no tensor, node or initializer of the graph has (``base`` followed by a number)."""
+        number = 1
+        while f"{base}{number}" in self._taken or any(n.startswith(f"{base}{number}_") for n in self._taken):
+            number += 1
+        name = f"{base}{number}"
+        self._taken.add(name)
+        return name
+
     def set_input_const(self, node: Any, index: int, value: np.ndarray) -> None:
         """Give ``node`` a new constant as input ``index`` (a new initializer: others may share the old)."""
         from onnx import numpy_helper
 
-        self._fresh += 1
-        name = f"{node.input[index] or node.name}_rw{self._fresh}"
+        name = self.fresh(f"{node.input[index] or node.name}_rw")
         self.graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
         self.inits[name] = self.graph.initializer[-1]
         node.input[index] = name
@@ -333,8 +342,7 @@ def strided_split_as_shuffle(g: _Graph) -> int:
         _, channels, height, width = g.shapes[source]
         assert channels is not None and height is not None and width is not None  # checked above
         half = channels // 2
-        g._fresh += 1
-        tag = f"{source}_evenodd{g._fresh}"
+        tag = g.fresh(f"{source}_evenodd")
         consts = {
             "view": [-1, half, 2, height * width],
             "back": [-1, channels, height, width],
@@ -449,8 +457,7 @@ def concat_shuffle_as_interleave(g: _Graph) -> int:
         assert channels is not None and height is not None and width is not None  # _shuffle_at checked them
         if halves != [channels // 2, channels // 2]:
             continue
-        g._fresh += 1
-        tag = f"{source}_interleave{g._fresh}"
+        tag = g.fresh(f"{source}_interleave")
         for key, value in {
             "pair": [-1, channels // 2, 1, height * width],
             "back": [-1, channels, height, width],
