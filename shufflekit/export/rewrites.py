@@ -15,8 +15,9 @@ Why per format (measured on the 2-core CI machine, see benchmarks/optimize.py an
   zero channels (the branch's input slice is widened to the next multiple of 4 with zero weights).
 - TFLite (XNNPACK) cannot run a strided channel slice (Megvii's even/odd split, ``x[:, 0::2]``): it falls
   back to the reference kernel and splits the delegated graph, 1.8-2.9x slower than the same network's
-  torchvision form. ``strided-split-as-shuffle`` writes the even/odd split as reshape -> transpose ->
-  reshape and two contiguous slices, which onnx2tf and XNNPACK run at memory speed. ONNX Runtime runs
+  torchvision form. ``strided-split-as-inner-split`` views the map as ``[N, C/2, 2, HW]`` and takes the
+  two slices on that inner axis (contiguous runs of HW values), which onnx2tf and XNNPACK run at memory
+  speed (5% faster than a reshape -> transpose -> reshape and two halves, measured). ONNX Runtime runs
   the strided slices well, so its file keeps them.
 - Both: ``fold-shuffle-into-conv`` removes a channel shuffle (reshape -> transpose -> reshape) whose
   readers are all convolutions (before each stride-2 unit and conv5 of v2): it is a constant
@@ -315,10 +316,10 @@ def pad_channels_for_nchwc(g: _Graph) -> int:
     return changed
 
 
-# -- strided-split-as-shuffle --------------------------------------------------------------------
-def strided_split_as_shuffle(g: _Graph) -> int:
+# -- strided-split-as-inner-split ----------------------------------------------------------------
+def strided_split_as_inner_split(g: _Graph) -> int:
     """Two Slices of one 4-D map taking its even and odd channels (``x[:, 0::2]``, ``x[:, 1::2]``) become
-    Reshape -> Transpose -> Reshape (evens first, then odds) and two contiguous Slices."""
+    one Reshape to ``[N, C/2, 2, HW]``, a step-1 Slice of that inner axis each, and a Reshape back."""
     from onnx import helper, numpy_helper
 
     changed = 0
@@ -343,30 +344,22 @@ def strided_split_as_shuffle(g: _Graph) -> int:
         assert channels is not None and height is not None and width is not None  # checked above
         half = channels // 2
         tag = g.fresh(f"{source}_evenodd")
-        consts = {
-            "view": [-1, half, 2, height * width],
-            "back": [-1, channels, height, width],
-            "zero": [0],
-            "half": [half],
-            "end": [channels],
-            "axis": [1],
-        }
+        consts = {"view": [-1, half, 2, height * width], "back": [-1, half, height, width], "axis": [2]}
+        consts |= {"zero": [0], "one": [1], "two": [2]}
         for key, value in consts.items():
             g.graph.initializer.append(numpy_helper.from_array(np.array(value, np.int64), f"{tag}_{key}"))
-        new = [
-            helper.make_node("Reshape", [source, f"{tag}_view"], [f"{tag}_pairs"], name=f"{tag}_reshape"),
-            helper.make_node(
-                "Transpose", [f"{tag}_pairs"], [f"{tag}_moved"], perm=[0, 2, 1, 3], name=f"{tag}_transpose"
-            ),
-            helper.make_node("Reshape", [f"{tag}_moved", f"{tag}_back"], [f"{tag}_sorted"], name=f"{tag}_flatten"),
-        ]
         position = min(list(g.graph.node).index(pair[0]), list(g.graph.node).index(pair[1]))
-        for offset, node in enumerate(new):
-            g.graph.node.insert(position + offset, node)
+        g.graph.node.insert(
+            position, helper.make_node("Reshape", [source, f"{tag}_view"], [f"{tag}_pairs"], name=f"{tag}_reshape")
+        )
         for start, node in pair.items():
+            output = node.output[0]
             del node.input[:]
-            lo, hi = ("zero", "half") if start == 0 else ("half", "end")
-            node.input.extend([f"{tag}_sorted", f"{tag}_{lo}", f"{tag}_{hi}", f"{tag}_axis"])
+            lo, hi = ("zero", "one") if start == 0 else ("one", "two")
+            node.input.extend([f"{tag}_pairs", f"{tag}_{lo}", f"{tag}_{hi}", f"{tag}_axis"])
+            node.output[0] = f"{tag}_{start}"
+            back = helper.make_node("Reshape", [node.output[0], f"{tag}_back"], [output], name=f"{tag}_back{start}")
+            g.graph.node.insert(list(g.graph.node).index(node) + 1, back)
         changed += 1
     return changed
 
@@ -604,9 +597,9 @@ REWRITES: dict[str, Rewrite] = {
             strip_zero_channels,
         ),
         Rewrite(
-            "strided-split-as-shuffle",
-            "the even/odd channel split written as reshape -> transpose -> reshape and contiguous slices",
-            strided_split_as_shuffle,
+            "strided-split-as-inner-split",
+            "the even/odd channel split written as step-1 slices of an inner axis of a [N, C/2, 2, HW] view",
+            strided_split_as_inner_split,
         ),
     )
 }
@@ -618,7 +611,7 @@ ONNX_REWRITES: tuple[str, ...] = (
     "pad-pooled-channels-for-nchwc",
     "concat-shuffle-as-interleave",
 )
-TFLITE_REWRITES: tuple[str, ...] = ("strip-zero-channels", "fold-shuffle-into-conv", "strided-split-as-shuffle")
+TFLITE_REWRITES: tuple[str, ...] = ("strip-zero-channels", "fold-shuffle-into-conv", "strided-split-as-inner-split")
 UNDOES = {"strip-zero-channels": ("pad-channels-for-nchwc", "pad-pooled-channels-for-nchwc")}
 
 

@@ -47,7 +47,7 @@ APPLIES = {
     ("v2_unaligned", "pad-pooled-channels-for-nchwc"),
     ("v2_unaligned", "concat-shuffle-as-interleave"),
     ("v2_megvii_x0_5", "pad-pooled-channels-for-nchwc"),
-    ("v2_megvii_x0_5", "strided-split-as-shuffle"),
+    ("v2_megvii_x0_5", "strided-split-as-inner-split"),
 }
 
 
@@ -140,11 +140,12 @@ def test_each_rewrite_keeps_the_outputs_and_changes_the_graph_where_it_applies(p
         assert inits[stem.input[1]].dims[0] == 32  # 24 + 8 zero channels
     elif step == "concat-shuffle-as-interleave":  # every shuffle (one per unit) becomes one Concat
         assert before["Transpose"] > 0 and after["Transpose"] == 0 and after["Concat"] == before["Concat"]
-    else:  # strided-split-as-shuffle: no step-2 slice left
+    else:  # strided-split-as-inner-split: no step-2 slice left
         inits = {i.name: onnx.numpy_helper.to_array(i) for i in rewritten.graph.initializer}
         steps = [inits[n.input[4]] for n in rewritten.graph.node if n.op_type == "Slice" and len(n.input) > 4]
         assert all((s == 1).all() for s in steps) and after["Slice"] == before["Slice"]
-        assert after["Transpose"] == before["Transpose"] + before["Slice"] // 2
+        pairs = before["Slice"] // 2
+        assert after["Transpose"] == before["Transpose"] and after["Reshape"] == before["Reshape"] + 3 * pairs
 
 
 def test_the_onnx_rewrites_together_keep_the_outputs(plain):
@@ -206,7 +207,7 @@ def test_tflite_rewrites_keep_the_outputs_in_one_conversion(plain, tmp_path):
     assert conversion.results[0].options["rewrites"] == [
         "fold-shuffle-into-conv",
         "concat-shuffle-as-interleave",
-        "strided-split-as-shuffle",
+        "strided-split-as-inner-split",
     ]
     interpreter = Interpreter(model_path=str(tmp_path / "merged.tflite"))
     interpreter.allocate_tensors()
