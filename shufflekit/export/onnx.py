@@ -155,6 +155,7 @@ def export_onnx(
             "simplifier": "onnxslim",
             "constant_folding": True,
             "batchnorm_folded": True,
+            "optimize": optimize,
             "rewrites": applied,
         },
     )

@@ -168,6 +168,7 @@ def convert_to_tflite(
                 "layout": layout,
                 "io_dtype": target.io_dtype,
                 "converter": "onnx2tf+TFLiteConverter",
+                "optimize": optimize,
                 "rewrites": list(rewrites),
             }
             if target.precision == "int8":

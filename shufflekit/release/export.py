@@ -66,7 +66,7 @@ def _already_exported(ctx: Context, manifest: Manifest | None, source: dict[str,
         return False
     if any(a.input.shape[0] != 1 for a in fp32.values()):
         return False
-    if any((a.options.get("rewrites") != []) != options.optimize for a in fp32.values()):
+    if any(a.options.get("optimize", True) != options.optimize for a in fp32.values()):
         return False  # made with the other --optimize choice
     wanted = str(ctx.options.data) if ctx.options.data is not None else None
     if manifest.reference.get("data") != wanted:  # the reference must be made from the release's data

@@ -232,6 +232,8 @@ def test_no_optimize_keeps_the_plain_graph(tmp_path):
         graphs[out] = (artifact.options["rewrites"], _ops(onnx.load(str(tmp_path / out / artifact.name))))
         assert json.loads(read_metadata(tmp_path / out / artifact.name)[REWRITES_KEY]) == artifact.options["rewrites"]
     assert graphs["plain"][0] == [] and graphs["plain"][1]["Transpose"] == 16  # every shuffle kept
+    flags = [Manifest.load(tmp_path / out).artifacts[0].options["optimize"] for out in ("plain", "ours")]
+    assert flags == [False, True]
     assert graphs["ours"][0] == [s for s in ONNX_REWRITES if s != "pad-channels-for-nchwc"]  # 0.5x: aligned
     assert graphs["ours"][1]["Transpose"] == 0
 
