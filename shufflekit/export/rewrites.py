@@ -6,13 +6,20 @@ kernels want aligned widths (a zero weight times a finite activation adds an exa
 data movement written in the form the target runtime runs fastest. Nothing is approximated; the
 outputs differ from the plain graph's only by the float rounding of a changed summation order, far
 inside the fp32 parity tolerance (tests/export/test_rewrites.py checks each rewrite on v1 and v2).
+TFLite files are converted from the exported ONNX file: ``TFLITE_REWRITES`` run on the copy onnx2tf is
+given, and the file records the rewrites it carries (``combined``: the ONNX file's, less those undone).
 
 Why per format (measured on the 2-core CI machine, see benchmarks/optimize.py and the README):
 
 - ONNX Runtime (CPU) runs convolutions in its blocked NCHWc layout only when their channel counts are
   multiples of 4; ShuffleNet v2 1.0x's 58-channel stage-2 branch falls back to plain NCHW kernels, its
   depthwise convolutions about 3x slower. ``pad-channels-for-nchwc`` widens those branches to 64 with
-  zero channels (the branch's input slice is widened to the next multiple of 4 with zero weights).
+  zero channels (the branch's input slice is widened to the next multiple of 4 with zero weights);
+  ``pad-pooled-channels-for-nchwc`` pads the 24-channel stem to a whole 16-channel block so the MaxPool
+  runs in NCHWc too (no reorder to NCHW and back around it); ``concat-shuffle-as-interleave`` writes
+  concat + shuffle as one Concat on an inner axis (one copy instead of two).
+- TFLite gains nothing from aligned widths (XNNPACK pads inside its kernels; the padded file was 2-4%
+  slower): ``strip-zero-channels`` removes the zero channels again before onnx2tf.
 - TFLite (XNNPACK) cannot run a strided channel slice (Megvii's even/odd split, ``x[:, 0::2]``): it falls
   back to the reference kernel and splits the delegated graph, 1.8-2.9x slower than the same network's
   torchvision form. ``strided-split-as-inner-split`` views the map as ``[N, C/2, 2, HW]`` and takes the
