@@ -37,6 +37,13 @@ from .paths import NonEmptyPath
     show_default=True,
     help="TFLite input layout (ONNX is always NCHW).",
 )
+@click.option(
+    "--optimize/--no-optimize",
+    default=True,
+    show_default=True,
+    help="Exact graph rewrites per format, faster than a plain export (recorded as the files' rewrites); "
+    "--no-optimize keeps the plain graph.",
+)
 @click.option("--out", "out", required=True, type=NonEmptyPath(path_type=Path), help="Release folder to write.")
 def export_command(
     model: str | None,
@@ -46,12 +53,13 @@ def export_command(
     batch: str,
     formats: str,
     layout: str,
+    optimize: bool,
     out: Path,
 ) -> None:
     """Export to ONNX and TFLite, with a manifest and a parity reference, into a release folder."""
     from ..export import ExportOptions, export_model
 
-    options = ExportOptions(formats=tuple(formats.split(",")), batch=batch, layout=layout)
+    options = ExportOptions(formats=tuple(formats.split(",")), batch=batch, layout=layout, optimize=optimize)
     with progress_bar() as progress:
         report = export_model(
             out,

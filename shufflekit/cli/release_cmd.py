@@ -88,6 +88,13 @@ _STATUS_STYLE = {"ran": "green", "skipped": "cyan", "not run": "yellow", "failed
     help="Formats to quantize: onnx, tflite (the fp32 file of each is always made).",
 )
 @click.option(
+    "--optimize/--no-optimize",
+    default=True,
+    show_default=True,
+    help="Exact graph rewrites per format, faster than a plain export (recorded as the files' rewrites); "
+    "--no-optimize keeps the plain graph.",
+)
+@click.option(
     "--device-accuracy-samples",
     type=SAMPLES,
     default=100,
@@ -128,6 +135,7 @@ def release_command(
     activation_type: str | None,
     weight_type: str | None,
     io_dtype: str,
+    optimize: bool,
     device_accuracy_samples: int,
     connect: Any,
 ) -> None:
@@ -173,6 +181,7 @@ def release_command(
         profile=settings,
         native=native,
         device_accuracy_samples=device_accuracy_samples,
+        optimize=optimize,
         quantize=QuantizeOptions(
             precisions=(precisions,),
             formats=(formats,),

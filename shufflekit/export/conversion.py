@@ -21,6 +21,7 @@ class ConversionRequest:
     layout: str  # image-input layout asked for, one of the format's layouts
     batch: int | str  # of the ONNX file: 1, N or "dynamic"
     progress: ProgressFn
+    optimize: bool = True  # apply the format's exact graph rewrites (export.rewrites); False: the plain graph
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from .. import __version__
 from ..errors import ExportError, UsageError
 from ..files import atomic_path
 from ..metadata import ModelMeta
+from .rewrites import ONNX_REWRITES, rewrite
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ DYNAMO_MIN_OPSET = 18  # torch 2.13's dynamo exporter has no lower-opset impleme
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
 BATCH_DIM = "batch"
+REWRITES_KEY = "shufflekit_rewrites"  # metadata_props: the exact graph rewrites the file carries (a JSON list)
 
 
 def parse_batch(value: int | str) -> int | str:
@@ -98,8 +100,12 @@ def export_onnx(
     batch: int | str = 1,
     opset: int = DEFAULT_OPSET,
     exporter: str = "torchscript",
+    optimize: bool = True,
 ) -> OnnxExport:
-    """Export ``model`` (a torch module) to ``path`` atomically and return what was made."""
+    """Export ``model`` (a torch module) to ``path`` atomically and return what was made.
+
+    ``optimize``: apply the exact graph rewrites chosen for ONNX Runtime (``export.rewrites``), recorded in
+    the options as ``rewrites``; False keeps the plain graph (``rewrites: []``)."""
     import onnx
     import torch
 
@@ -126,7 +132,10 @@ def export_onnx(
                 f"torch -> ONNX export of {meta.model} failed: {_first_line(exc)}", hint="run with -vv for details"
             ) from exc
         graph = simplify(graph)
+        applied = rewrite(graph, ONNX_REWRITES) if optimize else []
         _set_metadata(graph, meta, source or {})
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = REWRITES_KEY, json.dumps(applied)  # what converters of this file inherit
         onnx.save_model(graph, str(raw), save_as_external_data=False)
         check_onnx(raw)
     seconds = time.perf_counter() - started
@@ -146,6 +155,8 @@ def export_onnx(
             "simplifier": "onnxslim",
             "constant_folding": True,
             "batchnorm_folded": True,
+            "optimize": optimize,
+            "rewrites": applied,
         },
     )
 

@@ -59,6 +59,7 @@ class ExportOptions:
     reference_samples: int = 16
     seed: int = 0  # weights of a model exported without checkpoint, and the reference inputs
     reference_data: str | None = None  # images for the parity reference (its val split); None: synthetic
+    optimize: bool = True  # exact graph rewrites per format (export.rewrites); False: the plain graph
 
     def checked(self) -> ExportOptions:
         formats = tuple(dict.fromkeys(f.strip().lower() for f in self.formats if f.strip()))
@@ -91,6 +92,7 @@ class ExportOptions:
             reference_samples=self.reference_samples,
             seed=self.seed,
             reference_data=self.reference_data,
+            optimize=self.optimize,
         )
 
 
@@ -209,6 +211,7 @@ def _export_onnx_artifact(source: ModelSource, path: Path, options: ExportOption
         batch=options.batch,
         opset=options.opset,
         exporter=options.exporter,
+        optimize=options.optimize,
     )
     artifact = Artifact.from_file(
         path,
@@ -238,6 +241,7 @@ def _convert_artifact(
         batch=options.batch,
         progress=progress,
         layout=options.layout if options.layout in layouts else layouts[0],
+        optimize=options.optimize,
     )
     made = get_converter(fmt)(request)
     return Artifact.from_file(

@@ -548,6 +548,7 @@ def _tflite_artifacts(
         layout=layout,
         calibration=calibration.images if calibration else None,
         per_channel=True if options.per_channel is None else options.per_channel,
+        optimize=bool(parent.options.get("optimize", True)),  # a --no-optimize export keeps the plain graph
     )
     timings["tflite_onnx2tf"] = conversion.onnx2tf_seconds
     timings["tflite_total"] = time.perf_counter() - t0

@@ -111,12 +111,14 @@ def convert_to_tflite(
     calibration: np.ndarray | None = None,
     per_channel: bool = True,
     progress: ProgressFn | None = None,
+    optimize: bool = True,
 ) -> TFLiteConversion:
     """Convert ``onnx_path`` once and write every target atomically.
 
     ``calibration``: NCHW float32 model inputs (already normalised, like the reference inputs), needed
     for int8; it is transposed to the TFLite input layout here. Nothing is written to the working
-    directory and no network connection is opened.
+    directory and no network connection is opened. ``optimize``: onnx2tf is given the file with the exact
+    rewrites chosen for TFLite (``export.rewrites.TFLITE_REWRITES``), recorded as ``rewrites``.
     """
     started = time.perf_counter()
     progress = progress or (lambda task, done, total: None)
@@ -141,9 +143,11 @@ def convert_to_tflite(
 
     worker = tflite_worker.current()
     if worker is not None:  # a release: its converter process does it (and keeps the onnx2tf model)
-        return _converted_by(worker, onnx_path, targets, layout, calibration, per_channel, progress, started)
+        return _converted_by(worker, onnx_path, targets, layout, calibration, per_channel, optimize, progress, started)
     with _offline_workspace() as workspace:
-        model, concrete = _keras_model(onnx_path, workspace, layout=layout, for_int8=needs_calibration)
+        model, concrete, rewrites = _keras_model(
+            onnx_path, workspace, layout=layout, for_int8=needs_calibration, optimize=optimize
+        )
         onnx2tf_seconds = time.perf_counter() - started
         progress("convert to TFLite", 1, steps)
         results = []
@@ -166,6 +170,8 @@ def convert_to_tflite(
                 "layout": layout,
                 "io_dtype": target.io_dtype,
                 "converter": "onnx2tf+TFLiteConverter",
+                "optimize": optimize,
+                "rewrites": list(rewrites),
             }
             if target.precision == "int8":
                 assert calibration is not None  # int8 makes needs_calibration: checked by _check_calibration
@@ -184,11 +190,14 @@ def _converted_by(
     layout: str,
     calibration: np.ndarray | None,
     per_channel: bool,
+    optimize: bool,
     progress: ProgressFn,
     started: float,
 ) -> TFLiteConversion:
     """``convert_to_tflite`` done by the release's converter process; the files' specs are read here."""
-    reply = worker.convert(onnx_path, targets, layout=layout, calibration=calibration, per_channel=per_channel)
+    reply = worker.convert(
+        onnx_path, targets, layout=layout, calibration=calibration, per_channel=per_channel, optimize=optimize
+    )
     results = []
     for target, made in zip(targets, reply["results"]):
         inputs, outputs = read_io_specs(target.path, layout=layout)
@@ -361,33 +370,69 @@ def _conversion_failed(what: str, exc: BaseException, log_path: Path) -> ExportE
 
 
 # -- conversion steps ------------------------------------------------------------------------------
-# The last conversion's Keras model, by (sha256 of the ONNX bytes, layout): a release converts its fp32
+# The last conversion's Keras model, by (sha256 of the ONNX bytes, layout, optimize): a release converts its fp32
 # file in the export stage and its fp16/dynamic/int8 files in the quantize stage, from the same ONNX
 # file; onnx2tf is the expensive step (about 8 s for v2 1.0x at 224), so it runs once per process. One
 # entry only: a process converting many models keeps one Keras model alive, not all of them.
-_last_keras: dict[tuple[str, str], tuple[Any, Any, bool]] = {}
+_last_keras: dict[tuple[str, str, bool], tuple[Any, Any, bool, list[str]]] = {}
 
 
-def _keras_model(onnx_path: Path, workspace: _Workspace, *, layout: str, for_int8: bool) -> tuple[Any, Any]:
+def _keras_model(
+    onnx_path: Path, workspace: _Workspace, *, layout: str, for_int8: bool, optimize: bool
+) -> tuple[Any, Any, list[str]]:
     """The onnx2tf Keras model of ``onnx_path`` and its concrete function, reused when the same bytes
     were converted last. The same model serves every precision: MaxPool is padded with zeros wherever
     its input is a ReLU's (exact in float, and what int8 needs), so fp32 and int8 share one conversion."""
     from ..files import sha256_file
 
-    key = (sha256_file(onnx_path), layout)
+    key = (sha256_file(onnx_path), layout, optimize)
     cached = _last_keras.get(key)
     if cached is not None:
         log.info("reusing the onnx2tf conversion of %s", onnx_path.name)
-        model, concrete, zero_padded = cached
+        model, concrete, zero_padded, rewrites = cached
     else:
         _last_keras.clear()  # before converting: the old model's memory is freed first
-        model, zero_padded = _onnx_to_keras(onnx_path, workspace, layout=layout)
+        given, rewrites = (
+            _rewritten_for_tflite(onnx_path, workspace) if optimize else (onnx_path, carried_rewrites(onnx_path))
+        )
+        model, zero_padded = _onnx_to_keras(given, workspace, layout=layout)
         with _captured_output(workspace.log), _InterruptSticks():
             concrete = _concrete_function(model)
-        _last_keras[key] = (model, concrete, zero_padded)
+        _last_keras[key] = (model, concrete, zero_padded, rewrites)
     if for_int8 and not zero_padded:
         log.warning("a MaxPool input may be negative: int8 accuracy may suffer from its padding")
-    return model, concrete
+    return model, concrete, list(rewrites)
+
+
+def _rewritten_for_tflite(onnx_path: Path, workspace: _Workspace) -> tuple[Path, list[str]]:
+    """A copy of the ONNX file with TFLite's rewrites, under the same name (for messages) in the workspace.
+    An unreadable file is passed on unchanged: _onnx_to_keras says what is wrong with it."""
+    from .rewrites import TFLITE_REWRITES, combined, rewrite_file
+
+    target = workspace.root / "rewritten" / onnx_path.name
+    target.parent.mkdir()
+    try:
+        import onnx
+
+        onnx.load(str(onnx_path), load_external_data=False)
+    except Exception:  # noqa: BLE001 - protobuf decode errors and the like
+        return onnx_path, []
+    applied = rewrite_file(onnx_path, target, TFLITE_REWRITES)
+    carried = carried_rewrites(onnx_path)
+    return target, combined(carried, applied)
+
+
+def carried_rewrites(onnx_path: Path) -> list[str]:
+    """The rewrites an ONNX file made by export_onnx already carries (its metadata), [] for any other file."""
+    import json
+
+    from .onnx import REWRITES_KEY, read_metadata
+
+    try:
+        names = json.loads(read_metadata(onnx_path).get(REWRITES_KEY, "[]"))
+    except Exception:  # noqa: BLE001 - an unreadable file: _onnx_to_keras says what is wrong with it
+        return []
+    return [str(n) for n in names] if isinstance(names, list) else []
 
 
 def _onnx_to_keras(onnx_path: Path, workspace: _Workspace, *, layout: str) -> tuple[Any, bool]:
@@ -587,7 +632,11 @@ def _spec(detail: Mapping[str, Any], *, image: bool, layout: str | None, path: P
 def convert_fp32(request: ConversionRequest) -> Converted:
     """The export's converter: the float32 TFLite file of the exported ONNX file."""
     conversion = convert_to_tflite(
-        request.onnx, [TFLiteTarget("fp32", request.out)], layout=request.layout, progress=request.progress
+        request.onnx,
+        [TFLiteTarget("fp32", request.out)],
+        layout=request.layout,
+        progress=request.progress,
+        optimize=request.optimize,
     )
     result = conversion.results[0]
     return Converted(

@@ -66,6 +66,7 @@ class ConversionWorker:
         layout: str,
         calibration: np.ndarray | None,
         per_channel: bool,
+        optimize: bool = True,
     ) -> dict[str, Any]:
         """Convert in the worker; returns its reply (``results``: seconds and options per target), or
         raises the error the conversion raised there."""
@@ -75,6 +76,7 @@ class ConversionWorker:
                 "targets": [{"precision": t.precision, "path": str(t.path), "io_dtype": t.io_dtype} for t in targets],
                 "layout": layout,
                 "per_channel": per_channel,
+                "optimize": optimize,
                 "calibration": None,
             }
             if calibration is not None:

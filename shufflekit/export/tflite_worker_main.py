@@ -40,6 +40,7 @@ def _serve(requests: IO[str], replies: IO[str]) -> None:
                 layout=request["layout"],
                 calibration=calibration,
                 per_channel=request["per_channel"],
+                optimize=request["optimize"],
             )
             reply: dict[str, Any] = {
                 "ok": True,

@@ -18,7 +18,10 @@ from .state import Unit, fingerprint, options_inputs, outputs_of
 
 def _export_options(ctx: Context) -> ExportOptions:
     """The export the release makes: with --data, the parity reference is the data's own images."""
-    return ExportOptions(reference_data=str(ctx.options.data) if ctx.options.data is not None else None).checked()
+    return ExportOptions(
+        reference_data=str(ctx.options.data) if ctx.options.data is not None else None,
+        optimize=ctx.options.optimize,
+    ).checked()
 
 
 def _export_unit(ctx: Context, checkpoint: Path | None) -> tuple[Unit, dict[str, Any]]:
@@ -64,6 +67,8 @@ def _already_exported(ctx: Context, manifest: Manifest | None, source: dict[str,
         return False
     if any(a.input.shape[0] != 1 for a in fp32.values()):
         return False
+    if any(a.options.get("optimize", True) != options.optimize for a in fp32.values()):
+        return False  # made with the other --optimize choice
     wanted = str(ctx.options.data) if ctx.options.data is not None else None
     if manifest.reference.get("data") != wanted:  # the reference must be made from the release's data
         return False

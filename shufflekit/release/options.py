@@ -37,6 +37,7 @@ class ReleaseOptions:
     native: Any = None  # runtimes.native.NativeTools: --benchmark-binary, used on the remote devices
     quantize: Any = None  # export.quantize.QuantizeOptions: precisions, formats and recipe settings
     device_accuracy_samples: int = DEVICE_ACCURACY_SAMPLES  # labelled images each device classifies (--data)
+    optimize: bool = True  # exact graph rewrites per format in the exported files (--no-optimize: plain graph)
 
 
 LOCAL = "local"
