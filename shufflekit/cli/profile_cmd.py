@@ -33,6 +33,7 @@ from .paths import NonEmptyPath
 @click.option("--warmup", type=WARMUP, default=10, show_default=True, help="Untimed runs first.")
 @click.option("--iters", type=ITERS, help="Timed iterations (default 100).")
 @click.option("--seconds", type=SECONDS, help="Time for this long instead of a number of iterations.")
+@click.option("--min-iters", type=ITERS, help="With --seconds: at least this many timed iterations.")
 @click.option(
     "--batch",
     type=BATCH,
@@ -97,6 +98,7 @@ def profile_command(
     warmup: int,
     iters: int | None,
     seconds: float | None,
+    min_iters: int | None,
     batch: int,
     op_profile: bool,
     devices: tuple[str, ...],
@@ -121,6 +123,7 @@ def profile_command(
         warmup=warmup,
         iters=iters,
         seconds=seconds,
+        min_iters=min_iters,
         batch=batch,
         op_profile=op_profile,
         keep_times=plot_dir is not None,

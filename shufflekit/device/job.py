@@ -13,7 +13,7 @@ Everything the runtimes print goes to stderr, so stdout is always clean JSON. Jo
     allow_fallback  run on what exists when a requested provider is missing, and record it
     threads         intra-op threads (ORT) / interpreter threads (TFLite); default: the runtime's
     layout          the model's image-input layout, "NCHW" or "NHWC" (inputs are given NCHW)
-    batch, warmup, iters, seconds, op_profile, op_profile_runs, seed, keep_times   (benchmark)
+    batch, warmup, iters, seconds, min_iters, op_profile, op_profile_runs, seed, keep_times   (benchmark)
     parity_inputs, parity_outputs   (benchmark, optional) .npy paths: after the timed loop, the same session
                     predicts these float32 NCHW images and writes its float32 outputs, for parity on the device
     inputs, outputs .npy paths (run): float32 NCHW images in, float32 (dequantized) outputs out
@@ -72,6 +72,7 @@ def run_job(job: Any) -> Dict[str, Any]:
             warmup=int(job.get("warmup", 10)),
             iters=job.get("iters"),
             seconds=job.get("seconds"),
+            min_iters=job.get("min_iters"),
             op_profile=bool(job.get("op_profile", False)),
             op_profile_runs=job.get("op_profile_runs"),
             seed=int(job.get("seed", 0)),

@@ -38,21 +38,28 @@ _MANIFEST_NODES = 400
 
 @dataclass(frozen=True)
 class ProfileSettings:
-    """What to measure. ``iters`` and ``seconds`` exclude each other; neither means 100 iterations."""
+    """What to measure. ``iters`` and ``seconds`` exclude each other; neither means 100 iterations.
+    ``min_iters`` (with ``seconds``): a time budget per file with a floor, so a slow file still gets
+    that many samples. ``op_profile_runs``: the op profiler's runs (None: as many as the timed loop's,
+    10 to 100)."""
 
     warmup: int = 10
     iters: int | None = None
     seconds: float | None = None
     batch: int = 1
     op_profile: bool = False
+    min_iters: int | None = None
+    op_profile_runs: int | None = None
     keep_times: bool = False  # per-iteration times (for plots)
     parity: bool = True  # also judge the device's outputs on the folder's reference inputs against PyTorch
 
     def __post_init__(self) -> None:
         try:  # the device package's check, so a job and the CLI refuse the same counts
-            check_counts(self.warmup, self.iters, self.seconds, self.batch, cli=True)
+            check_counts(self.warmup, self.iters, self.seconds, self.batch, cli=True, min_iters=self.min_iters)
         except RunnerError as exc:
             raise translate(exc) from None
+        if self.op_profile_runs is not None and self.op_profile_runs < 1:
+            raise UsageError(f"op_profile_runs must be at least 1, got {self.op_profile_runs}", hint="pass 1 or more")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +69,8 @@ class ProfileSettings:
             "batch": self.batch,
             "op_profile": self.op_profile,
             "parity": self.parity,
+            **({"min_iters": self.min_iters} if self.min_iters is not None else {}),
+            **({"op_profile_runs": self.op_profile_runs} if self.op_profile_runs is not None else {}),
         }
 
 
@@ -119,6 +128,7 @@ class ArtifactProfile:
             "warmup",
             "iters",
             "seconds_requested",
+            "min_iters",
             "load_ms",
             "first_inference_ms",
             "throughput_ips",
@@ -256,7 +266,9 @@ def benchmark_job(art: Artifact, model: str, options: RuntimeOptions, settings: 
         "warmup": settings.warmup,
         "iters": settings.iters if settings.seconds is None else None,
         "seconds": settings.seconds,
+        "min_iters": settings.min_iters,
         "op_profile": settings.op_profile,
+        "op_profile_runs": settings.op_profile_runs,
         "keep_times": settings.keep_times,
     }
 

@@ -56,9 +56,18 @@ def test_benchmark_by_seconds_runs_until_the_time_is_up(tiny_models: dict) -> No
     assert result["latency_ms"]["mean_ms"] * result["iters"] >= 200 * 0.9
 
 
+def test_a_time_budget_with_a_floor_times_at_least_that_many_runs(tiny_models: dict) -> None:
+    # a budget far shorter than one run: the floor decides the count, and says so in the result
+    result = bench.benchmark(str(tiny_models["onnx"]), warmup=0, seconds=1e-6, min_iters=7)
+    _check_stats(result, 7)
+    assert result["seconds_requested"] == 1e-6 and result["min_iters"] == 7
+
+
 @pytest.mark.parametrize(
     "kwargs,match",
     [
+        ({"min_iters": 5}, "min_iters goes with seconds"),
+        ({"seconds": 1.0, "min_iters": 0}, "min_iters must be at least 1"),
         ({"iters": 0}, "iterations must be at least 1"),
         ({"iters": -3}, "iterations must be at least 1"),
         ({"seconds": 0}, "seconds must be more than 0"),

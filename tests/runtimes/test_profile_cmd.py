@@ -196,6 +196,8 @@ def test_artifact_missing_from_the_manifest(full_release_copy: Path) -> None:
         (["--batch", "0"], "--batch must be an integer from 1"),
         (["--threads", "0"], "--threads must be an integer from 1"),
         (["--iters", "3", "--seconds", "1"], "--iters and --seconds both given"),
+        (["--min-iters", "5"], "--min-iters goes with --seconds"),
+        (["--seconds", "1", "--min-iters", "0"], "--min-iters must be an integer from 1"),
     ],
 )
 def test_bad_counts_are_one_line_and_nothing_runs(full_release_copy: Path, args: list, expected: str) -> None:
