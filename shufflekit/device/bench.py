@@ -208,6 +208,33 @@ def benchmark(
     return result
 
 
+def conv_peak(
+    entry: Dict[str, Any],
+    runtime: Optional[str] = None,
+    providers: Union[str, Sequence[str], None] = None,
+    threads: Optional[int] = None,
+    allow_fallback: bool = False,
+) -> Dict[str, Any]:
+    """Time the dense-convolution micro-benchmark ``entry["model"]`` (the host's ``runtimes.peak``) in
+    the job's runtime, provider and threads: its p50, run count and what ran, for the host to turn
+    into the device's peak. Runs after the artifact's figures are taken, so they stay its own."""
+    if not isinstance(entry, dict) or "model" not in entry:
+        raise RunnerError("bad_input", "a peak entry names its model", hint='set "peak": {"model": ...}')
+    measured = benchmark(
+        entry["model"],
+        runtime=runtime,
+        providers=providers,
+        threads=threads,
+        allow_fallback=allow_fallback,
+        layout=entry.get("layout"),
+        warmup=int(entry.get("warmup", 3)),
+        seconds=entry.get("seconds", 0.1),
+        min_iters=entry.get("min_iters", 10),
+    )
+    keys = ("runtime", "runtime_version", "providers", "delegate", "threads", "iters", "latency_ms", "model")
+    return {k: measured[k] for k in keys if k in measured}
+
+
 def _gc_off() -> bool:
     import gc
 

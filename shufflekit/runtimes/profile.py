@@ -13,20 +13,21 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..artifacts import Artifact, Manifest, update_manifest
+from ..artifacts import Artifact, Manifest, update_manifest, utc_now
 from ..device import backends
 from ..device.bench import check_counts
 from ..device.errors import RunnerError
 from ..errors import UsageError
 from ..export.tensorspecs import verified
-from ..records import DeviceAccuracy, DeviceFacts, DeviceParity, Latency, OpProfile
+from ..records import ConvPeak, DeviceAccuracy, DeviceFacts, DeviceParity, Latency, OpProfile
 from . import opcategories
 from .base import RuntimeOptions, get_runtime, runtime_for_format, translate
 from .fanout import device_keys, per_device
+from .peak import PeakPlan, peak_fraction, plan_peak
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,9 @@ class ArtifactProfile:
     mult_adds: int | None
     parity: Any = None  # validate.parity.ParityResult of the device's outputs, where the folder has a reference
     accuracy: Any = None  # validate.device_parity.DeviceAccuracy: labelled images classified on the device
+    peak: ConvPeak | None = None  # the device's dense-convolution peak in this runtime, provider and threads
+    peak_name: str | None = None  # the name it is filed under in the device's conv_peak group
+    peak_measured_now: bool = False  # by this artifact's job (filed with its figures)
 
     @property
     def latency(self) -> dict[str, float]:
@@ -97,6 +101,12 @@ class ArtifactProfile:
         if not self.mult_adds or self.per_image_p50_ms is None:
             return None
         return self.per_image_p50_ms * 1e3 / (self.mult_adds / 1e6)
+
+    @property
+    def peak_fraction(self) -> float | None:
+        """(multiply-adds / per-image p50) / the device's measured dense-convolution peak (None without
+        one: emulated, a native tool, no multiply-adds)."""
+        return peak_fraction(self.mult_adds, self.per_image_p50_ms, self.peak)
 
     @property
     def op_profile(self) -> dict[str, Any] | None:
@@ -145,6 +155,8 @@ class ArtifactProfile:
             per_image_p50_ms=self.per_image_p50_ms,
             mult_adds=self.mult_adds,
             us_per_mmac=self.us_per_mmac,
+            peak_fraction=self.peak_fraction,
+            conv_peak=self.peak_name if self.peak is not None else None,
             format=self.artifact.format,
             precision=self.artifact.precision,
             size_bytes=self.artifact.size_bytes,
@@ -182,6 +194,7 @@ class ArtifactProfile:
         data["op_profile"] = self.result.get("op_profile")
         data["parity"] = self.parity.to_dict() if self.parity is not None else None
         data["accuracy"] = self.accuracy.to_dict() if self.accuracy is not None else None
+        data["peak"] = self.peak.to_dict() if self.peak is not None else None
         if self.op_profile:
             data["breakdown"] = self.breakdown
         if "times_ms" in self.result:
@@ -288,11 +301,13 @@ def run_on_device(
     connect: Any = None,
     parity_inputs: Path | None = None,
     parity_outputs: Path | None = None,
+    extra_files: Sequence[Path] = (),
 ) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """Run one job on ``device`` ('local' or a remote address): the one measuring path, through the
     device's transport. Returns (device key, result, device facts). ``connect``: the remote layer's
     ConnectOptions (host keys, ssh config, timeouts). With ``parity_inputs``, the device also predicts
-    them and its outputs end up at ``parity_outputs``."""
+    them and its outputs end up at ``parity_outputs``. ``extra_files``: more files the job names (the
+    dense-convolution micro-benchmark)."""
     from .remote import parse_address
     from .remote.job import run_job
 
@@ -304,7 +319,7 @@ def run_on_device(
     remote = run_job(
         address,
         {**job, "model": path.name},
-        files,
+        [*files, *extra_files],
         artifact_format=art.format,
         timeout=timeout,
         options=connect,
@@ -386,6 +401,7 @@ def profile_folder(
         accuracy = None
     report = ProfileReport(folder, device, {}, options, settings)
     timeout = _timeout(settings)
+    peaks = _Peaks(folder, device, connect, options)
     with tempfile.TemporaryDirectory(prefix="shufflekit-parity-") as scratch:
         inputs = (
             judge.write_inputs(reference, Path(scratch), accuracy)
@@ -403,6 +419,9 @@ def profile_folder(
                 )
             else:
                 job = benchmark_job(art, str(path), options, settings)
+                plan = peaks.plan(job["runtime"])
+                if plan is not None and plan.cached is None:  # measured once, in this job, after the artifact
+                    job["peak"] = plan.job_entry()
                 outputs.unlink(missing_ok=True)  # never judge the previous artifact's answer
                 key, result, facts = run_on_device(
                     device,
@@ -413,11 +432,17 @@ def profile_folder(
                     connect=connect,
                     parity_inputs=inputs,
                     parity_outputs=outputs,
+                    extra_files=[plan.path] if "peak" in job and plan is not None else [],
                 )
+                peak, peak_now = peaks.settle(plan, result.pop("conv_peak", None), facts)
+                if result.get("conv_peak_error"):
+                    log.warning("%s: no dense-convolution peak: %s", key, result["conv_peak_error"])
                 result["op_profile"] = _with_categories(result.get("op_profile"))
                 if judge is not None and inputs is not None and result.get("parity_outputs") and outputs.is_file():
                     parity, on_device = judge.judge_device_outputs(art, result, outputs, reference, accuracy, max_drop)
             profile = ArtifactProfile(art, result, mult_adds, parity, on_device)
+            if native is None and peak is not None and plan is not None:
+                profile.peak, profile.peak_name, profile.peak_measured_now = peak, plan.name, peak_now
             report.profiles.append(profile)
             report.device, report.host = key, facts
             _record(folder, profile, key, facts)
@@ -486,6 +511,8 @@ def _record(folder: Path, profile: ArtifactProfile, device: str, facts: dict[str
         if current is None or current.sha256 != profile.artifact.sha256:
             log.warning("%s changed while it was profiled; its figures are not recorded", profile.artifact.name)
             return
+        if profile.peak is not None and profile.peak_name and profile.peak_measured_now:
+            manifest.record(profile.peak, profile.peak_name, group=device)
         manifest.record(Latency.from_dict(profile.summary()), current, group=device)
         manifest.set_device_facts(device, DeviceFacts.from_dict(facts, where=f"{DeviceFacts.kind}.{device}"))
         ops = profile.op_summary()
@@ -495,3 +522,42 @@ def _record(folder: Path, profile: ArtifactProfile, device: str, facts: dict[str
             manifest.record(DeviceParity.from_dict(profile.parity.to_dict()), current, group=device)
         if profile.accuracy is not None:
             manifest.record(DeviceAccuracy.from_dict(profile.accuracy.to_dict()), current, group=device)
+
+
+class _Peaks:
+    """The device's dense-convolution peaks during one ``profile_folder``: per runtime, the plan (its
+    micro-benchmark file and the record the manifest holds), settled by the job that measured it."""
+
+    def __init__(self, folder: Path, device: str, connect: Any, options: RuntimeOptions) -> None:
+        from .remote import parse_address
+
+        self._folder, self._options = folder, options
+        self._key = parse_address(device, ssh_config=getattr(connect, "ssh_config", None)).key
+        self._plans: dict[str, PeakPlan | None] = {}
+
+    def plan(self, runtime: str) -> PeakPlan | None:
+        if runtime not in self._plans:
+            try:
+                self._plans[runtime] = plan_peak(
+                    Manifest.load(self._folder), self._key, runtime, self._options.provider, self._options.threads
+                )
+            except ImportError as exc:  # no onnx / tensorflow here to build the micro-benchmark with
+                log.info("no dense-convolution peak for %s: %s", runtime, exc)
+                self._plans[runtime] = None
+        return self._plans[runtime]
+
+    def settle(
+        self, plan: PeakPlan | None, measured: dict[str, Any] | None, facts: dict[str, Any]
+    ) -> tuple[ConvPeak | None, bool]:
+        """The peak a job's figures are set against and whether that job measured it: the cached one, or
+        the one it just measured (stamped now, filed with the artifact's figures); None on an emulated
+        device."""
+        if plan is None or facts.get("emulated"):
+            return None, False
+        if plan.cached is not None:
+            return plan.cached, False
+        if not measured:
+            return None, False
+        peak = replace(plan.record(measured), measured_at=utc_now())
+        self._plans[plan.runtime] = replace(plan, cached=peak)
+        return peak, True
