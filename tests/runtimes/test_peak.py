@@ -109,3 +109,14 @@ def test_a_peak_that_cannot_run_leaves_the_files_figures_standing(small_release:
     result = device_job.run_job({**job, "peak": {"model": str(broken)}})
     assert result["latency_ms"]["p50_ms"] > 0 and "conv_peak" not in result
     assert "cannot load" in result["conv_peak_error"]
+
+
+def test_the_card_and_the_report_show_the_fraction_and_the_peak(profiled: Path) -> None:
+    result = CliRunner().invoke(main, ["report", str(profiled)])
+    assert result.exit_code == 0, result.output
+    card = (profiled / "README.md").read_text()
+    html = (profiled / "report.html").read_text()
+    fractions = {e.peak_fraction for e in Manifest.load(profiled).results(Latency, group="local").values()}
+    assert all(f"{f * 100:.0f}% of peak" in card for f in fractions if f is not None)
+    for text in (card, html):
+        assert "dense-convolution peak" in text and "local: litert cpu, default threads" in text and "GMAC/s" in text
