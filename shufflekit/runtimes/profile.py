@@ -302,12 +302,14 @@ def run_on_device(
     parity_inputs: Path | None = None,
     parity_outputs: Path | None = None,
     extra_files: Sequence[Path] = (),
+    probed: dict[str, Any] | None = None,
 ) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """Run one job on ``device`` ('local' or a remote address): the one measuring path, through the
     device's transport. Returns (device key, result, device facts). ``connect``: the remote layer's
     ConnectOptions (host keys, ssh config, timeouts). With ``parity_inputs``, the device also predicts
     them and its outputs end up at ``parity_outputs``. ``extra_files``: more files the job names (the
-    dense-convolution micro-benchmark)."""
+    dense-convolution micro-benchmark). ``probed``: the device's probe, cached over a run of jobs
+    (``remote.job.run_job``)."""
     from .remote import parse_address
     from .remote.job import run_job
 
@@ -325,6 +327,7 @@ def run_on_device(
         options=connect,
         pull=pull,
         pull_into=parity_outputs.parent if pull and parity_outputs else None,
+        probed=probed,
     )
     return remote.address, remote.result, {**remote.device, **remote.result.get("host", {})}
 
@@ -376,6 +379,7 @@ def profile_folder(
     accuracy: Any = None,
     max_drop: float | None = None,
     judge: DeviceJudge | None = None,
+    probed: dict[str, Any] | None = None,
 ) -> ProfileReport:
     """Profile the selected artifacts of a release folder on ``device`` and record the figures in its
     manifest (each artifact's as soon as it is measured, so an interruption keeps the earlier ones).
@@ -383,8 +387,10 @@ def profile_folder(
     ``accuracy``: labelled images (``validate.accuracy.LabelledArrays``) the device also classifies with
     its own kernels, each file judged by its top-1 drop against PyTorch on them (``max_drop`` points).
     ``judge``: what judges the device's outputs (``validate.device_parity``); without one, parity and
-    accuracy on the device are not measured."""
+    accuracy on the device are not measured. ``probed``: the device's probe, shared by the caller's calls
+    (the release's one per artifact); the device is probed once per call otherwise."""
     folder = Path(folder)
+    probed = {} if probed is None else probed
     options = options or RuntimeOptions()
     settings = settings or ProfileSettings()
     progress = progress or (lambda task, done, total: None)
@@ -433,6 +439,7 @@ def profile_folder(
                     parity_inputs=inputs,
                     parity_outputs=outputs,
                     extra_files=[plan.path] if "peak" in job and plan is not None else [],
+                    probed=probed,
                 )
                 peak, peak_now = peaks.settle(plan, result.pop("conv_peak", None), facts)
                 if result.get("conv_peak_error"):
