@@ -8,7 +8,7 @@ artifact's own). peak = its multiply-adds / its p50; a file's fraction of it = (
 multiply-adds / its per-image p50) / peak. An emulated device measures no speed, so no peak either.
 
 The micro-benchmark files are built here (the device package has no onnx or tensorflow): the ONNX
-one with ``onnx.helper``, the TFLite one with TensorFlow's converter, both once, under
+one with ``onnx.helper``, the TFLite one with TFLite's flatbuffer schema, both once, under
 ``$SHUFFLEKIT_CACHE/peak/``, and sent like artifacts. The measured peak is filed in the manifest as a
 ``conv_peak`` record per device, named by runtime + provider + threads + the file's sha256, so a rerun
 (or the next artifact) does not measure it again.
@@ -39,7 +39,7 @@ CHANNELS = 256
 SIZE = 28
 MULT_ADDS = LAYERS * CHANNELS * CHANNELS * SIZE * SIZE  # 205,520,896
 DESCRIPTION = f"{LAYERS} x 1x1 conv {CHANNELS}->{CHANNELS} at {SIZE}x{SIZE}, float32, batch 1"
-VERSION = 1  # of the micro-benchmark's definition: part of the cached files' names
+VERSION = 2  # of the micro-benchmark's definition: part of the cached files' names
 # A few hundred ms at most: a short warm-up, then a 0.1 s budget with a floor of 10 runs.
 WARMUP = 3
 SECONDS = 0.1
@@ -85,18 +85,52 @@ def _build_onnx(path: Path) -> None:
 
 
 def _build_tflite(path: Path) -> None:
-    import tensorflow as tf
+    """The same stack as a TFLite file, written with TFLite's own flatbuffer schema (``ai_edge_litert``'s
+    object API): NHWC input, OHWI weights, CONV_2D with a zero bias, as TensorFlow's converter lays a
+    1x1 convolution out. No TensorFlow import (seconds, in a release whose converter runs elsewhere)."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as tfl
 
-    kernels = [tf.constant(np.transpose(w, (2, 3, 1, 0))) for w in _weights()]  # OIHW -> HWIO
+    shape = [1, SIZE, SIZE, CHANNELS]
+    buffers = [tfl.BufferT()]  # buffer 0: the empty sentinel
 
-    @tf.function(input_signature=[tf.TensorSpec([1, SIZE, SIZE, CHANNELS], tf.float32, name="input")])
-    def stack(x: Any) -> Any:
-        for kernel in kernels:
-            x = tf.nn.conv2d(x, kernel, strides=1, padding="VALID")
-        return x
+    def tensor(name: str, dims: list[int], data: np.ndarray | None = None) -> int:
+        t = tfl.TensorT()
+        t.name, t.shape, t.type, t.buffer = name, dims, tfl.TensorType.FLOAT32, 0
+        if data is not None:
+            buffer = tfl.BufferT()
+            buffer.data = np.frombuffer(np.ascontiguousarray(data, dtype=np.float32).tobytes(), dtype=np.uint8)
+            buffers.append(buffer)
+            t.buffer = len(buffers) - 1
+        tensors.append(t)
+        return len(tensors) - 1
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([stack.get_concrete_function()], stack)
-    path.write_bytes(converter.convert())
+    tensors: list[Any] = []
+    operators = []
+    prev = tensor("input", shape)
+    for i, w in enumerate(_weights()):
+        weight = tensor(f"w{i}", [CHANNELS, 1, 1, CHANNELS], np.transpose(w, (0, 2, 3, 1)))  # OIHW -> OHWI
+        bias = tensor(f"b{i}", [CHANNELS], np.zeros(CHANNELS, np.float32))
+        out = tensor("output" if i == LAYERS - 1 else f"x{i + 1}", shape)
+        options = tfl.Conv2DOptionsT()
+        options.padding, options.strideW, options.strideH = tfl.Padding.VALID, 1, 1
+        op = tfl.OperatorT()
+        op.opcodeIndex, op.inputs, op.outputs = 0, [prev, weight, bias], [out]
+        op.builtinOptionsType, op.builtinOptions = tfl.BuiltinOptions.Conv2DOptions, options
+        operators.append(op)
+        prev = out
+    code = tfl.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = tfl.BuiltinOperator.CONV_2D
+    code.version = 1
+    graph = tfl.SubGraphT()
+    graph.tensors, graph.inputs, graph.outputs, graph.operators = tensors, [0], [prev], operators
+    graph.name = "conv1x1_peak"
+    model = tfl.ModelT()
+    model.version, model.operatorCodes, model.subgraphs, model.buffers = 3, [code], [graph], buffers
+    model.description = "shufflekit-peak"
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    path.write_bytes(bytes(builder.Output()))
 
 
 _BUILDERS = {"onnx": _build_onnx, "tflite": _build_tflite}
