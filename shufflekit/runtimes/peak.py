@@ -1,7 +1,7 @@
 """The device's dense-convolution peak: how far a file is from what the hardware does in this runtime.
 
 A short calibrated micro-benchmark, a stack of 1x1 convolutions (256 -> 256 channels at 28x28, batch
-1, float32: compute-bound, its weights and activations fit in a core's L2), runs on the device in the
+1, float32: compute-bound, 256 multiply-adds per activation read), runs on the device in the
 same runtime, provider and thread count as the file, through the one measuring path (it rides in the
 first artifact's job, after that artifact's figures are taken, so load time and memory stay the
 artifact's own). peak = its multiply-adds / its p50; a file's fraction of it = (the model's
