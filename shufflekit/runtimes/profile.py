@@ -418,7 +418,8 @@ def profile_folder(
         for index, art in enumerate(chosen):
             progress("profile", index, len(chosen))
             path = verified(art, folder)
-            parity = on_device = None
+            parity = on_device = plan = peak = None
+            peak_now = False
             if native is not None:  # categories come with the tool's op names (XNNPACK's too)
                 key, result, facts = native.measure(
                     device, art, path, options, settings, timeout=timeout, connect=connect
@@ -559,7 +560,10 @@ class _Peaks:
         """The peak a job's figures are set against and whether that job measured it: the cached one, or
         the one it just measured (stamped now, filed with the artifact's figures); None on an emulated
         device."""
-        if plan is None or facts.get("emulated"):
+        if plan is None:
+            return None, False
+        if facts.get("emulated"):  # no speed, so no peak: later jobs on this device do not carry it either
+            self._plans[plan.runtime] = None
             return None, False
         if plan.cached is not None:
             return plan.cached, False
