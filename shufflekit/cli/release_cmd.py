@@ -146,14 +146,15 @@ def release_command(
     from ..export.quantize import QuantizeOptions
     from ..release import ReleaseOptions, release
     from ..release.options import DEFAULT_PROFILE
+    from ..runtimes.profile import ProfileSettings
 
     if out is None:
         if not demo:
             raise UsageError("--out is required", hint="pass the release folder to write, e.g. --out release/")
         out = Path(DEMO_OUT)
     settings = replace(DEFAULT_PROFILE, warmup=warmup, op_profile=op_profile)
-    if iters is not None:  # a count asked for: no time budget
-        settings = replace(settings, iters=iters, seconds=None, min_iters=None)
+    if iters is not None:  # a count asked for: no time budget, and the op profile as many runs (as before)
+        settings = ProfileSettings(warmup=warmup, iters=iters, op_profile=op_profile, keep_times=True)
     native = None
     if benchmark_binaries:
         from ..runtimes.native import NativeTools
