@@ -86,10 +86,14 @@ def _build_onnx(path: Path) -> None:
 
 def _build_tflite(path: Path) -> None:
     """The same stack as a TFLite file, written with TFLite's own flatbuffer schema (``ai_edge_litert``'s
-    object API): NHWC input, OHWI weights, CONV_2D with a zero bias, as TensorFlow's converter lays a
+    object API, or tensorflow's): NHWC input, OHWI weights, CONV_2D with a zero bias, as TensorFlow's converter lays a
     1x1 convolution out. No TensorFlow import (seconds, in a release whose converter runs elsewhere)."""
-    import flatbuffers
-    from ai_edge_litert import schema_py_generated as tfl
+    from ..device.backends.litert_ops import tflite_schema  # ai-edge-litert's schema, else tensorflow's
+
+    found, why = tflite_schema()
+    if found is None:
+        raise ImportError(f"cannot write the TFLite micro-benchmark: {why}")
+    tfl, flatbuffers = found
 
     shape = [1, SIZE, SIZE, CHANNELS]
     buffers = [tfl.BufferT()]  # buffer 0: the empty sentinel

@@ -106,7 +106,7 @@ def test_tflite_op_profile_times_every_operator_in_isolation(tiny_models: dict) 
 
 def test_tflite_op_profile_says_plainly_when_it_cannot_be_done(tiny_models: dict, monkeypatch) -> None:
     # tflite-runtime ships no flatbuffer schema; hide it the way such a device lacks it.
-    monkeypatch.setattr(litert_ops, "_tflite_schema", lambda: (None, "the flatbuffers package is not installed"))
+    monkeypatch.setattr(litert_ops, "tflite_schema", lambda: (None, "the flatbuffers package is not installed"))
     result = bench.benchmark(str(tiny_models["tflite_fp32"]), layout="NHWC", warmup=1, iters=3, op_profile=True)
     prof = result["op_profile"]
     assert not prof["available"] and "offers no per-operator profiler" in prof["reason"]

@@ -14,7 +14,7 @@ from ..tensors import Feeds
 from .registry import parse_providers
 
 
-def _tflite_schema() -> Tuple[Any, Optional[str]]:
+def tflite_schema() -> Tuple[Any, Optional[str]]:
     """The flatbuffer schema module and flatbuffers (shipped with ai-edge-litert and tensorflow, not with
     tflite-runtime). Returns (schema, flatbuffers) or (None, reason)."""
     try:
@@ -51,7 +51,7 @@ def profile_tflite_ops(
     transposes) and inter-op cache effects; and every op pays one interpreter invoke. So the sum is an
     upper bound of the end-to-end time; read the shares, and compare the sum with the end-to-end figure.
     """
-    found, why = _tflite_schema()
+    found, why = tflite_schema()
     if found is None:
         return {
             "available": False,
