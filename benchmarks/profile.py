@@ -122,7 +122,7 @@ def tiny_models(folder: Path, tflite_path: Path) -> dict[str, tuple[Path, str | 
     )
     onnx_path = folder / "tiny.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(onnx_path))
-    found, why = litert_ops._tflite_schema()
+    found, why = litert_ops.tflite_schema()
     if found is None:
         raise SystemExit(f"cannot cut a one-op TFLite model: {why}")
     schema, flatbuffers = found

@@ -352,6 +352,32 @@ class Latency(Record):
     us_per_mmac: float | None = spec(Opt(Num(0)), None)
     emulated: bool = spec(Bool(), False)
     emulator: str | None = spec(Opt(Str()), None)
+    peak_fraction: float | None = spec(Opt(Num(0)), None)  # of the device's conv_peak named by conv_peak
+    conv_peak: str | None = spec(Opt(Str()), None)
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
+class ConvPeak(Record):
+    """A device's measured dense-convolution peak in one runtime, provider and thread count: a 1x1
+    convolution micro-benchmark's multiply-adds over its p50 (``runtimes.peak``). Filed per device under
+    a name made of the runtime, provider, threads and the micro-benchmark file's sha256."""
+
+    kind: ClassVar[str] = "conv_peak"
+    grouped: ClassVar[bool] = True
+    per_artifact: ClassVar[bool] = False
+
+    runtime: str = spec(Str(nonempty=True))
+    provider: str = spec(Str(nonempty=True))  # as requested (what ran: providers)
+    threads: int | None = spec(Opt(Int(1)), None)  # None: the runtime's default
+    benchmark: str = spec(Str(nonempty=True))
+    benchmark_sha256: str = spec(SHA256)
+    mult_adds: int = spec(Int(1))
+    p50_ms: float = spec(MS)
+    iters: int = spec(Int(1))
+    gmacs: float = spec(Num(0))  # giga multiply-adds per second: mult_adds / p50
+    providers: tuple[str, ...] = spec(ListOf(Str()), ())
+    runtime_version: str | None = spec(Opt(Str()), None)
 
 
 @register

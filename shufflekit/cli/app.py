@@ -95,7 +95,7 @@ def console(stderr: bool = False):  # noqa: ANN201 - rich is imported lazily
 
     stream = sys.stderr if stderr else sys.stdout
     # Piped output (CI logs, `| less`) gets a wide canvas instead of rich's 80-column fallback.
-    width = None if stream.isatty() else 200
+    width = None if stream.isatty() else 240
     return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
 
 
@@ -110,12 +110,20 @@ def print_table(
     *,
     right_align: Sequence[str] = (),
     caption: str | None = None,
+    keep_whole: Sequence[str] = (),
 ) -> None:
+    """A rich table; the ``keep_whole`` columns are never shortened (a file name must stay readable when
+    the table is wider than the terminal: the other columns wrap instead)."""
     from rich.table import Table
 
     table = Table(title=title, caption=caption, header_style="bold")
-    for column in columns:
-        table.add_column(column, justify="right" if column in right_align else "left")
+    for index, column in enumerate(columns):
+        widest = max((len(str(row[index])) for row in rows if index < len(row) and row[index] is not None), default=0)
+        table.add_column(
+            column,
+            justify="right" if column in right_align else "left",
+            min_width=max(widest, len(column)) if column in keep_whole else None,
+        )
     for row in rows:
         table.add_row(*("" if cell is None else str(cell) for cell in row))
     console().print(table)

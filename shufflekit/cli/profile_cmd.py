@@ -33,6 +33,7 @@ from .paths import NonEmptyPath
 @click.option("--warmup", type=WARMUP, default=10, show_default=True, help="Untimed runs first.")
 @click.option("--iters", type=ITERS, help="Timed iterations (default 100).")
 @click.option("--seconds", type=SECONDS, help="Time for this long instead of a number of iterations.")
+@click.option("--min-iters", type=ITERS, help="With --seconds: at least this many timed iterations.")
 @click.option(
     "--batch",
     type=BATCH,
@@ -97,6 +98,7 @@ def profile_command(
     warmup: int,
     iters: int | None,
     seconds: float | None,
+    min_iters: int | None,
     batch: int,
     op_profile: bool,
     devices: tuple[str, ...],
@@ -121,6 +123,7 @@ def profile_command(
         warmup=warmup,
         iters=iters,
         seconds=seconds,
+        min_iters=min_iters,
         batch=batch,
         op_profile=op_profile,
         keep_times=plot_dir is not None,
@@ -300,6 +303,7 @@ def _print_summary(report: Any) -> None:
                 "" if r.get("first_inference_ms") is None else f"{r['first_inference_ms']:.1f}",
                 _mb(r.get("peak_rss_bytes")),
                 "" if p.us_per_mmac is None or emulated else f"{p.us_per_mmac:.2f}",
+                "" if p.peak_fraction is None or emulated else f"{p.peak_fraction * 100:.0f}%",
                 _parity_cell(p),
             )
             + ((_accuracy_cell(p),) if with_accuracy else ())
@@ -318,6 +322,7 @@ def _print_summary(report: Any) -> None:
         f"{emulation}{report.device}: {host.get('cpu_model') or '?'}, {host.get('logical_cores')} cores"
         f"{', governor ' + host['governor'] if host.get('governor') else ''}; {host.get('os', '')}; "
         f"latency per batch of {batch} in ms; µs/M-MAC = per-image p50 per million multiply-adds; "
+        f"{_peak_caption(report, emulated)}"
         f"parity: the device's outputs against PyTorch (max abs error); top-1: labelled images classified on the "
         f"device (--data)"
     )
@@ -339,6 +344,7 @@ def _print_summary(report: Any) -> None:
             "first ms",
             "peak RSS MB",
             "µs/M-MAC",
+            "% peak",
             "parity",
         ]
         + (["top-1"] if with_accuracy else []),
@@ -355,8 +361,25 @@ def _print_summary(report: Any) -> None:
             "first ms",
             "peak RSS MB",
             "µs/M-MAC",
+            "% peak",
         ],
         caption=caption + ("\n" + notes if notes else ""),
+        keep_whole=["artifact"],
+    )
+
+
+def _peak_caption(report: Any, emulated: bool) -> str:
+    """What "% peak" is set against: this device's measured dense-convolution peak per runtime."""
+    if emulated:
+        return ""
+    peaks = {p.peak_name: p.peak for p in report.profiles if p.peak is not None}
+    if not peaks:
+        return ""
+    rates = ", ".join(f"{peak.runtime} {peak.gmacs:.1f}" for peak in peaks.values())
+    first = next(iter(peaks.values()))
+    return (
+        f"% peak = multiply-adds per second against this device's dense-convolution peak in the same runtime "
+        f"and threads ({rates} GMAC/s: {first.benchmark}; int8 kernels can pass 100%); "
     )
 
 

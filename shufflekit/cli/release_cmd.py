@@ -3,6 +3,7 @@ one release folder with a manifest, a model card and an offline HTML report."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,12 @@ _STATUS_STYLE = {"ran": "green", "skipped": "cyan", "not run": "yellow", "failed
     show_default=True,
     help="Fail an artifact that loses more top-1 points than this against PyTorch.",
 )
-@click.option("--iters", type=ITERS, default=100, show_default=True, help="Timed runs per artifact and device.")
+@click.option(
+    "--iters",
+    type=ITERS,
+    help="Timed runs per artifact and device [default: a time budget per file, 0.3 s and at least 30 runs "
+    "(release.options.DEFAULT_PROFILE)].",
+)
 @click.option("--warmup", type=WARMUP, default=10, show_default=True, help="Untimed runs first.")
 @click.option(
     "--op-profile/--no-op-profile",
@@ -121,7 +127,7 @@ def release_command(
     calib_samples: int,
     limit: int | None,
     max_drop: float,
-    iters: int,
+    iters: int | None,
     warmup: int,
     op_profile: bool,
     demo: bool,
@@ -147,13 +153,16 @@ def release_command(
     from ..errors import UsageError
     from ..export.quantize import QuantizeOptions
     from ..release import ReleaseOptions, release
+    from ..release.options import DEFAULT_PROFILE
     from ..runtimes.profile import ProfileSettings
 
     if out is None:
         if not demo:
             raise UsageError("--out is required", hint="pass the release folder to write, e.g. --out release/")
         out = Path(DEMO_OUT)
-    settings = ProfileSettings(warmup=warmup, iters=iters, op_profile=op_profile, keep_times=True)
+    settings = replace(DEFAULT_PROFILE, warmup=warmup, op_profile=op_profile)
+    if iters is not None:  # a count asked for: no time budget, and the op profile as many runs (as before)
+        settings = ProfileSettings(warmup=warmup, iters=iters, op_profile=op_profile, keep_times=True)
     native = None
     if benchmark_binaries:
         from ..runtimes.native import NativeTools

@@ -31,13 +31,16 @@ def latency_stats(times_s: Sequence[float]) -> Dict[str, Any]:
     }
 
 
-def check_counts(warmup: Any, iters: Any, seconds: Any, batch: Any = None, cli: bool = False) -> None:
+def check_counts(
+    warmup: Any, iters: Any, seconds: Any, batch: Any = None, cli: bool = False, min_iters: Any = None
+) -> None:
     """The one check of warm-up, iteration, duration and batch counts: a job's fields here, the CLI's
-    options on the host before anything runs (``cli``: the message names the options, ``--iters``)."""
+    options on the host before anything runs (``cli``: the message names the options, ``--iters``).
+    ``min_iters`` goes with ``seconds``: time for that long, and at least that many iterations."""
     name = (
-        {"warmup": "--warmup", "iters": "--iters", "seconds": "--seconds", "batch": "--batch"}
+        {"warmup": "--warmup", "iters": "--iters", "seconds": "--seconds", "batch": "--batch", "min": "--min-iters"}
         if cli
-        else {"warmup": "warmup", "iters": "iterations", "seconds": "seconds", "batch": "batch"}
+        else {"warmup": "warmup", "iters": "iterations", "seconds": "seconds", "batch": "batch", "min": "min_iters"}
     )
     if warmup is not None and int(warmup) < 0:
         raise RunnerError(
@@ -59,6 +62,18 @@ def check_counts(warmup: Any, iters: Any, seconds: Any, batch: Any = None, cli: 
             "%s must be more than 0, got %s" % (name["seconds"], seconds),
             hint="pass --seconds with a positive number",
         )
+    if min_iters is not None and seconds is None:
+        raise RunnerError(
+            "bad_input",
+            "%s goes with %s (a time budget with a floor)" % (name["min"], name["seconds"]),
+            hint="pass --seconds too, or --iters alone",
+        )
+    if min_iters is not None and int(min_iters) < 1:
+        raise RunnerError(
+            "bad_input",
+            "%s must be at least 1, got %s" % (name["min"], min_iters),
+            hint="pass --min-iters 1 or more",
+        )
     if batch is not None and int(batch) < 1:
         raise RunnerError(
             "bad_input", "%s must be at least 1, got %s" % (name["batch"], batch), hint="pass --batch 1 or more"
@@ -71,9 +86,13 @@ def timed_loop(
     warmup: int = 10,
     iters: Optional[int] = None,
     seconds: Optional[float] = None,
+    min_iters: Optional[int] = None,
 ) -> List[float]:
     """The measured loop: per iteration, one batch (one run, or one run per image when looping).
-    Returns the list of per-batch wall times in seconds. Nothing but the runtime call is timed."""
+    Returns the list of per-batch wall times in seconds. Nothing but the runtime call is timed. With
+    ``seconds``, it runs until that much time has passed and (``min_iters``) at least that many
+    iterations were timed, so a slow file still gets enough samples for its percentiles."""
+    floor = int(min_iters or 1)
     run = session.run
     clock = time.perf_counter
     for _ in range(int(warmup)):
@@ -88,7 +107,7 @@ def timed_loop(
                 run(feeds)
             end = clock()
             times.append(end - start)
-            if end >= deadline:
+            if end >= deadline and len(times) >= floor:
                 break
     else:
         for _ in range(int(iters if iters is not None else 100)):
@@ -110,6 +129,7 @@ def benchmark(
     warmup: int = 10,
     iters: Optional[int] = None,
     seconds: Optional[float] = None,
+    min_iters: Optional[int] = None,
     op_profile: bool = False,
     op_profile_runs: Optional[int] = None,
     seed: int = 0,
@@ -121,7 +141,7 @@ def benchmark(
     With ``parity_inputs``/``parity_outputs``, the session then predicts those images (after the timing,
     so the timed figures are untouched) and writes its outputs for the host to judge."""
     providers = parse_providers(providers)
-    check_counts(warmup, iters, seconds)
+    check_counts(warmup, iters, seconds, min_iters=min_iters)
     if iters is None and seconds is None:
         iters = 100
     rss_before = rss_bytes()
@@ -138,7 +158,7 @@ def benchmark(
         for feeds in feeds_list:
             session.run(feeds)
         first_s = time.perf_counter() - start
-        times = timed_loop(session, feeds_list, warmup, iters, seconds)
+        times = timed_loop(session, feeds_list, warmup, iters, seconds, min_iters)
     finally:
         _gc_restore(gc_was)
     total = float(sum(times))
@@ -154,6 +174,7 @@ def benchmark(
             "warmup": int(warmup),
             "iters": len(times),
             "seconds_requested": seconds,
+            "min_iters": int(min_iters) if min_iters is not None else None,
             "load_ms": load_s * 1e3,
             "first_inference_ms": first_s * 1e3,
             "latency_ms": latency_stats(times),
@@ -185,6 +206,33 @@ def benchmark(
         result["parity_outputs"] = os.path.basename(parity_outputs)
     session.close()
     return result
+
+
+def conv_peak(
+    entry: Dict[str, Any],
+    runtime: Optional[str] = None,
+    providers: Union[str, Sequence[str], None] = None,
+    threads: Optional[int] = None,
+    allow_fallback: bool = False,
+) -> Dict[str, Any]:
+    """Time the dense-convolution micro-benchmark ``entry["model"]`` (the host's ``runtimes.peak``) in
+    the job's runtime, provider and threads: its p50, run count and what ran, for the host to turn
+    into the device's peak. Runs after the artifact's figures are taken, so they stay its own."""
+    if not isinstance(entry, dict) or "model" not in entry:
+        raise RunnerError("bad_input", "a peak entry names its model", hint='set "peak": {"model": ...}')
+    measured = benchmark(
+        entry["model"],
+        runtime=runtime,
+        providers=providers,
+        threads=threads,
+        allow_fallback=allow_fallback,
+        layout=entry.get("layout"),
+        warmup=int(entry.get("warmup", 3)),
+        seconds=entry.get("seconds", 0.1),
+        min_iters=entry.get("min_iters", 10),
+    )
+    keys = ("runtime", "runtime_version", "providers", "delegate", "threads", "iters", "latency_ms", "model")
+    return {k: measured[k] for k in keys if k in measured}
 
 
 def _gc_off() -> bool:

@@ -13,9 +13,12 @@ Everything the runtimes print goes to stderr, so stdout is always clean JSON. Jo
     allow_fallback  run on what exists when a requested provider is missing, and record it
     threads         intra-op threads (ORT) / interpreter threads (TFLite); default: the runtime's
     layout          the model's image-input layout, "NCHW" or "NHWC" (inputs are given NCHW)
-    batch, warmup, iters, seconds, op_profile, op_profile_runs, seed, keep_times   (benchmark)
+    batch, warmup, iters, seconds, min_iters, op_profile, op_profile_runs, seed, keep_times   (benchmark)
     parity_inputs, parity_outputs   (benchmark, optional) .npy paths: after the timed loop, the same session
                     predicts these float32 NCHW images and writes its float32 outputs, for parity on the device
+    peak            (benchmark, optional) {"model", "layout", "warmup", "seconds", "min_iters"}: after the
+                    artifact (its figures taken), time that dense-convolution micro-benchmark in the same
+                    runtime, provider and threads; its figures come back as "conv_peak" (not on an emulator)
     inputs, outputs .npy paths (run): float32 NCHW images in, float32 (dequantized) outputs out
 """
 
@@ -33,7 +36,7 @@ import numpy as np
 
 from .backends import parse_providers
 from .backends.litert import available_tflite_delegates
-from .bench import benchmark
+from .bench import benchmark, conv_peak
 from .errors import RunnerError, first_line
 from .facts import host_facts, runtime_versions
 from .session import open_session
@@ -65,13 +68,14 @@ def run_job(job: Any) -> Dict[str, Any]:
         allow_fallback=bool(job.get("allow_fallback", False)),
     )
     if mode == "benchmark":
-        return benchmark(
+        measured = benchmark(
             job["model"],
             layout=job.get("layout"),
             batch=int(job.get("batch", 1)),
             warmup=int(job.get("warmup", 10)),
             iters=job.get("iters"),
             seconds=job.get("seconds"),
+            min_iters=job.get("min_iters"),
             op_profile=bool(job.get("op_profile", False)),
             op_profile_runs=job.get("op_profile_runs"),
             seed=int(job.get("seed", 0)),
@@ -80,6 +84,12 @@ def run_job(job: Any) -> Dict[str, Any]:
             parity_outputs=job.get("parity_outputs"),
             **common,
         )
+        if job.get("peak") and not measured["host"].get("emulated"):  # an emulator's speed is no device's peak
+            try:
+                measured["conv_peak"] = conv_peak(job["peak"], **common)
+            except RunnerError as exc:  # the artifact's figures stand; the host shows no fraction and says why
+                measured["conv_peak_error"] = exc.message
+        return measured
     if mode == "run":
         for key in ("inputs", "outputs"):
             if key not in job:

@@ -11,7 +11,11 @@ from ..errors import CheckpointError, DataError, UsageError
 from ..metadata import check_input_size
 from ..runtimes.profile import ProfileSettings
 
-DEFAULT_PROFILE = ProfileSettings(warmup=10, iters=100, op_profile=True, keep_times=True)
+# A time budget per file with a floor of runs (a slow file still gets 30 samples), and an op profile of
+# 10 runs: per-operator shares settle within a few runs, and 100 profiled runs were most of the stage.
+DEFAULT_PROFILE = ProfileSettings(
+    warmup=10, seconds=0.3, min_iters=30, op_profile=True, op_profile_runs=10, keep_times=True
+)
 DEMO_MODEL = "shufflenet_v2_x0_5"
 DEVICE_ACCURACY_SAMPLES = 100  # per device: enough to see a kernel that loses points, quick when emulated
 MAX_RECIPE_ROUNDS = 4  # quantize..profile again while a device's kernels fail a recipe (the ladder is short)

@@ -109,6 +109,7 @@ def _device_worker(ctx: Context, address: str, key: str, plan: list[Planned[Arti
         for rest in plan[1:]:
             ctx.outcome(rest.unit, "not run", note=f"device {key} cannot be used")
         return
+    probed: dict[str, Any] = {}  # the device is asked what it has once, not once per artifact
     for index, planned in enumerate(plan):
         unit, artifact = planned.unit, planned.item
         if stop.is_set():
@@ -127,6 +128,7 @@ def _device_worker(ctx: Context, address: str, key: str, plan: list[Planned[Arti
                 max_drop=options.max_drop,
                 judge=device_parity,
                 progress=partial(_device_progress, ctx, key, index, len(plan)),
+                probed=probed,
             )
         except ShufflekitError as exc:
             if stop.is_set():  # interrupted: the runner was stopped, not refused by the device

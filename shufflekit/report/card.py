@@ -5,7 +5,7 @@ on Android, iOS and in Python. Written from the manifest alone."""
 from __future__ import annotations
 
 from ..artifacts import Artifact
-from .tables import DEVICE_COLUMNS, artifact_table, device_rows
+from .tables import DEVICE_COLUMNS, PEAK_NOTE, artifact_table, device_rows, peak_lines
 from .view import ArtifactRow, ReleaseView
 
 _FAMILY = {
@@ -122,6 +122,9 @@ def write_card(view: ReleaseView) -> str:
         + "Latency: median per image over the timed runs, on each device."
     )
     out.append("")
+    peaks = peak_lines(view)
+    if peaks:
+        out += [f"{PEAK_NOTE}:", ""] + [f"- {line}" for line in peaks] + [""]
     if view.devices:
         out += ["## Devices", "", _md_table(DEVICE_COLUMNS, device_rows(view)), ""]
     notes = view.notes

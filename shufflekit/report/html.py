@@ -9,7 +9,7 @@ from typing import Any
 
 from ..records import StageRecord
 from . import plots
-from .tables import DEVICE_COLUMNS, artifact_table, device_rows
+from .tables import DEVICE_COLUMNS, PEAK_NOTE, artifact_table, device_rows, peak_lines
 from .view import ReleaseView, human_size
 
 _CSS = """
@@ -32,6 +32,15 @@ img { max-width: 100%; height: auto; border: 1px solid #eee; }
 
 def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
+
+
+def _peak_note(view: ReleaseView) -> str:
+    """What the latency cells' "% of peak" is set against: each device's measured peak per runtime."""
+    lines = peak_lines(view)
+    if not lines:
+        return ""
+    items = "".join(f"<li>{_e(line)}</li>" for line in lines)
+    return f'<p class="note">{_e(PEAK_NOTE)}:</p><ul class="note">{items}</ul>'
 
 
 def _table(
@@ -177,6 +186,7 @@ def write_html(view: ReleaseView) -> str:
         _table(columns, rows, numeric, failing),
         '<p class="note">Parity: against PyTorch on the stored reference inputs. Top-1: accuracy on the evaluation '
         "data, Δ in points against PyTorch. p50: median latency per image on each device.</p>",
+        _peak_note(view),
         "<h2>Accuracy vs latency</h2>",
         _figure(
             plots.accuracy_vs_latency(view),

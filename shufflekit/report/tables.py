@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..records import DeviceFacts
+from ..records import ConvPeak, DeviceFacts
 from .view import ArtifactRow, ReleaseView, human_size
 
 
@@ -46,6 +46,9 @@ def latency_cell(view: ReleaseView, row: ArtifactRow, device: str) -> str:
         return f"emulated ({', '.join(checks)})" if checks else "emulated"
     value = row.p50_ms(device)
     if value is not None:
+        timed = row.latency.get(device)
+        fraction = timed.peak_fraction if timed is not None else None
+        shown = f"{value:.3f}" + (f", {fraction * 100:.0f}% of peak" if fraction is not None else "")
         checks = []
         checked = row.device_parity.get(device)  # the device's own outputs against PyTorch
         if checked is not None:
@@ -53,8 +56,30 @@ def latency_cell(view: ReleaseView, row: ArtifactRow, device: str) -> str:
         accuracy = row.device_accuracy.get(device)
         if accuracy is not None:
             checks.append(f"top-1 {accuracy.top1}%{'' if accuracy.passed else ' FAIL'}")
-        return f"{value:.3f} ({', '.join(checks)})" if checks else f"{value:.3f}"
+        return f"{shown} ({', '.join(checks)})" if checks else shown
     return "did not run (see notes)" if view.profile_failure(device, row.name) else ""
+
+
+def peak_lines(view: ReleaseView) -> list[str]:
+    """Each measured device's dense-convolution peak per runtime, provider and threads: what the
+    latency cells' "% of peak" is set against (none for an emulated device)."""
+    lines = []
+    for device in view.devices:
+        if device in view.emulated:
+            continue
+        for peak in view.manifest.results(ConvPeak, group=device).values():
+            threads = f"{peak.threads} threads" if peak.threads else "default threads"
+            lines.append(
+                f"{device}: {peak.runtime} {peak.provider}, {threads}: {peak.gmacs:.1f} GMAC/s "
+                f"({peak.benchmark}; p50 {peak.p50_ms:.2f} ms over {peak.iters} runs)"
+            )
+    return lines
+
+
+PEAK_NOTE = (
+    "% of peak: the file's multiply-adds per second against the device's measured dense-convolution peak in the "
+    "same runtime and threads (a float32 1x1-convolution micro-benchmark; int8 kernels can pass 100%)"
+)
 
 
 def artifact_table(view: ReleaseView, *, full_sha: bool = False) -> tuple[list[str], list[list[str]]]:

@@ -13,20 +13,21 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..artifacts import Artifact, Manifest, update_manifest
+from ..artifacts import Artifact, Manifest, update_manifest, utc_now
 from ..device import backends
 from ..device.bench import check_counts
 from ..device.errors import RunnerError
 from ..errors import UsageError
 from ..export.tensorspecs import verified
-from ..records import DeviceAccuracy, DeviceFacts, DeviceParity, Latency, OpProfile
+from ..records import ConvPeak, DeviceAccuracy, DeviceFacts, DeviceParity, Latency, OpProfile
 from . import opcategories
 from .base import RuntimeOptions, get_runtime, runtime_for_format, translate
 from .fanout import device_keys, per_device
+from .peak import PeakPlan, peak_fraction, plan_peak
 
 log = logging.getLogger(__name__)
 
@@ -38,21 +39,28 @@ _MANIFEST_NODES = 400
 
 @dataclass(frozen=True)
 class ProfileSettings:
-    """What to measure. ``iters`` and ``seconds`` exclude each other; neither means 100 iterations."""
+    """What to measure. ``iters`` and ``seconds`` exclude each other; neither means 100 iterations.
+    ``min_iters`` (with ``seconds``): a time budget per file with a floor, so a slow file still gets
+    that many samples. ``op_profile_runs``: the op profiler's runs (None: as many as the timed loop's,
+    10 to 100)."""
 
     warmup: int = 10
     iters: int | None = None
     seconds: float | None = None
     batch: int = 1
     op_profile: bool = False
+    min_iters: int | None = None
+    op_profile_runs: int | None = None
     keep_times: bool = False  # per-iteration times (for plots)
     parity: bool = True  # also judge the device's outputs on the folder's reference inputs against PyTorch
 
     def __post_init__(self) -> None:
         try:  # the device package's check, so a job and the CLI refuse the same counts
-            check_counts(self.warmup, self.iters, self.seconds, self.batch, cli=True)
+            check_counts(self.warmup, self.iters, self.seconds, self.batch, cli=True, min_iters=self.min_iters)
         except RunnerError as exc:
             raise translate(exc) from None
+        if self.op_profile_runs is not None and self.op_profile_runs < 1:
+            raise UsageError(f"op_profile_runs must be at least 1, got {self.op_profile_runs}", hint="pass 1 or more")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +70,8 @@ class ProfileSettings:
             "batch": self.batch,
             "op_profile": self.op_profile,
             "parity": self.parity,
+            **({"min_iters": self.min_iters} if self.min_iters is not None else {}),
+            **({"op_profile_runs": self.op_profile_runs} if self.op_profile_runs is not None else {}),
         }
 
 
@@ -72,6 +82,9 @@ class ArtifactProfile:
     mult_adds: int | None
     parity: Any = None  # validate.parity.ParityResult of the device's outputs, where the folder has a reference
     accuracy: Any = None  # validate.device_parity.DeviceAccuracy: labelled images classified on the device
+    peak: ConvPeak | None = None  # the device's dense-convolution peak in this runtime, provider and threads
+    peak_name: str | None = None  # the name it is filed under in the device's conv_peak group
+    peak_measured_now: bool = False  # by this artifact's job (filed with its figures)
 
     @property
     def latency(self) -> dict[str, float]:
@@ -88,6 +101,12 @@ class ArtifactProfile:
         if not self.mult_adds or self.per_image_p50_ms is None:
             return None
         return self.per_image_p50_ms * 1e3 / (self.mult_adds / 1e6)
+
+    @property
+    def peak_fraction(self) -> float | None:
+        """(multiply-adds / per-image p50) / the device's measured dense-convolution peak (None without
+        one: emulated, a native tool, no multiply-adds)."""
+        return peak_fraction(self.mult_adds, self.per_image_p50_ms, self.peak)
 
     @property
     def op_profile(self) -> dict[str, Any] | None:
@@ -119,6 +138,7 @@ class ArtifactProfile:
             "warmup",
             "iters",
             "seconds_requested",
+            "min_iters",
             "load_ms",
             "first_inference_ms",
             "throughput_ips",
@@ -135,6 +155,8 @@ class ArtifactProfile:
             per_image_p50_ms=self.per_image_p50_ms,
             mult_adds=self.mult_adds,
             us_per_mmac=self.us_per_mmac,
+            peak_fraction=self.peak_fraction,
+            conv_peak=self.peak_name if self.peak is not None else None,
             format=self.artifact.format,
             precision=self.artifact.precision,
             size_bytes=self.artifact.size_bytes,
@@ -172,6 +194,7 @@ class ArtifactProfile:
         data["op_profile"] = self.result.get("op_profile")
         data["parity"] = self.parity.to_dict() if self.parity is not None else None
         data["accuracy"] = self.accuracy.to_dict() if self.accuracy is not None else None
+        data["peak"] = self.peak.to_dict() if self.peak is not None else None
         if self.op_profile:
             data["breakdown"] = self.breakdown
         if "times_ms" in self.result:
@@ -256,7 +279,9 @@ def benchmark_job(art: Artifact, model: str, options: RuntimeOptions, settings: 
         "warmup": settings.warmup,
         "iters": settings.iters if settings.seconds is None else None,
         "seconds": settings.seconds,
+        "min_iters": settings.min_iters,
         "op_profile": settings.op_profile,
+        "op_profile_runs": settings.op_profile_runs,
         "keep_times": settings.keep_times,
     }
 
@@ -276,11 +301,15 @@ def run_on_device(
     connect: Any = None,
     parity_inputs: Path | None = None,
     parity_outputs: Path | None = None,
+    extra_files: Sequence[Path] = (),
+    probed: dict[str, Any] | None = None,
 ) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """Run one job on ``device`` ('local' or a remote address): the one measuring path, through the
     device's transport. Returns (device key, result, device facts). ``connect``: the remote layer's
     ConnectOptions (host keys, ssh config, timeouts). With ``parity_inputs``, the device also predicts
-    them and its outputs end up at ``parity_outputs``."""
+    them and its outputs end up at ``parity_outputs``. ``extra_files``: more files the job names (the
+    dense-convolution micro-benchmark). ``probed``: the device's probe, cached over a run of jobs
+    (``remote.job.run_job``)."""
     from .remote import parse_address
     from .remote.job import run_job
 
@@ -292,12 +321,13 @@ def run_on_device(
     remote = run_job(
         address,
         {**job, "model": path.name},
-        files,
+        [*files, *extra_files],
         artifact_format=art.format,
         timeout=timeout,
         options=connect,
         pull=pull,
         pull_into=parity_outputs.parent if pull and parity_outputs else None,
+        probed=probed,
     )
     return remote.address, remote.result, {**remote.device, **remote.result.get("host", {})}
 
@@ -349,6 +379,7 @@ def profile_folder(
     accuracy: Any = None,
     max_drop: float | None = None,
     judge: DeviceJudge | None = None,
+    probed: dict[str, Any] | None = None,
 ) -> ProfileReport:
     """Profile the selected artifacts of a release folder on ``device`` and record the figures in its
     manifest (each artifact's as soon as it is measured, so an interruption keeps the earlier ones).
@@ -356,8 +387,10 @@ def profile_folder(
     ``accuracy``: labelled images (``validate.accuracy.LabelledArrays``) the device also classifies with
     its own kernels, each file judged by its top-1 drop against PyTorch on them (``max_drop`` points).
     ``judge``: what judges the device's outputs (``validate.device_parity``); without one, parity and
-    accuracy on the device are not measured."""
+    accuracy on the device are not measured. ``probed``: the device's probe, shared by the caller's calls
+    (the release's one per artifact); the device is probed once per call otherwise."""
     folder = Path(folder)
+    probed = {} if probed is None else probed
     options = options or RuntimeOptions()
     settings = settings or ProfileSettings()
     progress = progress or (lambda task, done, total: None)
@@ -374,6 +407,7 @@ def profile_folder(
         accuracy = None
     report = ProfileReport(folder, device, {}, options, settings)
     timeout = _timeout(settings)
+    peaks = _Peaks(folder, device, connect, options)
     with tempfile.TemporaryDirectory(prefix="shufflekit-parity-") as scratch:
         inputs = (
             judge.write_inputs(reference, Path(scratch), accuracy)
@@ -384,13 +418,17 @@ def profile_folder(
         for index, art in enumerate(chosen):
             progress("profile", index, len(chosen))
             path = verified(art, folder)
-            parity = on_device = None
+            parity = on_device = plan = peak = None
+            peak_now = False
             if native is not None:  # categories come with the tool's op names (XNNPACK's too)
                 key, result, facts = native.measure(
                     device, art, path, options, settings, timeout=timeout, connect=connect
                 )
             else:
                 job = benchmark_job(art, str(path), options, settings)
+                plan = peaks.plan(job["runtime"])
+                if plan is not None and plan.cached is None:  # measured once, in this job, after the artifact
+                    job["peak"] = plan.job_entry()
                 outputs.unlink(missing_ok=True)  # never judge the previous artifact's answer
                 key, result, facts = run_on_device(
                     device,
@@ -401,11 +439,18 @@ def profile_folder(
                     connect=connect,
                     parity_inputs=inputs,
                     parity_outputs=outputs,
+                    extra_files=[plan.path] if "peak" in job and plan is not None else [],
+                    probed=probed,
                 )
+                peak, peak_now = peaks.settle(plan, result.pop("conv_peak", None), facts)
+                if result.get("conv_peak_error"):
+                    log.warning("%s: no dense-convolution peak: %s", key, result["conv_peak_error"])
                 result["op_profile"] = _with_categories(result.get("op_profile"))
                 if judge is not None and inputs is not None and result.get("parity_outputs") and outputs.is_file():
                     parity, on_device = judge.judge_device_outputs(art, result, outputs, reference, accuracy, max_drop)
             profile = ArtifactProfile(art, result, mult_adds, parity, on_device)
+            if native is None and peak is not None and plan is not None:
+                profile.peak, profile.peak_name, profile.peak_measured_now = peak, plan.name, peak_now
             report.profiles.append(profile)
             report.device, report.host = key, facts
             _record(folder, profile, key, facts)
@@ -474,6 +519,8 @@ def _record(folder: Path, profile: ArtifactProfile, device: str, facts: dict[str
         if current is None or current.sha256 != profile.artifact.sha256:
             log.warning("%s changed while it was profiled; its figures are not recorded", profile.artifact.name)
             return
+        if profile.peak is not None and profile.peak_name and profile.peak_measured_now:
+            manifest.record(profile.peak, profile.peak_name, group=device)
         manifest.record(Latency.from_dict(profile.summary()), current, group=device)
         manifest.set_device_facts(device, DeviceFacts.from_dict(facts, where=f"{DeviceFacts.kind}.{device}"))
         ops = profile.op_summary()
@@ -483,3 +530,45 @@ def _record(folder: Path, profile: ArtifactProfile, device: str, facts: dict[str
             manifest.record(DeviceParity.from_dict(profile.parity.to_dict()), current, group=device)
         if profile.accuracy is not None:
             manifest.record(DeviceAccuracy.from_dict(profile.accuracy.to_dict()), current, group=device)
+
+
+class _Peaks:
+    """The device's dense-convolution peaks during one ``profile_folder``: per runtime, the plan (its
+    micro-benchmark file and the record the manifest holds), settled by the job that measured it."""
+
+    def __init__(self, folder: Path, device: str, connect: Any, options: RuntimeOptions) -> None:
+        from .remote import parse_address
+
+        self._folder, self._options = folder, options
+        self._key = parse_address(device, ssh_config=getattr(connect, "ssh_config", None)).key
+        self._plans: dict[str, PeakPlan | None] = {}
+
+    def plan(self, runtime: str) -> PeakPlan | None:
+        if runtime not in self._plans:
+            try:
+                self._plans[runtime] = plan_peak(
+                    Manifest.load(self._folder), self._key, runtime, self._options.provider, self._options.threads
+                )
+            except ImportError as exc:  # no onnx / tensorflow here to build the micro-benchmark with
+                log.info("no dense-convolution peak for %s: %s", runtime, exc)
+                self._plans[runtime] = None
+        return self._plans[runtime]
+
+    def settle(
+        self, plan: PeakPlan | None, measured: dict[str, Any] | None, facts: dict[str, Any]
+    ) -> tuple[ConvPeak | None, bool]:
+        """The peak a job's figures are set against and whether that job measured it: the cached one, or
+        the one it just measured (stamped now, filed with the artifact's figures); None on an emulated
+        device."""
+        if plan is None:
+            return None, False
+        if facts.get("emulated"):  # no speed, so no peak: later jobs on this device do not carry it either
+            self._plans[plan.runtime] = None
+            return None, False
+        if plan.cached is not None:
+            return plan.cached, False
+        if not measured:
+            return None, False
+        peak = replace(plan.record(measured), measured_at=utc_now())
+        self._plans[plan.runtime] = replace(plan, cached=peak)
+        return peak, True

@@ -56,9 +56,18 @@ def test_benchmark_by_seconds_runs_until_the_time_is_up(tiny_models: dict) -> No
     assert result["latency_ms"]["mean_ms"] * result["iters"] >= 200 * 0.9
 
 
+def test_a_time_budget_with_a_floor_times_at_least_that_many_runs(tiny_models: dict) -> None:
+    # a budget far shorter than one run: the floor decides the count, and says so in the result
+    result = bench.benchmark(str(tiny_models["onnx"]), warmup=0, seconds=1e-6, min_iters=7)
+    _check_stats(result, 7)
+    assert result["seconds_requested"] == 1e-6 and result["min_iters"] == 7
+
+
 @pytest.mark.parametrize(
     "kwargs,match",
     [
+        ({"min_iters": 5}, "min_iters goes with seconds"),
+        ({"seconds": 1.0, "min_iters": 0}, "min_iters must be at least 1"),
         ({"iters": 0}, "iterations must be at least 1"),
         ({"iters": -3}, "iterations must be at least 1"),
         ({"seconds": 0}, "seconds must be more than 0"),
@@ -97,7 +106,7 @@ def test_tflite_op_profile_times_every_operator_in_isolation(tiny_models: dict) 
 
 def test_tflite_op_profile_says_plainly_when_it_cannot_be_done(tiny_models: dict, monkeypatch) -> None:
     # tflite-runtime ships no flatbuffer schema; hide it the way such a device lacks it.
-    monkeypatch.setattr(litert_ops, "_tflite_schema", lambda: (None, "the flatbuffers package is not installed"))
+    monkeypatch.setattr(litert_ops, "tflite_schema", lambda: (None, "the flatbuffers package is not installed"))
     result = bench.benchmark(str(tiny_models["tflite_fp32"]), layout="NHWC", warmup=1, iters=3, op_profile=True)
     prof = result["op_profile"]
     assert not prof["available"] and "offers no per-operator profiler" in prof["reason"]

@@ -32,6 +32,26 @@ def test_plain_local_takes_the_transport_path_with_the_probe_and_the_device_file
     assert set(same) == set(facts)  # `local` and a named local device record the same facts
 
 
+def test_a_run_of_jobs_on_one_device_probes_it_once(
+    release_folder: tuple[Path, Manifest], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shufflekit.runtimes.remote import job as remote_job
+
+    folder, manifest = release_folder
+    art = manifest.select(["onnx"])[0]
+    calls: list[str] = []
+    real = remote_job.probe
+    monkeypatch.setattr(remote_job, "probe", lambda transport, **kw: calls.append("probe") or real(transport, **kw))
+    job = benchmark_job(art, art.name, RuntimeOptions(), ProfileSettings(warmup=0, iters=1))
+    probed: dict = {}
+    first = run_on_device("local", art, art.path_in(folder), job, timeout=300, probed=probed)[2]
+    second = run_on_device("local", art, art.path_in(folder), job, timeout=300, probed=probed)[2]
+    assert calls == ["probe"] and probed["key"] == "local"
+    assert second["runtime"] == first["runtime"] == "onnxruntime" and set(second) == set(first)
+    run_on_device("local?name=other", art, art.path_in(folder), job, timeout=300, probed=probed)
+    assert calls == ["probe", "probe"]  # another device is asked for itself
+
+
 def test_a_broken_file_fails_the_same_way_on_local_and_on_a_device(
     tmp_path: Path, release_folder: tuple[Path, Manifest]
 ) -> None:

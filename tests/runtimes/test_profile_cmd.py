@@ -128,7 +128,18 @@ def test_plots_are_png_files(profiled) -> None:
 def test_table_output_names_every_column_and_the_host(full_release_copy: Path) -> None:
     result = _invoke(str(full_release_copy), "onnx:fp32", "tflite:fp32", *FAST)
     assert result.exit_code == 0, result.output
-    for text in ("p50", "p99", "img/s", "peak RSS MB", "µs/M-MAC", "mult-adds", "local:", "_fp32.onnx", "_fp32.tflite"):
+    for text in (
+        "p50",
+        "p99",
+        "img/s",
+        "peak RSS MB",
+        "µs/M-MAC",
+        "% peak",
+        "mult-adds",
+        "local:",
+        "_fp32.onnx",
+        "_fp32.tflite",
+    ):
         assert text in result.output
     assert "_int8" not in result.output
 
@@ -196,6 +207,8 @@ def test_artifact_missing_from_the_manifest(full_release_copy: Path) -> None:
         (["--batch", "0"], "--batch must be an integer from 1"),
         (["--threads", "0"], "--threads must be an integer from 1"),
         (["--iters", "3", "--seconds", "1"], "--iters and --seconds both given"),
+        (["--min-iters", "5"], "--min-iters goes with --seconds"),
+        (["--seconds", "1", "--min-iters", "0"], "--min-iters must be an integer from 1"),
     ],
 )
 def test_bad_counts_are_one_line_and_nothing_runs(full_release_copy: Path, args: list, expected: str) -> None:

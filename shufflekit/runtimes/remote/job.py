@@ -54,13 +54,16 @@ def run_job(
     options: ConnectOptions | None = None,
     runner: Path | None = None,
     progress: Progress | None = None,
+    probed: dict[str, Any] | None = None,
 ) -> RemoteResult:
     """Run ``job`` (JSON-able; names files by their base names) on the device at ``address``.
 
     ``files`` are pushed beside the device file and job.json; their base names must be unique. With
     ``artifact_format`` the device must have a runtime for it (checked before anything is copied).
     ``pull`` names files the runner writes into its folder; they are copied into ``pull_into``.
-    ``runner``: the file run there (default: the device package's zipapp).
+    ``runner``: the file run there (default: the device package's zipapp). ``probed``: a cache of the
+    device's probe for a run of jobs on one device (empty: probe and fill it; filled: its facts are
+    reused, so several files measured in a row ask the device once).
     """
     from . import open_transport
 
@@ -71,7 +74,12 @@ def run_job(
     steps = 5
     with open_transport(address, options) as transport:
         report(f"{address}: checking the device", 0, steps)
-        facts = probe(transport)
+        if probed is not None and probed.get("key") == address.key and "facts" in probed:
+            facts = dict(probed["facts"])
+        else:
+            facts = probe(transport)
+            if probed is not None:
+                probed.update(key=address.key, facts=dict(facts))
         if artifact_format:
             facts["runtime"] = require_runtime(facts, artifact_format, address)
         workdir = transport.make_workdir()
