@@ -206,11 +206,7 @@ def test_tflite_rewrites_keep_the_outputs_in_one_conversion(plain, tmp_path):
     onnx.save(merged, str(source))
     conversion = convert_to_tflite(source, [TFLiteTarget("fp32", tmp_path / "merged.tflite")])
     # the padding is stripped again for TFLite (XNNPACK gains nothing from it)
-    assert conversion.results[0].options["rewrites"] == [
-        "fold-shuffle-into-conv",
-        "concat-shuffle-as-interleave",
-        "strided-split-as-inner-split",
-    ]
+    assert conversion.results[0].options["rewrites"] == ["concat-shuffle-as-interleave", "strided-split-as-inner-split"]
     interpreter = Interpreter(model_path=str(tmp_path / "merged.tflite"))
     interpreter.allocate_tensors()
     for detail in interpreter.get_input_details():  # named after the ONNX inputs
@@ -244,8 +240,8 @@ def test_the_release_records_the_rewrites_and_options_enter_the_fingerprint(smal
     manifest = Manifest.load(small_release)
     by_format = {a.format: a.options["rewrites"] for a in manifest.artifacts if a.precision == "fp32"}
     assert by_format == {
-        "onnx": ["fold-shuffle-into-conv", "pad-pooled-channels-for-nchwc", "concat-shuffle-as-interleave"],
-        "tflite": ["fold-shuffle-into-conv", "concat-shuffle-as-interleave"],
+        "onnx": ["pad-pooled-channels-for-nchwc", "concat-shuffle-as-interleave"],
+        "tflite": ["concat-shuffle-as-interleave"],
     }
     assert ExportOptions(optimize=False).checked().optimize is False
     from shufflekit.release.state import options_inputs
