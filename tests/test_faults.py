@@ -25,6 +25,16 @@ SMALL_V2, SMALL_CLASSES, SMALL_SIZE = "shufflenet_v2_x0_5", 10, 64  # conftest's
 REPO = Path(__file__).resolve().parents[1]
 
 
+def interruptible() -> None:
+    """``preexec_fn`` for a child a test will Ctrl-C: SIGINT at its default and unblocked, as in a process
+    a terminal starts. A test runner started in the background (``cmd &`` in a script) passes SIGINT on
+    ignored, and a process that starts with SIGINT ignored is meant to ignore it (nohup)."""
+    import signal
+
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _snapshot(folder: Path) -> dict[str, str]:
     """Every entry under ``folder`` (hidden ones too) with its bytes' sha256 ('dir' for a folder)."""
     return {
@@ -80,6 +90,7 @@ def test_ctrl_c_in_the_tflite_step_stops_the_export_and_leaves_the_folder_as_it_
     child = subprocess.Popen(
         [sys.executable, "-c", _CHILD, str(marker), *argv, "--out", str(out)],
         env=_env(TMPDIR=str(tmpdir)),
+        preexec_fn=interruptible,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -20,6 +20,16 @@ from shufflekit.runtimes.remote import DeviceTimeoutError, open_transport, parse
 from shufflekit.runtimes.remote.job import run_job
 
 
+def interruptible() -> None:
+    """``preexec_fn`` for a child a test will Ctrl-C: SIGINT at its default and unblocked, as in a process
+    a terminal starts. A test runner started in the background (``cmd &`` in a script) passes SIGINT on
+    ignored, and a process that starts with SIGINT ignored is meant to ignore it (nohup)."""
+    import signal
+
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _host_logits(model: Path, images: np.ndarray) -> np.ndarray:
     import onnxruntime
 
@@ -168,7 +178,10 @@ except KeyboardInterrupt:
 @pytest.mark.ssh
 def test_ctrl_c_stops_the_job_on_the_device_and_cleans_up(ssh_client, device_python, device_tmp, tiny_onnx):
     address = ssh_client.url(python=device_python, tmp=str(device_tmp))
-    proc = subprocess.Popen([sys.executable, "-c", _INTERRUPTED_JOB, address, str(ssh_client.config), str(tiny_onnx)])
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _INTERRUPTED_JOB, address, str(ssh_client.config), str(tiny_onnx)],
+        preexec_fn=interruptible,
+    )
     try:
         deadline = time.monotonic() + 60
         while not list(device_tmp.glob("shufflekit.*/.shufflekit.pid")) and time.monotonic() < deadline:
