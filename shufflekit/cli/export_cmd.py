@@ -10,6 +10,15 @@ from .app import main, print_table, progress_bar
 from .numbers import INPUT_SIZE, NUM_CLASSES
 from .paths import NonEmptyPath
 
+# shared with release, which exports with the same choice
+optimize_option = click.option(
+    "--optimize/--no-optimize",
+    default=True,
+    show_default=True,
+    help="Exact graph rewrites per format, faster than a plain export (recorded as the files' rewrites); "
+    "--no-optimize keeps the plain graph.",
+)
+
 
 @main.command("export")
 @click.option(
@@ -37,13 +46,7 @@ from .paths import NonEmptyPath
     show_default=True,
     help="TFLite input layout (ONNX is always NCHW).",
 )
-@click.option(
-    "--optimize/--no-optimize",
-    default=True,
-    show_default=True,
-    help="Exact graph rewrites per format, faster than a plain export (recorded as the files' rewrites); "
-    "--no-optimize keeps the plain graph.",
-)
+@optimize_option
 @click.option("--out", "out", required=True, type=NonEmptyPath(path_type=Path), help="Release folder to write.")
 def export_command(
     model: str | None,

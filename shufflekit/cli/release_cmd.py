@@ -11,6 +11,7 @@ import click
 
 from .app import console, main, print_table, progress_bar
 from .devices_cmd import connect_options
+from .export_cmd import optimize_option
 from .numbers import CALIB_SAMPLES, INPUT_SIZE, ITERS, LIMIT, MAX_DROP, NUM_CLASSES, SAMPLES, WARMUP
 from .paths import NonEmptyPath
 from .recipe_options import recipe_options
@@ -93,13 +94,7 @@ _STATUS_STYLE = {"ran": "green", "skipped": "cyan", "not run": "yellow", "failed
     show_default=True,
     help="Formats to quantize: onnx, tflite (the fp32 file of each is always made).",
 )
-@click.option(
-    "--optimize/--no-optimize",
-    default=True,
-    show_default=True,
-    help="Exact graph rewrites per format, faster than a plain export (recorded as the files' rewrites); "
-    "--no-optimize keeps the plain graph.",
-)
+@optimize_option
 @click.option(
     "--device-accuracy-samples",
     type=SAMPLES,

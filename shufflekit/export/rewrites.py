@@ -250,29 +250,38 @@ def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
-def _widen_slice_input(g: _Graph, conv: Any, extra: int) -> bool:
-    """Widen the contiguous channel Slice feeding ``conv`` by ``extra`` channels (taken below its start,
-    else above its end) and give ``conv`` zero weights for them. False where there is no such slice."""
+def _channel_slice_into(g: _Graph, conv: Any) -> tuple[Any, int, int, int, np.dtype, np.dtype] | None:
+    """The contiguous channel Slice that only ``conv`` reads, as (node, start, end, channels, the dtypes
+    of its starts and ends), or None."""
     sliced = g.producer(conv.input[0])
     if sliced is None or sliced.op_type != "Slice" or g.only_consumer(sliced.output[0]) is not conv:
-        return False
+        return None
     consts = [g.const(name) if name else None for name in sliced.input[1:]]
     starts, ends = consts[0], consts[1]
     axes = consts[2] if len(consts) > 2 else np.array([0])
     steps = consts[3] if len(consts) > 3 else np.array([1])
     total = g.channels(sliced.input[0])
     if starts is None or ends is None or axes is None or steps is None or total is None:
-        return False
+        return None
     if starts.shape != (1,) or int(axes[0]) not in (1, -3) or int(steps[0]) != 1:
+        return None
+    return sliced, int(starts[0]), min(int(ends[0]), total), total, starts.dtype, ends.dtype
+
+
+def _widen_slice_input(g: _Graph, conv: Any, extra: int) -> bool:
+    """Widen the contiguous channel Slice feeding ``conv`` by ``extra`` channels (taken below its start,
+    else above its end) and give ``conv`` zero weights for them. False where there is no such slice."""
+    found = _channel_slice_into(g, conv)
+    if found is None:
         return False
-    start, end = int(starts[0]), min(int(ends[0]), total)
+    sliced, start, end, total, starts_dtype, ends_dtype = found
     weight, _ = _conv_weights(g, conv)  # type: ignore[misc]
     zeros = np.zeros((weight.shape[0], extra, *weight.shape[2:]), weight.dtype)
     if start - extra >= 0:
-        g.set_input_const(sliced, 1, np.array([start - extra], starts.dtype))
+        g.set_input_const(sliced, 1, np.array([start - extra], starts_dtype))
         g.set_input_const(conv, 1, np.concatenate([zeros, weight], axis=1))
     elif end + extra <= total:
-        g.set_input_const(sliced, 2, np.array([end + extra], ends.dtype))
+        g.set_input_const(sliced, 2, np.array([end + extra], ends_dtype))
         g.set_input_const(conv, 1, np.concatenate([weight, zeros], axis=1))
     else:
         return False
@@ -547,18 +556,10 @@ def strip_zero_channels(g: _Graph) -> int:
 
 
 def _narrow_slice_input(g: _Graph, conv: Any) -> bool:
-    sliced = g.producer(conv.input[0])
-    if sliced is None or sliced.op_type != "Slice" or g.only_consumer(sliced.output[0]) is not conv:
+    found = _channel_slice_into(g, conv)
+    if found is None:
         return False
-    consts = [g.const(name) if name else None for name in sliced.input[1:]]
-    starts, ends = consts[0], consts[1]
-    axes = consts[2] if len(consts) > 2 else np.array([0])
-    steps = consts[3] if len(consts) > 3 else np.array([1])
-    total = g.channels(sliced.input[0])
-    if starts is None or ends is None or axes is None or steps is None or total is None:
-        return False
-    if starts.shape != (1,) or int(axes[0]) not in (1, -3) or int(steps[0]) != 1:
-        return False
+    sliced, start, end, _, starts_dtype, ends_dtype = found
     weight, _ = _conv_weights(g, conv)  # type: ignore[misc]
     used: np.ndarray = np.asarray(weight.transpose(1, 0, 2, 3).reshape(weight.shape[1], -1).any(axis=1))
     if used.all() or not used.any():
@@ -566,9 +567,8 @@ def _narrow_slice_input(g: _Graph, conv: Any) -> bool:
     first, last = int(np.argmax(used)), len(used) - int(np.argmax(used[::-1]))
     if first == 0 and last == len(used):
         return False
-    start, end = int(starts[0]), min(int(ends[0]), total)
-    g.set_input_const(sliced, 1, np.array([start + first], starts.dtype))
-    g.set_input_const(sliced, 2, np.array([start + last], ends.dtype))
+    g.set_input_const(sliced, 1, np.array([start + first], starts_dtype))
+    g.set_input_const(sliced, 2, np.array([start + last], ends_dtype))
     g.set_input_const(conv, 1, weight[:, first:last])
     g.shapes.pop(sliced.output[0], None)
     assert start + last <= end
