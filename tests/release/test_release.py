@@ -305,7 +305,7 @@ def test_an_android_phone_is_measured_with_native_tools(released_copy, tmp_path,
     monkeypatch.setenv("FAKE_ADB_DEVICES", "emulator-5554=device")
     tools = [tests / "runtimes" / "native_tools" / name for name in ("benchmark_model", "onnxruntime_perf_test")]
     folder = released_copy.folder
-    phone = f"adb://emulator-5554?tmp={phone_tmp}&python=/system/bin/no-python3"  # a phone has no Python
+    phone = f"adb://emulator-5554?tmp={phone_tmp}&python=/system/bin/no-python3&name=pixel"  # a phone has no Python
     result = CliRunner().invoke(
         main,
         [
@@ -322,11 +322,11 @@ def test_an_android_phone_is_measured_with_native_tools(released_copy, tmp_path,
     )
     assert result.exit_code == 0, result.output
     manifest = Manifest.load(folder)
-    measured = manifest.results("latency", group="adb://emulator-5554")
+    measured = manifest.results("latency", group="pixel")
     assert set(measured) == {a.name for a in manifest.artifacts}
     assert {entry["tool"]["name"] for entry in measured.values()} == {"benchmark_model", "onnxruntime_perf_test"}
     assert list(phone_tmp.iterdir()) == []  # nothing left on the phone
-    assert "p50 ms @ adb://emulator-5554" in (folder / "README.md").read_text()
+    assert "p50 ms @ pixel" in (folder / "README.md").read_text()
 
 
 def test_benchmark_binary_without_a_device_is_one_line(tmp_path):

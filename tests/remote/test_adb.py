@@ -106,7 +106,8 @@ def test_a_whole_job_runs_through_adb_and_leaves_nothing(android, device_python,
         pull_into=tmp_path / "back",
         timeout=120,
     )
-    assert np.load(done.pulled["logits.npy"]).shape == (1, 10) and done.address == "adb://emulator-5554"
+    assert np.load(done.pulled["logits.npy"]).shape == (1, 10)
+    assert done.address == f"adb://emulator-5554?python={device_python}"  # the interpreter is part of the key
     assert list((android / "data/local/tmp").iterdir()) == []
 
 
@@ -125,3 +126,23 @@ def test_a_phone_without_python_points_to_the_native_tools(android):
     check = check_device(_address(android, python="/system/bin/no-python3"))
     assert not check.ok and "no Python at '/system/bin/no-python3'" in check.error
     assert "--benchmark-binary" in check.error and "\n" not in check.error
+
+
+def test_a_phone_on_another_computers_adb_server(android, monkeypatch):
+    """adb://SERIAL@HOST:PORT runs every adb command against that computer's server (adb -H HOST -P PORT).
+    No second computer runs here: the stand-in adb holds its devices on the server $FAKE_ADB_SERVER and
+    refuses a command pointed at any other, as adb does when no server answers."""
+    monkeypatch.setenv("FAKE_ADB_SERVER", "lab-pc:5038")
+    remote = parse_address(f"adb://emulator-5554@lab-pc:5038?tmp={android / 'data/local/tmp'}")
+    with open_transport(remote, None) as device:
+        result = device.run(["echo", "on the lab's phone"], timeout=30)
+    assert (result.rc, result.stdout.strip()) == (0, "on the lab's phone")
+    with open_transport(parse_address("adb://@lab-pc:5038"), None) as device:
+        assert device.serial == "emulator-5554"
+    with pytest.raises(DeviceError) as info:
+        with open_transport(_address(android), None):  # this computer's server has no device here
+            pass
+    assert "cannot connect to daemon" in info.value.one_line()
+    with pytest.raises(DeviceError, match="adb server at other-pc:5037 failed"):
+        with open_transport(parse_address("adb://emulator-5554@other-pc"), None):
+            pass

@@ -66,5 +66,5 @@ def test_a_bad_address_is_one_usage_line():
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
         "error: bad host '-oProxyCommand=evil' in ssh address 'ssh://-oProxyCommand=evil'; use local, "
-        "ssh://[user@]host[:port], a Host from your ssh config, adb://SERIAL or adb://"
+        "ssh://[user@]host[:port], a Host from your ssh config, adb://SERIAL[@HOST[:PORT]] or adb://"
     ]

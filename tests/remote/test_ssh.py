@@ -160,3 +160,31 @@ def test_master_connection_is_closed_afterwards(ssh_client):
         control = Path(device._control_dir, "m")
         assert control.exists()
     assert not control.parent.exists()
+
+
+def _logins(ssh_client) -> int:
+    return (ssh_client.server.folder / "sshd.log").read_text(errors="replace").count("Accepted publickey")
+
+
+def test_a_board_behind_a_jump_host_is_reached_through_it(ssh_client, device_python):
+    """ProxyJump, from the ssh config or as ?jump=: the board is reached through the gateway (two logins
+    for one connection: the gateway's and, through its forwarding, the board's), and its results are filed
+    under the board's own key whichever way it was reached."""
+    server = ssh_client.server
+    ssh_client.config.write_text(
+        f"Host gateway\n  HostName 127.0.0.1\n  Port {server.port}\n  User {server.user}\n"
+        f"Host board-behind\n  HostName 127.0.0.1\n  Port {server.port}\n  User {server.user}\n"
+        "  ProxyJump gateway\n" + ssh_client.config.read_text()
+    )
+    by_config = parse_address("board-behind", ssh_config=ssh_client.config)
+    by_url = parse_address(ssh_client.url(jump="gateway"))
+    assert by_url.jump == "gateway" and by_url.key == ssh_client.address().key
+    for address in (by_config, by_url):
+        before = _logins(ssh_client)
+        with open_transport(address, ssh_client.options()) as device:
+            result = device.run([device_python, "-c", "print('on the board')"], timeout=30)
+        assert (result.rc, result.stdout.strip()) == (0, "on the board"), result.stderr
+        assert _logins(ssh_client) - before == 2, f"{address} did not go through the gateway"
+    with pytest.raises(DeviceError, match="ssh failed|unknown host|refused"):
+        with open_transport(parse_address(ssh_client.url(jump="no-such-gateway.invalid")), ssh_client.options()):
+            pass

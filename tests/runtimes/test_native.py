@@ -204,6 +204,46 @@ def test_a_board_over_ssh(release, tools, ssh_client, tmp_path):
     assert list(device_tmp.iterdir()) == []
 
 
+@pytest.mark.ssh
+def test_a_phone_on_a_lab_computer_and_a_board_behind_a_gateway_are_measured_together(
+    release, tools, android, ssh_client, tmp_path, monkeypatch
+):
+    """Devices on other computers: a phone on another computer's adb server (adb://SERIAL@HOST:PORT, the
+    stand-in adb holds it on the server lab-pc:5038) and a board reached through a jump host (ProxyJump to
+    the real sshd), in one profile run, each filed under its own key."""
+    monkeypatch.setenv("FAKE_ADB_SERVER", "lab-pc:5038")
+    server = ssh_client.server
+    ssh_client.config.write_text(
+        f"Host gateway\n  HostName 127.0.0.1\n  Port {server.port}\n  User {server.user}\n"
+        + ssh_client.config.read_text()
+    )
+    board_tmp = tmp_path / "board-tmp"
+    board_tmp.mkdir()
+    phone = f"adb://emulator-5554@lab-pc:5038?tmp={android}"
+    board = ssh_client.url(tmp=str(board_tmp), jump="gateway")
+    result = _profile(
+        release,
+        "tflite",
+        *FAST,
+        "--device",
+        phone,
+        "--device",
+        board,
+        "--ssh-config",
+        ssh_client.config,
+        "--benchmark-binary",
+        tools("benchmark_model"),
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    reports = {r["device"]: r for r in json.loads(result.stdout)["reports"]}
+    assert set(reports) == {"adb://emulator-5554@lab-pc:5038", ssh_client.address().key}
+    for report in reports.values():
+        (row,) = report["artifacts"]
+        assert row["iters"] == 20 and row["tool"]["name"] == "benchmark_model"
+    assert list(android.iterdir()) == [] and list(board_tmp.iterdir()) == []
+
+
 def test_a_tool_that_fails_is_one_line_and_cleaned_up(release, tools, android):
     result = _profile(
         release,

@@ -314,7 +314,7 @@ def test_profile_on_a_device_environment_through_the_remote_layer(full_release_c
 
 
 def test_one_device_named_twice_is_refused(full_release_copy: Path) -> None:
-    line = _error_line(_invoke(str(full_release_copy), "--device", "local", "--device", "local?python=python3"))
+    line = _error_line(_invoke(str(full_release_copy), "--device", "local", "--device", "local?tmp=/tmp"))
     assert "--device names local more than once" in line
 
 

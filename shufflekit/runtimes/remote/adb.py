@@ -7,6 +7,7 @@ The work folder lives under /data/local/tmp, the one place an adb shell may writ
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import subprocess
@@ -59,19 +60,31 @@ def _require_adb() -> str:
     return found
 
 
-def list_adb_devices(timeout: float = 15.0) -> list[AdbDevice]:
-    """Devices `adb devices -l` reports, in every state."""
+def server_args(host: str | None, port: int | None) -> list[str]:
+    """adb's own options for the server a device is attached to: another computer's (``-H HOST -P PORT``,
+    its server started there with ``adb -a nodaemon server``), else this computer's."""
+    return [*(["-H", host] if host else []), *(["-P", str(port)] if port else [])]
+
+
+def list_adb_devices(timeout: float = 15.0, *, host: str | None = None, port: int | None = None) -> list[AdbDevice]:
+    """Devices `adb devices -l` reports, in every state, on this computer's adb server or HOST:PORT's."""
+    argv = [_require_adb(), *server_args(host, port), "devices", "-l"]
+    where = f" on the adb server at {host}:{port or 5037}" if host else ""
     try:
-        done = subprocess.run(
-            [_require_adb(), "devices", "-l"], stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout
-        )
+        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise DeviceError(
-            f"`adb devices` did not answer within {timeout:g} s", hint="restart the adb server: adb kill-server"
+            f"`adb devices`{where} did not answer within {timeout:g} s",
+            hint="check that the server runs there (adb -a nodaemon server)" if host else "restart it: adb kill-server",
         ) from None
     if done.returncode != 0:
         detail = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise DeviceError(f"`adb devices` failed ({detail[-1] if detail else done.returncode})")
+        raise DeviceError(
+            f"`adb devices`{where} failed ({detail[-1] if detail else done.returncode})",
+            hint="start the server there with `adb -a nodaemon server` and check the port and firewall"
+            if host
+            else "check `adb devices`",
+        )
     devices = []
     for line in done.stdout.decode("utf-8", "replace").splitlines():
         words = line.split()
@@ -100,7 +113,9 @@ class AdbTransport(PosixShellTransport):
         self.serial = address.serial
 
     def __enter__(self) -> AdbTransport:
-        devices = list_adb_devices(timeout=self.options.connect_timeout + 5)
+        devices = list_adb_devices(
+            timeout=self.options.connect_timeout + 5, host=self.address.host, port=self.address.port
+        )
         if self.serial is None:
             ready = [d for d in devices if d.state == "device"]
             if not ready:
@@ -113,7 +128,7 @@ class AdbTransport(PosixShellTransport):
                 names = ", ".join(d.serial for d in ready)
                 raise DeviceError(
                     f"adb://: {len(ready)} devices are attached ({names})",
-                    hint=f"name one, e.g. adb://{ready[0].serial}",
+                    hint=f"name one, e.g. {dataclasses.replace(self.address, serial=ready[0].serial)}",
                 )
             self.serial = ready[0].serial
         else:
@@ -127,7 +142,7 @@ class AdbTransport(PosixShellTransport):
         return self
 
     def _adb(self, *args: str, timeout: float, stdout=None) -> RunResult:  # noqa: ANN001
-        argv = [_require_adb(), "-s", self.serial or "", *args]
+        argv = [_require_adb(), *server_args(self.address.host, self.address.port), "-s", self.serial or "", *args]
         try:
             done = subprocess.run(
                 argv,

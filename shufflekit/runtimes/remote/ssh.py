@@ -129,6 +129,8 @@ class SshTransport(PosixShellTransport):
             argv += ["-o", f"ControlMaster={'yes' if master else 'no'}"]
             if master:
                 argv += ["-o", f"ControlPersist={_PERSIST_S}"]
+        if self.address.jump:
+            argv += ["-J", self.address.jump]
         if self.address.port:
             argv += ["-p", str(self.address.port)]
         if self.address.user:
