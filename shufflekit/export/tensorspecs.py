@@ -9,6 +9,7 @@ interpreter without allocating tensors. Done once per file (by sha256) per proce
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,17 +99,16 @@ def _onnx_specs(path: Path) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, .
     return inputs, tuple(spec(v) for v in graph.output)
 
 
-def check_present_files(manifest: Manifest) -> None:
-    """``check_file_specs`` for every artifact of a folder whose file is there and is the one recorded
+def check_present_files(manifest: Manifest, intact: Sequence[Artifact]) -> None:
+    """``check_file_specs`` for the artifacts of a folder whose files were found to be the ones recorded
     (the report: a card must not describe tensors the file does not have). Missing or changed files are
-    left to the commands that use them, which refuse them."""
+    marked by the report and refused by the commands that use them."""
     from ..artifacts import confined_path
-    from ..files import sha256_file
 
-    for artifact in manifest.artifacts:
-        path = confined_path(manifest.folder, artifact.name, field=f"artifacts[{artifact.name}].name")
-        if path.is_file() and path.stat().st_size == artifact.size_bytes and sha256_file(path) == artifact.sha256:
-            check_file_specs(artifact, path)
+    for artifact in intact:
+        check_file_specs(
+            artifact, confined_path(manifest.folder, artifact.name, field=f"artifacts[{artifact.name}].name")
+        )
 
 
 def verified(artifact: Artifact, folder: str | Path) -> Path:

@@ -7,6 +7,8 @@ from .view import ArtifactRow, ReleaseView, human_size
 
 
 def parity_cell(row: ArtifactRow) -> str:
+    if row.file_problem:
+        return "FILE CHANGED" if "changed" in row.file_problem else "FILE MISSING"
     parity = row.parity
     if parity is None:
         return "not run"

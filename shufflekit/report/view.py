@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..artifacts import Artifact, Manifest
+from ..artifacts import Artifact, Manifest, confined_path
+from ..files import sha256_file
 from ..formats import sort_key
 from ..metadata import ModelMeta
 from ..records import (
@@ -45,6 +46,9 @@ class ArtifactRow:
     device_accuracy: dict[str, DeviceAccuracy] = field(default_factory=dict)  # device -> its own top-1
     measured_on: set[str] = field(default_factory=set)  # devices with a latency entry, emulated ones included
     times_ms: dict[str, tuple[float, ...]] = field(default_factory=dict)  # device -> per-iteration times
+    # Set when the bytes in the folder are not the ones measured (changed after the release, or gone): no
+    # recorded verdict holds for them, whatever the manifest says.
+    file_problem: str | None = None
 
     @property
     def name(self) -> str:
@@ -56,6 +60,8 @@ class ArtifactRow:
 
     @property
     def parity_passed(self) -> bool | None:
+        if self.file_problem:
+            return False
         return None if self.parity is None else self.parity.passed
 
     @property
@@ -72,6 +78,8 @@ class ArtifactRow:
 
     def problems(self, view: ReleaseView, device: str) -> list[str]:
         """Why this file must not ship to ``device`` (empty: it holds there)."""
+        if self.file_problem:
+            return [f"{self.file_problem}: no figure recorded for it holds; re-run the release"]
         found = []
         if self.parity_passed is False:
             first = (self.parity.failures if self.parity else ()) or ("?",)
@@ -247,6 +255,7 @@ def load_view(folder: str | Path, manifest: Manifest | None = None) -> ReleaseVi
                 {d: accuracy_on[d][name] for d in accuracy_on if name in accuracy_on[d]},
                 {d for d in devices if name in latency[d]},
                 {d: times[d][name] for d in devices if name in times[d] and d not in emulated},
+                file_problem=file_problem(artifact, folder),
             )
         )
     failures = manifest.results(ProfileFailures).get(ProfileFailures.entry or "") or ProfileFailures()
@@ -268,6 +277,18 @@ def load_view(folder: str | Path, manifest: Manifest | None = None) -> ReleaseVi
         failures,
         emulated,
     )
+
+
+def file_problem(artifact: Artifact, folder: str | Path) -> str | None:
+    """What is wrong with the file in the folder, measured against the bytes the manifest recorded: None
+    when it is the file that was made and measured (hashed again: the report never vouches for a file
+    changed since)."""
+    path = confined_path(folder, artifact.name, field=f"artifacts[{artifact.name}].name")
+    if not path.is_file():
+        return "the file is missing from the folder"
+    if path.stat().st_size != artifact.size_bytes or sha256_file(path) != artifact.sha256:
+        return "the file was changed after it was made and measured (sha256 mismatch)"
+    return None
 
 
 def human_size(size: int) -> str:

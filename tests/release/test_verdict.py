@@ -59,6 +59,24 @@ def test_a_file_that_did_not_run_or_never_ran_on_a_device_does_not_ship_there(re
     assert not local.ship and list(local.fails) == [int8] and "not run on this device" in local.reasons()[0]
 
 
+def test_a_file_changed_after_the_release_is_never_reported_as_holding(released_copy):
+    """`report` hashes every file again: one changed after it was measured (or gone) is marked on the card
+    and the page and is DO NOT SHIP, though the manifest still says its parity passed."""
+    folder = released_copy.folder
+    fp32 = folder / f"{MODEL}_fp32.tflite"
+    fp32.write_bytes(fp32.read_bytes()[:-16] + bytes(16))  # same size, other bytes
+    (folder / f"{MODEL}_fp16.tflite").unlink()
+    assert CliRunner().invoke(main, ["report", str(folder)]).exit_code == 0
+    (local,) = load_view(folder).verdicts()
+    assert not local.ship
+    assert "changed after it was made" in local.fails[fp32.name][0]
+    assert "missing" in local.fails[f"{MODEL}_fp16.tflite"][0]
+    card = (folder / "README.md").read_text()
+    row = next(line for line in card.splitlines() if line.startswith(f"| {fp32.name}"))
+    assert "FILE CHANGED" in row and "pass" not in row
+    assert "FILE MISSING" in card and "FILE CHANGED" in (folder / "report.html").read_text()
+
+
 def test_a_changed_calibration_method_makes_the_onnx_int8_file_again(released_copy):
     from dataclasses import replace
 
