@@ -161,3 +161,9 @@ def progress_bar(enabled: bool = True) -> Iterator[ProgressFn]:
 
 def fmt_millions(value: float | None, digits: int = 1) -> str:
     return "" if value is None else f"{value / 1e6:.{digits}f}M"
+
+
+RANDOM_WEIGHTS_WARNING = (
+    "warning: no --checkpoint: these files carry random weights, good for checking the toolchain and "
+    "measuring speed, not for predictions; pass --checkpoint FILE (`shufflekit train` makes one)"
+)

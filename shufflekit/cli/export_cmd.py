@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .app import main, print_table, progress_bar
+from .app import RANDOM_WEIGHTS_WARNING, main, print_table, progress_bar
 from .numbers import INPUT_SIZE, NUM_CLASSES
 from .paths import NonEmptyPath
 
@@ -96,4 +96,6 @@ def export_command(
         right_align=["size"],
         caption="; ".join(notes),
     )
+    if checkpoint is None:  # after the export: bad input stays one line
+        click.echo(RANDOM_WEIGHTS_WARNING, err=True)
     click.echo(f"next: shufflekit validate {report.folder}")

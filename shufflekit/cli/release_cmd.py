@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from .app import console, main, print_table, progress_bar
+from .app import RANDOM_WEIGHTS_WARNING, console, main, print_table, progress_bar
 from .devices_cmd import connect_options
 from .export_cmd import optimize_option
 from .numbers import CALIB_SAMPLES, INPUT_SIZE, ITERS, LIMIT, MAX_DROP, NUM_CLASSES, SAMPLES, WARMUP
@@ -299,6 +299,8 @@ def print_summary(report: Any) -> None:
     )
     for note in report.notes:
         click.echo(f"note: {note}")
+    if view.manifest.source.get("kind") != "checkpoint":
+        click.echo(RANDOM_WEIGHTS_WARNING, err=True)
     click.echo(f"release folder: {report.folder.resolve()}")
     click.echo(f"manifest:       {(report.folder / 'manifest.json').resolve()}")
     click.echo(f"model card:     {report.card.resolve()}")

@@ -158,8 +158,8 @@ def _source_line(view: ReleaseView) -> str:
             )
         return text + "."
     return (
-        "Weights: random (seed {}), with non-trivial BatchNorm statistics: for checking the toolchain, "
-        "not for predictions.".format(source.get("seed", "?"))
+        "**Weights: random** (no checkpoint; seed {}, with non-trivial BatchNorm statistics): for checking the "
+        "toolchain and measuring speed, not for predictions.".format(source.get("seed", "?"))
     )
 
 

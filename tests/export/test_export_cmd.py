@@ -62,3 +62,11 @@ def test_damaged_checkpoint_is_one_line(tmp_path):
     )
     assert "damaged or truncated" in _one_error_line(result)
     assert not (tmp_path / "release").exists()
+
+
+def test_an_export_without_a_checkpoint_says_its_weights_are_random(tmp_path):
+    args = ["export", "--model", "shufflenet_v2_x0_5", "--num-classes", "10", "--input-size", "64"]
+    result = CliRunner().invoke(main, [*args, "--formats", "onnx", "--out", str(tmp_path / "release")])
+    assert result.exit_code == 0, result.output
+    (warning,) = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert "no --checkpoint" in warning and "random weights" in warning and "not for predictions" in warning

@@ -157,6 +157,8 @@ def test_report_rebuilds_the_card_and_the_page_from_the_manifest_alone(released_
     assert result.exit_code == 0, result.output
     card = (small_release_copy / "README.md").read_text()
     assert "not measured" in card and "shufflenet_v2_x0_5_fp32.tflite" in card
+    assert "**Weights: random** (no checkpoint" in card.split("## Verdict")[0]  # said before anything else
+    assert "Weights: checkpoint sha256" in expected["README.md"]
 
 
 @pytest.mark.ssh
