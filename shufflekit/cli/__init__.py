@@ -7,6 +7,7 @@ from . import (  # noqa: F401  (registers commands)
     evaluate_cmd,
     export_cmd,
     models_cmd,
+    predict_cmd,
     profile_cmd,
     quantize_cmd,
     release_cmd,
