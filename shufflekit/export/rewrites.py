@@ -26,6 +26,11 @@ Why per format (measured on the 2-core CI machine, see benchmarks/optimize.py an
   two slices on that inner axis (contiguous runs of HW values), which onnx2tf and XNNPACK run at memory
   speed (5% faster than a reshape -> transpose -> reshape and two halves, measured). ONNX Runtime runs
   the strided slices well, so its file keeps them.
+- TFLite, torchvision layout: what is left of the shuffle (onnx2tf keeps the kept half in NCHW: two
+  half-map transposes, a concat and two contiguous slices per unit) is close to its floor: the same file
+  with every shuffle deleted (not exact; ``benchmarks/optimize.py --bound``) is only 3-5% faster, and the
+  exact forms tried instead (one Split, the interleave per half, a Concat on the height axis) were not
+  faster (README).
 - Both: ``fold-shuffle-into-conv`` removes a channel shuffle (reshape -> transpose -> reshape) whose
   readers are all convolutions (before each stride-2 unit and conv5 of v2): it is a constant
   permutation, folded into their weights (through a depthwise convolution into the next pointwise one).
