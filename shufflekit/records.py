@@ -354,6 +354,11 @@ class Latency(Record):
     emulator: str | None = spec(Opt(Str()), None)
     peak_fraction: float | None = spec(Opt(Num(0)), None)  # of the device's conv_peak named by conv_peak
     conv_peak: str | None = spec(Opt(Str()), None)
+    # Whether the figures can be trusted: why not (runtimes.noise), the cores other processes kept busy
+    # while it was timed, the device's 1-minute load average after it.
+    noise: str | None = spec(Opt(Str()), None)
+    other_busy_cores: float | None = spec(Opt(Num(0)), None)
+    load_average: float | None = spec(Opt(Num(0)), None)
 
 
 @register

@@ -318,9 +318,12 @@ def _print_summary(report: Any) -> None:
         if emulated
         else ""
     )
+    loads = [p.summary()["load_average"] for p in report.profiles]
+    load = max((v for v in loads if v is not None), default=None)
     caption = (
         f"{emulation}{report.device}: {host.get('cpu_model') or '?'}, {host.get('logical_cores')} cores"
         f"{', governor ' + host['governor'] if host.get('governor') else ''}; {host.get('os', '')}; "
+        f"{f'load average {load:.2f} while measured; ' if load is not None else ''}"
         f"latency per batch of {batch} in ms; µs/M-MAC = per-image p50 per million multiply-adds; "
         f"{_peak_caption(report, emulated)}"
         f"parity: the device's outputs against PyTorch (max abs error); top-1: labelled images classified on the "
@@ -366,6 +369,10 @@ def _print_summary(report: Any) -> None:
         caption=caption + ("\n" + notes if notes else ""),
         keep_whole=["artifact"],
     )
+    if not emulated:  # an emulator's figures are never shown as speed: no verdict on their noise either
+        for p in report.profiles:
+            if p.noise:
+                click.echo(f"warning: {report.device}: {p.artifact.name}: unreliable figures: {p.noise}", err=True)
 
 
 def _peak_caption(report: Any, emulated: bool) -> str:

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from . import backends
+from . import backends, procfs
 from .backends import parse_providers
 from .errors import RunnerError
 from .facts import host_facts, peak_rss_bytes, rss_bytes
@@ -158,7 +158,9 @@ def benchmark(
         for feeds in feeds_list:
             session.run(feeds)
         first_s = time.perf_counter() - start
+        contention = procfs.Contention()
         times = timed_loop(session, feeds_list, warmup, iters, seconds, min_iters)
+        other_cores = contention.other_cores()
     finally:
         _gc_restore(gc_was)
     total = float(sum(times))
@@ -183,6 +185,11 @@ def benchmark(
             "rss_after_bytes": rss_bytes(),
             "peak_rss_bytes": peak_rss_bytes(),
             "host": host_facts(),
+            # what else ran while this was timed: the host judges whether the figures can be trusted
+            "contention": {
+                "other_busy_cores": other_cores,
+                "load_average": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+            },
         }
     )
     if keep_times:

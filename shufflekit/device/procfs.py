@@ -95,3 +95,38 @@ def logical_cores_of(facts: "dict") -> "int | None":
     """A stored fact set's logical core count; probes before the rename wrote it as ``cpu_count``."""
     value = facts.get("logical_cores")
     return value if value is not None else facts.get("cpu_count")
+
+
+def cpu_busy_ticks(stat: "str | None") -> "int | None":
+    """Clock ticks every CPU has spent busy since boot (the 'cpu' line of /proc/stat less idle and iowait),
+    None where there is no /proc/stat."""
+    if not stat:
+        return None
+    for line in stat.splitlines():
+        words = line.split()
+        if words and words[0] == "cpu" and len(words) >= 6:
+            ticks = [int(w) for w in words[1:9] if w.isdigit()]
+            return sum(ticks) - ticks[3] - ticks[4]  # user nice system idle iowait irq softirq steal
+    return None
+
+
+class Contention:
+    """How busy the rest of the machine kept its CPUs while something was timed: the machine's busy ticks
+    over the interval, less this process's own (all its threads), in cores. 0.0 on an idle machine."""
+
+    def __init__(self) -> "None":
+        self.ticks_per_s = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self.start_busy = cpu_busy_ticks(read("/proc/stat"))
+        self.start_own = sum(os.times()[:2])
+        self.start_wall = os.times()[4]
+
+    def other_cores(self) -> "float | None":
+        busy = cpu_busy_ticks(read("/proc/stat"))
+        if busy is None or self.start_busy is None:
+            return None
+        times = os.times()
+        wall = times[4] - self.start_wall
+        if wall <= 0:
+            return None
+        own = (sum(times[:2]) - self.start_own) * self.ticks_per_s
+        return max(0.0, round(((busy - self.start_busy) - own) / (wall * self.ticks_per_s), 2))

@@ -5,7 +5,7 @@ on Android, iOS and in Python. Written from the manifest alone."""
 from __future__ import annotations
 
 from ..artifacts import Artifact
-from .tables import DEVICE_COLUMNS, PEAK_NOTE, artifact_table, device_rows, peak_lines
+from .tables import DEVICE_COLUMNS, NOISE_NOTE, PEAK_NOTE, artifact_table, device_rows, noise_lines, peak_lines
 from .view import ArtifactRow, ReleaseView
 
 _FAMILY = {
@@ -127,6 +127,9 @@ def write_card(view: ReleaseView) -> str:
         out += [f"{PEAK_NOTE}:", ""] + [f"- {line}" for line in peaks] + [""]
     if view.devices:
         out += ["## Devices", "", _md_table(DEVICE_COLUMNS, device_rows(view)), ""]
+    noisy = noise_lines(view)
+    if noisy:
+        out += [f"{NOISE_NOTE}:", ""] + [f"- {line}" for line in noisy] + [""]
     notes = view.notes
     if notes:
         out += ["## Notes", ""] + [f"- {line}" for line in notes] + [""]

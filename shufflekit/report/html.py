@@ -9,7 +9,7 @@ from typing import Any
 
 from ..records import StageRecord
 from . import plots
-from .tables import DEVICE_COLUMNS, PEAK_NOTE, artifact_table, device_rows, peak_lines
+from .tables import DEVICE_COLUMNS, NOISE_NOTE, PEAK_NOTE, artifact_table, device_rows, noise_lines, peak_lines
 from .view import ReleaseView, human_size
 
 _CSS = """
@@ -73,6 +73,13 @@ def _figure(png: bytes | None, alt: str, caption: str) -> str:
         f'<figure><img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
         f"<figcaption>{_e(caption)}</figcaption></figure>"
     )
+
+
+def _noise_list(view: ReleaseView) -> str:
+    noisy = noise_lines(view)
+    if not noisy:
+        return ""
+    return f'<p class="note">{_e(NOISE_NOTE)}:</p><ul>' + "".join(f"<li>{_e(n)}</li>" for n in noisy) + "</ul>"
 
 
 def _badges(view: ReleaseView) -> str:
@@ -209,6 +216,7 @@ def write_html(view: ReleaseView) -> str:
         ),
         "<h2>Devices</h2>",
         _table(DEVICE_COLUMNS, device_rows(view)) if view.devices else '<p class="note">No latency measured.</p>',
+        _noise_list(view),
         "<h2>Preprocessing and labels</h2>",
         f"<p>Resize the shorter side to {pre.resize_size}, center-crop {pre.input_size}, scale to [0, 1], "
         f"normalize with mean {_e(list(pre.mean))} and std {_e(list(pre.std))}; ONNX NCHW, TFLite NHWC. "

@@ -112,12 +112,15 @@ def device_rows(view: ReleaseView) -> list[list[str]]:
         cpu = facts.cpu_model or facts.android_model or "?"
         if device in view.emulated:
             cpu = f"emulated {facts.machine or ''}: {view.emulated[device]}"
+        loads = [r.latency[device].load_average for r in view.rows if device in r.latency]
+        load = max((v for v in loads if v is not None), default=None)
         rows.append(
             [
                 device,
                 str(cpu),
                 str(facts.logical_cores or "?"),
                 facts.governor or "",
+                "" if load is None else f"{load:.2f}",
                 facts.os or "",
                 facts.python or "",
                 str(runtimes or ""),
@@ -126,7 +129,18 @@ def device_rows(view: ReleaseView) -> list[list[str]]:
     return rows
 
 
-DEVICE_COLUMNS = ["device", "CPU", "cores", "governor", "OS", "Python", "runtimes"]
+DEVICE_COLUMNS = ["device", "CPU", "cores", "governor", "load while measured", "OS", "Python", "runtimes"]
+NOISE_NOTE = "Unreliable figures (measured anyway; profile again on a quiet device)"
+
+
+def noise_lines(view: ReleaseView) -> list[str]:
+    """Each latency figure whose spread or whose busy device says it cannot be trusted, and why."""
+    return [
+        f"{row.name} on {device}: {entry.noise}"
+        for device in view.devices
+        for row in view.rows
+        if (entry := row.latency.get(device)) is not None and entry.noise
+    ]
 
 
 def verdict_lines(view: ReleaseView) -> list[str]:

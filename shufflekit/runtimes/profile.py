@@ -27,6 +27,7 @@ from ..records import ConvPeak, DeviceAccuracy, DeviceFacts, DeviceParity, Laten
 from . import opcategories
 from .base import RuntimeOptions, get_runtime, runtime_for_format, translate
 from .fanout import device_keys, per_device
+from .noise import noise_warning
 from .peak import PeakPlan, peak_fraction, plan_peak
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,11 @@ class ArtifactProfile:
         return peak_fraction(self.mult_adds, self.per_image_p50_ms, self.peak)
 
     @property
+    def noise(self) -> str | None:
+        """Why the figures are unreliable (spread, a busy device), or None."""
+        return noise_warning(self.latency, self.result.get("contention"))
+
+    @property
     def op_profile(self) -> dict[str, Any] | None:
         prof = self.result.get("op_profile")
         return prof if prof and prof.get("available") else None
@@ -160,6 +166,13 @@ class ArtifactProfile:
             format=self.artifact.format,
             precision=self.artifact.precision,
             size_bytes=self.artifact.size_bytes,
+        )
+        contention = r.get("contention") or {}
+        load = contention.get("load_average") or (r.get("host") or {}).get("load_average")
+        data.update(
+            noise=self.noise,
+            other_busy_cores=contention.get("other_busy_cores"),
+            load_average=float(load[0]) if load else None,
         )
         return data
 
