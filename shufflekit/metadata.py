@@ -107,9 +107,10 @@ def _valid_side(side: int) -> int:
 
 
 def check_input_size(size: InputSize | int) -> InputSize:
-    """A size the networks take: each side from MIN_INPUT_SIDE to MAX_INPUT_SIZE px. Any side in that range
-    exports and passes parity in torch, ONNX and TFLite (global pooling, no fixed feature-map size); below
-    32 px the last stage sees a 1x1 map and the result means nothing. A ValueError names the nearest size."""
+    """A size the networks take: each side from MIN_INPUT_SIDE to MAX_INPUT_SIZE px, multiple of 32 or not
+    (global pooling: no fixed feature-map size). Tried: every such size exports to ONNX, and v2 to TFLite,
+    passing parity; onnx2tf fails on v1 at some sizes, loudly (README, Input sizes). Below 32 px the last
+    stage sees one position per image. A ValueError names the nearest size taken."""
     try:
         size = InputSize.of(size)
     except ValueError as exc:

@@ -124,3 +124,19 @@ def test_model_facts_read_both_forms_and_write_the_object():
         ModelFacts.from_dict({"model": "m", "input_size": {"height": 480}, "num_classes": 10})
     with pytest.raises(ManifestError, match="input_size"):
         ModelFacts.from_dict({"model": "m", "input_size": "640x480", "num_classes": 10})
+
+
+def test_a_training_schedule_saves_height_and_width_and_reads_back_the_same_size():
+    """The checkpoint of `shufflekit train --input-size 48x32` saves its schedule as plain values (torch's
+    weights_only loading), and a resumed run reads back 48x32; a schedule saved before holds one int."""
+    from shufflekit.train import TrainConfig
+
+    settings = TrainConfig(
+        model="shufflenet_v2_x0_5", data="demo", input_size=InputSize(height=32, width=48)
+    ).resolved()
+    saved = settings.schedule()
+    assert saved["input_size"] == {"height": 32, "width": 48}
+    assert TrainConfig(model="shufflenet_v2_x0_5", data="demo", **saved).input_size == InputSize(height=32, width=48)
+    assert TrainConfig(model="shufflenet_v2_x0_5", data="demo", **{**saved, "input_size": 64}).input_size == (
+        InputSize.square(64)
+    )
