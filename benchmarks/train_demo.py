@@ -63,7 +63,7 @@ def main() -> int:
 
     training = result.meta.training
     print(
-        f"model {args.model}, input {result.meta.input_size}x{result.meta.input_size}, "
+        f"model {args.model}, input {result.meta.input_size}, "
         f"batch {training['batch_size']}, lr {training['lr']:.4g}, {training['train_images']} train / "
         f"{training['val_images']} val images, torch threads {torch.get_num_threads()}, cores {os.cpu_count()}"
     )

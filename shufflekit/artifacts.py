@@ -22,7 +22,7 @@ from .files import atomic_write_text, sha256_file
 from .folder import ReleaseFolder, recorded_names
 from .formats import format_names, get_precision, precision_names, precisions
 from .metadata import ModelMeta
-from .records import SCHEMA, SCHEMA_V1, SHA256_RE, DeviceFacts, Record, kinds, record_class, registered
+from .records import SCHEMA, SCHEMA_V1, SHA256_RE, SIZE_SCHEMA, DeviceFacts, Record, kinds, record_class, registered
 
 MANIFEST_NAME = "manifest.json"
 LAYOUTS = ("NCHW", "NHWC")
@@ -791,8 +791,8 @@ def manifest_schema() -> dict[str, Any]:
                 "type": "object",
                 "required": ["input_size", "resize_size", "mean", "std"],
                 "properties": {
-                    "input_size": {"type": "integer", "minimum": 32, "multipleOf": 32},
-                    "resize_size": {"type": "integer", "minimum": 32},
+                    "input_size": SIZE_SCHEMA,
+                    "resize_size": SIZE_SCHEMA,
                     "mean": {"type": "array", "items": number, "minItems": 3, "maxItems": 3},
                     "std": {
                         "type": "array",

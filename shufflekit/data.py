@@ -34,7 +34,7 @@ import numpy as np
 
 from .errors import BackendMissingError, DataError
 from .files import not_regular
-from .metadata import Preprocessing, bad_label
+from .metadata import InputSize, Preprocessing, bad_label
 from .splits import stratified_split
 
 if TYPE_CHECKING:
@@ -414,24 +414,32 @@ def train_val_sets(
 # ------------------------------------------------------------------------------------------ preprocessing
 
 
+def cover_size(width: int, height: int, box: InputSize) -> tuple[int, int]:
+    """(width, height) of a ``width`` x ``height`` image scaled, aspect kept, to the smallest size that
+    covers ``box``: the side that binds is set to the box's, the other rounded down as torchvision's
+    Resize does. For a square box this is torchvision's Resize(side): the shorter side to the side."""
+    if box.height * width >= box.width * height:  # the height binds (box.height / height >= box.width / width)
+        return max(int(box.height * width / height), box.width), box.height
+    return box.width, max(int(box.width * height / width), box.height)
+
+
 def resize_center_crop(image: PILImage.Image, pre: Preprocessing) -> PILImage.Image:
-    """Resize the shorter side to ``pre.resize_size`` and crop the center ``pre.input_size`` square,
-    rounding as torchvision's Resize/CenterCrop do, so published ImageNet weights see what they expect."""
+    """Resize (bilinear, aspect kept) to the smallest size covering ``pre.resize_size`` and crop the center
+    ``pre.input_size``, rounding as torchvision's Resize/CenterCrop do, so published ImageNet weights see
+    what they expect. For a square size this is torchvision's Resize(shorter side) + CenterCrop; a frame
+    of another aspect than the input loses its sides (or top and bottom), never gets stretched."""
     Image = _pil()
-    width, height = image.size
-    short, long = (width, height) if width <= height else (height, width)
-    new_long = int(pre.resize_size * long / short)
-    size = (pre.resize_size, new_long) if width <= height else (new_long, pre.resize_size)
+    size = cover_size(*image.size, pre.resize_size)
     if size != image.size:
         image = image.resize(size, Image.BILINEAR)
     width, height = image.size
     crop = pre.input_size
-    left, top = round((width - crop) / 2.0), round((height - crop) / 2.0)
-    return image.crop((left, top, left + crop, top + crop))
+    left, top = round((width - crop.width) / 2.0), round((height - crop.height) / 2.0)
+    return image.crop((left, top, left + crop.width, top + crop.height))
 
 
 def to_array(image: PILImage.Image, pre: Preprocessing, layout: Layout = "nchw") -> np.ndarray:
-    """An RGB image of the input size -> float32 (3, S, S) or (S, S, 3), scaled and normalized."""
+    """An RGB image of the input size -> float32 (3, H, W) or (H, W, 3), scaled and normalized."""
     pixels: np.ndarray = np.asarray(image, dtype=np.float32) * (1.0 / 255.0)
     pixels = (pixels - np.asarray(pre.mean, np.float32)) / np.asarray(pre.std, np.float32)
     return np.ascontiguousarray(pixels.transpose(2, 0, 1) if layout == "nchw" else pixels)
@@ -459,14 +467,18 @@ def augment(
     image: PILImage.Image, pre: Preprocessing, aug: Augmentation, rng: np.random.Generator, layout: Layout = "nchw"
 ) -> np.ndarray:
     """Training preprocessing: random resized crop to the input size, optional flip, then normalize
-    like inference. The crop follows torchvision's RandomResizedCrop (ten tries, then a center crop)."""
+    like inference. The crop follows torchvision's RandomResizedCrop (ten tries, then a center crop);
+    ``aug.ratio`` is relative to the input's aspect (width / height), so a 640x480 input draws crops
+    around 4:3 and a square one around 1:1, as torchvision does."""
     Image = _pil()
     width, height = image.size
     area = width * height
+    shape = pre.input_size.width / pre.input_size.height
+    ratio = (aug.ratio[0] * shape, aug.ratio[1] * shape)
     box = None
     for _ in range(10):
         target = area * rng.uniform(*aug.scale)
-        aspect = np.exp(rng.uniform(np.log(aug.ratio[0]), np.log(aug.ratio[1])))
+        aspect = np.exp(rng.uniform(np.log(ratio[0]), np.log(ratio[1])))
         w, h = round(np.sqrt(target * aspect)), round(np.sqrt(target / aspect))
         if 0 < w <= width and 0 < h <= height:
             left, top = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
@@ -475,16 +487,16 @@ def augment(
     if box is None:  # fall back to the largest center crop within the ratio range
         aspect = width / height
         w, h = (
-            (width, round(width / aug.ratio[0]))
-            if aspect < aug.ratio[0]
-            else (round(height * aug.ratio[1]), height)
-            if aspect > aug.ratio[1]
+            (width, round(width / ratio[0]))
+            if aspect < ratio[0]
+            else (round(height * ratio[1]), height)
+            if aspect > ratio[1]
             else (width, height)
         )
         w, h = min(w, width), min(h, height)
         box = ((width - w) // 2, (height - h) // 2, (width - w) // 2 + w, (height - h) // 2 + h)
     size = pre.input_size
-    image = image.resize((size, size), Image.BILINEAR, box=box)
+    image = image.resize((size.width, size.height), Image.BILINEAR, box=box)
     if aug.hflip and rng.random() < 0.5:
         image = image.transpose(Image.FLIP_LEFT_RIGHT)
     return to_array(image, pre, layout)

@@ -4,6 +4,7 @@ which variant, how many classes, their labels, and how to preprocess an image fo
 from __future__ import annotations
 
 import numbers
+import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -18,12 +19,111 @@ MAX_INPUT_SIZE = 2048
 MAX_NUM_CLASSES = 100_000
 
 
-def check_input_size(size: int) -> int:
-    """ShuffleNet downsamples by 32; other sizes change the graph's pooling and break exports."""
-    if not isinstance(size, int) or size < 32 or size % 32:
-        raise ValueError(f"input size {size} is not a positive multiple of 32: use e.g. 96, 128, 160, 224, 320")
-    if size > MAX_INPUT_SIZE:
-        raise ValueError(f"input size {size} is above {MAX_INPUT_SIZE}: use e.g. 96, 128, 160, 224, 320")
+MIN_INPUT_SIDE = 32
+
+
+@dataclass(frozen=True)
+class InputSize:
+    """The model input's height and width in pixels: the NCHW tensor is ``[1, 3, height, width]``.
+
+    Written WIDTHxHEIGHT, as camera resolutions are: ``640x480`` is a 4:3 landscape frame, the tensor
+    ``[1, 3, 480, 640]``; one number is a square. Every side from MIN_INPUT_SIDE to MAX_INPUT_SIZE is a size
+    the networks take (ShuffleNet pools globally, so a side need not be a multiple of 32): see check_input_size.
+    """
+
+    height: int
+    width: int
+
+    def __post_init__(self) -> None:
+        for name, side in (("height", self.height), ("width", self.width)):
+            if isinstance(side, bool) or not isinstance(side, numbers.Integral):
+                raise ValueError(f"input {name} must be an integer, not {side!r}")
+            object.__setattr__(self, name, int(side))
+
+    @classmethod
+    def square(cls, side: int) -> InputSize:
+        return cls(height=side, width=side)
+
+    @classmethod
+    def of(cls, value: InputSize | int) -> InputSize:
+        """``value`` as an InputSize: an int is a square (what every size was before non-square inputs)."""
+        if isinstance(value, InputSize):
+            return value
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise ValueError(f"input size must be WIDTHxHEIGHT or one integer, not {value!r}")
+        return cls.square(int(value))
+
+    @classmethod
+    def parse(cls, text: str) -> InputSize:
+        """``"224"`` (a square) or ``"640x480"`` (WIDTHxHEIGHT; ``X`` and ``*`` work too). Sizes are not
+        checked here: check_input_size says which the networks take."""
+        parts = re.fullmatch(r"\s*(\d{1,6})\s*(?:[xX*\u00d7]\s*(\d{1,6})\s*)?", str(text))
+        if parts is None:
+            raise ValueError(f"input size must be WIDTHxHEIGHT (e.g. 640x480) or one side (e.g. 224), not {text!r}")
+        width = int(parts.group(1))
+        return cls(height=int(parts.group(2)) if parts.group(2) else width, width=width)
+
+    @property
+    def is_square(self) -> bool:
+        return self.height == self.width
+
+    def nchw(self, batch: int = 1) -> tuple[int, int, int, int]:
+        return (batch, 3, self.height, self.width)
+
+    def nhwc(self, batch: int = 1) -> tuple[int, int, int, int]:
+        return (batch, self.height, self.width, 3)
+
+    def describe(self) -> str:
+        """``640x480 (width x height; NCHW tensor [1, 3, 480, 640])``: no doubt which number is which."""
+        return f"{self} (width x height; NCHW tensor {list(self.nchw())})"
+
+    def to_json(self) -> dict[str, int]:
+        return {"height": self.height, "width": self.width}
+
+    @classmethod
+    def from_json(cls, value: Any, *, where: str = "input_size") -> InputSize:
+        """``{"height": H, "width": W}``, or the one integer of a manifest or checkpoint written before
+        non-square inputs (a square). Strict about types, like every manifest field."""
+        if type(value) is int:
+            return cls.square(value)
+        if (
+            isinstance(value, Mapping)
+            and set(value) == {"height", "width"}
+            and all(type(value[k]) is int for k in ("height", "width"))
+        ):
+            return cls(height=value["height"], width=value["width"])
+        raise TypeError(f'{where} must be {{"height": H, "width": W}} or one integer, not {value!r}')
+
+    def __str__(self) -> str:
+        return f"{self.width}x{self.height}"
+
+
+DEFAULT_SIZE = InputSize.square(DEFAULT_INPUT_SIZE)
+DEFAULT_RESIZE = InputSize.square(256)
+
+
+def _valid_side(side: int) -> int:
+    return min(max(side, MIN_INPUT_SIDE), MAX_INPUT_SIZE)
+
+
+def check_input_size(size: InputSize | int) -> InputSize:
+    """A size the networks take: each side from MIN_INPUT_SIDE to MAX_INPUT_SIZE px, multiple of 32 or not
+    (global pooling: no fixed feature-map size). Tried: every such size exports to ONNX, and v2 to TFLite,
+    passing parity; onnx2tf fails on v1 at some sizes, loudly (README, Input sizes). Below 32 px the last
+    stage sees one position per image. A ValueError names the nearest size taken."""
+    try:
+        size = InputSize.of(size)
+    except ValueError as exc:
+        raise ValueError(str(exc)) from None
+    nearest = InputSize(height=_valid_side(size.height), width=_valid_side(size.width))
+    if nearest != size:
+        low = min(size.height, size.width) < MIN_INPUT_SIDE
+        why = (
+            f"below {MIN_INPUT_SIDE} px"
+            if low
+            else f"above {MAX_INPUT_SIZE} px (a larger input needs more memory than a mobile model is meant for)"
+        )
+        raise ValueError(f"input size {size} has a side {why}: the nearest size the networks take is {nearest}")
     return size
 
 
@@ -61,48 +161,52 @@ def check_labels(labels: Sequence[str], *, where: str) -> None:
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """How an RGB image becomes the model's input: resize the shorter side to ``resize_size``,
-    center-crop ``input_size``, scale to [0, 1], subtract ``mean``, divide by ``std``."""
+    """How an RGB image becomes the model's input: resize it, keeping its aspect ratio, to the smallest size
+    that covers ``resize_size`` (for a square: the shorter side to that side, as torchvision's Resize), center-crop
+    ``input_size``, scale to [0, 1], subtract ``mean``, divide by ``std``. An int for a size is a square."""
 
-    input_size: int = DEFAULT_INPUT_SIZE
-    resize_size: int = 256
+    input_size: InputSize = DEFAULT_SIZE
+    resize_size: InputSize = DEFAULT_RESIZE
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
 
     def __post_init__(self) -> None:
-        check_input_size(self.input_size)
-        if self.resize_size < self.input_size:
+        object.__setattr__(self, "input_size", check_input_size(self.input_size))
+        object.__setattr__(self, "resize_size", InputSize.of(self.resize_size))
+        if self.resize_size.height < self.input_size.height or self.resize_size.width < self.input_size.width:
             raise ValueError(f"resize size {self.resize_size} is smaller than the crop {self.input_size}")
         if len(self.mean) != 3 or len(self.std) != 3 or any(s <= 0 for s in self.std):
             raise ValueError("mean and std need three values each, std positive")
 
     @classmethod
-    def for_size(cls, input_size: int, **kwargs: Any) -> Preprocessing:
-        """The ImageNet convention: crop 224 from 256, i.e. resize to input_size / 0.875."""
-        check_input_size(input_size)
-        return cls(input_size=input_size, resize_size=round(input_size / 0.875), **kwargs)
+    def for_size(cls, input_size: InputSize | int, **kwargs: Any) -> Preprocessing:
+        """The ImageNet convention: crop 224 from 256, i.e. resize to input_size / 0.875 (each side)."""
+        size = check_input_size(input_size)
+        resize = InputSize(height=round(size.height / 0.875), width=round(size.width / 0.875))
+        return cls(input_size=size, resize_size=resize, **kwargs)
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "input_size": self.input_size,
-            "resize_size": self.resize_size,
+            "input_size": self.input_size.to_json(),
+            "resize_size": self.resize_size.to_json(),
             "mean": list(self.mean),
             "std": list(self.std),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Preprocessing:
-        for key in ("input_size", "resize_size"):
-            if type(data[key]) is not int:
-                raise TypeError(f"preprocessing.{key} must be an integer, not {data[key]!r}")
+        """Reads ``{"height": H, "width": W}`` sizes, and the one integer (a square) of older files."""
+        sizes = {
+            key: InputSize.from_json(data[key], where=f"preprocessing.{key}") for key in ("input_size", "resize_size")
+        }
         for key in ("mean", "std"):
             if not isinstance(data[key], (list, tuple)) or not all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) for v in data[key]
             ):
                 raise TypeError(f"preprocessing.{key} must be a list of numbers, not {data[key]!r}")
         return cls(
-            input_size=int(data["input_size"]),
-            resize_size=int(data["resize_size"]),
+            input_size=sizes["input_size"],
+            resize_size=sizes["resize_size"],
             # the length is checked in __post_init__ (three values each)
             mean=cast("tuple[float, float, float]", tuple(float(v) for v in data["mean"])),
             std=cast("tuple[float, float, float]", tuple(float(v) for v in data["std"])),
@@ -127,7 +231,7 @@ class ModelMeta:
             check_labels(self.labels, where="the model's")
 
     @property
-    def input_size(self) -> int:
+    def input_size(self) -> InputSize:
         return self.preprocessing.input_size
 
     def label_names(self) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar, TypeVar
 
 from .errors import ManifestError
+from .metadata import MIN_INPUT_SIDE, InputSize
 
 SCHEMA_VERSION = 2
 SCHEMA = f"shufflekit.manifest/{SCHEMA_VERSION}"
@@ -189,6 +190,36 @@ class Obj(FieldType):
         return out
 
 
+class Size(FieldType):
+    """An input size: ``{"height": H, "width": W}``, or the one integer (a square) older manifests hold.
+    Read as an InputSize, written as the object."""
+
+    def check(self, value: Any, where: str) -> Any:
+        if isinstance(value, InputSize):
+            return value
+        try:
+            return InputSize.from_json(value, where=where)
+        except (TypeError, ValueError):
+            raise _fail(where, value, '{"height": H, "width": W} (integers)') from None
+
+    def schema(self) -> dict[str, Any]:
+        return SIZE_SCHEMA
+
+
+_SIDE_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": MIN_INPUT_SIDE}
+SIZE_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {
+            "type": "object",
+            "required": ["height", "width"],
+            "properties": {"height": _SIDE_SCHEMA, "width": _SIDE_SCHEMA},
+            "additionalProperties": False,
+        },
+        {**_SIDE_SCHEMA, "description": "a square (manifests written before non-square inputs)"},
+    ]
+}
+
+
 SHA256 = Str(pattern="[0-9a-f]{64}")
 PERCENT = Num(0, 100)
 POINTS = Num(-100, 100)
@@ -288,6 +319,8 @@ class Record:
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, InputSize):
+        return value.to_json()
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
     if isinstance(value, Mapping):
@@ -550,7 +583,7 @@ class ModelFacts(_ReleaseEntry):
     entry: ClassVar[str | None] = "model"
 
     model: str = spec(Str(nonempty=True))
-    input_size: int = spec(Int(1))
+    input_size: InputSize = spec(Size())
     num_classes: int = spec(Int(1))
     params: int | None = spec(Opt(Int(0)), None)
     mult_adds: int | None = spec(Opt(Int(0)), None)

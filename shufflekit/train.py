@@ -41,7 +41,7 @@ from .data import (
     train_val_sets,
 )
 from .errors import CheckpointError, UsageError
-from .metadata import ModelMeta, Preprocessing, check_input_size
+from .metadata import DEFAULT_SIZE, InputSize, ModelMeta, Preprocessing, check_input_size
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ ProgressFn = Callable[[str, int, "int | None"], None]
 DEFAULTS: dict[str, Any] = {
     "epochs": 30,
     "batch_size": 64,
-    "input_size": 224,
+    "input_size": DEFAULT_SIZE,
     "lr": None,
     "weight_decay": 4e-5,
     "label_smoothing": 0.1,
@@ -62,7 +62,7 @@ DEFAULTS: dict[str, Any] = {
     "crop_scale": 0.25,
     "val_fraction": 0.1,
 }
-DEMO_DEFAULTS: dict[str, Any] = {"epochs": 15, "input_size": 32, "hflip": False, "crop_scale": 0.8}
+DEMO_DEFAULTS: dict[str, Any] = {"epochs": 15, "input_size": InputSize.square(32), "hflip": False, "crop_scale": 0.8}
 BASE_LR = 0.2  # per 256 images of global batch (the linear scaling rule); 0.05 at the default batch of 64
 
 
@@ -75,7 +75,7 @@ class TrainConfig:
     data: str
     epochs: int | None = None
     batch_size: int | None = None  # per process
-    input_size: int | None = None
+    input_size: InputSize | None = None  # an int is a square; so is the int of a checkpoint saved before
     lr: float | None = None  # None: BASE_LR * global batch / 256
     weight_decay: float | None = None
     label_smoothing: float | None = None
@@ -84,6 +84,14 @@ class TrainConfig:
     hflip: bool | None = None
     crop_scale: float | None = None  # smallest area fraction of a random resized crop
     val_fraction: float | None = None  # held out when the data has no val/ split
+
+    def __post_init__(self) -> None:
+        size: Any = self.input_size
+        if size is not None and not isinstance(size, InputSize):
+            try:  # an int, or the {"height", "width"} a checkpoint's saved schedule holds
+                object.__setattr__(self, "input_size", InputSize.from_json(size, where="input_size"))
+            except (TypeError, ValueError) as exc:
+                raise UsageError(str(exc)) from None
 
     def resolved(self, world_size: int = 1) -> TrainSettings:
         defaults = {**DEFAULTS, **(DEMO_DEFAULTS if self.data == DEMO else {})}
@@ -107,7 +115,7 @@ class TrainSettings:
     data: str
     epochs: int
     batch_size: int  # per process
-    input_size: int
+    input_size: InputSize
     lr: float
     weight_decay: float
     label_smoothing: float
@@ -131,8 +139,10 @@ class TrainSettings:
             raise UsageError("crop_scale must be in (0, 1] and label_smoothing in [0, 1)")
 
     def schedule(self) -> dict[str, Any]:
-        """The settings a resumed run must share with the run it continues (saved in the checkpoint)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("model", "data")}
+        """The settings a resumed run must share with the run it continues (saved in the checkpoint, so
+        plain values: the input size as {"height", "width"})."""
+        saved = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("model", "data")}
+        return {**saved, "input_size": self.input_size.to_json()}
 
 
 @dataclass(frozen=True)
@@ -196,7 +206,7 @@ def _start_distributed(torch: Any) -> tuple[_Dist, Any]:
     return _Dist(rank=dist.get_rank(), world=dist.get_world_size(), local_rank=local_rank), device
 
 
-def _workers_and_threads(device_type: str, world: int, input_size: int) -> tuple[int, int | None]:
+def _workers_and_threads(device_type: str, world: int, input_size: InputSize) -> tuple[int, int | None]:
     """(loader processes, torch threads) per rank.
 
     Tiny inputs (<= 64 px) train on one thread: their convolutions are too small for intra-op threads to
@@ -208,7 +218,7 @@ def _workers_and_threads(device_type: str, world: int, input_size: int) -> tuple
     per_rank = max(1, cores // world)
     if device_type == "cuda":
         return min(8, per_rank), None
-    if input_size <= 64:
+    if max(input_size.height, input_size.width) <= 64:
         return min(4, per_rank - 1), 1
     workers = 0 if per_rank <= 4 else min(4, per_rank // 4)
     return workers, per_rank - workers

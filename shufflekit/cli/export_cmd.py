@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
+from ..metadata import InputSize
 from .app import RANDOM_WEIGHTS_WARNING, main, print_table, progress_bar
-from .numbers import INPUT_SIZE, NUM_CLASSES
+from .numbers import INPUT_SIZE, INPUT_SIZE_HELP, NUM_CLASSES
 from .paths import NonEmptyPath
 
 # shared with release, which exports with the same choice
@@ -34,9 +35,7 @@ optimize_option = click.option(
     "or Megvii file). Without one, a seeded model with non-trivial BatchNorm is exported.",
 )
 @click.option("--num-classes", type=NUM_CLASSES, help="Classes [default: the checkpoint's, else 1000].")
-@click.option(
-    "--input-size", type=INPUT_SIZE, help="Square input side, a multiple of 32 [default: the checkpoint's, else 224]."
-)
+@click.option("--input-size", type=INPUT_SIZE, help=f"{INPUT_SIZE_HELP} [default: the checkpoint's, else 224].")
 @click.option("--batch", default="1", show_default=True, metavar="1|N|dynamic", help="Batch dimension of the files.")
 @click.option("--formats", default="onnx,tflite", show_default=True, help="Comma-separated: onnx, tflite.")
 @click.option(
@@ -52,7 +51,7 @@ def export_command(
     model: str | None,
     checkpoint: Path | None,
     num_classes: int | None,
-    input_size: int | None,
+    input_size: InputSize | None,
     batch: str,
     formats: str,
     layout: str,

@@ -6,28 +6,21 @@ from typing import Any
 
 import click
 
+from ..metadata import InputSize
 from .app import echo_json, fmt_millions, main, print_table
-from .numbers import INPUT_SIZE, NUM_CLASSES
+from .numbers import INPUT_SIZE, INPUT_SIZE_HELP, NUM_CLASSES
 
 
 @main.command("models")
-@click.option(
-    "--input-size", type=INPUT_SIZE, default=224, show_default=True, help="Square input side (multiple of 32)."
-)
+@click.option("--input-size", type=INPUT_SIZE, default="224", show_default=True, help=f"{INPUT_SIZE_HELP}.")
 @click.option("--num-classes", type=NUM_CLASSES, default=1000, show_default=True)
 @click.option("--family", type=click.Choice(["v1", "v2"]), help="Only this family.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def models_command(input_size: int, num_classes: int, family: str | None, as_json: bool) -> None:
+def models_command(input_size: InputSize, num_classes: int, family: str | None, as_json: bool) -> None:
     """List every model variant with params, multiply-adds ("FLOPs" in the papers) and MAC."""
-    from ..errors import UsageError
-    from ..metadata import check_input_size
     from ..models import list_models
     from ..models.complexity import model_complexity
 
-    try:
-        check_input_size(input_size)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
     specs = [s for s in list_models() if family is None or s.family == family]
     rows: list[dict[str, Any]] = []
     for spec in specs:
@@ -39,7 +32,7 @@ def models_command(input_size: int, num_classes: int, family: str | None, as_jso
         echo_json(rows)
         return
     print_table(
-        f"ShuffleNet variants at {input_size}x{input_size}, {num_classes} classes",
+        f"ShuffleNet variants at {input_size.describe()}, {num_classes} classes",
         ["model", "family", "width", "groups", "params", "mult-adds", "MAC (elements)"],
         [
             (

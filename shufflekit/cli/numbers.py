@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from ..errors import UsageError
-from ..metadata import MAX_INPUT_SIZE, MAX_NUM_CLASSES
+from ..metadata import MAX_NUM_CLASSES, InputSize, check_input_size
 
 
 def _show(value: float) -> str:
@@ -67,6 +67,26 @@ class Number(click.ParamType):
         return f"Number({self.kind.__name__}, {self.low}, {self.high})"
 
 
+class Size(click.ParamType):
+    """An input size: ``WIDTHxHEIGHT`` as a camera resolution is written (``640x480`` is the NCHW tensor
+    ``[1, 3, 480, 640]``) or one number for a square, each side within what the networks take."""
+
+    name = "size"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "WxH"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> InputSize:
+        option = param.opts[0] if param is not None and param.opts else "the size"
+        try:
+            return check_input_size(value if isinstance(value, (InputSize, int)) else InputSize.parse(str(value)))
+        except ValueError as exc:
+            raise UsageError(f"{option}: {exc}") from None
+
+    def __repr__(self) -> str:
+        return "Size()"
+
+
 def Int(low: int, high: int, *, why: str = "") -> Number:
     return Number(int, low, high, why=why)
 
@@ -77,7 +97,11 @@ def Float(low: float, high: float, *, low_open: bool = False, why: str = "") -> 
 
 # The ranges the commands share: one definition, the same words everywhere.
 NUM_CLASSES = Int(1, MAX_NUM_CLASSES, why="the classifier of more classes would not fit a mobile release")
-INPUT_SIZE = Int(32, MAX_INPUT_SIZE, why="a larger input needs more memory than a mobile model is meant for")
+INPUT_SIZE = Size()
+INPUT_SIZE_HELP = (
+    "Input WIDTHxHEIGHT as a camera resolution is written (640x480 = NCHW tensor [1, 3, 480, 640]), "
+    "or one side for a square; each side 32 to 2048 px"
+)
 ITERS = Int(1, 1_000_000)
 WARMUP = Int(0, 100_000)
 THREADS = Int(1, 1024)

@@ -9,10 +9,11 @@ from typing import Any
 
 import click
 
+from ..metadata import InputSize
 from .app import RANDOM_WEIGHTS_WARNING, console, main, print_table, progress_bar
 from .devices_cmd import connect_options
 from .export_cmd import optimize_option
-from .numbers import CALIB_SAMPLES, INPUT_SIZE, ITERS, LIMIT, MAX_DROP, NUM_CLASSES, SAMPLES, WARMUP
+from .numbers import CALIB_SAMPLES, INPUT_SIZE, INPUT_SIZE_HELP, ITERS, LIMIT, MAX_DROP, NUM_CLASSES, SAMPLES, WARMUP
 from .paths import NonEmptyPath
 from .recipe_options import recipe_options
 
@@ -53,9 +54,7 @@ _STATUS_STYLE = {"ran": "green", "skipped": "cyan", "not run": "yellow", "failed
     "onnxruntime_perf_test) instead of the Python runner: the way on an Android phone. Artifacts "
     "of a format with no tool given use the runner. This computer always uses the runner.",
 )
-@click.option(
-    "--input-size", type=INPUT_SIZE, help="Square input side, a multiple of 32 [default: the checkpoint's, else 224]."
-)
+@click.option("--input-size", type=INPUT_SIZE, help=f"{INPUT_SIZE_HELP} [default: the checkpoint's, else 224].")
 @click.option("--num-classes", type=NUM_CLASSES, help="Classes [default: the checkpoint's, else 1000].")
 @click.option("--out", type=NonEmptyPath(path_type=Path), help=f"Release folder [required; {DEMO_OUT} with --demo].")
 @click.option(
@@ -116,7 +115,7 @@ def release_command(
     checkpoint: Path | None,
     data: str | None,
     devices: tuple[str, ...],
-    input_size: int | None,
+    input_size: InputSize | None,
     num_classes: int | None,
     out: Path | None,
     calib_samples: int,

@@ -11,8 +11,9 @@ from typing import Any
 
 import click
 
+from ..metadata import InputSize
 from .app import ProgressFn, console, echo_json, main
-from .numbers import INPUT_SIZE, Float, Int
+from .numbers import INPUT_SIZE, INPUT_SIZE_HELP, Float, Int
 from .paths import NonEmptyPath
 
 
@@ -25,9 +26,7 @@ from .paths import NonEmptyPath
 )
 @click.option("--epochs", type=Int(1, 10_000), help="Default 30; 15 on the demo set.")
 @click.option("--batch-size", type=Int(1, 65_536), help="Images per step and process. Default 64.")
-@click.option(
-    "--input-size", type=INPUT_SIZE, help="Square input side, a multiple of 32. Default 224; 32 on the demo set."
-)
+@click.option("--input-size", type=INPUT_SIZE, help=f"{INPUT_SIZE_HELP}. Default 224; 32 on the demo set.")
 @click.option("--lr", type=Float(0, 100, low_open=True), help="Peak learning rate. Default 0.2 x global batch / 256.")
 @click.option(
     "--hflip/--no-hflip",
@@ -47,7 +46,7 @@ def train_command(
     data: str,
     epochs: int | None,
     batch_size: int | None,
-    input_size: int | None,
+    input_size: InputSize | None,
     lr: float | None,
     hflip: bool | None,
     seed: int | None,
@@ -109,7 +108,7 @@ def _print_summary(result: Any, as_json: bool) -> None:
         "model": result.meta.model,
         "classes": result.meta.num_classes,
         "labels": list(result.meta.label_names()),
-        "input_size": result.meta.input_size,
+        "input_size": result.meta.input_size.to_json(),
         "epochs": result.epochs_done,
         "val_top1": result.val_top1,
         "seconds": round(result.seconds, 1),
@@ -121,7 +120,7 @@ def _print_summary(result: Any, as_json: bool) -> None:
     val = f"{result.val_top1:.1f}%" if result.val_top1 is not None else "n/a (no validation images)"
     click.echo(
         f"{result.out}: {result.meta.model}, {result.meta.num_classes} classes at "
-        f"{result.meta.input_size}x{result.meta.input_size}, {result.epochs_done} epochs, "
+        f"{result.meta.input_size.describe()}, {result.epochs_done} epochs, "
         f"val top-1 {val} ({result.seconds:.0f} s)"
     )
 

@@ -74,7 +74,9 @@ def metadata_props(meta: ModelMeta, source: Mapping[str, Any]) -> dict[str, str]
     props = {
         "model": meta.model,
         "num_classes": str(meta.num_classes),
-        "input_size": str(pre.input_size),
+        "input_size": str(pre.input_size),  # WIDTHxHEIGHT, as input_width and input_height say
+        "input_height": str(pre.input_size.height),
+        "input_width": str(pre.input_size.width),
         "resize_size": str(pre.resize_size),
         "mean": json.dumps(list(pre.mean)),
         "std": json.dumps(list(pre.std)),
@@ -118,7 +120,7 @@ def export_onnx(
             hint=f"pass opset={DYNAMO_MIN_OPSET} or use the torchscript exporter",
         )
     size = meta.input_size
-    example = torch.zeros(batch if isinstance(batch, int) else 1, 3, size, size)  # parse_batch: an int or "dynamic"
+    example = torch.zeros(size.nchw(batch if isinstance(batch, int) else 1))  # parse_batch: an int or "dynamic"
     model = model.eval()
     started = time.perf_counter()
     with atomic_path(path, suffix=".onnx") as raw:
@@ -145,7 +147,7 @@ def export_onnx(
         path=Path(path),
         opset=opset,
         batch=batch,
-        input_shape=(*dims, 3, size, size),
+        input_shape=(*dims, 3, size.height, size.width),
         output_shape=(*dims, meta.num_classes),
         seconds=seconds,
         options={
@@ -213,9 +215,7 @@ def simplify(graph: Any) -> Any:
 def _set_metadata(graph: Any, meta: ModelMeta, source: Mapping[str, Any]) -> None:
     graph.producer_name = "shufflekit"
     graph.producer_version = __version__
-    graph.doc_string = (
-        f"{meta.model}, {meta.num_classes} classes, input NCHW float32 {meta.input_size}x{meta.input_size}"
-    )
+    graph.doc_string = f"{meta.model}, {meta.num_classes} classes, input NCHW float32 {list(meta.input_size.nchw())}"
     del graph.metadata_props[:]
     for key, value in metadata_props(meta, source).items():
         entry = graph.metadata_props.add()

@@ -32,6 +32,7 @@ from ..errors import ManifestError, UsageError
 from ..files import sha256_file
 from ..folder import ReleaseFolder
 from ..formats import get_format
+from ..metadata import InputSize
 from .conversion import ConversionRequest
 from .converters import convertible_formats, get_converter
 from .onnx import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME, OnnxExport, export_onnx, parse_batch
@@ -111,7 +112,7 @@ def export_model(
     model: str | None = None,
     checkpoint: str | Path | None = None,
     num_classes: int | None = None,
-    input_size: int | None = None,
+    input_size: InputSize | int | None = None,  # an int is a square
     options: ExportOptions | None = None,
     progress: ProgressFn | None = None,
 ) -> ExportReport:

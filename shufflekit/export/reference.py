@@ -19,27 +19,29 @@ import numpy as np
 
 from ..errors import IntegrityError
 from ..files import atomic_path, sha256_file
-from ..metadata import Preprocessing
+from ..metadata import InputSize, Preprocessing
 
 REFERENCE_NAME = "reference.npz"
 DEFAULT_SAMPLES = 16
 DEFAULT_SEED = 0
 
 
-def synthetic_images(count: int, size: int, *, seed: int = DEFAULT_SEED) -> np.ndarray:
-    """``count`` RGB images, NCHW float32 in [0, 1]. Image ``i`` depends only on (seed, i, size), so
-    asking for more images keeps the first ones unchanged."""
-    images = np.empty((count, 3, size, size), dtype=np.float32)
+def synthetic_images(count: int, size: InputSize | int, *, seed: int = DEFAULT_SEED) -> np.ndarray:
+    """``count`` RGB images, NCHW float32 in [0, 1] (an int ``size`` is a square). Image ``i`` depends only
+    on (seed, i, size), so asking for more images keeps the first ones unchanged."""
+    shape = InputSize.of(size)
+    images = np.empty((count, 3, shape.height, shape.width), dtype=np.float32)
     for index in range(count):
-        images[index] = _one_image(np.random.default_rng([seed, index]), size)
+        images[index] = _one_image(np.random.default_rng([seed, index]), shape.height, shape.width)
     return images
 
 
-def _one_image(rng: np.random.Generator, size: int) -> np.ndarray:
-    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) / max(size - 1, 1)
+def _one_image(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    ys, xs = ys / max(height - 1, 1), xs / max(width - 1, 1)
     # Smooth colour field: a coarse random grid upsampled bilinearly, per channel.
     grid = rng.random((3, 5, 5), dtype=np.float32)
-    image = np.stack([_bilinear(grid[c], size) for c in range(3)])
+    image = np.stack([_bilinear(grid[c], height, width) for c in range(3)])
     # A linear gradient in a random direction, so channels and positions differ.
     angle = rng.uniform(0, 2 * np.pi)
     image += 0.35 * (np.cos(angle) * xs + np.sin(angle) * ys)[None] * rng.uniform(-1, 1, (3, 1, 1))
@@ -61,12 +63,15 @@ def _one_image(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.clip(image, 0.0, 1.0).astype(np.float32)
 
 
-def _bilinear(grid: np.ndarray, size: int) -> np.ndarray:
-    points = np.linspace(0, grid.shape[0] - 1, size, dtype=np.float32)
-    low = np.floor(points).astype(int)
-    high = np.minimum(low + 1, grid.shape[0] - 1)
-    frac = points - low
+def _bilinear(grid: np.ndarray, height: int, width: int) -> np.ndarray:
+    def sample(count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        points = np.linspace(0, grid.shape[0] - 1, count, dtype=np.float32)
+        low = np.floor(points).astype(int)
+        return low, np.minimum(low + 1, grid.shape[0] - 1), points - low
+
+    low, high, frac = sample(height)
     rows = grid[low] * (1 - frac)[:, None] + grid[high] * frac[:, None]
+    low, high, frac = sample(width)
     return rows[:, low] * (1 - frac)[None, :] + rows[:, high] * frac[None, :]
 
 

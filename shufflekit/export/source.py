@@ -15,7 +15,15 @@ from typing import Any
 
 from ..errors import CheckpointError, ManifestError, UsageError
 from ..files import not_regular, sha256_file
-from ..metadata import MAX_NUM_CLASSES, ModelMeta, Preprocessing, check_input_size, check_num_classes
+from ..metadata import (
+    DEFAULT_SIZE,
+    MAX_NUM_CLASSES,
+    InputSize,
+    ModelMeta,
+    Preprocessing,
+    check_input_size,
+    check_num_classes,
+)
 from ..records import SHA256_RE
 
 _STATS_IMAGES = 8
@@ -38,14 +46,14 @@ def load_source(
     model: str | None = None,
     checkpoint: str | Path | None = None,
     num_classes: int | None = None,
-    input_size: int | None = None,
+    input_size: InputSize | int | None = None,
     seed: int = 0,
 ) -> ModelSource:
     """The model to export, in eval mode, with its metadata and a record of where it came from."""
     from ..models import model_spec
 
     if input_size is not None:
-        _check_size(input_size)
+        input_size = _check_size(input_size)
     if num_classes is not None:
         try:
             check_num_classes(num_classes)
@@ -71,7 +79,7 @@ def load_source(
     meta = ModelMeta(
         model=model,
         num_classes=1000 if num_classes is None else num_classes,
-        preprocessing=Preprocessing.for_size(input_size or 224),
+        preprocessing=Preprocessing.for_size(input_size or DEFAULT_SIZE),
     )
     net = seeded_model(model, num_classes=meta.num_classes, input_size=meta.input_size, seed=seed)
     return ModelSource(net, meta, {"kind": "seed", "seed": seed, "note": "random weights, BatchNorm made non-trivial"})
@@ -143,7 +151,7 @@ def recorded_checkpoint(record: dict[str, Any]) -> Path:
 _SOURCE_HINT = "re-export the folder, or pass --checkpoint PATH"
 
 
-def seeded_model(name: str, *, num_classes: int, input_size: int, seed: int) -> Any:
+def seeded_model(name: str, *, num_classes: int, input_size: InputSize | int, seed: int) -> Any:
     """A deterministic random model whose BatchNorm layers are far from identity."""
     import torch
 
@@ -195,8 +203,8 @@ def _spread_logits(net: Any, images: Any) -> None:
             linear.bias.zero_()
 
 
-def _check_size(size: int) -> None:
+def _check_size(size: InputSize | int) -> InputSize:
     try:
-        check_input_size(size)
+        return check_input_size(size)
     except ValueError as exc:
         raise UsageError(str(exc)) from None

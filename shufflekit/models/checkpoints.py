@@ -24,7 +24,7 @@ from torch import nn
 
 from ..errors import CheckpointError, ShufflekitError, UsageError
 from ..files import atomic_path, not_regular, sha256_file
-from ..metadata import ModelMeta, Preprocessing
+from ..metadata import DEFAULT_SIZE, InputSize, ModelMeta, Preprocessing, check_input_size
 from .registry import list_models, model_spec
 
 CHECKPOINT_FORMAT = "shufflekit.checkpoint/1"
@@ -210,10 +210,15 @@ def identify_variant(state: Mapping[str, torch.Tensor]) -> tuple[str | None, int
 
 
 def load_checkpoint(
-    path: str | Path, *, model: str | None = None, num_classes: int | None = None, input_size: int | None = None
+    path: str | Path,
+    *,
+    model: str | None = None,
+    num_classes: int | None = None,
+    input_size: InputSize | int | None = None,
 ) -> LoadedCheckpoint:
     """Load a checkpoint into its variant. ``model`` and ``num_classes`` are checked against the file
-    when given; the file's own metadata wins over guesses. Returns the model in eval mode."""
+    when given; the file's own metadata wins over guesses. ``input_size`` (an int is a square) replaces
+    the size the file says it was trained at; without it that size is kept. Returns the model in eval mode."""
     path = Path(path)
     layout, state, meta_dict, extra = _unwrap(read_checkpoint_file(path), path)
     check_finite(state, path)
@@ -249,8 +254,13 @@ def load_checkpoint(
             f"checkpoint {path} has {classes} classes, not {num_classes}",
             hint=f"pass --num-classes {classes} or leave it out",
         )
+    if input_size is not None:
+        try:
+            input_size = check_input_size(input_size)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     if meta is None:
-        size = input_size or 224
+        size = input_size or DEFAULT_SIZE
         try:
             meta = ModelMeta(model=found, num_classes=classes or 1000, preprocessing=Preprocessing.for_size(size))
         except ValueError as exc:

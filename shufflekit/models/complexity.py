@@ -21,19 +21,19 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..metadata import check_input_size
+from ..metadata import DEFAULT_SIZE, InputSize, check_input_size
 from .registry import model_spec
 
 
 @dataclass(frozen=True)
 class Complexity:
-    input_size: int
+    input_size: InputSize
     params: int
     mult_adds: int
     memory_access: int  # elements read + written by one inference of batch 1
 
-    def to_dict(self) -> dict[str, int]:
-        return asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "input_size": self.input_size.to_json()}
 
 
 class _MemoryAccessCounter(TorchDispatchMode):
@@ -64,11 +64,12 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     return folded
 
 
-def measure(model: nn.Module, input_size: int) -> Complexity:
-    """Count params, multiply-adds and memory access of one batch-1 inference at ``input_size``."""
-    check_input_size(input_size)
+def measure(model: nn.Module, input_size: InputSize | int) -> Complexity:
+    """Count params, multiply-adds and memory access of one batch-1 inference at ``input_size`` (an int is
+    a square)."""
+    input_size = check_input_size(input_size)
     model = fold_batchnorm(model)
-    x = torch.zeros(1, 3, input_size, input_size, device=next(model.parameters()).device)
+    x = torch.zeros(input_size.nchw(), device=next(model.parameters()).device)
     with torch.no_grad():
         with FlopCounterMode(display=False) as flops:
             model(x)
@@ -80,10 +81,14 @@ def measure(model: nn.Module, input_size: int) -> Complexity:
     )
 
 
+def model_complexity(name: str, input_size: InputSize | int = DEFAULT_SIZE, num_classes: int = 1000) -> Complexity:
+    """Complexity of a registered variant at ``input_size`` (an int is a square); params are those of the
+    unfolded model (what a checkpoint stores, and what the papers report)."""
+    return _model_complexity(name, check_input_size(input_size), num_classes)
+
+
 @functools.cache
-def model_complexity(name: str, input_size: int = 224, num_classes: int = 1000) -> Complexity:
-    """Complexity of a registered variant; params are those of the unfolded model (what a checkpoint
-    stores, and what the papers report)."""
+def _model_complexity(name: str, input_size: InputSize, num_classes: int) -> Complexity:
     with torch.device("meta"):  # shapes are all that is counted: skip weight initialisation
         model = model_spec(name)(num_classes=num_classes)
         folded = measure(model, input_size)

@@ -12,6 +12,7 @@ from ..export import tflite_worker
 from ..export.pipeline import ExportOptions, export_model
 from ..export.tensorspecs import verified
 from ..files import sha256_file
+from ..metadata import DEFAULT_SIZE
 from .driver import Context
 from .state import Unit, fingerprint, options_inputs, outputs_of
 
@@ -59,7 +60,7 @@ def _already_exported(ctx: Context, manifest: Manifest | None, source: dict[str,
     if options.model and meta.model != options.model:
         return False
     expected_classes = options.num_classes or (meta.num_classes if "checkpoint_sha256" in source else 1000)
-    expected_size = options.input_size or (meta.input_size if "checkpoint_sha256" in source else 224)
+    expected_size = options.input_size or (meta.input_size if "checkpoint_sha256" in source else DEFAULT_SIZE)
     if meta.num_classes != expected_classes or meta.input_size != expected_size:
         return False
     fp32 = {a.key: a for a in manifest.artifacts if a.precision == "fp32"}

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointError, DataError, UsageError
-from ..metadata import check_input_size
+from ..metadata import InputSize, check_input_size
 from ..runtimes.profile import ProfileSettings
 
 # A time budget per file with a floor of runs (a slow file still gets 30 samples), and an op profile of
@@ -29,7 +29,7 @@ class ReleaseOptions:
     checkpoint: Path | None = None
     data: str | None = None  # an image folder, a .npy/.npz file, or "demo"
     devices: tuple[str, ...] = ()
-    input_size: int | None = None
+    input_size: InputSize | None = None  # an int is a square
     num_classes: int | None = None
     connect: Any = None  # remote.ConnectOptions
     demo: bool = False
@@ -64,7 +64,7 @@ def check_options(options: ReleaseOptions) -> ReleaseOptions:
         raise CheckpointError(f"checkpoint {options.checkpoint} does not exist", hint="check the path")
     if options.input_size is not None:
         try:
-            check_input_size(options.input_size)
+            options = replace(options, input_size=check_input_size(options.input_size))
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     if options.num_classes is not None and options.num_classes < 1:

@@ -5,6 +5,7 @@ on Android, iOS and in Python. Written from the manifest alone."""
 from __future__ import annotations
 
 from ..artifacts import Artifact
+from ..metadata import Preprocessing
 from .tables import DEVICE_COLUMNS, NOISE_NOTE, PEAK_NOTE, artifact_table, device_rows, noise_lines, peak_lines
 from .view import ArtifactRow, ReleaseView
 
@@ -65,7 +66,7 @@ def write_card(view: ReleaseView) -> str:
     facts = view.model_facts
     labels = meta.label_names()
     out: list[str] = [f"# {meta.model}: release", ""]
-    out.append(f"{_family(meta.model)}; {meta.num_classes} classes, {pre.input_size}x{pre.input_size} RGB input.")
+    out.append(f"{_family(meta.model)}; {meta.num_classes} classes, RGB input {pre.input_size.describe()}.")
     details = []
     if facts is not None and facts.params:
         details.append(f"{facts.params / 1e6:.2f}M parameters")
@@ -88,8 +89,8 @@ def write_card(view: ReleaseView) -> str:
     out += [
         "## Preprocessing",
         "",
-        f"1. Decode to RGB; resize the shorter side to {pre.resize_size} px (bilinear).",
-        f"2. Center-crop {pre.input_size}x{pre.input_size}.",
+        f"1. Decode to RGB; {_resize_rule(pre)} (bilinear).",
+        f"2. Center-crop {pre.input_size} (width x height).",
         "3. Scale to [0, 1] (divide by 255).",
         f"4. Normalize per channel: (x - mean) / std with mean = {list(pre.mean)}, std = {list(pre.std)}.",
         "5. Lay out as each file's input says: ONNX takes NCHW, TFLite NHWC (batch 1).",
@@ -166,12 +167,24 @@ def _source_line(view: ReleaseView) -> str:
     )
 
 
+def _resize_rule(pre: Preprocessing) -> str:
+    """Step 1 of the card's preprocessing, in words: for a square the familiar shorter-side rule."""
+    box = pre.resize_size
+    if box.is_square:
+        return f"resize the shorter side to {box.width} px"
+    return (
+        f"resize, keeping the aspect ratio, to the smallest size that covers {box} (width x height): "
+        f"scale by max({box.width} / width, {box.height} / height)"
+    )
+
+
 def _how_to_run(view: ReleaseView) -> list[str]:
     meta = view.meta
     pre = meta.preprocessing
     mean = ", ".join(f"{v:g}f" for v in pre.mean)
     std = ", ".join(f"{v:g}f" for v in pre.std)
     size, classes = pre.input_size, meta.num_classes
+    box = pre.resize_size
     out = ["## How to run it", ""]
     mobile = pick(view, "tflite", ("int8", "fp16", "fp32", "dynamic"))
     python_onnx = pick(view, "onnx", ("fp32", "fp16", "dynamic", "int8"))
@@ -185,10 +198,10 @@ def _how_to_run(view: ReleaseView) -> list[str]:
                 f"val q = Math.round(v / {quant.scale:.8g}f) + {quant.zero_point}\n"
                 f"        input.put(q.coerceIn({low}, {high}).toByte())  // {spec.dtype} input"
             )
-            alloc = f"ByteBuffer.allocateDirect({size} * {size} * 3)"
+            alloc = f"ByteBuffer.allocateDirect({size.width} * {size.height} * 3)"
         else:
             feed = "input.putFloat(v)"
-            alloc = f"ByteBuffer.allocateDirect(4 * {size} * {size} * 3)"
+            alloc = f"ByteBuffer.allocateDirect(4 * {size.width} * {size.height} * 3)"
         out += [
             f"### Android (Kotlin, LiteRT / TensorFlow Lite): `{name}`",
             "",
@@ -198,10 +211,11 @@ def _how_to_run(view: ReleaseView) -> list[str]:
             "```kotlin",
             f'val model = FileUtil.loadMappedFile(context, "{name}")',
             "val interpreter = Interpreter(model, Interpreter.Options().setNumThreads(4))",
-            f"val bitmap = centerCrop(resizeShorterSide(source, {pre.resize_size}), {size})  // RGB, {size}x{size}",
+            f"val bitmap = centerCrop(resizeToCover(source, {box.width}, {box.height}), {size.width}, {size.height})"
+            f"  // RGB, {size.width} wide, {size.height} high",
             f"val mean = floatArrayOf({mean}); val std = floatArrayOf({std})",
             f"val input = {alloc}.order(ByteOrder.nativeOrder())",
-            f"for (y in 0 until {size}) for (x in 0 until {size}) {{",
+            f"for (y in 0 until {size.height}) for (x in 0 until {size.width}) {{",
             "    val p = bitmap.getPixel(x, y)",
             "    val rgb = intArrayOf((p shr 16) and 0xFF, (p shr 8) and 0xFF, p and 0xFF)",
             "    for (c in 0 until 3) {",
@@ -221,7 +235,8 @@ def _how_to_run(view: ReleaseView) -> list[str]:
             f'let path = Bundle.main.path(forResource: "{name.rsplit(".", 1)[0]}", ofType: "tflite")!',
             "let interpreter = try Interpreter(modelPath: path)",
             "try interpreter.allocateTensors()",
-            f"// inputData: {size}x{size}x3 values, row-major RGB, normalized as in Preprocessing"
+            f"// inputData: {size.height} rows x {size.width} columns x 3 values, row-major RGB, "
+            "normalized as in Preprocessing"
             + (f", then quantized to {spec.dtype}" if quant is not None else " (Float32)"),
             "try interpreter.copy(inputData, toInputAt: 0)",
             "try interpreter.invoke()",
@@ -242,12 +257,12 @@ def _how_to_run(view: ReleaseView) -> list[str]:
         "",
         "def preprocess(path):",
         "    image = Image.open(path).convert('RGB')",
-        "    w, h = image.size  # shorter side to %d, as torchvision's Resize" % pre.resize_size,
-        f"    size = ({pre.resize_size}, int({pre.resize_size} * h / w)) if w <= h else "
-        f"(int({pre.resize_size} * w / h), {pre.resize_size})",
+        f"    w, h = image.size  # cover {box} (width x height), aspect kept, as torchvision's Resize",
+        f"    size = (max(int({box.height} * w / h), {box.width}), {box.height}) if {box.height} * w >= {box.width} * h "
+        f"else ({box.width}, max(int({box.width} * h / w), {box.height}))",
         "    image = image.resize(size, Image.BILINEAR)",
-        f"    left, top = round((image.width - {size}) / 2), round((image.height - {size}) / 2)",
-        f"    image = image.crop((left, top, left + {size}, top + {size}))",
+        f"    left, top = round((image.width - {size.width}) / 2), round((image.height - {size.height}) / 2)",
+        f"    image = image.crop((left, top, left + {size.width}, top + {size.height}))",
         "    x = (np.asarray(image, np.float32) / 255 - MEAN) / STD",
         "    return x[None]  # NHWC, batch 1",
         "",

@@ -182,7 +182,7 @@ def write_html(view: ReleaseView) -> str:
     notes = view.notes
     body = [
         f"<h1>{_e(title)}</h1>",
-        f'<p class="sub">{_e(meta.num_classes)} classes, {pre.input_size}x{pre.input_size} RGB input'
+        f'<p class="sub">{_e(meta.num_classes)} classes, RGB input {_e(pre.input_size.describe())}'
         + (f", {_e(', '.join(complexity))}" if complexity else "")
         + f"; {len(view.rows)} files, {human_size(total)}."
         + "</p>",
@@ -218,7 +218,8 @@ def write_html(view: ReleaseView) -> str:
         _table(DEVICE_COLUMNS, device_rows(view)) if view.devices else '<p class="note">No latency measured.</p>',
         _noise_list(view),
         "<h2>Preprocessing and labels</h2>",
-        f"<p>Resize the shorter side to {pre.resize_size}, center-crop {pre.input_size}, scale to [0, 1], "
+        f"<p>Resize (aspect kept) to cover {pre.resize_size}, center-crop {pre.input_size} (width x height), "
+        "scale to [0, 1], "
         f"normalize with mean {_e(list(pre.mean))} and std {_e(list(pre.std))}; ONNX NCHW, TFLite NHWC. "
         f"Labels ({meta.num_classes}): <code>labels.txt</code>.</p>",
     ]

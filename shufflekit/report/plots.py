@@ -83,7 +83,7 @@ def accuracy_vs_latency(view: ReleaseView) -> bytes | None:
         axes[index // columns][index % columns].axis("off")
     title = "Accuracy vs latency" if with_accuracy else "Size vs latency (no accuracy: released without --data)"
     fig.suptitle(
-        f"{title}: {view.meta.model}, {view.meta.input_size}x{view.meta.input_size} (circle = ONNX, square = TFLite)",
+        f"{title}: {view.meta.model}, {view.meta.input_size} (circle = ONNX, square = TFLite)",
         fontsize=10,
     )
     fig.tight_layout()

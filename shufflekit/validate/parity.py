@@ -278,5 +278,5 @@ def stored_reference(manifest: Manifest) -> Reference | None:
         return None
     meta = manifest.meta
     return Reference.load(
-        path, sha256=record["sha256"], input_shape=(3, meta.input_size, meta.input_size), num_classes=meta.num_classes
+        path, sha256=record["sha256"], input_shape=meta.input_size.nchw()[1:], num_classes=meta.num_classes
     )

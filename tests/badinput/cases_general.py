@@ -172,7 +172,8 @@ def _bad_address_cases(prefix: str, argv_for) -> list[Case]:
 
 # -- the cases ---------------------------------------------------------------------------------------------
 _MODELS = [
-    Case("models-input-size-33", lambda ws: ["models", "--input-size", "33"], r"33 .*multiple of 32"),
+    Case("models-input-size-31", lambda ws: ["models", "--input-size", "31"], r"31x31 has a side below 32 px"),
+    Case("models-input-size-three-sides", lambda ws: ["models", "--input-size", "64x64x3"], r"WIDTHxHEIGHT"),
     Case("models-input-size-0", lambda ws: ["models", "--input-size", "0"], r"input.size"),
     Case("models-input-size-negative", lambda ws: ["models", "--input-size", "-64"], r"input.size"),
     Case("models-num-classes-0", lambda ws: ["models", "--num-classes", "0"], r"num.classes|classes"),
@@ -238,9 +239,9 @@ _TRAIN = [
         r"batch",
     ),
     Case(
-        "train-input-size-33",
-        lambda ws: ["train", "--model", SMALL, "--data", "demo", "--input-size", "33", *_TRAIN_OUT],
-        r"multiple of 32",
+        "train-input-size-31",
+        lambda ws: ["train", "--model", SMALL, "--data", "demo", "--input-size", "31", *_TRAIN_OUT],
+        r"below 32 px",
     ),
     Case(
         "train-lr-negative",
@@ -258,9 +259,9 @@ _EXPORT_OUT = ["--out", "out"]
 _EXPORT = [
     Case("export-unknown-model", lambda ws: ["export", "--model", "nope", *_EXPORT_OUT], r"unknown model 'nope'"),
     Case(
-        "export-input-size-33",
-        lambda ws: ["export", "--model", SMALL, "--input-size", "33", *_EXPORT_OUT],
-        r"multiple of 32",
+        "export-input-size-64x31",
+        lambda ws: ["export", "--model", SMALL, "--input-size", "64x31", *_EXPORT_OUT],
+        r"64x31 has a side below 32 px: the nearest size the networks take is 64x32",
     ),
     Case(
         "export-input-size-0",
@@ -539,9 +540,9 @@ _RELEASE_OUT = ["--out", "out"]
 _RELEASE = [
     Case("release-unknown-model", lambda ws: ["release", "--model", "nope", *_RELEASE_OUT], r"unknown model 'nope'"),
     Case(
-        "release-input-size-33",
-        lambda ws: ["release", "--model", SMALL, "--input-size", "33", *_RELEASE_OUT],
-        r"multiple of 32",
+        "release-input-size-31",
+        lambda ws: ["release", "--model", SMALL, "--input-size", "31", *_RELEASE_OUT],
+        r"below 32 px",
     ),
     Case(
         "release-unknown-precision",

@@ -75,7 +75,7 @@ def test_bad_number_is_refused_naming_the_option_and_range(command, param):
         (["evaluate", "R", "--data", "demo", "--limit", "-5"], "--limit must be an integer from 1"),
         (["quantize", "R", "--precision", "int8", "--max-drop", "nan"], "--max-drop must be a number from 0 to 100"),
         (["quantize", "R", "--precision", "int8", "--calib-samples", "0"], "--calib-samples must be an integer"),
-        (["models", "--input-size", "99999"], "--input-size must be an integer from 32 to 2,048"),
+        (["models", "--input-size", "99999"], "--input-size: input size 99999x99999 has a side above 2048 px"),
         (["profile", "R", "--threads", "100000"], "--threads must be an integer from 1 to 1,024"),
         (["train", "--model", "m", "--data", "demo", "--out", "c.pt", "--epochs", "0"], "--epochs must be"),
         (["train", "--model", "m", "--data", "demo", "--out", "c.pt", "--lr", "nan"], "--lr must be a number"),

@@ -15,6 +15,7 @@ from shufflekit.export.onnx import read_metadata
 from shufflekit.export.reference import Reference
 from shufflekit.files import PARTIAL_GLOB, sha256_file
 from shufflekit.folder import STAGING_PREFIX
+from shufflekit.metadata import InputSize
 from shufflekit.records import Latency
 
 SMALL_V2, SMALL_SIZE, SMALL_CLASSES = "shufflenet_v2_x0_5", 64, 10  # as conftest.py
@@ -32,7 +33,7 @@ def test_manifest_records_every_artifact_with_lineage_tools_and_reference(small_
     for artifact in (onnx, tflite):
         path = artifact.verify(small_release)
         assert artifact.size_bytes == path.stat().st_size and artifact.sha256 == sha256_file(path)
-        assert artifact.meta.model == SMALL_V2 and artifact.meta.input_size == SMALL_SIZE
+        assert artifact.meta.model == SMALL_V2 and artifact.meta.input_size == InputSize.square(SMALL_SIZE)
         assert artifact.outputs[0].shape == (1, SMALL_CLASSES)
     assert onnx.input.layout == "NCHW" and onnx.input.shape == (1, 3, SMALL_SIZE, SMALL_SIZE)
     assert tflite.input.layout == "NHWC" and tflite.input.shape == (1, SMALL_SIZE, SMALL_SIZE, 3)

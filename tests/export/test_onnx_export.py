@@ -64,7 +64,7 @@ def test_file_is_self_contained_named_and_described(tmp_path, sources):
     assert [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] == [17]
     assert [i.name for i in model.graph.input] == ["input"] and [o.name for o in model.graph.output] == ["logits"]
     meta = read_metadata(made.path)
-    assert meta["model"] == SMALL_V2 and meta["layout"] == "NCHW" and meta["input_size"] == str(SMALL_SIZE)
+    assert meta["model"] == SMALL_V2 and meta["layout"] == "NCHW" and meta["input_size"] == f"{SMALL_SIZE}x{SMALL_SIZE}"
     assert json.loads(meta["mean"]) == pytest.approx([0.485, 0.456, 0.406])
     assert json.loads(meta["labels"]) == [str(i) for i in range(SMALL_CLASSES)]
     assert meta["shufflekit_version"] and meta["source"] == "seed" and meta["source_seed"] == "0"

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from shufflekit.errors import CheckpointError, UsageError
-from shufflekit.metadata import ModelMeta, Preprocessing
+from shufflekit.metadata import InputSize, ModelMeta, Preprocessing
 from shufflekit.models import get_model, list_models
 from shufflekit.models.checkpoints import _signature, identify_variant, load_checkpoint, save_checkpoint
 
@@ -202,11 +202,12 @@ def test_bad_checkpoint_files_are_one_line_errors(tmp_path, damage):
     assert str(path) in info.value.one_line()
 
 
-def test_input_size_not_multiple_of_32_is_refused(tmp_path):
+def test_an_input_size_below_32_is_refused_and_any_other_side_is_taken(tmp_path):
     path = tmp_path / "m.pt"
     torch.save(get_model("shufflenet_v2_x0_5").state_dict(), path)
-    with pytest.raises(UsageError, match="not a positive multiple of 32"):
-        load_checkpoint(path, input_size=100)
+    with pytest.raises(UsageError, match="100x20 has a side below 32 px: the nearest size the networks take is 100x32"):
+        load_checkpoint(path, input_size=InputSize(height=20, width=100))
+    assert load_checkpoint(path, input_size=InputSize(height=100, width=75)).meta.input_size == InputSize(100, 75)
 
 
 # ------------------------------------------------------------------ issue 12: every bad file is one line

@@ -125,7 +125,7 @@ def test_artifacts_record_lineage_options_tools_and_the_calibration_used(quantiz
             calibration = artifact.options["calibration"]
             assert calibration["used"] == 256 and calibration["requested"] == 256
             assert calibration["source"] == "demo" and calibration["split"] == "train"
-            assert calibration["preprocessing"]["input_size"] == 32  # the model's own preprocessing
+            assert calibration["preprocessing"]["input_size"] == {"height": 32, "width": 32}  # the model's own
         if fmt == "onnx" and precision != "fp16":
             assert artifact.options["pre_process"] == "onnxruntime.quantization.quant_pre_process"
             assert "vnni" in artifact.options["host_cpu"]

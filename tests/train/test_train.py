@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from shufflekit.cli import main
 from shufflekit.data import iter_batches, open_images, train_val_sets
 from shufflekit.errors import UsageError
+from shufflekit.metadata import InputSize
 from shufflekit.models.checkpoints import load_checkpoint
 from shufflekit.train import TrainConfig, train
 
@@ -52,7 +53,7 @@ def test_brief_training_on_the_demo_set_beats_chance_and_the_checkpoint_says_so(
     raw = torch.load(out, map_location="cpu", weights_only=True)  # plain data only: no pickled code
     assert raw["epoch"] == 2 and len(raw["history"]) == 2
     loaded = load_checkpoint(out)
-    assert loaded.meta.model == SMALL_V2 and loaded.meta.input_size == 32
+    assert loaded.meta.model == SMALL_V2 and loaded.meta.input_size == InputSize.square(32)
     assert loaded.meta.labels == tuple(str(d) for d in range(10))
     assert loaded.meta.training["val_top1"] == pytest.approx(result.val_top1, abs=1e-3)
 
@@ -134,7 +135,11 @@ def test_cli_trains_reports_and_gives_one_line_errors(tiny_folder, tmp_path):
     result = CliRunner().invoke(main, [*args, "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert summary["labels"] == ["0", "1", "7"] and summary["epochs"] == 1 and summary["input_size"] == 32
+    assert (
+        summary["labels"] == ["0", "1", "7"]
+        and summary["epochs"] == 1
+        and summary["input_size"] == {"height": 32, "width": 32}
+    )
     assert "epoch   1/1" in result.stderr
 
     again = CliRunner().invoke(main, args)
