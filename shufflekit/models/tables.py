@@ -37,7 +37,7 @@ class V2Arch:
     first_stage_stride: int = 2  # Table 5's stage2 downsamples; Appendix Table 2's conv2_x runs at 56x56
     se: bool = False  # squeeze-and-excitation on the transformed branch (Appendix Fig. 2b)
     residual: bool = False  # identity add around the transformed branch (Appendix Fig. 2a, 2c)
-    extra_depthwise: bool = False  # ShuffleNet v2*: a 3x3 depthwise before the first 1x1 of each branch
+    extra_depthwise: bool = False  # ShuffleNet v2*: a 3x3 depthwise before the first 1x1 of each unit
 
 
 def _table5(width: float, **structure: bool) -> V2Arch:
