@@ -38,7 +38,7 @@ def models_command(input_size: InputSize, num_classes: int, family: str | None, 
             (
                 r["name"],
                 r["family"],
-                f"{r['width']}x",
+                f"{r['width']}x" if r["width"] is not None else "",
                 r["groups"] or "",
                 fmt_millions(r["params"], 2),
                 fmt_millions(r["mult_adds"]),

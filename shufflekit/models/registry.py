@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import UsageError
-from .tables import V1_GROUPS, V1_WIDTHS, V2_STAGE_CHANNELS
+from .tables import V1_GROUPS, V1_WIDTHS, V2_ARCHS, V2_STAGE_CHANNELS
 
 if TYPE_CHECKING:
     from torch import nn
@@ -20,9 +20,12 @@ if TYPE_CHECKING:
 class ModelSpec:
     name: str
     family: str  # "v1" or "v2"
-    width: float
+    width: float | None  # the width multiplier; None for the large models, whose widths are their own
     groups: int | None
     build: Callable[..., nn.Module]
+    # What differs from the family's main table (v1's Table 1, v2's Table 5): "" nothing; "megvii" the
+    # key layout; "se", "star", "large" the v2 paper's other networks (shufflenet_v2_variants.py).
+    variant: str = ""
 
     def __call__(self, *, num_classes: int = 1000) -> nn.Module:
         if num_classes < 1:
@@ -62,6 +65,15 @@ def _v2_megvii_builder(width: float) -> Callable[..., nn.Module]:
     return build
 
 
+def _v2_variant_builder(name: str) -> Callable[..., nn.Module]:
+    def build(*, num_classes: int) -> nn.Module:
+        from .shufflenet_v2_variants import shufflenet_v2_variant
+
+        return shufflenet_v2_variant(V2_ARCHS[name], num_classes=num_classes)
+
+    return build
+
+
 def _v1_builder(groups: int, width: float) -> Callable[..., nn.Module]:
     def build(*, num_classes: int) -> nn.Module:
         from .shufflenet_v1 import shufflenet_v1
@@ -76,7 +88,26 @@ for _width in V2_STAGE_CHANNELS:
 # Megvii's official layout, for its published checkpoints: from 1.0x up it cannot be converted to the
 # torchvision layout (see shufflenet_v2_megvii.py); its 0.5x converts exactly, so it has no entry here.
 for _width in (1.0, 1.5, 2.0):
-    register(ModelSpec(f"shufflenet_v2_{_width_tag(_width)}_megvii", "v2", _width, None, _v2_megvii_builder(_width)))
+    register(
+        ModelSpec(
+            f"shufflenet_v2_{_width_tag(_width)}_megvii", "v2", _width, None, _v2_megvii_builder(_width), "megvii"
+        )
+    )
+# The v2 paper's other networks: Appendix Table 2's large models, Table 8's 2x with SE, section 4's v2*.
+for _width in V2_STAGE_CHANNELS:
+    register(
+        ModelSpec(
+            f"shufflenet_v2_{_width_tag(_width)}_star",
+            "v2",
+            _width,
+            None,
+            _v2_variant_builder(f"shufflenet_v2_{_width_tag(_width)}_star"),
+            "star",
+        )
+    )
+register(ModelSpec("shufflenet_v2_x2_0_se", "v2", 2.0, None, _v2_variant_builder("shufflenet_v2_x2_0_se"), "se"))
+for _name in ("shufflenet_v2_50", "shufflenet_v2_164_se"):
+    register(ModelSpec(_name, "v2", None, None, _v2_variant_builder(_name), "large"))
 for _groups in V1_GROUPS:
     for _width in V1_WIDTHS:
         register(

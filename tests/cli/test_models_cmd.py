@@ -10,7 +10,9 @@ def test_models_json_lists_every_variant_with_complexity():
     result = CliRunner().invoke(main, ["models", "--json", "--input-size", "224"])
     assert result.exit_code == 0, result.output
     rows = {row["name"]: row for row in json.loads(result.output)}
-    assert len(rows) == 32  # 4 v2 widths, 25 v1 (groups x widths), 3 v2 in Megvii's official layout
+    # 4 v2 widths, 25 v1 (groups x widths), 3 v2 in Megvii's official layout, 4 v2*, v2 2x SE, v2-50, v2-164
+    assert len(rows) == 39
+    assert rows["shufflenet_v2_164_se"]["width"] is None and rows["shufflenet_v2_x1_0_star"]["width"] == 1.0
     v2 = rows["shufflenet_v2_x1_0"]
     assert v2["params"] == 2278604 and abs(v2["mult_adds"] - 146e6) / 146e6 < 0.02
     assert v2["memory_access"] > v2["params"]

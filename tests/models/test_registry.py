@@ -17,7 +17,10 @@ def test_registry_has_every_paper_variant():
             assert f"shufflenet_v1_g{groups}_{width}" in names
     for width in ("x1_0", "x1_5", "x2_0"):  # Megvii's official layout, for its published checkpoints
         assert f"shufflenet_v2_{width}_megvii" in names
-    assert len(names) == 4 + 25 + 3
+    for width in ("x0_5", "x1_0", "x1_5", "x2_0"):  # v2*, section 4 of seed 000
+        assert f"shufflenet_v2_{width}_star" in names
+    assert {"shufflenet_v2_x2_0_se", "shufflenet_v2_50", "shufflenet_v2_164_se"} <= names  # Tables 8 and 6
+    assert len(names) == 4 + 25 + 3 + 4 + 3
 
 
 def test_megvii_layout_variants_export_as_static_at_most_4d_operations():
