@@ -501,6 +501,35 @@ def _concrete_function(model: Any) -> Any:
     return run.get_concrete_function()
 
 
+SIGNATURE_KEY = "serving_default"
+OUTPUT_NAME = "logits"  # as the ONNX file names its output
+
+
+def with_signature(blob: bytes) -> bytes:
+    """The converted file with the names an app calls it by: a ``serving_default`` signature from
+    ``input`` to ``logits`` (``runSignature`` in Kotlin, ``get_signature_runner`` in Python) and the output
+    tensor named ``logits``, like the ONNX file. TFLiteConverter's frozen-graph path (taken for the onnx2tf
+    model) writes neither; the flatbuffer is otherwise unchanged (same operators, tensors and buffers)."""
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(blob, 0)
+    graph = model.subgraphs[0]
+    if model.signatureDefs or len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        return blob  # already named, or not a one-in one-out classifier: left as converted
+    graph.tensors[graph.outputs[0]].name = OUTPUT_NAME.encode()
+    input_name = graph.tensors[graph.inputs[0]].name.decode()
+    signature = schema.SignatureDefT()
+    signature.signatureKey, signature.subgraphIndex = SIGNATURE_KEY, 0
+    signature.inputs, signature.outputs = [schema.TensorMapT()], [schema.TensorMapT()]
+    signature.inputs[0].name, signature.inputs[0].tensorIndex = input_name, graph.inputs[0]
+    signature.outputs[0].name, signature.outputs[0].tensorIndex = OUTPUT_NAME, graph.outputs[0]
+    model.signatureDefs = [signature]
+    builder = flatbuffers.Builder(len(blob) + 4096)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
 def _run_converter(
     model: Any,
     concrete: Any,
@@ -536,7 +565,7 @@ def _run_converter(
         converter.inference_input_type = io_type
         converter.inference_output_type = io_type
     try:
-        return converter.convert()
+        return with_signature(converter.convert())
     except Exception as exc:  # noqa: BLE001 - TF's converter errors are long; keep the first line
         raise _conversion_failed(f"TFLite {target.precision} conversion", exc, log_path) from None
 

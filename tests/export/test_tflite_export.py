@@ -119,8 +119,13 @@ def test_one_conversion_makes_every_precision_offline_and_leaves_nothing(tmp_pat
     from ai_edge_litert.interpreter import Interpreter
 
     for name in by_name:  # 5-D tensors break TFLite GPU delegates: the shuffle must stay 4-D here too
-        ranks = {len(t["shape"]) for t in Interpreter(model_path=str(out / name)).get_tensor_details()}
+        interpreter = Interpreter(model_path=str(out / name))
+        ranks = {len(t["shape"]) for t in interpreter.get_tensor_details()}
         assert max(ranks) <= 4, (name, ranks)
+        # an app calls the file by its signature, with the ONNX file's names
+        assert interpreter.get_signature_list() == {"serving_default": {"inputs": ["input"], "outputs": ["logits"]}}
+        assert [d["name"] for d in interpreter.get_output_details()] == ["logits"], name
+        assert by_name[name].outputs[0].name == "logits"
     device_python = Path(__file__).resolve().parents[2] / ".venv-device" / "bin" / "python"
     if device_python.exists():  # made by `make test`: tflite-runtime 2.14, what Raspberry Pis run
         loads = (
