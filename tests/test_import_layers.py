@@ -19,6 +19,7 @@ LAYERS: dict[str, int] = {
     "__main__": 5,
     "cli": 5,
     "release": 4,
+    "sweep": 4,
     "export": 3,
     "validate": 3,
     "runtimes": 3,
