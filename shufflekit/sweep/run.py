@@ -96,23 +96,28 @@ def _check_out(out: Path) -> SweepIndex | None:
     return previous
 
 
-def _reusable(folder: Path, spec: ModelSpec, options: SweepOptions) -> bool:
-    """An earlier export of this variant at this size and class count, with an intact fp32 file per format."""
+def _earlier_formats(folder: Path, spec: ModelSpec, options: SweepOptions) -> dict[str, bool]:
+    """The fp32 formats of an earlier export of this variant at this size and class count (format -> its
+    file is intact); empty when the folder holds no such export."""
     if not (folder / MANIFEST_NAME).is_file():
-        return False
+        return {}
     try:
         manifest = Manifest.load(folder)
-        meta = manifest.meta
-        if (meta.model, meta.input_size, meta.num_classes) != (spec.name, options.input_size, options.num_classes):
-            return False
-        present = {a.format: a for a in manifest.artifacts if a.precision == "fp32"}
-        for fmt in options.formats:
-            if fmt not in present:
-                return False
-            present[fmt].verify(folder)
     except ShufflekitError:
-        return False
-    return True
+        return {}
+    meta = manifest.meta
+    if (meta.model, meta.input_size, meta.num_classes) != (spec.name, options.input_size, options.num_classes):
+        return {}
+    found: dict[str, bool] = {}
+    for artifact in manifest.artifacts:
+        if artifact.precision != "fp32":
+            continue
+        try:
+            artifact.verify(folder)
+            found[artifact.format] = True
+        except ShufflekitError:
+            found[artifact.format] = False
+    return found
 
 
 def _entry(spec: ModelSpec, options: SweepOptions) -> SweepModel:
@@ -185,15 +190,19 @@ def _export_all(
         for number, spec in enumerate(specs):
             progress("export", number, len(specs))
             folder = out / spec.name
-            if _reusable(folder, spec, options):
+            earlier = _earlier_formats(folder, spec, options)
+            if all(earlier.get(fmt) for fmt in options.formats):
                 kept.append(spec.name)
                 continue
+            # the formats an earlier run made stay (an export replaces the folder's files by its own)
+            formats = tuple(f for f in SWEEP_FORMATS if f in earlier or f in options.formats)
+            formats += tuple(f for f in [*earlier, *options.formats] if f not in formats)
             export_model(
                 folder,
                 model=spec.name,
                 num_classes=options.num_classes,
                 input_size=options.input_size,
-                options=export_options,
+                options=replace(export_options, formats=formats).checked(),
             )
             exported.append(spec.name)
         progress("export", len(specs), len(specs))

@@ -36,7 +36,7 @@ def select_variants(families: Sequence[str], widths: Sequence[str] = (), groups:
     where a variant has groups, whose group count is one of ``groups`` (empty: all). An unknown family,
     width or group count is refused naming the known ones."""
     every = list_models()
-    known_families = list(dict.fromkeys(s.family for s in every))
+    known_families = sorted({s.family for s in every})
     chosen_families = list(dict.fromkeys(f.strip().lower() for f in families if f.strip()))
     unknown = [f for f in chosen_families if f not in known_families]
     if unknown or not chosen_families:
