@@ -11,7 +11,7 @@ import click
 
 from .app import echo_json, main, print_table, progress_bar
 from .devices_cmd import connect_options
-from .numbers import INPUT_SIZE, ITERS, NUM_CLASSES, THREADS, WARMUP
+from .numbers import INPUT_SIZE, ITERS, NUM_CLASSES, THREADS, WARMUP, Int
 from .paths import NonEmptyPath
 
 
@@ -40,6 +40,14 @@ from .paths import NonEmptyPath
 @click.option("--provider", default="cpu", show_default=True, help="ONNX Runtime provider or TFLite delegate.")
 @click.option("--warmup", type=WARMUP, default=5, show_default=True, help="Untimed runs first.")
 @click.option("--iters", type=ITERS, default=50, show_default=True, help="Timed runs per file.")
+@click.option(
+    "--rounds",
+    type=Int(1, 100),
+    default=1,
+    show_default=True,
+    help="Measure every file this many times in turn (A, B, A, B...) and keep its median round: steadier "
+    "figures on a busy computer.",
+)
 @click.option("--out", required=True, type=NonEmptyPath(path_type=Path), help="Sweep folder (one folder per variant).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @connect_options
@@ -55,6 +63,7 @@ def sweep_command(
     provider: str,
     warmup: int,
     iters: int,
+    rounds: int,
     out: Path,
     as_json: bool,
     connect: Any,
@@ -84,6 +93,7 @@ def sweep_command(
         provider=provider,
         warmup=warmup,
         iters=iters,
+        rounds=rounds,
     )
     with progress_bar(not as_json) as progress:
         report = run_sweep(out, specs, options, connect=connect, progress=progress)

@@ -24,12 +24,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..artifacts import MANIFEST_NAME, Manifest, utc_now
+from ..artifacts import MANIFEST_NAME, Manifest, update_manifest, utc_now
 from ..errors import ShufflekitError, UsageError
 from ..export.pipeline import ExportOptions, export_model
 from ..folder import ReleaseFolder
 from ..models.complexity import model_complexity
 from ..models.registry import ModelSpec
+from ..records import Latency
 from ..report.sweep import (
     SWEEP_NAME,
     SweepIndex,
@@ -64,6 +65,7 @@ class SweepOptions:
     provider: str = "cpu"
     warmup: int = 5
     iters: int = 50
+    rounds: int = 1  # measure every file this many times in turn, keep its median round
     seed: int = 0
 
 
@@ -170,7 +172,7 @@ def run_sweep(
         save_index(out, index)  # the folders are in the index before anything is measured
 
     started = time.perf_counter()
-    reports = _measure(out, entries, list(keys), runtime, settings, connect, progress)
+    reports = _measure(out, entries, list(keys), runtime, settings, connect, progress, options.rounds)
     timings["measure"] = time.perf_counter() - started
     measured = tuple(dict.fromkeys(r.device for r in reports))
     with ReleaseFolder(out).lock():
@@ -217,19 +219,23 @@ def _measure(
     settings: ProfileSettings,
     connect: Any,
     progress: ProgressFn,
+    rounds: int = 1,
 ) -> list[ProfileReport]:
-    """Every variant on every device: the devices at once, the variants of one device one after another."""
+    """Every variant on every device: the devices at once, the variants of one device one after another,
+    ``rounds`` times in turn (A, B, C, A, B, C...); each file keeps the figures of its median round."""
 
     def work(device: str) -> Callable[[threading.Event], list[ProfileReport]]:
         def run(stop: threading.Event) -> list[ProfileReport]:
             probed: dict[str, Any] = {}  # the device is probed once for the whole sweep
             task = f"measure on {device}" if len(devices) > 1 else "measure"
-            reports = []
-            for number, entry in enumerate(entries):
+            measured: dict[str, list[ProfileReport]] = {}
+            total = len(entries) * rounds
+            for number in range(total):
+                entry = entries[number % len(entries)]
                 if stop.is_set():
                     break
-                progress(task, number, len(entries))
-                reports.append(
+                progress(task, number, total)
+                measured.setdefault(entry.folder, []).append(
                     profile_folder(
                         out / entry.folder,
                         options=runtime,
@@ -239,13 +245,34 @@ def _measure(
                         probed=probed,
                     )
                 )
-            progress(task, len(entries), len(entries))
-            return reports
+            progress(task, total, total)
+            return [_median_round(out / folder, found) for folder, found in measured.items()]
 
         return run
 
     found = per_device({device: work(device) for device in devices})
     return [report for reports in found.values() for report in reports]
+
+
+def _median_round(folder: Path, rounds: list[ProfileReport]) -> ProfileReport:
+    """The last round's report, with each file's figures replaced in the manifest by those of its median
+    round (by per-image p50; the p50 of every round is kept beside them as ``round_p50_ms``)."""
+    last = rounds[-1]
+    if len(rounds) == 1:
+        return last
+    with update_manifest(folder) as manifest:
+        current = {a.name: a for a in manifest.artifacts}
+        for position, profile in enumerate(last.profiles):
+            same = [r.profiles[position] for r in rounds if len(r.profiles) > position]
+            same = [p for p in same if p.artifact == profile.artifact and p.per_image_p50_ms is not None]
+            if len(same) < 2 or current.get(profile.artifact.name) != profile.artifact:
+                continue
+            p50s = [p.per_image_p50_ms or 0.0 for p in same]
+            median = sorted(same, key=lambda p: p.per_image_p50_ms or 0.0)[(len(same) - 1) // 2]
+            record = Latency.from_dict({**median.summary(), "rounds": len(same), "round_p50_ms": p50s})
+            manifest.record(record, profile.artifact, group=last.device)
+            last.profiles[position] = median
+    return last
 
 
 def _merged_index(

@@ -16,6 +16,7 @@ from shufflekit.artifacts import Manifest
 from shufflekit.cli import main
 from shufflekit.models.complexity import model_complexity
 from shufflekit.models.registry import model_spec
+from shufflekit.records import Latency
 from shufflekit.report.sweep import SWEEP_HTML, SWEEP_NAME, SWEEP_PLOT, load_sweep
 from shufflekit.sweep import SweepOptions, run_sweep, select_variants
 from shufflekit.sweep.paper import TABLE8_ARM_IPS
@@ -90,12 +91,13 @@ def test_rerun_keeps_the_exports_and_adds_a_format(sweep_copy: Path):
 
 
 def test_over_a_real_ssh_device(sweep_copy: Path, ssh_client, device_python: str, device_tmp: Path):
-    """The structure over ssh: every variant measured on the device, filed under its key, in the table."""
+    """The structure over ssh: every variant measured on the device, filed under its key, in the table;
+    with two rounds each file keeps the figures of its median round."""
     device = ssh_client.url(python=device_python, tmp=str(device_tmp))
     report = run_sweep(
         sweep_copy,
         select_variants(["v1", "v2"], ["0.5"], ["3"]),
-        SweepOptions(**{**QUICK, "devices": (device,)}),
+        SweepOptions(**{**QUICK, "devices": (device,), "rounds": 2}),
         connect=ssh_client.options(),
     )
     key = ssh_client.address().key
@@ -105,6 +107,9 @@ def test_over_a_real_ssh_device(sweep_copy: Path, ssh_client, device_python: str
     assert {r.model.name for r in rows} == {V2, V1} and all(r.p50_ms and r.runtime == "onnxruntime" for r in rows)
     assert set(report.view.index.devices) == {"local", key}
     assert key in (sweep_copy / SWEEP_HTML).read_text()
+    (entry,) = Manifest.load(sweep_copy / V2).results(Latency, group=key).values()
+    assert entry.extra["rounds"] == 2 and len(entry.extra["round_p50_ms"]) == 2
+    assert entry.per_image_p50_ms in entry.extra["round_p50_ms"]
     assert list(device_tmp.iterdir()) == []  # nothing left on the device
 
 
