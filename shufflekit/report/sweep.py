@@ -356,11 +356,13 @@ def sweep_plot(view: SweepView) -> bytes | None:
         for row in view.device_rows(device):
             if row.p50_ms is not None:
                 curves.setdefault((row.model.series, row.format), []).append(row)
+        colours = {series: f"C{n % 10}" for n, series in enumerate(sorted({s for s, _ in curves}))}
         for (series, fmt), rows in sorted(curves.items()):
             rows.sort(key=lambda r: r.model.mult_adds)
             ax.plot(
                 [r.model.mult_adds / 1e6 for r in rows],
                 [r.p50_ms for r in rows],
+                color=colours[series],  # one colour per series, the format by line and marker
                 marker=_FORMAT_MARKERS.get(fmt, "^"),
                 linestyle=_FORMAT_LINES.get(fmt, ":"),
                 label=f"{series.removeprefix('shufflenet_').replace('_', ' ')} {fmt}",
