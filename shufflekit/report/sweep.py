@@ -20,6 +20,7 @@ from typing import Any
 from ..artifacts import MANIFEST_NAME, Manifest, utc_now
 from ..errors import ManifestError, ShufflekitError, UsageError
 from ..files import atomic_write_bytes, atomic_write_text, sha256_file
+from ..folder import ReleaseFolder
 from ..records import DeviceFacts, Latency
 
 SWEEP_NAME = "sweep.json"
@@ -448,9 +449,14 @@ def write_sweep_report(folder: str | Path) -> dict[str, str]:
     """Write report.html and sweep.png of a sweep folder from its index and manifests; record them in
     the index. Returns name -> sha256 of what was written (the plot only where a device measured speed)."""
     folder = Path(folder)
-    view = load_sweep(folder)
-    check_sweep_files(folder, view.index)
-    plot = sweep_plot(view)
+    with ReleaseFolder(folder).lock():  # one writer of the index at a time (a sweep, a report)
+        view = load_sweep(folder)
+        check_sweep_files(folder, view.index)
+        plot = sweep_plot(view)
+        return _write_files(folder, view, plot)
+
+
+def _write_files(folder: Path, view: SweepView, plot: bytes | None) -> dict[str, str]:
     written: dict[str, str] = {}
     files = dict(view.index.files)
     if plot is not None:

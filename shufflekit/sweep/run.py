@@ -177,7 +177,7 @@ def run_sweep(
     measured = tuple(dict.fromkeys(r.device for r in reports))
     with ReleaseFolder(out).lock():
         save_index(out, _merged_index(out, load_index(out), entries, options, devices=measured))
-        files = write_sweep_report(out)
+    files = write_sweep_report(out)  # under the folder's lock too
     return SweepReport(out, load_sweep(out), tuple(exported), tuple(kept), measured, files, timings)
 
 
