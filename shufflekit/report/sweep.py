@@ -327,6 +327,9 @@ def device_caption(view: SweepView, device: str) -> str:
         cpu = facts.cpu_model or facts.machine
         if cpu:
             parts.append(cpu + (f", {facts.logical_cores} logical cores" if facts.logical_cores else ""))
+        load = facts.extra.get("load_average")
+        if isinstance(load, list) and load and all(isinstance(x, (int, float)) for x in load):
+            parts.append("load average " + " / ".join(f"{x:.1f}" for x in load) + " (1/5/15 min, as measured)")
         if facts.emulated:
             parts.append(f"emulated by {facts.emulator or 'an emulator'}: its speed is not the device's")
     parts.append("images/s = 1000 / p50")
