@@ -20,6 +20,7 @@ LAYERS: dict[str, int] = {
     "cli": 5,
     "release": 4,
     "predict": 4,
+    "sweep": 4,
     "export": 3,
     "validate": 3,
     "runtimes": 3,

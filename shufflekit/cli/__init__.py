@@ -12,6 +12,7 @@ from . import (  # noqa: F401  (registers commands)
     quantize_cmd,
     release_cmd,
     report_cmd,
+    sweep_cmd,
     train_cmd,
     validate_cmd,
 )

@@ -35,7 +35,12 @@ class ReportFiles:
 
 def write_report(folder: str | Path, manifest: Manifest | None = None) -> ReportFiles:
     """Write labels.txt, README.md and report.html into ``folder`` and record them in its manifest, in
-    one commit (``ReleaseFolder.commit``). A same-named file the folder does not own is refused first."""
+    one commit (``ReleaseFolder.commit``). A same-named file the folder does not own is refused first.
+    A sweep folder (``shufflekit sweep``) gets its own report.html and plot instead (``report.sweep``)."""
+    from .sweep import is_sweep_folder, write_sweep_report
+
+    if is_sweep_folder(folder):
+        return ReportFiles(Path(folder), write_sweep_report(folder))
     from ..export.tensorspecs import check_present_files
     from .card import labels_text, write_card
     from .html import write_html

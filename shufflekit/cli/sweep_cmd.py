@@ -1,0 +1,130 @@
+"""`shufflekit sweep`: every variant of the chosen families exported and measured on each device, with a
+table per device (multiply-adds, MAC, p50, images/s, µs per million multiply-adds, the paper's ARM
+figure) and a plot of latency against multiply-adds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .app import echo_json, main, print_table, progress_bar
+from .devices_cmd import connect_options
+from .numbers import INPUT_SIZE, ITERS, NUM_CLASSES, THREADS, WARMUP, Int
+from .paths import NonEmptyPath
+
+
+@main.command("sweep")
+@click.option("--family", default="v1,v2", show_default=True, help="Comma-separated model families.")
+@click.option("--width", help="Comma-separated width multipliers, e.g. 0.5,1.0 [default: every width].")
+@click.option("--groups", help="Comma-separated group counts of the families that have them (v1) [default: all].")
+@click.option("--input-size", type=INPUT_SIZE, default=224, show_default=True, help="Input size of every variant.")
+@click.option("--num-classes", type=NUM_CLASSES, default=1000, show_default=True)
+@click.option("--formats", default="onnx,tflite", show_default=True, help="Comma-separated: onnx, tflite (fp32).")
+@click.option(
+    "--device",
+    "devices",
+    multiple=True,
+    default=("local",),
+    show_default=True,
+    help="Where to measure (as `shufflekit profile --device`); repeat for several, measured concurrently.",
+)
+@click.option(
+    "--threads",
+    type=THREADS,
+    default=1,
+    show_default=True,
+    help="Inference threads (1, as the paper's ARM column).",
+)
+@click.option("--provider", default="cpu", show_default=True, help="ONNX Runtime provider or TFLite delegate.")
+@click.option("--warmup", type=WARMUP, default=5, show_default=True, help="Untimed runs first.")
+@click.option("--iters", type=ITERS, default=50, show_default=True, help="Timed runs per file.")
+@click.option(
+    "--rounds",
+    type=Int(1, 100),
+    default=1,
+    show_default=True,
+    help="Measure every file this many times in turn (A, B, A, B...) and keep its median round: steadier "
+    "figures on a busy computer.",
+)
+@click.option("--out", required=True, type=NonEmptyPath(path_type=Path), help="Sweep folder (one folder per variant).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@connect_options
+def sweep_command(
+    family: str,
+    width: str | None,
+    groups: str | None,
+    input_size: Any,
+    num_classes: int,
+    formats: str,
+    devices: tuple[str, ...],
+    threads: int,
+    provider: str,
+    warmup: int,
+    iters: int,
+    rounds: int,
+    out: Path,
+    as_json: bool,
+    connect: Any,
+) -> None:
+    """Export every variant of --family (random weights: they do not change the speed) into OUT, measure
+    each file on each --device, and print a table per device: multiply-adds, MAC, p50 latency, images/s,
+    µs per million multiply-adds, and the ShuffleNet v2 paper's Table 8 ARM figure as a reference. Writes
+    OUT/sweep.png (latency against multiply-adds, Figure 1 c/d of the paper) and OUT/report.html."""
+    from ..report.sweep import (
+        MAC_NOTE,
+        NUMERIC_COLUMNS,
+        SWEEP_HTML,
+        SWEEP_PLOT,
+        TABLE_COLUMNS,
+        device_caption,
+        table_rows,
+    )
+    from ..sweep import SweepOptions, parse_list, run_sweep, select_variants
+
+    specs = select_variants(parse_list(family), parse_list(width), parse_list(groups))
+    options = SweepOptions(
+        input_size=input_size,
+        num_classes=num_classes,
+        formats=tuple(parse_list(formats)),
+        devices=devices,
+        threads=threads,
+        provider=provider,
+        warmup=warmup,
+        iters=iters,
+        rounds=rounds,
+    )
+    with progress_bar(not as_json) as progress:
+        report = run_sweep(out, specs, options, connect=connect, progress=progress)
+    view = report.view
+    if as_json:
+        echo_json(
+            {
+                "folder": str(report.folder),
+                "index": view.index.to_dict(),
+                "exported": list(report.exported),
+                "kept": list(report.kept),
+                "devices": list(report.devices),
+                "rows": [r.to_dict() for r in view.rows],
+                "files": report.files,
+                "timings": report.timings,
+            }
+        )
+        return
+    right = [c for i, c in enumerate(TABLE_COLUMNS) if i in NUMERIC_COLUMNS]
+    for device in view.devices:
+        print_table(
+            device,
+            TABLE_COLUMNS,
+            table_rows(view, device),
+            right_align=right,
+            caption=device_caption(view, device),
+            keep_whole=["model"],
+        )
+    click.echo(f"{MAC_NOTE}.")
+    if report.kept:
+        click.echo(f"kept from an earlier run: {', '.join(report.kept)}")
+    for name in (SWEEP_PLOT, SWEEP_HTML):
+        if name in report.files:
+            click.echo(f"wrote {report.folder / name}")
