@@ -74,6 +74,13 @@ def _scales(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
 @click.option("--warmup", type=WARMUP, default=5, show_default=True, help="Untimed runs per file.")
 @click.option("--iters", type=ITERS, default=50, show_default=True, help="Timed runs per file (median taken).")
 @click.option(
+    "--rounds",
+    type=Int(1, 100),
+    default=1,
+    show_default=True,
+    help="Measure every file this many times in turn and take the median of the rounds (a busy machine).",
+)
+@click.option(
     "--out",
     type=NonEmptyPath(path_type=Path),
     default=Path("guidelines"),
@@ -93,6 +100,7 @@ def guidelines_command(
     provider: str,
     warmup: int,
     iters: int,
+    rounds: int,
     out: Path,
     as_json: bool,
     connect: Any,  # runtimes.remote.ConnectOptions, from the shared options
@@ -114,6 +122,7 @@ def guidelines_command(
         warmup=warmup,
         iters=iters,
         provider=provider,
+        rounds=rounds,
     )
     with progress_bar(not as_json) as progress:
         run = run_guidelines(out, options, devices=devices, connect=connect, progress=progress)
@@ -176,8 +185,9 @@ def _print(table: Any) -> None:
         f"{table.guideline} ({table.source}) on {table.device}, {table.format} ({runtime}{threads}), "
         f"{table.size}x{table.size}, {table.column.upper()} channel sets"
     )
+    rounds = f", the median of {table.rounds} rounds" if table.rounds > 1 else ""
     caption = (
-        f"{table.claim}. Ours: images/s (1000 / median ms, batch 1). Paper: ARM = Snapdragon 810, 1 thread, "
+        f"{table.claim}. Ours: images/s (1000 / median ms, batch 1{rounds}). Paper: ARM = Snapdragon 810, 1 thread, "
         "images/s; GPU = GTX 1080Ti, batches/s. paper holds: the guideline's direction in the paper's own figures."
     )
     if table.emulated:

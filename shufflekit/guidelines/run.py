@@ -4,6 +4,7 @@ emulated boards, concurrently), and read the tables back from the manifest."""
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ class GuidelineOptions:
     warmup: int = 5
     iters: int = 50
     provider: str = "cpu"
+    rounds: int = 1  # every file measured this many times in turn; the tables take the median of the rounds
 
     def checked(self) -> GuidelineOptions:
         chosen = tuple(dict.fromkeys(g.strip().upper() for g in self.guidelines if g.strip()))
@@ -44,6 +46,8 @@ class GuidelineOptions:
             raise UsageError(f"scales {list(self.scales)} are not integers from 1 to 16", hint="use e.g. --scale 1,2,4")
         if self.column not in COLUMNS:
             raise UsageError(f"unknown channel column {self.column!r}", hint=f"use one of {', '.join(COLUMNS)}")
+        if self.rounds < 1:
+            raise UsageError(f"rounds must be at least 1, got {self.rounds}", hint="pass --rounds 1 or more")
         if self.threads < 1:
             raise UsageError(f"threads must be at least 1, got {self.threads}", hint="pass --threads 1 or more")
         return GuidelineOptions(
@@ -56,6 +60,7 @@ class GuidelineOptions:
             warmup=self.warmup,
             iters=self.iters,
             provider=self.provider,
+            rounds=self.rounds,
         )
 
     def nets(self) -> list[BenchNet]:
@@ -113,11 +118,19 @@ def run_guidelines(
     device_keys(devices, getattr(connect, "ssh_config", None))  # a bad address is named before any work
     built = build_folder(out, options.nets(), formats=options.formats, progress=progress)
     names = [a.name for b in built for a in b.artifacts]
-    reports = profile_devices(
-        out, names, devices=devices, options=runtime, settings=settings, connect=connect, progress=progress
-    )
-    keys = [r.device for r in reports]
+    measured: dict[tuple[str, str], list[float]] = {}
+    keys: list[str] = []
+    for _ in range(options.rounds):  # A, B, C... then A, B, C... again: a change of load hits every row alike
+        reports = profile_devices(
+            out, names, devices=devices, options=runtime, settings=settings, connect=connect, progress=progress
+        )
+        keys = [r.device for r in reports]
+        for report in reports:
+            for profile in report.profiles:
+                if profile.per_image_p50_ms is not None:
+                    measured.setdefault((report.device, profile.artifact.name), []).append(profile.per_image_p50_ms)
     manifest = Manifest.load(out)
     facts = {k: (f.to_dict() if (f := manifest.device_facts(k)) is not None else {}) for k in keys}
-    tables = guideline_tables(manifest, devices=keys, artifacts=names)
+    medians = {key: statistics.median(values) for key, values in measured.items()} if options.rounds > 1 else None
+    tables = guideline_tables(manifest, devices=keys, artifacts=names, p50_ms=medians, rounds=options.rounds)
     return GuidelineRun(Path(out), options, built, tables, keys, facts)

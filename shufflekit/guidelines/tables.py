@@ -11,7 +11,7 @@ speed is shown and no verdict given (an emulator's speed is not the device's).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -66,6 +66,7 @@ class GuidelineTable:
     emulated: bool = False
     threads: int | None = None
     runtime: str | None = None
+    rounds: int = 1  # interleaved rounds the figures are the median of (1: the manifest's one measurement)
     paper_devices: tuple[str, str] = (ARM_DEVICE, GPU_DEVICE)
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -97,10 +98,17 @@ def guideline_artifacts(manifest: Manifest) -> list[tuple[Artifact, BenchNet]]:
 
 
 def guideline_tables(
-    manifest: Manifest, *, devices: Sequence[str] | None = None, artifacts: Iterable[str] | None = None
+    manifest: Manifest,
+    *,
+    devices: Sequence[str] | None = None,
+    artifacts: Iterable[str] | None = None,
+    p50_ms: Mapping[tuple[str, str], float] | None = None,
+    rounds: int = 1,
 ) -> list[GuidelineTable]:
     """Every table the manifest's measurements make, per device (those given, or every device with
-    latency figures) and format; ``artifacts``: only these files (one run's), else all of them."""
+    latency figures) and format; ``artifacts``: only these files (one run's), else all of them.
+    ``p50_ms``: per-image medians by (device, artifact) that replace the manifest's (a run's median over
+    ``rounds`` interleaved rounds; the manifest keeps each file's last round)."""
     wanted = set(artifacts) if artifacts is not None else None
     nets = [(a, n) for a, n in guideline_artifacts(manifest) if wanted is None or a.name in wanted]
     if not nets:
@@ -113,7 +121,8 @@ def guideline_tables(
         for art, net in nets:
             groups.setdefault((net.guideline, art.format, net.column, net.size), []).append((art, net))
         for (guideline, fmt, column, size), members in sorted(groups.items(), key=lambda kv: _order(kv[0])):
-            tables.append(_table(paper_table(guideline), device, fmt, column, size, members, latency))
+            table = _table(paper_table(guideline), device, fmt, column, size, members, latency, p50_ms or {})
+            tables.append(replace(table, rounds=rounds) if p50_ms else table)
     return tables
 
 
@@ -130,6 +139,7 @@ def _table(
     size: int,
     members: list[tuple[Artifact, BenchNet]],
     latency: dict[str, Latency],
+    p50_ms: Mapping[tuple[str, str], float],
 ) -> GuidelineTable:
     scales = tuple(sorted({n.scale for _, n in members}))
     by_key = {(n.row, n.scale): (a, n) for a, n in members}
@@ -145,6 +155,8 @@ def _table(
             counted = art.options.get("complexity") or {}
             entry = latency.get(art.name)
             p50 = entry.per_image_p50_ms if entry is not None and not entry.emulated else None
+            if p50 is not None:
+                p50 = p50_ms.get((device, art.name), p50)
             cells.append(
                 Cell(
                     scale=scale,
