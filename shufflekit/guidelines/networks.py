@@ -21,6 +21,7 @@ c = 180 for g = 8 on ARM is not one: 184 is used, FLOPs within 4 %).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -185,6 +186,7 @@ class NetComplexity:
     params: int
 
 
+@functools.cache
 def complexity(net: BenchNet) -> NetComplexity:
     """Multiply-adds and memory access of one batch-1 inference, counted on the meta device (shapes only,
     no weights made), with the counters of ``models.complexity``."""
