@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
     "validate": 3,
     "runtimes": 3,
     "report": 3,
+    "guidelines": 3,
     "train": 3,
     "models": 2,
     "data": 2,

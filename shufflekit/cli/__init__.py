@@ -6,6 +6,7 @@ from . import (  # noqa: F401  (registers commands)
     devices_cmd,
     evaluate_cmd,
     export_cmd,
+    guidelines_cmd,
     models_cmd,
     predict_cmd,
     profile_cmd,

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..records import StageRecord
 from . import plots
+from .guidelines import guidelines_html
 from .tables import DEVICE_COLUMNS, NOISE_NOTE, PEAK_NOTE, artifact_table, device_rows, noise_lines, peak_lines
 from .view import ReleaseView, human_size
 
@@ -223,6 +224,7 @@ def write_html(view: ReleaseView) -> str:
         f"normalize with mean {_e(list(pre.mean))} and std {_e(list(pre.std))}; ONNX NCHW, TFLite NHWC. "
         f"Labels ({meta.num_classes}): <code>labels.txt</code>.</p>",
     ]
+    body.append(guidelines_html(view.manifest))  # the guideline tables, for a `shufflekit guidelines` folder
     if notes:
         body += ["<h2>Notes</h2>", "<ul>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>"]
     body += [

@@ -123,6 +123,7 @@ def _earlier_formats(folder: Path, spec: ModelSpec, options: SweepOptions) -> di
 
 
 def _entry(spec: ModelSpec, options: SweepOptions) -> SweepModel:
+    assert spec.width is not None  # select_variants takes the width series only
     c = model_complexity(spec.name, options.input_size, options.num_classes)
     return SweepModel(
         name=spec.name,

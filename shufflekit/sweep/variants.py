@@ -43,9 +43,10 @@ def select_variants(families: Sequence[str], widths: Sequence[str] = (), groups:
         raise UsageError(
             f"unknown family {_listed(unknown) or '(none)'}", hint=f"use --family with {_listed(known_families)}"
         )
-    specs = [s for s in every if s.family in chosen_families]
+    # The width series of each family; the paper's large networks (v2-50, SE v2-164: no width) are left out.
+    specs = [s for s in every if s.family in chosen_families and s.width is not None]
     wanted_widths = [_width(w) for w in widths]
-    known_widths = sorted({s.width for s in specs})
+    known_widths = sorted({s.width for s in specs if s.width is not None})
     bad = [w for w in wanted_widths if w not in known_widths]
     if bad:
         raise UsageError(
