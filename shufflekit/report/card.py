@@ -4,6 +4,8 @@ on Android, iOS and in Python. Written from the manifest alone."""
 
 from __future__ import annotations
 
+import json
+
 from ..artifacts import Artifact
 from ..metadata import Preprocessing
 from .tables import DEVICE_COLUMNS, NOISE_NOTE, PEAK_NOTE, artifact_table, device_rows, noise_lines, peak_lines
@@ -65,7 +67,7 @@ def write_card(view: ReleaseView) -> str:
     pre = meta.preprocessing
     facts = view.model_facts
     labels = meta.label_names()
-    out: list[str] = [f"# {meta.model}: release", ""]
+    out: list[str] = [*_front_matter(view), f"# {meta.model}: release", ""]
     out.append(f"{_family(meta.model)}; {meta.num_classes} classes, RGB input {pre.input_size.describe()}.")
     details = []
     if facts is not None and facts.params:
@@ -178,6 +180,37 @@ def _resize_rule(pre: Preprocessing) -> str:
     )
 
 
+def _front_matter(view: ReleaseView) -> list[str]:
+    """YAML front-matter as Hugging Face model cards carry it (the Hub and other tools read it): what the
+    model is, its files and the verdict per device. Strings are JSON-quoted, which YAML reads as they are."""
+    meta, facts = view.meta, view.model_facts
+
+    def q(value: object) -> str:
+        return json.dumps(str(value))
+
+    lines = [
+        "---",
+        "library_name: shufflekit",
+        "pipeline_tag: image-classification",
+        f"tags: [{', '.join(q(t) for t in ('image-classification', 'shufflenet', *sorted({r.artifact.format for r in view.rows})))}]",
+        f"model_name: {q(meta.model)}",
+        f"num_classes: {meta.num_classes}",
+        f"input_size: {{width: {meta.input_size.width}, height: {meta.input_size.height}}}",
+        f"weights: {q('checkpoint' if view.manifest.source.get('kind') == 'checkpoint' else 'random')}",
+    ]
+    if facts is not None and facts.mult_adds:
+        lines.append(f"mult_adds: {facts.mult_adds}")
+    lines.append("artifacts:")
+    lines += [
+        f"  - {{file: {q(r.name)}, format: {q(r.artifact.format)}, precision: {q(r.artifact.precision)}, "
+        f"sha256: {q(r.artifact.sha256)}}}"
+        for r in view.rows
+    ]
+    lines.append("verdict:")
+    lines += [f"  {q(v.device)}: {q(v.word)}" for v in view.verdicts()]
+    return [*lines, "---", ""]
+
+
 def _how_to_run(view: ReleaseView) -> list[str]:
     meta = view.meta
     pre = meta.preprocessing
@@ -209,10 +242,22 @@ def _how_to_run(view: ReleaseView) -> list[str]:
             "labels.txt in `assets/`, then:",
             "",
             "```kotlin",
+            "import android.graphics.Bitmap",
+            "import java.nio.ByteBuffer",
+            "import java.nio.ByteOrder",
+            "import kotlin.math.roundToInt",
+            "import org.tensorflow.lite.Interpreter",
+            "import org.tensorflow.lite.support.common.FileUtil  // org.tensorflow:tensorflow-lite-support",
+            "",
+            "// source: the camera frame or photo, a Bitmap",
             f'val model = FileUtil.loadMappedFile(context, "{name}")',
             "val interpreter = Interpreter(model, Interpreter.Options().setNumThreads(4))",
-            f"val bitmap = centerCrop(resizeToCover(source, {box.width}, {box.height}), {size.width}, {size.height})"
-            f"  // RGB, {size.width} wide, {size.height} high",
+            f"val scale = maxOf({box.width}f / source.width, {box.height}f / source.height)  // cover {box}, aspect kept",
+            "val scaled = Bitmap.createScaledBitmap(source, (source.width * scale).roundToInt(), "
+            "(source.height * scale).roundToInt(), true)",
+            f"val bitmap = Bitmap.createBitmap(scaled, (scaled.width - {size.width}) / 2, "
+            f"(scaled.height - {size.height}) / 2, {size.width}, {size.height})  // the center, "
+            f"{size.width} wide, {size.height} high",
             f"val mean = floatArrayOf({mean}); val std = floatArrayOf({std})",
             f"val input = {alloc}.order(ByteOrder.nativeOrder())",
             f"for (y in 0 until {size.height}) for (x in 0 until {size.width}) {{",
@@ -314,10 +359,11 @@ def _kotlin_output(artifact: Artifact, classes: int) -> str:
             "val best = logits[0].indices.maxByOrNull { logits[0][it] }!!  // index into labels.txt"
         )
     q = spec.quantization
+    value = "(it.toInt() and 0xFF)" if spec.dtype == "uint8" else "it.toInt()"  # Kotlin's Byte is signed
     return (
         f"val raw = Array(1) {{ ByteArray({classes}) }}\n"
         "interpreter.run(input, raw)\n"
-        f"val logits = raw[0].map {{ (it - {q.zero_point}) * {q.scale:.8g}f }}\n"
+        f"val logits = raw[0].map {{ ({value} - {q.zero_point}) * {q.scale:.8g}f }}\n"
         "val best = logits.indices.maxByOrNull { logits[it] }!!  // index into labels.txt"
     )
 

@@ -159,6 +159,14 @@ def test_report_rebuilds_the_card_and_the_page_from_the_manifest_alone(released_
     assert "not measured" in card and "shufflenet_v2_x0_5_fp32.tflite" in card
     assert "**Weights: random** (no checkpoint" in card.split("## Verdict")[0]  # said before anything else
     assert "Weights: checkpoint sha256" in expected["README.md"]
+    # Hugging Face-style YAML front-matter: what the model is, each file by sha256, the verdict per device
+    _, front, body = expected["README.md"].split("---\n", 2)
+    assert body.lstrip().startswith("# ") and "library_name: shufflekit" in front
+    manifest = Manifest.load(folder)
+    assert all(f'file: "{a.name}"' in front and f'sha256: "{a.sha256}"' in front for a in manifest.artifacts)
+    assert '\n  "local": "SHIP"' in front
+    kotlin = expected["README.md"].split("```kotlin", 1)[1].split("```", 1)[0]
+    assert "resizeToCover" not in kotlin and "Bitmap.createScaledBitmap" in kotlin  # the platform's own calls
 
 
 @pytest.mark.ssh
