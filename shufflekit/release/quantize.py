@@ -44,7 +44,10 @@ def unit_options(ctx: Context, fmt: str, precisions: tuple[str, ...]) -> Quantiz
         precisions=precisions,
         formats=(fmt,),
         calib=calib,
-        calib_samples=options.calib_samples if calib is not None else DEFAULT_CALIB_SAMPLES,
+        # int8's count, for this format (its default when not given: ``QuantizeOptions.calib_count``)
+        calib_samples=replace(q, calib_samples=options.calib_samples).calib_count(fmt)
+        if calib is not None
+        else DEFAULT_CALIB_SAMPLES,
         calibration=q.calibration if fmt == "onnx" and int8 else "minmax",
         io_dtype=q.io_dtype if fmt == "tflite" and int8 else "float32",
         reduce_range=q.reduce_range if onnx_quantized else None,
