@@ -93,9 +93,10 @@ def main() -> int:
         if entry.get("finished_at"):
             at = datetime.fromisoformat(entry["finished_at"]).timestamp()
             finished[stage] = max(finished.get(stage, at), at)
-    # Units of one stage can run side by side (the quantize stage's TFLite files are made by the converter
-    # process while the ONNX ones are made here): "wall" is the time since the previous stage ended, read
-    # from the units' finish times (whole seconds); "units" is the sum of the units' own times.
+    # Units can run side by side (the quantize stage's TFLite files are made by the converter process while
+    # the ONNX ones are made here, and then evaluated and validated here): "wall" is the time since the
+    # previous stage ended, read from the units' finish times (whole seconds); "unit s" is the sum of the
+    # units' own times, wherever they ran.
     print("\nstage       units  unit s   wall s")
     previous = launched
     for stage in STAGES:

@@ -32,7 +32,9 @@ from .recipe_options import recipe_options
     help="Calibration images for int8: an image folder (its train/ split "
     "when it has one), a .npy/.npz file, or 'demo'. Required for int8.",
 )
-@click.option("--calib-samples", type=CALIB_SAMPLES, default=256, show_default=True, help="Calibration images to use.")
+@click.option(
+    "--calib-samples", type=CALIB_SAMPLES, help="Calibration images to use [default: 256 for ONNX, 128 for TFLite]."
+)
 @click.option(
     "--accuracy-data",
     metavar="DATA",
@@ -55,7 +57,7 @@ def quantize_command(
     precisions: tuple[str, ...],
     formats: str | None,
     calib: str | None,
-    calib_samples: int,
+    calib_samples: int | None,
     per_channel: bool | None,
     calibration: str,
     io_dtype: str,

@@ -58,7 +58,7 @@ _STATUS_STYLE = {"ran": "green", "skipped": "cyan", "not run": "yellow", "failed
 @click.option("--num-classes", type=NUM_CLASSES, help="Classes [default: the checkpoint's, else 1000].")
 @click.option("--out", type=NonEmptyPath(path_type=Path), help=f"Release folder [required; {DEMO_OUT} with --demo].")
 @click.option(
-    "--calib-samples", type=CALIB_SAMPLES, default=256, show_default=True, help="Calibration images for int8."
+    "--calib-samples", type=CALIB_SAMPLES, help="Calibration images for int8 [default: 256 for ONNX, 128 for TFLite]."
 )
 @click.option("--limit", type=LIMIT, help="Evaluate accuracy on this many validation images (a fixed subset).")
 @click.option(
@@ -118,7 +118,7 @@ def release_command(
     input_size: InputSize | None,
     num_classes: int | None,
     out: Path | None,
-    calib_samples: int,
+    calib_samples: int | None,
     limit: int | None,
     max_drop: float,
     iters: int | None,

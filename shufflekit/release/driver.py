@@ -46,6 +46,7 @@ class Context:
     deferred: list[tuple[Unit, dict[str, str], float]] = field(default_factory=list)  # before a manifest exists
     device_accuracy: Any = None  # validate.accuracy.LabelledArrays every device classifies (with --data)
     cache: dict[str, Any] = field(default_factory=dict)  # facts a stage asks about once (is the data labelled)
+    ran_ahead: set[Unit] = field(default_factory=set)  # units run before their stage (beside the conversions)
 
     @property
     def manifest(self) -> Manifest | None:
@@ -58,7 +59,10 @@ class Context:
         self, unit: Unit, manifest: Manifest | None, extra_check: Callable[[], bool] | None = None
     ) -> bool:
         if is_done(self.folder, manifest, unit) and (extra_check is None or extra_check()):
-            self.outcome(unit, "skipped", note="unchanged")
+            if unit in self.ran_ahead:  # run ahead of its stage in this run: reported once, as ran
+                self.ran_ahead.discard(unit)
+            else:
+                self.outcome(unit, "skipped", note="unchanged")
             return True
         return False
 

@@ -10,8 +10,9 @@ from .state import Unit, data_fingerprint, fingerprint
 from .validate import fresh
 
 
-def stage_evaluate(ctx: Context) -> None:
-    """Top-1/top-5 of every artifact and of PyTorch on the data's validation images (``--data``)."""
+def stage_evaluate(ctx: Context, *, one_core: bool = False) -> None:
+    """Top-1/top-5 of every artifact and of PyTorch on the data's validation images (``--data``).
+    ``one_core``: one file at a time on one thread (beside the converter process, which has the other)."""
     manifest = Manifest.load(ctx.folder)
     data = ctx.options.data
     if data is None:
@@ -30,6 +31,12 @@ def stage_evaluate(ctx: Context) -> None:
         for a in manifest.artifacts
     ]
     pending = ctx.pending(plans, manifest)
+    if not pending:  # nothing to classify: nothing to load either
+        return
+    from ..runtimes import RuntimeOptions
+
+    # threads do not change a file's predictions (validate.accuracy.prediction_key), only how long they take
+    runtime = RuntimeOptions(threads=1) if one_core else None
     ctx.run(
         pending,
         lambda: evaluate_release(
@@ -38,6 +45,7 @@ def stage_evaluate(ctx: Context) -> None:
             select=[p.item.name for p in pending],
             limit=ctx.options.eval_limit,
             max_drop=ctx.options.max_drop,
+            runtime_options=runtime,
             progress=ctx.progress,
         ),
     )

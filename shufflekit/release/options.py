@@ -34,7 +34,7 @@ class ReleaseOptions:
     connect: Any = None  # remote.ConnectOptions
     demo: bool = False
     demo_epochs: int = DEMO_EPOCHS
-    calib_samples: int = 256
+    calib_samples: int | None = None  # None: each format's default (ONNX 256, TFLite 128)
     eval_limit: int | None = None
     max_drop: float = 1.0
     profile: ProfileSettings = DEFAULT_PROFILE
@@ -78,7 +78,7 @@ def check_options(options: ReleaseOptions) -> ReleaseOptions:
         raise UsageError(f"--limit must be at least 1, got {options.eval_limit}")
     if options.max_drop < 0:
         raise UsageError(f"--max-drop must be 0 or more points, got {options.max_drop}")
-    if options.calib_samples < 1:
+    if options.calib_samples is not None and options.calib_samples < 1:
         raise UsageError(f"calibration needs at least one image, got {options.calib_samples}")
     if options.device_accuracy_samples < 1:
         raise UsageError(f"--device-accuracy-samples must be at least 1, got {options.device_accuracy_samples}")

@@ -5,6 +5,7 @@ file made again with the next recipe of the ladder."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
@@ -44,7 +45,10 @@ def unit_options(ctx: Context, fmt: str, precisions: tuple[str, ...]) -> Quantiz
         precisions=precisions,
         formats=(fmt,),
         calib=calib,
-        calib_samples=options.calib_samples if calib is not None else DEFAULT_CALIB_SAMPLES,
+        # int8's count, for this format (its default when not given: ``QuantizeOptions.calib_count``)
+        calib_samples=replace(q, calib_samples=options.calib_samples).calib_count(fmt)
+        if calib is not None
+        else DEFAULT_CALIB_SAMPLES,
         calibration=q.calibration if fmt == "onnx" and int8 else "minmax",
         io_dtype=q.io_dtype if fmt == "tflite" and int8 else "float32",
         reduce_range=q.reduce_range if onnx_quantized else None,
@@ -92,9 +96,11 @@ def _made_from(
     return None
 
 
-def stage_quantize(ctx: Context) -> None:
+def stage_quantize(ctx: Context, meanwhile: Callable[[], None] | None = None) -> None:
     """fp16, dynamic and int8 of both formats from the fp32 ONNX file; ONNX one precision at a time,
-    TFLite every missing precision from one conversion. int8 needs calibration images (--data)."""
+    TFLite every missing precision from one conversion. int8 needs calibration images (--data).
+    ``meanwhile``: what this process does once the ONNX files are made while the converter process
+    still makes the TFLite ones (the checks of the files made so far; never a latency measurement)."""
     ctx.cache.pop(f"labelled {ctx.options.data}", None)  # a rerun's data may have changed: asked anew
     manifest = Manifest.load(ctx.folder)
     parent = next(a for a in manifest.artifacts if a.key == "onnx:fp32")
@@ -121,14 +127,17 @@ def stage_quantize(ctx: Context) -> None:
         work = partial(export_quantize.quantize_release, ctx.folder, options, progress=ctx.progress, gate=TOOLS)
         ctx.run(batch, work, outputs=lambda plan, _: _made_output(ctx, parent, *plan.item))
 
-    if tflite and tflite_worker.current() is not None and len(batches) > 1:
-        # The TFLite files are made by the converter process while this one quantizes the ONNX files: the
-        # stage takes the longer of the two. Each batch commits under the folder's lock, as two commands would.
+    if tflite and tflite_worker.current() is not None and (len(batches) > 1 or meanwhile is not None):
+        # The TFLite files are made by the converter process while this one quantizes the ONNX files, then
+        # checks the files made so far (``meanwhile``): the stage takes the longer of the two. Each batch
+        # commits under the folder's lock, as two commands would.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="quantize-tflite") as pool:
             converting = pool.submit(run, batches.pop())
             try:
                 for batch in batches:
                     run(batch)
+                if meanwhile is not None and not converting.done():
+                    meanwhile()
             except BaseException:
                 with contextlib.suppress(Exception):
                     converting.result()  # wait for it; the first failure is the one reported

@@ -6,7 +6,8 @@ both formats by default; int8 needs calibration images from ``--data``; ONNX fil
 ``--data``), validate (parity against PyTorch, with the accuracy drop), profile (this computer and every
 ``--device`` at once: latency, and parity and accuracy with each device's own kernels), report
 (labels.txt, README.md model card, report.html), each opening with the per-device verdict. manifest.json
-is the single source of truth; the report is written from it alone.
+is the single source of truth; the report is written from it alone. While the converter process makes the
+TFLite files, this process evaluates and validates the files already made (``_check_made_files``).
 
 Reruns: every stage is cut into units (``release.state``, run by ``release.driver``) whose fingerprint
 is the sha256 of their inputs and options; a unit recorded with the same fingerprint, whose files are
@@ -26,6 +27,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 from ..artifacts import Manifest
@@ -136,7 +138,7 @@ def _release(
     if options.data is None:
         ctx.notes.append("accuracy not measured: pass --data DIR|demo to evaluate every artifact")
     for _ in range(MAX_RECIPE_ROUNDS):
-        stage_quantize(ctx)
+        stage_quantize(ctx, meanwhile=partial(_check_made_files, ctx))
         if options.data is not None:  # accuracy first, so the parity verdict includes the accuracy drop
             stage_evaluate(ctx)
         stage_validate(ctx)
@@ -171,6 +173,19 @@ def _release(
     )
     _collect_failures(report)
     return report
+
+
+def _check_made_files(ctx: Context) -> None:
+    """While the converter process makes the TFLite files, this process (on the other core) evaluates and
+    validates the files made so far: export's, and the ONNX ones. Each unit commits under the folder's
+    lock; the stages after the quantize stage skip what ran here. Latency is never measured meanwhile."""
+    before = len(ctx.log.outcomes)
+    if ctx.options.data is not None:
+        stage_evaluate(ctx, one_core=True)
+    stage_validate(ctx)
+    ctx.ran_ahead |= {
+        o.unit for o in ctx.log.outcomes[before:] if o.status == "ran" and o.unit.stage in ("evaluate", "validate")
+    }
 
 
 def _release_file_names(options: ReleaseOptions) -> list[str]:

@@ -95,6 +95,16 @@ def test_an_interrupted_release_resumes_without_redoing_finished_work(released):
         "quantize tflite:int8",
     }
     assert not (released.folder / LEFTOVER).exists()
+    # while the converter made them, the files already made were evaluated and validated (the TFLite batch
+    # waited for that, up to a minute: see conftest); nothing was profiled meanwhile; each unit said once
+    keys = [key for key, _ in second]
+    converted = keys.index("quantize tflite:int8")
+    for check in ("evaluate", "validate"):
+        for name in ("fp32.onnx", "int8.onnx", "fp32.tflite"):
+            assert keys.index(f"{check} shufflenet_v2_x0_5_{name}") < converted, second
+        assert f"{check} shufflenet_v2_x0_5_int8.tflite" in keys[converted:]
+    assert not any(key.startswith("profile") for key in keys[:converted])
+    assert len(keys) == len(set(keys)), sorted(k for k in keys if keys.count(k) > 1)
     profiled_before = [k for k in _ran(second) if k.startswith("profile")]
     assert len(profiled_before) == INTERRUPT_AFTER_PROFILES
     # run 3 redid nothing but the profiles the crash cut off, and the report
