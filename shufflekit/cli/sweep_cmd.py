@@ -11,7 +11,7 @@ import click
 
 from .app import echo_json, main, print_table, progress_bar
 from .devices_cmd import connect_options
-from .numbers import INPUT_SIZE, ITERS, NUM_CLASSES, THREADS, WARMUP, Int
+from .numbers import INPUT_SIZE, INPUT_SIZE_HELP, ITERS, NUM_CLASSES, THREADS, WARMUP, Int
 from .paths import NonEmptyPath
 
 
@@ -19,7 +19,7 @@ from .paths import NonEmptyPath
 @click.option("--family", default="v1,v2", show_default=True, help="Comma-separated model families.")
 @click.option("--width", help="Comma-separated width multipliers, e.g. 0.5,1.0 [default: every width].")
 @click.option("--groups", help="Comma-separated group counts of the families that have them (v1) [default: all].")
-@click.option("--input-size", type=INPUT_SIZE, default=224, show_default=True, help="Input size of every variant.")
+@click.option("--input-size", type=INPUT_SIZE, default="224", show_default=True, help=INPUT_SIZE_HELP)
 @click.option("--num-classes", type=NUM_CLASSES, default=1000, show_default=True)
 @click.option("--formats", default="onnx,tflite", show_default=True, help="Comma-separated: onnx, tflite (fp32).")
 @click.option(

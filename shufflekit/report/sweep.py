@@ -21,6 +21,7 @@ from ..artifacts import MANIFEST_NAME, Manifest, utc_now
 from ..errors import ManifestError, ShufflekitError, UsageError
 from ..files import atomic_write_bytes, atomic_write_text, sha256_file
 from ..folder import ReleaseFolder
+from ..metadata import InputSize
 from ..records import DeviceFacts, Latency
 
 SWEEP_NAME = "sweep.json"
@@ -116,7 +117,7 @@ class SweepModel:
 class SweepIndex:
     """sweep.json: the variants of a sweep folder and how they were made and measured."""
 
-    input_size: Any  # as the models and the export take it (an int side now)
+    input_size: InputSize
     num_classes: int
     formats: tuple[str, ...]
     threads: int | None
@@ -129,7 +130,7 @@ class SweepIndex:
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema": SWEEP_SCHEMA,
-            "input_size": self.input_size,
+            "input_size": self.input_size.to_json(),
             "num_classes": self.num_classes,
             "formats": list(self.formats),
             "threads": self.threads,
@@ -159,9 +160,10 @@ class SweepIndex:
         parsed = tuple(SweepModel.from_dict(m, f"models[{i}]") for i, m in enumerate(models))
         if len({m.folder for m in parsed}) != len(parsed):
             raise ManifestError(f"{SWEEP_NAME} lists a folder twice", hint=_HINT)
-        size = data.get("input_size")
-        if size is None or isinstance(size, bool):
-            raise _fail("input_size", size, "an input size")
+        try:
+            size = InputSize.from_json(data.get("input_size"), where=f"{SWEEP_NAME} input_size")
+        except (TypeError, ValueError) as exc:
+            raise ManifestError(str(exc), hint=_HINT) from None
         return cls(
             input_size=size,
             num_classes=_get(data, "num_classes", int, "sweep"),
@@ -195,9 +197,9 @@ def save_index(folder: str | Path, index: SweepIndex) -> None:
     atomic_write_text(Path(folder) / SWEEP_NAME, json.dumps(index.to_dict(), indent=2) + "\n")
 
 
-def size_text(size: Any) -> str:
-    """224 -> 224x224; an H x W size as it prints itself."""
-    return f"{size}x{size}" if isinstance(size, int) else str(size)
+def size_text(size: InputSize | int) -> str:
+    """224 -> 224x224; a size as it prints itself (WIDTHxHEIGHT)."""
+    return str(InputSize.of(size))
 
 
 # -- the rows: one per (device, variant, file) -----------------------------------------------------------

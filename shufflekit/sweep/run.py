@@ -28,6 +28,7 @@ from ..artifacts import MANIFEST_NAME, Manifest, update_manifest, utc_now
 from ..errors import ShufflekitError, UsageError
 from ..export.pipeline import ExportOptions, export_model
 from ..folder import ReleaseFolder
+from ..metadata import DEFAULT_SIZE, InputSize
 from ..models.complexity import model_complexity
 from ..models.registry import ModelSpec
 from ..records import Latency
@@ -57,7 +58,7 @@ DEFAULT_THREADS = 1  # the paper's ARM column: "A single thread is used for eval
 
 @dataclass(frozen=True)
 class SweepOptions:
-    input_size: Any = 224  # as the CLI's INPUT_SIZE type gives it
+    input_size: InputSize = DEFAULT_SIZE  # as the CLI's INPUT_SIZE type gives it
     num_classes: int = 1000
     formats: tuple[str, ...] = SWEEP_FORMATS
     devices: tuple[str, ...] = (LOCAL,)
