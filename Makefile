@@ -44,13 +44,20 @@ $(BARE_DEVICE_VENV)/.installed: $(DEVICE_REQS)
 	$(BARE_DEVICE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "$$(grep '^numpy' $(DEVICE_REQS))"
 	touch $@
 
+# The suite runs on TEST_WORKERS pytest-xdist workers (one per core on the 2-core CI machine; 0 runs it in
+# one process). --dist worksteal: each worker starts on its half of the suite in file order (a module's
+# tests and module fixtures stay together) and takes tests from the other's end when it runs dry.
+# The converting/training session fixtures are built once for both workers (tests/build_once.py).
+TEST_WORKERS ?= 2
+XDIST = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist worksteal)
+
 test: setup test-deps
-	$(PY) -m pytest
+	$(PY) -m pytest $(XDIST)
 
 # The quick loop while editing: no onnx2tf conversions or training runs, no sshd or boards (about a minute;
 # tests that use such fixtures are marked slow or ssh in tests/conftest.py).
 test-fast: setup
-	$(PY) -m pytest -m "not slow and not ssh"
+	$(PY) -m pytest $(XDIST) -m "not slow and not ssh"
 
 # Lint and formatting (ruff) and types (mypy), as CI runs them; `make format` rewrites in place.
 lint: setup

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from build_once import build_once, shared_root, worker
 
 # Keep TensorFlow's C++ logging quiet and make runs repeatable on a small CI machine.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -113,6 +115,9 @@ def _session_manifests_match_the_schema(tmp_path_factory: pytest.TempPathFactory
     """The session-wide folders (small_release, trained_release, quantized...) checked once at the end."""
     yield
     errors = _schema_errors(tmp_path_factory.getbasetemp())
+    shared = shared_root(tmp_path_factory)  # what the xdist workers built once for all (build_once.py)
+    if shared is not None and shared.is_dir():
+        errors += _schema_errors(shared)
     assert not errors, "manifest.json not valid against schemas/manifest.schema.json:\n" + "\n".join(errors)
 
 
@@ -124,6 +129,15 @@ def _demo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _worker_tmpdir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Under pytest-xdist, each worker's own $TMPDIR (children inherit it): a test that checks it left
+    nothing in the temporary folder sees its own worker's files only, not another test's running beside it."""
+    if worker() is not None:
+        os.environ["TMPDIR"] = str(tmp_path_factory.mktemp("tmp"))
+        tempfile.tempdir = None  # tempfile caches the folder on first use
+
+
 @pytest.fixture(scope="session")
 def small_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A release folder exported once per test session, for every test that needs real artifacts:
@@ -133,9 +147,11 @@ def small_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
     the folder (validate records results, quantize adds artifacts) uses ``small_release_copy``."""
     from shufflekit.export import export_model
 
-    folder = tmp_path_factory.mktemp("small-release") / "release"
-    export_model(folder, model=SMALL_V2, num_classes=SMALL_CLASSES, input_size=SMALL_SIZE)
-    return folder
+    def build(root: Path) -> Path:
+        export_model(root / "release", model=SMALL_V2, num_classes=SMALL_CLASSES, input_size=SMALL_SIZE)
+        return root / "release"
+
+    return build_once(tmp_path_factory, "small-release", build)
 
 
 @pytest.fixture()
@@ -159,12 +175,13 @@ def trained_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from shufflekit.export import export_model
     from shufflekit.train import TrainConfig, train
 
-    root = tmp_path_factory.mktemp("trained-release")
-    checkpoint = root / "model.pt"
-    train(TrainConfig(model=SMALL_V2, data="demo", epochs=TRAINED_EPOCHS), checkpoint)
-    folder = root / "release"
-    export_model(folder, checkpoint=checkpoint)
-    return folder
+    def build(root: Path) -> Path:
+        checkpoint = root / "model.pt"
+        train(TrainConfig(model=SMALL_V2, data="demo", epochs=TRAINED_EPOCHS), checkpoint)
+        export_model(root / "release", checkpoint=checkpoint)
+        return root / "release"
+
+    return build_once(tmp_path_factory, "trained-release", build)
 
 
 @pytest.fixture()
@@ -191,14 +208,17 @@ def quantized(trained_release: Path, tmp_path_factory: pytest.TempPathFactory) -
 
     from shufflekit.export.quantize import QuantizeOptions, quantize_release
 
-    folder = tmp_path_factory.mktemp("quantized") / "release"
-    shutil.copytree(trained_release, folder)
-    calls = []
-    real = onnx2tf.convert
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(onnx2tf, "convert", lambda *a, **k: calls.append(1) or real(*a, **k))
-        report = quantize_release(folder, QuantizeOptions(precisions=("fp16", "dynamic", "int8"), calib="demo"))
-    return Quantized(folder, report, len(calls))
+    def build(root: Path) -> tuple[Path, object, int]:
+        folder = root / "release"
+        shutil.copytree(trained_release, folder)
+        calls = []
+        real = onnx2tf.convert
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(onnx2tf, "convert", lambda *a, **k: calls.append(1) or real(*a, **k))
+            report = quantize_release(folder, QuantizeOptions(precisions=("fp16", "dynamic", "int8"), calib="demo"))
+        return folder, report, len(calls)
+
+    return Quantized(*build_once(tmp_path_factory, "quantized", build))
 
 
 @pytest.fixture()

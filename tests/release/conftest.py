@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from build_once import build_once
 from release_helpers import (
     CALIB_SAMPLES,
     EVAL_LIMIT,
@@ -47,10 +48,17 @@ def released(trained_release: Path, tmp_path_factory: pytest.TempPathFactory) ->
     run 1 crashes inside quantize (after the ONNX precisions, leaving a half-written .partial file as a
     killed process would), run 2 crashes inside profile after INTERRUPT_AFTER_PROFILES artifacts, run 3
     finishes. Read-only: tests that run a release again use ``released_copy``."""
+
+    def build(root: Path) -> tuple[Path, Path, list[list[tuple[str, str]]]]:
+        return _release_three_times(trained_release, root / "release")
+
+    return Released(*build_once(tmp_path_factory, "released", build))
+
+
+def _release_three_times(trained_release: Path, folder: Path) -> tuple[Path, Path, list[list[tuple[str, str]]]]:
     import shufflekit.export.quantize as quantize
     import shufflekit.runtimes.profile as profile
 
-    folder = tmp_path_factory.mktemp("released") / "release"
     shutil.copytree(trained_release, folder)
     done = Released(folder, trained_release.parent / "model.pt", [])
 
@@ -97,7 +105,7 @@ def released(trained_release: Path, tmp_path_factory: pytest.TempPathFactory) ->
     assert error is None, error
     assert report.ok, (report.device_errors, report.parity_failures, report.accuracy_failures)
     done.runs.append(outcomes)
-    return done
+    return done.folder, done.checkpoint, done.runs
 
 
 def _checked(folder: Path, name: str) -> bool:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from build_once import build_once
 
 from shufflekit.artifacts import Artifact, Manifest, TensorSpec
 from shufflekit.metadata import ModelMeta, Preprocessing
@@ -136,6 +137,12 @@ def full_release(small_release: Path, tmp_path_factory: pytest.TempPathFactory) 
     tested on each: TFLite fp16, dynamic and full-int8 (int8 input/output) from one onnx2tf conversion
     (export.tflite.convert_to_tflite), and ONNX int8 (static QDQ, onnxruntime.quantization).
     Read-only; tests that write copy it (``full_release_copy``)."""
+    return build_once(
+        tmp_path_factory, "full-release", lambda root: _add_every_precision(small_release, root / "release")
+    )
+
+
+def _add_every_precision(small_release: Path, folder: Path) -> Path:
     import shutil
 
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
@@ -143,7 +150,6 @@ def full_release(small_release: Path, tmp_path_factory: pytest.TempPathFactory) 
     from shufflekit.artifacts import update_manifest
     from shufflekit.export.tflite import TFLiteTarget, convert_to_tflite
 
-    folder = tmp_path_factory.mktemp("full-release") / "release"
     shutil.copytree(small_release, folder)
     manifest = Manifest.load(folder)
     onnx_art = next(a for a in manifest.artifacts if a.key == "onnx:fp32")
