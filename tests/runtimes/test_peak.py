@@ -50,7 +50,9 @@ def test_each_file_gets_its_fraction_of_the_peak_of_its_own_runtime(profiled: Pa
     for entry in latency.values():
         used = peaks[entry.conv_peak]
         assert used.runtime == entry.runtime
-        assert entry.peak_fraction is not None and 0 < entry.peak_fraction <= 1.5
+        # how large is a measurement (two timings taken apart on a shared machine): only its definition is
+        # asserted here; benchmarks/profile_stage.py prints the figures
+        assert entry.peak_fraction is not None and entry.peak_fraction > 0
         rate = entry.mult_adds / entry.per_image_p50_ms
         assert entry.peak_fraction == pytest.approx(rate / (used.mult_adds / used.p50_ms))
 
