@@ -475,6 +475,10 @@ def _onnx_to_keras(onnx_path: Path, workspace: _Workspace, *, layout: str) -> tu
                     not_use_onnxsim=True,  # already simplified with onnxslim; onnxsim is not installed
                     keep_ncw_or_nchw_or_ncdhw_input_names=[input_name] if layout == "NCHW" else None,
                     output_integer_quantized_tflite=zero_pad_max_pool,
+                    # Strict mode builds and runs a partial model at every Reshape to choose its layout: 6 of
+                    # its 7.5 s on v2 1.0x at 224, for the same graph and bit-identical logits on these
+                    # networks. Every file is still judged against PyTorch (parity) before it is recorded.
+                    disable_strict_mode=True,
                     verbosity="error",
                     non_verbose=True,
                 )
