@@ -31,11 +31,9 @@ from ..records import GpuCompatibility
 
 ProgressFn = Callable[[str, int, "int | None"], None]
 MAX_GPU_RANK = 4
-# Custom ops the GPU delegate has kernels for (tensorflow/lite/delegates/gpu/common/custom_parsers.cc and
-# the checker's CheckCustomOpsGpuDelegateCompatibility).
-GPU_CUSTOM_OPS = frozenset(
-    {"Convolution2DTransposeBias", "MaxPoolingWithArgmax2D", "MaxUnpooling2D", "Resampler", "custom_call.cumsum"}
-)
+# The custom ops the GPU delegate takes (CheckCustomOpsGpuDelegateCompatibility in TensorFlow's
+# tensorflow/lite/tools/versioning/gpu_compatibility.cc); any other custom op, a Flex op included, runs on the CPU.
+GPU_CUSTOM_OPS = frozenset({"Convolution2DTransposeBias", "MaxPoolingWithArgmax2D", "MaxUnpooling2D", "Resampler"})
 
 _SUBGRAPH = re.compile(r"^Subgraph#(\d+)\b")
 _OP = re.compile(r"^\s+Op#(\d+) (\S+?)\((.*)\) -> \[(.*)\]\s*$")
@@ -67,7 +65,7 @@ def analyzer_report(model: bytes) -> tuple[str, str]:
     except ImportError as exc:
         raise BackendMissingError(
             f"the GPU-delegate check needs TensorFlow's model analyzer ({exc})",
-            hint="install tensorflow (make setup does) or leave the TFLite files unchecked",
+            hint="install tensorflow (make setup does), or pass --no-gpu-check to validate",
         ) from exc
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
