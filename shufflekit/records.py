@@ -508,6 +508,39 @@ class DeviceParity(_ParityFields):
 
 @register
 @dataclass(frozen=True, kw_only=True)
+class GpuCompatibility(Record):
+    """Which operators of one TFLite file a mobile GPU delegate would take (``validate.gpu_compat``):
+    TensorFlow's model analyzer (tf.lite.experimental.Analyzer, gpu_compatibility=True: its verdict and
+    per-op warnings) and, from the analyzer's own dump, every op on a tensor of more than 4 dimensions and
+    every custom op. ``findings`` are the ops that would fall back to the CPU: op, index, subgraph, why, and
+    source (analyzer, rank or custom); ``max_rank`` is the largest tensor rank any op touches."""
+
+    kind: ClassVar[str] = "gpu_compatibility"
+
+    compatible: bool = spec(Bool())
+    ops: int = spec(Int(0))
+    max_rank: int = spec(Int(0))
+    findings: tuple[Mapping[str, Any], ...] = spec(
+        ListOf(Obj(op=Str(), index=Int(0), subgraph=Int(0), why=Str(), source=Str(("analyzer", "rank", "custom")))),
+        (),
+    )
+    analyzer: str = spec(Str(nonempty=True))  # e.g. "tensorflow 2.21.0"
+    analyzer_compatible: bool = spec(Bool())  # the analyzer's own verdict line
+
+    def summary(self) -> str:
+        """One line: "GPU delegate: all 60 ops" or "GPU delegate: 2 of 60 ops fall back to the CPU (...)"."""
+        if not self.findings and self.analyzer_compatible:
+            return f"GPU delegate: all {self.ops} ops (largest tensor {self.max_rank}-D)"
+        if not self.findings:
+            return f"GPU delegate: {self.analyzer} reports the file incompatible without naming an op"
+        fallback = len({(f["subgraph"], f["index"]) for f in self.findings})
+        shown = list(dict.fromkeys(f"{f['op']} {f['why']}" for f in self.findings))
+        more = f", +{len(shown) - 3} more" if len(shown) > 3 else ""
+        return f"GPU delegate: {fallback} of {self.ops} ops fall back to the CPU ({'; '.join(shown[:3])}{more})"
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
 class Accuracy(Record):
     """Top-1/top-5 in percent of one file (or of PyTorch, entry ``pytorch``) on labelled images, and its
     top-1 delta against PyTorch in points (negative: a loss)."""

@@ -32,18 +32,39 @@ from .paths import NonEmptyPath
     show_default=True,
     help="With --per-layer: the SQNR below which a layer counts as departed from float.",
 )
+@click.option(
+    "--gpu-check/--no-gpu-check",
+    default=True,
+    show_default=True,
+    help="Check each TFLite file with TensorFlow's model analyzer: which ops a mobile GPU delegate would "
+    "take and which fall back to the CPU (recorded in the manifest; imports TensorFlow, a few seconds).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def validate_command(
-    folder: Path, checkpoint: Path | None, samples: int | None, per_layer: bool, threshold_db: float, as_json: bool
+    folder: Path,
+    checkpoint: Path | None,
+    samples: int | None,
+    per_layer: bool,
+    threshold_db: float,
+    gpu_check: bool,
+    as_json: bool,
 ) -> None:
     """Run every artifact in its runtime and compare with PyTorch; exit 1 if one is out of tolerance."""
+    from ..validate.gpu_compat import check_release
     from ..validate.parity import validate_release
 
     with progress_bar(enabled=not as_json) as progress:
         report = validate_release(folder, checkpoint=checkpoint, samples=samples, progress=progress)
+        gpu = check_release(folder, progress=progress) if gpu_check else []
     layers = _per_layer(folder, threshold_db) if per_layer else []
     if as_json:
-        echo_json({**report.to_dict(), **({"per_layer": [r.to_dict() for r in layers]} if per_layer else {})})
+        echo_json(
+            {
+                **report.to_dict(),
+                **({"gpu_compatibility": [c.to_dict() for c in gpu]} if gpu_check else {}),
+                **({"per_layer": [r.to_dict() for r in layers]} if per_layer else {}),
+            }
+        )
     else:
         rows = []
         for r in report.results:
@@ -63,6 +84,8 @@ def validate_command(
             right_align=["max abs", "max rel", "cosine", "top-1", "top-5"],
             caption="limits per (format, precision): shufflekit/formats.py",
         )
+        for check in gpu:
+            click.echo(f"{check.artifact}: {check.record.summary()} ({check.record.analyzer} model analyzer)")
         for layer_report in layers:
             _print_per_layer(layer_report)
     report.raise_if_failed()

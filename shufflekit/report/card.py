@@ -8,6 +8,7 @@ import json
 
 from ..artifacts import Artifact
 from ..metadata import Preprocessing
+from ..records import GpuCompatibility
 from .tables import DEVICE_COLUMNS, NOISE_NOTE, PEAK_NOTE, artifact_table, device_rows, noise_lines, peak_lines
 from .view import ArtifactRow, ReleaseView
 
@@ -60,6 +61,30 @@ def _io_notes(artifact: Artifact) -> str:
         q = out.quantization
         text += f" (logits = (q - {q.zero_point}) * {q.scale:.8g})"
     return text
+
+
+GPU_NOTE = (
+    "Mobile GPU delegate, per TFLite file (TensorFlow's model analyzer, plus any op on a tensor of more than "
+    "4 dimensions or a custom op: those run on the CPU)"
+)
+
+
+def gpu_lines(view: ReleaseView) -> list[tuple[str, str]]:
+    """(file, line) for each TFLite file: its GPU-delegate summary, as checked on the file as it is now."""
+    checked = view.manifest.results(GpuCompatibility)  # fresh only: by the file's sha256
+    out = []
+    for row in view.rows:
+        if row.artifact.format != "tflite":
+            continue
+        record = checked.get(row.name)
+        if row.file_problem is not None:
+            line = f"not vouched for: {row.file_problem}"
+        elif record is None:
+            line = "GPU delegate: not checked (run `shufflekit validate` on the folder)"
+        else:
+            line = record.summary()
+        out.append((row.name, line))
+    return out
 
 
 def write_card(view: ReleaseView) -> str:
@@ -125,6 +150,9 @@ def write_card(view: ReleaseView) -> str:
         + "Latency: median per image over the timed runs, on each device."
     )
     out.append("")
+    gpu = gpu_lines(view)
+    if gpu:
+        out += [f"{GPU_NOTE}:", ""] + [f"- `{name}`: {line}" for name, line in gpu] + [""]
     peaks = peak_lines(view)
     if peaks:
         out += [f"{PEAK_NOTE}:", ""] + [f"- {line}" for line in peaks] + [""]

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..records import StageRecord
 from . import plots
+from .card import GPU_NOTE, gpu_lines
 from .guidelines import guidelines_html
 from .tables import DEVICE_COLUMNS, NOISE_NOTE, PEAK_NOTE, artifact_table, device_rows, noise_lines, peak_lines
 from .view import ReleaseView, human_size
@@ -64,6 +65,14 @@ def _table(
             cells.append(f'<td class="{cls}">{_e(text)}</td>' if cls else f"<td>{_e(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _gpu_note(view: ReleaseView) -> str:
+    lines = gpu_lines(view)
+    if not lines:
+        return ""
+    items = "".join(f"<li><code>{_e(name)}</code>: {_e(line)}</li>" for name, line in lines)
+    return f'<p class="note">{_e(GPU_NOTE)}:</p><ul class="note">{items}</ul>'
 
 
 def _figure(png: bytes | None, alt: str, caption: str) -> str:
@@ -195,6 +204,7 @@ def write_html(view: ReleaseView) -> str:
         '<p class="note">Parity: against PyTorch on the stored reference inputs. Top-1: accuracy on the evaluation '
         "data, Δ in points against PyTorch. p50: median latency per image on each device.</p>",
         _peak_note(view),
+        _gpu_note(view),
         "<h2>Accuracy vs latency</h2>",
         _figure(
             plots.accuracy_vs_latency(view),

@@ -48,6 +48,10 @@ def test_v2_release_passes_and_results_are_recorded(small_release_copy):
     for entry in parity.values():
         assert entry["passed"] and entry["samples"] == 16 and entry["metrics"]["max_rel"] < 1e-4
         assert entry["metrics"]["top1"] == 1.0 and entry["reference"] == "stored reference.npz"
+    # and the GPU-delegate line of its one TFLite file (tests/validate/test_gpu_compat.py has the details)
+    assert "shufflenet_v2_x0_5_fp32.tflite: GPU delegate: all " in result.output
+    gpu = Manifest.load(small_release_copy).results("gpu_compatibility")
+    assert gpu["shufflenet_v2_x0_5_fp32.tflite"]["compatible"]
 
 
 @pytest.mark.slow
