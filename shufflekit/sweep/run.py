@@ -58,7 +58,7 @@ DEFAULT_THREADS = 1  # the paper's ARM column: "A single thread is used for eval
 
 @dataclass(frozen=True)
 class SweepOptions:
-    input_size: InputSize = DEFAULT_SIZE  # as the CLI's INPUT_SIZE type gives it
+    input_size: InputSize = DEFAULT_SIZE  # an int is taken as a square, as every size argument
     num_classes: int = 1000
     formats: tuple[str, ...] = SWEEP_FORMATS
     devices: tuple[str, ...] = (LOCAL,)
@@ -68,6 +68,9 @@ class SweepOptions:
     iters: int = 50
     rounds: int = 1  # measure every file this many times in turn, keep its median round
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input_size", InputSize.of(self.input_size))
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from ..errors import UsageError
 from ..models.registry import ModelSpec, list_models
 
+SWEPT_VARIANTS = ("", "megvii")
+
 
 def _listed(values: Sequence[object]) -> str:
     return ", ".join(str(v) for v in values)
@@ -43,8 +45,9 @@ def select_variants(families: Sequence[str], widths: Sequence[str] = (), groups:
         raise UsageError(
             f"unknown family {_listed(unknown) or '(none)'}", hint=f"use --family with {_listed(known_families)}"
         )
-    # The width series of each family; the paper's large networks (v2-50, SE v2-164: no width) are left out.
-    specs = [s for s in every if s.family in chosen_families and s.width is not None]
+    # The width series of each family (Figure 1's networks, Megvii's layout too); the paper's other networks
+    # (v2*, SE, the large ones) are named by --model elsewhere, not swept.
+    specs = [s for s in every if s.family in chosen_families and s.width is not None and s.variant in SWEPT_VARIANTS]
     wanted_widths = [_width(w) for w in widths]
     known_widths = sorted({s.width for s in specs if s.width is not None})
     bad = [w for w in wanted_widths if w not in known_widths]

@@ -20,7 +20,7 @@ def _one_error_line(result) -> str:
     [
         (["--model", "shufflenet_v3"], "unknown model 'shufflenet_v3'"),
         (["--model", "shufflenet_v2_x0_5", "--checkpoint", "missing.pt"], "checkpoint missing.pt does not exist"),
-        (["--model", "shufflenet_v2_x0_5", "--input-size", "100"], "input size 100 is not a positive multiple of 32"),
+        (["--model", "shufflenet_v2_x0_5", "--input-size", "640x20"], "has a side below 32 px"),
         (
             ["--model", "shufflenet_v2_x0_5", "--batch", "zero"],
             "batch 'zero' is neither a positive integer nor 'dynamic'",
