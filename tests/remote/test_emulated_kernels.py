@@ -60,7 +60,7 @@ def test_every_precision_of_both_formats_holds_on_the_emulated_board(board, requ
     report = json.loads(result.stdout)
     assert report["host"]["machine"] == ("aarch64" if board == "arm64" else "x86_64")
     assert report["host"]["kernel_family"] == board and report["host"]["emulated"] is True
-    key = ssh_client.address().key
+    key = ssh_client.address(python=python).key
     manifest = Manifest.load(quantized_copy)
     assert set(manifest.results("device_accuracy", group=key)) == set(rows)
     assert all(e.get("emulated") for e in manifest.results("latency", group=key).values())

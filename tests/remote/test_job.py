@@ -97,7 +97,7 @@ def test_exported_artifact_runs_on_the_lean_device_within_parity_of_pytorch(
     assert judge(compare(reference.logits[:4], device_logits), tolerance_for(fmt, "fp32")) == []
     assert done.device["runtime"] == runtime  # the lean runtime a board has, not the host's
     assert done.result["host"]["numpy"].startswith("1.")  # and the device's numpy<2
-    assert done.address == ssh_client.address().key
+    assert done.address == address.key  # with its ?python=: the interpreter is part of the key
     assert list(device_tmp.iterdir()) == []  # nothing left on the device
 
 

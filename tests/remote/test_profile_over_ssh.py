@@ -32,7 +32,7 @@ def test_profile_on_an_ssh_board_files_figures_under_its_address(ssh_client, dev
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    key = ssh_client.address().key  # the address without ?python=: where the figures are filed
+    key = ssh_client.address(python=device_python).key  # where the figures are filed: with its interpreter
     assert report["device"] == key
     rows = {r["artifact"]: r for r in report["artifacts"]}
     assert {r["format"] for r in rows.values()} == {"onnx", "tflite"}
@@ -84,7 +84,7 @@ def test_profile_on_an_ssh_board_judges_the_boards_outputs_against_pytorch(
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)["artifacts"]
     assert all(r["parity"]["passed"] and r["parity"]["metrics"]["samples"] == 16 for r in rows)
-    key = ssh_client.address().key
+    key = ssh_client.address(python=device_python).key
     recorded = Manifest.load(small_release_copy).results("device_parity", group=key)
     assert set(recorded) == {r["artifact"] for r in rows}
     assert {r["runtime"] for r in recorded.values()} == {"onnxruntime", "litert"}
@@ -110,7 +110,7 @@ def test_a_board_whose_outputs_differ_from_pytorch_fails_parity_and_keeps_its_fi
     assert result.exit_code == 1, result.output
     assert "parity on the device failed for 1 artifact(s)" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
-    key = ssh_client.address().key
+    key = ssh_client.address(python=device_python).key
     manifest = Manifest.load(small_release_copy)
     assert [r["passed"] for r in manifest.results("device_parity", group=key).values()] == [False]
     assert len(manifest.results("latency", group=key)) == 1  # the latency figures are still there

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from shufflekit.artifacts import Manifest
 from shufflekit.cli import main
+from shufflekit.metadata import InputSize
 from shufflekit.models.complexity import model_complexity
 from shufflekit.models.registry import model_spec
 from shufflekit.records import Latency
@@ -63,7 +64,7 @@ def test_table_and_plot_on_local(sweep_folder: Path):
     # each variant is an export folder any other command reads
     for name in (V2, V1):
         manifest = Manifest.load(sweep_folder / name)
-        assert manifest.meta.model == name and manifest.meta.input_size == SIZE
+        assert manifest.meta.model == name and manifest.meta.input_size == InputSize.square(SIZE)
     assert (sweep_folder / SWEEP_PLOT).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = (sweep_folder / SWEEP_HTML).read_text()
     assert "Speed against FLOPs" in page and V2 in page and V1 in page
@@ -101,7 +102,7 @@ def test_over_a_real_ssh_device(sweep_copy: Path, ssh_client, device_python: str
         SweepOptions(**{**QUICK, "devices": (device,), "rounds": 2}),
         connect=ssh_client.options(),
     )
-    key = ssh_client.address().key
+    key = ssh_client.address(python=device_python).key  # the interpreter is part of the key
     assert report.kept == (V2,) and report.devices == (key,)
     assert report.view.devices == ["local", key]
     (row,) = report.view.device_rows(key)
