@@ -251,7 +251,9 @@ def test_local_runs_the_same_job_through_the_same_path(device_python, device_tmp
     np.testing.assert_allclose(
         np.load(done.pulled["logits.npy"]), _host_logits(tiny_onnx, np.load(images)), rtol=1e-5, atol=1e-5
     )
-    assert done.result["host"]["numpy"].startswith("1.") and done.address == "local"
+    assert (
+        done.result["host"]["numpy"].startswith("1.") and done.address == f"local?python={device_python}"
+    )  # not the host's own local
     assert list(device_tmp.iterdir()) == []
 
 
