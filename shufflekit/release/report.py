@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..artifacts import Manifest, update_manifest
+from ..metadata import InputSize
 from ..records import RELEASE_KIND, record_class
 from .driver import Context
 from .state import Unit, fingerprint
@@ -26,7 +27,7 @@ def record_release_facts(ctx: Context) -> None:
     model = current.get("model", {})
     if (
         model.get("model") != meta.model
-        or model.get("input_size") != meta.input_size
+        or not _same_size(model.get("input_size"), meta.input_size)
         or model.get("num_classes") != meta.num_classes
     ):
         facts: dict[str, Any] = {"model": meta.model, "input_size": meta.input_size, "num_classes": meta.num_classes}
@@ -69,3 +70,12 @@ def stage_report(ctx: Context) -> Path:
     files = write_report(ctx.folder, manifest)
     ctx.finish(unit, time.perf_counter() - started, files.files)
     return html
+
+
+def _same_size(recorded: Any, size: InputSize) -> bool:
+    """Whether the recorded facts are of this input size (as the manifest stores it, or the int of a square
+    written before): a rerun must not count the model's multiply-adds again (that loads torch)."""
+    try:
+        return InputSize.from_json(recorded) == size
+    except (TypeError, ValueError):
+        return False
