@@ -370,7 +370,7 @@ def _one_error_line(result) -> str:
     [
         (["--model", "shufflenet_v9"], "unknown model"),
         (["--model", "shufflenet_v2_x0_5", "--checkpoint", "missing.pt"], "missing.pt does not exist"),
-        (["--model", "shufflenet_v2_x0_5", "--input-size", "100"], "multiple of 32"),
+        (["--model", "shufflenet_v2_x0_5", "--input-size", "640x20"], "has a side below 32 px"),
         (["--model", "shufflenet_v2_x0_5", "--data", "no-such-folder"], "no-such-folder does not exist"),
         (["--model", "shufflenet_v2_x0_5", "--device", "ftp://board"], "ftp://board"),
         (["--demo", "--checkpoint", "model.pt"], "--demo trains its own checkpoint"),

@@ -109,7 +109,8 @@ def test_a_board_whose_outputs_differ_from_pytorch_fails_parity_and_keeps_its_fi
     )
     assert result.exit_code == 1, result.output
     assert "parity on the device failed for 1 artifact(s)" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    # one error line (a busy test machine may add `warning: ... unreliable figures` lines before it)
+    assert len([line for line in result.stderr.strip().splitlines() if not line.startswith("warning:")]) == 1
     key = ssh_client.address(python=device_python).key
     manifest = Manifest.load(small_release_copy)
     assert [r["passed"] for r in manifest.results("device_parity", group=key).values()] == [False]
