@@ -12,6 +12,19 @@ import click
 from .app import echo_json, main, print_table
 from .numbers import Float
 
+DEVICE_HELP = (
+    "Where to measure: local, ssh://[user@]host[:port], a Host alias, adb://SERIAL[@HOST:PORT] (add "
+    "?python=PATH for the device's Python). Repeat for several devices, measured concurrently."
+)
+
+
+def devices_option(command):  # noqa: ANN001, ANN201
+    """``--device`` (repeatable, default local) as every measuring command takes it; the command receives
+    ``devices``, a tuple of addresses."""
+    return click.option("--device", "devices", multiple=True, default=("local",), show_default=True, help=DEVICE_HELP)(
+        command
+    )
+
 
 def connect_options(command):  # noqa: ANN001, ANN201
     """The ssh options every command that reaches a device takes; the command receives them as one

@@ -9,8 +9,8 @@ from typing import Any
 import click
 
 from .app import echo_json, main, print_table, progress_bar
-from .devices_cmd import connect_options
-from .numbers import ITERS, THREADS, WARMUP, Int
+from .devices_cmd import connect_options, devices_option
+from .numbers import ITERS, ROUNDS, THREADS, WARMUP, Int
 from .paths import NonEmptyPath
 
 
@@ -36,15 +36,7 @@ def _scales(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
     show_default=True,
     help="Which of the paper's tables (comma-separated): G1 channel ratios, G2 groups, G3 fragments, G4 element-wise.",
 )
-@click.option(
-    "--device",
-    "devices",
-    multiple=True,
-    default=("local",),
-    show_default=True,
-    help="Where to measure: local, ssh://[user@]host[:port], a Host alias, adb://SERIAL (add ?python=PATH). "
-    "Repeat for several devices, measured concurrently.",
-)
+@devices_option
 @click.option(
     "--scale",
     "scales",
@@ -75,7 +67,7 @@ def _scales(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
 @click.option("--iters", type=ITERS, default=50, show_default=True, help="Timed runs per file (median taken).")
 @click.option(
     "--rounds",
-    type=Int(1, 100),
+    type=ROUNDS,
     default=1,
     show_default=True,
     help="Measure every file this many times in turn and take the median of the rounds (a busy machine).",
@@ -150,15 +142,7 @@ def _print(table: Any) -> None:
     columns += [f"paper ARM x{'/x'.join(map(str, scales))}", f"paper GPU x{'/x'.join(map(str, scales))}", "paper holds"]
     rows = []
     for row in table.rows:
-        by_scale = {c.scale: c for c in row.cells}
-        speeds = [
-            "emulated"
-            if table.emulated
-            else (
-                "" if by_scale.get(s) is None or by_scale[s].images_per_s is None else f"{by_scale[s].images_per_s:.1f}"
-            )
-            for s in scales
-        ]
+        speeds = table.speeds(row)
         verdict = row.verdict
         if verdict == NOT_REPRODUCED:
             verdict += " (" + ", ".join(f"x{s}" for s in row.failing_scales) + ")"

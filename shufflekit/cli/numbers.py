@@ -105,6 +105,7 @@ INPUT_SIZE_HELP = (
 ITERS = Int(1, 1_000_000)
 WARMUP = Int(0, 100_000)
 THREADS = Int(1, 1024)
+ROUNDS = Int(1, 100)  # interleaved rounds of measurement (guidelines, sweep)
 SAMPLES = Int(1, 1_000_000)
 CALIB_SAMPLES = Int(1, 100_000)
 LIMIT = Int(1, 100_000_000)

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from .app import echo_json, main, print_table, progress_bar
-from .devices_cmd import connect_options
+from .devices_cmd import connect_options, devices_option
 from .numbers import BATCH, ITERS, MAX_DROP, SAMPLES, SECONDS, THREADS, WARMUP
 from .paths import NonEmptyPath
 
@@ -42,15 +42,7 @@ from .paths import NonEmptyPath
     help="Images per timed iteration (a model fixed at batch 1 is run once per image).",
 )
 @click.option("--op-profile", is_flag=True, help="Time per operator and per operator category.")
-@click.option(
-    "--device",
-    "devices",
-    multiple=True,
-    default=("local",),
-    show_default=True,
-    help="Where to measure: local, ssh://[user@]host[:port], a Host alias, adb://SERIAL (add "
-    "?python=PATH for the device's Python). Repeat for several devices, measured concurrently.",
-)
+@devices_option
 @click.option(
     "--benchmark-binary",
     "benchmark_binaries",
@@ -318,8 +310,7 @@ def _print_summary(report: Any) -> None:
         if emulated
         else ""
     )
-    loads = [p.summary()["load_average"] for p in report.profiles]
-    load = max((v for v in loads if v is not None), default=None)
+    load = max((p.load_average for p in report.profiles if p.load_average is not None), default=None)
     caption = (
         f"{emulation}{report.device}: {host.get('cpu_model') or '?'}, {host.get('logical_cores')} cores"
         f"{', governor ' + host['governor'] if host.get('governor') else ''}; {host.get('os', '')}; "

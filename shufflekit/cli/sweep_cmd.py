@@ -10,8 +10,8 @@ from typing import Any
 import click
 
 from .app import echo_json, main, print_table, progress_bar
-from .devices_cmd import connect_options
-from .numbers import INPUT_SIZE, INPUT_SIZE_HELP, ITERS, NUM_CLASSES, THREADS, WARMUP, Int
+from .devices_cmd import connect_options, devices_option
+from .numbers import INPUT_SIZE, INPUT_SIZE_HELP, ITERS, NUM_CLASSES, ROUNDS, THREADS, WARMUP
 from .paths import NonEmptyPath
 
 
@@ -22,14 +22,7 @@ from .paths import NonEmptyPath
 @click.option("--input-size", type=INPUT_SIZE, default="224", show_default=True, help=INPUT_SIZE_HELP)
 @click.option("--num-classes", type=NUM_CLASSES, default=1000, show_default=True)
 @click.option("--formats", default="onnx,tflite", show_default=True, help="Comma-separated: onnx, tflite (fp32).")
-@click.option(
-    "--device",
-    "devices",
-    multiple=True,
-    default=("local",),
-    show_default=True,
-    help="Where to measure (as `shufflekit profile --device`); repeat for several, measured concurrently.",
-)
+@devices_option
 @click.option(
     "--threads",
     type=THREADS,
@@ -42,7 +35,7 @@ from .paths import NonEmptyPath
 @click.option("--iters", type=ITERS, default=50, show_default=True, help="Timed runs per file.")
 @click.option(
     "--rounds",
-    type=Int(1, 100),
+    type=ROUNDS,
     default=1,
     show_default=True,
     help="Measure every file this many times in turn (A, B, A, B...) and keep its median round: steadier "

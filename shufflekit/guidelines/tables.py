@@ -78,6 +78,19 @@ class GuidelineTable:
     def judged(self) -> int:
         return sum(r.verdict in (REPRODUCED, NOT_REPRODUCED) for r in self.rows)
 
+    def speeds(self, row: TableRow) -> list[str]:
+        """The row's images/s at each scale as the tables print them ("emulated" on an emulated device,
+        empty where not measured): one wording for the terminal and report.html."""
+        by_scale = {c.scale: c for c in row.cells}
+        return [
+            "emulated"
+            if self.emulated
+            else (
+                "" if by_scale.get(s) is None or by_scale[s].images_per_s is None else f"{by_scale[s].images_per_s:.1f}"
+            )
+            for s in self.scales
+        ]
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["reproduced"], data["judged"] = self.reproduced, self.judged

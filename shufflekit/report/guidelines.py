@@ -39,15 +39,7 @@ def guidelines_html(manifest: Manifest) -> str:
         head += [f"paper ARM {scales}", f"paper GPU {scales}"]
         body = []
         for row in table.rows:
-            by_scale = {c.scale: c for c in row.cells}
-            speeds = [
-                "emulated"
-                if table.emulated
-                else (
-                    "" if s not in by_scale or by_scale[s].images_per_s is None else f"{by_scale[s].images_per_s:.1f}"
-                )
-                for s in table.scales
-            ]
+            speeds = table.speeds(row)
             cls = {REPRODUCED: "pass", NOT_REPRODUCED: "fail"}.get(row.verdict, "")
             cells = [
                 _e(row.label),

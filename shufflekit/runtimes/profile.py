@@ -110,6 +110,14 @@ class ArtifactProfile:
         return peak_fraction(self.mult_adds, self.per_image_p50_ms, self.peak)
 
     @property
+    def load_average(self) -> float | None:
+        """The device's 1-minute load average after the timed loop (the probe's, for a native tool)."""
+        load = (self.result.get("contention") or {}).get("load_average") or (self.result.get("host") or {}).get(
+            "load_average"
+        )
+        return float(load[0]) if load else None
+
+    @property
     def noise(self) -> str | None:
         """Why the figures are unreliable (spread, a busy device), or None."""
         return noise_warning(self.latency, self.result.get("contention"))
@@ -167,12 +175,10 @@ class ArtifactProfile:
             precision=self.artifact.precision,
             size_bytes=self.artifact.size_bytes,
         )
-        contention = r.get("contention") or {}
-        load = contention.get("load_average") or (r.get("host") or {}).get("load_average")
         data.update(
             noise=self.noise,
-            other_busy_cores=contention.get("other_busy_cores"),
-            load_average=float(load[0]) if load else None,
+            other_busy_cores=(r.get("contention") or {}).get("other_busy_cores"),
+            load_average=self.load_average,
         )
         return data
 
