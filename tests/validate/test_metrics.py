@@ -101,3 +101,14 @@ def test_a_failure_on_seeded_weights_says_so():
         with pytest.raises(CheckFailed) as caught:
             report(key, source).raise_if_failed()
         assert "seeded" not in caught.value.one_line()
+
+
+def test_top1_agreement_forgives_a_near_tie_but_not_a_far_off_class():
+    """Synthetic reference images leave a trained model's top two classes a few hundredths of a logit
+    apart: an int8 file landing on the runner-up there agrees; one picking a class PyTorch scores far
+    below (a saturating kernel) does not."""
+    reference = np.array([[3.00, 2.96, 0.0, 0.5], [3.0, 1.0, 0.0, 0.5]])
+    runner_up = np.array([[2.95, 2.99, 0.0, 0.5], [3.0, 1.0, 0.0, 0.5]])
+    far_off = np.array([[3.00, 2.96, 0.0, 0.5], [0.0, 1.0, 3.1, 0.5]])
+    assert compare(reference, runner_up).top1 == 1.0
+    assert compare(reference, far_off).top1 == 0.5
