@@ -74,7 +74,7 @@ def _pil():  # noqa: ANN202 - Pillow is imported lazily and named in the error w
 
 
 @contextmanager
-def _open_image(path: Path) -> Iterator[PILImage.Image]:
+def open_image(path: Path) -> Iterator[PILImage.Image]:
     """Pillow's Image.open (header only), raising ImageTooLarge for an image too large to decode safely:
     Pillow's own decompression-bomb error and warning included, which are no OSError."""
     Image = _pil()
@@ -143,7 +143,7 @@ class ImageSet:
         Image = _pil()
         item = self.items[index]
         if isinstance(item, Path):
-            with _open_image(item) as image:  # checked again: the file may have changed since the scan
+            with open_image(item) as image:  # checked again: the file may have changed since the scan
                 return image.convert("RGB")  # convert() decodes fully, so a truncated file fails here
         return Image.fromarray(np.ascontiguousarray(item))  # uint8 (H, W, 3): RGB
 
@@ -269,7 +269,7 @@ def _open_folder(root: Path) -> ImageSet:
                 skipped.append(Skipped(str(path), "not an image file"))
                 continue
             try:  # reads the header only: cheap, and catches files that are not images at all
-                with _open_image(path):
+                with open_image(path):
                     pass
             except DECODE_ERRORS as exc:
                 skipped.append(Skipped(str(path), _reason(exc)))

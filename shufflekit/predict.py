@@ -103,13 +103,13 @@ def find_images(paths: Sequence[Path]) -> list[Path]:
 
 def load_images(paths: Sequence[Path], manifest: Manifest) -> np.ndarray:
     """Decode and preprocess each image as the manifest says (NCHW float32); an unreadable one is named."""
-    from .data import DECODE_ERRORS, _open_image, preprocess
+    from .data import DECODE_ERRORS, open_image, preprocess
 
     pre = manifest.meta.preprocessing
     arrays = []
     for path in paths:
         try:
-            with _open_image(path) as image:
+            with open_image(path) as image:
                 arrays.append(preprocess(image.convert("RGB"), pre, "nchw"))
         except DECODE_ERRORS as exc:
             raise UsageError(
