@@ -20,7 +20,8 @@ $(STAMP): pyproject.toml constraints.txt
 
 # What the remote-device tests run against: Debian's OpenSSH server (tests start their own on
 # 127.0.0.1) and lean "device" Pythons like a Raspberry Pi's: numpy<2 with tflite-runtime and
-# onnxruntime, and one with numpy alone (a device without a runtime). And two emulated boards
+# onnxruntime, and one with numpy alone (a device without a runtime). Debian's Chromium, for the test
+# that renders report.html headless (playwright from the dev extra drives it; it downloads no browser). And two emulated boards
 # (shufflekit board build: qemu user mode), an arm64 one and an x86-64 one without AVX-512/VNNI;
 # a board that is up to date is kept, so a rerun takes a second.
 DEVICE_VENV      ?= .venv-device
@@ -31,6 +32,7 @@ BOARD_AVX2       ?= .board-avx2
 
 test-deps: setup $(DEVICE_VENV)/.installed $(BARE_DEVICE_VENV)/.installed
 	@scripts/install-sshd.sh
+	@scripts/install-chromium.sh
 	$(VENV)/bin/shufflekit board build --force --kind arm64 $(BOARD_ARM64)
 	$(VENV)/bin/shufflekit board build --force --kind x86-avx2 $(BOARD_AVX2)
 

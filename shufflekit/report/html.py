@@ -27,6 +27,8 @@ code { font: 12px Menlo, Consolas, monospace; background: #f3f3f3; padding: 1px 
 .pass { color: #11772d; font-weight: 600; } .fail { color: #b00020; font-weight: 600; }
 .note { color: #555; font-size: 13px; } figure { margin: 10px 0 22px; } figcaption { color: #555; font-size: 13px; }
 img { max-width: 100%; height: auto; border: 1px solid #eee; }
+details.ops { margin: 2px 0; } details.ops summary { cursor: pointer; font-size: 13px; padding: 2px 0; }
+details.ops table { margin-left: 18px; }
 .badges span { display: inline-block; margin: 0 8px 6px 0; padding: 3px 10px; border-radius: 12px; font-size: 13px;
                background: #eef2f7; }
 """
@@ -108,9 +110,12 @@ def _badges(view: ReleaseView) -> str:
 
 
 def _op_types_table(view: ReleaseView) -> str:
+    """Every op type of every file on every device, each file's table folded under a one-line summary
+    (its op types, their profiled time, the three largest shares): nothing is cut, the page stays short."""
     parts = []
+    order = {device: index for index, device in enumerate(view.devices)}
     for row in view.rows:
-        for device, entry in row.op_profile.items():
+        for device, entry in sorted(row.op_profile.items(), key=lambda item: order.get(item[0], len(order))):
             types = entry.op_types
             if not types:
                 continue
@@ -122,13 +127,26 @@ def _op_types_table(view: ReleaseView) -> str:
                     f"{t['ms']:.4f}",
                     f"{t['share'] * 100:.1f}%",
                 ]
-                for t in types[:8]
+                for t in types
             ]
-            parts.append(
-                f'<h3 style="font-size:14px">{_e(row.name)} @ {_e(device)}</h3>'
-                + _table(["op type", "category", "count", "ms", "share"], rows, {2, 3, 4})
+            top = ", ".join(f"{t['op_type']} {t['share'] * 100:.0f}%" for t in types[:3])
+            summary = (
+                f"<strong>{_e(row.name)}</strong> @ {_e(device)}: {len(types)} op types, "
+                f"{entry.node_sum_ms:.3g} ms per run under the profiler; largest: {_e(top)}"
             )
-    return "".join(parts) or '<p class="note">No operator profile recorded.</p>'
+            parts.append(
+                f'<details class="ops"><summary>{summary}</summary>'
+                + _table(["op type", "category", "count", "ms per run", "share"], rows, {2, 3, 4})
+                + "</details>"
+            )
+    if not parts:
+        return '<p class="note">No operator profile recorded.</p>'
+    return (
+        '<p class="note">Every operator type per file and device (open a line for its table). The times are '
+        "measured under the runtime's profiler, slower than the timed runs: compare shares here, and take speed "
+        "from the latency figures. All of it is in <code>manifest.json</code> (<code>op_profile</code>).</p>"
+        + "".join(parts)
+    )
 
 
 def _stages_table(view: ReleaseView) -> str:
@@ -210,20 +228,25 @@ def write_html(view: ReleaseView) -> str:
             plots.accuracy_vs_latency(view),
             "accuracy vs latency",
             "Like Figure 1 of the ShuffleNet V2 paper, measured on these devices: what matters is the speed on the "
-            "target device, not FLOPs.",
+            "target device, not FLOPs. Each point is labelled with its file's kind; markers that would cover each "
+            "other sit side by side. A file that failed the accuracy gate is ringed in red, and one far below the "
+            "others is drawn in the shaded band under the axis with its value, so the scale stays on the files "
+            "that hold.",
         ),
         "<h2>Where the time goes</h2>",
         _figure(
             plots.op_breakdown(view),
             "operator breakdown",
-            "Share of operator time per category (Figure 2 of the ShuffleNet V2 paper, on these devices).",
+            "Share of operator time per category (Figure 2 of the ShuffleNet V2 paper, on these devices), one panel "
+            "per device, with the time the profiler measured per run on the right.",
         ),
         _op_types_table(view),
         "<h2>Latency distribution</h2>",
         _figure(
             plots.latency_distribution(view),
             "latency distribution",
-            "Per-image latency over the timed runs of each artifact on each device.",
+            "Per-image latency over the timed runs of each artifact, one panel per device on its own scale, with "
+            "the load the device carried while it was measured; the p50 of each file is written on the right.",
         ),
         "<h2>Devices</h2>",
         _table(DEVICE_COLUMNS, device_rows(view)) if view.devices else '<p class="note">No latency measured.</p>',
