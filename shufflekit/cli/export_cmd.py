@@ -10,16 +10,7 @@ from ..metadata import InputSize
 from .app import RANDOM_WEIGHTS_WARNING, main, print_table, progress_bar
 from .numbers import INPUT_SIZE, INPUT_SIZE_HELP, NUM_CLASSES
 from .paths import NonEmptyPath
-from .shared_options import LAYOUT_OPTION, parity_samples_option
-
-# shared with release, which exports with the same choice
-optimize_option = click.option(
-    "--optimize/--no-optimize",
-    default=True,
-    show_default=True,
-    help="Exact graph rewrites per format, faster than a plain export (recorded as the files' rewrites); "
-    "--no-optimize keeps the plain graph.",
-)
+from .shared_options import LAYOUT_OPTION, OPTIMIZE_OPTION, parity_samples_option
 
 
 @main.command("export")
@@ -40,7 +31,7 @@ optimize_option = click.option(
 @click.option("--batch", default="1", show_default=True, metavar="1|N|dynamic", help="Batch dimension of the files.")
 @click.option("--formats", default="onnx,tflite", show_default=True, help="Comma-separated: onnx, tflite.")
 @LAYOUT_OPTION
-@optimize_option
+@OPTIMIZE_OPTION
 @parity_samples_option("Reference inputs to store: parity is judged on them (validate, profile).", default=16)
 @click.option("--out", "out", required=True, type=NonEmptyPath(path_type=Path), help="Release folder to write.")
 def export_command(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -13,7 +13,6 @@ from ..metadata import InputSize
 from .app import RANDOM_WEIGHTS_WARNING, console, main, print_table, progress_bar
 from .config_file import config_option
 from .devices_cmd import connect_options
-from .export_cmd import optimize_option
 from .numbers import CALIB_SAMPLES, INPUT_SIZE, INPUT_SIZE_HELP, MAX_DROP, NUM_CLASSES
 from .paths import NonEmptyPath
 from .recipe_options import recipe_options
@@ -21,6 +20,7 @@ from .shared_options import (
     DATA_METAVAR,
     GPU_CHECK_OPTION,
     LAYOUT_OPTION,
+    OPTIMIZE_OPTION,
     PROVIDER_OPTIONS,
     device_accuracy_samples_option,
     eval_samples_option,
@@ -29,6 +29,10 @@ from .shared_options import (
     precisions_option,
     timing_options,
 )
+
+if TYPE_CHECKING:
+    from ..release import ReleaseOptions
+    from ..runtimes.profile import ProfileSettings
 
 DEMO_OUT = "demo-release"
 _STATUS_STYLE = {"ran": "green", "skipped": "cyan", "not run": "yellow", "failed": "bold red"}
@@ -109,7 +113,7 @@ RELEASE_SECTIONS: dict[str, tuple[str, ...]] = {
 )
 # export
 @LAYOUT_OPTION
-@optimize_option
+@OPTIMIZE_OPTION
 @parity_samples_option(
     "Reference inputs the export stores (from --data's validation images when given): parity is judged on "
     "them here and on every device.",
@@ -238,9 +242,9 @@ def release_options(
     parity: bool,
     device_accuracy_samples: int,
     connect: Any,
-) -> Any:
+) -> ReleaseOptions:
     """The ReleaseOptions of the parsed command line (and --config file): every option into the settings
-    of the stage it feeds. Returns a ``release.ReleaseOptions``."""
+    of the stage it feeds."""
     from ..errors import UsageError
     from ..export.quantize import QuantizeOptions
     from ..release import ReleaseOptions
@@ -313,7 +317,7 @@ def profile_settings(
     batch: int,
     op_profile: bool,
     parity: bool,
-) -> Any:
+) -> ProfileSettings:
     """The release's profile settings: a time budget per file with a floor of runs (DEFAULT_PROFILE, each
     part of it replaceable), or with --iters a count of runs (and the op profile as many)."""
     from ..release.options import DEFAULT_PROFILE

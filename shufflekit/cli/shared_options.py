@@ -87,6 +87,15 @@ LAYOUT_OPTION = click.option(
 )
 
 
+OPTIMIZE_OPTION = click.option(
+    "--optimize/--no-optimize",
+    default=True,
+    show_default=True,
+    help="Exact graph rewrites per format, faster than a plain export (recorded as the files' rewrites); "
+    "--no-optimize keeps the plain graph.",
+)
+
+
 # -- how a file is run and timed (profile, release) -------------------------------------------------------------
 PROVIDER_OPTIONS = stack(
     click.option(
