@@ -44,23 +44,22 @@ def connect_options(command):  # noqa: ANN001, ANN201
         help="Seconds to wait for a device to answer.",
     )
     @functools.wraps(command)
-    def wrapper(
-        *args: Any,
-        trust_new_host_key: bool,
-        ssh_config: str | None,
-        connect_timeout: float,
-        **kwargs: Any,
-    ) -> Any:
-        from ..runtimes.remote import ConnectOptions
-
-        connect = ConnectOptions(
-            trust_new_host_key=trust_new_host_key,
-            ssh_config=Path(ssh_config) if ssh_config else None,
-            connect_timeout=connect_timeout,
-        )
-        return command(*args, connect=connect, **kwargs)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return command(*args, connect=connect_from(kwargs), **kwargs)
 
     return wrapper
+
+
+def connect_from(params: dict[str, Any]) -> Any:
+    """The ConnectOptions of a command's parsed ssh options, taken out of ``params`` (click's values)."""
+    from ..runtimes.remote import ConnectOptions
+
+    ssh_config = params.pop("ssh_config")
+    return ConnectOptions(
+        trust_new_host_key=params.pop("trust_new_host_key"),
+        ssh_config=Path(ssh_config) if ssh_config else None,
+        connect_timeout=params.pop("connect_timeout"),
+    )
 
 
 @main.command("devices")

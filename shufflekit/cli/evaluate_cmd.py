@@ -9,8 +9,9 @@ import click
 
 from ..validate.tolerances import DEFAULT_MAX_DROP
 from .app import echo_json, main, print_table, progress_bar
-from .numbers import LIMIT, MAX_DROP
+from .numbers import MAX_DROP
 from .paths import NonEmptyPath
+from .shared_options import DATA_METAVAR, eval_samples_option
 
 
 @main.command("evaluate")
@@ -19,11 +20,11 @@ from .paths import NonEmptyPath
 @click.option(
     "--data",
     required=True,
-    metavar="DIR|demo",
+    metavar=DATA_METAVAR,
     help="Labelled images: a folder with one subfolder per class (its val/ split when it has one), "
     "an .npz with images and labels, or 'demo'.",
 )
-@click.option("--limit", type=LIMIT, help="Evaluate a fixed random subset of this many images.")
+@eval_samples_option("Evaluate a fixed random subset of this many images [default: all].", old=("--limit",))
 @click.option(
     "--max-drop",
     type=MAX_DROP,
@@ -41,7 +42,7 @@ def evaluate_command(
     folder: Path,
     artifacts: tuple[str, ...],
     data: str,
-    limit: int | None,
+    eval_samples: int | None,
     max_drop: float,
     checkpoint: Path | None,
     as_json: bool,
@@ -52,7 +53,13 @@ def evaluate_command(
 
     with progress_bar(enabled=not as_json) as progress:
         report = evaluate_release(
-            folder, data, limit=limit, max_drop=max_drop, select=artifacts, checkpoint=checkpoint, progress=progress
+            folder,
+            data,
+            limit=eval_samples,
+            max_drop=max_drop,
+            select=artifacts,
+            checkpoint=checkpoint,
+            progress=progress,
         )
     if as_json:
         echo_json(report.to_dict())

@@ -10,15 +10,7 @@ from ..metadata import InputSize
 from .app import RANDOM_WEIGHTS_WARNING, main, print_table, progress_bar
 from .numbers import INPUT_SIZE, INPUT_SIZE_HELP, NUM_CLASSES
 from .paths import NonEmptyPath
-
-# shared with release, which exports with the same choice
-optimize_option = click.option(
-    "--optimize/--no-optimize",
-    default=True,
-    show_default=True,
-    help="Exact graph rewrites per format, faster than a plain export (recorded as the files' rewrites); "
-    "--no-optimize keeps the plain graph.",
-)
+from .shared_options import LAYOUT_OPTION, OPTIMIZE_OPTION, parity_samples_option
 
 
 @main.command("export")
@@ -38,14 +30,9 @@ optimize_option = click.option(
 @click.option("--input-size", type=INPUT_SIZE, help=f"{INPUT_SIZE_HELP} [default: the checkpoint's, else 224].")
 @click.option("--batch", default="1", show_default=True, metavar="1|N|dynamic", help="Batch dimension of the files.")
 @click.option("--formats", default="onnx,tflite", show_default=True, help="Comma-separated: onnx, tflite.")
-@click.option(
-    "--layout",
-    type=click.Choice(["nhwc", "nchw"], case_sensitive=False),
-    default="nhwc",
-    show_default=True,
-    help="TFLite input layout (ONNX is always NCHW).",
-)
-@optimize_option
+@LAYOUT_OPTION
+@OPTIMIZE_OPTION
+@parity_samples_option("Reference inputs to store: parity is judged on them (validate, profile).", default=16)
 @click.option("--out", "out", required=True, type=NonEmptyPath(path_type=Path), help="Release folder to write.")
 def export_command(
     model: str | None,
@@ -56,12 +43,19 @@ def export_command(
     formats: str,
     layout: str,
     optimize: bool,
+    parity_samples: int,
     out: Path,
 ) -> None:
     """Export to ONNX and TFLite, with a manifest and a parity reference, into a release folder."""
     from ..export import ExportOptions, export_model
 
-    options = ExportOptions(formats=tuple(formats.split(",")), batch=batch, layout=layout, optimize=optimize)
+    options = ExportOptions(
+        formats=tuple(formats.split(",")),
+        batch=batch,
+        layout=layout,
+        optimize=optimize,
+        reference_samples=parity_samples,
+    )
     with progress_bar() as progress:
         report = export_model(
             out,

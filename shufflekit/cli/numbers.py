@@ -14,6 +14,7 @@ import click
 
 from ..errors import UsageError
 from ..metadata import MAX_NUM_CLASSES, InputSize, check_input_size
+from .renamed import option_name
 
 
 def _show(value: float) -> str:
@@ -45,7 +46,7 @@ class Number(click.ParamType):
         return "INTEGER" if self.kind is int else "NUMBER"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        option = param.opts[0] if param is not None and param.opts else "the value"
+        option = option_name(param, ctx)
         text = str(value).strip()
         number: float
         try:
@@ -77,7 +78,7 @@ class Size(click.ParamType):
         return "WxH"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> InputSize:
-        option = param.opts[0] if param is not None and param.opts else "the size"
+        option = option_name(param, ctx, "the size")
         try:
             return check_input_size(value if isinstance(value, (InputSize, int)) else InputSize.parse(str(value)))
         except ValueError as exc:

@@ -10,8 +10,15 @@ import click
 
 from .app import echo_json, main, print_table, progress_bar
 from .devices_cmd import connect_options, devices_option
-from .numbers import BATCH, ITERS, MAX_DROP, SAMPLES, SECONDS, THREADS, WARMUP
+from .numbers import MAX_DROP
 from .paths import NonEmptyPath
+from .shared_options import (
+    DATA_METAVAR,
+    PROVIDER_OPTIONS,
+    device_accuracy_samples_option,
+    parity_option,
+    timing_options,
+)
 
 
 @main.command("profile")
@@ -21,27 +28,13 @@ from .paths import NonEmptyPath
     "--runtime",
     help="onnxruntime or litert (TFLite); default: each artifact's own. Keeps the artifacts that runtime runs.",
 )
-@click.option(
-    "--provider",
-    default="cpu",
-    show_default=True,
-    help="ONNX Runtime provider (cpu, cuda, tensorrt, xnnpack, acl, coreml, nnapi, qnn; several "
-    "comma-separated by priority) or TFLite delegate (cpu, xnnpack, builtin, gpu, nnapi).",
+@PROVIDER_OPTIONS
+@timing_options(
+    iters_help="Timed iterations (default 100).",
+    seconds_help="Time for this long instead of a number of iterations.",
+    min_iters_help="With --seconds: at least this many timed iterations.",
+    op_profile=False,
 )
-@click.option("--allow-fallback", is_flag=True, help="Run on what exists when the provider is missing (recorded).")
-@click.option("--threads", type=THREADS, help="Intra-op / interpreter threads (default: the runtime's).")
-@click.option("--warmup", type=WARMUP, default=10, show_default=True, help="Untimed runs first.")
-@click.option("--iters", type=ITERS, help="Timed iterations (default 100).")
-@click.option("--seconds", type=SECONDS, help="Time for this long instead of a number of iterations.")
-@click.option("--min-iters", type=ITERS, help="With --seconds: at least this many timed iterations.")
-@click.option(
-    "--batch",
-    type=BATCH,
-    default=1,
-    show_default=True,
-    help="Images per timed iteration (a model fixed at batch 1 is run once per image).",
-)
-@click.option("--op-profile", is_flag=True, help="Time per operator and per operator category.")
 @devices_option
 @click.option(
     "--benchmark-binary",
@@ -52,25 +45,20 @@ from .paths import NonEmptyPath
     "shell has no Python): TFLite's benchmark_model for .tflite, onnxruntime_perf_test for .onnx. "
     "Pushed with each artifact and removed afterwards; repeat to give both.",
 )
-@click.option(
-    "--parity/--no-parity",
-    default=True,
-    show_default=True,
-    help="Also run the folder's reference inputs on the device and judge its outputs against PyTorch "
-    "(the validate tolerance table); a failure exits 1 after every figure is recorded.",
+@parity_option(
+    "Also run the folder's reference inputs on the device and judge its outputs against PyTorch "
+    "(the validate tolerance table); a failure exits 1 after every figure is recorded."
 )
 @click.option(
     "--data",
+    metavar=DATA_METAVAR,
     help="Labelled images (a folder with class subfolders, its val/ split, an .npz, or demo): "
     "each device also classifies a fixed subset with its own kernels, and each file is judged by its "
     "top-1 drop against PyTorch there (needs the folder's checkpoint and torch on this computer).",
 )
-@click.option(
-    "--accuracy-samples",
-    type=SAMPLES,
-    default=100,
-    show_default=True,
-    help="How many of the --data images each device classifies (a fixed subset over the classes).",
+@device_accuracy_samples_option(
+    "How many of the --data images each device classifies (a fixed subset over the classes).",
+    old=("--accuracy-samples",),
 )
 @click.option(
     "--max-drop",
@@ -97,7 +85,7 @@ def profile_command(
     benchmark_binaries: tuple[Path, ...],
     parity: bool,
     data: str | None,
-    accuracy_samples: int,
+    device_accuracy_samples: int,
     max_drop: float | None,
     plot_dir: Path | None,
     as_json: bool,
@@ -131,7 +119,7 @@ def profile_command(
 
     device_keys(devices, getattr(connect, "ssh_config", None))  # a bad address is named before the folder is read
     _check_before_measuring(folder, plot_dir)
-    accuracy = device_accuracy_images(folder, data, accuracy_samples, max_drop) if data is not None else None
+    accuracy = device_accuracy_images(folder, data, device_accuracy_samples, max_drop) if data is not None else None
     with progress_bar(not as_json) as progress:
         reports = profile_devices(
             folder,
@@ -186,7 +174,7 @@ def device_accuracy_images(folder: Path, data: str, samples: int, max_drop: floa
     from ..artifacts import Manifest
     from ..validate.accuracy import labelled_arrays
 
-    # --accuracy-samples and --max-drop are range-checked as they are parsed (cli/numbers)
+    # --device-accuracy-samples and --max-drop are range-checked as they are parsed (cli/numbers)
     return labelled_arrays(data, Manifest.load(folder), limit=samples)
 
 

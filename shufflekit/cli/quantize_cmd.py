@@ -1,4 +1,4 @@
-"""`shufflekit quantize DIR --precision ...`: fp16, dynamic and int8 artifacts from the folder's fp32
+"""`shufflekit quantize DIR --precisions ...`: fp16, dynamic and int8 artifacts from the folder's fp32
 ONNX model (ONNX Runtime quantization; TFLite from one onnx2tf conversion), added to its manifest."""
 
 from __future__ import annotations
@@ -10,53 +10,51 @@ from typing import Any
 import click
 
 from .app import echo_json, main, print_table, progress_bar
-from .numbers import CALIB_SAMPLES, LIMIT, MAX_DROP
+from .numbers import CALIB_SAMPLES, MAX_DROP
 from .paths import NonEmptyPath
 from .recipe_options import recipe_options
+from .shared_options import DATA_METAVAR, eval_samples_option, precisions_option
 
 
 @main.command("quantize")
 @click.argument("folder", type=NonEmptyPath(path_type=Path))
-@click.option(
-    "--precision",
-    "precisions",
-    multiple=True,
-    required=True,
-    metavar="fp16|dynamic|int8",
-    help="Precision to make; repeat it or give a comma list (e.g. --precision fp16,int8).",
+@precisions_option(
+    default=None, help="Precisions to make: fp16, dynamic, int8; comma-separated or repeated.", old=("--precision",)
 )
 @click.option("--formats", help="Comma-separated: onnx, tflite [default: the formats the folder holds].")
 @click.option(
-    "--calib",
-    metavar="DATA",
-    help="Calibration images for int8: an image folder (its train/ split "
-    "when it has one), a .npy/.npz file, or 'demo'. Required for int8.",
+    "--data",
+    metavar=DATA_METAVAR,
+    help="Images, as release takes them: int8 is calibrated on them (an image folder's train/ split when it "
+    "has one, a .npy/.npz file, or demo; required for int8), and when they are labelled each ONNX "
+    "int8/dynamic file is classified on their val/ split against PyTorch and, while it loses more than "
+    "--max-drop, remade with the next recipe, then with its noisiest layers kept in float.",
 )
+# the two uses of --data apart (calibration images without labels, a labelled set for the gate): hidden, kept
+@click.option("--calib", metavar="DATA", hidden=True, help="Calibration images only.")
+@click.option("--accuracy-data", metavar="DATA", hidden=True, help="The accuracy gate's labelled images only.")
 @click.option(
     "--calib-samples", type=CALIB_SAMPLES, help="Calibration images to use [default: 256 for ONNX, 128 for TFLite]."
-)
-@click.option(
-    "--accuracy-data",
-    metavar="DATA",
-    help="Labelled images (folder with class subfolders, .npz with "
-    "labels, or demo): each ONNX int8/dynamic file is measured against PyTorch and, while it loses more "
-    "than --max-drop, remade with the next recipe, then with its noisiest layers kept in float.",
 )
 @click.option(
     "--max-drop",
     type=MAX_DROP,
     default=1.0,
     show_default=True,
-    help="With --accuracy-data: top-1 points a file may lose against PyTorch.",
+    help="With labelled --data: top-1 points a file may lose against PyTorch.",
 )
-@click.option("--limit", type=LIMIT, help="With --accuracy-data: classify this many images (a fixed subset).")
+@eval_samples_option(
+    "With labelled --data: classify this many images (a fixed subset) [default: all].", old=("--limit",)
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @recipe_options
 def quantize_command(
     folder: Path,
     precisions: tuple[str, ...],
     formats: str | None,
+    data: str | None,
     calib: str | None,
+    accuracy_data: str | None,
     calib_samples: int | None,
     per_channel: bool | None,
     calibration: str,
@@ -65,22 +63,23 @@ def quantize_command(
     activation_type: str | None,
     weight_type: str | None,
     target: str,
-    accuracy_data: str | None,
     max_drop: float,
-    limit: int | None,
+    eval_samples: int | None,
     as_json: bool,
 ) -> None:
     """Add fp16, dynamic-range int8 and full int8 artifacts of FOLDER's fp32 ONNX model to FOLDER.
 
     ONNX files are made by recipes that hold on every CPU by default (x86 with and without VNNI, ARM64);
     each file records its recipe, the CPUs it holds on and why."""
-    from ..export.quantize import QuantizeOptions, quantize_release
+    from ..export.quantize import quantize_release
     from ..validate.gate import TOOLS
 
-    options = QuantizeOptions(
+    options = quantize_options(
         precisions=precisions,
-        formats=tuple(formats.split(",")) if formats else None,
+        formats=formats,
+        data=data,
         calib=calib,
+        accuracy_data=accuracy_data,
         calib_samples=calib_samples,
         per_channel=per_channel,
         calibration=calibration,
@@ -89,9 +88,8 @@ def quantize_command(
         activation_type=activation_type,
         weight_type=weight_type,
         target=target,
-        gate_data=accuracy_data,
         max_drop=max_drop,
-        gate_limit=limit,
+        eval_samples=eval_samples,
     )
     with progress_bar(enabled=not as_json) as progress:
         report = quantize_release(folder, options, progress=progress, gate=TOOLS)
@@ -125,6 +123,52 @@ def quantize_command(
         caption="; ".join(notes),
     )
     click.echo(f"next: shufflekit validate {report.folder}; shufflekit evaluate {report.folder} --data DATA")
+
+
+def quantize_options(
+    *,
+    precisions: tuple[str, ...],
+    formats: str | None,
+    data: str | None,
+    calib: str | None,
+    accuracy_data: str | None,
+    eval_samples: int | None,
+    **recipe: Any,
+) -> Any:
+    """The QuantizeOptions of the parsed command line. ``--data`` is what release's is: the calibration
+    images of int8 and, when labelled, the accuracy gate's images of the ONNX int8/dynamic files; the
+    hidden ``--calib`` and ``--accuracy-data`` set one use each and win over ``--data`` for it."""
+    from ..errors import UsageError
+    from ..export.quantize import QUANT_FORMATS, QUANT_PRECISIONS, QuantizeOptions, parse_list
+
+    asked = parse_list(precisions, QUANT_PRECISIONS, "precision")
+    format_list = parse_list(formats, QUANT_FORMATS, "format") if formats else None
+    if data is not None:
+        calibrates = "int8" in asked
+        # the folder's formats (formats None) always include onnx: every quantized file is made from it
+        gated = bool({"int8", "dynamic"} & set(asked)) and (format_list is None or "onnx" in format_list)
+        if not calibrates and not gated:
+            raise UsageError(
+                "--data calibrates int8 and gates ONNX int8/dynamic files, and neither is made here",
+                hint="leave --data out, or add int8 (or an ONNX dynamic file) to --precisions",
+            )
+        calib = calib if calib is not None else data if calibrates else None
+        if accuracy_data is None and gated and _labelled(data):
+            accuracy_data = data
+    return QuantizeOptions(
+        precisions=asked,
+        formats=format_list,
+        calib=calib,
+        gate_data=accuracy_data,
+        gate_limit=eval_samples,
+        **recipe,
+    )
+
+
+def _labelled(data: str) -> bool:
+    from ..data import open_images
+
+    return open_images(data, split="val").labels is not None
 
 
 def _how(options: Mapping[str, Any]) -> str:

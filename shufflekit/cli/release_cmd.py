@@ -5,23 +5,89 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..metadata import InputSize
 from .app import RANDOM_WEIGHTS_WARNING, console, main, print_table, progress_bar
+from .config_file import config_option
 from .devices_cmd import connect_options
-from .export_cmd import optimize_option
-from .numbers import CALIB_SAMPLES, INPUT_SIZE, INPUT_SIZE_HELP, ITERS, LIMIT, MAX_DROP, NUM_CLASSES, SAMPLES, WARMUP
+from .numbers import CALIB_SAMPLES, INPUT_SIZE, INPUT_SIZE_HELP, MAX_DROP, NUM_CLASSES
 from .paths import NonEmptyPath
 from .recipe_options import recipe_options
+from .shared_options import (
+    DATA_METAVAR,
+    GPU_CHECK_OPTION,
+    LAYOUT_OPTION,
+    OPTIMIZE_OPTION,
+    PROVIDER_OPTIONS,
+    device_accuracy_samples_option,
+    eval_samples_option,
+    parity_option,
+    parity_samples_option,
+    precisions_option,
+    timing_options,
+)
+
+if TYPE_CHECKING:
+    from ..release import ReleaseOptions
+    from ..runtimes.profile import ProfileSettings
 
 DEMO_OUT = "demo-release"
 _STATUS_STYLE = {"ran": "green", "skipped": "cyan", "not run": "yellow", "failed": "bold red"}
 
+# The options a release.toml may write under [stage]: those that feed that stage (any may go at the top).
+RELEASE_SECTIONS: dict[str, tuple[str, ...]] = {
+    "export": ("model", "checkpoint", "input-size", "num-classes", "data", "layout", "optimize", "parity-samples"),
+    "quantize": (
+        "data",
+        "precisions",
+        "formats",
+        "target",
+        "per-channel",
+        "reduce-range",
+        "calibration",
+        "activation-type",
+        "weight-type",
+        "io-dtype",
+        "calib-samples",
+        "eval-samples",
+        "max-drop",
+    ),
+    "evaluate": ("data", "eval-samples", "max-drop"),
+    "validate": ("parity-samples", "gpu-check"),
+    "profile": (
+        "device",
+        "benchmark-binary",
+        "provider",
+        "allow-fallback",
+        "threads",
+        "warmup",
+        "iters",
+        "seconds",
+        "min-iters",
+        "batch",
+        "op-profile",
+        "parity",
+        "data",
+        "device-accuracy-samples",
+        "max-drop",
+        "ssh-config",
+        "trust-new-host-key",
+        "connect-timeout",
+    ),
+}
+
 
 @main.command("release")
+@config_option(
+    sections=RELEASE_SECTIONS,
+    path_options=("data",),
+    help="Options from a TOML file: the option names as keys (threads = 2, op-profile = false), at the top or "
+    "under [export], [quantize], [evaluate], [validate], [profile]; options given here win; relative paths "
+    "are relative to the file's folder.",
+)
 @click.option("--model", metavar="NAME", help="Variant name (see `shufflekit models`).")
 @click.option(
     "--checkpoint",
@@ -31,11 +97,57 @@ _STATUS_STYLE = {"ran": "green", "skipped": "cyan", "not run": "yellow", "failed
 )
 @click.option(
     "--data",
-    metavar="DIR|FILE|demo",
+    metavar=DATA_METAVAR,
     help="Images for int8 calibration and accuracy: an image folder "
     "(one subfolder per class; train/ and val/ used when present), a .npy/.npz file, or demo. "
     "Without it, int8 and accuracy are skipped (and said so).",
 )
+@click.option("--input-size", type=INPUT_SIZE, help=f"{INPUT_SIZE_HELP} [default: the checkpoint's, else 224].")
+@click.option("--num-classes", type=NUM_CLASSES, help="Classes [default: the checkpoint's, else 1000].")
+@click.option("--out", type=NonEmptyPath(path_type=Path), help=f"Release folder [required; {DEMO_OUT} with --demo].")
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Train the demo model (v2 0.5x on the built-in digits) briefly, then "
+    "release it with every format and precision.",
+)
+# export
+@LAYOUT_OPTION
+@OPTIMIZE_OPTION
+@parity_samples_option(
+    "Reference inputs the export stores (from --data's validation images when given): parity is judged on "
+    "them here and on every device.",
+    default=16,
+)
+# quantize
+@precisions_option(
+    default="fp16,dynamic,int8",
+    help="Quantized precisions to make (fp32 is always made): fp16, dynamic, int8; comma-separated or repeated.",
+)
+@click.option(
+    "--formats",
+    default="onnx,tflite",
+    show_default=True,
+    help="Formats to quantize: onnx, tflite (the fp32 file of each is always made).",
+)
+@recipe_options
+@click.option(
+    "--calib-samples", type=CALIB_SAMPLES, help="Calibration images for int8 [default: 256 for ONNX, 128 for TFLite]."
+)
+# evaluate
+@eval_samples_option(
+    "Evaluate accuracy on this many validation images (a fixed subset) [default: all].", old=("--limit",)
+)
+@click.option(
+    "--max-drop",
+    type=MAX_DROP,
+    default=1.0,
+    show_default=True,
+    help="Fail an artifact that loses more top-1 points than this against PyTorch (here and on each device).",
+)
+# validate
+@GPU_CHECK_OPTION
+# profile
 @click.option(
     "--device",
     "devices",
@@ -54,79 +166,56 @@ _STATUS_STYLE = {"ran": "green", "skipped": "cyan", "not run": "yellow", "failed
     "onnxruntime_perf_test) instead of the Python runner: the way on an Android phone. Artifacts "
     "of a format with no tool given use the runner. This computer always uses the runner.",
 )
-@click.option("--input-size", type=INPUT_SIZE, help=f"{INPUT_SIZE_HELP} [default: the checkpoint's, else 224].")
-@click.option("--num-classes", type=NUM_CLASSES, help="Classes [default: the checkpoint's, else 1000].")
-@click.option("--out", type=NonEmptyPath(path_type=Path), help=f"Release folder [required; {DEMO_OUT} with --demo].")
-@click.option(
-    "--calib-samples", type=CALIB_SAMPLES, help="Calibration images for int8 [default: 256 for ONNX, 128 for TFLite]."
+@PROVIDER_OPTIONS
+@timing_options(
+    iters_help="Timed runs per artifact and device, instead of a time budget.",
+    seconds_help="Time budget per artifact and device [default: 0.3 (release.options.DEFAULT_PROFILE)].",
+    min_iters_help="Timed runs at least, within the time budget [default: 30].",
+    op_profile=True,
 )
-@click.option("--limit", type=LIMIT, help="Evaluate accuracy on this many validation images (a fixed subset).")
-@click.option(
-    "--max-drop",
-    type=MAX_DROP,
-    default=1.0,
-    show_default=True,
-    help="Fail an artifact that loses more top-1 points than this against PyTorch.",
+@parity_option(
+    "On every device, also judge its outputs on the reference inputs against PyTorch and, with --data, "
+    "its accuracy with its own kernels."
 )
-@click.option(
-    "--iters",
-    type=ITERS,
-    help="Timed runs per artifact and device [default: a time budget per file, 0.3 s and at least 30 runs "
-    "(release.options.DEFAULT_PROFILE)].",
+@device_accuracy_samples_option(
+    "With --data: labelled images every device classifies with its own kernels (the accuracy gate "
+    "per device and per file)."
 )
-@click.option("--warmup", type=WARMUP, default=10, show_default=True, help="Untimed runs first.")
-@click.option(
-    "--op-profile/--no-op-profile",
-    default=True,
-    show_default=True,
-    help="Time every operator too (the report's breakdown by operator type).",
-)
-@click.option(
-    "--precisions",
-    default="fp16,dynamic,int8",
-    show_default=True,
-    help="Quantized precisions to make (fp32 is always made): fp16, dynamic, int8, comma-separated.",
-)
-@click.option(
-    "--formats",
-    default="onnx,tflite",
-    show_default=True,
-    help="Formats to quantize: onnx, tflite (the fp32 file of each is always made).",
-)
-@optimize_option
-@click.option(
-    "--device-accuracy-samples",
-    type=SAMPLES,
-    default=100,
-    show_default=True,
-    help="With --data: labelled images every device classifies with its own kernels (the accuracy gate "
-    "per device and per file).",
-)
-@click.option(
-    "--demo",
-    is_flag=True,
-    help="Train the demo model (v2 0.5x on the built-in digits) briefly, then "
-    "release it with every format and precision.",
-)
-@recipe_options
 @connect_options
-def release_command(
+def release_command(**params: Any) -> None:
+    """Export, quantize, check parity and accuracy, profile on every device, and write a release folder:
+    artifacts, manifest.json, labels.txt, README.md (model card) and report.html.
+
+    A rerun skips every stage whose inputs are unchanged and resumes an interrupted run.
+    """
+    from ..release import release
+
+    options = release_options(**params)
+    out, demo = options.out, options.demo
+    click.echo(f"release into {out}/" + (" (demo: training v2 0.5x on the built-in digits first)" if demo else ""))
+    printer = _OutcomePrinter()
+    with progress_bar() as progress:
+        try:
+            report = release(options, progress=progress, on_event=printer)
+        finally:
+            printer.flush()
+    print_summary(report)
+    report.raise_if_failed()
+
+
+def release_options(
+    *,
     model: str | None,
     checkpoint: Path | None,
     data: str | None,
-    devices: tuple[str, ...],
     input_size: InputSize | None,
     num_classes: int | None,
     out: Path | None,
-    calib_samples: int | None,
-    limit: int | None,
-    max_drop: float,
-    iters: int | None,
-    warmup: int,
-    op_profile: bool,
     demo: bool,
-    benchmark_binaries: tuple[Path, ...],
-    precisions: str,
+    layout: str,
+    optimize: bool,
+    parity_samples: int,
+    precisions: tuple[str, ...],
     formats: str,
     target: str,
     per_channel: bool | None,
@@ -135,28 +224,36 @@ def release_command(
     activation_type: str | None,
     weight_type: str | None,
     io_dtype: str,
-    optimize: bool,
+    calib_samples: int | None,
+    eval_samples: int | None,
+    max_drop: float,
+    gpu_check: bool,
+    devices: tuple[str, ...],
+    benchmark_binaries: tuple[Path, ...],
+    provider: str,
+    allow_fallback: bool,
+    threads: int | None,
+    warmup: int,
+    iters: int | None,
+    seconds: float | None,
+    min_iters: int | None,
+    batch: int,
+    op_profile: bool,
+    parity: bool,
     device_accuracy_samples: int,
     connect: Any,
-) -> None:
-    """Export, quantize, check parity and accuracy, profile on every device, and write a release folder:
-    artifacts, manifest.json, labels.txt, README.md (model card) and report.html.
-
-    A rerun skips every stage whose inputs are unchanged and resumes an interrupted run.
-    """
+) -> ReleaseOptions:
+    """The ReleaseOptions of the parsed command line (and --config file): every option into the settings
+    of the stage it feeds."""
     from ..errors import UsageError
     from ..export.quantize import QuantizeOptions
-    from ..release import ReleaseOptions, release
-    from ..release.options import DEFAULT_PROFILE
-    from ..runtimes.profile import ProfileSettings
+    from ..release import ReleaseOptions
+    from ..runtimes import RuntimeOptions
 
     if out is None:
         if not demo:
             raise UsageError("--out is required", hint="pass the release folder to write, e.g. --out release/")
         out = Path(DEMO_OUT)
-    settings = replace(DEFAULT_PROFILE, warmup=warmup, op_profile=op_profile)
-    if iters is not None:  # a count asked for: no time budget, and the op profile as many runs (as before)
-        settings = ProfileSettings(warmup=warmup, iters=iters, op_profile=op_profile, keep_times=True)
     native = None
     if benchmark_binaries:
         from ..runtimes.native import NativeTools
@@ -168,7 +265,7 @@ def release_command(
             )
 
         native = NativeTools.from_paths(benchmark_binaries)
-    options = ReleaseOptions(
+    return ReleaseOptions(
         out=out,
         model=model,
         checkpoint=checkpoint,
@@ -179,14 +276,26 @@ def release_command(
         connect=connect,
         demo=demo,
         calib_samples=calib_samples,
-        eval_limit=limit,
+        eval_limit=eval_samples,
         max_drop=max_drop,
-        profile=settings,
+        profile=profile_settings(
+            warmup=warmup,
+            iters=iters,
+            seconds=seconds,
+            min_iters=min_iters,
+            batch=batch,
+            op_profile=op_profile,
+            parity=parity,
+        ),
+        runtime=RuntimeOptions(provider=provider, threads=threads, allow_fallback=allow_fallback),
         native=native,
         device_accuracy_samples=device_accuracy_samples,
         optimize=optimize,
+        layout=layout,
+        reference_samples=parity_samples,
+        gpu_check=gpu_check,
         quantize=QuantizeOptions(
-            precisions=(precisions,),
+            precisions=precisions,
             formats=(formats,),
             per_channel=per_channel,
             reduce_range=reduce_range,
@@ -197,15 +306,43 @@ def release_command(
             target=target,
         ),
     )
-    click.echo(f"release into {out}/" + (" (demo: training v2 0.5x on the built-in digits first)" if demo else ""))
-    printer = _OutcomePrinter()
-    with progress_bar() as progress:
-        try:
-            report = release(options, progress=progress, on_event=printer)
-        finally:
-            printer.flush()
-    print_summary(report)
-    report.raise_if_failed()
+
+
+def profile_settings(
+    *,
+    warmup: int,
+    iters: int | None,
+    seconds: float | None,
+    min_iters: int | None,
+    batch: int,
+    op_profile: bool,
+    parity: bool,
+) -> ProfileSettings:
+    """The release's profile settings: a time budget per file with a floor of runs (DEFAULT_PROFILE, each
+    part of it replaceable), or with --iters a count of runs (and the op profile as many)."""
+    from ..release.options import DEFAULT_PROFILE
+    from ..runtimes.profile import ProfileSettings
+
+    if iters is not None:  # --seconds or --min-iters beside it are refused by ProfileSettings, in one line
+        return ProfileSettings(
+            warmup=warmup,
+            iters=iters,
+            seconds=seconds,
+            min_iters=min_iters,
+            batch=batch,
+            op_profile=op_profile,
+            keep_times=True,
+            parity=parity,
+        )
+    return replace(
+        DEFAULT_PROFILE,
+        warmup=warmup,
+        seconds=DEFAULT_PROFILE.seconds if seconds is None else seconds,
+        min_iters=DEFAULT_PROFILE.min_iters if min_iters is None else min_iters,
+        batch=batch,
+        op_profile=op_profile,
+        parity=parity,
+    )
 
 
 class _OutcomePrinter:

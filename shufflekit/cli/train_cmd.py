@@ -15,6 +15,7 @@ from ..metadata import InputSize
 from .app import ProgressFn, console, echo_json, main
 from .numbers import INPUT_SIZE, INPUT_SIZE_HELP, Float, Int
 from .paths import NonEmptyPath
+from .renamed import Renamed
 
 
 @main.command("train")
@@ -25,7 +26,14 @@ from .paths import NonEmptyPath
     help="Image folder (one subfolder per class, or train/ and val/ of them), .npz file, or 'demo'.",
 )
 @click.option("--epochs", type=Int(1, 10_000), help="Default 30; 15 on the demo set.")
-@click.option("--batch-size", type=Int(1, 65_536), help="Images per step and process. Default 64.")
+@click.option(
+    "--batch",
+    "--batch-size",
+    "batch_size",
+    cls=Renamed,
+    type=Int(1, 65_536),
+    help="Images per step and process. Default 64.",
+)
 @click.option("--input-size", type=INPUT_SIZE, help=f"{INPUT_SIZE_HELP}. Default 224; 32 on the demo set.")
 @click.option("--lr", type=Float(0, 100, low_open=True), help="Peak learning rate. Default 0.2 x global batch / 256.")
 @click.option(

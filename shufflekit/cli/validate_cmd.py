@@ -7,18 +7,24 @@ from pathlib import Path
 import click
 
 from .app import echo_json, main, print_table, progress_bar
-from .numbers import SAMPLES, Float
+from .numbers import Float
 from .paths import NonEmptyPath
+from .shared_options import GPU_CHECK_OPTION, parity_samples_option
 
 
 @main.command("validate")
 @click.argument("folder", type=NonEmptyPath(path_type=Path))
+@click.argument("artifacts", nargs=-1)
 @click.option(
     "--checkpoint",
     type=click.Path(path_type=Path),
     help="Recompute PyTorch's outputs from this checkpoint (the one the folder was exported from).",
 )
-@click.option("--samples", type=SAMPLES, help="Reference inputs to use [default: all the folder stores].")
+@parity_samples_option(
+    "Reference inputs to use [default: all the folder stores; more are made, and PyTorch's outputs on them "
+    "computed again].",
+    old=("--samples",),
+)
 @click.option(
     "--per-layer",
     is_flag=True,
@@ -32,31 +38,29 @@ from .paths import NonEmptyPath
     show_default=True,
     help="With --per-layer: the SQNR below which a layer counts as departed from float.",
 )
-@click.option(
-    "--gpu-check/--no-gpu-check",
-    default=True,
-    show_default=True,
-    help="Check each TFLite file with TensorFlow's model analyzer: which ops a mobile GPU delegate would "
-    "take and which fall back to the CPU (recorded in the manifest; imports TensorFlow, a few seconds).",
-)
+@GPU_CHECK_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def validate_command(
     folder: Path,
+    artifacts: tuple[str, ...],
     checkpoint: Path | None,
-    samples: int | None,
+    parity_samples: int | None,
     per_layer: bool,
     threshold_db: float,
     gpu_check: bool,
     as_json: bool,
 ) -> None:
-    """Run every artifact in its runtime and compare with PyTorch; exit 1 if one is out of tolerance."""
+    """Run every artifact of FOLDER (or the ARTIFACTs named: file name, format, or format:precision) in its
+    runtime and compare with PyTorch; exit 1 if one is out of tolerance."""
     from ..validate.gpu_compat import check_release
     from ..validate.parity import validate_release
 
     with progress_bar(enabled=not as_json) as progress:
-        report = validate_release(folder, checkpoint=checkpoint, samples=samples, progress=progress)
-        gpu = check_release(folder, progress=progress) if gpu_check else []
-    layers = _per_layer(folder, threshold_db) if per_layer else []
+        report = validate_release(
+            folder, checkpoint=checkpoint, samples=parity_samples, select=artifacts, progress=progress
+        )
+        gpu = check_release(folder, select=artifacts, progress=progress) if gpu_check else []
+    layers = _per_layer(folder, artifacts, threshold_db) if per_layer else []
     if as_json:
         echo_json(
             {
@@ -91,13 +95,13 @@ def validate_command(
     report.raise_if_failed()
 
 
-def _per_layer(folder: Path, threshold_db: float) -> list:
+def _per_layer(folder: Path, artifacts: tuple[str, ...], threshold_db: float) -> list:
     from ..errors import UsageError
     from ..validate.per_layer import per_layer_for_folder
 
     if not threshold_db > 0 or threshold_db > 200:
         raise UsageError(f"--threshold-db must be between 0 and 200, got {threshold_db}")
-    return per_layer_for_folder(folder, threshold_db=threshold_db)
+    return per_layer_for_folder(folder, artifacts, threshold_db=threshold_db)
 
 
 def _print_per_layer(report) -> None:  # noqa: ANN001 - validate.per_layer.PerLayerReport

@@ -134,7 +134,7 @@ class QuantizeOptions:
         if self.max_drop is not None and not (self.max_drop >= 0 and self.max_drop <= 100):
             raise UsageError(f"--max-drop must be between 0 and 100 points, got {self.max_drop}")
         if self.gate_limit is not None and self.gate_limit < 1:
-            raise UsageError(f"--limit must be at least 1, got {self.gate_limit}")
+            raise UsageError(f"--eval-samples must be at least 1, got {self.gate_limit}")
         if self.calib_samples is not None and self.calib_samples < 1:
             raise UsageError(f"--calib-samples must be at least 1, got {self.calib_samples}")
         layout = None if self.layout is None else self.layout.upper()
@@ -222,7 +222,7 @@ def quantize_release(
         if calibration.record["used"] < wanted:
             warnings.append(f"calibrated on {calibration.record['used']} images, fewer than the {wanted} asked for")
     elif options.calib is not None:
-        warnings.append("--calib is only used for int8; no int8 precision was asked for")
+        warnings.append("calibration images are only used for int8; no int8 precision was asked for")
     for text in warnings:
         log.warning("%s", text)
 
@@ -347,7 +347,7 @@ def collect_calibration(
     skipped and counted (one warning from the data layer); no source, or no readable image, is an error."""
     if source is None:
         raise UsageError(
-            "int8 needs calibration images", hint="pass --calib DATA: an image folder, a .npy/.npz file, or 'demo'"
+            "int8 needs calibration images", hint="pass --data DATA: an image folder, a .npy/.npz file, or 'demo'"
         )
     images = open_images(source, split="train")
     counting = _CountingImages(**{f.name: getattr(images, f.name) for f in fields(images)})
@@ -483,7 +483,7 @@ def _onnx_artifacts(
 def _accuracy_gate(
     options: QuantizeOptions, parent: Artifact, staging: Path, tools: GateTools | None
 ) -> AccuracyGate | None:
-    """The fallback's gate: labelled images and PyTorch's logits on them (None without --accuracy-data)."""
+    """The fallback's gate: labelled images and PyTorch's logits on them (None without labelled --data)."""
     if options.gate_data is None or options.explicit_recipe or tools is None:
         return None  # the user's own settings are made as asked, never swapped for another recipe
     manifest = Manifest.load(staging.parent)

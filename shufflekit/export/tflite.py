@@ -79,7 +79,7 @@ class TFLiteTarget:
         if self.io_dtype != "float32" and self.precision != "int8":
             raise UsageError(
                 f"{self.io_dtype} input/output needs full-integer int8, not {self.precision}",
-                hint="pass --precision int8, or keep float32 input/output",
+                hint="pass --precisions int8, or keep float32 input/output",
             )
 
 
@@ -635,7 +635,7 @@ def _representative_dataset(
 
 def _check_calibration(calibration: np.ndarray | None) -> np.ndarray:
     if calibration is None:
-        raise UsageError("full-integer int8 needs calibration data", hint="pass calibration images (--calib DATA)")
+        raise UsageError("full-integer int8 needs calibration data", hint="pass calibration images (--data DATA)")
     calibration = np.asarray(calibration)
     if calibration.ndim != 4 or calibration.shape[1] != 3 or len(calibration) == 0:
         raise UsageError(f"calibration data must be N x 3 x H x W model inputs, got shape {calibration.shape}")

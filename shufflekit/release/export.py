@@ -21,6 +21,8 @@ def _export_options(ctx: Context) -> ExportOptions:
     """The export the release makes: with --data, the parity reference is the data's own images."""
     return ExportOptions(
         reference_data=str(ctx.options.data) if ctx.options.data is not None else None,
+        reference_samples=ctx.options.reference_samples,
+        layout=ctx.options.layout,
         optimize=ctx.options.optimize,
     ).checked()
 
@@ -64,7 +66,7 @@ def _already_exported(ctx: Context, manifest: Manifest | None, source: dict[str,
     if meta.num_classes != expected_classes or meta.input_size != expected_size:
         return False
     fp32 = {a.key: a for a in manifest.artifacts if a.precision == "fp32"}
-    if set(fp32) != {"onnx:fp32", "tflite:fp32"} or fp32["tflite:fp32"].input.layout != "NHWC":
+    if set(fp32) != {"onnx:fp32", "tflite:fp32"} or fp32["tflite:fp32"].input.layout != options.layout:
         return False
     if any(a.input.shape[0] != 1 for a in fp32.values()):
         return False
@@ -72,6 +74,8 @@ def _already_exported(ctx: Context, manifest: Manifest | None, source: dict[str,
         return False  # made with the other --optimize choice
     wanted = str(ctx.options.data) if ctx.options.data is not None else None
     if manifest.reference.get("data") != wanted:  # the reference must be made from the release's data
+        return False
+    if manifest.reference.get("samples") != options.reference_samples:
         return False
     try:
         for artifact in fp32.values():

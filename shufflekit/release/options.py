@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import CheckpointError, DataError, UsageError
 from ..metadata import InputSize, check_input_size
+from ..runtimes.base import RuntimeOptions
 from ..runtimes.profile import ProfileSettings
 
 # A time budget per file with a floor of runs (a slow file still gets 30 samples), and an op profile of
@@ -16,10 +17,13 @@ from ..runtimes.profile import ProfileSettings
 DEFAULT_PROFILE = ProfileSettings(
     warmup=10, seconds=0.3, min_iters=30, op_profile=True, op_profile_runs=10, keep_times=True
 )
+DEFAULT_RUNTIME = RuntimeOptions()  # each runtime's CPU kernels (TFLite: XNNPACK), its own thread count
 DEMO_MODEL = "shufflenet_v2_x0_5"
 DEVICE_ACCURACY_SAMPLES = 100  # per device: enough to see a kernel that loses points, quick when emulated
 MAX_RECIPE_ROUNDS = 4  # quantize..profile again while a device's kernels fail a recipe (the ladder is short)
 DEMO_EPOCHS = 8  # about 94 % validation top-1 on the digits; the release's other stages need the rest of 5 minutes
+REFERENCE_SAMPLES = 16  # reference inputs the export stores; parity here and on every device is judged on them
+RELEASE_FORMATS = ("onnx", "tflite")  # the fp32 file of each is always made, and profiled
 
 
 @dataclass(frozen=True)
@@ -38,10 +42,14 @@ class ReleaseOptions:
     eval_limit: int | None = None
     max_drop: float = 1.0
     profile: ProfileSettings = DEFAULT_PROFILE
+    runtime: RuntimeOptions = DEFAULT_RUNTIME  # how the profile stage runs each file: provider, threads
     native: Any = None  # runtimes.native.NativeTools: --benchmark-binary, used on the remote devices
     quantize: Any = None  # export.quantize.QuantizeOptions: precisions, formats and recipe settings
     device_accuracy_samples: int = DEVICE_ACCURACY_SAMPLES  # labelled images each device classifies (--data)
     optimize: bool = True  # exact graph rewrites per format in the exported files (--no-optimize: plain graph)
+    layout: str = "NHWC"  # the input layout of every TFLite file (ONNX is always NCHW)
+    reference_samples: int = REFERENCE_SAMPLES  # --parity-samples
+    gpu_check: bool = True  # TensorFlow's GPU-delegate report of each TFLite file (the validate stage)
 
 
 LOCAL = "local"
@@ -75,7 +83,14 @@ def check_options(options: ReleaseOptions) -> ReleaseOptions:
             hint="pass an image folder (one subfolder per class), a .npy/.npz file, or demo",
         )
     if options.eval_limit is not None and options.eval_limit < 1:
-        raise UsageError(f"--limit must be at least 1, got {options.eval_limit}")
+        raise UsageError(f"--eval-samples must be at least 1, got {options.eval_limit}")
+    if options.reference_samples < 1:
+        raise UsageError(f"--parity-samples must be at least 1, got {options.reference_samples}")
+    layout = options.layout.upper()
+    if layout not in ("NHWC", "NCHW"):
+        raise UsageError(f"unknown layout {options.layout!r}", hint="use nhwc (what apps feed) or nchw")
+    options = replace(options, layout=layout)
+    check_runtime(options.runtime)
     if options.max_drop < 0:
         raise UsageError(f"--max-drop must be 0 or more points, got {options.max_drop}")
     if options.calib_samples is not None and options.calib_samples < 1:
@@ -97,6 +112,30 @@ def check_options(options: ReleaseOptions) -> ReleaseOptions:
     if options.demo:
         options = replace(options, model=options.model or DEMO_MODEL, data=options.data or "demo")
     return options
+
+
+def check_runtime(runtime: RuntimeOptions) -> None:
+    """A release profiles the files of every format, each in its own runtime: the provider must be one
+    each of them knows (a provider it knows but a device lacks is that device's error, or its fallback)."""
+    from ..device import backends
+
+    if runtime.runtime is not None:
+        raise UsageError(
+            "a release profiles every file in its own runtime; runtime cannot be chosen",
+            hint="leave runtime out (shufflekit profile --runtime measures one runtime's files)",
+        )
+    runtimes = [b for b in (backends.for_format(f) for f in RELEASE_FORMATS) if b is not None]
+    for backend in runtimes:
+        bad = backend.unknown_providers(runtime.providers)
+        several = backend.max_providers is not None and len(runtime.providers) > backend.max_providers
+        if bad or several:
+            what = f"has no provider {bad[0]!r}" if bad else f"takes one delegate, not {runtime.provider!r}"
+            common = sorted(set.intersection(*(set(b.providers) for b in runtimes)))
+            raise UsageError(
+                f"--provider {runtime.provider}: {backend.label} {what}, and a release profiles every format",
+                hint=f"pass one provider every runtime knows ({', '.join(common)}), or profile one format's "
+                "files with `shufflekit profile DIR FORMAT --provider ...`",
+            )
 
 
 def device_keys(devices: Sequence[str], connect: Any) -> dict[str, str]:

@@ -17,7 +17,7 @@ from ..errors import ShufflekitError, UsageError
 from ..records import Latency, LatencyTimes
 from ..runtimes.fanout import per_device
 from .driver import Context, Planned
-from .options import LOCAL, device_keys
+from .options import LOCAL, ReleaseOptions, device_keys
 from .state import Unit, data_fingerprint, fingerprint
 
 log = logging.getLogger(__name__)
@@ -49,19 +49,26 @@ def _fresh_latency(manifest: Manifest, device: str, artifact: Artifact) -> bool:
     return entry is not None and entry.sha256 == artifact.sha256
 
 
-def stage_profile(ctx: Context) -> None:
-    """Profile every artifact on every device; units already measured with the same settings are skipped."""
-    options = ctx.options
-    keys = device_keys(options.devices, options.connect)
-    manifest = Manifest.load(ctx.folder)
-    artifacts = manifest.artifacts
-    settings = options.profile.to_dict()
+def settings_inputs(options: ReleaseOptions) -> dict[str, Any]:
+    """What a profile unit's figures depend on besides the file and the device: how it is timed, how it
+    is run (a changed --provider or --threads measures again) and, with --data, the device accuracy check."""
+    settings = {**options.profile.to_dict(), **options.runtime.to_dict()}
     if options.data is not None and options.profile.parity:
         settings["device_accuracy"] = {
             "data": data_fingerprint(str(options.data)),
             "max_drop": options.max_drop,
             "samples": options.device_accuracy_samples,
         }
+    return settings
+
+
+def stage_profile(ctx: Context) -> None:
+    """Profile every artifact on every device; units already measured with the same settings are skipped."""
+    options = ctx.options
+    keys = device_keys(options.devices, options.connect)
+    manifest = Manifest.load(ctx.folder)
+    artifacts = manifest.artifacts
+    settings = settings_inputs(options)
     plans: dict[str, list[Planned[Artifact]]] = {}
     for address, key in keys.items():
         planned = []
@@ -120,6 +127,7 @@ def _device_worker(ctx: Context, address: str, key: str, plan: list[Planned[Arti
             report = profile_folder(
                 ctx.folder,
                 [artifact.name],
+                options=options.runtime,
                 settings=options.profile,
                 device=address,
                 connect=options.connect,

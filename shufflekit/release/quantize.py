@@ -51,6 +51,7 @@ def unit_options(ctx: Context, fmt: str, precisions: tuple[str, ...]) -> Quantiz
         else DEFAULT_CALIB_SAMPLES,
         calibration=q.calibration if fmt == "onnx" and int8 else "minmax",
         io_dtype=q.io_dtype if fmt == "tflite" and int8 else "float32",
+        layout=options.layout if fmt == "tflite" else None,  # the release's, whatever the folder held before
         reduce_range=q.reduce_range if onnx_quantized else None,
         activation_type=q.activation_type if onnx_quantized else None,
         weight_type=q.weight_type if onnx_quantized else None,

@@ -49,6 +49,8 @@ def stage_validate(ctx: Context) -> None:
         note=note,
     )
     # the GPU-delegate report of each TFLite file not yet checked as it is now (TensorFlow's analyzer)
+    if not ctx.options.gpu_check:
+        return
     unchecked = [a.name for a in tflite_artifacts(Manifest.load(ctx.folder)) if not fresh(ctx, "gpu_compatibility", a)]
     if unchecked:
         check_release(ctx.folder, select=unchecked, progress=ctx.progress)

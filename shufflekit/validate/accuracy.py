@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 RESULT_KIND = Accuracy.kind
 PYTORCH = "pytorch"
 TOP_K = 5
-_LIMIT_SEED = 0  # --limit takes a fixed random subset spread over every class, not the first classes
+_LIMIT_SEED = 0  # --eval-samples takes a fixed random subset spread over every class, not the first classes
 ProgressFn = Callable[[str, int, "int | None"], None]
 
 
@@ -171,7 +171,7 @@ def evaluate_release(
     progress = progress or (lambda task, done, total: None)
     folder = Path(folder)
     if limit is not None and limit < 1:
-        raise UsageError(f"--limit must be at least 1, got {limit}")
+        raise UsageError(f"--eval-samples must be at least 1, got {limit}")
     if max_drop < 0:
         raise UsageError(f"--max-drop must be 0 or more points, got {max_drop}")
     manifest = Manifest.load(folder)
@@ -255,7 +255,7 @@ class LabelledArrays:
         return top1_percent(self.pytorch_logits, self.labels)
 
     def head(self, count: int) -> LabelledArrays:
-        """A fixed subset spread over the classes (the same seed as --limit), for a slow device."""
+        """A fixed subset spread over the classes (the same seed as --eval-samples), for a slow device."""
         if count >= len(self.labels):
             return self
         chosen = np.sort(np.random.default_rng(_LIMIT_SEED).permutation(len(self.labels))[:count])
@@ -275,7 +275,7 @@ def labelled_arrays(
     whole = run_cache.peek((*key, None))
     if limit is not None and whole is not None:
         images = _labelled_images(data, manifest, None)
-        if len(whole.labels) == len(images):  # every image was readable: head() picks what --limit picks
+        if len(whole.labels) == len(images):  # every image was readable: head() picks what --eval-samples picks
             subset: LabelledArrays = run_cache.once((*key, limit), lambda: whole.head(limit), nbytes=_nbytes)
             return subset
     return run_cache.once((*key, limit), lambda: _labelled_arrays(data, manifest, limit, checkpoint), nbytes=_nbytes)

@@ -144,8 +144,8 @@ class GpuCheck:
 
 
 def tflite_artifacts(manifest: Manifest, select: Iterable[str] | None = None) -> list[Artifact]:
-    chosen = set(select) if select is not None else None
-    return [a for a in manifest.artifacts if a.format == "tflite" and (chosen is None or a.name in chosen)]
+    """The TFLite files among those ``select`` names (file name, format or format:precision; all without)."""
+    return [a for a in manifest.select(select or ()) if a.format == "tflite"]
 
 
 def check_release(

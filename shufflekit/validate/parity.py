@@ -150,7 +150,7 @@ def validate_release(
     progress = progress or (lambda task, done, total: None)
     folder = Path(folder)
     if samples is not None and samples < 1:
-        raise UsageError(f"--samples must be at least 1, got {samples}")
+        raise UsageError(f"--parity-samples must be at least 1, got {samples}")
     manifest = Manifest.load(folder)
     artifacts = manifest.select(select)
     if not artifacts:

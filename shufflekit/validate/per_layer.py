@@ -226,7 +226,7 @@ def per_layer_for_folder(
         raise UsageError(
             f"{folder} has no int8 ONNX artifact{' among those named' if select else ''}",
             hint="the per-layer report is for static int8 (QDQ) ONNX files: shufflekit quantize "
-            f"{folder} --precision int8 --calib DATA",
+            f"{folder} --precisions int8 --data DATA",
         )
     reference = stored_reference(manifest)
     if reference is None:

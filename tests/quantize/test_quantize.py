@@ -176,7 +176,7 @@ def test_int8_without_calibration_data_is_one_line_and_changes_nothing(trained_r
     before = _snapshot(trained_release_copy)
     result = _cli("quantize", trained_release_copy, "--precision", "fp16,int8")
     assert result.exit_code == 2
-    assert "--calib" in _one_error_line(result)
+    assert "--data" in _one_error_line(result)
     assert _snapshot(trained_release_copy) == before
 
 
