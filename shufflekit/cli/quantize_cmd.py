@@ -9,8 +9,10 @@ from typing import Any
 
 import click
 
-from .app import echo_json, main, print_table, progress_bar
+from .app import main, print_table, progress_bar, shorten_names
+from .json_items import artifact_item
 from .numbers import CALIB_SAMPLES, LIMIT, MAX_DROP
+from .output import current
 from .paths import NonEmptyPath
 from .recipe_options import recipe_options
 
@@ -50,7 +52,6 @@ from .recipe_options import recipe_options
     help="With --accuracy-data: top-1 points a file may lose against PyTorch.",
 )
 @click.option("--limit", type=LIMIT, help="With --accuracy-data: classify this many images (a fixed subset).")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @recipe_options
 def quantize_command(
     folder: Path,
@@ -68,7 +69,6 @@ def quantize_command(
     accuracy_data: str | None,
     max_drop: float,
     limit: int | None,
-    as_json: bool,
 ) -> None:
     """Add fp16, dynamic-range int8 and full int8 artifacts of FOLDER's fp32 ONNX model to FOLDER.
 
@@ -93,10 +93,14 @@ def quantize_command(
         max_drop=max_drop,
         gate_limit=limit,
     )
-    with progress_bar(enabled=not as_json) as progress:
+    with progress_bar() as progress:
         report = quantize_release(folder, options, progress=progress, gate=TOOLS)
-    if as_json:
-        echo_json(report.to_dict())
+    out = current()
+    out.warnings.extend(report.warnings)  # logged as they happened
+    if out.json:
+        data = report.to_dict()
+        report_part = {k: data[k] for k in ("folder", "parent", "parent_sha256", "calibration", "timings")}
+        out.respond([artifact_item(a) for a in report.artifacts], report_part)
         return
     parent_size = report.parent.size_bytes
     rows = [
@@ -123,8 +127,11 @@ def quantize_command(
         rows,
         right_align=["size", "smaller"],
         caption="; ".join(notes),
+        keep_whole=["artifact"],
+        drop=["sha256", "input", "smaller", "how"],
+        shorten=shorten_names("artifact", [a.name for a in report.artifacts]),
     )
-    click.echo(f"next: shufflekit validate {report.folder}; shufflekit evaluate {report.folder} --data DATA")
+    out.info(f"next: shufflekit validate {report.folder}; shufflekit evaluate {report.folder} --data DATA")
 
 
 def _how(options: Mapping[str, Any]) -> str:
