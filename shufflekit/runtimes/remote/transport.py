@@ -93,6 +93,15 @@ def quote_argv(argv: Sequence[str]) -> str:
     return " ".join(shlex.quote(str(arg)) for arg in argv)
 
 
+def shown_command(argv: Sequence[object], limit: int = 240) -> str:
+    """A command line for the debug log (-vv), quoted as a shell takes it; an argument longer than
+    ``limit`` (a script passed with -c) is shown by its start and its length."""
+    return " ".join(
+        shlex.quote(text) if len(text) <= limit else f"{shlex.quote(text[: limit // 2])}...[{len(text)} characters]"
+        for text in map(str, argv)
+    )
+
+
 def check_workdir(path: str) -> str:
     if not _WORKDIR.match(path) or "/../" in path:
         raise DeviceError(f"refusing to remove {path!r} on the device: it is not a shufflekit work folder")
