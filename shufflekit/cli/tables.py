@@ -54,7 +54,11 @@ def print_table(
     if left_out:
         note = f"left out at {width} columns: {', '.join(left_out)} ({WIDER})"
         caption = f"{caption}\n{note}" if caption else note
-    out.print(plan.table(title, caption, width), width=width)
+    # Where even the narrowest layout is wider (a file name longer than the terminal), the table is drawn
+    # wider than the terminal rather than cut: the terminal wraps its lines, the name stays whole.
+    width = max(width, plan.minimum())
+    out.width = width
+    out.print(plan.table(title, caption, width), crop=False)
 
 
 @dataclass(frozen=True)

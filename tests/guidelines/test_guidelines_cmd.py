@@ -23,7 +23,7 @@ FAST = ["--size", "4", "--scale", "1", "--warmup", "0", "--iters", "2"]
 def _run(*args: str) -> str:
     result = CliRunner().invoke(main, ["guidelines", *args], terminal_width=240)
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout
 
 
 @pytest.fixture(scope="module")

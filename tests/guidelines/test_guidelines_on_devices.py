@@ -47,7 +47,7 @@ def test_g2_on_an_ssh_device_and_an_emulated_board(tmp_path, ssh_client, device_
         ],
     )
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     tables = {t["device"]: t for t in data["results"]}
     assert set(tables) == {"pi", "arm64"}
     labels = [r.label for r in TABLES["G2"].rows]

@@ -42,7 +42,7 @@ def profiled(full_release: Path, tmp_path_factory: pytest.TempPathFactory) -> tu
     plots = folder.parent / "plots"
     result = _invoke(str(folder), *FAST, "--op-profile", "--plot", str(plots), "--json")
     assert result.exit_code == 0, result.output
-    return folder, json.loads(result.output), plots
+    return folder, json.loads(result.stdout), plots
 
 
 def test_every_format_and_precision_is_profiled_on_cpu(profiled) -> None:
@@ -161,7 +161,7 @@ def test_batch_and_seconds_and_threads(full_release_copy: Path) -> None:
         "--json",
     )
     assert result.exit_code == 0, result.output
-    row = json.loads(result.output)["results"][0]
+    row = json.loads(result.stdout)["results"][0]
     assert row["batch"] == 3 and row["threads"] == 1 and row["seconds_requested"] == 0.3
     assert row["batching"].startswith("model fixed at batch 1")  # looped: still 3 images per iteration
     assert row["per_image_p50_ms"] == pytest.approx(row["latency_ms"]["p50_ms"] / 3)
@@ -170,7 +170,7 @@ def test_batch_and_seconds_and_threads(full_release_copy: Path) -> None:
 def test_runtime_option_keeps_the_artifacts_it_runs(full_release_copy: Path) -> None:
     result = _invoke(str(full_release_copy), "--runtime", "litert", *FAST, "--json")
     assert result.exit_code == 0, result.output
-    assert {a["format"] for a in json.loads(result.output)["results"]} == {"tflite"}
+    assert {a["format"] for a in json.loads(result.stdout)["results"]} == {"tflite"}
     assert "cannot run" in _error_line(_invoke(str(full_release_copy), "onnx:fp32", "--runtime", "litert"))
 
 
@@ -307,7 +307,7 @@ def test_profile_on_a_device_environment_through_the_remote_layer(full_release_c
         "--json",
     )
     assert result.exit_code == 0, result.output
-    envelope = json.loads(result.output)
+    envelope = json.loads(result.stdout)
     rows = {r["artifact"]: r for r in envelope["results"]}
     assert {r["interpreter"] for r in rows.values() if r["format"] == "tflite"} == {"tflite-runtime"}
     (report,) = envelope["report"]["devices"]

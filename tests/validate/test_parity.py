@@ -73,7 +73,7 @@ def test_v1_exported_by_the_cli_to_onnx_and_tflite_passes(tmp_path):
     assert "shufflenet_v1_g3_x0_5_fp32.tflite" in exported.output
     result = _cli("validate", str(out), "--json")
     assert result.exit_code == 0, result.output
-    envelope = json.loads(result.output)
+    envelope = json.loads(result.stdout)
     assert envelope["ok"] and {r["key"] for r in envelope["results"]} == {"onnx:fp32", "tflite:fp32"}
 
 
@@ -100,7 +100,7 @@ def test_a_megvii_1_0x_checkpoint_exports_to_onnx_and_tflite_and_passes(tmp_path
     assert Manifest.load(out).meta.model == "shufflenet_v2_x1_0_megvii"
     result = _cli("validate", str(out), "--checkpoint", str(checkpoint), "--json")
     assert result.exit_code == 0, result.output
-    assert {r["key"] for r in json.loads(result.output)["results"]} == {"onnx:fp32", "tflite:fp32"}
+    assert {r["key"] for r in json.loads(result.stdout)["results"]} == {"onnx:fp32", "tflite:fp32"}
 
 
 @pytest.mark.slow

@@ -94,12 +94,15 @@ def quote_argv(argv: Sequence[str]) -> str:
 
 
 def shown_command(argv: Sequence[object], limit: int = 240) -> str:
-    """A command line for the debug log (-vv), quoted as a shell takes it; an argument longer than
-    ``limit`` (a script passed with -c) is shown by its start and its length."""
-    return " ".join(
-        shlex.quote(text) if len(text) <= limit else f"{shlex.quote(text[: limit // 2])}...[{len(text)} characters]"
-        for text in map(str, argv)
-    )
+    """A command line for the debug log (-vv) on one line, quoted as a shell takes it; an argument of
+    several lines or longer than ``limit`` (a script passed with -c) is shown by its start and length."""
+    words = []
+    for text in map(str, argv):
+        if len(text) <= limit and "\n" not in text:
+            words.append(shlex.quote(text))
+        else:
+            words.append(f"{shlex.quote(text.splitlines()[0][: limit // 2])}...[{len(text)} characters]")
+    return " ".join(words)
 
 
 def check_workdir(path: str) -> str:
