@@ -133,10 +133,6 @@ class Output:
         """Progress is shown unless the output is JSON or quiet."""
         return not (self.json or self.quiet)
 
-    @property
-    def tables(self) -> bool:
-        return not self.json
-
     def respond(self, results: Sequence[Any], report: dict[str, Any] | None = None) -> None:
         """The command's JSON: its results and run-wide report, printed in the envelope when it ends
         (so a failing check still carries them, with ``ok`` false)."""

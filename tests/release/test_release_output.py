@@ -24,7 +24,9 @@ def test_release_json_is_the_envelope_with_one_result_per_artifact(released_copy
     data = json.loads(_release(released_copy, "--json").stdout)
     assert data["schema"] == SCHEMA and data["command"] == "release" and data["ok"] and data["error"] is None
     manifest = Manifest.load(released_copy.folder)
-    assert [(r["artifact"], r["key"]) for r in data["results"]] == [(a.name, a.key) for a in manifest.artifacts]
+    assert sorted((r["artifact"], r["key"]) for r in data["results"]) == sorted(
+        (a.name, a.key) for a in manifest.artifacts
+    )
     for item in data["results"]:
         assert item["parity"]["passed"] and item["ships_to"] == ["local"]
         assert item["devices"]["local"]["p50_ms"] > 0
