@@ -3,20 +3,20 @@ file descriptor 2 (``INFO: Created TensorFlow Lite XNNPACK delegate for CPU.``, 
 oneDNN custom operations are on``), which no Python logging level and no TF_CPP_MIN_LOG_LEVEL reaches
 (LiteRT's minimal logger ignores it; TF 2.21's absl lines before ``InitializeLog`` do too).
 
-While a command runs, fd 2 is a pipe read by a thread that drops those lines and passes every other line
-through; Python's own ``sys.stderr`` (progress bars, warnings, ``error:``) keeps writing to the real
+While a command runs, fd 2 is a pipe read by a small filter process that drops those lines and passes
+every other line through; Python's own ``sys.stderr`` (progress bars, warnings, ``error:``) keeps writing to the real
 stream directly, so a terminal stays a terminal. ``-vv`` turns the filter off.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
+import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 # What is chatter: LiteRT/TFLite's minimal logger at INFO ("INFO: ..."), absl's note that it was not
 # initialized, and glog/absl INFO lines ("I0000 00:00:1796.. 7213 port.cc:153] ..."). Warnings and errors
@@ -33,31 +33,29 @@ def is_chatter(line: bytes) -> bool:
     return CHATTER.match(line) is not None
 
 
-def _pump(read_fd: int, write_fd: int) -> None:
-    """Copy lines from ``read_fd`` to ``write_fd`` without the chatter, until every writer has closed."""
-    pending = b""
-    while True:
-        try:
-            chunk = os.read(read_fd, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        kept = b"".join(line + b"\n" for line in lines if not is_chatter(line))
-        if kept:
-            _write_all(write_fd, kept)
-    if pending and not is_chatter(pending):
-        _write_all(write_fd, pending)
-
-
-def _write_all(fd: int, data: bytes) -> None:
+# The filter runs in a process of its own, so that what a crashing library writes last (an abort message,
+# faulthandler's traceback) still reaches the terminal after this process is gone. Its own session keeps
+# Ctrl-C (meant for the command) from stopping it before it has passed on the command's last words.
+_PUMP = """
+import os, re
+chatter = re.compile(%r)
+def put(data):
     try:
         while data:
-            data = data[os.write(fd, data) :]
-    except OSError:  # the reader of our stderr went away: nothing to tell it
+            data = data[os.write(1, data):]
+    except OSError:  # whoever read our stderr went away
         pass
+pending = b""
+while True:
+    chunk = os.read(0, 65536)
+    if not chunk:
+        break
+    pending += chunk
+    *lines, pending = pending.split(b"\\n")
+    put(b"".join(line + b"\\n" for line in lines if not chatter.match(line)))
+if pending and not chatter.match(pending):
+    put(pending)
+"""
 
 
 def _python_stderr_is_fd2() -> bool:
@@ -67,10 +65,10 @@ def _python_stderr_is_fd2() -> bool:
         return False
 
 
-@contextmanager
+@contextlib.contextmanager
 def filtered_stderr(*, enabled: bool = True) -> Iterator[None]:
-    """Filter the chatter off fd 2 for the duration (nothing changes when not ``enabled`` or fd 2 is not
-    open)."""
+    """Filter the chatter off fd 2 for the duration (nothing changes when not ``enabled``, when fd 2 is
+    not open or the filter cannot start)."""
     if not enabled:
         yield
         return
@@ -79,15 +77,29 @@ def filtered_stderr(*, enabled: bool = True) -> Iterator[None]:
     except OSError:
         yield
         return
-    swap = _python_stderr_is_fd2()
+    read_fd, write_fd = os.pipe()
+    try:
+        pump = subprocess.Popen(
+            [sys.executable, "-I", "-c", _PUMP % CHATTER.pattern],
+            stdin=read_fd,
+            stdout=real,
+            start_new_session=True,
+        )
+    except OSError:
+        os.close(read_fd)
+        os.close(write_fd)
+        os.close(real)
+        yield
+        return
+    os.close(read_fd)
     saved_stderr = sys.stderr
+    swap = _python_stderr_is_fd2()
     if saved_stderr is not None:
         saved_stderr.flush()
-    read_fd, write_fd = os.pipe()
     os.dup2(write_fd, 2)
     os.close(write_fd)
     direct = None
-    if swap:  # Python's own writes bypass the pipe: ordered with ours, and isatty() stays true on a terminal
+    if swap:  # Python's own writes bypass the filter: in order with ours, and isatty() stays true on a terminal
         direct = io.TextIOWrapper(
             io.FileIO(os.dup(real), "w"),
             encoding=saved_stderr.encoding,
@@ -96,8 +108,6 @@ def filtered_stderr(*, enabled: bool = True) -> Iterator[None]:
             write_through=True,
         )
         sys.stderr = direct
-    pump = threading.Thread(target=_pump, args=(read_fd, real), name="stderr-filter", daemon=True)
-    pump.start()
     try:
         yield
     finally:
@@ -105,8 +115,7 @@ def filtered_stderr(*, enabled: bool = True) -> Iterator[None]:
             direct.flush()
             sys.stderr = saved_stderr
             direct.close()
-        os.dup2(real, 2)  # closes our end of the pipe: the pump ends once children that hold it have too
-        pump.join(_JOIN_S)
-        if not pump.is_alive():
-            os.close(read_fd)
-            os.close(real)
+        os.dup2(real, 2)  # closes our end of the pipe: the filter ends once children that hold it have too
+        os.close(real)
+        with contextlib.suppress(subprocess.TimeoutExpired):  # a child of the command still holds the pipe:
+            pump.wait(_JOIN_S)  # the filter ends after it

@@ -85,6 +85,21 @@ def test_the_filter_drops_chatter_written_to_fd_2_and_passes_the_rest(capfd):
     assert capfd.readouterr().err == "ERROR: a real problem\nlast words"
 
 
+def test_what_a_crashing_library_writes_last_still_reaches_stderr():
+    code = (
+        "import os\n"
+        "from shufflekit.cli.chatter import filtered_stderr\n"
+        "with filtered_stderr():\n"
+        f"    os.write(2, b'{XNNPACK}\\nterminate called without an active exception\\n')\n"
+        "    os.abort()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}
+    )
+    assert done.returncode != 0
+    assert done.stderr == "terminate called without an active exception\n"
+
+
 def _validate(folder: Path, *flags: str) -> subprocess.CompletedProcess:
     """The CLI as a user pipes it (stderr is a pipe, not a terminal)."""
     return subprocess.run(
