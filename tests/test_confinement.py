@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from shufflekit.artifacts import MANIFEST_NAME
 from shufflekit.cli import main
+from shufflekit.cli.output import is_progress_line
 from shufflekit.files import sha256_file
 
 ONNX, TFLITE = "shufflenet_v2_x0_5_fp32.onnx", "shufflenet_v2_x0_5_fp32.tflite"  # small_release's files
@@ -30,7 +31,7 @@ def _cli(*args: Any):
 
 
 def _one_error_line(result) -> str:
-    lines = [line for line in result.output.splitlines() if line.strip()]
+    lines = [line for line in result.output.splitlines() if line.strip() and not is_progress_line(line)]
     assert len(lines) == 1 and lines[0].startswith("error: "), result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     return lines[0]

@@ -7,6 +7,7 @@ namespace (``unshare``) with the folder bind-mounted read-only, or copied onto a
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -19,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from shufflekit.cli import main
+from shufflekit.cli.output import is_progress_line
 from shufflekit.export.tflite import WORKSPACE_PREFIX, _offline_workspace, remove_dead_workspaces
 
 SMALL_V2, SMALL_CLASSES, SMALL_SIZE = "shufflenet_v2_x0_5", 10, 64  # conftest's small model
@@ -48,7 +50,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _error_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.strip()]
+    return [line for line in stderr.splitlines() if line.strip() and not is_progress_line(line)]
 
 
 # -- Ctrl-C during the TFLite step -----------------------------------------------------------------------
@@ -207,7 +209,12 @@ def test_a_read_only_release_folder_is_refused_in_one_line_before_any_work(
     assert done.returncode == 2, done.stderr[-2000:]
     expected = f"error: {folder} is read-only: {says.format(folder=folder)}; copy the folder somewhere writable"
     assert _error_lines(done.stderr) == [expected]
-    assert done.stdout == ""  # nothing measured, nothing printed
+    if "--json" in argv:  # nothing measured: the envelope says why, as the line does
+        envelope = json.loads(done.stdout)
+        assert not envelope["ok"] and envelope["results"] == [] and envelope["error"]["exit_code"] == 2
+        assert f"{envelope['error']['message']}; {envelope['error']['hint']}" == expected[len("error: ") :]
+    else:
+        assert done.stdout == ""  # nothing measured, nothing printed
     assert _snapshot(folder) == before
 
 

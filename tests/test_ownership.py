@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from shufflekit.artifacts import Manifest
 from shufflekit.cli import main
+from shufflekit.cli.output import is_progress_line
 from shufflekit.errors import ManifestError, UsageError
 from shufflekit.files import sha256_file
 from shufflekit.folder import JOURNAL_NAME, LOCK_NAME, ReleaseFolder
@@ -40,7 +41,7 @@ def _run(args: list[str]):
 
 
 def _one_error_line(result) -> str:
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not is_progress_line(line)]
     assert len(lines) == 1 and lines[0].startswith("error: "), result.output
     return lines[0]
 

@@ -37,14 +37,15 @@ def _predict(*args: object):
 def test_a_folder_of_images_is_classified_as_the_files_own_session_classifies_them(trained_release, digits):
     result = _predict(trained_release, digits, "--top-k", "3", "--json")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
+    envelope = json.loads(result.stdout)
+    report = envelope["report"]
     assert (report["artifact"], report["device"], report["runtime"]) == (
         "shufflenet_v2_x0_5_fp32.onnx",
         "local",
         "onnxruntime",
     )
     assert report["latency_p50_ms"] > 0 and not report["random_weights"]
-    predictions = report["predictions"]
+    predictions = envelope["results"]
     assert len(predictions) == 20 and all(p["image"].endswith(".png") for p in predictions)  # notes.txt left out
     for p in predictions:
         scores = [g["score"] for g in p["top"]]

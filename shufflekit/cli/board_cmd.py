@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from .app import echo_json, main, print_table
+from .app import main, print_table
+from .output import current
 from .paths import NonEmptyPath
 
 
@@ -43,10 +44,14 @@ def build_command(kind: str, force: bool, folder: Path) -> None:
     """
     from ..runtimes.remote.boards import build_board
 
-    board = build_board(kind, folder, force=force, progress=lambda line: click.echo(line, err=True))
+    out = current()
+    board = build_board(kind, folder, force=force, progress=lambda line: out.info(line, err=True))
+    if out.json:
+        out.respond([board.to_dict()], {"folder": str(folder)})
+        return
     click.echo(f"device address: {board.address}")
     click.echo(f"(or ssh://HOST?python={board.python}&name={board.label} where this folder lies on HOST)")
-    click.echo(
+    out.info(
         "its parity and accuracy are the emulated CPU's own kernels; its latency is the emulator's and is "
         "never shown as a device's speed"
     )
@@ -54,14 +59,14 @@ def build_command(kind: str, force: bool, folder: Path) -> None:
 
 @board_group.command("list")
 @click.argument("folders", nargs=-1, required=True, type=NonEmptyPath(file_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def list_command(folders: tuple[Path, ...], as_json: bool) -> None:
+def list_command(folders: tuple[Path, ...]) -> None:
     """Show the boards built in FOLDERS: kind, emulator, Python, packages and the address to use."""
     from ..runtimes.remote.boards import load_board
 
     boards = [load_board(folder) for folder in folders]
-    if as_json:
-        echo_json({"boards": [b.to_dict() for b in boards]})
+    out = current()
+    if out.json:
+        out.respond([b.to_dict() for b in boards], {"folders": [str(f) for f in folders]})
         return
     print_table(
         "boards",
@@ -70,4 +75,6 @@ def list_command(folders: tuple[Path, ...], as_json: bool) -> None:
             (b.address, b.kind, b.emulator, b.python_version, ", ".join(f"{k} {v}" for k, v in b.packages.items()))
             for b in boards
         ],
+        keep_whole=["address"],
+        drop=["emulator", "python", "packages"],
     )

@@ -9,8 +9,9 @@ from typing import Any
 
 import click
 
-from .app import echo_json, main, print_table
+from .app import main, print_table
 from .numbers import Float
+from .output import Failed, current
 
 DEVICE_HELP = (
     "Where to measure: local, ssh://[user@]host[:port], a Host alias, adb://SERIAL[@HOST:PORT] (add "
@@ -64,9 +65,8 @@ def connect_from(params: dict[str, Any]) -> Any:
 
 @main.command("devices")
 @click.argument("addresses", nargs=-1, metavar="[ADDRESS]...")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @connect_options
-def devices_command(addresses: tuple[str, ...], as_json: bool, connect) -> None:  # noqa: ANN001
+def devices_command(addresses: tuple[str, ...], connect) -> None:  # noqa: ANN001
     """List adb devices and check devices by address: local, ssh://[user@]host[:port], a Host alias from
     your ssh config, adb://SERIAL or adb:// (add ?python=PATH for the device's Python).
 
@@ -77,15 +77,18 @@ def devices_command(addresses: tuple[str, ...], as_json: bool, connect) -> None:
 
     parsed = [parse_address(a, ssh_config=connect.ssh_config) for a in (addresses or ("local",))]
     report = check_devices(parsed, connect)
-    if as_json:
-        echo_json(report.to_dict())
+    out = current()
+    if out.json:
+        data = report.to_dict()
+        out.respond(data.pop("devices"), data)
     else:
         _print(report)
-    for check in report.checks:
-        if not check.ok:
-            click.echo(f"error: {check.error}", err=True)
+    failing = [check for check in report.checks if not check.ok]
+    for check in failing:
+        click.echo(f"error: {check.error}", err=True)
     if not report.ok:
-        raise click.exceptions.Exit(2)
+        first = (failing[0].error if failing else None) or "a device cannot be used"
+        raise Failed(f"{len(failing)} of {len(report.checks)} devices cannot be used ({first})" if failing else first)
 
 
 def _print(report) -> None:  # noqa: ANN001
@@ -96,6 +99,7 @@ def _print(report) -> None:  # noqa: ANN001
             "adb devices",
             ["address", "state", "model"],
             [(d.to_dict()["address"], d.state, d.details.get("model", "")) for d in report.adb],
+            keep_whole=["address"],
         )
     elif report.adb_note:
         click.echo(report.adb_note)
@@ -126,9 +130,11 @@ def _print(report) -> None:  # noqa: ANN001
         ["address", "status", "arch", "python", "numpy", "runtimes", "cpu", "cores"],
         rows,
         right_align=["cores"],
+        keep_whole=["address"],
+        drop=["cores", "numpy", "python", "cpu", "arch"],
     )
     if any(c.facts.get("emulator") for c in report.checks):
-        click.echo(
+        current().info(
             "emulated devices: their parity and accuracy are real (the device's own kernels); their "
             "latency is the emulator's, never shown as the device's speed"
         )

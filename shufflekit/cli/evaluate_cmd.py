@@ -8,8 +8,10 @@ from pathlib import Path
 import click
 
 from ..validate.tolerances import DEFAULT_MAX_DROP
-from .app import echo_json, main, print_table, progress_bar
+from .app import main, print_table, progress_bar, shorten_names
+from .json_items import without
 from .numbers import MAX_DROP
+from .output import current
 from .paths import NonEmptyPath
 from .shared_options import DATA_METAVAR, eval_samples_option
 
@@ -37,7 +39,6 @@ from .shared_options import DATA_METAVAR, eval_samples_option
     type=click.Path(path_type=Path),
     help="The checkpoint the folder was exported from, if it moved (checked by sha256).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def evaluate_command(
     folder: Path,
     artifacts: tuple[str, ...],
@@ -45,13 +46,12 @@ def evaluate_command(
     eval_samples: int | None,
     max_drop: float,
     checkpoint: Path | None,
-    as_json: bool,
 ) -> None:
     """Accuracy of the PyTorch model and of every artifact of FOLDER (or the ARTIFACTs named: file name,
     format, or format:precision), each artifact's delta against PyTorch, recorded in the manifest."""
     from ..validate.accuracy import evaluate_release
 
-    with progress_bar(enabled=not as_json) as progress:
+    with progress_bar() as progress:
         report = evaluate_release(
             folder,
             data,
@@ -61,8 +61,9 @@ def evaluate_command(
             checkpoint=checkpoint,
             progress=progress,
         )
-    if as_json:
-        echo_json(report.to_dict())
+    out = current()
+    if out.json:
+        out.respond([_item(r) for r in report.results], without(report.to_dict(), "results"))
     else:
         torch_row = (
             report.pytorch.name,
@@ -94,7 +95,16 @@ def evaluate_command(
             ["model", "kind", "runtime", "top-1 %", "top-5 %", "Δ top-1", "Δ top-5", "agrees %", "verdict"],
             rows,
             right_align=["top-1 %", "top-5 %", "Δ top-1", "Δ top-5", "agrees %"],
+            keep_whole=["model"],
+            drop=["runtime", "Δ top-5", "top-5 %", "agrees %", "kind"],
+            shorten=shorten_names("model", [r.name for r in report.results]),
             caption=f"Δ in points against PyTorch; an artifact losing more than {report.max_drop:g} "
             "points of top-1 fails; 'agrees': same top-1 class as PyTorch",
         )
     report.raise_if_failed()
+
+
+def _item(result) -> dict:  # noqa: ANN001 - validate.accuracy.AccuracyResult
+    """An artifact's accuracy, named by ``artifact`` and ``key`` as every command's items are."""
+    data = result.to_dict()
+    return {"artifact": data.pop("name"), **data}

@@ -7,8 +7,10 @@ from pathlib import Path
 import click
 
 from ..metadata import InputSize
-from .app import RANDOM_WEIGHTS_WARNING, main, print_table, progress_bar
+from .app import RANDOM_WEIGHTS_WARNING, main, print_table, progress_bar, shorten_names
+from .json_items import artifact_item
 from .numbers import INPUT_SIZE, INPUT_SIZE_HELP, NUM_CLASSES
+from .output import current
 from .paths import NonEmptyPath
 from .shared_options import LAYOUT_OPTION, OPTIMIZE_OPTION, parity_samples_option
 
@@ -66,6 +68,26 @@ def export_command(
             options=options,
             progress=progress,
         )
+    output = current()
+    if output.json:
+        output.respond(
+            [artifact_item(a) for a in report.artifacts],
+            {
+                "folder": str(report.folder),
+                "kept": list(report.kept),
+                "dropped": list(report.dropped),
+                "timings": dict(report.timings),
+                "random_weights": checkpoint is None,
+            },
+        )
+    else:
+        _print(report)
+    if checkpoint is None:  # after the export: bad input stays one line
+        output.warn(RANDOM_WEIGHTS_WARNING)
+    output.info(f"next: shufflekit validate {report.folder}")
+
+
+def _print(report) -> None:  # noqa: ANN001 - export.ExportReport
     rows = [
         (
             a.name,
@@ -88,7 +110,7 @@ def export_command(
         rows,
         right_align=["size"],
         caption="; ".join(notes),
+        keep_whole=["artifact"],
+        drop=["sha256", "input"],
+        shorten=shorten_names("artifact", [a.name for a in report.artifacts]),
     )
-    if checkpoint is None:  # after the export: bad input stays one line
-        click.echo(RANDOM_WEIGHTS_WARNING, err=True)
-    click.echo(f"next: shufflekit validate {report.folder}")

@@ -8,9 +8,10 @@ from typing import Any
 
 import click
 
-from .app import echo_json, main, print_table, progress_bar
+from .app import main, print_table, progress_bar
 from .devices_cmd import connect_options, devices_option
 from .numbers import ITERS, ROUNDS, THREADS, WARMUP, Int
+from .output import current
 from .paths import NonEmptyPath
 
 
@@ -79,7 +80,6 @@ def _scales(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
     show_default=True,
     help="The folder of the networks' files and manifest.json (kept: a rerun re-measures, it does not re-export).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output: the tables and the networks.")
 @connect_options
 def guidelines_command(
     guidelines: str,
@@ -94,7 +94,6 @@ def guidelines_command(
     iters: int,
     rounds: int,
     out: Path,
-    as_json: bool,
     connect: Any,  # runtimes.remote.ConnectOptions, from the shared options
 ) -> None:
     """Build the paper's guideline benchmark networks (ten stacked blocks each, at equal FLOPs per
@@ -116,13 +115,15 @@ def guidelines_command(
         provider=provider,
         rounds=rounds,
     )
-    with progress_bar(not as_json) as progress:
+    with progress_bar() as progress:
         run = run_guidelines(out, options, devices=devices, connect=connect, progress=progress)
-    if as_json:
-        echo_json(run.to_dict())
+    output = current()
+    if output.json:
+        data = run.to_dict()
+        output.respond(data.pop("tables"), data)  # one item per table (guideline, device, format)
         return
     made = sum(not b.reused for b in run.built)
-    click.echo(f"{len(run.built)} networks in {out} ({made} exported now, {len(run.built) - made} reused)")
+    output.info(f"{len(run.built)} networks in {out} ({made} exported now, {len(run.built) - made} reused)")
     for table in run.tables:
         _print(table)
     for table in run.tables:
@@ -179,7 +180,16 @@ def _print(table: Any) -> None:
     for note in table.notes:
         caption += f" {note}."
     right = ["M mult-adds", *ours]
-    print_table(title, columns, rows, right_align=right, caption=caption, keep_whole=["row"])
+    paper = [c for c in columns if c.startswith("paper")]
+    print_table(
+        title,
+        columns,
+        rows,
+        right_align=right,
+        caption=caption,
+        keep_whole=["row"],
+        drop=[*paper[::-1], "M mult-adds", columns[1]],
+    )
 
 
 def _summary_line(table: Any) -> str:

@@ -9,9 +9,10 @@ from typing import Any
 
 import click
 
-from .app import RANDOM_WEIGHTS_WARNING, echo_json, main, print_table
+from .app import RANDOM_WEIGHTS_WARNING, main, print_table
 from .devices_cmd import connect_options
 from .numbers import THREADS, Int
+from .output import current
 from .paths import NonEmptyPath
 
 TOP_K = Int(1, 1000)
@@ -40,7 +41,6 @@ TOP_K = Int(1, 1000)
 )
 @click.option("--allow-fallback", is_flag=True, help="Run on what exists when the provider is missing (shown).")
 @click.option("--threads", type=THREADS, help="Intra-op / interpreter threads (default: the runtime's).")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @connect_options
 def predict_command(
     folder: Path,
@@ -51,7 +51,6 @@ def predict_command(
     provider: str,
     allow_fallback: bool,
     threads: int | None,
-    as_json: bool,
     connect: Any,
 ) -> None:
     """Classify IMAGES (files, or folders of them) with one artifact of FOLDER: the top classes with
@@ -61,8 +60,13 @@ def predict_command(
 
     options = RuntimeOptions(provider=provider, threads=threads, allow_fallback=allow_fallback)
     report = predict_images(folder, images, artifact=artifact, device=device, k=top_k, options=options, connect=connect)
-    if as_json:
-        echo_json(report.to_dict())
+    out = current()
+    warning = RANDOM_WEIGHTS_WARNING.replace("these files carry", "this release carries")
+    if out.json:
+        data = report.to_dict()
+        out.respond(data.pop("predictions"), data)
+        if report.random_weights:
+            out.warn(warning)
         return
     # the images by their names under the folder they share (named once, in the title)
     common = Path(os.path.commonpath([p.image.parent.absolute() for p in report.predictions]))
@@ -83,7 +87,8 @@ def predict_command(
         ["image", "top-1", f"next {top_k - 1}" if top_k > 1 else "next"],
         rows,
         keep_whole=["top-1"],
+        drop=[f"next {top_k - 1}" if top_k > 1 else "next"],
         caption=f"{ran}; {latency}; scores are softmax probabilities",
     )
     if report.random_weights:
-        click.echo(RANDOM_WEIGHTS_WARNING.replace("these files carry", "this release carries"), err=True)
+        out.warn(warning)

@@ -8,9 +8,11 @@ from typing import Any
 
 import click
 
-from .app import echo_json, main, print_table, progress_bar
+from .app import main, print_table, progress_bar, shorten_names
 from .devices_cmd import connect_options, devices_option
+from .json_items import parity_item
 from .numbers import MAX_DROP
+from .output import current
 from .paths import NonEmptyPath
 from .shared_options import (
     DATA_METAVAR,
@@ -66,7 +68,6 @@ from .shared_options import (
     help="Top-1 points a file may lose on a device [default: the tolerance table's, 1 point].",
 )
 @click.option("--plot", "plot_dir", type=NonEmptyPath(path_type=Path), help="Write PNG plots into this folder.")
-@click.option("--json", "as_json", is_flag=True, help='Machine-readable output (several devices: {"reports": [...]}).')
 @connect_options
 def profile_command(
     folder: Path,
@@ -88,7 +89,6 @@ def profile_command(
     device_accuracy_samples: int,
     max_drop: float | None,
     plot_dir: Path | None,
-    as_json: bool,
     connect: Any,  # runtimes.remote.ConnectOptions, from the shared options
 ) -> None:
     """Measure every artifact of FOLDER (or the ARTIFACTs named: file name, format, or format:precision):
@@ -120,7 +120,7 @@ def profile_command(
     device_keys(devices, getattr(connect, "ssh_config", None))  # a bad address is named before the folder is read
     _check_before_measuring(folder, plot_dir)
     accuracy = device_accuracy_images(folder, data, device_accuracy_samples, max_drop) if data is not None else None
-    with progress_bar(not as_json) as progress:
+    with progress_bar() as progress:
         reports = profile_devices(
             folder,
             artifacts,
@@ -134,25 +134,50 @@ def profile_command(
             max_drop=max_drop,
             judge=device_parity,
         )
+    out = current()
     several = len(reports) > 1
-    entries: list[dict[str, Any]] = []  # not `data`: that is the --data option
+    results: list[dict[str, Any]] = []
+    measured: list[dict[str, Any]] = []
     for report in reports:
         plots = []
         if plot_dir is not None:
             from ..runtimes.profile_plots import write_plots
 
             plots = write_plots(report, plot_dir / _safe(report.device) if several else plot_dir)
-        if as_json:
-            entries.append({**report.to_dict(), "plots": [str(p) for p in plots]})
+        if out.json:
+            results += [_item(report.device, p) for p in report.profiles]
+            measured.append(_device_entry(report, plots))
+            _warn_noise(report)
             continue
         _print_summary(report)
         if op_profile:
             _print_breakdown(report)
         for path in plots:
-            click.echo(f"wrote {path}")
-    if as_json:
-        echo_json({"reports": entries} if several else entries[0])
+            out.info(f"wrote {path}")
+    if out.json:
+        out.respond(results, {"folder": str(folder), "devices": measured})
     _raise_on_parity_failure(reports)
+
+
+def _item(device: str, profile: Any) -> dict[str, Any]:
+    """One artifact measured on one device: ``device``, ``artifact``, ``key``, then its figures."""
+    data = profile.to_dict()
+    data.pop("artifact", None)
+    if data.get("parity") is not None:
+        data["parity"] = parity_item(data["parity"])
+    return {"device": device, "artifact": profile.artifact.name, "key": profile.artifact.key, **data}
+
+
+def _device_entry(report: Any, plots: list[Path]) -> dict[str, Any]:
+    """What a device's measurements share: its facts and the settings they ran with."""
+    data = report.to_dict()
+    return {
+        "device": report.device,
+        "host": data["host"],
+        "options": data["options"],
+        "settings": data["settings"],
+        "plots": [str(p) for p in plots],
+    }
 
 
 def _check_before_measuring(folder: Path, plot_dir: Path | None) -> None:
@@ -347,11 +372,32 @@ def _print_summary(report: Any) -> None:
         ],
         caption=caption + ("\n" + notes if notes else ""),
         keep_whole=["artifact"],
+        drop=[
+            "p90",
+            "load ms",
+            "first ms",
+            "peak RSS MB",
+            "mean ± std",
+            "MB",
+            "% peak",
+            "mult-adds",
+            "µs/M-MAC",
+            "p99",
+            "img/s",
+            "format:precision",
+            "ran on",
+        ],
+        shorten=shorten_names("artifact", [p.artifact.name for p in report.profiles]),
     )
-    if not emulated:  # an emulator's figures are never shown as speed: no verdict on their noise either
-        for p in report.profiles:
-            if p.noise:
-                click.echo(f"warning: {report.device}: {p.artifact.name}: unreliable figures: {p.noise}", err=True)
+    _warn_noise(report)
+
+
+def _warn_noise(report: Any) -> None:
+    if report.host.get("emulated"):  # an emulator's figures are never shown as speed: no verdict on their noise
+        return
+    for p in report.profiles:
+        if p.noise:
+            current().warn(f"{report.device}: {p.artifact.name}: unreliable figures: {p.noise}")
 
 
 def _peak_caption(report: Any, emulated: bool) -> str:
@@ -395,12 +441,16 @@ def _print_breakdown(report: Any) -> None:
         )
     )
     rows.append(("benchmark mean", *(f"{p.latency['mean_ms']:.3f}" for p in profiled)))
+    names = [p.artifact.name for p in profiled]
     print_table(
         "Time per operator category, ms per batch (share)",
-        ["category", *(p.artifact.name for p in profiled)],
+        ["category", *names],
         rows,
-        right_align=[p.artifact.name for p in profiled],
+        right_align=names,
         caption="; ".join(sorted({f"{p.artifact.format}: {p.op_profile['method']}" for p in profiled})),
+        keep_whole=["category"],
+        drop=names[:0:-1],  # the last artifacts first; the first always stays
+        shorten=shorten_names(None, names),  # the headers
     )
     for p in profiled:
         types = p.breakdown["op_types"][:12]
@@ -409,6 +459,7 @@ def _print_breakdown(report: Any) -> None:
             ["op type", "category", "count", "ms", "share"],
             [(t["op_type"], t["category"], t["count"], f"{t['ms']:.3f}", f"{t['share'] * 100:.1f}%") for t in types],
             right_align=["count", "ms", "share"],
+            keep_whole=["op type"],
         )
         top = sorted(p.op_profile["nodes"], key=lambda n: -n["mean_ms"])[:10]
         print_table(
@@ -425,4 +476,5 @@ def _print_breakdown(report: Any) -> None:
                 for n in top
             ],
             right_align=["ms"],
+            drop=["ran on", "category", "op type"],
         )

@@ -9,8 +9,10 @@ from typing import Any
 
 import click
 
-from .app import echo_json, main, print_table, progress_bar
+from .app import main, print_table, progress_bar, shorten_names
+from .json_items import artifact_item
 from .numbers import CALIB_SAMPLES, MAX_DROP
+from .output import current
 from .paths import NonEmptyPath
 from .recipe_options import recipe_options
 from .shared_options import DATA_METAVAR, eval_samples_option, precisions_option
@@ -46,7 +48,6 @@ from .shared_options import DATA_METAVAR, eval_samples_option, precisions_option
 @eval_samples_option(
     "With labelled --data: classify this many images (a fixed subset) [default: all].", old=("--limit",)
 )
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @recipe_options
 def quantize_command(
     folder: Path,
@@ -65,7 +66,6 @@ def quantize_command(
     target: str,
     max_drop: float,
     eval_samples: int | None,
-    as_json: bool,
 ) -> None:
     """Add fp16, dynamic-range int8 and full int8 artifacts of FOLDER's fp32 ONNX model to FOLDER.
 
@@ -91,10 +91,14 @@ def quantize_command(
         max_drop=max_drop,
         eval_samples=eval_samples,
     )
-    with progress_bar(enabled=not as_json) as progress:
+    with progress_bar() as progress:
         report = quantize_release(folder, options, progress=progress, gate=TOOLS)
-    if as_json:
-        echo_json(report.to_dict())
+    out = current()
+    out.warnings.extend(report.warnings)  # logged as they happened
+    if out.json:
+        fields = report.to_dict()
+        report_part = {k: fields[k] for k in ("folder", "parent", "parent_sha256", "calibration", "timings")}
+        out.respond([artifact_item(a) for a in report.artifacts], report_part)
         return
     parent_size = report.parent.size_bytes
     rows = [
@@ -121,8 +125,11 @@ def quantize_command(
         rows,
         right_align=["size", "smaller"],
         caption="; ".join(notes),
+        keep_whole=["artifact"],
+        drop=["sha256", "input", "smaller", "how"],
+        shorten=shorten_names("artifact", [a.name for a in report.artifacts]),
     )
-    click.echo(f"next: shufflekit validate {report.folder}; shufflekit evaluate {report.folder} --data DATA")
+    out.info(f"next: shufflekit validate {report.folder}; shufflekit evaluate {report.folder} --data DATA")
 
 
 def quantize_options(

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..metadata import InputSize
-from .app import RANDOM_WEIGHTS_WARNING, console, main, print_table, progress_bar
+from .app import RANDOM_WEIGHTS_WARNING, console, main, print_table, progress_bar, shorten_names
 from .config_file import config_option
 from .devices_cmd import connect_options
 from .numbers import CALIB_SAMPLES, INPUT_SIZE, INPUT_SIZE_HELP, MAX_DROP, NUM_CLASSES
+from .output import current
 from .paths import NonEmptyPath
 from .recipe_options import recipe_options
 from .shared_options import (
@@ -192,14 +193,18 @@ def release_command(**params: Any) -> None:
 
     options = release_options(**params)
     out, demo = options.out, options.demo
-    click.echo(f"release into {out}/" + (" (demo: training v2 0.5x on the built-in digits first)" if demo else ""))
-    printer = _OutcomePrinter()
+    output = current()
+    output.info(f"release into {out}/" + (" (demo: training v2 0.5x on the built-in digits first)" if demo else ""))
+    printer = _OutcomePrinter(shown=output.progress)
     with progress_bar() as progress:
         try:
             report = release(options, progress=progress, on_event=printer)
         finally:
             printer.flush()
-    print_summary(report)
+    if output.json:
+        respond(report)
+    else:
+        print_summary(report)
     report.raise_if_failed()
 
 
@@ -349,11 +354,14 @@ class _OutcomePrinter:
     """One line per unit that ran or failed; units skipped as unchanged are counted and said once per
     stage, so a rerun that skips everything stays short."""
 
-    def __init__(self) -> None:
+    def __init__(self, shown: bool = True) -> None:
         self.stage: str | None = None
         self.unchanged = 0
+        self.shown = shown  # not with --json (stdout is the envelope's) or -q
 
     def __call__(self, outcome: Any) -> None:
+        if not self.shown:
+            return
         if outcome.unit.stage != self.stage:
             self.flush()
             self.stage = outcome.unit.stage
@@ -429,6 +437,9 @@ def print_summary(report: Any) -> None:
         columns,
         rows,
         right_align=[c for c in columns if c.startswith("p50") or c in ("size",)],
+        keep_whole=["artifact"],
+        drop=["size", *columns[4:-1][:0:-1], "kind"],  # the devices after the first, the last first
+        shorten=shorten_names("artifact", [row.name for row in view.rows]),
         caption="parity vs PyTorch on the stored reference inputs; top-1 on the data's validation images, "
         "Δ in points vs PyTorch; p50 = median latency per image; an emulated device shows its checks "
         "(its own kernels), never its speed",
@@ -436,7 +447,7 @@ def print_summary(report: Any) -> None:
     for note in report.notes:
         click.echo(f"note: {note}")
     if view.manifest.source.get("kind") != "checkpoint":
-        click.echo(RANDOM_WEIGHTS_WARNING, err=True)
+        current().warn(RANDOM_WEIGHTS_WARNING)
     click.echo(f"release folder: {report.folder.resolve()}")
     click.echo(f"manifest:       {(report.folder / 'manifest.json').resolve()}")
     click.echo(f"model card:     {report.card.resolve()}")
@@ -453,3 +464,75 @@ def print_summary(report: Any) -> None:
         )
     )
     click.echo(f"done in {report.seconds:.0f} s: {outcome}")
+
+
+def respond(report: Any) -> None:
+    """The release as the JSON envelope: one item per artifact (its checks and, per device, its p50 and
+    the device's own checks), the verdict per device and where everything is in ``report``."""
+    from ..report.view import load_view
+    from .json_items import artifact_item, parity_item
+
+    view = load_view(report.folder)
+    verdicts = view.verdicts()
+    results = []
+    for row in view.rows:
+        devices = {}
+        for device in view.devices:
+            parity = row.device_parity.get(device)
+            accuracy = row.device_accuracy.get(device)
+            devices[device] = {
+                "p50_ms": None if device in view.emulated else row.p50_ms(device),
+                "emulated": device in view.emulated,
+                "parity": None if parity is None else parity_item(parity.to_dict()),
+                "accuracy": None if accuracy is None else accuracy.to_dict(),
+                "problems": row.problems(view, device),
+            }
+        item = artifact_item(row.artifact)
+        results.append(
+            {
+                "artifact": item["artifact"],
+                "key": item["key"],
+                "size_bytes": row.artifact.size_bytes,
+                "sha256": row.artifact.sha256,
+                "parity": None if row.parity is None else parity_item(row.parity.to_dict()),
+                "accuracy": None if row.accuracy is None else row.accuracy.to_dict(),
+                "devices": devices,
+                "ships_to": [v.device for v in verdicts if row.name in v.holds],
+            }
+        )
+    stages: dict[str, dict[str, int]] = {}
+    for outcome in report.log.outcomes:
+        counts = stages.setdefault(outcome.unit.stage, {})
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    random_weights = view.manifest.source.get("kind") != "checkpoint"
+    if random_weights:
+        current().warn(RANDOM_WEIGHTS_WARNING)
+    current().respond(
+        results,
+        {
+            "folder": str(report.folder.resolve()),
+            "manifest": str((report.folder / "manifest.json").resolve()),
+            "card": str(report.card.resolve()),
+            "report": str(report.html.resolve()),
+            "stages": stages,
+            "stage_seconds": {k: round(v, 3) for k, v in report.stage_times().items()},
+            "verdicts": [
+                {
+                    "device": v.device,
+                    "ship": v.ship,
+                    "emulated": v.emulator is not None,
+                    "holds": v.holds,
+                    "fails": v.fails,
+                }
+                for v in verdicts
+            ],
+            "pytorch_accuracy": None if view.pytorch_accuracy is None else view.pytorch_accuracy.to_dict(),
+            "notes": list(report.notes),
+            "device_errors": dict(report.device_errors),
+            "artifact_errors": {d: dict(e) for d, e in report.artifact_errors.items()},
+            "parity_failures": list(report.parity_failures),
+            "accuracy_failures": list(report.accuracy_failures),
+            "random_weights": random_weights,
+            "seconds": round(report.seconds, 3),
+        },
+    )

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from .app import main
+from .output import current
 from .paths import NonEmptyPath
 
 
@@ -19,5 +20,9 @@ def report_command(folder: Path) -> None:
     from ..report import write_report
 
     files = write_report(folder)
+    out = current()
+    if out.json:
+        out.respond([{"file": name, "path": str(folder / name)} for name in files.files], {"folder": str(folder)})
+        return
     for name in files.files:
         click.echo(f"wrote {folder / name}")

@@ -9,9 +9,10 @@ from typing import Any
 
 import click
 
-from .app import echo_json, main, print_table, progress_bar
+from .app import main, print_table, progress_bar
 from .devices_cmd import connect_options, devices_option
 from .numbers import INPUT_SIZE, INPUT_SIZE_HELP, ITERS, NUM_CLASSES, ROUNDS, THREADS, WARMUP
+from .output import current
 from .paths import NonEmptyPath
 
 
@@ -42,7 +43,6 @@ from .paths import NonEmptyPath
     "figures on a busy computer.",
 )
 @click.option("--out", required=True, type=NonEmptyPath(path_type=Path), help="Sweep folder (one folder per variant).")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @connect_options
 def sweep_command(
     family: str,
@@ -58,7 +58,6 @@ def sweep_command(
     iters: int,
     rounds: int,
     out: Path,
-    as_json: bool,
     connect: Any,
 ) -> None:
     """Export every variant of --family (random weights: they do not change the speed) into OUT, measure
@@ -88,21 +87,22 @@ def sweep_command(
         iters=iters,
         rounds=rounds,
     )
-    with progress_bar(not as_json) as progress:
+    with progress_bar() as progress:
         report = run_sweep(out, specs, options, connect=connect, progress=progress)
     view = report.view
-    if as_json:
-        echo_json(
+    output = current()
+    if output.json:
+        output.respond(
+            [_item(r) for r in view.rows],
             {
                 "folder": str(report.folder),
                 "index": view.index.to_dict(),
                 "exported": list(report.exported),
                 "kept": list(report.kept),
                 "devices": list(report.devices),
-                "rows": [r.to_dict() for r in view.rows],
                 "files": report.files,
                 "timings": report.timings,
-            }
+            },
         )
         return
     right = [c for i, c in enumerate(TABLE_COLUMNS) if i in NUMERIC_COLUMNS]
@@ -114,10 +114,24 @@ def sweep_command(
             right_align=right,
             caption=device_caption(view, device),
             keep_whole=["model"],
+            drop=["MAC", TABLE_COLUMNS[6], TABLE_COLUMNS[-1], "images/s"],
         )
     click.echo(f"{MAC_NOTE}.")
     if report.kept:
-        click.echo(f"kept from an earlier run: {', '.join(report.kept)}")
+        output.info(f"kept from an earlier run: {', '.join(report.kept)}")
     for name in (SWEEP_PLOT, SWEEP_HTML):
         if name in report.files:
-            click.echo(f"wrote {report.folder / name}")
+            output.info(f"wrote {report.folder / name}")
+
+
+def _item(row: Any) -> dict[str, Any]:
+    """A variant's fp32 file measured on a device: ``artifact`` (its file, in the variant's folder) and
+    ``key`` as every command's items, then the row."""
+    from ..formats import get_format
+
+    return {
+        "artifact": get_format(row.format).filename(f"{row.model.name}_fp32"),
+        "key": f"{row.format}:fp32",
+        "folder": row.model.folder,
+        **row.to_dict(),
+    }

@@ -12,8 +12,9 @@ from typing import Any
 import click
 
 from ..metadata import InputSize
-from .app import ProgressFn, console, echo_json, main
+from .app import ProgressFn, console, main
 from .numbers import INPUT_SIZE, INPUT_SIZE_HELP, Float, Int
+from .output import Failed, Output, current
 from .paths import NonEmptyPath
 from .renamed import Renamed
 
@@ -48,7 +49,6 @@ from .renamed import Renamed
     "--out", required=True, type=NonEmptyPath(path_type=Path), help="Checkpoint file, rewritten after every epoch."
 )
 @click.option("--resume", is_flag=True, help="Continue the run saved in --out on its own schedule.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable summary on stdout.")
 def train_command(
     model: str,
     data: str,
@@ -60,7 +60,6 @@ def train_command(
     seed: int | None,
     out: Path,
     resume: bool,
-    as_json: bool,
 ) -> None:
     """Train with SGD, a cosine schedule and label smoothing; a checkpoint after every epoch.
 
@@ -87,32 +86,34 @@ def train_command(
             f"train {stats.train_top1:5.1f}%  val {val}  lr {stats.lr:.4f}  {stats.seconds:5.1f}s"
         )
 
+    output = current()
     try:
-        with _epoch_display(bar=not as_json) as (progress, say):
+        with _epoch_display(output) as (progress, say):
             result = train(config, out, resume=resume, progress=progress, on_epoch=lambda s: report(s, say))
     except KeyboardInterrupt:
-        click.echo(
-            f"error: interrupted; {out} keeps the last finished epoch (if any): "
-            "run the same command with --resume to continue",
-            err=True,
-        )
-        raise click.exceptions.Exit(130) from None
+        message = f"interrupted; {out} keeps the last finished epoch (if any)"
+        hint = "run the same command with --resume to continue"
+        click.echo(f"error: {message}: {hint}", err=True)
+        raise Failed(message, 130, hint=hint) from None
+    if not result.is_main:
+        output.emitted = True  # one envelope, from the main rank
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        _print_summary(result, as_json)
+        _print_summary(result, output)
+        output.emit(None)
         # Under torchrun, gloo's worker threads can still hold work when the interpreter is torn down and
         # abort the rank ("terminate called without an active exception", seen under load about 1 run in
         # 6). The checkpoint is saved and every rank passed the final barrier: leave without finalizing.
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
-    _print_summary(result, as_json)
+    _print_summary(result, output)
 
 
-def _print_summary(result: Any, as_json: bool) -> None:
+def _print_summary(result: Any, output: Output) -> None:
     if not result.is_main:
         return
     summary = {
-        "out": str(result.out),
+        "checkpoint": str(result.out),
         "model": result.meta.model,
         "classes": result.meta.num_classes,
         "labels": list(result.meta.label_names()),
@@ -122,8 +123,8 @@ def _print_summary(result: Any, as_json: bool) -> None:
         "seconds": round(result.seconds, 1),
         "training": dict(result.meta.training),
     }
-    if as_json:
-        echo_json(summary)
+    if output.json:
+        output.respond([summary], None)
         return
     val = f"{result.val_top1:.1f}%" if result.val_top1 is not None else "n/a (no validation images)"
     click.echo(
@@ -134,11 +135,14 @@ def _print_summary(result: Any, as_json: bool) -> None:
 
 
 @contextmanager
-def _epoch_display(bar: bool) -> Iterator[tuple[ProgressFn, Callable[[str], Any]]]:
+def _epoch_display(output: Output) -> Iterator[tuple[ProgressFn, Callable[[str], Any]]]:
     """One rich bar that follows the epochs, with each epoch's line printed above it (stderr). Without a
-    terminal, or with --json, only the epoch lines."""
+    terminal, or with --json, only the epoch lines; with -q, nothing."""
     err = console(stderr=True)
-    if not bar or not sys.stderr.isatty():
+    if output.quiet:
+        yield (lambda task, done, total: None), (lambda line: None)
+        return
+    if output.json or not sys.stderr.isatty():
         yield (lambda task, done, total: None), err.print
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import click
 
-from .app import echo_json, main, print_table, progress_bar
+from .app import main, print_table, progress_bar, shorten_names
+from .json_items import parity_item, without
 from .numbers import Float
+from .output import current
 from .paths import NonEmptyPath
 from .shared_options import GPU_CHECK_OPTION, parity_samples_option
 
@@ -39,7 +41,6 @@ from .shared_options import GPU_CHECK_OPTION, parity_samples_option
     help="With --per-layer: the SQNR below which a layer counts as departed from float.",
 )
 @GPU_CHECK_OPTION
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def validate_command(
     folder: Path,
     artifacts: tuple[str, ...],
@@ -48,51 +49,69 @@ def validate_command(
     per_layer: bool,
     threshold_db: float,
     gpu_check: bool,
-    as_json: bool,
 ) -> None:
     """Run every artifact of FOLDER (or the ARTIFACTs named: file name, format, or format:precision) in its
     runtime and compare with PyTorch; exit 1 if one is out of tolerance."""
     from ..validate.gpu_compat import check_release
     from ..validate.parity import validate_release
 
-    with progress_bar(enabled=not as_json) as progress:
+    with progress_bar() as progress:
         report = validate_release(
             folder, checkpoint=checkpoint, samples=parity_samples, select=artifacts, progress=progress
         )
         gpu = check_release(folder, select=artifacts, progress=progress) if gpu_check else []
     layers = _per_layer(folder, artifacts, threshold_db) if per_layer else []
-    if as_json:
-        echo_json(
-            {
-                **report.to_dict(),
-                **({"gpu_compatibility": [c.to_dict() for c in gpu]} if gpu_check else {}),
-                **({"per_layer": [r.to_dict() for r in layers]} if per_layer else {}),
-            }
-        )
+    out = current()
+    if out.json:
+        out.respond(_results(report, gpu if gpu_check else None, layers if per_layer else None), _report(report))
     else:
-        rows = []
-        for r in report.results:
-            m = r.metrics
-            cells = (
-                (f"{m.max_abs:.2e}", f"{m.max_rel:.2e}", f"{m.cosine:.6f}", f"{m.top1:.0%}", f"{m.top5:.0%}")
-                if m
-                else ("", "", "", "", "")
-            )
-            rows.append(
-                (r.artifact, r.key, r.runtime, *cells, "pass" if r.passed else "FAIL: " + "; ".join(r.failures))
-            )
-        print_table(
-            f"parity vs PyTorch: {report.samples} samples, {report.reference}",
-            ["artifact", "kind", "runtime", "max abs", "max rel", "cosine", "top-1", "top-5", "verdict"],
-            rows,
-            right_align=["max abs", "max rel", "cosine", "top-1", "top-5"],
-            caption="limits per (format, precision): shufflekit/formats.py",
-        )
-        for check in gpu:
-            click.echo(f"{check.artifact}: {check.record.summary()} ({check.record.analyzer} model analyzer)")
-        for layer_report in layers:
-            _print_per_layer(layer_report)
+        _print(report, gpu, layers)
     report.raise_if_failed()
+
+
+def _results(report, gpu: list | None, layers: list | None) -> list[dict]:  # noqa: ANN001
+    """One item per artifact: its parity, and its GPU-delegate check and per-layer report where made."""
+    checks = {c.artifact: c.to_dict() for c in gpu or []}
+    per_layer = {r.artifact: r.to_dict() for r in layers or []}
+    items = []
+    for result in report.results:
+        item = parity_item(result.to_dict())
+        if gpu is not None:
+            item["gpu_compatibility"] = checks.get(result.artifact)
+        if layers is not None:
+            item["per_layer"] = per_layer.get(result.artifact)
+        items.append(item)
+    return items
+
+
+def _report(report) -> dict:  # noqa: ANN001 - validate.parity.ParityReport
+    return without(report.to_dict(), "results")
+
+
+def _print(report, gpu: list, layers: list) -> None:  # noqa: ANN001
+    rows = []
+    for r in report.results:
+        m = r.metrics
+        cells = (
+            (f"{m.max_abs:.2e}", f"{m.max_rel:.2e}", f"{m.cosine:.6f}", f"{m.top1:.0%}", f"{m.top5:.0%}")
+            if m
+            else ("", "", "", "", "")
+        )
+        rows.append((r.artifact, r.key, r.runtime, *cells, "pass" if r.passed else "FAIL: " + "; ".join(r.failures)))
+    print_table(
+        f"parity vs PyTorch: {report.samples} samples, {report.reference}",
+        ["artifact", "kind", "runtime", "max abs", "max rel", "cosine", "top-1", "top-5", "verdict"],
+        rows,
+        right_align=["max abs", "max rel", "cosine", "top-1", "top-5"],
+        caption="limits per (format, precision): shufflekit/formats.py",
+        keep_whole=["artifact"],
+        drop=["runtime", "top-5", "max rel", "cosine", "kind"],
+        shorten=shorten_names("artifact", [r.artifact for r in report.results]),
+    )
+    for check in gpu:
+        click.echo(f"{check.artifact}: {check.record.summary()} ({check.record.analyzer} model analyzer)")
+    for layer_report in layers:
+        _print_per_layer(layer_report)
 
 
 def _per_layer(folder: Path, artifacts: tuple[str, ...], threshold_db: float) -> list:

@@ -9,7 +9,7 @@ from shufflekit.cli import main
 def test_models_json_lists_every_variant_with_complexity():
     result = CliRunner().invoke(main, ["models", "--json", "--input-size", "224"])
     assert result.exit_code == 0, result.output
-    rows = {row["name"]: row for row in json.loads(result.output)}
+    rows = {row["model"]: row for row in json.loads(result.stdout)["results"]}
     # 4 v2 widths, 25 v1 (groups x widths), 3 v2 in Megvii's official layout, 4 v2*, v2 2x SE, v2-50, v2-164
     assert len(rows) == 39
     assert rows["shufflenet_v2_164_se"]["width"] is None and rows["shufflenet_v2_x1_0_star"]["width"] == 1.0
@@ -30,11 +30,11 @@ def test_models_at_a_camera_frame_counts_its_pixels():
     """640x480 is width x height: the tensor [1, 3, 480, 640]; multiply-adds grow with the pixels."""
     result = CliRunner().invoke(main, ["models", "--json", "--family", "v2", "--input-size", "640x480"])
     assert result.exit_code == 0, result.output
-    rows = {row["name"]: row for row in json.loads(result.output)}
+    rows = {row["model"]: row for row in json.loads(result.stdout)["results"]}
     v2 = rows["shufflenet_v2_x0_5"]
     assert v2["input_size"] == {"height": 480, "width": 640}
     at_224 = CliRunner().invoke(main, ["models", "--json", "--family", "v2"])
-    square = {row["name"]: row for row in json.loads(at_224.output)}["shufflenet_v2_x0_5"]
+    square = {row["model"]: row for row in json.loads(at_224.output)["results"]}["shufflenet_v2_x0_5"]
     # the convolutions scale with H x W (the classifier does not): about 640*480 / 224^2 = 6.1x
     assert 5.5 < v2["mult_adds"] / square["mult_adds"] < 6.2
     table = CliRunner().invoke(main, ["models", "--family", "v2", "--input-size", "640x480"])

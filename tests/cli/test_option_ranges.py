@@ -16,7 +16,7 @@ def _numeric_options() -> list[tuple[str, click.Option]]:
     found = []
     for name, command in sorted(main.commands.items()):
         for param in command.params:
-            if isinstance(param, click.Option) and not param.is_flag:
+            if isinstance(param, click.Option) and not param.is_flag and not param.count:  # -v takes no value
                 found.append((name, param))
     return found
 

@@ -6,10 +6,11 @@ import pytest
 from click.testing import CliRunner
 
 from shufflekit.cli import main
+from shufflekit.cli.output import is_progress_line
 
 
 def _one_error_line(result) -> str:
-    lines = [line for line in result.output.splitlines() if line.strip()]
+    lines = [line for line in result.output.splitlines() if line.strip() and not is_progress_line(line)]
     assert result.exit_code == 2, result.output
     assert len(lines) == 1 and lines[0].startswith("error: "), result.output
     return lines[0]

@@ -47,8 +47,8 @@ def test_g2_on_an_ssh_device_and_an_emulated_board(tmp_path, ssh_client, device_
         ],
     )
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
-    tables = {t["device"]: t for t in data["tables"]}
+    data = json.loads(result.stdout)
+    tables = {t["device"]: t for t in data["results"]}
     assert set(tables) == {"pi", "arm64"}
     labels = [r.label for r in TABLES["G2"].rows]
     for table in tables.values():
@@ -59,4 +59,4 @@ def test_g2_on_an_ssh_device_and_an_emulated_board(tmp_path, ssh_client, device_
     board = tables["arm64"]
     assert board["emulated"] and all(r["cells"][0]["images_per_s"] is None for r in board["rows"])
     assert [r["verdict"] for r in board["rows"]] == [REFERENCE] + [EMULATED] * 3
-    assert data["device_facts"]["arm64"]["machine"] == "aarch64"
+    assert data["report"]["device_facts"]["arm64"]["machine"] == "aarch64"

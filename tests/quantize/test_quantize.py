@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from shufflekit.artifacts import Manifest
 from shufflekit.cli import main
+from shufflekit.cli.output import is_progress_line
 from shufflekit.data import train_val_sets
 from shufflekit.errors import ExportError
 from shufflekit.export import quantize_onnx
@@ -35,7 +36,11 @@ def _cli(*args: str):
 
 
 def _one_error_line(result) -> str:
-    lines = [line for line in result.output.splitlines() if line.strip() and not line.startswith("WARNING")]
+    lines = [
+        line
+        for line in result.output.splitlines()
+        if line.strip() and not line.startswith("WARNING") and not is_progress_line(line)
+    ]
     assert len(lines) == 1 and lines[0].startswith("error: "), result.output
     return lines[0]
 
@@ -98,7 +103,7 @@ def test_every_precision_keeps_parity_on_a_board_python(quantized_copy):
         "--json",
     )
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)["artifacts"]
+    rows = json.loads(result.stdout)["results"]
     assert len(rows) == 8 and all(r["parity"]["passed"] for r in rows), [r["parity"]["failures"] for r in rows]
     assert {r["interpreter"] for r in rows if r["format"] == "tflite"} == {"tflite-runtime"}
 
@@ -221,8 +226,9 @@ def test_corrupt_calibration_files_are_skipped_counted_and_calibration_still_wor
     assert result.exit_code == 0, result.output
     warnings = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
     assert len(warnings) == 1 and "skipped 3 files that are not readable images" in warnings[0]  # counted once
-    report = json.loads(result.stdout)
-    calibration = report["calibration"]
+    envelope = json.loads(result.stdout)
+    assert sum("skipped 3 files" in w for w in envelope["warnings"]) == 1  # the library's warning, in the JSON too
+    calibration = envelope["report"]["calibration"]
     assert calibration["used"] == good and calibration["skipped_files"] == 3 and calibration["requested"] == 500
     artifact = Manifest.load(trained_release_copy).artifact(f"{MODEL}_int8.onnx")
     assert artifact.options["calibration"]["used"] == good

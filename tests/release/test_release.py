@@ -15,6 +15,7 @@ from release_helpers import CLI_FAST, INTERRUPT_AFTER_PROFILES, LEFTOVER, run_re
 
 from shufflekit.artifacts import Manifest
 from shufflekit.cli import main
+from shufflekit.cli.output import is_progress_line
 from shufflekit.files import PARTIAL_GLOB, sha256_file
 from shufflekit.folder import STAGING_PREFIX
 
@@ -266,7 +267,7 @@ def test_an_unreachable_device_fails_alone_in_one_line_and_keeps_the_rest(releas
         ],
     )
     assert result.exit_code == 2, (result.output, result.stderr)
-    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in result.stderr.splitlines() if line.strip() and not is_progress_line(line)]
     assert len(errors) == 1 and errors[0].startswith("error: ") and f"127.0.0.1:{port}" in errors[0], result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert "FAILED" in result.stdout and f"127.0.0.1:{port}" in result.stdout  # the summary says so
@@ -360,7 +361,7 @@ def test_benchmark_binary_without_a_device_is_one_line(tmp_path):
 
 
 def _one_error_line(result) -> str:
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not is_progress_line(line)]
     assert len(lines) == 1 and lines[0].startswith("error: "), (result.stdout, result.stderr)
     return lines[0]
 

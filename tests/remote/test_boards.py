@@ -143,7 +143,7 @@ def test_arm64_board_says_it_is_emulated_and_sees_none_of_the_hosts_packages(arm
 def test_arm64_board_is_a_device_shufflekit_can_use(arm64_python):
     result = CliRunner().invoke(main, ["devices", "--json", f"local?python={arm64_python}"])
     assert result.exit_code == 0, result.output
-    (device,) = json.loads(result.stdout)["devices"]
+    (device,) = json.loads(result.stdout)["results"]
     assert device["ok"] and device["machine"] == "aarch64"
     assert {"onnxruntime", "ai_edge_litert"} <= set(device["runtimes"])
 
@@ -153,7 +153,7 @@ def test_boards_are_devices_over_ssh_with_a_plain_path(ssh_client, arm64_python,
     addresses = [ssh_client.url(python=arm64_python), ssh_client.url(python=avx2_python)]
     result = CliRunner().invoke(main, ["devices", "--json", "--ssh-config", str(ssh_client.config), *addresses])
     assert result.exit_code == 0, result.output
-    rows = {row["address"]: row for row in json.loads(result.stdout)["devices"]}
+    rows = {row["address"]: row for row in json.loads(result.stdout)["results"]}
     arm64, avx2 = rows[addresses[0]], rows[addresses[1]]
     assert arm64["ok"] and arm64["machine"] == "aarch64" and arm64["python"] == "3.11.2"  # Debian 12's arm64 one
     assert avx2["ok"] and avx2["machine"] == "x86_64"
@@ -289,7 +289,7 @@ def test_load_board_names_a_folder_that_is_no_board(tmp_path):
 def test_board_list_gives_the_address_to_use(arm64_python, avx2_python):
     result = CliRunner().invoke(main, ["board", "list", "--json", str(ARM64), str(AVX2)])
     assert result.exit_code == 0, result.output
-    listed = json.loads(result.stdout)["boards"]
+    listed = json.loads(result.stdout)["results"]
     assert [b["address"] for b in listed] == [
         f"local?python={arm64_python}&name=board-arm64",
         f"local?python={avx2_python}&name=board-avx2",

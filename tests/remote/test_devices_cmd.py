@@ -19,7 +19,7 @@ def _invoke(*args: str):
 def test_local_is_checked_when_no_address_is_given():
     result = _invoke("--json")
     assert result.exit_code == 0, result.output
-    (local,) = json.loads(result.stdout)["devices"]
+    (local,) = json.loads(result.stdout)["results"]
     assert local["address"] == "local" and local["ok"] and "onnxruntime" in local["runtimes"]
 
 
@@ -30,7 +30,9 @@ def test_ssh_devices_are_checked_and_unusable_ones_exit_2(ssh_client, device_pyt
     dead = f"ssh://{ssh_client.server.user}@127.0.0.1:1"
     result = _invoke(good, bare, dead, "--ssh-config", str(ssh_client.config), "--json")
     assert result.exit_code == 2
-    rows = {row["address"]: row for row in json.loads(result.stdout)["devices"]}
+    envelope = json.loads(result.stdout)
+    assert not envelope["ok"] and envelope["error"]["exit_code"] == 2  # the results are there all the same
+    rows = {row["address"]: row for row in envelope["results"]}
     assert rows[good]["ok"] and set(rows[good]["runtimes"]) == {"onnxruntime", "tflite_runtime"}
     assert rows[good]["numpy"].startswith("1.")
     assert not rows[bare]["ok"] and rows[bare]["python"] and "no inference runtime" in rows[bare]["error"]
@@ -57,7 +59,7 @@ def test_adb_devices_are_listed_when_adb_is_installed(tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_ADB_DEVICES", "emulator-5554=device,R58M12ABC=unauthorized")
     result = _invoke("--json")
     assert result.exit_code == 0, result.output
-    adb = {d["serial"]: d for d in json.loads(result.stdout)["adb"]}
+    adb = {d["serial"]: d for d in json.loads(result.stdout)["report"]["adb"]}
     assert adb["emulator-5554"]["address"] == "adb://emulator-5554" and adb["R58M12ABC"]["state"] == "unauthorized"
 
 

@@ -16,12 +16,18 @@ from click.testing import CliRunner
 
 from shufflekit.artifacts import Manifest
 from shufflekit.cli import main
+from shufflekit.cli.output import is_progress_line
 from shufflekit.export.quantize import QuantizeOptions, quantize_release
 
 pytestmark = [pytest.mark.ssh, pytest.mark.slow]
 ONCE = ("--warmup", "0", "--iters", "1")
 MODEL = "shufflenet_v2_x0_5"
 BOARDS = {"arm64": "arm64_python", "x86-avx2": "avx2_python"}
+
+
+def _said(stderr: str) -> list[str]:
+    """The lines on stderr other than progress."""
+    return [line for line in stderr.splitlines() if line.strip() and not is_progress_line(line)]
 
 
 def _profile(ssh_client, python: str, folder, *selectors: str, samples: int = 60):
@@ -43,7 +49,7 @@ def _profile(ssh_client, python: str, folder, *selectors: str, samples: int = 60
             "--json",
         ],
     )
-    rows = json.loads(result.stdout)["artifacts"] if result.stdout.strip().startswith("{") else []
+    rows = json.loads(result.stdout)["results"] if result.stdout.strip().startswith("{") else []
     return result, {r["artifact"]: r for r in rows}
 
 
@@ -57,9 +63,9 @@ def test_every_precision_of_both_formats_holds_on_the_emulated_board(board, requ
         assert row["parity"]["passed"], (name, row["parity"]["failures"])
         assert row["accuracy"]["passed"], (name, row["accuracy"]["failure"])
         assert row["accuracy"]["samples"] == 60 and row["emulated"] is True
-    report = json.loads(result.stdout)
-    assert report["host"]["machine"] == ("aarch64" if board == "arm64" else "x86_64")
-    assert report["host"]["kernel_family"] == board and report["host"]["emulated"] is True
+    (measured,) = json.loads(result.stdout)["report"]["devices"]
+    assert measured["host"]["machine"] == ("aarch64" if board == "arm64" else "x86_64")
+    assert measured["host"]["kernel_family"] == board and measured["host"]["emulated"] is True
     key = ssh_client.address(python=python).key
     manifest = Manifest.load(quantized_copy)
     assert set(manifest.results("device_accuracy", group=key)) == set(rows)
@@ -79,7 +85,7 @@ def test_full_range_int8_saturates_without_vnni_and_the_device_gate_says_so(
 
     saturated, rows = _profile(ssh_client, avx2_python, trained_release_copy, "onnx:int8", samples=100)
     assert saturated.exit_code == 1, saturated.output
-    assert "accuracy on the device failed" in saturated.stderr and len(saturated.stderr.strip().splitlines()) == 1
+    assert "accuracy on the device failed" in saturated.stderr and len(_said(saturated.stderr)) == 1
     lost = rows[f"{MODEL}_int8.onnx"]["accuracy"]
     assert not lost["passed"] and lost["delta_top1"] < -10  # tens of points, far beyond the sampling margin
 
@@ -97,7 +103,7 @@ def test_dynamic_onnx_with_int8_weights_does_not_load_on_arm64_the_default_does(
     )
     result, _ = _profile(ssh_client, arm64_python, trained_release_copy, "onnx:dynamic")
     assert result.exit_code != 0
-    assert "ConvInteger" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "ConvInteger" in result.stderr and len(_said(result.stderr)) == 1
 
     quantize_release(trained_release_copy, QuantizeOptions(precisions=("dynamic",), formats=("onnx",)))
     result, rows = _profile(ssh_client, arm64_python, trained_release_copy, "onnx:dynamic")

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from shufflekit.artifacts import Manifest
 from shufflekit.cli import main
+from shufflekit.cli.output import is_progress_line
 
 pytestmark = pytest.mark.ssh
 FAST = ("--warmup", "1", "--iters", "3")
@@ -31,10 +32,11 @@ def test_profile_on_an_ssh_board_files_figures_under_its_address(ssh_client, dev
         ],
     )
     assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
+    envelope = json.loads(result.stdout)
+    (report,) = envelope["report"]["devices"]
     key = ssh_client.address(python=device_python).key  # where the figures are filed: with its interpreter
-    assert report["device"] == key
-    rows = {r["artifact"]: r for r in report["artifacts"]}
+    assert report["device"] == key and {r["device"] for r in envelope["results"]} == {key}
+    rows = {r["artifact"]: r for r in envelope["results"]}
     assert {r["format"] for r in rows.values()} == {"onnx", "tflite"}
     assert {r["interpreter"] for r in rows.values() if r["format"] == "tflite"} == {"tflite-runtime"}
     assert all(r["latency_ms"]["p50_ms"] > 0 for r in rows.values())
@@ -56,8 +58,8 @@ def test_profile_refuses_an_unknown_host_key_until_trusted(ssh_client, device_py
     ]
     refused = CliRunner().invoke(main, args)
     assert refused.exit_code == 2
-    assert refused.stderr.startswith("error: ") and "not in known_hosts" in refused.stderr
-    assert len(refused.stderr.strip().splitlines()) == 1
+    (line,) = [line for line in refused.stderr.splitlines() if line.strip() and not is_progress_line(line)]
+    assert line.startswith("error: ") and "not in known_hosts" in line
     trusted = CliRunner().invoke(main, [*args, "--trust-new-host-key"])
     assert trusted.exit_code == 0, trusted.output
 
@@ -82,7 +84,7 @@ def test_profile_on_an_ssh_board_judges_the_boards_outputs_against_pytorch(
         ],
     )
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)["artifacts"]
+    rows = json.loads(result.stdout)["results"]
     assert all(r["parity"]["passed"] and r["parity"]["metrics"]["samples"] == 16 for r in rows)
     key = ssh_client.address(python=device_python).key
     recorded = Manifest.load(small_release_copy).results("device_parity", group=key)
@@ -110,7 +112,16 @@ def test_a_board_whose_outputs_differ_from_pytorch_fails_parity_and_keeps_its_fi
     assert result.exit_code == 1, result.output
     assert "parity on the device failed for 1 artifact(s)" in result.stderr
     # one error line (a busy test machine may add `warning: ... unreliable figures` lines before it)
-    assert len([line for line in result.stderr.strip().splitlines() if not line.startswith("warning:")]) == 1
+    assert (
+        len(
+            [
+                line
+                for line in result.stderr.strip().splitlines()
+                if not line.startswith("warning:") and not is_progress_line(line)
+            ]
+        )
+        == 1
+    )
     key = ssh_client.address(python=device_python).key
     manifest = Manifest.load(small_release_copy)
     assert [r["passed"] for r in manifest.results("device_parity", group=key).values()] == [False]

@@ -24,6 +24,7 @@ from click.testing import CliRunner
 
 from shufflekit.artifacts import Manifest
 from shufflekit.cli import main
+from shufflekit.cli.output import is_progress_line
 from shufflekit.device.bench import latency_stats
 from shufflekit.runtimes import RuntimeOptions
 from shufflekit.runtimes.native import NativeTools, identify
@@ -79,14 +80,14 @@ def _profile(*args: str):
 
 def _one_error_line(result) -> str:
     assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
+    lines = [line for line in result.output.splitlines() if line.strip() and not is_progress_line(line)]
     assert len(lines) == 1 and lines[0].startswith("error: "), result.output
     return " ".join(lines[0].split())
 
 
 def _rows(result) -> dict[str, dict]:
     assert result.exit_code == 0, result.output
-    return {r["format"]: r for r in json.loads(result.stdout)["artifacts"]}
+    return {r["format"]: r for r in json.loads(result.stdout)["results"]}
 
 
 def test_both_tools_measure_locally_and_the_figures_are_theirs(release, tools, tmp_path):
@@ -158,7 +159,7 @@ def test_android_over_adb_with_op_profiles_leaves_nothing_behind(release, tools,
         "--json",
     )
     rows = _rows(result)
-    assert json.loads(result.stdout)["device"] == "adb://emulator-5554"
+    assert {r["device"] for r in json.loads(result.stdout)["results"]} == {"adb://emulator-5554"}
     tfl = rows["tflite"]
     ops = tfl["op_profile"]
     assert ops["available"] and ops["method"].startswith("benchmark_model --enable_op_profiling")
@@ -200,7 +201,7 @@ def test_a_board_over_ssh(release, tools, ssh_client, tmp_path):
     )
     row = _rows(result)["tflite"]
     assert row["iters"] == 20 and row["tool"]["name"] == "benchmark_model"
-    assert json.loads(result.stdout)["device"] == ssh_client.address().key
+    assert {r["device"] for r in json.loads(result.stdout)["results"]} == {ssh_client.address().key}
     assert list(device_tmp.iterdir()) == []
 
 
@@ -236,10 +237,9 @@ def test_a_phone_on_a_lab_computer_and_a_board_behind_a_gateway_are_measured_tog
         "--json",
     )
     assert result.exit_code == 0, result.output
-    reports = {r["device"]: r for r in json.loads(result.stdout)["reports"]}
-    assert set(reports) == {"adb://emulator-5554@lab-pc:5038", ssh_client.address().key}
-    for report in reports.values():
-        (row,) = report["artifacts"]
+    rows = {r["device"]: r for r in json.loads(result.stdout)["results"]}  # one tflite file on each device
+    assert set(rows) == {"adb://emulator-5554@lab-pc:5038", ssh_client.address().key}
+    for row in rows.values():
         assert row["iters"] == 20 and row["tool"]["name"] == "benchmark_model"
     assert list(android.iterdir()) == [] and list(board_tmp.iterdir()) == []
 

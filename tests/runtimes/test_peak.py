@@ -84,7 +84,7 @@ def test_the_fraction_is_shown_in_the_table_and_the_json(profiled: Path) -> None
     assert "% peak" in flat and "dense-convolution peak" in flat and "GMAC/s" in flat
     result = runner.invoke(main, ["profile", str(profiled), "tflite:fp32", "--iters", "3", "--no-parity", "--json"])
     assert result.exit_code == 0, result.output
-    row = json.loads(result.output)["artifacts"][0]
+    row = json.loads(result.stdout)["results"][0]
     assert 0 < row["peak_fraction"] <= 1.5 and row["peak"]["runtime"] == "litert"
     assert row["conv_peak"] == peak.peak_name("litert", "cpu", None, row["peak"]["benchmark_sha256"])
 

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from shufflekit.artifacts import Artifact, Manifest, TensorSpec
 from shufflekit.cli import main
+from shufflekit.cli.output import is_progress_line
 from shufflekit.metadata import ModelMeta, Preprocessing
 from shufflekit.runtimes import opcategories
 
@@ -27,7 +28,7 @@ def _invoke(*args: str, env: dict | None = None):
 
 
 def _error_line(result) -> str:
-    lines = [line for line in result.output.splitlines() if line.strip()]
+    lines = [line for line in result.output.splitlines() if line.strip() and not is_progress_line(line)]
     assert len(lines) == 1, result.output
     assert lines[0].startswith("error: ")
     return lines[0]
@@ -41,13 +42,13 @@ def profiled(full_release: Path, tmp_path_factory: pytest.TempPathFactory) -> tu
     plots = folder.parent / "plots"
     result = _invoke(str(folder), *FAST, "--op-profile", "--plot", str(plots), "--json")
     assert result.exit_code == 0, result.output
-    return folder, json.loads(result.output), plots
+    return folder, json.loads(result.stdout), plots
 
 
 def test_every_format_and_precision_is_profiled_on_cpu(profiled) -> None:
     folder, report, _ = profiled
     manifest = Manifest.load(folder)
-    by_name = {a["artifact"]: a for a in report["artifacts"]}
+    by_name = {a["artifact"]: a for a in report["results"]}
     assert set(by_name) == {a.name for a in manifest.artifacts}
     latency = manifest.results("latency", group="local")
     for art in manifest.artifacts:
@@ -60,7 +61,8 @@ def test_every_format_and_precision_is_profiled_on_cpu(profiled) -> None:
         # the figures are in the manifest, for this file (sha256), under this device
         assert latency[art.name]["sha256"] == art.sha256
         assert latency[art.name]["latency_ms"]["p50_ms"] == lat["p50_ms"]
-    assert report["device"] == "local"
+    assert {row["device"] for row in report["results"]} == {"local"}
+    assert [d["device"] for d in report["report"]["devices"]] == ["local"]
     host = manifest.group_info("latency", "local")
     assert host["cpu_model"] and host["logical_cores"] >= 1 and "onnxruntime" in host["runtimes"]
 
@@ -72,15 +74,14 @@ def test_parity_on_the_device_is_judged_and_a_failure_exits_1(full_release_copy:
     result = _invoke(str(full_release_copy), "--warmup", "1", "--iters", "2", "--json")
     assert result.exit_code == 1, result.output
     verdicts = {
-        row["precision"] + ":" + row["format"]: row["parity"]["passed"]
-        for row in json.loads(result.stdout)["artifacts"]
+        row["precision"] + ":" + row["format"]: row["parity"]["passed"] for row in json.loads(result.stdout)["results"]
     }
     assert verdicts["fp32:onnx"] and verdicts["fp32:tflite"] and not all(verdicts.values())
     assert "parity on the device failed" in result.stderr and "seeded random weights" in result.stderr
     manifest = Manifest.load(full_release_copy)
     recorded = manifest.results("device_parity", group="local")
     assert {name: entry["passed"] for name, entry in recorded.items()} == {
-        row["artifact"]: row["parity"]["passed"] for row in json.loads(result.stdout)["artifacts"]
+        row["artifact"]: row["parity"]["passed"] for row in json.loads(result.stdout)["results"]
     }
     assert set(manifest.results("latency", group="local")) == set(recorded)
     skipped = _invoke(str(full_release_copy), "onnx:int8", *FAST)  # --no-parity: latency alone
@@ -93,7 +94,7 @@ def test_multiply_adds_and_latency_per_mmac_sit_beside_each_figure(profiled) -> 
     folder, report, _ = profiled
     meta = Manifest.load(folder).meta
     mult_adds = model_complexity(meta.model, meta.input_size, meta.num_classes).mult_adds
-    for row in report["artifacts"]:
+    for row in report["results"]:
         assert row["mult_adds"] == mult_adds
         assert row["us_per_mmac"] == pytest.approx(row["per_image_p50_ms"] * 1e3 / (mult_adds / 1e6))
 
@@ -101,7 +102,7 @@ def test_multiply_adds_and_latency_per_mmac_sit_beside_each_figure(profiled) -> 
 def test_op_profile_breaks_time_down_by_operator_and_category(profiled) -> None:
     folder, report, _ = profiled
     ops = Manifest.load(folder).results("op_profile", group="local")
-    for row in report["artifacts"]:
+    for row in report["results"]:
         prof = row["op_profile"]
         if row["format"] == "tflite" and not prof["available"]:
             pytest.fail(f"{row['artifact']}: {prof['reason']}")
@@ -122,7 +123,8 @@ def test_plots_are_png_files(profiled) -> None:
     _, report, plots = profiled
     for name in ("latency.png", "op_breakdown.png"):
         assert (plots / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert sorted(Path(p).name for p in report["plots"]) == ["latency.png", "op_breakdown.png"]
+    (device,) = report["report"]["devices"]
+    assert sorted(Path(p).name for p in device["plots"]) == ["latency.png", "op_breakdown.png"]
 
 
 def test_table_output_names_every_column_and_the_host(full_release_copy: Path) -> None:
@@ -159,7 +161,7 @@ def test_batch_and_seconds_and_threads(full_release_copy: Path) -> None:
         "--json",
     )
     assert result.exit_code == 0, result.output
-    row = json.loads(result.output)["artifacts"][0]
+    row = json.loads(result.stdout)["results"][0]
     assert row["batch"] == 3 and row["threads"] == 1 and row["seconds_requested"] == 0.3
     assert row["batching"].startswith("model fixed at batch 1")  # looped: still 3 images per iteration
     assert row["per_image_p50_ms"] == pytest.approx(row["latency_ms"]["p50_ms"] / 3)
@@ -168,7 +170,7 @@ def test_batch_and_seconds_and_threads(full_release_copy: Path) -> None:
 def test_runtime_option_keeps_the_artifacts_it_runs(full_release_copy: Path) -> None:
     result = _invoke(str(full_release_copy), "--runtime", "litert", *FAST, "--json")
     assert result.exit_code == 0, result.output
-    assert {a["format"] for a in json.loads(result.output)["artifacts"]} == {"tflite"}
+    assert {a["format"] for a in json.loads(result.stdout)["results"]} == {"tflite"}
     assert "cannot run" in _error_line(_invoke(str(full_release_copy), "onnx:fp32", "--runtime", "litert"))
 
 
@@ -305,9 +307,10 @@ def test_profile_on_a_device_environment_through_the_remote_layer(full_release_c
         "--json",
     )
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
-    rows = {r["artifact"]: r for r in report["artifacts"]}
+    envelope = json.loads(result.stdout)
+    rows = {r["artifact"]: r for r in envelope["results"]}
     assert {r["interpreter"] for r in rows.values() if r["format"] == "tflite"} == {"tflite-runtime"}
+    (report,) = envelope["report"]["devices"]
     assert report["host"]["numpy"].startswith("1.")
     recorded = Manifest.load(full_release_copy).results("latency", group=report["device"])
     assert set(recorded) == set(rows)

@@ -134,7 +134,7 @@ def test_cli_trains_reports_and_gives_one_line_errors(tiny_folder, tmp_path):
     ]
     result = CliRunner().invoke(main, [*args, "--json"])
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.stdout)
+    (summary,) = json.loads(result.stdout)["results"]
     assert (
         summary["labels"] == ["0", "1", "7"]
         and summary["epochs"] == 1

@@ -15,6 +15,7 @@ from onnx import numpy_helper
 
 from shufflekit.artifacts import Artifact, Manifest
 from shufflekit.cli import main
+from shufflekit.cli.output import is_progress_line
 from shufflekit.models.checkpoints import load_checkpoint, save_checkpoint
 from shufflekit.validate.accuracy import _labelled_images, evaluate_release
 
@@ -27,7 +28,11 @@ def _cli(*args):
 
 
 def _one_error_line(result) -> str:
-    lines = [line for line in result.output.splitlines() if line.strip() and not line.startswith("WARNING")]
+    lines = [
+        line
+        for line in result.output.splitlines()
+        if line.strip() and not line.startswith("WARNING") and not is_progress_line(line)
+    ]
     assert len(lines) == 1 and lines[0].startswith("error: "), result.output
     return lines[0]
 
@@ -64,11 +69,12 @@ def _add_swapped_classes_artifact(folder: Path) -> str:
 def test_evaluate_measures_pytorch_and_every_artifact_and_records_them(trained_release_copy):
     result = _cli("evaluate", trained_release_copy, "--data", "demo", "--limit", "120", "--json")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
-    assert report["passed"] and report["samples"] == 120 and report["data"] == "demo"
+    envelope = json.loads(result.stdout)
+    report = envelope["report"]
+    assert envelope["ok"] and report["passed"] and report["samples"] == 120 and report["data"] == "demo"
     assert report["pytorch"]["top1"] > 70.0  # the trained model, from the folder's source checkpoint
-    assert {r["name"] for r in report["results"]} == set(FP32)
-    for entry in report["results"]:  # float32 files compute what PyTorch computes
+    assert {r["artifact"] for r in envelope["results"]} == set(FP32)
+    for entry in envelope["results"]:  # float32 files compute what PyTorch computes
         assert entry["delta_top1"] == pytest.approx(0.0, abs=1.0) and entry["agreement"] >= 99.0
     manifest = Manifest.load(trained_release_copy)
     recorded = manifest.results("accuracy")

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from shufflekit.artifacts import Manifest
 from shufflekit.cli import main
+from shufflekit.cli.output import is_progress_line
 from shufflekit.export.reference import Reference
 from shufflekit.files import sha256_file
 from shufflekit.validate.metrics import compare, judge
@@ -25,7 +26,7 @@ def _cli(*args: str):
 
 
 def _one_error_line(result) -> str:
-    lines = [line for line in result.output.splitlines() if line.strip()]
+    lines = [line for line in result.output.splitlines() if line.strip() and not is_progress_line(line)]
     assert len(lines) == 1 and lines[0].startswith("error: "), result.output
     return lines[0]
 
@@ -72,8 +73,8 @@ def test_v1_exported_by_the_cli_to_onnx_and_tflite_passes(tmp_path):
     assert "shufflenet_v1_g3_x0_5_fp32.tflite" in exported.output
     result = _cli("validate", str(out), "--json")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
-    assert report["passed"] and {r["key"] for r in report["results"]} == {"onnx:fp32", "tflite:fp32"}
+    envelope = json.loads(result.stdout)
+    assert envelope["ok"] and {r["key"] for r in envelope["results"]} == {"onnx:fp32", "tflite:fp32"}
 
 
 @pytest.mark.slow
@@ -99,7 +100,7 @@ def test_a_megvii_1_0x_checkpoint_exports_to_onnx_and_tflite_and_passes(tmp_path
     assert Manifest.load(out).meta.model == "shufflenet_v2_x1_0_megvii"
     result = _cli("validate", str(out), "--checkpoint", str(checkpoint), "--json")
     assert result.exit_code == 0, result.output
-    assert {r["key"] for r in json.loads(result.output)["results"]} == {"onnx:fp32", "tflite:fp32"}
+    assert {r["key"] for r in json.loads(result.stdout)["results"]} == {"onnx:fp32", "tflite:fp32"}
 
 
 @pytest.mark.slow

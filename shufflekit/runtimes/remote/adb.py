@@ -8,6 +8,7 @@ The work folder lives under /data/local/tmp, the one place an adb shell may writ
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 import shutil
 import subprocess
@@ -18,7 +19,17 @@ from pathlib import Path
 from ...errors import DeviceError
 from ...files import atomic_path
 from .address import DeviceAddress
-from .transport import ConnectOptions, DeviceTimeoutError, PosixShellTransport, RunResult, copy_error, quote_argv
+from .transport import (
+    ConnectOptions,
+    DeviceTimeoutError,
+    PosixShellTransport,
+    RunResult,
+    copy_error,
+    quote_argv,
+    shown_command,
+)
+
+log = logging.getLogger(__name__)
 
 # adb's own complaints (not the device command's), as the first words of its stderr.
 _ADB_ERRORS = (
@@ -70,6 +81,7 @@ def list_adb_devices(timeout: float = 15.0, *, host: str | None = None, port: in
     """Devices `adb devices -l` reports, in every state, on this computer's adb server or HOST:PORT's."""
     argv = [_require_adb(), *server_args(host, port), "devices", "-l"]
     where = f" on the adb server at {host}:{port or 5037}" if host else ""
+    log.debug("run: %s", shown_command(argv))
     try:
         done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -143,6 +155,7 @@ class AdbTransport(PosixShellTransport):
 
     def _adb(self, *args: str, timeout: float, stdout=None) -> RunResult:  # noqa: ANN001
         argv = [_require_adb(), *server_args(self.address.host, self.address.port), "-s", self.serial or "", *args]
+        log.debug("run: %s", shown_command(argv))
         try:
             done = subprocess.run(
                 argv,

@@ -13,7 +13,9 @@ starts with '-' would be read by ssh as an option.
 from __future__ import annotations
 
 import functools
+import logging
 import re
+import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -22,6 +24,8 @@ from typing import TypedDict, cast
 from urllib.parse import parse_qsl
 
 from ...errors import UsageError
+
+log = logging.getLogger(__name__)
 
 SCHEMES = ("local", "ssh", "adb")
 _HINT = "use local, ssh://[user@]host[:port], a Host from your ssh config, adb://SERIAL[@HOST[:PORT]] or adb://"
@@ -227,6 +231,7 @@ def _ssh_settings(name: str, ssh_config: str | None) -> dict[str, str] | None:
     if ssh is None:
         return None
     argv = [ssh, "-G", *(["-F", ssh_config] if ssh_config else []), "--", name]
+    log.debug("run: %s", " ".join(shlex.quote(a) for a in argv))
     try:
         done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):

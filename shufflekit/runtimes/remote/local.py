@@ -3,6 +3,7 @@ local profile and a remote one differ only in the channel."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -22,7 +23,10 @@ from .transport import (
     RunResult,
     check_workdir,
     copy_error,
+    shown_command,
 )
+
+log = logging.getLogger(__name__)
 
 
 class LocalTransport:
@@ -54,6 +58,7 @@ class LocalTransport:
             raise _os_error(self.address, f"cannot copy {remote_path}", exc) from None
 
     def run(self, argv: Sequence[str], *, timeout: float, cwd: str | None = None) -> RunResult:
+        log.debug("run: %s%s", shown_command(argv), f" (in {cwd})" if cwd else "")
         try:
             # A session of its own, so a timeout kills the job and everything it started.
             proc = subprocess.Popen(

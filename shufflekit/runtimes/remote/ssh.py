@@ -27,7 +27,15 @@ from pathlib import Path
 from ...errors import DeviceError
 from ...files import atomic_path
 from .address import DeviceAddress
-from .transport import ConnectOptions, DeviceTimeoutError, PosixShellTransport, RunResult, copy_error, quote_argv
+from .transport import (
+    ConnectOptions,
+    DeviceTimeoutError,
+    PosixShellTransport,
+    RunResult,
+    copy_error,
+    quote_argv,
+    shown_command,
+)
 
 log = logging.getLogger(__name__)
 
@@ -150,9 +158,11 @@ class SshTransport(PosixShellTransport):
     def _connect_master(self) -> None:
         attempts = 1 + max(0, self.options.retries)
         for attempt in range(1, attempts + 1):
+            argv = self._ssh_argv("-N", master=True)
+            log.debug("run: %s", shown_command(argv))
             try:
                 done = subprocess.run(
-                    self._ssh_argv("-N", master=True),
+                    argv,
                     stdin=subprocess.DEVNULL,
                     capture_output=True,
                     timeout=self.options.connect_timeout + 15,
@@ -171,8 +181,10 @@ class SshTransport(PosixShellTransport):
 
     def __exit__(self, *exc: object) -> None:
         if self._control_dir:
+            argv = self._ssh_argv("-O", "exit")
+            log.debug("run: %s", shown_command(argv))
             try:
-                subprocess.run(self._ssh_argv("-O", "exit"), stdin=subprocess.DEVNULL, capture_output=True, timeout=15)
+                subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=15)
             except (subprocess.TimeoutExpired, OSError):
                 log.warning("the ssh master connection to %s did not close; it exits by itself when idle", self.address)
             self._remove_control_dir()
@@ -185,6 +197,7 @@ class SshTransport(PosixShellTransport):
     # -- commands --------------------------------------------------------------------------------
     def _exec(self, line: str, *, timeout: float, stdin: Path | None = None, stdout=None) -> RunResult:  # noqa: ANN001
         argv = self._ssh_argv() + [line]
+        log.debug("run: %s%s", shown_command(argv), f" < {stdin}" if stdin is not None else "")
         handle = open(stdin, "rb") if stdin is not None else None  # noqa: SIM115 - closed in the finally below
         try:
             done = subprocess.run(

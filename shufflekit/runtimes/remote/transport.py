@@ -93,6 +93,18 @@ def quote_argv(argv: Sequence[str]) -> str:
     return " ".join(shlex.quote(str(arg)) for arg in argv)
 
 
+def shown_command(argv: Sequence[object], limit: int = 240) -> str:
+    """A command line for the debug log (-vv) on one line, quoted as a shell takes it; an argument of
+    several lines or longer than ``limit`` (a script passed with -c) is shown by its start and length."""
+    words = []
+    for text in map(str, argv):
+        if len(text) <= limit and "\n" not in text:
+            words.append(shlex.quote(text))
+        else:
+            words.append(f"{shlex.quote(text.splitlines()[0][: limit // 2])}...[{len(text)} characters]")
+    return " ".join(words)
+
+
 def check_workdir(path: str) -> str:
     if not _WORKDIR.match(path) or "/../" in path:
         raise DeviceError(f"refusing to remove {path!r} on the device: it is not a shufflekit work folder")
