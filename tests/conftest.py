@@ -16,6 +16,10 @@ from build_once import build_once, shared_root, worker
 # Keep TensorFlow's C++ logging quiet and make runs repeatable on a small CI machine.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# pytest-xdist's workers run with COLUMNS=80 (a plain pytest run has none), and the CLI's tables fit
+# COLUMNS: every test sees the tables as a pipe does (240 columns) whichever way the suite runs; the
+# 80-column behaviour has its own tests (tests/cli/test_tables_80_columns.py), which set COLUMNS.
+os.environ.pop("COLUMNS", None)
 
 # The real sshd, ssh client config, lean device Pythons and emulated boards: one place for every test.
 pytest_plugins = ["device_fixtures"]

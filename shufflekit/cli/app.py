@@ -4,8 +4,6 @@ for the library's progress callback (``progress``). Only the CLI prints."""
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +14,7 @@ from .output import (
     Command,
     SubGroup,
     cli_error,
+    console,
     emit_parse_error,
     filesystem_error_line,
     remember_args,
@@ -70,19 +69,6 @@ def main(ctx: click.Context, verbose: int) -> None:
     Every command takes --json (one JSON envelope on stdout), -q (only warnings, errors and the result)
     and -v/-vv (info, debug: the ssh/adb commands run and the libraries' own logs)."""
     ctx.meta["shufflekit.group_verbose"] = verbose
-
-
-def console(stderr: bool = False):  # noqa: ANN201 - rich is imported lazily
-    from rich.console import Console
-
-    from .output import stream_is_tty
-
-    stream = sys.stderr if stderr else sys.stdout
-    columns = os.environ.get("COLUMNS", "")
-    # Piped output (CI logs, `| less`) gets a wide canvas instead of rich's 80-column fallback; COLUMNS
-    # (set by the shell or by hand) wins.
-    width = int(columns) if columns.isdigit() and int(columns) > 0 else None if stream_is_tty(stream) else 240
-    return Console(file=stream, highlight=False, soft_wrap=False, width=width)
 
 
 def fmt_millions(value: float | None, digits: int = 1) -> str:

@@ -108,11 +108,18 @@ def _parse(path: Path) -> dict[str, Any]:
 
 
 def _options(command: click.Command) -> dict[str, click.Option]:
-    """Option name without dashes -> option, for the options a file may set (not --config or --help)."""
+    """Option name without dashes -> option, for the options a file may set (not --config or --help, nor
+    --json, -q and -v: how this run prints is the command line's business)."""
+    from .output import OUTPUT_PARAMS
+
     return {
         p.opts[0].lstrip("-"): p
         for p in command.params
-        if isinstance(p, click.Option) and p.expose_value and not p.hidden and p.opts[0].startswith("--")
+        if isinstance(p, click.Option)
+        and p.expose_value
+        and not p.hidden
+        and p.opts[0].startswith("--")
+        and p.name not in OUTPUT_PARAMS
     }
 
 

@@ -20,6 +20,7 @@ import errno
 import json
 import logging
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -182,6 +183,14 @@ def current() -> Output:
 
 
 # -- the shared options, on every command -------------------------------------------------------------
+OUTPUT_PARAMS = ("as_json", "quiet", "verbose")  # the parameter names Command adds and takes off again
+
+
+def command_params(params: dict[str, Any]) -> dict[str, Any]:
+    """A parsed context's params without the output options: what the command's function is called with."""
+    return {k: v for k, v in params.items() if k not in OUTPUT_PARAMS}
+
+
 def _shared_params() -> list[click.Parameter]:
     return [
         click.Option(["--json", "as_json"], is_flag=True, help="Machine-readable output: one JSON envelope on stdout."),
@@ -335,6 +344,7 @@ __all__ = [
     "Output",
     "SubGroup",
     "cli_error",
+    "console",
     "current",
     "emit_parse_error",
     "filesystem_error_line",
@@ -342,3 +352,15 @@ __all__ = [
     "remember_args",
     "usage_error_line",
 ]
+
+
+def console(stderr: bool = False):  # noqa: ANN201 - rich is imported lazily
+    """A rich Console on stdout (or stderr) as wide as the terminal, COLUMNS, or 240 columns when piped."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    columns = os.environ.get("COLUMNS", "")
+    # Piped output (CI logs, `| less`) gets a wide canvas instead of rich's 80-column fallback; COLUMNS
+    # (set by the shell or by hand) wins.
+    width = int(columns) if columns.isdigit() and int(columns) > 0 else None if stream_is_tty(stream) else 240
+    return Console(file=stream, highlight=False, soft_wrap=False, width=width)

@@ -126,7 +126,7 @@ def progress_bar(enabled: bool | None = None) -> Iterator[ProgressFn]:
 def _rich_bars() -> Iterator[ProgressFn]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .app import console
+    from .output import console
 
     tasks: dict[str, Any] = {}
     with Progress(

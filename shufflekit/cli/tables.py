@@ -41,7 +41,7 @@ def print_table(
     columns are never wrapped or cut; ``drop`` lists columns that may be left out, the first first, when
     the rest would not fit otherwise; ``shorten`` may drop a shared prefix from file names. Columns are
     named by their full header in every argument."""
-    from .app import console
+    from .output import console
 
     out = console()
     width = width or out.width

@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 
 from shufflekit.cli import main
+from shufflekit.cli.output import command_params
 from shufflekit.cli.quantize_cmd import quantize_options
 from shufflekit.errors import UsageError
 
 
 def _options(*argv: str):
-    params = dict(main.commands["quantize"].make_context("quantize", ["R", *argv]).params)
-    params.pop("as_json"), params.pop("folder")
+    params = command_params(main.commands["quantize"].make_context("quantize", ["R", *argv]).params)
+    params.pop("folder")
     return quantize_options(**params)
 
 

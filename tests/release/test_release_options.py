@@ -14,6 +14,7 @@ from release_helpers import run_release
 from shufflekit.cli import main
 from shufflekit.cli.config_file import _options
 from shufflekit.cli.devices_cmd import connect_from
+from shufflekit.cli.output import command_params
 from shufflekit.cli.release_cmd import RELEASE_SECTIONS, release_options
 from shufflekit.release.options import DEFAULT_PROFILE, check_options
 from shufflekit.runtimes import RuntimeOptions
@@ -24,7 +25,7 @@ COMMAND = main.commands["release"]
 
 def parsed(*argv: str):
     """The ReleaseOptions ``shufflekit release ARGV`` runs with."""
-    params = dict(COMMAND.make_context("release", [*argv]).params)
+    params = command_params(COMMAND.make_context("release", [*argv]).params)
     return release_options(connect=connect_from(params), **params)
 
 
