@@ -8,23 +8,9 @@ set -euo pipefail
 if command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ]; then
   exit 0
 fi
-SUDO=""
-if [ "$(id -u)" != 0 ]; then
-  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    SUDO="sudo -n"
-  else
-    echo "warning: sshd is not installed and this user cannot install it; the ssh tests will be skipped" \
-         "(install Debian's openssh-server)" >&2
-    exit 0
-  fi
-fi
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "warning: no apt-get here; install an OpenSSH server (sshd) by hand or the ssh tests are skipped" >&2
-  exit 0
-fi
+. "$(dirname "$0")/apt-lib.sh"
+can_install sshd "the ssh tests" "install Debian's openssh-server" || exit 0
 echo "installing openssh-server for the ssh tests (its system service stays off)"
 $SUDO mkdir -p /etc/ssh
 $SUDO touch /etc/ssh/sshd_not_to_be_run
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends openssh-server >/dev/null
+apt_install openssh-server
