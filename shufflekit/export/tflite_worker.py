@@ -12,7 +12,7 @@ Protocol (the worker is ``export.tflite_worker_main``): one JSON request per lin
 JSON reply per line on a private descriptor (the worker's own stdout goes to its stderr, so nothing
 TensorFlow prints can corrupt a reply). Calibration images travel as a .npy file in a private temporary folder. Warnings the conversion
 logs come back with the reply and are logged again here. The worker ends at the end of its input: when
-the main process closes it, or dies.
+the main process dies; the main process kills it between requests (``close``).
 """
 
 from __future__ import annotations
@@ -52,7 +52,6 @@ class ConversionWorker:
             text=True,
         )
         self._lock = threading.Lock()
-        self._used = False  # a worker never asked anything is stopped at once, mid-import or not
 
     @property
     def alive(self) -> bool:
@@ -83,7 +82,6 @@ class ConversionWorker:
                 request["calibration"] = str(Path(private) / "calibration.npy")
                 np.save(request["calibration"], calibration)
             assert self._proc.stdin is not None and self._proc.stdout is not None
-            self._used = True
             try:
                 self._proc.stdin.write(json.dumps(request) + "\n")
                 self._proc.stdin.flush()
@@ -107,13 +105,19 @@ class ConversionWorker:
         return reply
 
     def close(self) -> None:
-        if not self._used:  # nothing to wait for (a rerun that converted nothing)
-            self._proc.kill()
-            self._proc.wait()
+        """End the worker. Between requests it holds nothing unfinished (every file it made was handed back
+        with its reply), so it is killed rather than left to unload TensorFlow, which takes seconds; a
+        request still in flight (another thread) is given time to finish first."""
+        if self._lock.acquire(timeout=30):
+            try:
+                self._proc.kill()
+                self._proc.wait()
+            finally:
+                self._lock.release()
             return
         with contextlib.suppress(OSError):
             if self._proc.stdin is not None:
-                self._proc.stdin.close()  # end of input: the worker returns
+                self._proc.stdin.close()  # end of input: the worker returns after its conversion
         try:
             self._proc.wait(timeout=10)
         except subprocess.TimeoutExpired:

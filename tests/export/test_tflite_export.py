@@ -239,3 +239,21 @@ def test_a_release_converts_in_its_worker_process_like_in_this_one(tmp_path, sma
         worker.convert(
             onnx_path, [TFLiteTarget("fp32", tmp_path / "y.tflite")], layout="NHWC", calibration=None, per_channel=True
         )
+
+
+def test_closing_the_worker_between_conversions_ends_it_and_keeps_what_it_made(tmp_path, small_onnx):
+    """At the end of a release the converter process holds nothing unfinished: it is ended at once (not
+    left to unload TensorFlow), and the file it handed back stays whole and loadable."""
+    from shufflekit.export import tflite_worker
+    from shufflekit.runtimes import load_session
+
+    _source, onnx_path = small_onnx
+    with tflite_worker.conversions_in_worker():
+        worker = tflite_worker.current()
+        assert worker is not None
+        convert_to_tflite(onnx_path, [TFLiteTarget("fp32", tmp_path / "kept.tflite")])
+    worker.close()
+    assert not worker.alive
+    with load_session(tmp_path / "kept.tflite", layout="NHWC") as session:
+        assert session.outputs[0].shape[-1] == SMALL_CLASSES
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.tflite"]  # no leftover beside it
