@@ -510,7 +510,7 @@ class DeviceParity(_ParityFields):
 @dataclass(frozen=True, kw_only=True)
 class GpuCompatibility(Record):
     """Which operators of one TFLite file a mobile GPU delegate would take (``validate.gpu_compat``):
-    TensorFlow's model analyzer (tf.lite.experimental.Analyzer, gpu_compatibility=True: its verdict and
+    the TFLite model analyzer (LiteRT's or TensorFlow's, gpu_compatibility=True: its verdict and
     per-op warnings) and, from the analyzer's own dump, every op on a tensor of more than 4 dimensions and
     every custom op. ``findings`` are the ops that would fall back to the CPU: op, index, subgraph, why, and
     source (analyzer, rank or custom); ``max_rank`` is the largest tensor rank any op touches."""
@@ -524,7 +524,7 @@ class GpuCompatibility(Record):
         ListOf(Obj(op=Str(), index=Int(0), subgraph=Int(0), why=Str(), source=Str(("analyzer", "rank", "custom")))),
         (),
     )
-    analyzer: str = spec(Str(nonempty=True))  # e.g. "tensorflow 2.21.0"
+    analyzer: str = spec(Str(nonempty=True))  # e.g. "ai_edge_litert 2.3.0", "tensorflow 2.21.0"
     analyzer_compatible: bool = spec(Bool())  # the analyzer's own verdict line
 
     def summary(self) -> str:

@@ -142,6 +142,6 @@ GPU_CHECK_OPTION = click.option(
     "--gpu-check/--no-gpu-check",
     default=True,
     show_default=True,
-    help="Check each TFLite file with TensorFlow's model analyzer: which ops a mobile GPU delegate would "
+    help="Check each TFLite file with the TFLite model analyzer: which ops a mobile GPU delegate would "
     "take and which fall back to the CPU (recorded in the manifest; imports TensorFlow, a few seconds).",
 )

@@ -48,7 +48,7 @@ def stage_validate(ctx: Context) -> None:
         lambda: validate_release(ctx.folder, select=[p.item.name for p in pending], progress=ctx.progress),
         note=note,
     )
-    # the GPU-delegate report of each TFLite file not yet checked as it is now (TensorFlow's analyzer)
+    # the GPU-delegate report of each TFLite file not yet checked as it is now (the TFLite model analyzer)
     if not ctx.options.gpu_check:
         return
     unchecked = [a.name for a in tflite_artifacts(Manifest.load(ctx.folder)) if not fresh(ctx, "gpu_compatibility", a)]

@@ -64,7 +64,7 @@ def _io_notes(artifact: Artifact) -> str:
 
 
 GPU_NOTE = (
-    "Mobile GPU delegate, per TFLite file (TensorFlow's model analyzer, plus any op on a tensor of more than "
+    "Mobile GPU delegate, per TFLite file (the TFLite model analyzer, plus any op on a tensor of more than "
     "4 dimensions or a custom op: those run on the CPU)"
 )
 

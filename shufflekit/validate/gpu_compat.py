@@ -1,8 +1,8 @@
 """Which operators of a TFLite file a mobile GPU delegate would take, and which fall back to the CPU.
 
-The source is TensorFlow's own model analyzer, ``tf.lite.experimental.Analyzer.analyze(model_content=...,
-gpu_compatibility=True)``. It prints a report (its C++ side returns the text, its Python side prints it):
-the ops of each subgraph (``Op#3 RESHAPE(T#0, T#1[1, 8, 8, 3, 4]) -> [T#5]``), a ``GPU COMPATIBILITY
+The source is the TFLite model analyzer: LiteRT's (``ai_edge_litert``) or, without it, TensorFlow's
+``tf.lite.experimental.Analyzer.analyze(model_content=..., gpu_compatibility=True)``, one C++ analyzer. It
+writes a report: the ops of each subgraph (``Op#3 RESHAPE(T#0, T#1[1, 8, 8, 3, 4]) -> [T#5]``), a ``GPU COMPATIBILITY
 WARNING: why`` line after each op its checker refuses, the tensors with their shapes, and a verdict line
 ("Your model looks compatible with GPU delegate on TFLite runtime version X").
 
@@ -58,19 +58,44 @@ def _finding(op: _Op, why: str, source: str) -> dict[str, Any]:
 
 
 def analyzer_report(model: bytes) -> tuple[str, str]:
-    """TensorFlow's analyzer report of a TFLite flatbuffer (gpu_compatibility=True), and its version."""
+    """The model analyzer's report of a TFLite flatbuffer (gpu_compatibility=True), and which analyzer.
+    LiteRT's own (``ai_edge_litert``, the same C++ analyzer TensorFlow wraps) loads in milliseconds, where
+    importing TensorFlow takes seconds; TensorFlow's is the fallback where LiteRT is not installed."""
+    try:
+        return litert_report(model)
+    except ImportError:
+        return tensorflow_report(model)
+
+
+def litert_report(model: bytes) -> tuple[str, str]:
+    from ai_edge_litert import _pywrap_analyzer_wrapper as analyzer
+
+    # (model, input_is_filepath, gpu_compatibility) -> the text TensorFlow's Analyzer.analyze prints
+    return analyzer.ModelAnalyzer(model, False, True), f"ai_edge_litert {_version('ai-edge-litert')}"
+
+
+def tensorflow_report(model: bytes) -> tuple[str, str]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         import tensorflow as tf
     except ImportError as exc:
         raise BackendMissingError(
-            f"the GPU-delegate check needs TensorFlow's model analyzer ({exc})",
-            hint="install tensorflow (make setup does), or pass --no-gpu-check to validate",
+            f"the GPU-delegate check needs LiteRT's or TensorFlow's model analyzer ({exc})",
+            hint="install ai-edge-litert (make setup does), or pass --no-gpu-check to validate",
         ) from exc
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         tf.lite.experimental.Analyzer.analyze(model_content=model, gpu_compatibility=True)
     return out.getvalue(), f"tensorflow {tf.__version__}"
+
+
+def _version(distribution: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "unknown version"
 
 
 def parse_report(text: str, *, analyzer: str, where: str = "the TFLite file") -> GpuCompatibility:
@@ -100,7 +125,7 @@ def parse_report(text: str, *, analyzer: str, where: str = "the TFLite file") ->
             verdict_ok = True
     if not ops or not (verdict_ok or verdict_issues or findings):
         raise ExportError(
-            f"TensorFlow's model analyzer ({analyzer}) printed no ops or no GPU verdict for {where}",
+            f"the TFLite model analyzer ({analyzer}) printed no ops or no GPU verdict for {where}",
             hint="its report format may have changed: see shufflekit/validate/gpu_compat.py",
         )
     max_rank = 0

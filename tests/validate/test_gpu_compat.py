@@ -1,5 +1,5 @@
-"""The GPU-delegate report of each TFLite file (shufflekit.validate.gpu_compat): TensorFlow's model analyzer
-on real files, the record filed by sha256, and the line the card and report.html show."""
+"""The GPU-delegate report of each TFLite file (shufflekit.validate.gpu_compat): the TFLite model analyzer
+(LiteRT's, or TensorFlow's) on real files, the record filed by sha256, and the line the card and report.html show."""
 
 from __future__ import annotations
 
@@ -11,7 +11,13 @@ from shufflekit.records import GpuCompatibility
 from shufflekit.report.card import gpu_lines, write_card
 from shufflekit.report.html import write_html
 from shufflekit.report.view import load_view
-from shufflekit.validate.gpu_compat import check_file, check_release, parse_report
+from shufflekit.validate.gpu_compat import (
+    check_file,
+    check_release,
+    litert_report,
+    parse_report,
+    tensorflow_report,
+)
 
 TFLITE = "shufflenet_v2_x0_5_fp32.tflite"
 
@@ -41,7 +47,7 @@ def test_the_release_tflite_file_is_all_4d_and_compatible_and_the_card_says_so(s
     record = manifest.results(GpuCompatibility)[TFLITE]
     assert record.sha256 == manifest.artifact(TFLITE).sha256
     assert record.compatible and record.analyzer_compatible and not record.findings
-    assert record.max_rank == 4 and record.ops > 50 and record.analyzer.startswith("tensorflow ")
+    assert record.max_rank == 4 and record.ops > 50 and record.analyzer.startswith("ai_edge_litert ")
     line = f"GPU delegate: all {record.ops} ops (largest tensor 4-D)"
     view = load_view(small_release_copy)
     assert f"`{TFLITE}`: {line}" in write_card(view)
@@ -57,6 +63,19 @@ def test_a_5d_shuffle_is_named_op_by_op(five_d_shuffle):
     whys = {f["why"] for f in record.findings}
     assert whys == {"5-D tensor [1, 4, 4, 2, 3]", "5-D tensor [1, 4, 4, 3, 2]"}
     assert record.summary().startswith(f"GPU delegate: 3 of {record.ops} ops fall back to the CPU (")
+
+
+def test_litert_and_tensorflow_analyzers_give_the_same_verdict(small_release_copy, five_d_shuffle):
+    """LiteRT's analyzer (used, it loads in milliseconds) and TensorFlow's (the fallback) read each file
+    alike: the same ops, ranks and findings, on a compatible file and on a 5-D shuffle."""
+    for path in (small_release_copy / TFLITE, five_d_shuffle):
+        model = path.read_bytes()
+        (lite_text, lite_name), (tf_text, tf_name) = litert_report(model), tensorflow_report(model)
+        assert lite_name.startswith("ai_edge_litert ") and tf_name.startswith("tensorflow ")
+        lite, tf = parse_report(lite_text, analyzer=lite_name), parse_report(tf_text, analyzer=tf_name)
+        verdict = lambda r: (r.ops, r.max_rank, r.findings, r.compatible)  # noqa: E731
+        assert verdict(lite) == verdict(tf)
+    assert not lite.compatible  # the 5-D shuffle, last: the comparison covered findings, not only empty lists
 
 
 def test_the_analyzers_own_warnings_are_kept_on_their_op():
