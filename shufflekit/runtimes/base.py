@@ -379,6 +379,7 @@ def open_with_runner(runtime: str, path: Path, options: RuntimeOptions, layout: 
             threads=options.threads,
             allow_fallback=options.allow_fallback,
             profile_prefix=prefix,
+            spin=False,  # this computer's sessions predict (accuracy, parity, the gate); timing runs in a job
         )
     except RunnerError as exc:
         raise translate(exc, subject=path.name) from None

@@ -81,6 +81,26 @@ def test_threads_are_honoured_and_recorded(tiny_models: dict) -> None:
         RuntimeOptions(threads=0)
 
 
+def test_predicting_sessions_let_idle_threads_sleep_and_timed_ones_keep_the_default(tiny_models: dict) -> None:
+    """This computer's sessions only predict (the gate, evaluate, parity): ONNX Runtime's idle intra-op
+    threads sleep there instead of spinning on the core the release's converter process works on. A
+    job's session, which times the file, keeps ONNX Runtime's default, as an app would have it."""
+    from shufflekit.device.session import open_session
+
+    entry = "session.intra_op.allow_spinning"
+    with load_session(tiny_models["onnx"]) as session:
+        assert session.raw.session.get_session_options().get_session_config_entry(entry) == "0"
+        np.testing.assert_allclose(
+            session.predict(_images(2)), _torch_logits(tiny_models["torch"], _images(2)), rtol=1e-3, atol=1e-4
+        )
+    timed = open_session(str(tiny_models["onnx"]))
+    try:
+        with pytest.raises(RuntimeError, match="does not have configuration with key"):  # ONNX Runtime's default
+            timed.session.get_session_options().get_session_config_entry(entry)
+    finally:
+        timed.close()
+
+
 def test_tflite_nhwc_session_lays_out_nchw_images_for_the_model(tiny_models: dict) -> None:
     ref = np.load(tiny_models["keras_reference"])
     with load_session(tiny_models["tflite_fp32"], layout="NHWC") as session:

@@ -314,6 +314,7 @@ def _open(
     threads: Optional[int] = None,
     allow_fallback: bool = False,
     profile_prefix: Optional[str] = None,
+    spin: bool = True,  # TFLite's thread pool has no such setting
 ) -> TfliteSession:
     providers = list(providers or [])
     if len(providers) > 1:

@@ -107,6 +107,7 @@ class OrtSession:
         allow_fallback: bool = False,
         profile_prefix: Optional[str] = None,
         provider_options: Optional[Dict[str, Dict[str, Any]]] = None,
+        spin: bool = True,
     ) -> None:
         ort = import_onnxruntime()
         self.path = str(path)
@@ -115,6 +116,8 @@ class OrtSession:
         chosen, missing = resolve_ort_providers(self.requested, available, allow_fallback)
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        if not spin:  # idle intra-op threads sleep: they would spin on a core another process needs
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads:
             options.intra_op_num_threads = int(threads)
         if profile_prefix:
@@ -304,8 +307,9 @@ def _open(
     threads: Optional[int] = None,
     allow_fallback: bool = False,
     profile_prefix: Optional[str] = None,
+    spin: bool = True,
 ) -> OrtSession:
-    return OrtSession(path, providers, threads, allow_fallback, profile_prefix=profile_prefix)
+    return OrtSession(path, providers, threads, allow_fallback, profile_prefix=profile_prefix, spin=spin)
 
 
 BACKEND = register(

@@ -15,7 +15,7 @@ class Backend:
     """One inference runtime as the device package drives it.
 
     ``load()`` imports the runtime or raises RunnerError("backend_missing"). ``open(path, providers,
-    threads, allow_fallback, profile_prefix)`` returns a session (``run(feeds)``, ``inputs``,
+    threads, allow_fallback, profile_prefix, spin=True)`` returns a session (``run(feeds)``, ``inputs``,
     ``outputs``, ``info``, ``providers``, ``close()``). ``profile_ops(path, providers, threads,
     allow_fallback, feeds_list, warmup, runs)`` returns the op-profile dict. ``summarize_profile``:
     where the runtime profiles inside a session (ONNX Runtime), turns its profiler's events into that
