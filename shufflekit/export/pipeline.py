@@ -115,8 +115,11 @@ def export_model(
     input_size: InputSize | int | None = None,  # an int is a square
     options: ExportOptions | None = None,
     progress: ProgressFn | None = None,
+    meanwhile: Callable[[ModelSource], None] | None = None,
 ) -> ExportReport:
-    """Export a model (registry name, optionally with a checkpoint) into the release folder ``out``."""
+    """Export a model (registry name, optionally with a checkpoint) into the release folder ``out``.
+    ``meanwhile``: work of this process's (a release's) done with the model while another process
+    converts the ONNX file (``_while_converting``); after the conversions where none does."""
     options = (options or ExportOptions()).checked()
     progress = progress or (lambda task, done, total: None)
     if not str(out).strip():
@@ -151,12 +154,17 @@ def export_model(
             artifacts = [made[0]] if "onnx" in options.formats else []
             progress("export", 2, steps)
 
-            for fmt in options.formats:
-                if fmt == "onnx":
-                    continue
-                t0 = time.perf_counter()
-                artifacts.append(_convert_artifact(fmt, source, made[0], staging, options, progress))
-                timings[f"{fmt}_convert"] = time.perf_counter() - t0
+            def convert_others() -> list[Artifact]:
+                converted = []
+                for fmt in options.formats:
+                    if fmt == "onnx":
+                        continue
+                    t0 = time.perf_counter()
+                    converted.append(_convert_artifact(fmt, source, made[0], staging, options, progress))
+                    timings[f"{fmt}_convert"] = time.perf_counter() - t0
+                return converted
+
+            artifacts += _while_converting(convert_others, meanwhile, source, options.formats)
             progress("export", steps, steps)
             kept, dropped = _commit(folder, staging, source, artifacts, reference_record)
     except BaseException:
@@ -226,6 +234,36 @@ def _export_onnx_artifact(source: ModelSource, path: Path, options: ExportOption
         options=dict(made.options),
     )
     return artifact, made
+
+
+def _while_converting(
+    convert: Callable[[], list[Artifact]],
+    meanwhile: Callable[[ModelSource], None] | None,
+    source: ModelSource,
+    formats: Sequence[str],
+) -> list[Artifact]:
+    """``convert()``, with ``meanwhile(source)`` run beside it when the conversions go to the release's
+    converter process (this thread then only waits on its pipe); in turn otherwise, as TensorFlow in this
+    process redirects its descriptors while it converts. A failure of either is raised once both ended."""
+    from . import tflite_worker
+
+    if meanwhile is None:
+        return convert()
+    if "tflite" not in formats or tflite_worker.current() is None:
+        converted = convert()
+        meanwhile(source)
+        return converted
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-convert") as pool:
+        converting = pool.submit(convert)
+        try:
+            meanwhile(source)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                converting.result()  # wait for it: the staging folder is removed only after
+            raise
+        return converting.result()
 
 
 def _convert_artifact(

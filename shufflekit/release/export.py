@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,8 @@ from ..files import sha256_file
 from ..metadata import DEFAULT_SIZE
 from .driver import Context
 from .state import Unit, fingerprint, options_inputs, outputs_of
+
+log = logging.getLogger(__name__)
 
 
 def _export_options(ctx: Context) -> ExportOptions:
@@ -105,6 +109,27 @@ def stage_export(ctx: Context, checkpoint: Path | None) -> None:
         input_size=options.input_size,
         options=_export_options(ctx),
         progress=ctx.progress,
+        meanwhile=partial(_warm_for_later_stages, ctx),
     )
     ctx.finish(unit, time.perf_counter() - started, outputs_of(ctx.folder, _export_outputs(Manifest.load(ctx.folder))))
     ctx.record_deferred()
+
+
+def _warm_for_later_stages(ctx: Context, source: Any) -> None:
+    """While the converter process makes the TFLite file, this process (otherwise waiting) makes what the
+    later stages will ask of the model: PyTorch's logits on the labelled images (the quantizer's gate,
+    evaluate and the device checks share them, ``validate.run_cache``) and its multiply-adds (profile).
+    Nothing here is required: what fails is made, and reported, by the stage that needs it."""
+    from .quantize import data_has_labels
+
+    data, meta = ctx.options.data, source.meta
+    if data is not None and data_has_labels(ctx, str(data)):
+        from ..validate.accuracy import warm_labelled_arrays
+
+        try:
+            warm_labelled_arrays(data, source, limit=ctx.options.eval_limit)
+        except (ShufflekitError, OSError) as exc:
+            log.debug("labelled images not made ahead of the quantize stage: %s", exc)
+    from ..runtimes.profile import model_mult_adds_of
+
+    model_mult_adds_of(meta)  # kept for the process

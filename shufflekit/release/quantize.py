@@ -39,7 +39,7 @@ def unit_options(ctx: Context, fmt: str, precisions: tuple[str, ...]) -> Quantiz
     calib = options.data if int8 else None
     onnx_quantized = fmt == "onnx" and bool({"int8", "dynamic"} & set(precisions))
     # the accuracy-aware recipe fallback, judged on the data's labelled images
-    gated = onnx_quantized and options.data is not None and _labelled(ctx, str(options.data))
+    gated = onnx_quantized and options.data is not None and data_has_labels(ctx, str(options.data))
     return replace(
         q,
         precisions=precisions,
@@ -160,7 +160,7 @@ def _made_output(ctx: Context, parent: Artifact, fmt: str, precision: str) -> di
     return {made.name: made.sha256}
 
 
-def _labelled(ctx: Context, data: str) -> bool:
+def data_has_labels(ctx: Context, data: str) -> bool:
     """Whether ``data`` has labels (class folders, an .npz with labels, the demo): the fallback needs them.
     Asked once per stage (the planning and the run ask about every unit)."""
     from ..data import open_images

@@ -354,7 +354,11 @@ def run_on_device(
 def model_mult_adds(manifest: Manifest) -> int | None:
     """Multiply-adds of one inference of the manifest's model (torch's flop counter); None when torch
     is not installed or the model is not a registered variant."""
-    meta = manifest.meta
+    return model_mult_adds_of(manifest.meta)
+
+
+def model_mult_adds_of(meta: Any) -> int | None:
+    """``model_mult_adds`` of a model's metadata (counted once per process)."""
     try:
         from ..models.complexity import model_complexity
 

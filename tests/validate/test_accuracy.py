@@ -211,3 +211,34 @@ def test_a_release_run_classifies_the_images_once_and_reuses_the_gates_predictio
     assert shared.pytorch.to_dict() == alone.pytorch.to_dict()
     assert [r.to_dict() for r in shared.results] == [r.to_dict() for r in alone.results]
     assert not run_cache.active()  # outside the run, nothing is kept
+
+
+def test_labelled_arrays_made_while_the_export_converts_are_the_ones_the_stages_ask_for(tmp_path, monkeypatch):
+    """A release makes PyTorch's logits on the labelled images during its export (``export_model``'s
+    ``meanwhile``, from the model in hand); the quantizer's gate and evaluate, which ask by the folder's
+    manifest afterwards, must find them rather than make them again, and they must be what a run of
+    their own makes."""
+    from shufflekit.export.pipeline import ExportOptions, export_model
+    from shufflekit.validate import accuracy, run_cache
+
+    folder = tmp_path / "release"
+    made = []
+    real = accuracy._labelled_arrays
+    monkeypatch.setattr(accuracy, "_labelled_arrays", lambda *a: made.append(a) or real(*a))
+    with run_cache.shared_within_run():
+        export_model(
+            folder,
+            model=MODEL,
+            num_classes=10,
+            input_size=64,
+            options=ExportOptions(formats=("onnx",)),
+            meanwhile=lambda source: accuracy.warm_labelled_arrays("demo", source),
+        )
+        manifest = Manifest.load(folder)
+        warmed = accuracy.labelled_arrays("demo", manifest)
+        subset = accuracy.labelled_arrays("demo", manifest, limit=40)
+    assert not made  # found by the manifest's key: neither the whole set nor a subset was made again
+    alone = accuracy.labelled_arrays("demo", manifest)  # outside a run: made afresh
+    assert made and subset.labels.shape == (40,)
+    np.testing.assert_array_equal(warmed.labels, alone.labels)
+    np.testing.assert_allclose(warmed.pytorch_logits, alone.pytorch_logits, rtol=1e-5, atol=1e-5)
