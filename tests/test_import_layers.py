@@ -37,6 +37,7 @@ LAYERS: dict[str, int] = {
     "metadata": 1,
     "errors": 0,
     "files": 0,
+    "gc_tuning": 0,
     "splits": 0,
     "": 0,  # "": shufflekit/__init__.py (the version)
 }

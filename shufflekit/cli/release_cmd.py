@@ -189,6 +189,7 @@ def release_command(**params: Any) -> None:
 
     A rerun skips every stage whose inputs are unchanged and resumes an interrupted run.
     """
+    from ..gc_tuning import for_batch_work
     from ..release import release
 
     options = release_options(**params)
@@ -196,6 +197,7 @@ def release_command(**params: Any) -> None:
     output = current()
     output.info(f"release into {out}/" + (" (demo: training v2 0.5x on the built-in digits first)" if demo else ""))
     printer = _OutcomePrinter(shown=output.progress)
+    for_batch_work()
     with progress_bar() as progress:
         try:
             report = release(options, progress=progress, on_event=printer)

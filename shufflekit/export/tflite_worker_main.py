@@ -66,6 +66,9 @@ def main() -> None:
         import tensorflow  # noqa: F401
     except ImportError:
         pass  # the first request reports the missing backend in one line
+    from ..gc_tuning import for_batch_work
+
+    for_batch_work()  # TensorFlow's modules frozen out of the collector's walks
     try:
         _serve(sys.stdin, replies)
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the main process reports it
