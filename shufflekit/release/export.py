@@ -120,16 +120,23 @@ def _warm_for_later_stages(ctx: Context, source: Any) -> None:
     later stages will ask of the model: PyTorch's logits on the labelled images (the quantizer's gate,
     evaluate and the device checks share them, ``validate.run_cache``) and its multiply-adds (profile).
     Nothing here is required: what fails is made, and reported, by the stage that needs it."""
+    import torch
+
     from .quantize import data_has_labels
 
     data, meta = ctx.options.data, source.meta
-    if data is not None and data_has_labels(ctx, str(data)):
-        from ..validate.accuracy import warm_labelled_arrays
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one core: the converter process works on the other
+    try:
+        if data is not None and data_has_labels(ctx, str(data)):
+            from ..validate.accuracy import warm_labelled_arrays
 
-        try:
-            warm_labelled_arrays(data, source, limit=ctx.options.eval_limit)
-        except (ShufflekitError, OSError) as exc:
-            log.debug("labelled images not made ahead of the quantize stage: %s", exc)
-    from ..runtimes.profile import model_mult_adds_of
+            try:
+                warm_labelled_arrays(data, source, limit=ctx.options.eval_limit)
+            except (ShufflekitError, OSError) as exc:
+                log.debug("labelled images not made ahead of the quantize stage: %s", exc)
+        from ..runtimes.profile import model_mult_adds_of
 
-    model_mult_adds_of(meta)  # kept for the process
+        model_mult_adds_of(meta)  # kept for the process
+    finally:
+        torch.set_num_threads(threads)
