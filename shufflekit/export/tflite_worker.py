@@ -12,7 +12,7 @@ Protocol (the worker is ``export.tflite_worker_main``): one JSON request per lin
 JSON reply per line on a private descriptor (the worker's own stdout goes to its stderr, so nothing
 TensorFlow prints can corrupt a reply). Calibration images travel as a .npy file in a private temporary folder. Warnings the conversion
 logs come back with the reply and are logged again here. The worker ends at the end of its input: when
-the main process dies; the main process kills it between requests (``close``).
+the main process closes it (``close``), or dies.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from .. import errors
 from ..errors import ExportError, ShufflekitError
 
 log = logging.getLogger(__name__)
+CLOSE_WAIT_S = 10.0  # a worker told to end that has not ended by then is killed
 
 
 class ConversionWorker:
@@ -52,6 +53,7 @@ class ConversionWorker:
             text=True,
         )
         self._lock = threading.Lock()
+        self._used = False
 
     @property
     def alive(self) -> bool:
@@ -82,6 +84,7 @@ class ConversionWorker:
                 request["calibration"] = str(Path(private) / "calibration.npy")
                 np.save(request["calibration"], calibration)
             assert self._proc.stdin is not None and self._proc.stdout is not None
+            self._used = True
             try:
                 self._proc.stdin.write(json.dumps(request) + "\n")
                 self._proc.stdin.flush()
@@ -105,21 +108,19 @@ class ConversionWorker:
         return reply
 
     def close(self) -> None:
-        """End the worker. Between requests it holds nothing unfinished (every file it made was handed back
-        with its reply), so it is killed rather than left to unload TensorFlow, which takes seconds; a
-        request still in flight (another thread) is given time to finish first."""
-        if self._lock.acquire(timeout=30):
-            try:
-                self._proc.kill()
-                self._proc.wait()
-            finally:
-                self._lock.release()
+        """End the worker. One never asked anything is killed at once, mid-import or not. Otherwise the end
+        of its input makes it run its exit handlers (TensorFlow removes its temporary files there) and
+        leave without unloading TensorFlow, which takes seconds (``tflite_worker_main``); one still busy
+        after ``CLOSE_WAIT_S`` (a conversion of another thread) is killed."""
+        if not self._used:
+            self._proc.kill()
+            self._proc.wait()
             return
         with contextlib.suppress(OSError):
             if self._proc.stdin is not None:
                 self._proc.stdin.close()  # end of input: the worker returns after its conversion
         try:
-            self._proc.wait(timeout=10)
+            self._proc.wait(timeout=CLOSE_WAIT_S)
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()

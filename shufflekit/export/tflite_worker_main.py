@@ -3,6 +3,7 @@ stdin, converts with ``export.tflite.convert_to_tflite`` and answers on a privat
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -73,6 +74,11 @@ def main() -> None:
         _serve(sys.stdin, replies)
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the main process reports it
         sys.exit(130)
+    # the end of the input: the exit handlers run (TensorFlow's removes the autograph files it wrote to
+    # the temporary folder), then the process leaves without unloading TensorFlow, which takes seconds
+    atexit._run_exitfuncs()
+    replies.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -241,19 +241,30 @@ def test_a_release_converts_in_its_worker_process_like_in_this_one(tmp_path, sma
         )
 
 
-def test_closing_the_worker_between_conversions_ends_it_and_keeps_what_it_made(tmp_path, small_onnx):
-    """At the end of a release the converter process holds nothing unfinished: it is ended at once (not
-    left to unload TensorFlow), and the file it handed back stays whole and loadable."""
+def test_closing_the_worker_ends_it_and_leaves_nothing_in_the_temporary_folder(tmp_path, small_onnx, monkeypatch):
+    """At the end of a release the converter process is ended: it runs its exit handlers (TensorFlow's
+    removes the autograph files it wrote to the temporary folder) and leaves; the file it handed back
+    stays whole and loadable, and nothing is left beside it or in the temporary folder."""
+    import tempfile
+
     from shufflekit.export import tflite_worker
     from shufflekit.runtimes import load_session
 
     _source, onnx_path = small_onnx
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))  # the worker's temporary folder (it starts below)
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    out = tmp_path / "out"
+    out.mkdir()
     with tflite_worker.conversions_in_worker():
         worker = tflite_worker.current()
         assert worker is not None
-        convert_to_tflite(onnx_path, [TFLiteTarget("fp32", tmp_path / "kept.tflite")])
+        convert_to_tflite(onnx_path, [TFLiteTarget("fp32", out / "kept.tflite")])
     worker.close()
-    assert not worker.alive
-    with load_session(tmp_path / "kept.tflite", layout="NHWC") as session:
+    assert not worker.alive and worker._proc.returncode == 0  # it ended by itself, not killed
+    with load_session(out / "kept.tflite", layout="NHWC") as session:
         assert session.outputs[0].shape[-1] == SMALL_CLASSES
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.tflite"]  # no leftover beside it
+    assert sorted(p.name for p in out.iterdir()) == ["kept.tflite"]  # no leftover beside it
+    # nor TensorFlow's autograph files in the temporary folder (ONNX Runtime keeps a .ses id file there)
+    assert not list(scratch.glob("__autograph_generated_file*"))
