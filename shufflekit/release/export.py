@@ -133,10 +133,10 @@ def _warm_for_later_stages(ctx: Context, source: Any) -> None:
 
             try:
                 warm_labelled_arrays(data, source, limit=ctx.options.eval_limit)
-            except (ShufflekitError, OSError) as exc:
+            except Exception as exc:  # noqa: BLE001 - made again, and any failure said, by the stage that needs it
                 log.debug("labelled images not made ahead of the quantize stage: %s", exc)
         from ..runtimes.profile import model_mult_adds_of
 
-        model_mult_adds_of(meta)  # kept for the process
+        model_mult_adds_of(meta)  # kept for the process (None where it cannot be counted: profile says so)
     finally:
         torch.set_num_threads(threads)

@@ -308,9 +308,13 @@ def warm_labelled_arrays(data: str | Path, source: Any, *, limit: int | None = N
     if not run_cache.active():
         return
     key = (*_key_of(data, source.meta, source.record, None), limit)
-    if run_cache.peek(key) is None:
-        images = _open_labelled(data, source.meta.label_names(), limit)
-        run_cache.once(key, lambda: _classified(images, source.meta, source.model, data), nbytes=_nbytes)
+    if run_cache.peek(key) is not None:
+        return
+    images = _open_labelled(data, source.meta.label_names(), limit)
+    size = source.meta.preprocessing.input_size
+    if len(images) * 3 * size.height * size.width * 4 > run_cache.MAX_KEPT_BYTES:
+        return  # a set too large to keep would be classified here only to be dropped: its stages read it
+    run_cache.once(key, lambda: _classified(images, source.meta, source.model, data), nbytes=_nbytes)
 
 
 def _labelled_arrays(

@@ -222,7 +222,7 @@ def test_labelled_arrays_made_while_the_export_converts_are_the_ones_the_stages_
     from shufflekit.validate import accuracy, run_cache
 
     folder = tmp_path / "release"
-    made = []
+    made, sources = [], []
     real = accuracy._labelled_arrays
     monkeypatch.setattr(accuracy, "_labelled_arrays", lambda *a: made.append(a) or real(*a))
     with run_cache.shared_within_run():
@@ -232,7 +232,7 @@ def test_labelled_arrays_made_while_the_export_converts_are_the_ones_the_stages_
             num_classes=10,
             input_size=64,
             options=ExportOptions(formats=("onnx",)),
-            meanwhile=lambda source: accuracy.warm_labelled_arrays("demo", source),
+            meanwhile=lambda source: sources.append(source) or accuracy.warm_labelled_arrays("demo", source),
         )
         manifest = Manifest.load(folder)
         warmed = accuracy.labelled_arrays("demo", manifest)
@@ -242,3 +242,8 @@ def test_labelled_arrays_made_while_the_export_converts_are_the_ones_the_stages_
     assert made and subset.labels.shape == (40,)
     np.testing.assert_array_equal(warmed.labels, alone.labels)
     np.testing.assert_allclose(warmed.pytorch_logits, alone.pytorch_logits, rtol=1e-5, atol=1e-5)
+
+    monkeypatch.setattr(run_cache, "MAX_KEPT_BYTES", 1)  # a set too large to keep for the run
+    monkeypatch.setattr(accuracy, "_classified", lambda *a: pytest.fail("classified only to be dropped"))
+    with run_cache.shared_within_run():
+        accuracy.warm_labelled_arrays("demo", sources[0])
