@@ -379,7 +379,9 @@ def open_with_runner(runtime: str, path: Path, options: RuntimeOptions, layout: 
             threads=options.threads,
             allow_fallback=options.allow_fallback,
             profile_prefix=prefix,
-            spin=False,  # this computer's sessions predict (accuracy, parity, the gate); timing runs in a job
+            # this computer's sessions predict (accuracy, parity, the gate): idle threads sleep; timing runs in
+            # a job, and an op profile here keeps ONNX Runtime's default so that its times are an app's
+            spin=options.op_profile,
         )
     except RunnerError as exc:
         raise translate(exc, subject=path.name) from None

@@ -93,6 +93,9 @@ def test_predicting_sessions_let_idle_threads_sleep_and_timed_ones_keep_the_defa
         np.testing.assert_allclose(
             session.predict(_images(2)), _torch_logits(tiny_models["torch"], _images(2)), rtol=1e-3, atol=1e-4
         )
+    with load_session(tiny_models["onnx"], options=RuntimeOptions(op_profile=True)) as profiled:  # times ops
+        with pytest.raises(RuntimeError, match="does not have configuration with key"):
+            profiled.raw.session.get_session_options().get_session_config_entry(entry)
     timed = open_session(str(tiny_models["onnx"]))
     try:
         with pytest.raises(RuntimeError, match="does not have configuration with key"):  # ONNX Runtime's default
