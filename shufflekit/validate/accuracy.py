@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 RESULT_KIND = Accuracy.kind
 PYTORCH = "pytorch"
 TOP_K = 5
+LOGITS_BATCH = 16  # PyTorch's logits on labelled images (see _classified)
 _LIMIT_SEED = 0  # --eval-samples takes a fixed random subset spread over every class, not the first classes
 ProgressFn = Callable[[str, int, "int | None"], None]
 
@@ -322,9 +323,6 @@ def _labelled_arrays(
 ) -> LabelledArrays:
     images = _labelled_images(data, manifest, limit)
     return _classified(images, manifest.meta, _pytorch_source(manifest, checkpoint).model, data)
-
-
-LOGITS_BATCH = 16
 
 
 def _classified(images: Any, meta: Any, model: Any, data: str | Path) -> LabelledArrays:

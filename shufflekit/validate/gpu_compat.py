@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..artifacts import Artifact, Manifest, update_manifest
+from ..artifacts import Artifact, Manifest, tool_versions, update_manifest
 from ..errors import BackendMissingError, ExportError, IntegrityError
 from ..records import GpuCompatibility
 
@@ -71,7 +71,8 @@ def litert_report(model: bytes) -> tuple[str, str]:
     from ai_edge_litert import _pywrap_analyzer_wrapper as analyzer
 
     # (model, input_is_filepath, gpu_compatibility) -> the text TensorFlow's Analyzer.analyze prints
-    return analyzer.ModelAnalyzer(model, False, True), f"ai_edge_litert {_version('ai-edge-litert')}"
+    version = tool_versions("ai-edge-litert").get("ai-edge-litert", "unknown version")
+    return analyzer.ModelAnalyzer(model, False, True), f"ai_edge_litert {version}"
 
 
 def tensorflow_report(model: bytes) -> tuple[str, str]:
@@ -87,15 +88,6 @@ def tensorflow_report(model: bytes) -> tuple[str, str]:
     with contextlib.redirect_stdout(out):
         tf.lite.experimental.Analyzer.analyze(model_content=model, gpu_compatibility=True)
     return out.getvalue(), f"tensorflow {tf.__version__}"
-
-
-def _version(distribution: str) -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return "unknown version"
 
 
 def parse_report(text: str, *, analyzer: str, where: str = "the TFLite file") -> GpuCompatibility:
