@@ -4,7 +4,6 @@ emulated boards, concurrently), and read the tables back from the manifest."""
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +31,7 @@ class GuidelineOptions:
     warmup: int = 5
     iters: int = 50
     provider: str = "cpu"
-    rounds: int = 1  # every file measured this many times in turn; the tables take the median of the rounds
+    rounds: int = 1  # every file measured this many times in turn; each keeps its median round
 
     def checked(self) -> GuidelineOptions:
         chosen = tuple(dict.fromkeys(g.strip().upper() for g in self.guidelines if g.strip()))
@@ -109,7 +108,8 @@ def run_guidelines(
     """Build (or reuse) the networks in ``out``, measure each file on each device, return the tables."""
     from ..runtimes import RuntimeOptions
     from ..runtimes.fanout import device_keys
-    from ..runtimes.profile import ProfileSettings, profile_devices
+    from ..runtimes.profile import ProfileReport, ProfileSettings, profile_devices
+    from ..runtimes.rounds import keep_median_round
 
     options = (options or GuidelineOptions()).checked()
     runtime = RuntimeOptions(provider=options.provider, threads=options.threads)
@@ -118,19 +118,17 @@ def run_guidelines(
     device_keys(devices, getattr(connect, "ssh_config", None))  # a bad address is named before any work
     built = build_folder(out, options.nets(), formats=options.formats, progress=progress)
     names = [a.name for b in built for a in b.artifacts]
-    measured: dict[tuple[str, str], list[float]] = {}
-    keys: list[str] = []
+    by_device: dict[str, list[ProfileReport]] = {}
     for _ in range(options.rounds):  # A, B, C... then A, B, C... again: a change of load hits every row alike
         reports = profile_devices(
             out, names, devices=devices, options=runtime, settings=settings, connect=connect, progress=progress
         )
-        keys = [r.device for r in reports]
         for report in reports:
-            for profile in report.profiles:
-                if profile.per_image_p50_ms is not None:
-                    measured.setdefault((report.device, profile.artifact.name), []).append(profile.per_image_p50_ms)
+            by_device.setdefault(report.device, []).append(report)
+    keys = list(by_device)
+    for rounds in by_device.values():
+        keep_median_round(Path(out), rounds)  # the manifest, and so the tables and a later report, keep the median
     manifest = Manifest.load(out)
     facts = {k: (f.to_dict() if (f := manifest.device_facts(k)) is not None else {}) for k in keys}
-    medians = {key: statistics.median(values) for key, values in measured.items()} if options.rounds > 1 else None
-    tables = guideline_tables(manifest, devices=keys, artifacts=names, p50_ms=medians, rounds=options.rounds)
+    tables = guideline_tables(manifest, devices=keys, artifacts=names)
     return GuidelineRun(Path(out), options, built, tables, keys, facts)

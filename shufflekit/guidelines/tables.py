@@ -11,7 +11,7 @@ speed is shown and no verdict given (an emulator's speed is not the device's).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -115,13 +115,10 @@ def guideline_tables(
     *,
     devices: Sequence[str] | None = None,
     artifacts: Iterable[str] | None = None,
-    p50_ms: Mapping[tuple[str, str], float] | None = None,
-    rounds: int = 1,
 ) -> list[GuidelineTable]:
     """Every table the manifest's measurements make, per device (those given, or every device with
-    latency figures) and format; ``artifacts``: only these files (one run's), else all of them.
-    ``p50_ms``: per-image medians by (device, artifact) that replace the manifest's (a run's median over
-    ``rounds`` interleaved rounds; the manifest keeps each file's last round)."""
+    latency figures) and format; ``artifacts``: only these files (one run's), else all of them. A file
+    measured in several interleaved rounds has its median round in the manifest (runtimes.rounds)."""
     wanted = set(artifacts) if artifacts is not None else None
     nets = [(a, n) for a, n in guideline_artifacts(manifest) if wanted is None or a.name in wanted]
     if not nets:
@@ -134,8 +131,7 @@ def guideline_tables(
         for art, net in nets:
             groups.setdefault((net.guideline, art.format, net.column, net.size), []).append((art, net))
         for (guideline, fmt, column, size), members in sorted(groups.items(), key=lambda kv: _order(kv[0])):
-            table = _table(paper_table(guideline), device, fmt, column, size, members, latency, p50_ms or {})
-            tables.append(replace(table, rounds=rounds) if p50_ms else table)
+            tables.append(_table(paper_table(guideline), device, fmt, column, size, members, latency))
     return tables
 
 
@@ -152,7 +148,6 @@ def _table(
     size: int,
     members: list[tuple[Artifact, BenchNet]],
     latency: dict[str, Latency],
-    p50_ms: Mapping[tuple[str, str], float],
 ) -> GuidelineTable:
     scales = tuple(sorted({n.scale for _, n in members}))
     by_key = {(n.row, n.scale): (a, n) for a, n in members}
@@ -168,8 +163,6 @@ def _table(
             counted = art.options.get("complexity") or {}
             entry = latency.get(art.name)
             p50 = entry.per_image_p50_ms if entry is not None and not entry.emulated else None
-            if p50 is not None:
-                p50 = p50_ms.get((device, art.name), p50)
             cells.append(
                 Cell(
                     scale=scale,
@@ -205,6 +198,7 @@ def _table(
         scales=scales,
         rows=rows,
         emulated=emulated,
+        rounds=max((int(m.extra.get("rounds", 1)) for m in measured), default=1),
         threads=threads,
         runtime=runtime,
         notes=tuple(notes),

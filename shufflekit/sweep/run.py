@@ -24,14 +24,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..artifacts import MANIFEST_NAME, Manifest, update_manifest, utc_now
+from ..artifacts import MANIFEST_NAME, Manifest, utc_now
 from ..errors import ShufflekitError, UsageError
 from ..export.pipeline import ExportOptions, export_model
 from ..folder import ReleaseFolder
 from ..metadata import DEFAULT_SIZE, InputSize
 from ..models.complexity import model_complexity
 from ..models.registry import ModelSpec
-from ..records import Latency
 from ..report.sweep import (
     SWEEP_NAME,
     SweepIndex,
@@ -47,6 +46,7 @@ from ..report.sweep import (
 from ..runtimes.base import RuntimeOptions
 from ..runtimes.fanout import device_keys, per_device
 from ..runtimes.profile import LOCAL, ProfileReport, ProfileSettings, profile_folder
+from ..runtimes.rounds import keep_median_round
 from .paper import paper_ips
 
 log = logging.getLogger(__name__)
@@ -251,33 +251,12 @@ def _measure(
                     )
                 )
             progress(task, total, total)
-            return [_median_round(out / folder, found) for folder, found in measured.items()]
+            return [keep_median_round(out / folder, found) for folder, found in measured.items()]
 
         return run
 
     found = per_device({device: work(device) for device in devices})
     return [report for reports in found.values() for report in reports]
-
-
-def _median_round(folder: Path, rounds: list[ProfileReport]) -> ProfileReport:
-    """The last round's report, with each file's figures replaced in the manifest by those of its median
-    round (by per-image p50; the p50 of every round is kept beside them as ``round_p50_ms``)."""
-    last = rounds[-1]
-    if len(rounds) == 1:
-        return last
-    with update_manifest(folder) as manifest:
-        current = {a.name: a for a in manifest.artifacts}
-        for position, profile in enumerate(last.profiles):
-            same = [r.profiles[position] for r in rounds if len(r.profiles) > position]
-            same = [p for p in same if p.artifact == profile.artifact and p.per_image_p50_ms is not None]
-            if len(same) < 2 or current.get(profile.artifact.name) != profile.artifact:
-                continue
-            p50s = [p.per_image_p50_ms or 0.0 for p in same]
-            median = sorted(same, key=lambda p: p.per_image_p50_ms or 0.0)[(len(same) - 1) // 2]
-            record = Latency.from_dict({**median.summary(), "rounds": len(same), "round_p50_ms": p50s})
-            manifest.record(record, profile.artifact, group=last.device)
-            last.profiles[position] = median
-    return last
 
 
 def _merged_index(

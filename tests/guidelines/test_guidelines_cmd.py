@@ -14,7 +14,8 @@ from shufflekit.artifacts import Manifest
 from shufflekit.cli import main
 from shufflekit.guidelines import TABLES, network
 from shufflekit.guidelines.build import build_folder
-from shufflekit.guidelines.tables import EMULATED, NOT_MEASURED, REFERENCE
+from shufflekit.records import Latency
+from shufflekit.guidelines.tables import EMULATED, NOT_MEASURED, REFERENCE, guideline_tables
 
 VERDICTS = {"reproduced", "not reproduced"}
 FAST = ["--size", "4", "--scale", "1", "--warmup", "0", "--iters", "2"]
@@ -85,6 +86,25 @@ def test_a_rerun_reuses_the_files_and_prints_the_tables(measured):
     assert "G1 (seed 000 (ShuffleNet V2 paper), Table 1) on local, onnx (onnxruntime, 1 thread)" in text
     assert "paper ARM x1" in text and "76.2" in text and "1480" in text  # the paper's figures beside
     assert "G1 on local (onnx):" in text and "of 3 rows reproduced" in text
+
+
+def test_rounds_keep_each_files_median_round_so_a_later_report_shows_the_runs_figures(measured):
+    out, _ = measured
+    envelope = json.loads(
+        _run("--guideline", "G1", "--formats", "onnx", "--out", str(out), "--json", "--rounds", "3", *FAST)
+    )
+    (table,) = envelope["results"]
+    assert table["rounds"] == 3
+    latency = Manifest.load(out).results(Latency, group="local")
+    for row in table["rows"]:
+        (cell,) = row["cells"]
+        entry = latency[cell["artifact"]]
+        p50s = entry.extra["round_p50_ms"]
+        assert entry.extra["rounds"] == 3 and len(p50s) == 3
+        assert entry.per_image_p50_ms == sorted(p50s)[1] == cell["p50_ms"]  # the median round, in both
+    (again,) = guideline_tables(Manifest.load(out))  # what report.html draws, from the manifest alone
+    assert again.rounds == 3
+    assert [c.p50_ms for r in again.rows for c in r.cells] == [r["cells"][0]["p50_ms"] for r in table["rows"]]
 
 
 def test_profile_and_report_take_the_folder_and_tflite_has_a_channels_last_feature_map(tmp_path):
