@@ -21,7 +21,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,36 @@ class QuantizeOptions:
         if self.calib_samples is not None:
             return self.calib_samples
         return TFLITE_CALIB_SAMPLES if fmt == "tflite" else DEFAULT_CALIB_SAMPLES
+
+    def applicable_to(self, fmt: str, precisions: tuple[str, ...]) -> QuantizeOptions:
+        """These options for making ``precisions`` of ``fmt`` alone, every option that does not apply to
+        them at its default (calibration only for int8, the ONNX recipe and accuracy gate only for ONNX
+        int8 and dynamic, the layout and io dtype only for TFLite), so that a release unit's fingerprint
+        changes only with what changes its file."""
+        int8 = "int8" in precisions
+        onnx_quantized = fmt == "onnx" and bool({"int8", "dynamic"} & set(precisions))
+        calib = self.calib if int8 else None
+        gated = onnx_quantized and self.gate_data is not None
+        return replace(
+            self,
+            precisions=precisions,
+            formats=(fmt,),
+            calib=calib,
+            calib_samples=self.calib_count(fmt) if calib is not None else DEFAULT_CALIB_SAMPLES,
+            calibration=self.calibration if fmt == "onnx" and int8 else "minmax",
+            io_dtype=self.io_dtype if fmt == "tflite" and int8 else "float32",
+            layout=self.layout if fmt == "tflite" else None,
+            reduce_range=self.reduce_range if onnx_quantized else None,
+            activation_type=self.activation_type if onnx_quantized else None,
+            weight_type=self.weight_type if onnx_quantized else None,
+            target=self.target if onnx_quantized else "any",
+            gate_data=self.gate_data if gated else None,
+            max_drop=self.max_drop if gated else None,
+            gate_limit=self.gate_limit if gated else None,
+            skip_recipes=tuple(sorted(r for r in self.skip_recipes if r.split(":")[0] in precisions))
+            if onnx_quantized
+            else (),
+        )
 
     @property
     def explicit_recipe(self) -> bool:

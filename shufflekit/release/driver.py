@@ -45,12 +45,27 @@ class Context:
     artifact_errors: dict[str, dict[str, str]] = field(default_factory=dict)  # device -> artifact -> error
     deferred: list[tuple[Unit, dict[str, str], float]] = field(default_factory=list)  # before a manifest exists
     device_accuracy: Any = None  # validate.accuracy.LabelledArrays every device classifies (with --data)
-    cache: dict[str, Any] = field(default_factory=dict)  # facts a stage asks about once (is the data labelled)
+    labelled: bool | None = None  # whether --data has labels, once asked (data_has_labels)
     ran_ahead: set[Unit] = field(default_factory=set)  # units run before their stage (beside the conversions)
 
     @property
     def manifest(self) -> Manifest | None:
         return load_or_none(self.folder)
+
+    def data_has_labels(self) -> bool:
+        """Whether --data has labels (class folders, an .npz with labels, the demo), which the quantizer's
+        accuracy gate needs. Asked once: the planning and the run ask about every unit."""
+        if self.options.data is None:
+            return False
+        if self.labelled is None:
+            from ..data import open_images
+            from ..errors import DataError
+
+            try:
+                self.labelled = open_images(str(self.options.data), split="val").labels is not None
+            except (DataError, OSError):
+                self.labelled = False
+        return self.labelled
 
     def outcome(self, unit: Unit, status: str, seconds: float = 0.0, note: str = "") -> None:
         self.on_event(self.log.add(UnitOutcome(unit, status, seconds, note)))

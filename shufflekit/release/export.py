@@ -122,13 +122,11 @@ def _warm_for_later_stages(ctx: Context, source: Any) -> None:
     Nothing here is required: what fails is made, and reported, by the stage that needs it."""
     import torch
 
-    from .quantize import data_has_labels
-
     data, meta = ctx.options.data, source.meta
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one core: the converter process works on the other
     try:
-        if data is not None and data_has_labels(ctx, str(data)):
+        if data is not None and ctx.data_has_labels():
             from ..validate.accuracy import warm_labelled_arrays
 
             try:

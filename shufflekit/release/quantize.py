@@ -18,7 +18,7 @@ from ..export import (
 )
 from ..export import tflite_worker
 from ..export.pipeline import artifact_filename
-from ..export.quantize import DEFAULT_CALIB_SAMPLES, QUANT_FORMATS, QuantizeOptions
+from ..export.quantize import QUANT_FORMATS, QuantizeOptions
 from ..records import RELEASE_KIND, RecipeFallback
 from ..validate.gate import TOOLS
 from .driver import Context, Planned
@@ -31,38 +31,20 @@ _DATA_FIELDS = ("calib", "gate_data")
 
 
 def unit_options(ctx: Context, fmt: str, precisions: tuple[str, ...]) -> QuantizeOptions:
-    """The options ``quantize_release`` is called with to make ``precisions`` of ``fmt``: the release's,
-    with every option that does not apply to them set to its default, so that one object both runs the
-    unit and fingerprints it (an option that does not apply changes no fingerprint)."""
-    q, options = ctx.options.quantize, ctx.options
-    int8 = "int8" in precisions
-    calib = options.data if int8 else None
-    onnx_quantized = fmt == "onnx" and bool({"int8", "dynamic"} & set(precisions))
-    # the accuracy-aware recipe fallback, judged on the data's labelled images
-    gated = onnx_quantized and options.data is not None and data_has_labels(ctx, str(options.data))
+    """The options ``quantize_release`` is called with to make ``precisions`` of ``fmt``: the release's
+    quantize options with its data, layout and gate, narrowed to what applies to them
+    (``QuantizeOptions.applicable_to``), so that one object both runs the unit and fingerprints it."""
+    options = ctx.options
+    gate = options.data if ctx.data_has_labels() else None  # the accuracy-aware recipe fallback needs labels
     return replace(
-        q,
-        precisions=precisions,
-        formats=(fmt,),
-        calib=calib,
-        # int8's count, for this format (its default when not given: ``QuantizeOptions.calib_count``)
-        calib_samples=replace(q, calib_samples=options.calib_samples).calib_count(fmt)
-        if calib is not None
-        else DEFAULT_CALIB_SAMPLES,
-        calibration=q.calibration if fmt == "onnx" and int8 else "minmax",
-        io_dtype=q.io_dtype if fmt == "tflite" and int8 else "float32",
-        layout=options.layout if fmt == "tflite" else None,  # the release's, whatever the folder held before
-        reduce_range=q.reduce_range if onnx_quantized else None,
-        activation_type=q.activation_type if onnx_quantized else None,
-        weight_type=q.weight_type if onnx_quantized else None,
-        target=q.target if onnx_quantized else "any",
-        gate_data=options.data if gated else None,
-        max_drop=options.max_drop if gated else None,
-        gate_limit=options.eval_limit if gated else None,
-        skip_recipes=tuple(sorted(r for r in q.skip_recipes if r.split(":")[0] in precisions))
-        if onnx_quantized
-        else (),
-    )
+        options.quantize,
+        calib=options.data,
+        calib_samples=options.calib_samples,
+        layout=options.layout,  # the release's, whatever the folder held before
+        gate_data=gate,
+        max_drop=options.max_drop,
+        gate_limit=options.eval_limit,
+    ).applicable_to(fmt, precisions)
 
 
 def _quant_units(ctx: Context, parent: Artifact) -> list[tuple[Unit, str, str]]:
@@ -102,7 +84,7 @@ def stage_quantize(ctx: Context, meanwhile: Callable[[], None] | None = None) ->
     TFLite every missing precision from one conversion. int8 needs calibration images (--data).
     ``meanwhile``: what this process does once the ONNX files are made while the converter process
     still makes the TFLite ones (the checks of the files made so far; never a latency measurement)."""
-    ctx.cache.pop(f"labelled {ctx.options.data}", None)  # a rerun's data may have changed: asked anew
+    ctx.labelled = None  # a rerun's data may have changed: asked anew
     manifest = Manifest.load(ctx.folder)
     parent = next(a for a in manifest.artifacts if a.key == "onnx:fp32")
     plans: list[Planned[tuple[str, str]]] = []
@@ -158,21 +140,6 @@ def _made_output(ctx: Context, parent: Artifact, fmt: str, precision: str) -> di
     if made is None:
         raise UsageError(f"quantize made no {fmt}:{precision} artifact", hint="run shufflekit quantize -v")
     return {made.name: made.sha256}
-
-
-def data_has_labels(ctx: Context, data: str) -> bool:
-    """Whether ``data`` has labels (class folders, an .npz with labels, the demo): the fallback needs them.
-    Asked once per stage (the planning and the run ask about every unit)."""
-    from ..data import open_images
-    from ..errors import DataError
-
-    key = f"labelled {data}"
-    if key not in ctx.cache:
-        try:
-            ctx.cache[key] = open_images(data, split="val").labels is not None
-        except (DataError, OSError):
-            ctx.cache[key] = False
-    return bool(ctx.cache[key])
 
 
 # -- the recipe fallback on the devices ---------------------------------------------------------------------

@@ -14,8 +14,8 @@ from shufflekit.artifacts import Manifest
 from shufflekit.cli import main
 from shufflekit.guidelines import TABLES, network
 from shufflekit.guidelines.build import build_folder
-from shufflekit.records import Latency
 from shufflekit.guidelines.tables import EMULATED, NOT_MEASURED, REFERENCE, guideline_tables
+from shufflekit.records import Latency
 
 VERDICTS = {"reproduced", "not reproduced"}
 FAST = ["--size", "4", "--scale", "1", "--warmup", "0", "--iters", "2"]

@@ -35,6 +35,30 @@ def test_the_default_recipes_hold_on_every_cpu_family():
     assert dynamic.weight_type == "uint8" and not dynamic.per_channel  # the one ConvInteger ARM64 has
 
 
+def test_a_release_units_options_hold_only_what_changes_its_file():
+    """A release fingerprints each unit by these options: a setting of another format or precision must
+    not remake it (a new --io-dtype would otherwise remake the ONNX files), one of its own must."""
+    base = QuantizeOptions(precisions=("fp16", "dynamic", "int8"), calib="demo", gate_data="demo", layout="NCHW")
+    others = {"io_dtype": "int8", "calibration": "entropy", "target": "x86-vnni", "reduce_range": False}
+    for fmt, precision, changed in (
+        ("tflite", "fp16", others),
+        ("onnx", "fp16", others),
+        ("tflite", "int8", {k: v for k, v in others.items() if k != "io_dtype"}),
+        ("onnx", "dynamic", {"io_dtype": "int8", "calibration": "entropy", "layout": "NHWC", "calib": "elsewhere"}),
+    ):
+        for name, value in changed.items():
+            moved = QuantizeOptions(**{**base.__dict__, name: value})
+            assert moved.applicable_to(fmt, (precision,)) == base.applicable_to(fmt, (precision,)), (fmt, name)
+    own = {("tflite", "int8"): "io_dtype", ("onnx", "int8"): "calibration", ("onnx", "dynamic"): "target"}
+    for (fmt, precision), name in own.items():
+        moved = QuantizeOptions(**{**base.__dict__, name: others[name]})
+        assert moved.applicable_to(fmt, (precision,)) != base.applicable_to(fmt, (precision,)), (fmt, name)
+    onnx_int8 = base.applicable_to("onnx", ("int8",))
+    assert onnx_int8.gate_data == "demo" and onnx_int8.calib_samples == 256 and onnx_int8.formats == ("onnx",)
+    assert base.applicable_to("tflite", ("int8",)).calib_samples == 128  # each format's own default
+    assert base.applicable_to("tflite", ("int8",)).gate_data is None  # the fallback is ONNX's
+
+
 def test_a_target_unlocks_the_recipe_valid_only_there():
     assert recipes.default_recipe("int8", "x86-vnni").name == "full-range"
     assert recipes.default_recipe("int8", "arm64").name == "full-range"
