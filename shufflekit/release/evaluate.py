@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from functools import partial
 
-from ..artifacts import Manifest
+from ..artifacts import Artifact, Manifest
 from .driver import Context, Planned
-from .state import Unit, data_fingerprint, fingerprint
+from .state import Unit, data_fingerprint, fingerprint, result_as_sealed, seal_result
 from .validate import fresh
 
 
@@ -22,14 +22,11 @@ def stage_evaluate(ctx: Context, *, one_core: bool = False) -> None:
 
     # what evaluate_release is given, but the artifact: the data (what it is), the image limit and the gate
     settings = {"data": data_fingerprint(str(data)), "limit": ctx.options.eval_limit, "max_drop": ctx.options.max_drop}
-    plans = [
-        Planned(
-            Unit("evaluate", a.name, fingerprint("evaluate", {"artifact": a.sha256, **settings})),
-            a,
-            partial(fresh, ctx, "accuracy", a),
-        )
+    units = {
+        a.name: Unit("evaluate", a.name, fingerprint("evaluate", {"artifact": a.sha256, **settings}))
         for a in manifest.artifacts
-    ]
+    }
+    plans = [Planned(units[a.name], a, partial(_still_evaluated, ctx, units[a.name], a)) for a in manifest.artifacts]
     pending = ctx.pending(plans, manifest)
     if not pending:  # nothing to classify: nothing to load either
         return
@@ -49,3 +46,11 @@ def stage_evaluate(ctx: Context, *, one_core: bool = False) -> None:
             progress=ctx.progress,
         ),
     )
+    for plan in pending:
+        seal_result(ctx.folder, plan.unit, "accuracy", plan.item.name)
+
+
+def _still_evaluated(ctx: Context, unit: Unit, artifact: Artifact) -> bool:
+    """This file's accuracy is the one this unit recorded, not one a hand-run ``evaluate`` (other data,
+    another limit) recorded since."""
+    return fresh(ctx, "accuracy", artifact) and result_as_sealed(ctx.folder, unit, "accuracy", artifact.name)

@@ -18,7 +18,7 @@ from ..records import Latency, LatencyTimes
 from ..runtimes.fanout import per_device
 from .driver import Context, Planned
 from .options import LOCAL, ReleaseOptions, device_keys
-from .state import Unit, data_fingerprint, fingerprint
+from .state import Unit, data_fingerprint, fingerprint, result_as_sealed, seal_result
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,12 @@ def native_tool(ctx: Context, key: str, artifact: Artifact) -> Any:
         return None
 
 
-def _still_measured(ctx: Context, key: str, artifact: Artifact) -> bool:
-    return _fresh_latency(Manifest.load(ctx.folder), key, artifact)
+def _still_measured(ctx: Context, key: str, artifact: Artifact, unit: Unit) -> bool:
+    """Its latency on ``key`` is the one this unit recorded, not one a hand-run ``profile`` (other
+    iterations, batch or threads) recorded since."""
+    return _fresh_latency(Manifest.load(ctx.folder), key, artifact) and result_as_sealed(
+        ctx.folder, unit, Latency.kind, artifact.name, group=key
+    )
 
 
 def _device_progress(ctx: Context, key: str, index: int, count: int, task: str, done: int, total: int | None) -> None:
@@ -87,7 +91,7 @@ def stage_profile(ctx: Context) -> None:
                     },
                 ),
             )
-            planned.append(Planned(unit, artifact, partial(_still_measured, ctx, key, artifact)))
+            planned.append(Planned(unit, artifact, partial(_still_measured, ctx, key, artifact, unit)))
         plan = ctx.pending(planned, manifest)
         if plan:
             plans[address] = plan
@@ -148,6 +152,7 @@ def _device_worker(ctx: Context, address: str, key: str, plan: list[Planned[Arti
         ctx.artifact_errors.get(key, {}).pop(artifact.name, None)  # it ran now: an earlier round's error is void
         _record_times(ctx.folder, key, artifact, report)
         ctx.finish(unit, seconds, note=_outcome_note(report))
+        seal_result(ctx.folder, unit, Latency.kind, artifact.name, group=key)
     ctx.progress(f"profile on {key}", len(plan), len(plan))
 
 

@@ -141,6 +141,33 @@ def mark_done(
         )
 
 
+def _result_digest(manifest: Manifest, kind: str, name: str, group: str | None) -> str | None:
+    entry = manifest.results(kind, group=group).get(name)
+    if entry is None:
+        return None
+    return hashlib.sha256(json.dumps(entry, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def seal_result(folder: Path, unit: Unit, kind: str, name: str, group: str | None = None) -> None:
+    """Keep, in ``unit``'s record, a digest of the ``kind`` result it recorded for ``name``: a result a
+    hand-run command recorded since (``evaluate`` on other data, ``profile`` with other timing) then
+    makes the unit run again instead of shipping those figures as the release's."""
+    with update_manifest(folder) as manifest:
+        entry = recorded(manifest, unit)
+        digest = _result_digest(manifest, kind, name, group)
+        if entry is not None and entry.get("fingerprint") == unit.fingerprint and digest is not None:
+            manifest.record(StageRecord.from_dict({**entry, "result": digest}), unit.key)
+
+
+def result_as_sealed(folder: Path, unit: Unit, kind: str, name: str, group: str | None = None) -> bool:
+    """The ``kind`` result for ``name`` is still the one ``unit`` recorded (see seal_result)."""
+    manifest = load_or_none(folder)
+    entry = recorded(manifest, unit)
+    if manifest is None or entry is None:
+        return False
+    return entry.get("result") == _result_digest(manifest, kind, name, group)
+
+
 def outputs_of(folder: Path, names: list[str]) -> dict[str, str]:
     return {name: sha256_file(folder / name) for name in names}
 

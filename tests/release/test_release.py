@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from release_helpers import CLI_FAST, INTERRUPT_AFTER_PROFILES, LEFTOVER, run_release
+from release_helpers import CLI_FAST, EVAL_LIMIT, INTERRUPT_AFTER_PROFILES, LEFTOVER, PROFILE, run_release
 
 from shufflekit.artifacts import Manifest
 from shufflekit.cli import main
@@ -146,6 +146,31 @@ def test_a_tampered_artifact_is_made_again_not_trusted(released_copy):
     # whatever was measured on the tampered bytes would be stale; the release re-measured what changed
     for kind in ("parity", "accuracy"):
         assert Manifest.load(folder).results(kind)[victim.name]["sha256"] == remade.sha256
+
+
+def test_figures_a_hand_run_command_recorded_are_measured_again_not_shipped(released_copy):
+    """`evaluate` on 5 images and a 2-run `profile` of one file replace the release's records for the same
+    files: the next release must not call them unchanged and ship them as its own."""
+    folder = released_copy.folder
+    one = next(a for a in Manifest.load(folder).artifacts if a.key == "onnx:fp32")
+    runner = CliRunner()
+    hand = runner.invoke(main, ["evaluate", str(folder), "--data", "demo", "--eval-samples", "5"])
+    assert hand.exit_code == 0, hand.output
+    hand = runner.invoke(main, ["profile", str(folder), one.name, "--iters", "2", "--warmup", "0"])
+    assert hand.exit_code == 0, hand.output
+    assert Manifest.load(folder).results("accuracy")[one.name]["samples"] == 5
+    report, outcomes, error = run_release(released_copy.options())
+    assert error is None and report.ok
+    ran = _ran(outcomes)
+    assert {k for k in ran if k.startswith("evaluate ")} == {
+        f"evaluate {a.name}" for a in Manifest.load(folder).artifacts
+    }
+    assert {k for k in ran if k.startswith("profile ")} == {f"profile local {one.name}"}
+    manifest = Manifest.load(folder)
+    assert manifest.results("accuracy")[one.name]["samples"] == EVAL_LIMIT
+    assert manifest.results("latency", group="local")[one.name]["iters"] == PROFILE.iters
+    _, again, _ = run_release(released_copy.options())  # and then it is the release's own again
+    assert {status for _, status in again} == {"skipped"}
 
 
 def sha256_file_of(data: bytes) -> str:
