@@ -81,6 +81,7 @@ def test_random_weights_are_said(small_release, digits):
     result = _predict(small_release, sorted(digits.rglob("*.png"))[0])
     assert result.exit_code == 0, result.output
     assert "random weights" in result.stderr and "not for predictions" in result.stderr
+    assert "release or export it again with --checkpoint" in result.stderr  # predict itself has no --checkpoint
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from .app import RANDOM_WEIGHTS_WARNING, main, print_table
+from .app import main, print_table
 from .devices_cmd import connect_options
 from .numbers import THREADS, Int
 from .output import current
@@ -61,7 +61,12 @@ def predict_command(
     options = RuntimeOptions(provider=provider, threads=threads, allow_fallback=allow_fallback)
     report = predict_images(folder, images, artifact=artifact, device=device, k=top_k, options=options, connect=connect)
     out = current()
-    warning = RANDOM_WEIGHTS_WARNING.replace("these files carry", "this release carries")
+    # predict takes no --checkpoint: the fix is a release made from one
+    warning = (
+        "this release carries random weights (it was made without --checkpoint), good for checking the "
+        "toolchain and measuring speed, not for predictions; release or export it again with --checkpoint FILE "
+        "(`shufflekit train` makes one)"
+    )
     if out.json:
         data = report.to_dict()
         out.respond(data.pop("predictions"), data)
