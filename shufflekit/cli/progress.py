@@ -1,8 +1,7 @@
 """The renderer of the library's progress callback ``(task, done, total)``: rich bars on a terminal, plain
 ``progress:`` lines on stderr elsewhere (a pipe, a CI log), so ``export ... | cat`` is never silent for
-long: a line once a task has run for ``START_GRACE_S`` (a task done sooner prints only its end), one when
-it ends (with its time), and while it runs at most one line per ``INTERVAL_S`` seconds, also when the
-library calls nothing for a while (a long conversion)."""
+long: a line when a task starts, when it ends (with its time), and while it runs at most one line per
+``INTERVAL_S`` seconds, also when the library calls nothing for a while (a long conversion)."""
 
 from __future__ import annotations
 
@@ -18,7 +17,6 @@ import click
 
 ProgressFn = Callable[[str, int, "int | None"], None]
 INTERVAL_S = 5.0  # the longest a running task stays silent off a terminal
-START_GRACE_S = 1.0  # a release runs many sub-second tasks: a started line each would double the log
 _TICK_S = 0.5
 
 
@@ -28,27 +26,23 @@ class _Task:
     done: int = 0
     total: int | None = None
     finished: bool = False
-    announced: bool = False  # its started line was printed
     said: float = 0.0  # when its last line was printed
 
 
 class PlainProgress:
-    """Progress as plain lines: ``progress: TASK started`` (once it has run ``grace`` seconds),
-    ``progress: TASK 2/4, 12 s``, ``progress: TASK done in 19.5 s``. ``tick()`` prints the line of each
-    task silent for ``interval`` seconds; ``close()`` ends the tasks still open. ``clock`` and ``say`` are
-    injectable for tests."""
+    """Progress as plain lines: ``progress: TASK started``, ``progress: TASK 2/4, 12 s``, ``progress: TASK
+    done in 19.5 s``. ``tick()`` prints the line of each task silent for ``interval`` seconds; ``close()``
+    ends the tasks still open. ``clock`` and ``say`` are injectable for tests."""
 
     def __init__(
         self,
         say: Callable[[str], None] | None = None,
         *,
         interval: float = INTERVAL_S,
-        grace: float = START_GRACE_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.say = say or (lambda line: click.echo(line, err=True))
         self.interval = interval
-        self.grace = grace
         self.clock = clock
         self.tasks: dict[str, _Task] = {}
         self.lock = threading.Lock()
@@ -59,27 +53,19 @@ class PlainProgress:
             state = self.tasks.get(task)
             if state is None or state.finished:
                 state = self.tasks[task] = _Task(started=now, said=now)
+                self.say(f"progress: {task} started")
             state.done, state.total = done, total
             if total is not None and done >= total:
                 self._finish(task, state, now)
-            else:
-                self._due(task, state, now)
+            elif now - state.said >= self.interval:
+                self._line(task, state, now)
 
     def tick(self) -> None:
         with self.lock:
             now = self.clock()
             for task, state in self.tasks.items():
-                if not state.finished:
-                    self._due(task, state, now)
-
-    def _due(self, task: str, state: _Task, now: float) -> None:
-        """The line a running task owes at ``now``, if any."""
-        if not state.announced:
-            if now - state.started >= self.grace:
-                self.say(f"progress: {task} started")
-                state.announced, state.said = True, now
-        elif now - state.said >= self.interval:
-            self._line(task, state, now)
+                if not state.finished and now - state.said >= self.interval:
+                    self._line(task, state, now)
 
     def close(self) -> None:
         with self.lock:
