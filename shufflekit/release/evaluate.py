@@ -6,7 +6,7 @@ from functools import partial
 
 from ..artifacts import Artifact, Manifest
 from .driver import Context, Planned
-from .state import Unit, data_fingerprint, fingerprint, result_as_sealed, seal_result
+from .state import Unit, data_fingerprint, fingerprint, result_as_sealed, seal_results
 from .validate import fresh
 
 
@@ -46,8 +46,7 @@ def stage_evaluate(ctx: Context, *, one_core: bool = False) -> None:
             progress=ctx.progress,
         ),
     )
-    for plan in pending:
-        seal_result(ctx.folder, plan.unit, "accuracy", plan.item.name)
+    seal_results(ctx.folder, [(plan.unit, plan.item.name) for plan in pending], "accuracy")
 
 
 def _still_evaluated(ctx: Context, unit: Unit, artifact: Artifact) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -152,11 +152,17 @@ def seal_result(folder: Path, unit: Unit, kind: str, name: str, group: str | Non
     """Keep, in ``unit``'s record, a digest of the ``kind`` result it recorded for ``name``: a result a
     hand-run command recorded since (``evaluate`` on other data, ``profile`` with other timing) then
     makes the unit run again instead of shipping those figures as the release's."""
+    seal_results(folder, [(unit, name)], kind, group)
+
+
+def seal_results(folder: Path, sealed: Sequence[tuple[Unit, str]], kind: str, group: str | None = None) -> None:
+    """seal_result for several units (unit, name) at once: one manifest update."""
     with update_manifest(folder) as manifest:
-        entry = recorded(manifest, unit)
-        digest = _result_digest(manifest, kind, name, group)
-        if entry is not None and entry.get("fingerprint") == unit.fingerprint and digest is not None:
-            manifest.record(StageRecord.from_dict({**entry, "result": digest}), unit.key)
+        for unit, name in sealed:
+            entry = recorded(manifest, unit)
+            digest = _result_digest(manifest, kind, name, group)
+            if entry is not None and entry.get("fingerprint") == unit.fingerprint and digest is not None:
+                manifest.record(StageRecord.from_dict({**entry, "result": digest}), unit.key)
 
 
 def result_as_sealed(folder: Path, unit: Unit, kind: str, name: str, group: str | None = None) -> bool:
